@@ -1,0 +1,34 @@
+# `make demo` and `make test` each set up everything on a fresh machine, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench lint clean
+
+$(BIN)/symgrad: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# The `dot` program draws the pictures; it comes from the system's graphviz package.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing the system graphviz package (for the dot program)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+setup: $(BIN)/symgrad dot
+
+demo: setup
+	$(BIN)/symgrad demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -n 2 symgrad tests
+
+bench: setup
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .hypothesis

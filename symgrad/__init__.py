@@ -1,0 +1,74 @@
+"""symgrad: symbolic differentiation that produces gradient graphs.
+
+>>> import symgrad as sg
+>>> x, y = sg.variables("x y")
+>>> f = x * y + sg.sin(x) ** 2
+>>> [str(p) for p in sg.gradient(f, [x, y])]
+['2*sin(x)*cos(x) + y', 'x']
+"""
+
+from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.evaluate import UnboundVariableError, evaluate
+from symgrad.graph import (
+    Children,
+    Tensor,
+    as_tensor,
+    const,
+    count_ops,
+    free_variables,
+    toposort,
+    var,
+    variables,
+)
+from symgrad.ops import (
+    OPS,
+    Op,
+    abs,
+    cos,
+    exp,
+    log,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    step,
+    tan,
+    tanh,
+)
+from symgrad.printing import latex
+
+__all__ = [
+    "OPS",
+    "Children",
+    "Op",
+    "Step",
+    "Tensor",
+    "UnboundVariableError",
+    "abs",
+    "as_tensor",
+    "const",
+    "cos",
+    "count_ops",
+    "evaluate",
+    "exp",
+    "forward_sweep",
+    "free_variables",
+    "gradient",
+    "hessian",
+    "jacobian",
+    "latex",
+    "log",
+    "relu",
+    "reverse_sweep",
+    "sigmoid",
+    "sign",
+    "sin",
+    "sqrt",
+    "step",
+    "tan",
+    "tanh",
+    "toposort",
+    "var",
+    "variables",
+]

@@ -1,0 +1,142 @@
+"""Folding as graphs are built: constant operands are computed (`2*3` is `6`), and the cheap
+identities that derivative graphs produce in bulk are applied (`x*1`, `x+0`, `x*0`, `--x`).
+
+Only rules that hold for every finite input live here; the simplifier does the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from symgrad.graph import Tensor, _node, as_tensor, const
+from symgrad.ops import Op, add, div, mul, neg, sub
+
+
+def apply(op: Op, a: Any, b: Any = None) -> Tensor:
+    """op(a, b) with constants folded and identities applied.
+
+    >>> from symgrad.graph import var
+    >>> x = var("x")
+    >>> str(apply(mul, apply(add, 2, 1), x * 1))
+    '3*x'
+    """
+    if not isinstance(a, Tensor) or (b is not None and not isinstance(b, Tensor)):
+        a = as_tensor(a)
+        b = None if b is None else as_tensor(b)
+    if b is None:
+        return _fold_unary(op, a)
+    return _fold_binary(op, a, b)
+
+
+# Derivative graphs fold the same few constants over and over (1*-1, 2-1): remember them.
+_folded: dict[tuple, Tensor | None] = {}
+
+
+def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    """The constant op(a, b), or None when it is not finite (left for evaluation to report)."""
+    key = (op.name, a._key, None if b is None else b._key)
+    if key in _folded:
+        return _folded[key]
+    if len(_folded) > 10_000:
+        _folded.clear()
+    _folded[key] = result = _compute_constant(op, a, b)
+    return result
+
+
+def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    args = [_as_float(a._value)] if b is None else [_as_float(a._value), _as_float(b._value)]
+    with np.errstate(all="ignore"):
+        value = op.numpy(*args)
+    finite = np.all(np.isfinite(value)) if isinstance(value, np.ndarray) else math.isfinite(value)
+    return const(value) if finite else None
+
+
+def _as_float(value: Any) -> Any:
+    # numpy refuses integers to negative integer powers; constants fold in floating point.
+    return float(value) if isinstance(value, int) else value
+
+
+def _is(node: Tensor, number: int | None) -> bool:
+    return number is not None and node.number == number
+
+
+def _negated(node: Tensor) -> Tensor | None:
+    """x when node is -x, -c when node is a negative constant c, else None."""
+    if node.op is neg:
+        return node.children.a
+    if node.number is not None and node.number < 0:
+        return const(-node.number)
+    return None
+
+
+def _fold_unary(op: Op, a: Tensor) -> Tensor:
+    if a.is_const:
+        folded = _fold_constants(op, a, None)
+        if folded is not None:
+            return folded
+    if op is neg:
+        if a.op is neg:  # --x -> x
+            return a.children.a
+        if a.op is sub:  # -(x - y) -> y - x
+            return _node(sub, a.children.b, a.children.a)
+    return _node(op, a, None)
+
+
+def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
+    if _is(b, op.identity):  # x+0, x-0, x*1, x/1, x**1 -> x
+        return a
+    if op.commutative and _is(a, op.identity):  # 0+x, 1*x -> x
+        return b
+    if _is(a, op.absorbing) or _is(b, op.absorbing):  # x*0 -> 0
+        return const(op.absorbing)
+    if op.name == "pow" and _is(b, 0):  # x**0 -> 1
+        return const(1)
+    if a.is_const and b.is_const:
+        folded = _fold_constants(op, a, b)
+        if folded is not None:
+            return folded
+    if op is add:
+        return _fold_add(a, b)
+    if op is sub:
+        return _fold_sub(a, b)
+    if op is mul:
+        return _fold_mul(a, b)
+    if op is div and _is(b, -1):  # x/-1 -> -x
+        return apply(neg, a)
+    return _node(op, a, b)
+
+
+def _fold_add(a: Tensor, b: Tensor) -> Tensor:
+    if a.is_const and not b.is_const:  # constants last: 1 + x -> x + 1
+        a, b = b, a
+    minus_b = _negated(b)
+    if minus_b is not None:  # x + -y -> x - y
+        return _node(sub, a, minus_b)
+    minus_a = _negated(a)
+    if minus_a is not None and not a.is_const:  # -x + y -> y - x
+        return _node(sub, b, minus_a)
+    return _node(add, a, b)
+
+
+def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
+    if _is(a, 0):  # 0 - x -> -x
+        return apply(neg, b)
+    minus_b = _negated(b)
+    if minus_b is not None:  # x - -y -> x + y
+        return _node(add, a, minus_b)
+    return _node(sub, a, b)
+
+
+def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
+    if b.is_const and not a.is_const:  # constants first: x*2 -> 2*x
+        a, b = b, a
+    if _is(a, -1):  # -1*x -> -x
+        return apply(neg, b)
+    if a.is_const and b.op is mul and b.children.a.is_const:  # 2*(3*x) -> 6*x
+        return apply(mul, apply(mul, a, b.children.a), b.children.b)
+    if a.is_const and b.op is neg:  # 2*(-x) -> -2*x
+        return apply(mul, apply(neg, a), b.children.a)
+    return _node(mul, a, b)

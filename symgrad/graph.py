@@ -1,0 +1,341 @@
+"""The expression graph: `Tensor` nodes with binary `Children(a, b, op)`, interned so that
+structurally identical nodes are one object, plus iterative traversal and `count_ops`.
+
+Interning (hash-consing) uses a weak-value table, so graphs nobody holds are freed.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import numbers
+import weakref
+from collections import namedtuple
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from symgrad.ops import Op
+
+Children = namedtuple("Children", ["a", "b", "op"])
+Children.__doc__ = "The operands and op of an inner node; `b` is None for a unary op."
+
+# key -> KeyedRef(node). Keys: ("op", op name, id(a), id(b)) for inner nodes, ("var", name) for
+# variables, ("const", type, value) for constants. Ids are safe as keys because a node holds
+# its children alive, and its entry leaves the table the moment the node dies.
+_table: dict[tuple, weakref.KeyedRef] = {}
+_anonymous_names = itertools.count(1)
+
+
+def _forget(ref: weakref.KeyedRef, table: dict = _table) -> None:
+    # `table` is bound now because module globals may be gone when the interpreter exits.
+    if table.get(ref.key) is ref:
+        del table[ref.key]
+
+
+def _interned(key: tuple) -> Tensor | None:
+    ref = _table.get(key)
+    return None if ref is None else ref()
+
+
+class Tensor:
+    """A node of an expression graph: a variable, a constant, or `op(a, b)`.
+
+    >>> x = Tensor(3, name="x"); y = Tensor(5, name="y")
+    >>> ((x + y) * y).value
+    40.0
+    >>> ((x + y) * y).grad(y).value
+    13.0
+    """
+
+    __slots__ = ("children", "name", "is_const", "number", "_value", "_key", "__weakref__")
+    # numpy defers to our reflected operators (`np.float64(2) * x` builds a node).
+    __array_ufunc__ = None
+
+    children: Children | None
+    name: str | None
+    is_const: bool
+    number: float | int | None  # the value of a scalar constant, else None
+
+    def __new__(
+        cls, value: Any = None, children: Children | None = None, name: str | None = None
+    ) -> Tensor:
+        if children is not None:
+            return _node(children.op, children.a, children.b)
+        if name is not None:
+            node = var(name)
+            if value is not None:
+                node.value = value
+            return node
+        if value is None:
+            raise TypeError("Tensor() needs a value, a name or children")
+        # The seeds' `Tensor(3)`: an anonymous variable holding a value, so it can be
+        # differentiated with respect to. Constants come from `const`.
+        return var(f"_t{next(_anonymous_names)}", value)
+
+    # --- kinds of node -------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        return self.children is None
+
+    @property
+    def is_var(self) -> bool:
+        return self.children is None and self.name is not None
+
+    @property
+    def op(self) -> Op | None:
+        """The op of an inner node, None for a leaf."""
+        return None if self.children is None else self.children.op
+
+    # --- values --------------------------------------------------------------------------
+    @property
+    def value(self) -> Any:
+        """The node's value once every variable below it is bound, else None."""
+        if self.children is None:
+            return self._value
+        from symgrad.evaluate import UnboundVariableError, evaluate
+
+        try:
+            return evaluate(self, {})
+        except UnboundVariableError:
+            return None
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        if not self.is_var:
+            raise AttributeError("only a variable's value can be set; constants are fixed")
+        from symgrad.evaluate import check_value
+
+        self._value = check_value(self.name, value)
+
+    # --- differentiation -----------------------------------------------------------------
+    def grad(self, wrt: Tensor) -> Tensor:
+        """The derivative graph d self / d wrt (forward mode, memoized per node).
+
+        >>> x = var("x")
+        >>> str((x * x).grad(x))
+        'x + x'
+        """
+        from symgrad.diff import grad
+
+        return grad(self, wrt)
+
+    # --- text ----------------------------------------------------------------------------
+    def __str__(self) -> str:
+        from symgrad.printing import to_str
+
+        return to_str(self)
+
+    def __repr__(self) -> str:
+        if count_ops(self) > 100:
+            return f"<Tensor {self.op.name}: {count_ops(self)} ops>"
+        return f"Tensor({self})"
+
+    # --- operators: thin calls into the op table -----------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.pow(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.abs(self)
+
+
+def _make(key: tuple, children: Children | None, name: str | None, value: Any) -> Tensor:
+    """A new node, entered in the interning table under `key`."""
+    node = object.__new__(Tensor)
+    node.children = children
+    node.name = name
+    node.is_const = children is None and name is None
+    node.number = value if node.is_const and not isinstance(value, np.ndarray) else None
+    node._value = value
+    node._key = key
+    _table[key] = weakref.KeyedRef(node, _forget, key)
+    return node
+
+
+def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
+    """The interned inner node op(a, b), built raw (no folding)."""
+    key = ("op", op.name, id(a), id(b))
+    ref = _table.get(key)
+    node = None if ref is None else ref()
+    return _make(key, Children(a, b, op), None, None) if node is None else node
+
+
+def var(name: str, value: Any = None) -> Tensor:
+    """The variable called `name` (one object per name), bound to `value` if given.
+
+    >>> var("x") is var("x")
+    True
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a variable name must be an identifier, got {name!r}")
+    key = ("var", name)
+    node = _interned(key) or _make(key, None, name, None)
+    if value is not None:
+        node.value = value
+    return node
+
+
+def variables(names: str | Iterable[str]) -> tuple[Tensor, ...]:
+    """Named variables from a space- or comma-separated string.
+
+    >>> x, y = variables("x y")
+    >>> str(x * y)
+    'x*y'
+    """
+    if isinstance(names, str):
+        names = names.replace(",", " ").split()
+    return tuple(var(name) for name in names)
+
+
+def _normalize_number(value: Any) -> Any:
+    """Python scalars for scalar constants: integral floats become ints (prints `2*x`)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def const(value: Any) -> Tensor:
+    """The constant leaf holding `value` (a number or a numpy array); one object per value.
+
+    >>> const(2) is const(2.0)
+    True
+    """
+    kind = type(value)
+    if kind is int or (kind is float and not value.is_integer()):  # the common case, fast
+        node = _interned(("const", kind.__name__, value))
+        if node is not None:
+            return node
+    value = _normalize_number(value)
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):
+        key = ("const", type(value).__name__, value)
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        value = value.astype(float)
+        key = ("const", "array", value.shape, value.tobytes())
+    else:
+        raise TypeError(
+            f"a constant must be a real number or numeric array, got {type(value).__name__}"
+        )
+    return _interned(key) or _make(key, None, None, value)
+
+
+# The constants that fold rules and local derivatives use all the time stay alive.
+_COMMON_CONSTANTS = [const(value) for value in (-1, 0, 1, 2, 0.5)]
+
+
+def as_tensor(value: Any) -> Tensor:
+    """`value` if it is a Tensor, else the constant holding it."""
+    return value if isinstance(value, Tensor) else const(value)
+
+
+def toposort(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:
+    """Every distinct node of the graph(s), operands before users, iteratively.
+
+    >>> x = var("x")
+    >>> [str(n) for n in toposort(x * x + 1)]
+    ['x', 'x*x', '1', 'x*x + 1']
+    """
+    roots = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    order: list[Tensor] = []
+    done: set[Tensor] = set()  # nodes hash by identity, like their ids, without id() calls
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in done:
+                continue
+            children = node.children
+            if expanded or children is None:
+                done.add(node)
+                order.append(node)
+                continue
+            stack.append((node, True))
+            if children.b is not None and children.b not in done:
+                stack.append((children.b, False))
+            if children.a not in done:
+                stack.append((children.a, False))
+    return order
+
+
+def operands(node: Tensor) -> Iterator[Tensor]:
+    """The node's operands, in order (none for a leaf)."""
+    if node.children is not None:
+        yield node.children.a
+        if node.children.b is not None:
+            yield node.children.b
+
+
+def count_ops(outputs: Tensor | Iterable[Tensor]) -> int:
+    """The number of distinct non-leaf nodes; a shared node counts once.
+
+    >>> x = var("x")
+    >>> s = x * x
+    >>> count_ops(s + s)
+    2
+    """
+    return sum(1 for node in toposort(outputs) if node.children is not None)
+
+
+def free_variables(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:
+    """The variables the graph(s) depend on, in order of first appearance."""
+    return [node for node in toposort(outputs) if node.is_var]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building big graphs.
+
+    Graphs hold no reference cycles, so refcounting frees them; the collector would only walk
+    every live node again and again as allocation counts pile up.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+from symgrad import ops  # noqa: E402  (ops builds on Tensor; operators call into it)

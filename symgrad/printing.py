@@ -1,0 +1,134 @@
+"""Text and LaTeX for graphs, with the fewest parentheses the precedences allow.
+
+Precedences follow Python's (`ops.PREC_*`), so printed text parses back: unary minus binds
+tighter than `*` and looser than `**`, `**` groups to the right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from symgrad.graph import Tensor, toposort
+from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
+
+
+def format_number(value: Any) -> str:
+    """A constant as text that parses back: `2`, `0.5`, `1e-08`."""
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, separator=", ")
+    return repr(value)
+
+
+def _precedence(node: Tensor) -> int:
+    if node.children is not None:
+        return node.op.precedence
+    if node.number is not None and node.number < 0:
+        return PREC_NEG
+    return PREC_ATOM
+
+
+def _needs_parens(op: Op, position: int, operand: Tensor) -> bool:
+    """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses."""
+    inner = _precedence(operand)
+    if op.symbol is None:  # function call: its own parentheses
+        return False
+    if op.arity == 1:  # unary minus: -(a + b), -(-a), but -a*b
+        return inner < PREC_MUL or inner == PREC_NEG
+    if position == 0:
+        # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses
+        return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
+    if inner == PREC_NEG:  # x*(-y), x**(-2)
+        return True
+    # a - (b + c) and a/(b*c), but a + b + c and a*b*c
+    return inner < op.precedence or (inner == op.precedence and not op.commutative)
+
+
+class _Style:
+    """How one output language writes leaves, operators and parentheses."""
+
+    def __init__(self, leaf: Callable[[Tensor], str], template: Callable[[Op], str],
+                 parens: Callable[[str], str], grouped: Callable[[Op, int], bool]):
+        self.leaf = leaf
+        self.template = template
+        self.parens = parens
+        self.grouped = grouped  # True where the template itself groups the operand
+
+
+def _text_template(op: Op) -> str:
+    if op.symbol is None:
+        return op.name + "({a})"
+    if op.arity == 1:
+        return op.symbol + "{a}"
+    spaced = op.precedence < PREC_MUL
+    return "{a} " + op.symbol + " {b}" if spaced else "{a}" + op.symbol + "{b}"
+
+
+def _text_leaf(node: Tensor) -> str:
+    return node.name if node.name is not None else format_number(node._value)
+
+
+def _latex_leaf(node: Tensor) -> str:
+    if node.name is None:
+        return format_number(node._value)
+    base, _, index = node.name.partition("_")
+    return f"{base}_{{{index}}}" if index else base
+
+
+TEXT = _Style(_text_leaf, _text_template, lambda s: f"({s})", lambda op, position: False)
+LATEX = _Style(
+    _latex_leaf,
+    lambda op: op.latex,
+    lambda s: f"\\left({s}\\right)",
+    # \frac{..}{..} groups both operands, and an exponent sits in its own braces
+    lambda op, position: op.name == "div" or (op.name == "pow" and position == 1),
+)
+
+
+def render(node: Tensor, style: _Style) -> str:
+    """The whole graph inlined as one formula, built bottom-up without recursion."""
+    texts: dict[int, str] = {}
+    for current in toposort(node):
+        children = current.children
+        if children is None:
+            texts[id(current)] = style.leaf(current)
+            continue
+        op = children.op
+        pieces = {}
+        for position, (field, operand) in enumerate((("a", children.a), ("b", children.b))):
+            if operand is None:
+                continue
+            text = texts[id(operand)]
+            if not style.grouped(op, position) and _needs_parens(op, position, operand):
+                text = style.parens(text)
+            pieces[field] = text
+        texts[id(current)] = style.template(op).format(**pieces)
+    return texts[id(node)]
+
+
+def to_str(node: Tensor) -> str:
+    """Readable infix text that `parse` reads back.
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sin
+    >>> x, y = variables("x y")
+    >>> to_str(x * y + sin(x) ** 2)
+    'x*y + sin(x)**2'
+    >>> to_str((x + y) ** -2)
+    '(x + y)**(-2)'
+    """
+    return render(node, TEXT)
+
+
+def latex(node: Tensor) -> str:
+    """LaTeX for the formula.
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sin
+    >>> x, y = variables("x y")
+    >>> latex(sin(x) / (x + y) ** 2)
+    '\\\\frac{\\\\sin{\\\\left(x \\\\right)}}{\\\\left(x + y\\\\right)^{2}}'
+    """
+    return render(node, LATEX)
