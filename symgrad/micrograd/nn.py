@@ -1,0 +1,125 @@
+"""micrograd's `nn.py` on the symgrad-backed `Value`: `Module`, `Neuron`, `Layer`, `MLP`.
+
+As in karpathy/micrograd, weights start uniform in [-1, 1], biases at 0, and hidden neurons use
+relu; `nonlin="tanh"` picks tanh instead. Pass `rng=random.Random(seed)` for a repeatable start.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from symgrad.micrograd import Value
+
+__all__ = ["MLP", "Layer", "Module", "Neuron"]
+
+NONLINEARITIES = ("relu", "tanh")
+
+
+def _nonlinearity(nonlin: bool | str | None) -> str | None:
+    """The activation's name: True means relu (micrograd's default), False or None linear."""
+    if nonlin is True:
+        return "relu"
+    if nonlin is False or nonlin is None:
+        return None
+    if nonlin in NONLINEARITIES:
+        return nonlin
+    raise ValueError(f"nonlin must be True, False, 'relu' or 'tanh', got {nonlin!r}")
+
+
+class Module:
+    """Something with parameters whose gradients can be reset."""
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def parameters(self) -> list[Value]:
+        return []
+
+
+class Neuron(Module):
+    """act(w . x + b) for `nin` inputs.
+
+    >>> n = Neuron(2, rng=random.Random(0))
+    >>> n
+    ReLUNeuron(2)
+    >>> n([1.0, 2.0]).data >= 0
+    True
+    """
+
+    def __init__(self, nin: int, nonlin: bool | str | None = True,
+                 rng: random.Random | None = None):
+        if not isinstance(nin, int) or nin < 1:
+            raise ValueError(f"a neuron needs a positive number of inputs, got {nin!r}")
+        uniform = (rng or random).uniform
+        self.w = [Value(uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0)
+        self.nonlin = _nonlinearity(nonlin)
+
+    def __call__(self, x: Sequence[Any]) -> Value:
+        if len(x) != len(self.w):
+            raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
+        act = sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b)
+        if self.nonlin == "relu":
+            return act.relu()
+        if self.nonlin == "tanh":
+            return act.tanh()
+        return act
+
+    def parameters(self) -> list[Value]:
+        return self.w + [self.b]
+
+    def __repr__(self) -> str:
+        kind = {"relu": "ReLU", "tanh": "Tanh", None: "Linear"}[self.nonlin]
+        return f"{kind}Neuron({len(self.w)})"
+
+
+class Layer(Module):
+    """`nout` neurons reading the same `nin` inputs."""
+
+    def __init__(self, nin: int, nout: int, **kwargs: Any):
+        self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+        out = [n(x) for n in self.neurons]
+        return out[0] if len(out) == 1 else out
+
+    def parameters(self) -> list[Value]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: `nin` inputs, then layers of the sizes in `nouts`; every layer
+    but the last applies `nonlin`.
+
+    >>> model = MLP(2, [16, 16, 1], rng=random.Random(1337))
+    >>> len(model.parameters())
+    337
+    >>> isinstance(model([1.0, -1.0]), Value)
+    True
+    """
+
+    def __init__(self, nin: int, nouts: Sequence[int], nonlin: bool | str | None = True,
+                 rng: random.Random | None = None):
+        sizes = [nin, *nouts]
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], nonlin=nonlin if i != len(nouts) - 1 else False,
+                  rng=rng)
+            for i in range(len(nouts))
+        ]
+
+    def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self) -> list[Value]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

@@ -1,0 +1,214 @@
+"""The micrograd facade: micrograd's README example, every Value op against central
+differences, micrograd's semantics (augmented assignment, accumulation), and `nn`."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.micrograd import Value
+from symgrad.micrograd.nn import MLP, Layer, Neuron
+
+
+def test_readme_example():
+    # micrograd's README, verbatim
+    a = Value(-4.0)
+    b = Value(2.0)
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    assert g.data == pytest.approx(24.7041, abs=1e-4)
+    g.backward()
+    assert a.grad == pytest.approx(138.8338, abs=1e-4)
+    assert b.grad == pytest.approx(645.5773, abs=1e-4)
+    # the inner Values get micrograd's gradients too: dg/dg = 1, dg/df = f/... by hand
+    assert g.grad == 1.0
+    assert f.grad == pytest.approx(0.5 - 10.0 / f.data**2)
+    assert e.grad == pytest.approx(f.grad * 2 * e.data)
+    assert c.grad == pytest.approx(e.grad) and d.grad == pytest.approx(-e.grad)
+
+
+def _fd(function, point, index, h=1e-6):
+    up = list(point)
+    down = list(point)
+    up[index] += h
+    down[index] -= h
+    return (function(*up) - function(*down)) / (2 * h)
+
+
+# Each op as a function of Values (or numbers), and the points it is checked at.
+OPS = {
+    "add": (lambda a, b: a + b, [(1.5, -2.0)]),
+    "radd": (lambda a, b: 2.5 + a, [(1.5, 0.0)]),
+    "sub": (lambda a, b: a - b, [(1.5, -2.0)]),
+    "rsub": (lambda a, b: 2.5 - a, [(1.5, 0.0)]),
+    "mul": (lambda a, b: a * b, [(1.5, -2.0)]),
+    "rmul": (lambda a, b: 3 * a, [(1.5, 0.0)]),
+    "truediv": (lambda a, b: a / b, [(1.5, -2.0)]),
+    "rtruediv": (lambda a, b: 3.0 / a, [(1.5, 0.0)]),
+    "pow_int": (lambda a, b: a**3, [(-1.5, 0.0)]),
+    "pow_negative": (lambda a, b: a**-2, [(1.5, 0.0)]),
+    "pow_float": (lambda a, b: a**0.5, [(1.5, 0.0)]),
+    "neg": (lambda a, b: -a, [(1.5, 0.0)]),
+    "relu": (lambda a, b: a.relu() if isinstance(a, Value) else max(a, 0.0),
+             [(1.5, 0.0), (-1.5, 0.0)]),
+    "tanh": (lambda a, b: a.tanh() if isinstance(a, Value) else math.tanh(a), [(0.7, 0.0)]),
+    "exp": (lambda a, b: a.exp() if isinstance(a, Value) else math.exp(a), [(0.7, 0.0)]),
+    "log": (lambda a, b: a.log() if isinstance(a, Value) else math.log(a), [(0.7, 0.0)]),
+    "sigmoid": (lambda a, b: a.sigmoid() if isinstance(a, Value) else 1 / (1 + math.exp(-a)),
+                [(0.7, 0.0)]),
+    "composite": (lambda a, b: (a * b + b**2) * (a - 1) / (b * b + 1) - (b - a) ** 2,
+                  [(1.5, 2.0)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_op_value_and_gradient_against_floats_and_finite_differences(name):
+    function, points = OPS[name]
+    for point in points:
+        a, b = Value(point[0]), Value(point[1])
+        out = function(a, b)
+        assert out.data == pytest.approx(function(*point), rel=1e-12)
+        out.backward()
+        assert out.grad == 1.0
+        for index, leaf in enumerate((a, b)):
+            assert leaf.grad == pytest.approx(_fd(function, point, index), rel=1e-5, abs=1e-6)
+
+
+def test_repr_and_data_types():
+    a = Value(2)
+    assert repr(a) == "Value(data=2.0, grad=0.0)"
+    assert type((a * 3).data) is float
+    assert repr(a + a) == "Value(data=4.0, grad=0.0)"
+
+
+def test_augmented_assignment_builds_new_nodes():
+    a = Value(1.0)
+    c = a + 2
+    before = c
+    c += c + 1  # c = c + (c + 1): a new node reading the old one twice
+    assert c is not before and before.data == 3.0 and c.data == 7.0
+    c.backward()
+    assert before.grad == 2.0 and a.grad == 2.0
+
+
+def test_gradients_accumulate_until_reset():
+    a, b = Value(3.0), Value(4.0)
+    out = a * b
+    out.backward()
+    out.backward()
+    assert (a.grad, b.grad) == (8.0, 6.0)
+    a.grad = b.grad = 0
+    (a * a).backward()
+    assert (a.grad, b.grad) == (6.0, 0)
+
+
+def test_values_built_alike_stay_distinct():
+    a = Value(3.0)
+    x, y = Value(1.0), Value(1.0)
+    assert x.tensor is not y.tensor  # every leaf is its own variable
+    p, q = a * 2, a * 2
+    assert p is not q and p.tensor is q.tensor  # interned node, separate wrappers
+    (p + q).backward()
+    assert a.grad == 4.0
+
+
+def test_tensor_hands_over_the_graph():
+    a, b = Value(-4.0), Value(2.0)
+    out = (a * b + b**3).relu() + a.tanh()
+    out.backward()
+    names = {a.tensor.name: "a", b.tensor.name: "b"}
+    text = str(out.tensor)
+    for old, new in names.items():
+        text = text.replace(old, new)
+    assert text == "relu(a*b + b**3) + tanh(a)"
+    # the same graph differentiated by symgrad directly gives the same numbers
+    partials = sg.evaluate(sg.gradient(out.tensor, [a.tensor, b.tensor]))
+    assert partials == pytest.approx([a.grad, b.grad])
+    # a leaf's data and its variable's bound value move together
+    a.data = 1.5
+    assert a.tensor.value == 1.5
+
+
+def test_deep_chain_has_no_recursion_limit():
+    x = Value(0.5)
+    y = x
+    for _ in range(3000):
+        y = y * 1.0 + 0.001
+    y.backward()
+    assert y.data == pytest.approx(3.5)
+    assert x.grad == pytest.approx(1.0)
+
+
+def test_bad_input_gets_a_clear_error():
+    with pytest.raises(TypeError, match="real number"):
+        Value("1")
+    with pytest.raises(TypeError, match="int/float powers"):
+        Value(2.0) ** Value(3.0)
+    with pytest.raises(TypeError, match="real number"):
+        Value(2.0) + "x"
+
+
+# --- nn --------------------------------------------------------------------------------
+
+def test_mlp_shapes_and_reprs():
+    model = MLP(2, [16, 16, 1], rng=random.Random(0))
+    assert len(model.parameters()) == 2 * 16 + 16 + 16 * 16 + 16 + 16 + 1
+    assert repr(model.layers[-1]) == "Layer of [LinearNeuron(16)]"
+    assert repr(Neuron(3, nonlin="tanh")) == "TanhNeuron(3)"
+    assert isinstance(Layer(2, 3)([1.0, 2.0]), list)
+    assert all(-1 <= p.data <= 1 for p in model.parameters())
+    assert all(n.b.data == 0 for n in model.layers[0].neurons)
+
+
+def test_neuron_computes_its_activation():
+    neuron = Neuron(2, nonlin="tanh")
+    neuron.w[0].data, neuron.w[1].data, neuron.b.data = 0.5, -1.0, 0.25
+    assert neuron([2.0, 3.0]).data == pytest.approx(math.tanh(0.25 + 1.0 - 3.0))
+    neuron.nonlin = "relu"
+    assert neuron([2.0, 3.0]).data == 0.0
+
+
+def test_mlp_backward_and_zero_grad():
+    model = MLP(3, [4, 4, 1], nonlin="tanh", rng=random.Random(1))
+    x = [0.5, -1.0, 2.0]
+    out = model(x)
+    out.backward()
+    grads = [p.grad for p in model.parameters()]
+    assert any(g != 0 for g in grads)
+    # central differences on a few parameters
+    for p, grad in list(zip(model.parameters(), grads, strict=True))[::7]:
+        original = p.data
+        p.data = original + 1e-6
+        up = model(x).data
+        p.data = original - 1e-6
+        down = model(x).data
+        p.data = original
+        assert grad == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-7)
+    model.zero_grad()
+    assert all(p.grad == 0 for p in model.parameters())
+
+
+def test_nn_bad_input():
+    with pytest.raises(ValueError, match="nonlin"):
+        Neuron(2, nonlin="swish")
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        Neuron(2)([1.0])
+    with pytest.raises(ValueError, match="positive number"):
+        Neuron(0)
+
+
+def test_numpy_scalars_are_accepted():
+    out = Value(np.float64(2.0)) * np.float32(3.0)
+    assert out.data == 6.0
