@@ -93,7 +93,10 @@ class Tensor:
     # --- values --------------------------------------------------------------------------
     @property
     def value(self) -> Any:
-        """The node's value once every variable below it is bound, else None."""
+        """The node's value once every variable below it is bound, else None.
+
+        Setting it binds a variable (None unbinds); a name is one variable, so binding
+        `Tensor(3, name="x")` rebinds every use of x."""
         if self.children is None:
             return self._value
         from symgrad.evaluate import UnboundVariableError, evaluate
@@ -109,7 +112,7 @@ class Tensor:
             raise AttributeError("only a variable's value can be set; constants are fixed")
         from symgrad.evaluate import check_value
 
-        self._value = check_value(self.name, value)
+        self._value = None if value is None else check_value(self.name, value)
 
     # --- differentiation -----------------------------------------------------------------
     def grad(self, wrt: Tensor) -> Tensor:
@@ -133,6 +136,12 @@ class Tensor:
         if count_ops(self) > 100:
             return f"<Tensor {self.op.name}: {count_ops(self)} ops>"
         return f"Tensor({self})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows a Tensor as its picture (html wins over the LaTeX and text forms)."""
+        from symgrad.dot import mimebundle
+
+        return mimebundle(self)
 
     # --- operators: thin calls into the op table -----------------------------------------
     def __add__(self, other: Any) -> Tensor:

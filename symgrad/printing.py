@@ -7,11 +7,12 @@ tighter than `*` and looser than `**`, `**` groups to the right.
 from __future__ import annotations
 
 from collections.abc import Callable
+from string import Formatter
 from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, toposort
+from symgrad.graph import Tensor
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 
@@ -87,25 +88,49 @@ LATEX = _Style(
 )
 
 
+def _template_pieces(template: str) -> list[str]:
+    """'{a} + {b}' -> ['', 'a', ' + ', 'b', '']: literals at even, fields at odd positions."""
+    pieces = [""]
+    for literal, field, _, _ in Formatter().parse(template):
+        pieces[-1] += literal
+        if field is not None:
+            pieces += [field, ""]
+    return pieces
+
+
 def render(node: Tensor, style: _Style) -> str:
-    """The whole graph inlined as one formula, built bottom-up without recursion."""
-    texts: dict[int, str] = {}
-    for current in toposort(node):
-        children = current.children
+    """The whole graph inlined as one formula, written out with an explicit stack so deep
+    graphs neither recurse nor copy long strings: time is linear in the output's length."""
+    pieces_of: dict[Op, list[str]] = {}
+    out: list[str] = []
+    stack: list[Tensor | str] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        children = item.children
         if children is None:
-            texts[id(current)] = style.leaf(current)
+            out.append(style.leaf(item))
             continue
         op = children.op
-        pieces = {}
-        for position, (field, operand) in enumerate((("a", children.a), ("b", children.b))):
-            if operand is None:
+        pieces = pieces_of.get(op)
+        if pieces is None:
+            pieces = pieces_of[op] = _template_pieces(style.template(op))
+        work: list[Tensor | str] = []
+        for index, piece in enumerate(pieces):
+            if index % 2 == 0:
+                work.append(piece)
                 continue
-            text = texts[id(operand)]
+            position = 0 if piece == "a" else 1
+            operand = children[position]
             if not style.grouped(op, position) and _needs_parens(op, position, operand):
-                text = style.parens(text)
-            pieces[field] = text
-        texts[id(current)] = style.template(op).format(**pieces)
-    return texts[id(node)]
+                opening, closing = style.parens("\0").split("\0")
+                work += [opening, operand, closing]
+            else:
+                work.append(operand)
+        stack.extend(reversed(work))
+    return "".join(out)
 
 
 def to_str(node: Tensor) -> str:
