@@ -1,0 +1,573 @@
+"""Show the work: the chain rule step by step. `explain` records the sweeps of `diff.py` (the
+very code `gradient` and `grad` run, so the table can never disagree with them) and lays the
+steps out as a table (text, markdown, html), with numbers at a point and numbers for the picture.
+
+Reverse mode is micrograd's backward pass (seed 003): each node's adjoint flows to its inputs
+through their local derivatives, and a node feeding several parents sums what it receives
+(`+=`). Forward mode is seed 002's `grad`: each node's derivative is built from its inputs'.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from symgrad.diff import forward_sweep, reverse_sweep
+from symgrad.evaluate import UnboundVariableError, evaluate
+from symgrad.fold import apply
+from symgrad.graph import Tensor, as_tensor, const, free_variables, toposort, var, variables
+
+MODES = ("reverse", "forward")
+SIMPLIFY_MAX_OPS = 60
+"""Display formulas bigger than this many ops are shown as built, not simplified (speed)."""
+
+FULL_FORMULA_WIDTH = 90
+"""Titles cut f here, and gradients are written out in f's variables only up to this width."""
+
+# Column widths of the terminal table: wider formulas are cut with "…" (their values are kept).
+TEXT_WIDTHS = {"edge": 20, "local": 28, "upstream": 26, "contribution": 28, "total": 40}
+
+
+@dataclass(frozen=True)
+class ExplainedStep:
+    """One numbered application of the chain rule, `contribution = upstream * local`.
+
+    Reverse mode: `node`'s adjoint `upstream` (d f / d node) flows to its input `operand`
+    through `local` (d node / d operand); `total` is d f / d operand so far, the sum of the
+    contributions of the steps numbered in `summands`. Forward mode: the input's derivative
+    `upstream` (d operand / d wrt) flows up to `node`; `total` is d node / d wrt so far.
+    The `*_value` fields hold numbers when the explanation was made at a point, else None.
+    """
+
+    number: int
+    mode: str
+    wrt: Tensor | None  # forward mode: the variable of this sweep; None in reverse mode
+    node: Tensor
+    operand: Tensor
+    position: int
+    local: Tensor
+    upstream: Tensor
+    contribution: Tensor
+    total: Tensor
+    summands: tuple[int, ...]
+    node_value: Any = None
+    operand_value: Any = None
+    local_value: Any = None
+    upstream_value: Any = None
+    contribution_value: Any = None
+    total_value: Any = None
+
+    @property
+    def accumulates(self) -> bool:
+        """Whether this step adds to earlier contributions (the `+=` of the backward pass)."""
+        return len(self.summands) > 1
+
+
+def format_number(value: Any) -> str:
+    """A value for a table cell: 6 significant digits, integers without a point.
+
+    >>> format_number(3.0), format_number(0.41997434161402614), format_number(-2)
+    ('3', '0.419974', '-2')
+    """
+    if value is None:
+        return "?"
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return np.array2string(value, precision=4, separator=", ", threshold=4, edgeitems=2)
+    value = float(value)
+    if np.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor]) -> Tensor:
+    """t with every node of `mapping` replaced, rebuilt bottom-up without recursion."""
+    if t in mapping:
+        return mapping[t]
+    built: dict[Tensor, Tensor] = {}
+    stack = [(t, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in built:
+            continue
+        if node in mapping:
+            built[node] = mapping[node]
+            continue
+        children = node.children
+        if children is None:
+            built[node] = node
+            continue
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((c, False) for c in (children.a, children.b) if c is not None)
+            continue
+        b = None if children.b is None else built[children.b]
+        built[node] = apply(children.op, built[children.a], b)
+    return built[t]
+
+
+def _simplifier() -> Any:
+    """`sg.simplify` when the simplifier is installed, else None (formulas show as built)."""
+    try:
+        from symgrad.simplify import simplify
+    except ImportError:
+        return None
+    return simplify
+
+
+def _label_prefix(taken: set[str]) -> str:
+    for prefix in ("t", "u", "v", "node"):
+        if not any(name.startswith(prefix) and name[len(prefix):].isdigit() for name in taken):
+            return prefix
+    return "node_"
+
+
+class Explanation:
+    """The chain rule of one sweep, step by step; `str()` is a table for the terminal.
+
+    Attributes: `f`, `wrt` (list), `mode`, `at` (the point or None), `steps`
+    (`ExplainedStep`s in sweep order, numbered from 1), `gradients` ({wrt: d f / d wrt}),
+    `value` (f at the point) and `gradient_values` ({wrt: number}) when at a point, and
+    `labels` ({inner node: short name such as t1}) used by the table and the picture.
+    """
+
+    def __init__(self, f: Tensor, wrt: list[Tensor], mode: str, at: Mapping | None,
+                 steps: list[ExplainedStep], gradients: dict[Tensor, Tensor],
+                 values: dict[Tensor, Any] | None, simplify: bool):
+        self.f = f
+        self.wrt = wrt
+        self.mode = mode
+        self.at = None if at is None else dict(at)
+        self.steps = steps
+        self.gradients = gradients
+        self.value = None if values is None else values[f]
+        self.gradient_values = (
+            None if values is None else {w: values[g] for w, g in gradients.items()}
+        )
+        self._values = values
+        self._simplify = _simplifier() if simplify else None
+        self._shown: dict[Tensor, str] = {}
+        taken = {v.name for v in free_variables([f, *gradients.values()])}
+        inner = {s.node for s in steps} | {s.operand for s in steps if s.operand.children}
+        prefix = _label_prefix(taken)
+        self.labels: dict[Tensor, str] = {}
+        count = 0
+        for node in toposort(f):
+            if node in inner:
+                if node is f and "f" not in taken:
+                    self.labels[node] = "f"
+                else:
+                    count += 1
+                    self.labels[node] = f"{prefix}{count}"
+        self._symbols = {node: var(name) for node, name in self.labels.items()}
+
+    # --- formulas --------------------------------------------------------------------------
+    def formula(self, t: Tensor, labelled: bool = True) -> str:
+        """t as text: inner nodes of f written by their labels, simplified when possible."""
+        key = t if labelled else None
+        if labelled and t in self._shown:
+            return self._shown[t]
+        shown = _substitute(t, self._symbols) if labelled else t
+        if self._simplify is not None and sum(1 for n in toposort(shown) if n.children) <= (
+            SIMPLIFY_MAX_OPS
+        ):
+            try:
+                shown = self._simplify(shown)
+            except Exception:  # noqa: BLE001  a display nicety must never break the table
+                pass
+        text = str(shown)
+        if key is not None:
+            self._shown[key] = text
+        return text
+
+    def name(self, node: Tensor) -> str:
+        """A node's short name: its label, a variable's name, or a constant's number."""
+        if node in self.labels:
+            return self.labels[node]
+        return str(node)
+
+    def definition(self, node: Tensor) -> str:
+        """How a labelled node is computed from its inputs, e.g. `t1 = x*y`."""
+        a, b, op = node.children
+        symbols = {n: s for n, s in self._symbols.items() if n is not node}
+        rebuilt = apply(op, _substitute(a, symbols), None if b is None else _substitute(b, symbols))
+        return f"{self.labels[node]} = {rebuilt}"
+
+    def _cell(self, t: Tensor, value: Any) -> str:
+        text = self.formula(t)
+        if self._values is None:
+            return text
+        number = format_number(value)
+        return number if text == number else f"{text} = {number}"
+
+    def _wrt_text(self, w: Tensor) -> str:
+        return f"∂f/∂{self.name(w)}"
+
+    # --- structure -------------------------------------------------------------------------
+    def sums(self) -> list[tuple[Tensor | None, Tensor, tuple[int, ...]]]:
+        """(wrt, node, step numbers) for every node whose derivative sums several
+        contributions: in reverse mode a node feeding several parents, in forward mode a node
+        with several inputs depending on wrt."""
+        last: dict[tuple, ExplainedStep] = {}
+        for s in self.steps:
+            key = (s.wrt, s.operand if self.mode == "reverse" else s.node)
+            last[key] = s
+        return [(key[0], key[1], s.summands) for key, s in last.items() if s.accumulates]
+
+    def __iter__(self) -> Iterator[ExplainedStep]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.name(w) for w in self.wrt)
+        return f"<Explanation of f = {self.f} ({self.mode} mode, wrt {names}): {len(self)} steps>"
+
+    # --- the table -------------------------------------------------------------------------
+    def _headers(self) -> list[str]:
+        if self.mode == "reverse":
+            return ["#", "node → input", "local ∂node/∂input", "upstream ∂f/∂node",
+                    "contribution", "∂f/∂input = sum so far"]
+        return ["#", "input → node", "∂input/∂wrt", "local ∂node/∂input", "contribution",
+                "∂node/∂wrt = sum so far"]
+
+    def _rows(self) -> list[tuple[Tensor | None, list[str]]]:
+        rows = []
+        for s in self.steps:
+            side = ""
+            if s.node.children.a is s.node.children.b:  # x*x: the input is used twice
+                side = " (left)" if s.position == 0 else " (right)"
+            if self.mode == "reverse":
+                edge = f"{self.name(s.node)} → {self.name(s.operand)}{side}"
+                middle = [self._cell(s.local, s.local_value),
+                          self._cell(s.upstream, s.upstream_value)]
+            else:
+                edge = f"{self.name(s.operand)}{side} → {self.name(s.node)}"
+                middle = [self._cell(s.upstream, s.upstream_value),
+                          self._cell(s.local, s.local_value)]
+            total = self._cell(s.total, s.total_value)
+            if s.accumulates:
+                total = " + ".join(f"#{n}" for n in s.summands) + " = " + total
+            rows.append((s.wrt, [str(s.number), edge, *middle,
+                                 self._cell(s.contribution, s.contribution_value), total]))
+        return rows
+
+    def _title(self) -> str:
+        names = ", ".join(self.name(w) for w in self.wrt)
+        kind = "backward pass (reverse mode)" if self.mode == "reverse" else (
+            "forward mode, as grad(wrt) builds it")
+        title = f"f = {_cut(str(self.f), FULL_FORMULA_WIDTH)}: {kind}, with respect to {names}"
+        if self.at is not None or self._values is not None:
+            point = ", ".join(f"{v.name} = {format_number(self._values[v])}"
+                              for v in free_variables(self.f) if v in self._values)
+            title += f", at {point}" if point else ""
+        return title
+
+    def _legend(self) -> list[str]:
+        lines = []
+        for node in self.labels:
+            line = self.definition(node)
+            if self._values is not None:
+                line += f" = {format_number(self._values[node])}"
+            lines.append(line)
+        return lines
+
+    def _sum_lines(self) -> list[str]:
+        lines = []
+        by_number = {s.number: s for s in self.steps}
+        for wrt, node, numbers in self.sums():
+            final = by_number[numbers[-1]]
+            if self.mode == "reverse":
+                target = f"∂f/∂{self.name(node)}"
+                why = f"{self.name(node)} feeds {len(numbers)} parents"
+            else:
+                target = f"∂{self.name(node)}/∂{self.name(wrt)}"
+                why = f"{len(numbers)} inputs of {self.name(node)} depend on {self.name(wrt)}"
+            parts = " + ".join(f"#{n}" for n in numbers)
+            terms = " + ".join(_grouped(self.formula(by_number[n].contribution))
+                               for n in numbers)
+            line = " = ".join(dict.fromkeys([target, parts, terms, self.formula(final.total)]))
+            if self._values is not None:
+                values = " + ".join(format_number(by_number[n].contribution_value)
+                                    for n in numbers)
+                line += f" = {values} = {format_number(final.total_value)}"
+            lines.append(f"{line}   ({why})")
+        return lines
+
+    def _gradient_lines(self) -> list[str]:
+        lines = []
+        for w, g in self.gradients.items():
+            texts = [self.formula(g)]
+            full = self.formula(g, labelled=False)
+            if len(full) <= FULL_FORMULA_WIDTH:  # written out in f's variables, when short
+                texts.append(full)
+            if self.gradient_values is not None:
+                texts.append(format_number(self.gradient_values[w]))
+            lines.append(" = ".join([self._wrt_text(w), *dict.fromkeys(texts)]))
+        return lines
+
+    def _empty_note(self) -> str | None:
+        if self.steps:
+            return None
+        if self.f.children is None:
+            return "f is a leaf: no chain rule to apply."
+        return "f does not depend on " + ", ".join(self.name(w) for w in self.wrt) + "."
+
+    def to_text(self, widths: Mapping[str, int] | None = None) -> str:
+        """The explanation as an aligned terminal table; long formulas are cut with "…"."""
+        caps = {**TEXT_WIDTHS, **(widths or {})}
+        caps = [None, caps["edge"], caps["local"], caps["upstream"], caps["contribution"],
+                caps["total"]]
+        if self.mode == "forward":
+            caps[2], caps[3] = caps[3], caps[2]
+        headers = self._headers()
+        rows = self._rows()
+        cut = [[_cut(cell, cap) for cell, cap in zip(cells, caps, strict=True)]
+               for _, cells in rows]
+        widths_now = [max([len(h)] + [len(r[i]) for r in cut]) for i, h in enumerate(headers)]
+        lines = [self._title(), ""]
+        legend = self._legend()
+        if legend:
+            lines += ["nodes:", *(f"  {line}" for line in legend), ""]
+        note = self._empty_note()
+        if note:
+            lines.append(note)
+        else:
+            lines.append(_text_row(headers, widths_now))
+            lines.append(_text_row(["-" * w for w in widths_now], widths_now))
+            previous = None
+            for (wrt, _), cells in zip(rows, cut, strict=True):
+                if self.mode == "forward" and wrt is not previous:
+                    lines.append(f"  -- derivatives with respect to {self.name(wrt)} --")
+                    previous = wrt
+                lines.append(_text_row(cells, widths_now))
+        sums = self._sum_lines()
+        if sums:
+            lines += ["", "sums of contributions (+=):", *(f"  {line}" for line in sums)]
+        lines += ["", "gradient:", *(f"  {line}" for line in self._gradient_lines())]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_markdown(self) -> str:
+        """The explanation as markdown: title, node list, table, sums and gradient."""
+        lines = [f"**{_md(self._title())}**", ""]
+        legend = self._legend()
+        if legend:
+            lines += ["Nodes: " + ", ".join(f"`{line}`" for line in legend), ""]
+        note = self._empty_note()
+        if note:
+            lines += [note, ""]
+        else:
+            headers = self._headers()
+            lines.append("| " + " | ".join(headers) + " |")
+            lines.append("|" + "|".join(["---:"] + ["---"] * (len(headers) - 1)) + "|")
+            for _, cells in self._rows():
+                shown = [cells[0], *(f"`{c}`" for c in cells[1:])]
+                lines.append("| " + " | ".join(_md(c) for c in shown) + " |")
+            lines.append("")
+        sums = self._sum_lines()
+        if sums:
+            lines += ["Sums of contributions (`+=`):", "", *(f"- `{line}`" for line in sums), ""]
+        lines += ["Gradient:", "", *(f"- `{line}`" for line in self._gradient_lines())]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        parts = [f"<p><b>{esc(self._title())}</b></p>"]
+        legend = self._legend()
+        if legend:
+            parts.append("<p>nodes: " + ", ".join(f"<code>{esc(x)}</code>" for x in legend)
+                         + "</p>")
+        note = self._empty_note()
+        if note:
+            parts.append(f"<p>{esc(note)}</p>")
+        else:
+            head = "".join(f"<th>{esc(h)}</th>" for h in self._headers())
+            body = []
+            for _, cells in self._rows():
+                tds = [f"<td>{esc(cells[0])}</td>"]
+                tds += [f"<td style='text-align:left'><code>{esc(c)}</code></td>"
+                        for c in cells[1:]]
+                body.append("<tr>" + "".join(tds) + "</tr>")
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+                         "</tbody></table>")
+        sums = self._sum_lines()
+        if sums:
+            parts.append("<p>sums of contributions (<code>+=</code>):</p><ul>"
+                         + "".join(f"<li><code>{esc(x)}</code></li>" for x in sums) + "</ul>")
+        parts.append("<p>gradient:</p><ul>"
+                     + "".join(f"<li><code>{esc(x)}</code></li>" for x in self._gradient_lines())
+                     + "</ul>")
+        return "\n".join(parts)
+
+    # --- the picture -----------------------------------------------------------------------
+    def dot_labels(self) -> dict[Tensor, str]:
+        """Text per node for the side-by-side picture: forward nodes get their table label,
+        gradient-graph nodes the numbers of the steps whose contribution or sum they are."""
+        notes: dict[Tensor, list[str]] = {}
+        for node, label in self.labels.items():
+            notes.setdefault(node, []).append(label)
+        for s in self.steps:
+            notes.setdefault(s.contribution, []).append(f"#{s.number}")
+            if s.accumulates:
+                notes.setdefault(s.total, []).append("Σ " + "+".join(f"#{n}" for n in s.summands))
+        return {node: " ".join(dict.fromkeys(texts)) for node, texts in notes.items()}
+
+    def to_dot(self, **options: Any) -> Any:
+        """`sg.to_dot_pair` of f and its gradients with the step numbers written on the
+        nodes, so the picture reads with the table; `options` go to `to_dot_pair`."""
+        from symgrad.dot import to_dot_pair
+
+        options.setdefault("env", self.at)
+        return to_dot_pair(self.f, self.wrt, derivatives=list(self.gradients.values()),
+                           labels=self.dot_labels(), **options)
+
+
+def _cut(text: str, width: int | None) -> str:
+    """Shorten a cell to `width`, cutting the formula and keeping a trailing `= value`."""
+    if width is None or len(text) <= width:
+        return text
+    formula, sep, value = text.rpartition(" = ")
+    if not sep or len(value) + 4 > width:
+        return text[: width - 1] + "…"
+    room = width - len(value) - len(sep)
+    return formula[: room - 1] + "…" + sep + value
+
+
+def _grouped(text: str) -> str:
+    """A formula in parentheses when it is a sum or starts with a sign, to read as one term."""
+    return f"({text})" if " " in text or text.startswith("-") else text
+
+
+def _text_row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    first = cells[0].rjust(widths[0])
+    rest = [cell.ljust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+    return "  ".join([first, *rest]).rstrip()
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _as_expression(f: Any) -> Tensor:
+    if isinstance(f, str):
+        from symgrad.parse import parse
+
+        return parse(f)
+    if isinstance(f, Tensor):
+        return f
+    if isinstance(f, int | float):
+        return const(f)
+    raise TypeError(f"explain a Tensor or a formula as text, got {type(f).__name__}")
+
+
+def as_wrt_list(wrt: Any) -> list[Tensor]:
+    """wrt as a list of distinct variables: a Tensor, a name, "x y" or a list of either."""
+    if isinstance(wrt, str):
+        items: list[Any] = list(variables(wrt))
+    elif isinstance(wrt, Tensor):
+        items = [wrt]
+    elif isinstance(wrt, Sequence):
+        items = list(wrt)
+    else:
+        raise TypeError(f"wrt must be a variable, a name or a list of them, got {wrt!r}")
+    result = []
+    for item in items:
+        w = var(item) if isinstance(item, str) else item
+        if not isinstance(w, Tensor) or not w.is_var:
+            raise TypeError(f"differentiate with respect to variables, got {item!r}")
+        if w not in result:
+            result.append(w)
+    if not result:
+        raise ValueError("wrt is empty: name at least one variable")
+    return result
+
+
+def _point_values(tensors: list[Tensor], f: Tensor, at: Mapping | None) -> dict | None:
+    """Every tensor's value at the point, in one `evaluate` call; None when there is no point
+    (no `at` and some variable of f unbound)."""
+    if at is None and any(v._value is None for v in free_variables(f)):
+        return None
+    unique = list(dict.fromkeys(tensors))
+    try:
+        with np.errstate(all="ignore"):
+            computed = evaluate(unique, at or {})
+    except UnboundVariableError as error:
+        raise ValueError(
+            f"at= gives no value for {error.name!r}: pass every variable of f, "
+            f"e.g. at={{{error.name!r}: 1.0, ...}}"
+        ) from None
+    # Constants evaluate to ints; every number of the table is a float (arrays stay arrays).
+    return {t: float(v) if isinstance(v, int | float) else v
+            for t, v in zip(unique, computed, strict=True)}
+
+
+def explain(
+    f: Tensor | str,
+    wrt: Tensor | str | Sequence[Tensor | str],
+    at: Mapping[Any, Any] | None = None,
+    mode: str = "reverse",
+    *,
+    simplify: bool = True,
+) -> Explanation:
+    """The chain rule step by step: reverse mode (the backward pass) or forward mode.
+
+    Every step is one chain-rule product `contribution = upstream * local` from the same sweep
+    that `gradient` (reverse) or `grad` (forward) runs; with `at` (or when every variable is
+    bound) each step carries numbers. `f` and `wrt` may also be text (`"x*y + b"`, `"x y"`).
+
+    >>> from symgrad.graph import variables
+    >>> x, y, b = variables("x y b")
+    >>> e = explain(x * y + b, [x, y, b], at={"x": 2, "y": 3, "b": 1})
+    >>> e.value, [e.gradient_values[v] for v in (x, y, b)]
+    (7.0, [3.0, 2.0, 1.0])
+    >>> s = e.steps[2]
+    >>> s.number, str(s.node), str(s.operand), str(s.local), s.local_value, s.total_value
+    (3, 'x*y', 'x', 'y', 3.0, 3.0)
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
+    f = _as_expression(f)
+    wrt_list = as_wrt_list(wrt)
+    raw: list[tuple[Tensor | None, Any]] = []
+    gradients: dict[Tensor, Tensor] = {}
+    if mode == "reverse":
+        record: list = []
+        adjoint = reverse_sweep(f, wrt_list, record=record)
+        raw = [(None, step) for step in record]
+        gradients = {w: adjoint.get(w, const(0)) for w in wrt_list}
+    else:
+        for w in wrt_list:
+            record = []
+            derivative = forward_sweep(f, w, record=record)
+            raw += [(w, step) for step in record]
+            gradients[w] = derivative.get(f, const(0))
+    wanted = [f, *gradients.values()]
+    for _, s in raw:
+        wanted += [s.node, s.operand, as_tensor(s.local), s.upstream, s.contribution, s.total]
+    values = _point_values(wanted, f, at)
+
+    def value(t: Tensor) -> Any:
+        return None if values is None else values[t]
+
+    steps = []
+    received: dict[tuple, list[int]] = {}
+    for number, (w, s) in enumerate(raw, start=1):
+        key = (w, s.operand if mode == "reverse" else s.node)
+        received.setdefault(key, []).append(number)
+        local = as_tensor(s.local)
+        steps.append(ExplainedStep(
+            number, mode, w, s.node, s.operand, s.position, local, s.upstream, s.contribution,
+            s.total, tuple(received[key]), value(s.node), value(s.operand), value(local),
+            value(s.upstream), value(s.contribution), value(s.total),
+        ))
+    return Explanation(f, wrt_list, mode, at, steps, gradients, values, simplify)
