@@ -7,6 +7,7 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+from symgrad.compile import codegen, lambdify
 from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.graph import (
@@ -47,6 +48,7 @@ __all__ = [
     "UnboundVariableError",
     "abs",
     "as_tensor",
+    "codegen",
     "const",
     "cos",
     "count_ops",
@@ -57,6 +59,7 @@ __all__ = [
     "gradient",
     "hessian",
     "jacobian",
+    "lambdify",
     "latex",
     "log",
     "relu",

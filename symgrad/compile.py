@@ -1,0 +1,480 @@
+"""Compiled evaluation: `lambdify` turns graphs into one Python function of numpy calls, and
+`codegen` returns that function's source for users to paste into their own code.
+
+Nodes are interned, so common subexpressions are already shared (what sympy's `cse` has to
+search for): every node used more than once gets one line and a named temporary; a node used
+once is written inline into its user, which lets numpy reuse its temporary arrays. Temporary
+names are reused once their value is dead, so memory stays bounded on big graphs. Each op's
+numpy function comes from the op table (`op.numpy`).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import heapq
+import inspect
+import keyword
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from symgrad.graph import Tensor, as_tensor, free_variables, toposort, var
+from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
+from symgrad.printing import _needs_parens, format_number
+
+LANGUAGES = ("python",)
+"""The languages `codegen` writes."""
+
+# A single-use node is inlined into its user unless the expression grows deeper or longer
+# than this; then it gets its own line. Bounded nesting keeps Python's parser and compiler
+# (both recursive) safe on graphs of any depth, and lines readable.
+MAX_INLINE_DEPTH = 8
+MAX_INLINE_CHARS = 100
+
+
+class _Statement(NamedTuple):
+    temp: int  # the temporary assigned
+    text: str  # the expression, with "{tK}" placeholders for temporaries
+    reads: tuple[int, ...]  # temporaries read
+
+
+class _Program(NamedTuple):
+    """A translated graph, ready to be written as a function definition."""
+
+    params: list[str]  # parameter names, in the order of `args`
+    converted: list[str]  # the parameters the body reads (converted to arrays on entry)
+    lines: list[str]  # body statements, temporaries named
+    results: list[str]  # one expression per output
+    single: bool  # one output (return it) or a list (return a tuple)
+    helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
+    constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
+    dtype: np.dtype
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it)."""
+    name = base
+    suffix = 1
+    while name in taken or keyword.iskeyword(name):
+        name = f"{base}_" if suffix == 1 else f"{base}_{suffix}"
+        suffix += 1
+    taken.add(name)
+    return name
+
+
+def _as_outputs(outputs: Any) -> tuple[list[Tensor], bool]:
+    if isinstance(outputs, Tensor):
+        return [outputs], True
+    if isinstance(outputs, int | float | np.number | np.ndarray):
+        return [as_tensor(outputs)], True
+    if isinstance(outputs, str) or not isinstance(outputs, Iterable):
+        raise TypeError(
+            f"outputs must be a Tensor or a list of Tensors, got {type(outputs).__name__}"
+        )
+    roots = []
+    for output in outputs:
+        if not isinstance(output, Tensor | int | float | np.number | np.ndarray):
+            raise TypeError(f"each output must be a Tensor, got {type(output).__name__}")
+        roots.append(as_tensor(output))
+    return roots, False
+
+
+def _as_args(args: Any) -> list[Tensor]:
+    if isinstance(args, Tensor | str):
+        args = [args]
+    if not isinstance(args, Iterable):
+        raise TypeError(f"args must be a list of variables or names, got {type(args).__name__}")
+    variables = []
+    seen = set()
+    for arg in args:
+        if isinstance(arg, str):
+            arg = var(arg)
+        if not isinstance(arg, Tensor) or not arg.is_var:
+            raise TypeError(f"each arg must be a variable or a variable name, got {arg!r}")
+        if arg in seen:
+            raise ValueError(f"variable {arg.name!r} appears twice in args")
+        seen.add(arg)
+        variables.append(arg)
+    return variables
+
+
+def _callee(op: Op, helpers: dict[str, Op]) -> str:
+    """How the source calls `op`: `np.sin` for a numpy ufunc, else the op's name."""
+    function = op.numpy
+    if isinstance(function, np.ufunc) and getattr(np, function.__name__, None) is function:
+        return "np." + function.__name__
+    helpers[op.name] = op
+    return op.name
+
+
+def _constant_text(
+    node: Tensor, constants: dict[str, Any], taken: set[str], dtype: np.dtype
+) -> tuple[str, int]:
+    """A constant leaf's text and precedence: a literal, or the name of a hoisted value."""
+    number = node.number
+    if number is not None and math.isfinite(number):
+        text = format_number(number)
+        return text, (PREC_NEG if text.startswith("-") else PREC_ATOM)
+    name = _fresh("c0" if not constants else f"c{len(constants)}", taken)
+    value = node._value
+    constants[name] = np.asarray(value, dtype=dtype) if isinstance(value, np.ndarray) else value
+    return "{" + name + "}", PREC_ATOM
+
+
+def _translate(args: Any, outputs: Any, dtype: Any, name: str) -> _Program:
+    roots, single = _as_outputs(outputs)
+    variables = _as_args(args)
+    order = toposort(roots)
+    given = set(variables)
+    missing = [node.name for node in order if node.is_var and node not in given]
+    if missing:
+        raise ValueError(
+            f"the graph uses variables that are not in args: {', '.join(missing)}; "
+            f"pass them in args"
+        )
+    dtype = np.dtype(float if dtype is None else dtype)
+
+    # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
+    taken = {"np", name, *OPS}
+    params = {variable: _fresh(variable.name, taken) for variable in variables}
+
+    uses: dict[Tensor, int] = {}
+    for node in order:
+        children = node.children
+        if children is not None:
+            uses[children.a] = uses.get(children.a, 0) + 1
+            if children.b is not None:
+                uses[children.b] = uses.get(children.b, 0) + 1
+    for root in roots:
+        # With several outputs each gets its own line; one output is written in the return.
+        uses[root] = uses.get(root, 0) + (1 if single else 2)
+
+    helpers: dict[str, Op] = {}
+    constants: dict[str, Any] = {}
+    statements: list[_Statement] = []
+    read_params: set[str] = set()
+    # node -> (text, precedence, inline depth, temporaries read); depth 0 means an atom
+    # (a name or a literal) that never needs parentheses of its own.
+    texts: dict[Tensor, tuple[str, int, int, tuple[int, ...]]] = {}
+    forms: dict[Op, tuple[str | None, str]] = {}  # op -> (infix symbol, callee)
+    for node in order:
+        children = node.children
+        if children is None:
+            if node.is_var:
+                texts[node] = (params[node], PREC_ATOM, 0, ())
+                read_params.add(params[node])
+            else:
+                text, precedence = _constant_text(node, constants, taken, dtype)
+                texts[node] = (text, precedence, 0, ())
+            continue
+        a, b, op = children
+        form = forms.get(op)
+        if form is None:
+            form = forms[op] = (op.symbol, _callee(op, helpers))
+        symbol, callee = form
+        text_a, precedence_a, depth, reads = texts[a]
+        if b is not None:
+            text_b, precedence_b, depth_b, reads_b = texts[b]
+            if depth_b > depth:
+                depth = depth_b
+            reads = reads + reads_b
+        if symbol is None or (a.is_const and (b is None or b.is_const)):
+            # A call. Between constants Python's own arithmetic would differ from numpy's
+            # (1/0 raises), so those take the function form too.
+            text = f"{callee}({text_a})" if b is None else f"{callee}({text_a}, {text_b})"
+            precedence = PREC_ATOM
+        else:
+            # Infix, parenthesized as printing does it; atoms never need parentheses.
+            if precedence_a != PREC_ATOM and _needs_parens(op, 0, a):
+                text_a = f"({text_a})"
+            precedence = op.precedence
+            if b is None:
+                text = symbol + text_a
+            else:
+                if precedence_b != PREC_ATOM and _needs_parens(op, 1, b):
+                    text_b = f"({text_b})"
+                if precedence < PREC_MUL:
+                    text = f"{text_a} {symbol} {text_b}"
+                else:
+                    text = f"{text_a}{symbol}{text_b}"
+        depth += 1
+        if uses[node] > 1 or depth > MAX_INLINE_DEPTH or len(text) > MAX_INLINE_CHARS:
+            temp = len(statements)
+            statements.append(_Statement(temp, text, reads))
+            texts[node] = (f"{{t{temp}}}", PREC_ATOM, 0, (temp,))
+        else:
+            texts[node] = (text, precedence, depth, reads)
+
+    results = [texts[root] for root in roots]
+    names = {constant: constant for constant in constants}
+    lines = _allocate(statements, [reads for *_, reads in results], taken, names)
+    return _Program(
+        params=list(params.values()),
+        converted=[param for param in params.values() if param in read_params],
+        lines=lines,
+        results=[text.format_map(names) for text, *_ in results],
+        single=single,
+        helpers=helpers,
+        constants=constants,
+        dtype=dtype,
+    )
+
+
+def _allocate(
+    statements: list[_Statement],
+    result_reads: list[tuple[int, ...]],
+    taken: set[str],
+    names: dict[str, str],
+) -> list[str]:
+    """Names for temporaries, reusing a name once its value is dead (register allocation).
+
+    Returns the statements as lines; `names` (placeholder -> name) gains every temporary.
+    """
+    end = len(statements)
+    last_use = [end] * end  # the statement index that reads each temporary last
+    for index, statement in enumerate(statements):
+        for temp in statement.reads:
+            last_use[temp] = index
+    for reads in result_reads:
+        for temp in reads:
+            last_use[temp] = end
+    prefix = "t"
+    while any(name.startswith(prefix) and name.removeprefix(prefix).isdigit() for name in taken):
+        prefix = "_" + prefix
+    free: list[int] = []  # a heap of released name numbers
+    number_of = [0] * end  # temporary -> the number of its name
+    count = 0
+    lines = []
+    for index, statement in enumerate(statements):
+        for temp in set(statement.reads):
+            if last_use[temp] == index:
+                heapq.heappush(free, number_of[temp])
+        if free:
+            number = heapq.heappop(free)
+        else:
+            number = count
+            count += 1
+        number_of[statement.temp] = number
+        target = f"{prefix}{number}"
+        text = statement.text.format_map(names)
+        names[f"t{statement.temp}"] = target
+        lines.append(f"{target} = {text}")
+    return lines
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    return "np." + dtype.name
+
+
+def _function_source(program: _Program, name: str) -> str:
+    body = [
+        f"{param} = np.asarray({param}, dtype={_dtype_text(program.dtype)})"
+        for param in program.converted
+    ]
+    body += program.lines
+    if program.single:
+        body.append(f"return {program.results[0]}")
+    elif len(program.results) == 1:
+        body.append(f"return ({program.results[0]},)")
+    elif len(program.results) <= 4 and sum(map(len, program.results)) < 60:
+        body.append(f"return ({', '.join(program.results)})")
+    else:
+        body.append("return (")
+        body += [f"    {result}," for result in program.results]
+        body.append(")")
+    return f"def {name}({', '.join(program.params)}):\n" + "".join(f"    {line}\n" for line in body)
+
+
+def lambdify(
+    args: Sequence[Tensor | str] | Tensor | str,
+    outputs: Tensor | Sequence[Tensor],
+    *,
+    dtype: Any = None,
+    name: str = "f",
+) -> Callable[..., Any]:
+    """A compiled numpy function of `args` (variables or names, in order) computing `outputs`.
+
+    Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
+    (float64 by default). The generated source is the function's `.source`.
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sin
+    >>> x, y = variables("x y")
+    >>> f = lambdify([x, y], x * y + sin(x) ** 2)
+    >>> float(f(2.0, 3.0))
+    6.826821810431806
+    >>> print(f.source)
+    def f(x, y):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        return x*y + np.sin(x)**2
+    <BLANKLINE>
+    """
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    program = _translate(args, outputs, dtype, name)
+    source = _function_source(program, name)
+    namespace: dict[str, Any] = {"np": np}
+    namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
+    namespace.update(program.constants)
+    exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
+    function = namespace[name]
+    function.source = source
+    return function
+
+
+def codegen(
+    outputs: Tensor | Sequence[Tensor],
+    lang: str = "python",
+    args: Sequence[Tensor | str] | None = None,
+    *,
+    name: str = "f",
+    dtype: Any = None,
+) -> str:
+    """Self-contained source of a function computing `outputs` (see `lambdify`), to paste.
+
+    `args` defaults to the graph's variables in order of first appearance.
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sigmoid
+    >>> x, y = variables("x y")
+    >>> print(codegen(sigmoid(x * y) * (x * y)))
+    import numpy as np
+    <BLANKLINE>
+    <BLANKLINE>
+    def sigmoid(a):
+        return np.exp(-np.logaddexp(0.0, -a))
+    <BLANKLINE>
+    <BLANKLINE>
+    def f(x, y):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        t0 = x*y
+        return sigmoid(t0)*t0
+    <BLANKLINE>
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(
+            f"codegen: unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}"
+        )
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    if args is None:
+        roots, _ = _as_outputs(outputs)
+        args = free_variables(roots)
+    program = _translate(args, outputs, dtype, name)
+    blocks = ["import numpy as np"]
+    fallback = []
+    for op_name, op in program.helpers.items():
+        helper = _helper_source(op)
+        if helper is None:
+            fallback.append(op_name)
+        else:
+            blocks.append(helper)
+    if fallback:
+        blocks[0] += "\n\nfrom symgrad.ops import OPS\n\n" + "\n".join(
+            f'{op_name} = OPS["{op_name}"].numpy' for op_name in fallback
+        )
+    if program.constants:
+        blocks.append(
+            "\n".join(
+                f"{constant} = {_value_source(value, program.dtype)}"
+                for constant, value in program.constants.items()
+            )
+        )
+    blocks.append(_function_source(program, name))
+    return "\n\n\n".join(block.rstrip("\n") for block in blocks) + "\n"
+
+
+def _value_source(value: Any, dtype: np.dtype) -> str:
+    """A constant as Python source: `float("inf")`, `np.array([...], dtype=...)`."""
+
+    def number(v: Any) -> str:
+        v = float(v)
+        return repr(v) if math.isfinite(v) else f'float("{v}")'
+
+    if isinstance(value, np.ndarray):
+        text = np.array2string(
+            value,
+            separator=", ",
+            threshold=sys.maxsize,
+            formatter={"float_kind": number, "int_kind": number},
+        )
+        return f"np.array({text}, dtype={_dtype_text(dtype)})"
+    return number(value)
+
+
+# --- pasteable helpers: the source of an op's numpy function, as a plain `def` ------------
+
+
+def _helper_source(op: Op) -> str | None:
+    """`def <op name>(a): ...` with the body of `op.numpy`, or None when it cannot be written
+    out on its own (no source, or it uses names other than numpy and builtins)."""
+    function = op.numpy
+    code = getattr(function, "__code__", None)
+    if code is None or getattr(function, "__globals__", {}).get("np") is not np:
+        return None
+    try:
+        module = ast.parse(inspect.getsource(inspect.getmodule(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    for node in ast.walk(module):
+        if getattr(node, "lineno", None) != code.co_firstlineno:
+            continue
+        if isinstance(node, ast.Lambda) and _same_code(node, code):
+            parameters, body = node.args, [ast.Return(node.body)]
+        elif isinstance(node, ast.FunctionDef) and node.name == code.co_name:
+            parameters, body = node.args, node.body
+        else:
+            continue
+        definition = ast.FunctionDef(
+            name=op.name,
+            args=_without_annotations(parameters),
+            body=body,
+            decorator_list=[],
+            returns=None,
+            lineno=1,
+            col_offset=0,
+        )
+        if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
+            definition.type_params = []
+        if not _uses_only_numpy(definition):
+            return None
+        return ast.unparse(ast.fix_missing_locations(definition))
+    return None
+
+
+def _same_code(node: ast.Lambda, code: Any) -> bool:
+    compiled = compile(ast.fix_missing_locations(ast.Expression(node)), "<lambda>", "eval")
+    inner = next((c for c in compiled.co_consts if inspect.iscode(c)), None)
+    # Bytecode differs between compilations (specialization); names and constants do not.
+    return inner is not None and (inner.co_names, inner.co_consts, inner.co_varnames) == (
+        code.co_names,
+        code.co_consts,
+        code.co_varnames,
+    )
+
+
+def _without_annotations(parameters: ast.arguments) -> ast.arguments:
+    for argument in parameters.posonlyargs + parameters.args + parameters.kwonlyargs:
+        argument.annotation = None
+    return parameters
+
+
+def _uses_only_numpy(definition: ast.FunctionDef) -> bool:
+    local = {
+        argument.arg for argument in ast.walk(definition.args) if isinstance(argument, ast.arg)
+    }
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                local.add(node.id)
+    return all(
+        node.id in local or node.id == "np" or hasattr(builtins, node.id)
+        for node in ast.walk(definition)
+        if isinstance(node, ast.Name)
+    )
