@@ -7,9 +7,11 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
 from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
 from symgrad.evaluate import UnboundVariableError, evaluate
+from symgrad.explain import ExplainedStep, Explanation, explain
 from symgrad.graph import (
     Children,
     Tensor,
@@ -42,6 +44,9 @@ from symgrad.printing import latex
 __all__ = [
     "OPS",
     "Children",
+    "Comparison",
+    "ExplainedStep",
+    "Explanation",
     "Op",
     "Step",
     "Tensor",
@@ -49,11 +54,13 @@ __all__ = [
     "abs",
     "as_tensor",
     "codegen",
+    "compare",
     "const",
     "cos",
     "count_ops",
     "evaluate",
     "exp",
+    "explain",
     "forward_sweep",
     "free_variables",
     "gradient",
