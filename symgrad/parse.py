@@ -1,0 +1,306 @@
+"""Reading formulas: `parse("x*y + sin(x)**2")` builds the graph through the op table (so
+folding applies). The grammar comes from the op table's symbols and precedences, which follow
+Python's: `**` groups right and binds tighter than unary minus (`-x**2` is `-(x**2)`); `^` also
+means `**`. A hand-written tokenizer feeds an operator-precedence (shunting-yard) parser with
+explicit stacks, so long or deeply nested input never hits Python's recursion limit.
+
+Text of several lines is the shared form `pretty(t, shared=True)` prints: let-bindings
+`name = expression`, one per line, then the result expression on the last line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from symgrad.graph import Tensor, const, var
+from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op
+
+__all__ = ["ParseError", "parse"]
+
+
+class ParseError(ValueError):
+    """Text that is not a formula: says what went wrong, where (1-based `column`, and `line`
+    for text of several lines), and shows the line with a caret under the spot.
+
+    >>> print(ParseError("x + * y", 5, "expected a number, a name or '('"))
+    expected a number, a name or '(' at column 5
+    x + * y
+        ^
+    """
+
+    def __init__(self, text: str, column: int, message: str, line: int | None = None):
+        self.text = text
+        self.column = column
+        self.message = message
+        self.line = line
+        where = f"column {column}" if line is None else f"line {line}, column {column}"
+        shown, caret = _window(text, column)
+        super().__init__(f"{message} at {where}\n{shown}\n{' ' * (caret - 1)}^")
+
+
+def _window(text: str, column: int, width: int = 100) -> tuple[str, int]:
+    """The text around `column`, cut to about `width` characters, and the column within it."""
+    if len(text) <= width:
+        return text, column
+    start = max(0, min(column - 1 - width // 2, len(text) - width))
+    shown = text[start : start + width]
+    caret = column - start
+    if start > 0:
+        shown, caret = "..." + shown, caret + 3
+    if start + width < len(text):
+        shown += "..."
+    return shown, caret
+
+
+# --- the grammar, from the op table --------------------------------------------------------
+BINARY: dict[str, Op] = {op.symbol: op for op in OPS.values() if op.arity == 2 and op.symbol}
+BINARY["^"] = BINARY["**"]
+PREFIX: dict[str, Op | None] = {op.symbol: op for op in OPS.values() if op.arity == 1 and op.symbol}
+PREFIX["+"] = None  # unary plus changes nothing
+CONSTANT_NAMES = {"inf": float("inf"), "nan": float("nan")}  # what format_number prints
+
+_SYMBOLS = sorted(set(BINARY) | set(PREFIX) | {"(", ")", ",", "=", ";"}, key=len, reverse=True)
+_TOKEN = re.compile(
+    r"(?P<space>[ \t\r]+|\#[^\n]*)"
+    r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>[^\W\d]\w*)"
+    r"|(?P<newline>\n)"
+    r"|(?P<symbol>" + "|".join(re.escape(symbol) for symbol in _SYMBOLS) + ")"
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "number", "name", "symbol", "end"
+    text: str
+    column: int  # 1-based, within its line
+    line: int  # 1-based
+
+
+def tokenize(text: str) -> list[list[Token]]:
+    """The tokens of each statement (statements end at a newline or `;`), each closed by an
+    "end" token."""
+    statements: list[list[Token]] = []
+    current: list[Token] = []
+    line, line_start, position = 1, 0, 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        column = position - line_start + 1
+        if match is None:
+            raise _error(text, line, column, f"unexpected character {text[position]!r}")
+        kind = match.lastgroup
+        value = match.group()
+        position = match.end()
+        if kind == "space":
+            continue
+        if kind == "newline" or value == ";":
+            current.append(Token("end", value, column, line))
+            statements.append(current)
+            current = []
+            if kind == "newline":
+                line, line_start = line + 1, position
+            continue
+        current.append(Token(kind, value, column, line))
+    current.append(Token("end", "", position - line_start + 1, line))
+    statements.append(current)
+    return [statement for statement in statements if len(statement) > 1]
+
+
+def _line_of(text: str, line: int) -> str:
+    lines = text.split("\n")
+    return lines[line - 1] if line <= len(lines) else ""
+
+
+def _error(text: str, line: int, column: int, message: str) -> ParseError:
+    if "\n" not in text.rstrip("\n"):
+        return ParseError(text.rstrip("\n"), column, message)
+    return ParseError(_line_of(text, line), column, message, line=line)
+
+
+def _number(token: Token) -> Tensor:
+    if re.fullmatch(r"\d+", token.text):
+        return const(int(token.text))
+    return const(float(token.text))
+
+
+def _function(text: str, token: Token) -> Op:
+    op = FUNCTIONS.get(token.text)
+    if op is None:
+        message = f"unknown function {token.text!r}"
+        close = difflib.get_close_matches(token.text, FUNCTIONS, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        else:
+            message += f"; the functions are {', '.join(sorted(FUNCTIONS))}"
+        raise _error(text, token.line, token.column, message)
+    return op
+
+
+def _apply(op: Op | None, operands: list[Tensor], count: int) -> None:
+    args = operands[-count:]
+    del operands[-count:]
+    operands.append(args[0] if op is None else op(*args))
+
+
+def _reduce(text: str, operators: list[tuple], operands: list[Tensor]) -> None:
+    """Apply the operator on top of the stack to its operands."""
+    kind, op, _, _, _ = operators.pop()
+    _apply(op, operands, 2 if kind == "binary" else 1)
+
+
+def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]) -> Tensor:
+    """One expression from its tokens; names in `bindings` stand for their Tensors."""
+    operands: list[Tensor] = []
+    # entries: (kind, op, precedence, token, argument count); kinds: binary, prefix, paren, call
+    operators: list[tuple] = []
+    expect_operand = True
+    index = 0
+    while True:
+        token = tokens[index]
+        index += 1
+        if expect_operand:
+            if token.kind == "number":
+                operands.append(_number(token))
+                expect_operand = False
+            elif token.kind == "name":
+                if tokens[index].text == "(":
+                    operators.append(("call", _function(text, token), 0, token, 1))
+                    index += 1
+                    if tokens[index].text == ")":
+                        raise _error(
+                            text, token.line, token.column, f"{token.text}() needs an argument"
+                        )
+                else:
+                    operands.append(_leaf(text, token, bindings))
+                    expect_operand = False
+            elif token.text == "(":
+                operators.append(("paren", None, 0, token, 0))
+            elif token.text in PREFIX:
+                operators.append(("prefix", PREFIX[token.text], PREC_NEG, token, 0))
+            elif token.kind == "end":
+                raise _error(text, token.line, token.column, "unexpected end of input")
+            else:
+                raise _error(
+                    text,
+                    token.line,
+                    token.column,
+                    f"expected a number, a name or '(', got {token.text!r}",
+                )
+            continue
+        if token.kind == "symbol" and token.text in BINARY:
+            op = BINARY[token.text]
+            right = op.precedence == PREC_POW  # a**b**c is a**(b**c)
+            while (
+                operators
+                and operators[-1][0] in ("binary", "prefix")
+                and (
+                    operators[-1][2] > op.precedence
+                    or (operators[-1][2] == op.precedence and not right)
+                )
+            ):
+                _reduce(text, operators, operands)
+            operators.append(("binary", op, op.precedence, token, 0))
+            expect_operand = True
+        elif token.text in (")", ","):
+            while operators and operators[-1][0] in ("binary", "prefix"):
+                _reduce(text, operators, operands)
+            if not operators:
+                what = "unmatched ')'" if token.text == ")" else "',' outside a function call"
+                raise _error(text, token.line, token.column, what)
+            kind, op, _, opener, count = operators[-1]
+            if token.text == ",":
+                if kind != "call":
+                    raise _error(text, token.line, token.column, "',' outside a function call")
+                operators[-1] = (kind, op, 0, opener, count + 1)
+                expect_operand = True
+                continue
+            operators.pop()
+            if kind == "call":
+                if count != op.arity:
+                    raise _error(
+                        text,
+                        opener.line,
+                        opener.column,
+                        f"{op.name} takes {op.arity} argument(s), got {count}",
+                    )
+                _apply(op, operands, count)
+        elif token.kind == "end":
+            break
+        elif token.text == "=":
+            raise _error(
+                text,
+                token.line,
+                token.column,
+                "'=' only names a subexpression at the start of a line: name = ...",
+            )
+        else:
+            hint = " (write * to multiply)" if token.kind in ("name", "number") else ""
+            raise _error(
+                text, token.line, token.column, f"expected an operator, got {token.text!r}{hint}"
+            )
+    while operators:
+        kind, _, _, opener, _ = operators[-1]
+        if kind in ("paren", "call"):
+            raise _error(text, opener.line, opener.column, "'(' is never closed")
+        _reduce(text, operators, operands)
+    return operands[0]
+
+
+def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
+    if token.text in bindings:
+        return bindings[token.text]
+    if token.text in CONSTANT_NAMES:
+        return const(CONSTANT_NAMES[token.text])
+    if token.text in FUNCTIONS:
+        raise _error(
+            text, token.line, token.column, f"{token.text} is a function: write {token.text}(...)"
+        )
+    return var(token.text)
+
+
+def parse(text: str) -> Tensor:
+    """The graph a formula describes; `parse(str(t))` is equivalent to `t`.
+
+    Numbers (`2`, `0.5`, `1e-3`), names, `+ - * / **` (or `^`), unary minus, parentheses and
+    the op table's functions (`sin(x)`, `relu(x)`, ...). Several lines read the shared form:
+    `name = expression` lines, then the result. Bad text raises `ParseError`.
+
+    >>> str(parse("x*y + sin(x)^2"))
+    'x*y + sin(x)**2'
+    >>> str(parse("-x**2"))
+    '-x**2'
+    >>> str(parse("t1 = x*y\\nsin(t1) + t1"))
+    'sin(x*y) + x*y'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse takes a string, got {type(text).__name__}")
+    statements = tokenize(text)
+    if not statements:
+        raise _error(text, 1, 1, "empty formula")
+    bindings: dict[str, Tensor] = {}
+    for number, tokens in enumerate(statements, start=1):
+        last = number == len(statements)
+        first = tokens[0]
+        if first.kind == "name" and tokens[1].text == "=":
+            if last:
+                raise _error(
+                    text,
+                    first.line,
+                    first.column,
+                    "the last line must be the result, not a binding",
+                )
+            if first.text in bindings:
+                raise _error(text, first.line, first.column, f"{first.text} is bound twice")
+            bindings[first.text] = parse_expression(text, tokens[2:], bindings)
+        elif not last:
+            raise _error(
+                text,
+                first.line,
+                first.column,
+                "only the last line is an expression; the others are name = ...",
+            )
+        else:
+            return parse_expression(text, tokens, bindings)
+    raise AssertionError("unreachable")
