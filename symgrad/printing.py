@@ -6,13 +6,14 @@ tighter than `*` and looser than `**`, `**` groups to the right.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from string import Formatter
 from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor
+from symgrad.graph import Tensor, toposort
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 
@@ -98,9 +99,10 @@ def _template_pieces(template: str) -> list[str]:
     return pieces
 
 
-def render(node: Tensor, style: _Style) -> str:
+def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = None) -> str:
     """The whole graph inlined as one formula, written out with an explicit stack so deep
-    graphs neither recurse nor copy long strings: time is linear in the output's length."""
+    graphs neither recurse nor copy long strings: time is linear in the output's length.
+    Nodes in `names` (other than `node` itself) are written as their names."""
     pieces_of: dict[Op, list[str]] = {}
     out: list[str] = []
     stack: list[Tensor | str] = [node]
@@ -113,6 +115,9 @@ def render(node: Tensor, style: _Style) -> str:
         if children is None:
             out.append(style.leaf(item))
             continue
+        if names is not None and item is not node and item in names:
+            out.append(names[item])
+            continue
         op = children.op
         pieces = pieces_of.get(op)
         if pieces is None:
@@ -124,7 +129,10 @@ def render(node: Tensor, style: _Style) -> str:
                 continue
             position = 0 if piece == "a" else 1
             operand = children[position]
-            if not style.grouped(op, position) and _needs_parens(op, position, operand):
+            named = names is not None and operand in names  # a name is an atom
+            if not named and not style.grouped(op, position) and _needs_parens(
+                op, position, operand
+            ):
                 opening, closing = style.parens("\0").split("\0")
                 work += [opening, operand, closing]
             else:
@@ -157,3 +165,79 @@ def latex(node: Tensor) -> str:
     '\\\\frac{\\\\sin{\\\\left(x \\\\right)}}{\\\\left(x + y\\\\right)^{2}}'
     """
     return render(node, LATEX)
+
+
+def _uses(nodes: list[Tensor]) -> dict[Tensor, int]:
+    """How many operand slots refer to each node (x*x uses x twice)."""
+    uses: dict[Tensor, int] = {}
+    for node in nodes:
+        children = node.children
+        if children is not None:
+            uses[children.a] = uses.get(children.a, 0) + 1
+            if children.b is not None:
+                uses[children.b] = uses.get(children.b, 0) + 1
+    return uses
+
+
+def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:
+    """A prefix p such that no variable among `nodes` is named p1, p2, ...: `t`, else `_t`,
+    `__t`, ..."""
+    taken = {node.name for node in nodes if node.is_var}
+    while any(re.fullmatch(re.escape(prefix) + r"\d+", name) for name in taken):
+        prefix = "_" + prefix
+    return prefix
+
+
+def pretty(node: Tensor, shared: bool = True) -> str:
+    """The formula as text. With `shared`, every inner node used more than once gets a
+    numbered let-binding line (`t1 = x*y`), operands first, and the last line is the result:
+    the text stays linear in the graph's size where the inlined `str` can grow exponentially.
+    `parse` reads both forms back.
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sin
+    >>> x, y = variables("x y")
+    >>> s = sin(x * y)
+    >>> print(pretty(s * s + x * y))
+    t1 = x*y
+    t2 = sin(t1)
+    t2*t2 + t1
+    >>> pretty(s * s + x * y, shared=False)
+    'sin(x*y)*sin(x*y) + x*y'
+    """
+    if not isinstance(node, Tensor):
+        raise TypeError(f"pretty takes a Tensor, got {type(node).__name__}")
+    if not shared:
+        return to_str(node)
+    order = toposort(node)
+    uses = _uses(order)
+    prefix = binding_prefix(order)
+    names: dict[Tensor, str] = {}
+    for current in order:
+        if current.children is not None and uses.get(current, 0) > 1:
+            names[current] = f"{prefix}{len(names) + 1}"
+    lines = [f"{name} = {render(bound, TEXT, names)}" for bound, name in names.items()]
+    lines.append(render(node, TEXT, names))
+    return "\n".join(lines)
+
+
+def inlined_size(node: Tensor, limit: int | None = None) -> int:
+    """The number of nodes of the formula written out as a tree (shared nodes counted at
+    every use), stopping early once past `limit`.
+
+    >>> from symgrad.graph import var
+    >>> x = var("x")
+    >>> s = x * x
+    >>> inlined_size(s * s)
+    7
+    """
+    size: dict[Tensor, int] = {}
+    for current in toposort(node):
+        children = current.children
+        total = 1
+        if children is not None:
+            total += size[children.a] + (0 if children.b is None else size[children.b])
+        if limit is not None and total > limit:
+            return total
+        size[current] = total
+    return size[node]

@@ -1,0 +1,209 @@
+"""parse: the grammar (precedence, associativity, unary minus, numbers, functions from the op
+table), errors with column and caret, long input, and `parse(str(e))` keeping values."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from strategies import VARIABLES, close, expressions, points
+
+import symgrad as sg
+from symgrad import ops
+from symgrad.parse import ParseError, parse
+
+x, y, z = VARIABLES
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("x*y + sin(x)**2", "x*y + sin(x)**2"),
+        ("x*y + sin(x)^2", "x*y + sin(x)**2"),
+        ("-x**2", "-x**2"),
+        ("(-x)**2", "(-x)**2"),
+        ("x**y**z", "x**(y**z)"),
+        ("(x**y)**z", "(x**y)**z"),
+        ("2**-x", "2**(-x)"),
+        ("2**-x*y", "2**(-x)*y"),
+        ("2**-x**2", "2**(-x**2)"),
+        ("-x*y", "-x*y"),
+        ("x*-y", "x*(-y)"),
+        ("x - y - z", "x - y - z"),
+        ("x - (y - z)", "x - (y - z)"),
+        ("x/y/z", "x/y/z"),
+        ("x/(y/z)", "x/(y/z)"),
+        ("x + y*z", "x + y*z"),
+        ("(x + y)*z", "(x + y)*z"),
+        ("+x", "x"),
+        ("--x", "x"),
+        ("- - -x", "-x"),
+        ("((x))", "x"),
+        ("x*1 + 0", "x"),
+        ("2*3*x", "6*x"),
+        ("1 + x", "x + 1"),
+        ("x + -y", "x - y"),
+        ("  x\t*  y ", "x*y"),
+    ],
+)
+def test_grammar(text, expected):
+    assert str(parse(text)) == expected
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("42", 42),
+        ("0.5", 0.5),
+        (".5", 0.5),
+        ("3.", 3),
+        ("1e3", 1000),
+        ("1E-3", 0.001),
+        ("2.5e+2", 250),
+        ("6.02e23", 6.02e23),
+        ("-2", -2),
+        ("2**10", 1024),
+        ("inf", math.inf),
+    ],
+)
+def test_numbers(text, value):
+    t = parse(text)
+    assert t.is_const and t.number == value
+
+
+def test_integers_stay_integers():
+    assert parse("3").number == 3 and isinstance(parse("3").number, int)
+    assert str(parse("2*x")) == "2*x"
+
+
+@pytest.mark.parametrize("name", sorted(ops.FUNCTIONS))
+def test_every_function_of_the_op_table(name):
+    op = ops.FUNCTIONS[name]
+    assert parse(f"{name}(x + 1)") is op(x + 1)
+    assert parse(f"{name}(x)").op is op
+
+
+def test_names_and_variables():
+    t = parse("alpha_1*x + _t2")
+    assert [v.name for v in sg.free_variables(t)] == ["alpha_1", "x", "_t2"]
+    assert parse("x") is x
+
+
+def test_built_through_folding_and_interning():
+    assert parse("x*y + sin(x)") is x * y + sg.sin(x)
+    assert parse("x - x*0") is x
+
+
+@pytest.mark.parametrize(
+    "text, column, message",
+    [
+        ("x + * y", 5, "expected a number, a name or '(', got '*'"),
+        ("x +", 4, "unexpected end of input"),
+        ("sin(x", 1, "'(' is never closed"),
+        ("(x + y", 1, "'(' is never closed"),
+        ("x + y)", 6, "unmatched ')'"),
+        ("2x", 2, "expected an operator, got 'x' (write * to multiply)"),
+        ("x y", 3, "expected an operator, got 'y' (write * to multiply)"),
+        ("x $ y", 3, "unexpected character '$'"),
+        ("sinn(x)", 1, "unknown function 'sinn' (did you mean 'sin'?)"),
+        ("sin(x, y)", 1, "sin takes 1 argument(s), got 2"),
+        ("sin()", 1, "sin() needs an argument"),
+        ("sin + 1", 1, "sin is a function: write sin(...)"),
+        ("x, y", 2, "',' outside a function call"),
+        ("", 1, "empty formula"),
+        ("x = 1", 1, "the last line must be the result, not a binding"),
+        ("x + y = 1", 7, "'=' only names a subexpression at the start of a line: name = ..."),
+    ],
+)
+def test_errors_give_column_and_caret(text, column, message):
+    with pytest.raises(ParseError) as caught:
+        parse(text)
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert (error.column, error.message, error.text) == (column, message, text)
+    assert str(error) == f"{message} at column {column}\n{text}\n{' ' * (column - 1)}^"
+
+
+def test_error_message_exact():
+    with pytest.raises(ParseError) as caught:
+        parse("x + * y")
+    assert str(caught.value) == (
+        "expected a number, a name or '(', got '*' at column 5\nx + * y\n    ^"
+    )
+
+
+def test_unknown_function_is_named():
+    with pytest.raises(ParseError, match="unknown function 'frobnicate'; the functions are abs"):
+        parse("1 + frobnicate(x)")
+
+
+def test_error_on_a_long_line_shows_a_window_with_the_caret_under_the_spot():
+    text = "x + " * 200 + "* y"
+    with pytest.raises(ParseError) as caught:
+        parse(text)
+    error = caught.value
+    assert error.column == 801
+    shown, caret = str(error).split("\n")[1:]
+    assert len(shown) < 120
+    assert shown[len(caret) - 1] == "*"
+
+
+def test_errors_in_the_shared_form_give_line_and_column():
+    with pytest.raises(ParseError) as caught:
+        parse("t1 = x*y\nt2 = t1 +\nt2")
+    error = caught.value
+    assert (error.line, error.column, error.text) == (2, 10, "t2 = t1 +")
+    assert str(error).startswith("unexpected end of input at line 2, column 10\nt2 = t1 +\n")
+    with pytest.raises(ParseError, match="t1 is bound twice"):
+        parse("t1 = x\nt1 = y\nt1")
+    with pytest.raises(ParseError, match="only the last line is an expression"):
+        parse("x\nt1 = y\nt1")
+
+
+def test_shared_form_reads_back():
+    t = parse("t1 = x*y\nt2 = sin(t1)\nt2*t2 + t1")
+    assert t is sg.sin(x * y) * sg.sin(x * y) + x * y
+    assert parse("t1 = x*y; t1 + t1") is x * y + x * y
+    assert parse("\n\nt1 = x  # a comment\n\nt1 + 1\n") is x + 1
+
+
+def test_ten_thousand_terms_do_not_recurse():
+    t = parse(" + ".join(["x"] * 10_000))
+    assert sg.count_ops(t) == 9_999
+    assert sg.evaluate(t, {"x": 1.5}) == 15_000
+
+
+def test_deep_nesting_does_not_recurse():
+    assert parse("(" * 20_000 + "x" + ")" * 20_000) is x
+    t = parse("sin(" * 5_000 + "x" + ")" * 5_000)
+    assert sg.count_ops(t) == 5_000
+    assert parse("-" * 5_001 + "x") is -x
+    assert parse("x**" * 3_000 + "y").op is ops.pow
+
+
+def test_long_power_tower_groups_right():
+    t = parse("2**" * 3 + "1")
+    assert t.number == 2 ** (2 ** (2**1))
+
+
+@given(expressions(smooth=False), points())
+def test_parse_of_str_keeps_values(e, point):
+    back = parse(str(e))
+    assert close(sg.evaluate(back, point), sg.evaluate(e, point), rtol=1e-9)
+
+
+@given(expressions(smooth=False))
+def test_parse_of_str_is_a_fixed_point(e):
+    once = parse(str(e))
+    assert str(parse(str(once))) == str(once)
+
+
+def test_parse_rejects_non_strings():
+    with pytest.raises(TypeError, match="parse takes a string"):
+        parse(x)
+
+
+def test_parse_result_evaluates():
+    t = parse("sigmoid(x)*relu(y) - abs(z)/sqrt(4)")
+    value = sg.evaluate(t, {"x": 0.0, "y": 3.0, "z": -2.0})
+    assert np.isclose(value, 0.5 * 3.0 - 1.0)
