@@ -39,20 +39,26 @@ from symgrad.ops import (
     tan,
     tanh,
 )
-from symgrad.printing import latex
+from symgrad.parse import ParseError, parse
+from symgrad.printing import latex, pretty
+from symgrad.sympy_bridge import CheckResult, CheckResults, check, from_sympy, to_sympy
 
 __all__ = [
     "OPS",
+    "CheckResult",
+    "CheckResults",
     "Children",
     "Comparison",
     "ExplainedStep",
     "Explanation",
     "Op",
+    "ParseError",
     "Step",
     "Tensor",
     "UnboundVariableError",
     "abs",
     "as_tensor",
+    "check",
     "codegen",
     "compare",
     "const",
@@ -63,12 +69,15 @@ __all__ = [
     "explain",
     "forward_sweep",
     "free_variables",
+    "from_sympy",
     "gradient",
     "hessian",
     "jacobian",
     "lambdify",
     "latex",
     "log",
+    "parse",
+    "pretty",
     "relu",
     "reverse_sweep",
     "sigmoid",
@@ -78,6 +87,7 @@ __all__ = [
     "step",
     "tan",
     "tanh",
+    "to_sympy",
     "toposort",
     "var",
     "variables",
