@@ -1,7 +1,8 @@
 """Find the wrong step of a derivative worked out by hand. `compare` checks a claimed
-derivative numerically at fixed sample points and, when it is wrong, tests one-mistake
-hypotheses against the steps of `explain`: a flipped sign, a dropped chain-rule factor, a
-missing term, a share scaled by a constant. Leans on `explain` and `evaluate`.
+derivative numerically (with the bridge's `compare_at_points`, as `sg.check` does) and, when
+it is wrong, tests one-mistake hypotheses against the steps of `explain` at fixed sample
+points: a flipped sign, a dropped chain-rule factor, a missing term, a share scaled by a
+constant, a local derivative written wrong. Leans on `explain`, `evaluate` and the bridge.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from symgrad.explain import (
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, free_variables
 from symgrad.ops import add, mul, neg, sub
+from symgrad.sympy_bridge import compare_at_points
 
 SAMPLES = 12
-"""Sample points per range; the mixed-sign range comes first, then a positive one (so log and
-sqrt are checked too)."""
+"""Sample points per range for the hints; the mixed-sign range comes first, then a positive
+one (so log and sqrt are defined somewhere)."""
 SEED = 2024
 RTOL, ATOL = 1e-6, 1e-9
 
@@ -144,13 +146,14 @@ def sample_points(names: list[str], count: int = SAMPLES, seed: int = SEED) -> d
     return columns
 
 
-def _with_points_first(env: dict[str, np.ndarray], at: Mapping[Any, Any]) -> dict:
-    """The sample points with the user's points in front (a missing name takes samples)."""
+def _with_points_first(env: dict[str, np.ndarray], at: Mapping[Any, Any]) -> tuple[dict, int]:
+    """The sample points with the user's points in front (a missing name takes samples), and
+    how many points the user gave."""
     own = {(k.name if isinstance(k, Tensor) else k): np.atleast_1d(np.asarray(v, dtype=float))
            for k, v in at.items()}
     length = max(len(v) for v in own.values())
     return {name: np.concatenate([np.broadcast_to(own.get(name, column[:length]), (length,)),
-                                  column]) for name, column in env.items()}
+                                  column]) for name, column in env.items()}, length
 
 
 def _as_claim(claimed: Any) -> Tensor:
@@ -264,29 +267,38 @@ def compare(
         notes.append(f"the claim uses {', '.join(extra)}, which f does not depend on")
     names = list(dict.fromkeys([v.name for v in free_variables([f, claim])] + [w.name]))
     env = sample_points(names)
+    own = 0
     if at:
-        env = _with_points_first(env, at)
+        env, own = _with_points_first(env, at)
     size = len(env[names[0]])
     with np.errstate(all="ignore"):
         f_value, true, got = (np.broadcast_to(np.asarray(v, dtype=float), (size,))
                               for v in evaluate([f, derivative, claim], env))
-    usable = np.isfinite(f_value) & np.isfinite(true)
-    if usable.sum() < 3:
+    if not np.any(np.isfinite(true)):
         raise ValueError(
-            f"the derivative of f = {f} is not finite at the sample points; pass points "
+            f"the derivative of f = {f} is not finite at any sample point; pass points "
             f"where it is with at={{...}}"
         )
-    scale = np.maximum(np.abs(true), np.abs(np.nan_to_num(got)))
-    agree = _close(got, true, scale) & usable
-    result = Comparison(f, w, claim, derivative, bool(np.all(agree[usable])),
-                        int(usable.sum()), explanation, notes=notes)
+    result = Comparison(f, w, claim, derivative, True, own, explanation, notes=notes)
+    # The user's own points first, then the bridge's kink-aware check at random points
+    # (the one `sg.check` uses).
+    differs = ~_close(got[:own], true[:own], np.maximum(np.abs(true[:own]), np.abs(got[:own])))
+    differs &= ~(np.isnan(got[:own]) & np.isnan(true[:own]))
+    if np.any(differs):
+        first = int(np.flatnonzero(differs)[0])
+        result.point = {name: float(env[name][first]) for name in names}
+        result.expected, result.claimed_value = float(true[first]), float(got[first])
+    else:
+        verdict = compare_at_points(derivative, claim, names, kinks=[f])
+        result.checked += verdict.compared
+        result.notes += verdict.notes
+        if not verdict:
+            result.point = verdict.point
+            result.expected, result.claimed_value = verdict.values
+    result.right = result.point is None
     if result.right:
         return result
-    first = int(np.flatnonzero(usable & ~agree)[0])
-    result.point = {name: float(env[name][first]) for name in names}
-    result.expected = float(true[first])
-    result.claimed_value = float(got[first])
-    mask = usable & np.isfinite(got)
+    mask = np.isfinite(f_value) & np.isfinite(true) & np.isfinite(got)
     if mask.sum() >= 3:
         sampler = _Sampler(env, mask)
         result.hint = (_one_mistake(explanation, w, claim, sampler)

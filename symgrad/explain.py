@@ -61,6 +61,19 @@ class ExplainedStep:
     contribution_value: Any = None
     total_value: Any = None
 
+    def __repr__(self) -> str:
+        def shown(t: Tensor, value: Any) -> str:
+            return str(t) if value is None else f"{t} = {format_number(value)}"
+
+        arrow = f"{self.node} → {self.operand}" if self.mode == "reverse" else (
+            f"{self.operand} → {self.node}")
+        local = shown(self.local, self.local_value)
+        upstream = shown(self.upstream, self.upstream_value)
+        contribution = shown(self.contribution, self.contribution_value)
+        total = shown(self.total, self.total_value)
+        return (f"<step #{self.number} ({self.mode}) {arrow}: local {local}, upstream "
+                f"{upstream}, contribution {contribution}, total {total}>")
+
     @property
     def accumulates(self) -> bool:
         """Whether this step adds to earlier contributions (the `+=` of the backward pass)."""
@@ -551,7 +564,7 @@ def explain(
             derivative = forward_sweep(f, w, record=record)
             raw += [(w, step) for step in record]
             gradients[w] = derivative.get(f, const(0))
-    wanted = [f, *gradients.values()]
+    wanted = [f, *free_variables(f), *gradients.values()]
     for _, s in raw:
         wanted += [s.node, s.operand, as_tensor(s.local), s.upstream, s.contribution, s.total]
     values = _point_values(wanted, f, at)
