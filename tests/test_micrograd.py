@@ -141,6 +141,17 @@ def test_tensor_hands_over_the_graph():
     assert a.tensor.value == 1.5
 
 
+def test_labels_name_the_leaves_uniquely():
+    a = Value(1.0, label="weight")
+    b = Value(2.0, label="weight")
+    assert (a.tensor.name, b.tensor.name) == ("weight", "weight_2")
+    out = a * b
+    out.backward()
+    assert str(out.tensor) == "weight*weight_2" and (a.grad, b.grad) == (2.0, 1.0)
+    with pytest.raises(ValueError, match="identifier"):
+        Value(1.0, label="not a name")
+
+
 def test_deep_chain_has_no_recursion_limit():
     x = Value(0.5)
     y = x

@@ -18,7 +18,7 @@ import numpy as np
 
 from symgrad.diff import reverse_sweep
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, _node, const, gc_paused
+from symgrad.graph import Tensor, _interned, _node, const, gc_paused, var
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value"]
@@ -32,25 +32,38 @@ def _number(value: Any, what: str) -> float:
     raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r:.40}")
 
 
+def _fresh_name(label: str) -> str:
+    """`label`, or `label_2`, `label_3`, ... whichever names no live variable yet."""
+    if not isinstance(label, str) or not label.isidentifier():
+        raise ValueError(f"a Value's label must be an identifier, got {label!r}")
+    name = label
+    suffix = 1
+    while _interned(("var", name)) is not None:
+        suffix += 1
+        name = f"{label}_{suffix}"
+    return name
+
+
 class Value:
     """A scalar and its gradient, as micrograd's `Value`, backed by a symgrad `Tensor`.
 
-    >>> a = Value(-4.0); b = Value(2.0)
-    >>> c = a * b + b**3
-    >>> c.backward()
-    >>> c, a.grad, b.grad
+    >>> u = Value(-4.0, label="u"); v = Value(2.0, label="v")
+    >>> w = u * v + v**3
+    >>> w.backward()
+    >>> w, u.grad, v.grad
     (Value(data=0.0, grad=1.0), 2.0, 8.0)
-    >>> str(c.tensor).replace(a.tensor.name, "a").replace(b.tensor.name, "b")
-    'a*b + b**3'
+    >>> str(w.tensor)  # without labels, leaves are anonymous variables: _t1, _t2, ...
+    'u*v + v**3'
     """
 
     __slots__ = ("tensor", "grad", "_data", "_prev", "_op")
 
-    def __init__(self, data: Any, _children: tuple = (), _op: str = ""):
+    def __init__(self, data: Any, _children: tuple = (), _op: str = "", label: str = ""):
         if _children:
             raise TypeError("Value(data) makes a leaf; inner Values come from operations")
         self._data = _number(data, "a Value's data")
-        self.tensor: Tensor = Tensor(self._data)  # a fresh anonymous variable bound to data
+        # A fresh variable bound to data: anonymous, or named after `label` (made unique).
+        self.tensor: Tensor = var(_fresh_name(label), self._data) if label else Tensor(self._data)
         self.grad = 0.0
         self._prev: tuple[Value, ...] = ()
         self._op = _op
