@@ -355,10 +355,10 @@ def _one_mistake(explanation: Explanation, w: Tensor, claim: Tensor,
 
 def _signed(t: Tensor) -> bool:
     """Whether t is written with a leading minus: -a, -2*a, a negative constant."""
+    while t.op is mul:  # constants come first in a product: -2*a
+        t = t.children.a
     if t.number is not None:
         return t.number < 0
-    if t.op is mul:
-        return _signed(t.children.a)
     return t.op is neg
 
 

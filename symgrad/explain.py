@@ -145,6 +145,23 @@ class Explanation:
     (`ExplainedStep`s in sweep order, numbered from 1), `gradients` ({wrt: d f / d wrt}),
     `value` (f at the point) and `gradient_values` ({wrt: number}) when at a point, and
     `labels` ({inner node: short name such as t1}) used by the table and the picture.
+
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> print(explain(x * y, [x, y], at={"x": 2, "y": 3}).to_text())
+    f = x*y: backward pass (reverse mode), with respect to x, y, at x = 2, y = 3
+    <BLANKLINE>
+    nodes:
+      f = x*y = 6
+    <BLANKLINE>
+    #  node → input  local ∂node/∂input  upstream ∂f/∂node  contribution  ∂f/∂input = sum so far
+    -  ------------  ------------------  -----------------  ------------  ----------------------
+    1  f → x         y = 3               1                  y = 3         y = 3
+    2  f → y         x = 2               1                  x = 2         x = 2
+    <BLANKLINE>
+    gradient:
+      ∂f/∂x = y = 3
+      ∂f/∂y = x = 2
     """
 
     def __init__(self, f: Tensor, wrt: list[Tensor], mode: str, at: Mapping | None,
@@ -223,7 +240,13 @@ class Explanation:
     def sums(self) -> list[tuple[Tensor | None, Tensor, tuple[int, ...]]]:
         """(wrt, node, step numbers) for every node whose derivative sums several
         contributions: in reverse mode a node feeding several parents, in forward mode a node
-        with several inputs depending on wrt."""
+        with several inputs depending on wrt.
+
+        >>> from symgrad.graph import var
+        >>> x = var("x")
+        >>> [(w, str(node), numbers) for w, node, numbers in explain(x * x + x, x).sums()]
+        [(None, 'x', (2, 3, 4))]
+        """
         last: dict[tuple, ExplainedStep] = {}
         for s in self.steps:
             key = (s.wrt, s.operand if self.mode == "reverse" else s.node)
@@ -425,7 +448,20 @@ class Explanation:
     # --- the picture -----------------------------------------------------------------------
     def dot_labels(self) -> dict[Tensor, str]:
         """Text per node for the side-by-side picture: forward nodes get their table label,
-        gradient-graph nodes the numbers of the steps whose contribution or sum they are."""
+        gradient-graph nodes the numbers of the steps whose contribution or sum they are.
+
+        >>> from symgrad.graph import var
+        >>> from symgrad.ops import sin
+        >>> x = var("x")
+        >>> e = explain(sin(x) * x, x)
+        >>> for node, text in e.dot_labels().items():
+        ...     print(f"{node}: {text}")
+        sin(x): t1 #2
+        sin(x)*x: f
+        x: #1
+        x*cos(x): #3
+        sin(x) + x*cos(x): Σ #2+#3
+        """
         notes: dict[Tensor, list[str]] = {}
         for node, label in self.labels.items():
             notes.setdefault(node, []).append(label)
@@ -484,7 +520,11 @@ def _as_expression(f: Any) -> Tensor:
 
 
 def as_wrt_list(wrt: Any) -> list[Tensor]:
-    """wrt as a list of distinct variables: a Tensor, a name, "x y" or a list of either."""
+    """wrt as a list of distinct variables: a Tensor, a name, "x y" or a list of either.
+
+    >>> [w.name for w in as_wrt_list("x y x")], [w.name for w in as_wrt_list(var("z"))]
+    (['x', 'y'], ['z'])
+    """
     if isinstance(wrt, str):
         items: list[Any] = list(variables(wrt))
     elif isinstance(wrt, Tensor):
