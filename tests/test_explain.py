@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
-from symgrad.explain import explain, format_number
+from symgrad.explain import explain, format_number, parse_point
 
 x, y, b = sg.variables("x y b")
 SEED_003 = {"x": 2.0, "y": 3.0, "b": 1.0}
@@ -195,3 +195,14 @@ def test_arrays_at_a_point():
     assert list(e.gradient_values[x]) == [3.0, 4.0]
     assert "[3, 4]" in str(e).replace(".", "")
     assert Z not in e.gradients
+
+
+def test_parse_point():
+    assert parse_point("x=2,y=3") == {"x": 2.0, "y": 3.0}
+    assert parse_point("b=1 x=-2.5") == {"b": 1.0, "x": -2.5}
+    with pytest.raises(ValueError, match="name=number"):
+        parse_point("x:2")
+    with pytest.raises(ValueError, match="not a number"):
+        parse_point("x=two")
+    with pytest.raises(ValueError, match="empty"):
+        parse_point(" , ")
