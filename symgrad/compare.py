@@ -265,6 +265,8 @@ def compare(
     extra = [v.name for v in free_variables(claim) if v not in set(free_variables(f))]
     if extra:
         notes.append(f"the claim uses {', '.join(extra)}, which f does not depend on")
+    if w not in set(free_variables(f)):
+        notes.append(f"f does not depend on {w.name}, so its derivative is 0")
     names = list(dict.fromkeys([v.name for v in free_variables([f, claim])] + [w.name]))
     env = sample_points(names)
     own = 0
