@@ -171,10 +171,13 @@ def _match(template: sp.Expr, expr: sp.Expr, binding: dict) -> bool:
     if not template.has(_HOLE):
         return template == expr
     if template.is_Mul and len(template.args) == 2 and template.args[0].is_Number:
-        # c*a matches any expr, binding a = expr/c: exp(-a) matches exp(y) with a = -y
+        # -a matches any expr, binding a = -expr: exp(-a) matches exp(y) with a = -y
         coefficient, rest = template.args
-        if rest == _HOLE:
-            return _match(_HOLE, expr / coefficient, binding)
+        if rest == _HOLE and coefficient == -1:
+            minus = _negated(expr)
+            return _match(
+                _HOLE, sp.Mul(-1, expr, evaluate=False) if minus is None else minus, binding
+            )
     if template.func != expr.func or len(template.args) != len(expr.args):
         return False
     if template.func in _ORDERLESS:
@@ -233,23 +236,41 @@ def _product(numerator: int, coefficient: Any) -> Callable[..., Tensor]:
     return build
 
 
-def _plan_add(expr: sp.Add) -> _Plan:
-    terms = expr.as_ordered_terms() if len(expr.args) < 64 else list(expr.args)
-    positive = [term for term in terms if not term.could_extract_minus_sign()]
-    negative = [-term for term in terms if term.could_extract_minus_sign()]
+def _negated(term: sp.Expr) -> sp.Expr | None:
+    """-term when term carries a negative coefficient (-2*x -> 2*x), else None. Shallow: it
+    looks at the coefficient only, so deep unevaluated trees do not recurse."""
+    if term.is_Number:
+        return -term if term.is_negative else None
+    if term.is_Mul and term.args[0].is_Number and term.args[0].is_negative:
+        coefficient, rest = -term.args[0], term.args[1:]
+        if coefficient == 1:
+            return rest[0] if len(rest) == 1 else sp.Mul(*rest, evaluate=False)
+        return sp.Mul(coefficient, *rest, evaluate=False)
+    return None
+
+
+def _plan_add(expr: sp.Add, shallow: bool) -> _Plan:
+    terms = list(expr.args)
+    if shallow and len(terms) < 64:
+        terms = expr.as_ordered_terms()  # x**2 + 2*x + 1, as sympy prints it
+    negated = [_negated(term) for term in terms]
+    positive = [term for term, minus in zip(terms, negated, strict=True) if minus is None]
+    negative = [minus for minus in negated if minus is not None]
     if not positive:  # -x - y: negate the first, subtract the rest
         return negative, _sum(0)
     return positive + negative, _sum(len(positive))
 
 
 def _plan_mul(expr: sp.Mul) -> _Plan:
-    coefficient, factors = expr.as_coeff_mul()
+    # shallow, like _negated: sympy's as_coeff_mul and as_base_exp recurse into nested Muls
+    first = expr.args[0]
+    coefficient, factors = (first, expr.args[1:]) if first.is_Number else (sp.S.One, expr.args)
     top: list[sp.Expr] = []
     bottom: list[sp.Expr] = []
     for factor in factors:
-        base, exponent = factor.as_base_exp()
+        base, exponent = factor.args if factor.is_Pow else (factor, sp.S.One)
         if exponent.is_Number and exponent.is_negative:
-            bottom.append(base if exponent == -1 else base ** (-exponent))
+            bottom.append(base if exponent == -1 else sp.Pow(base, -exponent, evaluate=False))
         else:
             top.append(factor)
     number = None
@@ -267,7 +288,7 @@ def _plan_mul(expr: sp.Mul) -> _Plan:
 def _plan_pow(expr: sp.Pow) -> _Plan:
     base, exponent = expr.args
     if exponent.is_Number and exponent.is_negative:  # x**-2 -> 1/x**2
-        inverse = base if exponent == -1 else base ** (-exponent)
+        inverse = base if exponent == -1 else sp.Pow(base, -exponent, evaluate=False)
         return [inverse], lambda d: 1 / d
     if exponent.is_Rational and not exponent.is_Integer:
         return [base], lambda b: b ** float(exponent)
@@ -309,7 +330,7 @@ _REWRITES: dict[Any, Callable[..., Tensor]] = {
 }
 
 
-def _plan(expr: sp.Expr) -> _Plan | Tensor:
+def _plan(expr: sp.Expr, shallow: bool = True) -> _Plan | Tensor:
     """A finished Tensor for a leaf, else the operands to convert and how to combine them."""
     if expr.is_Symbol:
         try:
@@ -323,7 +344,7 @@ def _plan(expr: sp.Expr) -> _Plan | Tensor:
         if _match(template, expr, binding):
             return [binding["a"]], op
     if expr.is_Add:
-        return _plan_add(expr)
+        return _plan_add(expr, shallow)
     if expr.is_Mul:
         return _plan_mul(expr)
     if expr.is_Pow:
@@ -335,6 +356,29 @@ def _plan(expr: sp.Expr) -> _Plan | Tensor:
         return list(expr.args), rewrite
     name = getattr(expr.func, "__name__", type(expr).__name__)
     raise UnsupportedSympyError(name, expr)
+
+
+_SHALLOW = 30  # sympy's own term ordering walks the whole subtree, recursively
+
+
+def _heights(expr: sp.Basic) -> dict[int, int]:
+    """The height of every subexpression, by id, computed with an explicit stack."""
+    heights: dict[int, int] = {}
+    keep = []  # holds subexpressions alive so ids stay unique
+    stack = [(expr, False)]
+    while stack:
+        current, expanded = stack.pop()
+        key = id(current)
+        if key in heights:
+            continue
+        args = current.args
+        if expanded or not args:
+            heights[key] = 1 + max((heights[id(arg)] for arg in args), default=0)
+            keep.append(current)
+            continue
+        stack.append((current, True))
+        stack.extend((arg, False) for arg in args if id(arg) not in heights)
+    return heights
 
 
 def from_sympy(expr: Any) -> Tensor:
@@ -349,32 +393,38 @@ def from_sympy(expr: Any) -> Tensor:
     'sqrt(x) + relu(x)/x**2'
     """
     expr = sp.sympify(expr)
-    done: dict[sp.Expr, Tensor] = {}
-    plans: dict[sp.Expr, _Plan] = {}
+    heights = _heights(expr)
+    # Keyed by id, not by the expression: hashing a deep unevaluated sympy tree recurses.
+    # `seen` holds every visited expression alive, so no id is reused while we work.
+    done: dict[int, Tensor] = {}
+    plans: dict[int, _Plan] = {}
+    seen: list[sp.Expr] = []
     stack = [expr]
     with gc_paused():
         while stack:
             current = stack[-1]
-            if current in done:
+            key = id(current)
+            if key in done:
                 stack.pop()
                 continue
-            plan = plans.get(current)
+            plan = plans.get(key)
             if plan is None:
-                plan = _plan(current)
+                seen.append(current)
+                plan = _plan(current, heights.get(key, 0) < _SHALLOW)
                 if isinstance(plan, Tensor):
-                    done[current] = plan
+                    done[key] = plan
                     stack.pop()
                     continue
-                plans[current] = plan
-                pending = [operand for operand in plan[0] if operand not in done]
+                plans[key] = plan
+                pending = [operand for operand in plan[0] if id(operand) not in done]
                 if pending:
                     stack.extend(reversed(pending))
                     continue
             stack.pop()
             operands, build = plan
-            done[current] = build(*(done[operand] for operand in operands))
-            del plans[current]
-    return done[expr]
+            done[key] = build(*(done[id(operand)] for operand in operands))
+            del plans[key]
+    return done[id(expr)]
 
 
 # ---------------------------------------------------------------------------------------------
