@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from symgrad.diff import reverse_sweep
-from symgrad.evaluate import evaluate
 from symgrad.graph import Tensor, _interned, _node, const, gc_paused, var
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
@@ -42,6 +41,37 @@ def _fresh_name(label: str) -> str:
         suffix += 1
         name = f"{label}_{suffix}"
     return name
+
+
+def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[float]:
+    """The values of `outputs`, like `evaluate`, starting from nodes whose values are `known`.
+
+    A gradient graph reads its forward graph (mul's partials are its operands, tanh's reads
+    its output), and every Value already holds its node's data, so the walk stops there
+    instead of recomputing the forward pass from the leaves.
+    """
+    values = dict(known)
+    for root in outputs:
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in values:
+                stack.pop()
+                continue
+            children = node.children
+            if children is None:  # a constant of the gradient graph (forward leaves are known)
+                values[node] = node._value
+                stack.pop()
+                continue
+            a, b, op = children
+            if a not in values:
+                stack.append(a)
+            elif b is not None and b not in values:
+                stack.append(b)
+            else:
+                values[node] = op.numpy(values[a]) if b is None else op.numpy(values[a], values[b])
+                stack.pop()
+    return [values[root] for root in outputs]
 
 
 class Value:
@@ -184,7 +214,8 @@ class Value:
             # leaves; one evaluation computes them all, sharing every common subexpression.
             adjoint = reverse_sweep(self.tensor, leaves)
             nodes = [node for node in dict.fromkeys(v.tensor for v in order) if node in adjoint]
-            numbers_ = evaluate([adjoint[node] for node in nodes]) if nodes else []
+            known = {value.tensor: value._data for value in order}
+            numbers_ = _evaluate_from(known, [adjoint[node] for node in nodes])
         grads = {node: float(number) for node, number in zip(nodes, numbers_, strict=True)}
         for value in order:
             if value is not self and value.tensor in grads:
