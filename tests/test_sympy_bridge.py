@@ -1,0 +1,387 @@
+"""The sympy bridge: to_sympy and from_sympy for every op (table-driven), exact forms for the
+awkward ones (relu, sigmoid, step, powers), round trips on random expressions, big and deep
+inputs, unsupported functions; then check and its numeric comparer, kinks included."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from strategies import KINKED, VARIABLES, close, expressions, points
+
+import symgrad as sg
+from symgrad import ops
+from symgrad.sympy_bridge import (
+    KINKED_OPS,
+    CheckResults,
+    UnsupportedSympyError,
+    check_derivative,
+    compare_at_points,
+    simplifies_to_zero,
+)
+
+x, y, z = VARIABLES
+X, Y, Z = sp.symbols("x y z", real=True)
+UNARY = sorted(name for name, op in ops.OPS.items() if op.arity == 1)
+BINARY = sorted(name for name, op in ops.OPS.items() if op.arity == 2)
+
+
+def sympy_value(expr, point):
+    value = expr.evalf(subs={sp.Symbol(k, real=True): v for k, v in point.items()})
+    if value.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or not value.is_number:
+        return math.nan  # poles: our side gives inf or nan there
+    value = complex(value)
+    return value.real if abs(value.imag) < 1e-12 else math.nan
+
+
+# --- to_sympy ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_to_sympy_uses_the_op_table_unary(name):
+    op = ops.OPS[name]
+    assert sg.to_sympy(sg.graph._node(op, x, None)) == op.sympy(X)
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_to_sympy_uses_the_op_table_binary(name):
+    op = ops.OPS[name]
+    assert sg.to_sympy(sg.graph._node(op, x, y)) == op.sympy(X, Y)
+
+
+def test_to_sympy_exact_forms():
+    assert sg.to_sympy(sg.relu(x)) == sp.Max(X, 0)
+    assert sg.to_sympy(sg.step(x)) == sp.Heaviside(X, 0)
+    assert sg.to_sympy(sg.sigmoid(x)) == 1 / (1 + sp.exp(-X))
+    assert sg.to_sympy(sg.abs(x)) == sp.Abs(X)
+    assert sg.to_sympy(sg.sign(x)) == sp.sign(X)
+    assert sg.to_sympy(sg.sqrt(x)) == sp.sqrt(X)
+    assert sg.to_sympy(x / y) == X / Y
+    assert str(sg.to_sympy(x**2 - 3 * y)) == "x**2 - 3*y"
+
+
+def test_to_sympy_variables_are_real_symbols():
+    assert sg.to_sympy(x).is_real
+    assert sg.to_sympy(x) == sp.Symbol("x", real=True)
+
+
+def test_to_sympy_numbers():
+    assert sg.to_sympy(sg.const(2)) == sp.Integer(2)
+    assert sg.to_sympy(sg.const(0.1)) == sp.Float(0.1)
+    assert sg.to_sympy(0.1 * x, rational=True) == X / 10
+    assert sg.to_sympy(sg.const(float("inf"))) == sp.oo
+
+
+def test_to_sympy_rejects_arrays_and_non_tensors():
+    with pytest.raises(TypeError, match="array constant"):
+        sg.to_sympy(x * sg.const(np.array([1.0, 2.0])))
+    with pytest.raises(TypeError, match="to_sympy takes a Tensor"):
+        sg.to_sympy("x")
+
+
+def test_to_sympy_shares_work_and_is_fast_on_long_sums():
+    names = sg.variables(" ".join(f"v{i}" for i in range(3000)))
+    total = names[0]
+    for v in names[1:]:
+        total = total + v
+    start = time.perf_counter()
+    expr = sg.to_sympy(total)
+    assert time.perf_counter() - start < 5
+    assert len(expr.args) == 3000
+
+
+def test_to_sympy_deep_chain_is_iterative():
+    t = x
+    for _ in range(3000):
+        t = t * y + 1
+    expr = sg.to_sympy(t)  # 3000 levels: our loop does not recurse (sympy may, elsewhere)
+    assert expr.func is sp.Add
+
+
+# --- from_sympy -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(ops.FUNCTIONS))
+def test_from_sympy_inverts_every_function(name):
+    op = ops.FUNCTIONS[name]
+    assert sg.from_sympy(op.sympy(X)) is op(x)
+    assert sg.from_sympy(op.sympy(X + Y)) is op(x + y)
+
+
+@pytest.mark.parametrize(
+    "expr, text",
+    [
+        (1 / X, "1/x"),
+        (X**-2, "1/x**2"),
+        (X / Y, "x/y"),
+        (X * Y / Z, "x*y/z"),
+        (2 * X / (3 * Y**3), "2*x/(3*y**3)"),
+        (-X / 2, "-x/2"),
+        (sp.Rational(3, 2) * X, "3*x/2"),
+        (sp.sqrt(X), "sqrt(x)"),
+        (1 / sp.sqrt(X), "1/sqrt(x)"),
+        (X ** sp.Rational(3, 2), "x**1.5"),
+        (X**Y, "x**y"),
+        (X + Y + Z, "x + y + z"),
+        (X - Y - Z, "x - y - z"),
+        (-X - Y, "-x - y"),
+        (X**2 + 2 * X + 1, "x**2 + 2*x + 1"),
+        (2.5 * X, "2.5*x"),
+        (sp.Max(X, 0), "relu(x)"),
+        (sp.Max(0, X - 1), "relu(x - 1)"),
+        (sp.Heaviside(X, 0), "step(x)"),
+        (1 / (1 + sp.exp(-X)), "sigmoid(x)"),
+        (1 / (1 + sp.exp(X)), "sigmoid(-x)"),
+        (sp.exp(-X) / (1 + sp.exp(-X)) ** 2, "exp(-x)/(exp(-x) + 1)**2"),
+        (sp.Abs(X) * sp.sign(Y), "abs(x)*sign(y)"),
+        (sp.log(X), "log(x)"),
+        (sp.Integer(7), "7"),
+        (sp.Rational(1, 4), "0.25"),
+    ],
+)
+def test_from_sympy_forms(expr, text):
+    assert str(sg.from_sympy(expr)) == text
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        sp.Heaviside(X),
+        sp.Heaviside(X, 1),
+        sp.Max(X, Y),
+        sp.Max(X, Y, 1),
+        sp.Min(X, Y),
+        sp.cosh(X),
+        sp.sinh(X),
+        sp.sech(X),
+        sp.cot(X),
+        sp.sec(X),
+        sp.csc(X),
+        sp.pi * X + sp.E,
+        sp.log(X, 2),
+    ],
+)
+def test_from_sympy_functions_without_an_op_keep_values(expr):
+    graph = sg.from_sympy(expr)
+    for xv, yv in [(0.0, 0.0), (0.7, -1.3), (-0.4, 2.0), (1.0, 1.0)]:
+        point = {"x": xv, "y": yv}
+        with np.errstate(all="ignore"):
+            ours = sg.evaluate(graph, point)
+        expected = sympy_value(expr, point)
+        assert close(ours, expected) or (math.isnan(expected) and not math.isfinite(ours))
+
+
+def test_from_sympy_heaviside_keeps_its_value_at_zero():
+    assert sg.evaluate(sg.from_sympy(sp.Heaviside(X)), {"x": 0.0}) == 0.5
+    assert sg.evaluate(sg.from_sympy(sp.Heaviside(X, 1)), {"x": 0.0}) == 1.0
+    assert sg.evaluate(sg.from_sympy(sp.Heaviside(X, 0)), {"x": 0.0}) == 0.0
+
+
+def test_from_sympy_accepts_plain_symbols_and_text():
+    assert sg.from_sympy(sp.Symbol("x")) is x
+    assert sg.from_sympy("x*y + 1") is x * y + 1
+
+
+@pytest.mark.parametrize(
+    "expr, name",
+    [
+        (sp.besselj(0, X), "besselj"),
+        (sp.Function("f")(X), "f"),
+        (sp.Function("g")(X) + sp.sin(X), "g"),
+        (sp.Derivative(sp.Function("f")(X), X), "Derivative"),
+        (sp.atan(X), "atan"),
+        (sp.Piecewise((X, X > 0), (0, True)), "Piecewise"),
+        (sp.DiracDelta(X), "DiracDelta"),
+    ],
+)
+def test_from_sympy_unsupported_function_is_named(expr, name):
+    with pytest.raises(UnsupportedSympyError) as caught:
+        sg.from_sympy(expr)
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.name == name
+    assert str(caught.value).startswith(f"sympy function {name!r} has no symgrad op")
+
+
+def test_from_sympy_rejects_complex_numbers():
+    with pytest.raises(ValueError, match="not a real number"):
+        sg.from_sympy(X + sp.I)
+
+
+def test_from_sympy_deep_unevaluated_trees_do_not_recurse():
+    expr = X
+    for _ in range(5000):
+        expr = sp.Add(sp.sin(expr, evaluate=False), sp.Mul(-2, X, evaluate=False), evaluate=False)
+    graph = sg.from_sympy(expr)
+    assert sg.count_ops(graph) == 10_001
+    expr = X
+    for _ in range(5000):
+        expr = sp.Mul(expr, sp.Pow(X, -2, evaluate=False), evaluate=False)
+    assert sg.count_ops(sg.from_sympy(expr)) == 5_001
+
+
+def test_from_sympy_wide_sum():
+    symbols = sp.symbols("w0:3000", real=True)
+    graph = sg.from_sympy(sp.Add(*symbols))
+    assert sg.count_ops(graph) == 2999
+
+
+@given(expressions(smooth=False), points())
+def test_round_trip_keeps_values(e, point):
+    back = sg.from_sympy(sg.to_sympy(e))
+    with np.errstate(all="ignore"):
+        assert close(sg.evaluate(back, point), sg.evaluate(e, point), rtol=1e-9)
+
+
+@settings(max_examples=25)
+@given(expressions(smooth=True), points())
+def test_to_sympy_values_match_sympy_evaluation(e, point):
+    expected = sg.evaluate(e, point)
+    assert close(sympy_value(sg.to_sympy(e), point), expected, rtol=1e-7)
+
+
+# --- the numeric comparer ---------------------------------------------------------------------
+
+
+def test_kinked_ops_come_from_the_op_table():
+    assert {op.name for op in KINKED_OPS} == set(KINKED)
+
+
+def test_compare_at_points_agrees_on_equal_formulas():
+    result = compare_at_points(sg.sin(x) ** 2, 1 - sp.cos(X) ** 2)
+    assert result and result.compared == 20 and result.point is None
+
+
+def test_compare_at_points_finds_a_wrong_pair():
+    result = compare_at_points(2 * sg.cos(x), sp.diff(2 * sp.sin(X) + X, X))
+    assert not result
+    ((name, value),) = result.point.items()
+    assert name == "x"
+    assert result.values[0] == pytest.approx(2 * math.cos(value))
+    assert result.values[1] == pytest.approx(2 * math.cos(value) + 1)
+
+
+def test_compare_at_points_two_tensors():
+    assert compare_at_points(x * x, x**2)
+    assert not compare_at_points(x * y, x + y)
+
+
+def test_compare_at_points_one_side_undefined_is_a_difference():
+    result = compare_at_points(sg.log(x), sp.log(sp.Abs(X)))
+    assert not result and result.point["x"] < 0
+
+
+def test_compare_at_points_skips_kinks():
+    # equal everywhere except at x = 0, where the conventions differ
+    assert compare_at_points(sg.step(x), sp.Heaviside(X))
+    everywhere_kink = compare_at_points(sg.step(x - x), sp.Heaviside(0))
+    assert everywhere_kink.ok and everywhere_kink.compared == 0
+    assert "sits on a kink" in everywhere_kink.notes[0]
+
+
+def test_simplifies_to_zero_is_guarded():
+    assert simplifies_to_zero(sp.sin(X) ** 2 + sp.cos(X) ** 2 - 1) is True
+    assert simplifies_to_zero(sp.Integer(2)) is False
+    huge = sum(sp.sin(i * X) ** 2 for i in range(1, 80)) - sum(
+        1 - sp.cos(i * X) ** 2 for i in range(1, 80)
+    )
+    start = time.perf_counter()
+    assert simplifies_to_zero(huge, timeout=1.0) in (True, None)
+    assert time.perf_counter() - start < 5
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_check_agrees_and_proves():
+    result = sg.check(sg.sin(x) * y, x)
+    assert result and result.ok and result.proved
+    assert result.wrt == "x" and result.point is None and result.values is None
+    assert result.symgrad == Y * sp.cos(X)
+    assert result.sympy == Y * sp.cos(X)
+    assert str(result).startswith("d/dx: agree (proved symbolically; equal at 20 random points)")
+
+
+def test_check_classic_formulas():
+    for f in [
+        sg.sigmoid(x),
+        sg.tanh(x) * y,
+        sg.log(1 + sg.exp(x)),
+        x**x,
+        sg.sqrt(x * x + y * y),
+        sg.exp(x) / (sg.exp(x) + sg.exp(y)),
+        sg.relu(x * y - 1) * sg.sigmoid(y),
+    ]:
+        assert sg.check(f, [x, y]), f
+
+
+def test_check_list_of_variables():
+    results = sg.check(x * y + sg.sin(z), [x, y, z])
+    assert isinstance(results, CheckResults) and results and results.ok
+    assert [r.wrt for r in results] == ["x", "y", "z"]
+    assert len(results) == 3 and results[2].sympy == sp.cos(Z)
+    assert str(results).count("agree") == 3
+
+
+def test_check_accepts_text_and_names():
+    assert sg.check("x*y + sin(x)", "x")
+
+
+def test_check_relu_notes_the_heaviside_convention():
+    result = sg.check(sg.relu(x), x)
+    assert result.ok
+    assert any("Heaviside(0) = 1/2" in note for note in result.notes)
+    assert result.sympy == sp.Heaviside(X, 0)
+
+
+def test_check_step_and_sign_note_dirac_delta():
+    result = sg.check(sg.step(x) + sg.sign(x), x)
+    assert result.ok and result.sympy == 0
+    assert any("DiracDelta" in note for note in result.notes)
+
+
+def test_check_kink_everywhere_is_a_convention_not_a_failure():
+    assert sg.check(sg.relu(x - x) * x, x)
+    assert sg.check(sg.abs(x * 0 + y - y) + x, x)
+
+
+def test_a_wrong_derivative_is_not_truthy():
+    f = x**3 + sg.sin(x) * y
+    wrong = 3 * x**2 + sg.cos(x)  # dropped the factor y
+    result = check_derivative(f, x, wrong, label="claimed")
+    assert not result and result.ok is False
+    assert set(result.point) == {"x", "y"}
+    xv, yv = result.point["x"], result.point["y"]
+    assert result.values[0] == pytest.approx(3 * xv**2 + math.cos(xv))
+    assert result.values[1] == pytest.approx(3 * xv**2 + math.cos(xv) * yv)
+    text = str(result)
+    assert text.startswith("d/dx: DIFFER at x = ")
+    assert "claimed gives" in text and "\n  claimed: 3*x**2 + cos(x)\n" in text
+
+
+def test_a_wrong_derivative_at_a_kink_only_is_a_convention():
+    # relu'(0) = 1 instead of 0 differs only on the kink: reported as a note, not as an error
+    result = check_derivative(sg.relu(x), x, sg.step(x) + (1 - sg.abs(sg.sign(x))))
+    assert result
+
+
+def test_check_result_on_sympy_failure_is_clear():
+    with pytest.raises(TypeError, match="check takes a Tensor"):
+        sg.check(3, x)
+    with pytest.raises(TypeError, match="variables or names"):
+        sg.check(x * y, x * y)
+
+
+@settings(max_examples=30)
+@given(expressions(smooth=True))
+def test_check_is_truthy_for_smooth_expressions(e):
+    result = sg.check(e, x, timeout=0.5)
+    assert result, str(result)
+
+
+@settings(max_examples=30)
+@given(expressions(smooth=False))
+def test_check_is_truthy_for_kinked_expressions(e):
+    result = sg.check(e, [x, y], timeout=0.5)
+    assert result, str(result)
