@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, toposort
+from symgrad.graph import Tensor, gc_paused, toposort
 
 
 class UnboundVariableError(LookupError):
@@ -70,7 +70,13 @@ def evaluate(outputs: Tensor | Iterable[Tensor], env: Mapping[Any, Any] | None =
     single = isinstance(outputs, Tensor)
     roots = [outputs] if single else list(outputs)
     bindings = _bindings(env)
-    values: dict[int, Any] = {}
+    with gc_paused():
+        results = _evaluate(roots, bindings)
+    return results[0] if single else results
+
+
+def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
+    values: dict[Tensor, Any] = {}
     for node in toposort(roots):
         children = node.children
         if children is None:
@@ -81,10 +87,9 @@ def evaluate(outputs: Tensor | Iterable[Tensor], env: Mapping[Any, Any] | None =
                 if value is None:
                     raise UnboundVariableError(node.name)
         elif children.b is None:
-            value = children.op.numpy(values[id(children.a)])
+            value = children.op.numpy(values[children.a])
         else:
-            value = children.op.numpy(values[id(children.a)], values[id(children.b)])
-        values[id(node)] = value
+            value = children.op.numpy(values[children.a], values[children.b])
+        values[node] = value
     # Scalars come back as Python floats, arrays as arrays.
-    results = [_plain(values[id(root)]) for root in roots]
-    return results[0] if single else results
+    return [_plain(values[root]) for root in roots]

@@ -50,8 +50,14 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     args = [_as_float(a._value)] if b is None else [_as_float(a._value), _as_float(b._value)]
     with np.errstate(all="ignore"):
         value = op.numpy(*args)
-    finite = np.all(np.isfinite(value)) if isinstance(value, np.ndarray) else math.isfinite(value)
-    return const(value) if finite else None
+    if isinstance(value, np.ndarray):
+        return const(value) if np.all(np.isfinite(value)) else None
+    if not math.isfinite(value):
+        return None
+    # Functions fold only to integers (exp(0) -> 1); log(2) stays exact, as sympy keeps it.
+    if op.symbol is None and not float(value).is_integer():
+        return None
+    return const(value)
 
 
 def _as_float(value: Any) -> Any:

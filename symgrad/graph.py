@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 Children = namedtuple("Children", ["a", "b", "op"])
 Children.__doc__ = "The operands and op of an inner node; `b` is None for a unary op."
 
-# key -> KeyedRef(node). Keys: ("op", op name, id(a), id(b)) for inner nodes, ("var", name) for
-# variables, ("const", type, value) for constants. Ids are safe as keys because a node holds
-# its children alive, and its entry leaves the table the moment the node dies.
+# key -> KeyedRef(node). Keys: the node's own Children(a, b, op) for inner nodes, ("var", name)
+# for variables, ("const", type, value) for constants. An entry leaves the table the moment
+# its node dies, releasing the key.
 _table: dict[tuple, weakref.KeyedRef] = {}
 _anonymous_names = itertools.count(1)
 
@@ -208,10 +208,14 @@ def _make(key: tuple, children: Children | None, name: str | None, value: Any) -
 
 def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
     """The interned inner node op(a, b), built raw (no folding)."""
-    key = ("op", op.name, id(a), id(b))
-    ref = _table.get(key)
+    # A plain tuple finds the entry whose key is the node's own Children (tuples compare equal
+    # and hash alike; Tensors and Ops compare by identity), so no key is allocated per node.
+    ref = _table.get((a, b, op))
     node = None if ref is None else ref()
-    return _make(key, Children(a, b, op), None, None) if node is None else node
+    if node is None:
+        children = Children(a, b, op)
+        node = _make(children, children, None, None)
+    return node
 
 
 def var(name: str, value: Any = None) -> Tensor:
@@ -294,7 +298,11 @@ def toposort(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:
     >>> [str(n) for n in toposort(x * x + 1)]
     ['x', 'x*x', '1', 'x*x + 1']
     """
-    roots = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    with gc_paused():
+        return _toposort([outputs] if isinstance(outputs, Tensor) else list(outputs))
+
+
+def _toposort(roots: list[Tensor]) -> list[Tensor]:
     order: list[Tensor] = []
     done: set[Tensor] = set()  # nodes hash by identity, like their ids, without id() calls
     for root in roots:

@@ -1,0 +1,158 @@
+"""grad (forward mode, memoized) and gradient (reverse mode), jacobian and hessian: values
+against finite differences and sympy, sizes against the cheap gradient principle."""
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given
+from strategies import VARIABLES, X, Y, close, expressions, points
+
+import symgrad as sg
+
+
+def rosenbrock(n):
+    xs = [sg.var(f"x{i}") for i in range(n)]
+    f = 0
+    for i in range(n - 1):
+        f = f + 100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2
+    return f, xs
+
+
+def central_difference(f, at, name, h=1e-6):
+    up, down = dict(at), dict(at)
+    up[name] += h
+    down[name] -= h
+    return (sg.evaluate(f, up) - sg.evaluate(f, down)) / (2 * h)
+
+
+@given(expressions(), points())
+def test_grad_matches_central_differences(f, at):
+    for variable in VARIABLES:
+        expected = central_difference(f, at, variable.name)
+        assert close(sg.evaluate(f.grad(variable), at), expected, rtol=1e-4, atol=1e-4)
+
+
+@given(expressions(), points())
+def test_gradient_equals_grad(f, at):
+    partials = sg.gradient(f, list(VARIABLES))
+    for variable, partial in zip(VARIABLES, partials):
+        assert close(sg.evaluate(partial, at), sg.evaluate(f.grad(variable), at))
+
+
+def test_grad_matches_sympy_diff():
+    x, y = X, Y
+    f = sg.exp(x * y) / (1 + x**2) + sg.log(sg.sqrt(y * y + 1)) * sg.sin(x)
+    sx, sy = sp.symbols("x y", real=True)
+    g = sp.exp(sx * sy) / (1 + sx**2) + sp.log(sp.sqrt(sy**2 + 1)) * sp.sin(sx)
+    at = {"x": 0.7, "y": -1.3}
+    for variable, symbol in [(x, sx), (y, sy)]:
+        expected = float(sp.diff(g, symbol).subs({sx: 0.7, sy: -1.3}))
+        assert sg.evaluate(f.grad(variable), at) == pytest.approx(expected, rel=1e-12)
+
+
+def test_grad_returns_a_graph_that_can_be_differentiated_again():
+    x = X
+    f = x**3 * sg.sin(x)
+    second = f.grad(x).grad(x)
+    assert isinstance(second, sg.Tensor)
+    at = 0.4
+    expected = 6 * at * np.sin(at) + 6 * at**2 * np.cos(at) - at**3 * np.sin(at)
+    assert sg.evaluate(second, {"x": at}) == pytest.approx(expected, rel=1e-12)
+    assert str((x * x).grad(x).grad(x)) == "2"
+
+
+def test_constant_and_unrelated_derivatives_are_zero():
+    x, y = X, Y
+    assert str(sg.sin(y).grad(x)) == "0"
+    assert sg.gradient(sg.sin(y), [x, y])[0] is sg.const(0)
+    assert sg.gradient(sg.const(3), [x]) == [sg.const(0)]
+
+
+def test_derivative_with_respect_to_an_inner_node_treats_it_as_independent():
+    # As in the seed: d(self)/d(wrt) is 1 when self is wrt, and wrt's operands are not entered.
+    x = X
+    inner = x * x
+    assert str((inner + x).grad(inner)) == "1"
+    assert str(sg.gradient(inner * 3 + x, [inner])[0]) == "3"
+
+
+def test_memoization_keeps_a_60_step_chain_linear():
+    # x -> x*x + x, 60 times: 2^60 paths through the DAG, but each node is derived once.
+    x = X
+    t = x
+    for _ in range(60):
+        t = t * t + t
+    forward, reverse = t.grad(x), sg.gradient(t, [x])[0]
+    assert sg.count_ops(t) == 120
+    assert sg.count_ops(forward) <= 5 * 120
+    assert sg.count_ops(reverse) <= 5 * 120
+    small = {"x": 1e-30}  # stays finite: t = x + O(x^2)
+    assert sg.evaluate(forward, small) == pytest.approx(1.0)
+    assert sg.evaluate(reverse, small) == pytest.approx(1.0)
+
+
+def test_depth_100000_differentiates_without_recursion_error():
+    x = X
+    t = x
+    for _ in range(100_000):
+        t = sg.sin(t)
+    forward, reverse = t.grad(x), sg.gradient(t, [x])[0]
+    # d/dx sin(sin(...sin(x))) is the product of cos over the chain's values.
+    values, expected = 0.3, 1.0
+    for _ in range(100_000):
+        expected *= np.cos(values)
+        values = np.sin(values)
+    at = {"x": 0.3}
+    assert sg.evaluate(t, at) == pytest.approx(values, rel=1e-12)
+    assert sg.evaluate(forward, at) == pytest.approx(expected, rel=1e-9)
+    assert sg.evaluate(reverse, at) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [10, 1000, 10_000])
+def test_rosenbrock_gradient_costs_at_most_twice_the_function(n):
+    f, xs = rosenbrock(n)
+    partials = sg.gradient(f, xs)
+    assert sg.count_ops(partials) <= 2 * sg.count_ops(f)
+    if n == 10:
+        at = {v.name: 0.1 * i for i, v in enumerate(xs)}
+        for v, p in zip(xs, partials):
+            expected = central_difference(f, at, v.name)
+            assert sg.evaluate(p, at) == pytest.approx(expected, rel=1e-5, abs=1e-5)
+
+
+def test_jacobian_rows_are_outputs():
+    x, y = X, Y
+    rows = sg.jacobian([x * y, sg.sin(x) + y], [x, y])
+    assert [[str(p) for p in row] for row in rows] == [["y", "x"], ["cos(x)", "1"]]
+
+
+def test_hessian_is_symmetric_and_right():
+    x, y = X, Y
+    f = x**2 * y + sg.exp(x * y)
+    h = sg.hessian(f, [x, y])
+    at = {"x": 0.5, "y": -0.25}
+    values = np.array([[sg.evaluate(p, at) for p in row] for row in h])
+    e = np.exp(0.5 * -0.25)
+    expected = [[2 * -0.25 + 0.25**2 * e, 2 * 0.5 + e * (1 + 0.5 * -0.25)],
+                [2 * 0.5 + e * (1 + 0.5 * -0.25), 0.5**2 * e]]
+    assert values == pytest.approx(np.array(expected), rel=1e-12)
+
+
+def test_bad_wrt_says_what_is_wrong():
+    with pytest.raises(TypeError, match="constant"):
+        X.grad(sg.const(1))
+    with pytest.raises(TypeError, match="with respect to a Tensor"):
+        sg.gradient(X, ["x"])
+
+
+def test_steps_record_every_chain_rule_application():
+    x, y, b = sg.variables("x y b")
+    steps = []
+    adjoints = sg.reverse_sweep(x * y + b, [x, y, b], record=steps)
+    assert [(str(s.node), str(s.operand), str(s.contribution)) for s in steps] == [
+        ("x*y + b", "x*y", "1"),
+        ("x*y + b", "b", "1"),
+        ("x*y", "x", "y"),
+        ("x*y", "y", "x"),
+    ]
+    assert str(adjoints[x]) == "y"
