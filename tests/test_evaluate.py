@@ -1,0 +1,75 @@
+"""Evaluation: numpy values, broadcasting, shared nodes computed once, clear errors."""
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+from symgrad.ops import Op
+
+
+def test_scalars_come_back_as_floats():
+    x, y = sg.variables("x y")
+    value = sg.evaluate(x * y + 1, {"x": 2, "y": 3})
+    assert value == 7.0 and type(value) is float
+
+
+def test_arrays_broadcast():
+    x, y = sg.variables("x y")
+    column, row = np.array([[1.0], [2.0]]), np.array([10.0, 20.0, 30.0])
+    value = sg.evaluate(x * y + sg.sin(x), {x: column, y: row})
+    assert value.shape == (2, 3)
+    np.testing.assert_allclose(value, column * row + np.sin(column))
+
+
+def test_a_list_of_outputs_gives_a_list_of_values():
+    x = sg.var("x")
+    assert sg.evaluate([x + 1, x * 2, sg.const(5)], {"x": 3}) == [4.0, 6.0, 5.0]
+
+
+def test_env_falls_back_to_bound_values():
+    a = sg.var("a", 2.0)
+    b = sg.var("b")
+    assert sg.evaluate(a * b, {"b": 5}) == 10.0
+    assert sg.evaluate(a * b, {"a": 1, "b": 5}) == 5.0
+    a.value = None
+
+
+def test_shared_nodes_are_computed_once():
+    calls = []
+    counted = Op("counted", 1, lambda v: calls.append(v) or v * 2, lambda v: 2 * v,
+                 lambda a, b, out: (2,))
+    x = sg.var("x")
+    shared = counted(x)
+    f = shared
+    for _ in range(50):
+        f = f * shared + shared  # 2^50 paths through the shared node
+    sg.evaluate(f, {"x": 0.1})
+    assert len(calls) == 1
+
+
+def test_unbound_variable_names_itself():
+    x, y = sg.variables("x unbound_y")
+    with pytest.raises(sg.UnboundVariableError, match="'unbound_y'") as error:
+        sg.evaluate(x + y, {"x": 1})
+    assert error.value.name == "unbound_y"
+    assert (x + y).value is None
+
+
+def test_wrong_kinds_of_value_raise_type_errors():
+    x = sg.var("x")
+    with pytest.raises(TypeError, match="'x' must be a real number or numeric array, got str"):
+        sg.evaluate(x + 1, {"x": "three"})
+    with pytest.raises(TypeError, match="'x'"):
+        sg.evaluate(x + 1, {"x": [1, [2, 3]]})
+    with pytest.raises(TypeError, match="env keys"):
+        sg.evaluate(x + 1, {3: 1.0})
+    with pytest.raises(TypeError, match="env keys must be variables"):
+        sg.evaluate(x + 1, {x + 1: 1.0})
+
+
+def test_deep_graph_evaluates_iteratively():
+    x = sg.var("x")
+    t = x
+    for _ in range(100_000):
+        t = t * 0.999999 + 1e-6
+    assert sg.evaluate(t, {"x": 1.0}) == pytest.approx(1.0)

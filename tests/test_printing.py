@@ -1,0 +1,68 @@
+"""Printing is pinned by exact strings, one assert per case (sympy's test_str.py)."""
+
+import pytest
+
+import symgrad as sg
+
+x, y, z = sg.variables("x y z")
+
+
+@pytest.mark.parametrize(
+    "expr, text",
+    [
+        (x * y + sg.sin(x) ** 2, "x*y + sin(x)**2"),
+        ((x + y) ** -2, "(x + y)**(-2)"),
+        ((x + y) * z, "(x + y)*z"),
+        (x + y * z, "x + y*z"),
+        (x - (y + z), "x - (y + z)"),
+        (x - (y - z), "x - (y - z)"),
+        ((x - y) - z, "x - y - z"),
+        (x + (y + z), "x + y + z"),
+        (x / (y * z), "x/(y*z)"),
+        (x / y * z, "x/y*z"),
+        (x * (y / z), "x*y/z"),
+        (x**y**z, "x**y**z"),
+        ((x**y) ** z, "(x**y)**z"),
+        (-(x**2), "-x**2"),
+        ((-x) ** 2, "(-x)**2"),
+        (-(x + y), "-(x + y)"),
+        (-(x * y), "-x*y"),
+        (-x * y, "-x*y"),
+        (x * -y, "x*(-y)"),
+        (x + (-y) * z, "x + -y*z"),
+        (x ** sg.const(-1), "x**(-1)"),
+        (sg.const(-2) ** x, "(-2)**x"),
+        (x * 0.5, "0.5*x"),
+        (x + 1e-8, "x + 1e-08"),
+        (sg.relu(x - 1) / sg.sqrt(y), "relu(x - 1)/sqrt(y)"),
+        (sg.exp(-x), "exp(-x)"),
+    ],
+)
+def test_str(expr, text):
+    assert str(expr) == text
+
+
+def test_repr_says_it_is_a_tensor():
+    assert repr(x + 1) == "Tensor(x + 1)"
+
+
+def test_repr_of_a_big_graph_is_short():
+    t = x
+    for _ in range(200):
+        t = sg.sin(t)
+    assert repr(t) == "<Tensor sin: 200 ops>"
+
+
+@pytest.mark.parametrize(
+    "expr, text",
+    [
+        (x * y, "x \\cdot y"),
+        (x / (y + 1), "\\frac{x}{y + 1}"),
+        ((x + y) ** 2, "\\left(x + y\\right)^{2}"),
+        (x ** (y + 1), "x^{y + 1}"),
+        (sg.exp(x), "e^{x}"),
+        (sg.sqrt(x + 1), "\\sqrt{x + 1}"),
+    ],
+)
+def test_latex(expr, text):
+    assert sg.latex(expr) == text
