@@ -44,19 +44,22 @@ def _needs_parens(op: Op, position: int, operand: Tensor) -> bool:
         return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
     if inner == PREC_NEG:  # x*(-y), x**(-2)
         return True
-    # a - (b + c) and a/(b*c), but a + b + c and a*b*c
-    return inner < op.precedence or (inner == op.precedence and not op.commutative)
+    # a - (b + c) and a/(b*c), but a + b + c, a*b*c and a**b**c (** groups right)
+    same_level_grouping = op.commutative or op.precedence == PREC_POW
+    return inner < op.precedence or (inner == op.precedence and not same_level_grouping)
 
 
 class _Style:
     """How one output language writes leaves, operators and parentheses."""
 
     def __init__(self, leaf: Callable[[Tensor], str], template: Callable[[Op], str],
-                 parens: Callable[[str], str], grouped: Callable[[Op, int], bool]):
+                 parens: Callable[[str], str], grouped: Callable[[Op, int], bool],
+                 wrapped: Callable[[Op, int, Tensor], bool] = lambda op, position, a: False):
         self.leaf = leaf
         self.template = template
         self.parens = parens
         self.grouped = grouped  # True where the template itself groups the operand
+        self.wrapped = wrapped  # True where the language needs parentheses precedence misses
 
 
 def _text_template(op: Op) -> str:
@@ -72,9 +75,20 @@ def _text_leaf(node: Tensor) -> str:
     return node.name if node.name is not None else format_number(node._value)
 
 
+def _latex_number(value: Any) -> str:
+    text = format_number(value)
+    if text in ("inf", "-inf", "nan"):
+        return {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}[text]
+    mantissa, e, exponent = text.partition("e")
+    if not e or isinstance(value, np.ndarray):
+        return text
+    power = f"10^{{{int(exponent)}}}"  # 1e-08 -> 10^{-8}, 2.5e+20 -> 2.5 \cdot 10^{20}
+    return power if mantissa == "1" else f"{mantissa} \\cdot {power}"
+
+
 def _latex_leaf(node: Tensor) -> str:
     if node.name is None:
-        return format_number(node._value)
+        return _latex_number(node._value)
     base, _, index = node.name.partition("_")
     return f"{base}_{{{index}}}" if index else base
 
@@ -86,6 +100,11 @@ LATEX = _Style(
     lambda s: f"\\left({s}\\right)",
     # \frac{..}{..} groups both operands, and an exponent sits in its own braces
     lambda op, position: op.name == "div" or (op.name == "pow" and position == 1),
+    # e^{x} or a number written 10^{k} as a base: (e^{x})^{2}, not the double superscript
+    lambda op, position, operand: op.name == "pow" and position == 0 and (
+        operand.op is not None and operand.op.name == "exp"
+        or (operand.is_const and "^" in _latex_leaf(operand))
+    ),
 )
 
 
@@ -130,8 +149,9 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             position = 0 if piece == "a" else 1
             operand = children[position]
             named = names is not None and operand in names  # a name is an atom
-            if not named and not style.grouped(op, position) and _needs_parens(
-                op, position, operand
+            if not named and (
+                style.wrapped(op, position, operand)
+                or (not style.grouped(op, position) and _needs_parens(op, position, operand))
             ):
                 opening, closing = style.parens("\0").split("\0")
                 work += [opening, operand, closing]

@@ -1,0 +1,99 @@
+"""LaTeX output pinned by exact strings, one per op and for the parenthesization cases, plus
+`Tensor._repr_latex_` for notebooks."""
+
+import pytest
+from strategies import VARIABLES
+
+import symgrad as sg
+from symgrad import ops
+
+x, y, z = VARIABLES
+
+OPS_LATEX = {
+    "add": (x + y, r"x + y"),
+    "sub": (x - y, r"x - y"),
+    "mul": (x * y, r"x \cdot y"),
+    "div": (x / y, r"\frac{x}{y}"),
+    "pow": (x**y, r"x^{y}"),
+    "neg": (-x, r"-x"),
+    "exp": (sg.exp(x), r"e^{x}"),
+    "log": (sg.log(x), r"\log{\left(x \right)}"),
+    "sin": (sg.sin(x), r"\sin{\left(x \right)}"),
+    "cos": (sg.cos(x), r"\cos{\left(x \right)}"),
+    "tan": (sg.tan(x), r"\tan{\left(x \right)}"),
+    "tanh": (sg.tanh(x), r"\tanh{\left(x \right)}"),
+    "sigmoid": (sg.sigmoid(x), r"\sigma{\left(x \right)}"),
+    "relu": (sg.relu(x), r"\operatorname{relu}{\left(x \right)}"),
+    "sqrt": (sg.sqrt(x), r"\sqrt{x}"),
+    "abs": (sg.abs(x), r"\left|{x}\right|"),
+    "step": (sg.step(x), r"\theta{\left(x \right)}"),
+    "sign": (sg.sign(x), r"\operatorname{sign}{\left(x \right)}"),
+}
+
+
+def test_every_op_has_a_pinned_latex_case():
+    assert set(OPS_LATEX) == set(ops.OPS)
+
+
+@pytest.mark.parametrize("name", sorted(OPS_LATEX))
+def test_latex_of_each_op(name):
+    t, expected = OPS_LATEX[name]
+    assert t.op is ops.OPS[name]
+    assert sg.latex(t) == expected
+
+
+def test_latex_parentheses():
+    assert sg.latex((x + y) ** 2) == r"\left(x + y\right)^{2}"
+    assert sg.latex(-(x + y)) == r"-\left(x + y\right)"
+    assert sg.latex(x * (y + 1)) == r"x \cdot \left(y + 1\right)"
+    assert sg.latex(x - (y - 1)) == r"x - \left(y - 1\right)"
+    assert sg.latex((x**y) ** 2) == r"\left(x^{y}\right)^{2}"
+    assert sg.latex(x ** (y**2)) == r"x^{y^{2}}"
+    assert sg.latex(x * -y) == r"x \cdot \left(-y\right)"
+    assert sg.latex(-x * y) == r"-x \cdot y"
+
+
+def test_latex_groups_fractions_and_exponents_without_parentheses():
+    assert sg.latex((x + y) / (x - y)) == r"\frac{x + y}{x - y}"
+    assert sg.latex(x ** (y + 1)) == r"x^{y + 1}"
+    assert sg.latex(x**-2) == r"x^{-2}"
+    assert sg.latex(sg.sin(x) / (x + y) ** 2) == (
+        r"\frac{\sin{\left(x \right)}}{\left(x + y\right)^{2}}"
+    )
+
+
+def test_latex_no_double_superscript():
+    assert sg.latex(sg.exp(x) ** 2) == r"\left(e^{x}\right)^{2}"
+    assert sg.latex(sg.const(1e-8) ** x) == r"\left(10^{-8}\right)^{x}"
+
+
+def test_latex_numbers():
+    assert sg.latex(2 * x) == r"2 \cdot x"
+    assert sg.latex(0.5 * x) == r"0.5 \cdot x"
+    assert sg.latex(1e-8 * x) == r"10^{-8} \cdot x"
+    assert sg.latex(2.5e20 * x) == r"2.5 \cdot 10^{20} \cdot x"
+    assert sg.latex(sg.const(float("inf"))) == r"\infty"
+
+
+def test_latex_subscripts():
+    assert sg.latex(sg.var("a_1") * sg.var("w_out")) == r"a_{1} \cdot w_{out}"
+
+
+def test_latex_of_derivative_forms():
+    assert sg.latex(sg.sigmoid(x).grad(x)) == (
+        r"\sigma{\left(x \right)} \cdot \left(1 - \sigma{\left(x \right)}\right)"
+    )
+    assert sg.latex(sg.tanh(x).grad(x)) == r"1 - \tanh{\left(x \right)}^{2}"
+    assert sg.latex(sg.sqrt(x * x + 1)) == r"\sqrt{x \cdot x + 1}"
+
+
+def test_repr_latex_for_notebooks():
+    assert (sg.sin(x) / y**2)._repr_latex_() == r"$\frac{\sin{\left(x \right)}}{y^{2}}$"
+    assert x._repr_latex_() == "$x$"
+
+
+def test_repr_latex_gives_up_on_huge_inlined_formulas():
+    t = x
+    for _ in range(30):  # 30 ops, but 2**30 nodes written out
+        t = t * t
+    assert t._repr_latex_() is None
