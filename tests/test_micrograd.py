@@ -122,6 +122,8 @@ def test_values_built_alike_stay_distinct():
     assert p is not q and p.tensor is q.tensor  # interned node, separate wrappers
     (p + q).backward()
     assert a.grad == 4.0
+    # Twins share one node, so each gets that node's adjoint (micrograd would give each 1).
+    assert p.grad == q.grad == 2.0
 
 
 def test_tensor_hands_over_the_graph():
