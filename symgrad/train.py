@@ -147,7 +147,10 @@ class LossGraph:
         """The batch loss, accuracy and gradient at parameters `theta`."""
         loss, score, *grads = self.function(*theta, *X.T, y)
         accuracy = float(np.mean((np.asarray(y) > 0) == (np.asarray(score) > 0)))
-        return float(np.mean(loss)), accuracy, np.array([np.mean(g) for g in grads])
+        # Partials that do not depend on the data come back as scalars: broadcast, then one
+        # mean over the batch axis for all of them.
+        batch = np.broadcast_arrays(*grads, np.empty(len(y)))[:-1]
+        return float(np.mean(loss)), accuracy, np.mean(batch, axis=1)
 
     def scores(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         """The model's scores for the rows of X."""
