@@ -41,6 +41,7 @@ from symgrad.ops import (
 )
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
+from symgrad.simplify import Rewrite, simplify
 from symgrad.sympy_bridge import CheckResult, CheckResults, check, from_sympy, to_sympy
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Explanation",
     "Op",
     "ParseError",
+    "Rewrite",
     "Step",
     "Tensor",
     "UnboundVariableError",
@@ -82,6 +84,7 @@ __all__ = [
     "reverse_sweep",
     "sigmoid",
     "sign",
+    "simplify",
     "sin",
     "sqrt",
     "step",

@@ -1,0 +1,303 @@
+"""The simplifier: applies the rules of `rules.py` bottom-up over the DAG to a fixed point.
+
+Each pass walks the graph once, operands before users, with an explicit stack (no recursion).
+A node is first rebuilt from its simplified operands through `fold.apply`; then the first rule
+that fires replaces it, and the replacement is simplified the same way. A memo per pass means
+each node is rewritten once, a step budget bounds the work, and the smallest graph seen is
+returned, so `count_ops` never grows. Operands are ordered by a structural key computed once
+per node (never by `id()`), so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from symgrad.fold import apply
+from symgrad.graph import Tensor, count_ops, gc_paused, toposort
+from symgrad.ops import OPS, Op
+from symgrad.rules import RULES_BY_OP, Var, build, match
+
+MAX_PASSES = 4
+"""Passes over the whole graph; a pass that changes nothing ends the loop sooner."""
+
+STEPS_PER_NODE = 20
+"""The step budget: rule firings allowed per node of the input (plus a fixed 1,000)."""
+
+
+class Rewrite(NamedTuple):
+    """One logged rewrite: the rule's name, the subexpression before and after."""
+
+    rule: str
+    before: Tensor
+    after: Tensor
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.before}  =>  {self.after}"
+
+
+_MASK = (1 << 64) - 1
+_OP_CODES = {name: (index + 1) * 0x9E3779B97F4A7C15 & _MASK for index, name in enumerate(OPS)}
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+class SortKeys:
+    """A structural sort key per node, computed bottom-up once and remembered.
+
+    Constants first (by value), then variables (by name), then inner nodes by height, op name
+    and a structural digest: `x + sin(x)`, `2*x*y`, `sigmoid(x)*(1 - sigmoid(x))`.
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[Tensor, tuple] = {}
+
+    def __call__(self, node: Tensor) -> tuple:
+        keys = self.keys
+        key = keys.get(node)
+        if key is not None:
+            return key
+        stack = [node]
+        while stack:
+            current = stack[-1]
+            if current in keys:
+                stack.pop()
+                continue
+            children = current.children
+            if children is None:
+                keys[current] = self._leaf(current)
+                stack.pop()
+                continue
+            a, b = children.a, children.b
+            if a not in keys or (b is not None and b not in keys):
+                stack.append(a)
+                if b is not None:
+                    stack.append(b)
+                continue
+            key_a = keys[a]
+            key_b = keys[b] if b is not None else (0, 0, 0.0, "", "", 0)
+            height = 1 + max(key_a[1], key_b[1])
+            digest = (_OP_CODES[children.op.name] ^ (key_a[5] * 0x100000001B3)
+                      ^ (key_b[5] * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
+            # the leftmost leaf's name orders exp(a) before exp(b); the digest breaks ties
+            keys[current] = (2, height, 0.0, children.op.name, key_a[4], digest ^ (digest >> 29))
+            stack.pop()
+        return keys[node]
+
+    @staticmethod
+    def _leaf(node: Tensor) -> tuple:
+        if node.name is not None:
+            return (1, 0, 0.0, node.name, node.name, _digest("var " + node.name))
+        value = node.number
+        if value is None:  # an array constant
+            return (0, 0, 0.0, "array", "", _digest(repr(node._key)))
+        return (0, 0, float(value), "", "", _digest(repr(value)))
+
+
+_CONSTANT = object()
+
+
+def _requirement(pattern: Any) -> Any:
+    """What an operand must be for `pattern` to have a chance: an op, a number, a constant."""
+    if isinstance(pattern, tuple):
+        return pattern[0]
+    if isinstance(pattern, Var):
+        return _CONSTANT if pattern.constant else None
+    return pattern
+
+
+def _fits(requirement: Any, node: Tensor | None) -> bool:
+    if requirement is None:
+        return True
+    if requirement is _CONSTANT:
+        return node.number is not None
+    if isinstance(requirement, Op):
+        return node.children is not None and node.children.op is requirement
+    return node.number is not None and node.number == requirement
+
+
+def _index() -> dict[str, list[tuple]]:
+    """Rules by op name, each with a cheap pre-test on its operands' ops before `match`."""
+    index: dict[str, list[tuple]] = {}
+    for name, rules in RULES_BY_OP.items():
+        entries = []
+        for rule in rules:
+            if rule.is_function:
+                entries.append((rule, None, None))
+            else:
+                operands = [_requirement(p) for p in rule.pattern[1:]] + [None]
+                entries.append((rule, operands[0], operands[1]))
+        index[name] = entries
+    return index
+
+
+_INDEX = _index()
+
+
+class _Pass:
+    """One bottom-up pass: the memo `done` maps every node seen to its simplified form."""
+
+    def __init__(self, keys: SortKeys, shared: set, log: list | None, budget: int,
+                 normal: set):
+        self.key = keys
+        self.normal = normal  # nodes no rule changed, in this or an earlier pass
+        self.shared_nodes = shared
+        self.log = log
+        self.budget = budget
+        self.done: dict[Tensor, Tensor] = {}
+
+    def shared(self, node: Tensor) -> bool:
+        """Whether the node has several users (then collecting through it would copy it)."""
+        return node in self.shared_nodes
+
+    def rewrite(self, node: Tensor) -> Tensor | None:
+        """The result of the first rule that fires at `node`, or None."""
+        if self.budget <= 0:
+            return None
+        children = node.children
+        for rule, need_a, need_b in _INDEX.get(children.op.name, ()):
+            if rule.is_function:
+                fired = rule.replacement(node, self)
+                if fired is None:
+                    continue
+                result, name = fired if isinstance(fired, tuple) else (fired, rule.name)
+            else:
+                a, b = children.a, children.b
+                if not (_fits(need_a, a) and _fits(need_b, b)) and not (
+                    children.op.commutative and _fits(need_a, b) and _fits(need_b, a)
+                ):
+                    continue
+                bindings: dict = {}
+                if not match(rule.pattern, node, bindings):
+                    continue
+                if rule.when is not None and not rule.when(bindings):
+                    continue
+                result, name = build(rule.replacement, bindings), rule.name
+            if result is node:
+                continue
+            self.budget -= 1
+            if self.log is not None:
+                self.log.append(Rewrite(name, node, result))
+            return result
+        return None
+
+    def normalize(self, start: Tensor) -> Tensor:
+        """The simplified form of `start`, simplifying what it needs first, iteratively."""
+        done = self.done
+        stack = [start]
+        waiting: dict[Tensor, Tensor] = {}  # node -> the rewrite whose result it takes
+        while stack:
+            node = stack[-1]
+            if node in done:
+                stack.pop()
+                continue
+            target = waiting.pop(node, None)
+            if target is not None:
+                # a cycle of rewrites leaves target unfinished: keep the node as it is
+                done[node] = done.get(target, node)
+                stack.pop()
+                continue
+            children = node.children
+            if children is None:
+                done[node] = node
+                stack.pop()
+                continue
+            a, b = children.a, children.b
+            if a not in done or (b is not None and b not in done):
+                stack.append(a)
+                if b is not None:
+                    stack.append(b)
+                continue
+            new_a = done[a]
+            new_b = None if b is None else done[b]
+            target = apply(children.op, new_a, new_b)
+            if target is node:
+                target = None if node in self.normal else self.rewrite(node)
+            elif self.log is not None and new_a is a and new_b is b:
+                self.log.append(Rewrite("fold", node, target))
+            if target is None or target is node or target in waiting:
+                done[node] = node
+                self.normal.add(node)
+                stack.pop()
+                continue
+            waiting[node] = target
+            stack.append(target)
+        return done[start]
+
+
+def _users(order: list[Tensor]) -> set[Tensor]:
+    """The nodes with more than one user."""
+    seen: set[Tensor] = set()
+    shared: set[Tensor] = set()
+    for node in order:
+        children = node.children
+        if children is None:
+            continue
+        for operand in (children.a, children.b):
+            if operand is None:
+                continue
+            if operand in seen:
+                shared.add(operand)
+            else:
+                seen.add(operand)
+    return shared
+
+
+def _one_pass(roots: list[Tensor], keys: SortKeys, log: list | None, budget: int,
+              normal: set):
+    order = toposort(roots)
+    shared = _users(order)
+    current = _Pass(keys, shared, log, budget, normal)
+    for node in order:
+        result = current.normalize(node)
+        if node in shared:
+            shared.add(result)
+    return [current.done[root] for root in roots], current.budget
+
+
+def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
+    """An equivalent, simplified Tensor (or a list for a list); with `explain=True`, the pair
+    `(result, log)` where `log` lists the `Rewrite(rule, before, after)` records in order.
+
+    >>> import symgrad as sg
+    >>> x = sg.var("x")
+    >>> str(simplify(sg.sigmoid(x).grad(x)))
+    'sigmoid(x)*(1 - sigmoid(x))'
+    >>> str(simplify(3 * x - x + x * x * x))
+    '2*x + x**3'
+    """
+    single = isinstance(t_or_list, Tensor)
+    if single:
+        roots = [t_or_list]
+    elif isinstance(t_or_list, Iterable) and not isinstance(t_or_list, str):
+        roots = list(t_or_list)
+        for item in roots:
+            if not isinstance(item, Tensor):
+                raise TypeError(f"simplify takes Tensors, got {type(item).__name__}")
+    else:
+        raise TypeError(f"simplify takes a Tensor or a list of Tensors, got "
+                        f"{type(t_or_list).__name__}")
+    log: list[Rewrite] | None = [] if explain else None
+    keys = SortKeys()
+    normal: set[Tensor] = set()
+    with gc_paused():
+        best, best_count = roots, count_ops(roots)
+        budget = STEPS_PER_NODE * best_count + 1000
+        current = roots
+        for _ in range(MAX_PASSES):
+            result, budget = _one_pass(current, keys, log, budget, normal)
+            if all(new is old for new, old in zip(result, current, strict=True)):
+                break
+            current = result
+            count = count_ops(current)
+            if count <= best_count:
+                best, best_count = current, count
+        if log is not None and best is not current:
+            for old, new in zip(current, best, strict=True):
+                if old is not new:
+                    log.append(Rewrite("keep the smaller graph", old, new))
+    result = best[0] if single else list(best)
+    return (result, log) if explain else result
