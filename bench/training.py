@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from bench.common import machine, ratio_text, seconds_text, table
 from symgrad.graph import gc_paused
 from symgrad.micrograd.nn import MLP
 from symgrad.train import learning_rate, loss_graph, make_moons, train_graph, value_loss
@@ -151,8 +152,8 @@ def _time_values(model: MLP, X: np.ndarray, y: np.ndarray, steps: int) -> dict[s
     return {"forward": forward, "backward": backward, "total": total}
 
 
-def main(quick: bool = False) -> dict[str, float]:
-    """Measure and print a markdown table; return the figures (seconds, ratios)."""
+def measure(quick: bool = False) -> dict[str, float]:
+    """The figures: seconds per step each way, the one-time setup, the result of the run."""
     X, y = make_moons(POINTS, noise=0.1, seed=0)
     value_steps = 2 if quick else 5
 
@@ -166,8 +167,8 @@ def main(quick: bool = False) -> dict[str, float]:
     start = time.process_time()
     history = train_graph(model, X, y, steps=STEPS, graph=graph)
     graph_step = (time.process_time() - start) / STEPS
-
-    figures = {
+    return {
+        "value_steps": value_steps,
         "micrograd_step": statistics.median(reference),
         "value_step": statistics.median(values["total"]),
         "value_forward": statistics.median(values["forward"]),
@@ -176,27 +177,35 @@ def main(quick: bool = False) -> dict[str, float]:
         "graph_step": graph_step,
         "graph_accuracy": history.accuracy[-1],
         "graph_loss": history.loss[-1],
+        "graph_first_full": history.accuracy.index(1.0) if 1.0 in history.accuracy else None,
         "graph_lines": len(graph.function.source.splitlines()),
     }
-    figures["speedup_vs_value"] = figures["value_step"] / figures["graph_step"]
-    figures["speedup_vs_micrograd"] = figures["micrograd_step"] / figures["graph_step"]
 
-    print(f"training step, MLP 2-{'-'.join(map(str, SIZES))}, {POINTS} moons points "
-          f""
-          f"(CPU seconds: median of {value_steps} scalar steps, mean of {STEPS} compiled steps)")
-    print("| path | seconds per step | vs compiled graph |")
-    print("| --- | --- | --- |")
-    print(f"| micrograd's engine (seed 001) | {figures['micrograd_step']:.3f} | "
-          f"{figures['speedup_vs_micrograd']:.0f}x slower |")
-    print(f"| symgrad `Value` (forward {figures['value_forward']:.3f} + backward "
-          f"{figures['value_backward']:.3f}) | {figures['value_step']:.3f} | "
-          f"{figures['speedup_vs_value']:.0f}x slower |")
-    print(f"| compiled gradient graph ({figures['graph_lines']} lines) | "
-          f"{figures['graph_step']:.4f} | 1x |")
-    print(f"one-time build + gradient + lambdify: {figures['graph_setup']:.2f} s; after "
-          f"{STEPS} steps: loss {figures['graph_loss']:.4f}, "
-          f"accuracy {figures['graph_accuracy']:.0%}")
-    return figures
+
+def main(quick: bool = False) -> str:
+    """Measure, print and return the markdown table."""
+    f = measure(quick)
+    rows = [
+        ["micrograd's engine (seed 001's `Value`, as is)", seconds_text(f["micrograd_step"]),
+         ratio_text(f["micrograd_step"], f["graph_step"])],
+        [f"`symgrad.micrograd.Value` (forward {seconds_text(f['value_forward'])} + backward "
+         f"{seconds_text(f['value_backward'])})", seconds_text(f["value_step"]),
+         ratio_text(f["value_step"], f["graph_step"])],
+        [f"one compiled gradient graph (`symgrad.train`, {f['graph_lines']} lines of numpy)",
+         seconds_text(f["graph_step"]), "1x"],
+    ]
+    notes = [
+        f"CPU seconds per step (`time.process_time`): median of {f['value_steps']} scalar steps, "
+        f"mean of {STEPS} compiled steps. The compiled path's one-time build + `gradient` + "
+        f"`lambdify`: {seconds_text(f['graph_setup'])}; after {STEPS} steps: loss "
+        f"{f['graph_loss']:.4f}, accuracy {f['graph_accuracy']:.0%} (first at step "
+        f"{f['graph_first_full']}).",
+        f"Machine: {machine()}.",
+    ]
+    return table(
+        f"Training step: MLP 2-{'-'.join(map(str, SIZES))}, {POINTS} two-moons points",
+        ["path", "time per step", "slower than compiled"], rows, notes,
+    )
 
 
 if __name__ == "__main__":
