@@ -13,6 +13,7 @@ import numpy as np
 
 from symgrad.graph import Tensor, _node, as_tensor, const
 from symgrad.ops import Op, add, div, mul, neg, sub
+from symgrad.ops import pow as pow_
 
 
 def apply(op: Op, a: Any, b: Any = None) -> Tensor:
@@ -92,16 +93,9 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
 
 
 def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
-    if _is(b, op.identity):  # x+0, x-0, x*1, x/1, x**1 -> x
-        return a
-    if op.commutative and _is(a, op.identity):  # 0+x, 1*x -> x
-        return b
-    if _is(a, op.absorbing) or _is(b, op.absorbing):  # x*0 -> 0
-        return const(op.absorbing)
-    if op.name == "pow" and _is(b, 0):  # x**0 -> 1
-        return const(1)
-    if a.is_const and b.is_const:
-        folded = _fold_constants(op, a, b)
+    # Most nodes of a derivative graph have no scalar constant operand: test that once.
+    if a.number is not None or b.number is not None:
+        folded = _fold_with_constant(op, a, b)
         if folded is not None:
             return folded
     if op is add:
@@ -110,9 +104,23 @@ def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
         return _fold_sub(a, b)
     if op is mul:
         return _fold_mul(a, b)
+    return _node(op, a, b)
+
+
+def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
+    if _is(b, op.identity):  # x+0, x-0, x*1, x/1, x**1 -> x
+        return a
+    if op.commutative and _is(a, op.identity):  # 0+x, 1*x -> x
+        return b
+    if _is(a, op.absorbing) or _is(b, op.absorbing):  # x*0 -> 0
+        return const(op.absorbing)
+    if op is pow_ and _is(b, 0):  # x**0 -> 1
+        return const(1)
     if op is div and _is(b, -1):  # x/-1 -> -x
         return apply(neg, a)
-    return _node(op, a, b)
+    if a.is_const and b.is_const:
+        return _fold_constants(op, a, b)
+    return None
 
 
 def _fold_add(a: Tensor, b: Tensor) -> Tensor:

@@ -26,11 +26,19 @@ Children.__doc__ = "The operands and op of an inner node; `b` is None for a unar
 # key -> KeyedRef(node). Keys: the node's own Children(a, b, op) for inner nodes, ("var", name)
 # for variables, ("const", type, value) for constants. An entry leaves the table the moment
 # its node dies, releasing the key.
-_table: dict[tuple, weakref.KeyedRef] = {}
+class _Ref(weakref.ref):
+    """A weak reference that knows its table key: weakref.KeyedRef without its Python-level
+    constructor, which costs more than the rest of making a node."""
+
+    __slots__ = ("key",)
+
+
+_table: dict[tuple, _Ref] = {}
 _anonymous_names = itertools.count(1)
+_new_tuple = tuple.__new__
 
 
-def _forget(ref: weakref.KeyedRef, table: dict = _table) -> None:
+def _forget(ref: _Ref, table: dict = _table) -> None:
     # `table` is bound now because module globals may be gone when the interpreter exits.
     if table.get(ref.key) is ref:
         del table[ref.key]
@@ -202,7 +210,8 @@ def _make(key: tuple, children: Children | None, name: str | None, value: Any) -
     node.number = value if node.is_const and not isinstance(value, np.ndarray) else None
     node._value = value
     node._key = key
-    _table[key] = weakref.KeyedRef(node, _forget, key)
+    ref = _table[key] = _Ref(node, _forget)
+    ref.key = key
     return node
 
 
@@ -213,7 +222,7 @@ def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
     ref = _table.get((a, b, op))
     node = None if ref is None else ref()
     if node is None:
-        children = Children(a, b, op)
+        children = _new_tuple(Children, (a, b, op))  # skips namedtuple's Python-level __new__
         node = _make(children, children, None, None)
     return node
 
