@@ -160,8 +160,8 @@ class Explanation:
     2  f → y         x = 2               1                  x = 2         x = 2
     <BLANKLINE>
     gradient:
-      ∂f/∂x = y = 3
-      ∂f/∂y = x = 2
+      ∂f/∂x = y = 3   (step #1)
+      ∂f/∂y = x = 2   (step #2)
     """
 
     def __init__(self, f: Tensor, wrt: list[Tensor], mode: str, at: Mapping | None,
@@ -334,16 +334,38 @@ class Explanation:
             lines.append(f"{line}   ({why})")
         return lines
 
-    def _gradient_lines(self) -> list[str]:
-        lines = []
+    def _final_steps(self, w: Tensor) -> tuple[int, ...]:
+        """The steps whose contributions sum to d f / d w."""
+        last = None
+        for s in self.steps:
+            if (self.mode == "reverse" and s.operand is w) or (
+                    self.mode == "forward" and s.wrt is w and s.node is self.f):
+                last = s
+        return () if last is None else last.summands
+
+    def _gradient_rows(self) -> list[tuple[str, str, str, str]]:
+        """(variable, value, formula, steps) per wrt: seed 003's gradient table."""
+        rows = []
         for w, g in self.gradients.items():
             texts = [self.formula(g)]
             full = self.formula(g, labelled=False)
             if len(full) <= FULL_FORMULA_WIDTH:  # written out in f's variables, when short
                 texts.append(full)
-            if self.gradient_values is not None:
-                texts.append(format_number(self.gradient_values[w]))
-            lines.append(" = ".join([self._wrt_text(w), *dict.fromkeys(texts)]))
+            value = "" if self.gradient_values is None else format_number(
+                self.gradient_values[w])
+            formula = " = ".join([self._wrt_text(w), *dict.fromkeys(texts)])
+            numbers = self._final_steps(w)
+            where = ("step " if len(numbers) == 1 else "steps ") + " + ".join(
+                f"#{n}" for n in numbers) if numbers else ""
+            rows.append((self.name(w), value, formula, where))
+        return rows
+
+    def _gradient_lines(self) -> list[str]:
+        lines = []
+        for _, value, formula, where in self._gradient_rows():
+            # formulas hold no "=", so splitting drops a value equal to the formula (1 = 1)
+            line = " = ".join(dict.fromkeys([*formula.split(" = "), *([value] if value else [])]))
+            lines.append(f"{line}   ({where})" if where else line)
         return lines
 
     def _empty_note(self) -> str | None:
@@ -410,7 +432,10 @@ class Explanation:
         sums = self._sum_lines()
         if sums:
             lines += ["Sums of contributions (`+=`):", "", *(f"- `{line}`" for line in sums), ""]
-        lines += ["Gradient:", "", *(f"- `{line}`" for line in self._gradient_lines())]
+        lines += ["| variable | gradient | how computed |", "|---|---:|---|"]
+        for name, value, formula, where in self._gradient_rows():
+            how = f"`{_md(formula)}`" + (f" ({where})" if where else "")
+            lines.append(f"| `{name}` | {value or '—'} | {how} |")
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -440,9 +465,12 @@ class Explanation:
         if sums:
             parts.append("<p>sums of contributions (<code>+=</code>):</p><ul>"
                          + "".join(f"<li><code>{esc(x)}</code></li>" for x in sums) + "</ul>")
-        parts.append("<p>gradient:</p><ul>"
-                     + "".join(f"<li><code>{esc(x)}</code></li>" for x in self._gradient_lines())
-                     + "</ul>")
+        rows = "".join(
+            f"<tr><td><code>{esc(name)}</code></td><td>{esc(value or '—')}</td>"
+            f"<td style='text-align:left'><code>{esc(formula)}</code> {esc(where)}</td></tr>"
+            for name, value, formula, where in self._gradient_rows())
+        parts.append("<table><thead><tr><th>variable</th><th>gradient</th><th>how computed"
+                     f"</th></tr></thead><tbody>{rows}</tbody></table>")
         return "\n".join(parts)
 
     # --- the picture -----------------------------------------------------------------------

@@ -40,7 +40,8 @@ def test_seed_003_table_text():
     assert "  t1 = x*y = 6" in lines
     assert "  f = t1 + b = 7" in lines
     assert "3  t1 → x        y = 3               1                  y = 3         y = 3" in lines
-    assert lines[-3:] == ["  ∂f/∂x = y = 3", "  ∂f/∂y = x = 2", "  ∂f/∂b = 1"]
+    assert lines[-3:] == ["  ∂f/∂x = y = 3   (step #3)", "  ∂f/∂y = x = 2   (step #4)",
+                          "  ∂f/∂b = 1   (step #2)"]
 
 
 def test_steps_follow_reverse_topological_order():
@@ -137,7 +138,8 @@ def test_markdown_and_html():
     assert "| 3 | `t1 → x` | `y = 3` | `1` | `y = 3` | `y = 3` |" in markdown
     assert e._repr_markdown_() == markdown
     page = e._repr_html_()
-    assert page.count("<tr>") == 5 and "<code>y = 3</code>" in page
+    assert page.count("<tr>") == 5 + 4 and "<code>y = 3</code>" in page
+    assert "| `x` | 3 | `∂f/∂x = y` (step #3) |" in markdown  # seed 003's gradient table
 
 
 def test_wide_formulas_are_cut_keeping_values():
