@@ -103,6 +103,15 @@ def test_augmented_assignment_builds_new_nodes():
     assert before.grad == 2.0 and a.grad == 2.0
 
 
+def test_prev_and_op_for_micrograds_graph_drawing():
+    a, b = Value(1.0), Value(2.0)
+    out = (a * b + 1).relu()
+    assert out._op == "relu" and len(out._prev) == 1
+    total = out._prev[0]
+    assert total._op == "+" and total._prev[0]._prev == (a, b)
+    assert a._prev == () and a._op == ""
+
+
 def test_gradients_accumulate_until_reset():
     a, b = Value(3.0), Value(4.0)
     out = a * b

@@ -6,7 +6,8 @@ reverse sweep over that graph, then evaluates the gradient graph once for every 
 graph is built raw (no folding), so each `Value` has its own node and `v.tensor` is exactly the
 graph the user wrote. Interning still makes two Values built the same way from the same Values
 share one node; such twins each receive the derivative with respect to that shared node (the
-sum over both), where micrograd would split it between them. Leaves are always exact.
+sum over both), where micrograd would split it between them. Leaves are always exact. Numbers
+in expressions become constant nodes (`c + 1`), so their internal Values get no `.grad`.
 """
 
 from __future__ import annotations
