@@ -14,8 +14,9 @@ zero, a log of a negative), never a finite value the result would change:
 
 - `x/x -> 1`, cancelling `x**a * x**-a` and `x**0` from collected powers: x != 0 (there the
   input is 0/0 or 0*inf).
-- `x**a * x**b -> x**(a+b)`: wherever both sides are finite (for x < 0 the powers are real only
-  for integer exponents, and then the identity holds; at x = 0 a negative power is infinite).
+- Like powers, `x*x -> x**2` and `x**a * x**b -> x**(a+b)`: wherever both sides are finite
+  (for x < 0 the powers are real only for integer exponents, and then the identity holds; at
+  x = 0 a negative power is infinite).
 - `exp(log(x)) -> x`: x >= 0 (log of a negative is NaN). `sqrt(x)**2 -> x`: x >= 0.
 - `(x**a)**n -> x**(a*n)` only for an integer constant n, where it holds wherever finite.
 - `sin(x)/cos(x) -> tan(x)`: cos(x) != 0 (both sides are then infinite or undefined).
@@ -398,9 +399,11 @@ def _sum_is_canonical(node: Tensor, context: Any) -> bool:
     if op is neg or a.op in SUM_OPS or b.op in SUM_OPS or a.op is div or b.op is div:
         return False
     if b.number is not None:  # t + c, t - c
-        return a.number is None and _split_coefficient(a)[0] > 0
+        scale, term = _split_coefficient(a)
+        return a.number is None and scale > 0 and _squared_trig(term) is None
     if a.number is not None:  # c - t
-        return op is sub and a.number > 0 and _split_coefficient(b)[0] > 0
+        scale, term = _split_coefficient(b)
+        return op is sub and a.number > 0 and scale > 0 and _squared_trig(term) is None
     (scale_a, term_a), (scale_b, term_b) = _split_coefficient(a), _split_coefficient(b)
     if term_a is term_b or scale_a <= 0 or scale_b <= 0 or a.is_const or b.is_const:
         return False
