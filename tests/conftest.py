@@ -3,7 +3,10 @@ suite stays fast and never flakes on a slow machine."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import symgrad as sg
 
 settings.register_profile(
     "default",
@@ -13,3 +16,13 @@ settings.register_profile(
     derandomize=True,
 )
 settings.load_profile("default")
+
+
+@pytest.fixture(scope="session")
+def sin_chain():
+    """sin(sin(...sin(x))) 100,000 deep, built once for the tests of deep graphs."""
+    x = sg.var("x")
+    t = x
+    for _ in range(100_000):
+        t = sg.sin(t)
+    return x, t
