@@ -303,7 +303,12 @@ def compare(
     mask = np.isfinite(f_value) & np.isfinite(true) & np.isfinite(got)
     if mask.sum() >= 3:
         sampler = _Sampler(env, mask)
-        result.hint = (_one_mistake(explanation, w, claim, sampler)
+        # One step altered beats the whole derivative altered; a step's share scaled by an
+        # odd constant is the least specific one-step story, so it comes after.
+        result.hint = (_one_mistake(explanation, w, claim, sampler, KINDS[:-1])
+                       or _extra_term(claim, sampler, explanation.gradients[w])
+                       or _whole_scaled(explanation, w, claim, sampler)
+                       or _one_mistake(explanation, w, claim, sampler, KINDS[-1:])
                        or _path_mistake(explanation, w, claim, sampler))
     return result
 
@@ -315,9 +320,10 @@ def _shares(explanation: Explanation, w: Tensor) -> list[Tensor]:
             for s in explanation.steps]
 
 
-def _one_mistake(explanation: Explanation, w: Tensor, claim: Tensor,
-                 values: _Sampler) -> Hint | None:
-    """The step whose share, altered one way, turns the true derivative into the claim."""
+def _one_mistake(explanation: Explanation, w: Tensor, claim: Tensor, values: _Sampler,
+                 kinds: tuple[str, ...] = KINDS) -> Hint | None:
+    """The step whose share, altered one way (`kinds`), turns the true derivative into the
+    claim."""
     steps = explanation.steps
     shares = _shares(explanation, w)
     derivative = explanation.gradients[w]
@@ -341,7 +347,7 @@ def _one_mistake(explanation: Explanation, w: Tensor, claim: Tensor,
             ratio = residual / share
             if np.allclose(ratio, ratio[0], rtol=1e-6, atol=1e-9) and not np.isclose(ratio[0], 0):
                 found["scaled"].append((index, float(1 + ratio[0])))
-    for kind in KINDS:
+    for kind in kinds:
         candidates = found[kind]
         if not candidates:
             continue
@@ -352,6 +358,43 @@ def _one_mistake(explanation: Explanation, w: Tensor, claim: Tensor,
         index, factor = candidates[0]
         also = tuple(steps[i].number for i, _ in candidates[1:])
         return _hint(explanation, kind, steps[index], shares[index], factor, also)
+    return None
+
+
+def _whole_scaled(explanation: Explanation, w: Tensor, claim: Tensor,
+                  values: _Sampler) -> Hint | None:
+    """The claim is the whole true derivative times a constant (-1: a sign error), where no
+    single step carries all of it (f = a + b with both depending on w)."""
+    derivative = explanation.gradients[w]
+    true, got = values(derivative), values(claim)
+    if not np.all(np.abs(true) > 1e-9):
+        return None
+    ratio = got / true
+    whole = explanation.formula(derivative, labelled=False)
+    if not np.allclose(ratio, ratio[0], rtol=1e-6, atol=1e-9):
+        _, factors = _factors(claim)
+        for factor, power in factors:
+            if not factor.is_const and _same(values(factor) ** power, ratio):
+                extra = factor if power > 0 else apply(ops.div, 1, factor)
+                text = f"an extra factor {extra} on the whole derivative {whole}"
+                return Hint("extra factor", None, derivative, extra, (), text)
+        return None
+    if np.isclose(ratio[0], -1):
+        text = f"a sign error: the claim is the whole derivative {whole} with its sign flipped"
+        return Hint("sign", None, derivative, -1.0, (), text)
+    text = (f"a wrong constant: the claim is {format_number(ratio[0])} times the whole "
+            f"derivative {whole}")
+    return Hint("scaled", None, derivative, float(ratio[0]), (), text)
+
+
+def _extra_term(claim: Tensor, values: _Sampler, derivative: Tensor) -> Hint | None:
+    """One additive term of the claim is exactly the difference from the true derivative."""
+    residual = values(claim) - values(derivative)
+    for sign, term in _terms(claim):
+        if _same(sign * values(term), residual):
+            extra = term if sign > 0 else apply(neg, term)
+            return Hint("extra term", None, extra, None, (),
+                        f"an extra term: without {extra} the claim would be right")
     return None
 
 
