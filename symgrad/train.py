@@ -145,6 +145,11 @@ class LossGraph:
     def step(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray
              ) -> tuple[float, float, np.ndarray]:
         """The batch loss, accuracy and gradient at parameters `theta`."""
+        if len(theta) != len(self.parameters) or np.shape(X)[1:] != (len(self.inputs),):
+            raise ValueError(
+                f"this graph takes {len(self.parameters)} parameters and {len(self.inputs)} "
+                f"inputs per example, got {len(theta)} and X of shape {np.shape(X)}"
+            )
         loss, score, *grads = self.function(*theta, *X.T, y)
         accuracy = float(np.mean((np.asarray(y) > 0) == (np.asarray(score) > 0)))
         # Partials that do not depend on the data come back as scalars: broadcast, then one

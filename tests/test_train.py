@@ -99,3 +99,6 @@ def test_bad_batches_get_clear_errors():
         make_moons(1)
     with pytest.raises(ValueError, match="parameters"):
         train_graph(model, X, y, graph=loss_graph(MLP(2, [4, 1])))
+    graph = loss_graph(model)
+    with pytest.raises(ValueError, match="2 inputs per example"):
+        graph.step(np.zeros(len(graph.parameters)), np.zeros((4, 3)), y)
