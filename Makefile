@@ -25,7 +25,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n 2 symgrad tests
+	$(BIN)/pytest -q -n 2
 
 bench: setup
 	$(BIN)/python -m bench --quick
