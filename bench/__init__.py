@@ -1,0 +1,1 @@
+"""Benchmarks: symgrad beside sympy and hand-written numpy. Run `python -m bench [--quick]`."""
