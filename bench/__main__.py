@@ -19,6 +19,7 @@ WORKLOADS = (
     "rosenbrock",
     "mlp",
     "elementwise",
+    "compile_speed",
     "simplify_counts",
     "training",
 )
