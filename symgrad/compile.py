@@ -34,6 +34,7 @@ LANGUAGES = ("python",)
 # (both recursive) safe on graphs of any depth, and lines readable.
 MAX_INLINE_DEPTH = 8
 MAX_INLINE_CHARS = 100
+MAX_INLINE_RESULTS = 4
 
 
 class _Statement(NamedTuple):
@@ -149,9 +150,11 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str) -> _Program:
             uses[children.a] = uses.get(children.a, 0) + 1
             if children.b is not None:
                 uses[children.b] = uses.get(children.b, 0) + 1
+    # A few outputs are written in the return statement; many get a line each, so that the
+    # temporaries they read can die early.
+    inline_results = len(roots) <= MAX_INLINE_RESULTS
     for root in roots:
-        # With several outputs each gets its own line; one output is written in the return.
-        uses[root] = uses.get(root, 0) + (1 if single else 2)
+        uses[root] = uses.get(root, 0) + (1 if inline_results else 2)
 
     helpers: dict[str, Op] = {}
     constants: dict[str, Any] = {}
@@ -280,7 +283,7 @@ def _function_source(program: _Program, name: str) -> str:
         body.append(f"return {program.results[0]}")
     elif len(program.results) == 1:
         body.append(f"return ({program.results[0]},)")
-    elif len(program.results) <= 4 and sum(map(len, program.results)) < 60:
+    elif len(program.results) <= MAX_INLINE_RESULTS and len(", ".join(program.results)) < 80:
         body.append(f"return ({', '.join(program.results)})")
     else:
         body.append("return (")

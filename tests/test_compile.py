@@ -78,10 +78,9 @@ def test_readable_source_is_pinned():
         "    x = np.asarray(x, dtype=np.float64)\n"
         "    y = np.asarray(y, dtype=np.float64)\n"
         "    t0 = np.sin(x)\n"
-        "    t1 = x*y + t0**2\n"
-        "    t0 = 2*t0*np.cos(x) + y\n"
-        "    return (t1, t0, x)\n"
+        "    return (x*y + t0**2, 2*t0*np.cos(x) + y, x)\n"
     )
+    assert sg.lambdify([X, Y], [X * Y, X + Y]).source.endswith("    return (x*y, x + y)\n")
     assert sg.lambdify([X, Y], (X - Y) / (X + Y) ** -2).source.splitlines()[-1] == (
         "    return (x - y)/(x + y)**(-2)"
     )
