@@ -68,7 +68,7 @@ class Var:
         return self.name
 
 
-X, Y, C = Var("x"), Var("y"), Var("c", constant=True)
+X, Y, C, N = Var("x"), Var("y"), Var("c", constant=True), Var("n", constant=True)
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,11 @@ def _is_integer(bindings: dict) -> bool:
     return float(value).is_integer()
 
 
+def _real_power(bindings: dict) -> bool:
+    # (c*x)**n = c**n * x**n when n is an integer or c > 0 (else c**n is not real)
+    return float(bindings[N].number).is_integer() or bindings[C].number > 0
+
+
 # --- rows, by family ---------------------------------------------------------------------
 
 IDENTITIES = [
@@ -157,6 +162,8 @@ IDENTITIES = [
     Rule("abs(x)**2 -> x**2", (pow, (abs, X), 2), (pow, X, 2)),
     Rule("(x**a)**n -> x**(a*n)", (pow, (pow, X, Y), C), (pow, X, (mul, C, Y)),
          holds="n an integer", when=_is_integer),
+    Rule("(c*x)**n -> c**n*x**n", (pow, (mul, C, X), N), (mul, (pow, C, N), (pow, X, N)),
+         when=_real_power),
     Rule("abs(abs(x)) -> abs(x)", (abs, (abs, X)), (abs, X)),
     Rule("abs(-x) -> abs(x)", (abs, (neg, X)), (abs, X)),
     Rule("relu(relu(x)) -> relu(x)", (relu, (relu, X)), (relu, X)),
@@ -274,7 +281,11 @@ def rebuild_sum(terms: dict, constant: Any, context: Any) -> Tensor:
         result, constant = const(constant), 0
     for term, coefficient in items:
         if coefficient < 0:
-            if result is None:
+            if result is None and term.op in (mul, div, sub):
+                # -(a - b)*c -> (b - a)*c: the sign goes into a sum factor when it can
+                factors, numerator, denominator, _ = product_factors(term, context)
+                result = _product(factors, coefficient * numerator, denominator, context)
+            elif result is None:
                 result = _scaled(term, coefficient)
             else:
                 result = apply(sub, result, _scaled(term, -coefficient))
@@ -322,24 +333,9 @@ def pythagoras(terms: dict, constant: Any) -> tuple[Any, bool]:
 
 
 def _factors(term: Tensor, context: Any) -> dict[Tensor, Any]:
-    """{base: numeric exponent > 0} of a product term (one level of powers)."""
-    factors: dict[Tensor, Any] = {}
-    stack = [term]
-    seen = 0
-    while stack:
-        t = stack.pop()
-        if t.op is mul and (t is term or (seen < LIMIT and not context.shared(t))):
-            seen += 1
-            stack += [t.children.b, t.children.a]
-            continue
-        if t.number is not None:
-            continue
-        if t.op is pow and t.children.b.number is not None and t.children.b.number > 0:
-            base, exponent = t.children.a, t.children.b.number
-        else:
-            base, exponent = t, 1
-        factors[base] = factors.get(base, 0) + exponent
-    return factors
+    """{base: numeric exponent} of a product term: numerator and denominator factors."""
+    factors = product_factors(term, context)[0]
+    return {b: e for b, e in factors.items() if not isinstance(e, Tensor) and e != 0}
 
 
 def _local_count(root: Tensor, stop: set) -> int:
@@ -360,35 +356,123 @@ def _local_count(root: Tensor, stop: set) -> int:
 
 
 def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | None:
-    """a*b + a*c -> a*(b + c), for the factor shared by most terms, when it shrinks the sum."""
+    """a*b + a*c -> a*(b + c), for the factor shared by most terms, when it shrinks the sum
+    (also a/b + c/b -> (a + c)/b: a factor is a base with a numeric exponent of one sign)."""
     live = [(t, c) for t, c in terms.items() if c != 0]
     if len(live) < 2:
         return None
-    factored = [(_factors(t, context), t, c) for t, c in live]
-    counts: dict[Tensor, int] = {}
-    for factors, _, _ in factored:
-        for base in factors:
-            counts[base] = counts.get(base, 0) + 1
-    shared = [base for base, n in counts.items() if n >= 2]
+    factored = [(product_factors(t, context), t, c) for t, c in live]
+    counts: dict[tuple, int] = {}
+    for (factors, _, _, _), _, _ in factored:
+        for base, exponent in factors.items():
+            if not isinstance(exponent, Tensor) and exponent != 0:
+                side = (base, exponent > 0)
+                counts[side] = counts.get(side, 0) + 1
+    shared = [side for side, n in counts.items() if n >= 2]
     if not shared:
         return None
-    best = min(shared, key=lambda base: (-counts[base], context.key(base)))
-    power = min(f[best] for f, _, _ in factored if best in f)
+    best, positive = min(shared, key=lambda side: (-counts[side], context.key(side[0]),
+                                                   not side[1]))
+
+    def exponent_of(factors: dict) -> Any:
+        exponent = factors.get(best, 0)
+        if isinstance(exponent, Tensor) or exponent == 0 or (exponent > 0) != positive:
+            return None
+        return exponent
+
+    exponents = [e for e in (exponent_of(f[0]) for f, _, _ in factored) if e is not None]
+    power = min(exponents) if positive else max(exponents)
     inside: dict[Tensor, Any] = {}
     outside: dict[Tensor, Any] = {}
-    for factors, term, coefficient in factored:
-        if best not in factors:
-            outside[term] = coefficient
+    for (factors, numerator, denominator, _), term, coefficient in factored:
+        if exponent_of(factors) is None:
+            outside[term] = outside.get(term, 0) + coefficient
             continue
         rest = dict(factors)
         rest[best] -= power
-        remainder = _product(rest, 1, 1, context)
-        inside[remainder] = inside.get(remainder, 0) + coefficient
+        scale, remainder = _split_coefficient(_product(rest, numerator, denominator, context))
+        inside[remainder] = inside.get(remainder, 0) + coefficient * scale
     grouped = apply(mul, apply(pow, best, power), rebuild_sum(inside, 0, context))
     outside[grouped] = outside.get(grouped, 0) + 1
     candidate = rebuild_sum(outside, constant, context)
-    stop = {base for factors, _, _ in factored for base in factors}
+    stop = {base for (factors, _, _, _), _, _ in factored for base in factors}
     if _local_count(candidate, stop) < _local_count(plain, stop):
+        return candidate
+    return None
+
+
+def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | None:
+    # a*(b + c) + d -> a*b + a*c + d when some expanded terms cancel, as in
+    # y*(1 - s) - (1 - y)*s -> y - s. One sum factor per term is expanded, for small sums.
+    if len(terms) > 4:
+        return None
+    pieces: list[tuple[dict, Any, Any, Any]] = []  # (factors, numerator, denominator, coef)
+    expanded = False
+    for term, coefficient in terms.items():
+        if coefficient == 0:
+            continue
+        factors, numerator, denominator, _ = product_factors(term, context)
+        inner = next((b for b, e in factors.items() if b.op in (add, sub) and e == 1
+                      and not isinstance(e, Tensor)), None)
+        if inner is None:
+            pieces.append((factors, numerator, denominator, coefficient))
+            continue
+        inner_terms, inner_constant, _, _ = sum_terms(inner, context)
+        if len(inner_terms) > 4:
+            return None
+        expanded = True
+        rest = dict(factors)
+        del rest[inner]
+        for inner_term, inner_coefficient in list(inner_terms.items()) + [(None, inner_constant)]:
+            if inner_coefficient == 0:
+                continue
+            merged = dict(rest)
+            scale = coefficient * inner_coefficient
+            if inner_term is not None:
+                inner_factors, n, d, _ = product_factors(inner_term, context)
+                if isinstance(d, float) or isinstance(n, float):
+                    return None
+                if d != 1:
+                    scale *= Fraction(n, d)
+                elif n != 1:
+                    scale *= n
+                for base, exponent in inner_factors.items():
+                    merged[base] = _add_exponents(merged.get(base, 0), exponent)
+            pieces.append((merged, numerator, denominator, scale))
+    if not expanded:
+        return None
+    # merge the pieces with equal factors before building anything: no merge, no gain
+    # gate: some expanded terms must cancel (sum to zero), before anything is built
+    signatures: dict[tuple, Any] = {}
+    for factors, numerator, denominator, scale in pieces:
+        powers = frozenset((b, e) for b, e in factors.items()
+                           if isinstance(e, Tensor) or e != 0)
+        key = (powers, numerator, denominator)
+        signatures[key] = signatures.get(key, 0) + scale
+    if len(signatures) == len(pieces) or all(total != 0 for total in signatures.values()):
+        return None
+    stop = {b for factors, _, _, _ in pieces for b in factors}
+    plain_count = _local_count(plain, stop)
+    # a lower bound on the expanded sum's ops: its additions, products and powers
+    bound = len(signatures) - 1
+    for powers, _, _ in signatures:
+        bound += max(0, len(powers) - 1) + sum(1 for _, e in powers if e != 1 and e != -1)
+    if bound >= plain_count:
+        return None
+    collected: dict[Tensor, Any] = {}
+    extra = constant
+    for factors, numerator, denominator, scale in pieces:
+        product = _product(factors, numerator, denominator, context)
+        inner_scale, base = _split_coefficient(product)
+        total = scale * inner_scale
+        if isinstance(total, Fraction):
+            total = total.numerator if total.denominator == 1 else float(total)
+        if base.number is not None:
+            extra += total * base.number
+        else:
+            collected[base] = collected.get(base, 0) + total
+    candidate = rebuild_sum(collected, extra, context)
+    if _local_count(candidate, stop) < plain_count:
         return candidate
     return None
 
@@ -454,6 +538,9 @@ def collect_sum(node: Tensor, context: Any) -> tuple[Tensor, str] | None:
     result = rebuild_sum(terms, constant, context)
     name = ("sin(x)**2 + cos(x)**2 -> 1" if trig else
             "like terms: x + x -> 2*x" if merged else "canonical order: a + b")
+    expanded = expand(terms, constant, context, result)
+    if expanded is not None:
+        return expanded, "expand: a*(b + c) -> a*b + a*c"
     factored = common_factor(terms, constant, context, result)
     if factored is not None:
         result, name = factored, "common factor: a*b + a*c -> a*(b + c)"
@@ -469,6 +556,16 @@ def _product(factors: dict, numerator: Any, denominator: Any, context: Any) -> T
     if isinstance(numerator, int) and isinstance(denominator, int) and denominator != 0:
         ratio = Fraction(numerator, denominator)
         numerator, denominator = ratio.numerator, ratio.denominator
+    if numerator == -1:  # -(a - b)*c -> (b - a)*c, when a - b has no other user
+        for base, exponent in factors.items():
+            if base.op is sub and exponent == 1 and not context.shared(base) \
+                    and not isinstance(exponent, Tensor):
+                factors = dict(factors)
+                del factors[base]
+                flipped = apply(sub, base.children.b, base.children.a)
+                factors[flipped] = factors.get(flipped, 0) + 1
+                numerator = 1
+                break
     items = sorted(factors.items(), key=lambda item: context.key(item[0]))
     top = None
     bottom = None
@@ -575,6 +672,10 @@ def collect_product(node: Tensor, context: Any) -> tuple[Tensor, str] | None:
         denominator = int(denominator)
     if not (math.isfinite(numerator) and math.isfinite(denominator)):
         return None
+    if (isinstance(numerator, float) or isinstance(denominator, float)) and 1 not in (
+        numerator, denominator
+    ):  # 2.5*x/(6.25*y) -> 0.4*x/y
+        numerator, denominator = numerator / denominator, 1
     result = _product(factors, numerator, denominator, context)
     distributed = distribute(factors, numerator, denominator, context, result)
     if distributed is not None:

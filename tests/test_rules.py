@@ -14,17 +14,17 @@ from strategies import X, Y, close
 import symgrad as sg
 from symgrad import rules
 from symgrad.graph import _node, const
-from symgrad.rules import DERIVATIVE_FORMS, IDENTITIES, RULES, C, Var, build, match
+from symgrad.rules import DERIVATIVE_FORMS, IDENTITIES, RULES, C, N, Var, build, match
 from symgrad.simplify import simplify
 
-BINDINGS = {Var("x"): X, Var("y"): Y, C: const(3)}
+BINDINGS = {Var("x"): X, Var("y"): Y, C: const(3), N: const(2)}
 RNG = np.random.default_rng(0)
 POINTS = [{"x": float(a), "y": float(b)} for a, b in RNG.uniform(-2, 2, size=(40, 2))]
 POINTS += [{"x": 0.0, "y": 1.0}, {"x": 1.0, "y": 0.0}]
 
 
 def instantiate(pattern):
-    """The pattern as a raw graph (no folding), with x, y and c = 3 for its variables."""
+    """The pattern as a raw graph (no folding), with x, y, c = 3 and n = 2 for its variables."""
     if isinstance(pattern, Var):
         return BINDINGS[pattern]
     if not isinstance(pattern, tuple):
@@ -85,6 +85,12 @@ def test_pattern_variables_bind_consistently():
     assert not match((sg.OPS["sub"], Var("x"), Var("x")), _node(sg.OPS["sub"], X, Y), {})
     assert match((sg.OPS["pow"], Var("x"), C), X**3, {})
     assert not match((sg.OPS["pow"], Var("x"), C), X**Y, {})
+
+
+def test_power_of_a_product_only_where_real():
+    # (c*x)**n -> c**n*x**n needs n an integer or c > 0: (-3*x)**0.5 stays
+    check_simplified((3 * X) ** 2, "9*x**2")
+    check_simplified((-3 * X) ** 0.5, "(-3*x)**0.5")
 
 
 def test_every_partial_rule_is_documented():
