@@ -234,12 +234,12 @@ def sum_terms(node: Tensor, context: Any, through_shared: bool = False) -> tuple
     """Flatten a sum into {term: coefficient} and a constant, through unshared sub-sums (all
     of them with `through_shared`).
 
-    Returns the terms, the constant, how many constants and repeated terms were merged and
-    how many shared sub-sums were left whole.
+    Returns the terms, the constant, how many repeated terms were merged, how many shared
+    sub-sums were left whole and how many constants were summed.
     """
     terms: dict[Tensor, Any] = {}
     constant: Any = 0
-    merged = left_whole = 0
+    merged = left_whole = constants = 0
     expanded = 0
     stack = [(node, 1)]
     while stack:
@@ -257,7 +257,7 @@ def sum_terms(node: Tensor, context: Any, through_shared: bool = False) -> tuple
                 continue
             left_whole += 1
         if term.number is not None:
-            merged += constant != 0
+            constants += 1
             constant += sign_ * term.number
             continue
         coefficient, base = _split_coefficient(term)
@@ -266,7 +266,7 @@ def sum_terms(node: Tensor, context: Any, through_shared: bool = False) -> tuple
             terms[base] += sign_ * coefficient
         else:
             terms[base] = sign_ * coefficient
-    return terms, constant, merged, left_whole
+    return terms, constant, merged, left_whole, constants
 
 
 def rebuild_sum(terms: dict, constant: Any, context: Any) -> Tensor:
@@ -417,7 +417,7 @@ def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | 
         if inner is None:
             pieces.append((factors, numerator, denominator, coefficient))
             continue
-        inner_terms, inner_constant, _, _ = sum_terms(inner, context)
+        inner_terms, inner_constant, *_ = sum_terms(inner, context)
         if len(inner_terms) > 4:
             return None
         expanded = True
@@ -529,15 +529,15 @@ def collect_sum(node: Tensor, context: Any) -> tuple[Tensor, str] | None:
     # sin**2 + cos**2 -> 1, sort the terms, then pull out a common factor if that is smaller.
     if _sum_is_canonical(node, context):
         return None
-    terms, constant, merged, left_whole = sum_terms(node, context)
+    terms, constant, merged, left_whole, constants = sum_terms(node, context)
     if left_whole:  # copy a shared sub-sum only when that lets more terms merge
         through = sum_terms(node, context, through_shared=True)
         if through[2] > merged:
-            terms, constant, merged, _ = through
+            terms, constant, merged, _, constants = through
     constant, trig = pythagoras(terms, constant)
     result = rebuild_sum(terms, constant, context)
-    name = ("sin(x)**2 + cos(x)**2 -> 1" if trig else
-            "like terms: x + x -> 2*x" if merged else "canonical order: a + b")
+    name = ("sin(x)**2 + cos(x)**2 -> 1" if trig else "like terms: x + x -> 2*x" if merged
+            else "fold constants" if constants > 1 else "canonical order: a + b")
     expanded = expand(terms, constant, context, result)
     if expanded is not None:
         return expanded, "expand: a*(b + c) -> a*b + a*c"
@@ -696,7 +696,7 @@ def distribute(factors: dict, numerator: Any, denominator: Any, context: Any,
     for base, exponent in factors.items():
         if base.op not in (add, sub) or exponent != 1 or isinstance(exponent, Tensor):
             continue
-        terms, constant, _, _ = sum_terms(base, context, through_shared=True)
+        terms, constant, *_ = sum_terms(base, context, through_shared=True)
         if len(terms) > 4:
             continue
         rest = dict(factors)

@@ -3,6 +3,9 @@ at random points (hypothesis), op counts never growing, determinism, the explain
 large graphs."""
 
 import math
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -147,3 +150,19 @@ def test_rosenbrock_gradient():
     point = {v.name: 0.1 * (i % 7) for i, v in enumerate(xs)}
     assert close(sg.evaluate(result[:50], point), sg.evaluate(grad[:50], point))
     assert elapsed < 10  # about 1 s of CPU for 10,000 nodes
+
+
+def test_same_result_under_another_hash_seed():
+    # the canonical order comes from structure, never from id() or string hashes
+    script = (
+        "import symgrad as sg\n"
+        "q, p, r = sg.variables('q p r')\n"
+        "e = sg.exp(r) + sg.exp(p) + sg.exp(q) + sg.sin(q*p) + sg.sin(p*r*q) + r*q*p\n"
+        "print(sg.simplify(e))\n"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, check=True).stdout.strip()
+    q, p, r = sg.variables("q p r")
+    e = sg.exp(r) + sg.exp(p) + sg.exp(q) + sg.sin(q * p) + sg.sin(p * r * q) + r * q * p
+    assert out == str(simplify(e)) == "exp(p) + exp(q) + exp(r) + p*q*r + sin(p*q) + sin(p*q*r)"
