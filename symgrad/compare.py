@@ -22,6 +22,7 @@ from symgrad.explain import (
     Explanation,
     _as_expression,
     _grouped,
+    _text,
     as_wrt_list,
     explain,
     format_number,
@@ -90,13 +91,13 @@ class Comparison:
         name = f"∂f/∂{self.wrt.name}"
         true_text = self.explanation.formula(self.derivative, labelled=False)
         if self.right:
-            lines = [f"right: the claimed {name} = {self.claimed} agrees with the true "
+            lines = [f"right: the claimed {name} = {_text(self.claimed)} agrees with the true "
                      f"{name} = {true_text} at all {self.checked} sample points"]
         else:
             point = ", ".join(f"{k} = {format_number(v)}" for k, v in self.point.items())
             lines = [
-                f"wrong: the claimed {name} = {self.claimed} is not the true {name} = "
-                f"{true_text} (f = {self.f})",
+                f"wrong: the claimed {name} = {_text(self.claimed)} is not the true {name} = "
+                f"{true_text} (f = {_text(self.f)})",
                 f"  first differs at {point}: claimed {format_number(self.claimed_value)}, "
                 f"true {format_number(self.expected)}",
             ]

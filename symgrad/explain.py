@@ -19,12 +19,24 @@ import numpy as np
 from symgrad.diff import forward_sweep, reverse_sweep
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.fold import apply
-from symgrad.graph import Tensor, as_tensor, const, free_variables, toposort, var, variables
+from symgrad.graph import (
+    Tensor,
+    as_tensor,
+    const,
+    count_ops,
+    free_variables,
+    toposort,
+    var,
+    variables,
+)
+from symgrad.printing import inlined_size
 
 MODES = ("reverse", "forward")
 SIMPLIFY_MAX_OPS = 60
 """Display formulas bigger than this many ops are shown as built, not simplified (speed)."""
 
+INLINED_LIMIT = 5000
+"""Formulas longer than this many nodes, written out as trees, are not written out."""
 FULL_FORMULA_WIDTH = 90
 """Titles cut f here, and gradients are written out in f's variables only up to this width."""
 
@@ -63,10 +75,10 @@ class ExplainedStep:
 
     def __repr__(self) -> str:
         def shown(t: Tensor, value: Any) -> str:
-            return str(t) if value is None else f"{t} = {format_number(value)}"
+            return _text(t) if value is None else f"{_text(t)} = {format_number(value)}"
 
-        arrow = f"{self.node} → {self.operand}" if self.mode == "reverse" else (
-            f"{self.operand} → {self.node}")
+        node, operand = _text(self.node), _text(self.operand)
+        arrow = f"{node} → {operand}" if self.mode == "reverse" else f"{operand} → {node}"
         local = shown(self.local, self.local_value)
         upstream = shown(self.upstream, self.upstream_value)
         contribution = shown(self.contribution, self.contribution_value)
@@ -179,7 +191,7 @@ class Explanation:
         )
         self._values = values
         self._simplify = _simplifier() if simplify else None
-        self._shown: dict[Tensor, str] = {}
+        self._shown: dict[tuple[Tensor, bool], str] = {}
         taken = {v.name for v in free_variables([f, *gradients.values()])}
         inner = {s.node for s in steps} | {s.operand for s in steps if s.operand.children}
         prefix = _label_prefix(taken)
@@ -196,28 +208,24 @@ class Explanation:
 
     # --- formulas --------------------------------------------------------------------------
     def formula(self, t: Tensor, labelled: bool = True) -> str:
-        """t as text: inner nodes of f written by their labels, simplified when possible."""
-        key = t if labelled else None
-        if labelled and t in self._shown:
-            return self._shown[t]
-        shown = _substitute(t, self._symbols) if labelled else t
-        if self._simplify is not None and sum(1 for n in toposort(shown) if n.children) <= (
-            SIMPLIFY_MAX_OPS
-        ):
-            try:
-                shown = self._simplify(shown)
-            except Exception:  # noqa: BLE001  a display nicety must never break the table
-                pass
-        text = str(shown)
-        if key is not None:
-            self._shown[key] = text
-        return text
+        """t as text: inner nodes of f written by their labels (unless `labelled=False`),
+        simplified when the simplifier is there and t is small."""
+        key = (t, labelled)
+        if key not in self._shown:
+            shown = _substitute(t, self._symbols) if labelled else t
+            if self._simplify is not None and count_ops(shown) <= SIMPLIFY_MAX_OPS:
+                try:
+                    shown = self._simplify(shown)
+                except Exception:  # noqa: BLE001  a display nicety must never break the table
+                    pass
+            self._shown[key] = _text(shown)
+        return self._shown[key]
 
     def name(self, node: Tensor) -> str:
         """A node's short name: its label, a variable's name, or a constant's number."""
         if node in self.labels:
             return self.labels[node]
-        return str(node)
+        return _text(node)
 
     def definition(self, node: Tensor) -> str:
         """How a labelled node is computed from its inputs, e.g. `t1 = x*y`."""
@@ -296,7 +304,7 @@ class Explanation:
         names = ", ".join(self.name(w) for w in self.wrt)
         kind = "backward pass (reverse mode)" if self.mode == "reverse" else (
             "forward mode, as grad(wrt) builds it")
-        title = f"f = {_cut(str(self.f), FULL_FORMULA_WIDTH)}: {kind}, with respect to {names}"
+        title = f"f = {_cut(_text(self.f), FULL_FORMULA_WIDTH)}: {kind}, with respect to {names}"
         if self.at is not None or self._values is not None:
             point = ", ".join(f"{v.name} = {format_number(self._values[v])}"
                               for v in free_variables(self.f) if v in self._values)
@@ -507,6 +515,13 @@ class Explanation:
         options.setdefault("env", self.at)
         return to_dot_pair(self.f, self.wrt, derivatives=list(self.gradients.values()),
                            labels=self.dot_labels(), **options)
+
+
+def _text(t: Tensor) -> str:
+    """str(t), unless written out as a tree it would be huge (a graph with much sharing)."""
+    if inlined_size(t, INLINED_LIMIT) > INLINED_LIMIT:
+        return f"<{count_ops(t)}-op graph, too big to write out>"
+    return str(t)
 
 
 def _cut(text: str, width: int | None) -> str:
