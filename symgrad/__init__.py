@@ -10,6 +10,7 @@
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
 from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.dot import render, to_dot, to_dot_pair
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
 from symgrad.graph import (
@@ -92,6 +93,9 @@ __all__ = [
     "tanh",
     "to_sympy",
     "toposort",
+    "render",
+    "to_dot",
+    "to_dot_pair",
     "var",
     "variables",
 ]

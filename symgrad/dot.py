@@ -1,0 +1,399 @@
+"""Pictures of graphs: `to_dot` draws one box per distinct node (micrograd's `draw_dot`, with
+`data | grad` fields when values are known), `to_dot_pair` draws a function beside its
+derivative graph, and `render` runs the system `dot` program to write svg, png or pdf.
+
+Node ids come from the graph's topological order, never from `id()`, so a graph always draws
+the same. Leans on `graphviz` (the Python package) for the DOT text and on `diff`/`evaluate`.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import graphviz
+import numpy as np
+
+from symgrad.graph import Tensor, as_tensor, toposort
+
+MAX_NODES = 400
+"""Past this many distinct nodes `to_dot` refuses: dot gets slow and the picture unreadable."""
+
+FORMATS = ("svg", "png", "pdf")
+INSTALL_DOT = (
+    "the `dot` program of Graphviz is not installed (or not on PATH); install it with "
+    "`sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
+    "`conda install graphviz`, then try again"
+)
+
+# Colours: variables blue, constants grey, ops white; forward nodes that a derivative reuses
+# are yellow in the pair picture, and outputs get a thick border.
+STYLE = {
+    "var": {"shape": "ellipse", "style": "filled", "fillcolor": "#dbe9f6", "color": "#4a78a8"},
+    "const": {"shape": "ellipse", "style": "filled", "fillcolor": "#eeeeee", "color": "#888888"},
+    "op": {"shape": "box", "style": "rounded,filled", "fillcolor": "#ffffff", "color": "#444444"},
+    "reused": {"fillcolor": "#fff2b3", "color": "#b08800"},
+    "output": {"penwidth": "2.5"},
+}
+GRAPH_ATTRS = {"fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"}
+NODE_ATTRS = {"fontname": "Helvetica", "fontsize": "12", "height": "0.3", "margin": "0.06,0.03"}
+EDGE_ATTRS = {
+    "fontname": "Helvetica", "fontsize": "9", "fontcolor": "#a03030", "arrowsize": "0.6",
+    "color": "#555555",
+}
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The system `dot` program is missing; the message says how to install it."""
+
+    def __init__(self) -> None:
+        super().__init__(INSTALL_DOT)
+
+
+# --- labels ---------------------------------------------------------------------------------
+def node_title(node: Tensor) -> str:
+    """What a box says first: the op's symbol, the variable's name or the constant's number.
+
+    >>> from symgrad.graph import var
+    >>> [node_title(n) for n in toposort(-var("x") ** 2)]
+    ['x', '2', '**', 'neg']
+    """
+    if node.children is None:
+        return node.name if node.name is not None else format_value(node._value)
+    op = node.op
+    if op.arity == 1 and op.symbol is not None:  # unary minus: "-" alone reads like subtraction
+        return op.name
+    return op.symbol if op.symbol is not None else op.name
+
+
+def format_value(value: Any) -> str:
+    """A value as a short label: 4 significant digits, arrays by their first few entries.
+
+    >>> format_value(2.0), format_value(0.70710678), format_value(np.arange(8.0))
+    ('2', '0.7071', '[0, 1, 2, ...] (8,)')
+    """
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return format_value(value.item())
+        flat = value.ravel()
+        shown = ", ".join(format_value(v) for v in flat[:3])
+        more = ", ..." if flat.size > 3 else ""
+        return f"[{shown}{more}] {value.shape}"
+    if isinstance(value, float | int | np.number):
+        value = float(value)
+        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _escape_record(text: str) -> str:
+    for char in "\\{}|<>\"":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _order_operand_edges(node: Tensor) -> list[tuple[Tensor, str | None]]:
+    """(operand, edge label) pairs: positions 1 and 2 where the op's operand order matters."""
+    a, b, op = node.children
+    if b is None:
+        return [(a, None)]
+    if op.commutative:
+        return [(a, None), (b, None)]
+    return [(a, "1"), (b, "2")]
+
+
+# --- values ---------------------------------------------------------------------------------
+def node_values(nodes: Sequence[Tensor], env: Mapping[Any, Any] | None = None) -> dict:
+    """The value of every node of `nodes` (in topological order) that can be computed.
+
+    Variables take values from `env` (names or variable Tensors as keys), else their bound
+    values; a node with an unknown operand is left out, so a half-bound graph still draws.
+
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> sorted(node_values(toposort(x * y + 1), {"x": 2, "y": 3}).values())
+    [1, 2.0, 3.0, 6.0, 7.0]
+    """
+    bindings: dict[str, Any] = {}
+    for key, value in (env or {}).items():
+        name = key.name if isinstance(key, Tensor) else key
+        bindings[name] = value
+    values: dict[Tensor, Any] = {}
+    with np.errstate(all="ignore"):
+        for node in nodes:
+            children = node.children
+            if children is None:
+                value = bindings.get(node.name, node._value) if node.is_var else node._value
+                if value is not None:
+                    values[node] = value if node.is_const else _as_number(value)
+                continue
+            if children.a not in values or (children.b is not None and children.b not in values):
+                continue
+            if children.b is None:
+                value = children.op.numpy(values[children.a])
+            else:
+                value = children.op.numpy(values[children.a], values[children.b])
+            values[node] = value.item() if isinstance(value, np.generic) else value
+    return values
+
+
+def _as_number(value: Any) -> Any:
+    return float(value) if isinstance(value, int | float) else np.asarray(value, dtype=float)
+
+
+def node_adjoints(f: Tensor, values: Mapping[Tensor, Any]) -> dict[Tensor, Any]:
+    """Numeric adjoints d f / d node (micrograd's `grad` field) for every node f depends on.
+
+    Uses the symbolic reverse sweep with respect to every variable, then the known values.
+    """
+    from symgrad.diff import reverse_sweep
+
+    variables = [node for node in toposort(f) if node.is_var]
+    adjoints = reverse_sweep(f, variables)
+    expressions = list(adjoints.values())
+    computed = node_values(toposort(expressions), {n.name: v for n, v in values.items()
+                                                   if n.is_var})
+    return {node: computed[expr] for node, expr in adjoints.items() if expr in computed}
+
+
+# --- building ---------------------------------------------------------------------------------
+def _new_digraph(name: str, rankdir: str) -> graphviz.Digraph:
+    if rankdir not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(
+            f"rankdir must be 'LR' (left to right) or 'TB' (top down), got {rankdir!r}"
+        )
+    dot = graphviz.Digraph(name, graph_attr={**GRAPH_ATTRS, "rankdir": rankdir},
+                           node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
+    return dot
+
+
+def _check_size(count: int, max_nodes: int | None) -> None:
+    if max_nodes is not None and count > max_nodes:
+        raise ValueError(
+            f"the graph has {count} distinct nodes, more than max_nodes={max_nodes}: a picture "
+            f"that big is unreadable; simplify it, draw a smaller part, or pass "
+            f"max_nodes={count} to draw it anyway"
+        )
+
+
+def _add_node(
+    graph: graphviz.Digraph,
+    node_id: str,
+    node: Tensor,
+    rankdir: str,
+    value: Any = None,
+    adjoint: Any = None,
+    note: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    kind = "op" if node.children is not None else ("var" if node.is_var else "const")
+    attrs = dict(STYLE[kind])
+    fields = [node_title(node)]
+    if value is not None and kind != "const":
+        fields.append(f"data {format_value(value)}")
+    if adjoint is not None:
+        fields.append(f"grad {format_value(adjoint)}")
+    if note:
+        fields.append(note)
+    if len(fields) == 1:
+        attrs["label"] = fields[0]
+    else:
+        # A record: fields side by side (braces flip the record's direction in LR graphs).
+        body = " | ".join(_escape_record(field) for field in fields)
+        attrs["label"] = "{ " + body + " }" if rankdir in ("LR", "RL") else body
+        attrs["shape"] = "record" if kind == "op" else "Mrecord"
+        if kind == "op":
+            attrs["style"] = "filled"
+    attrs.update(extra or {})
+    graph.node(node_id, **attrs)
+
+
+def to_dot(
+    outputs: Tensor | Iterable[Tensor],
+    env: Mapping[Any, Any] | None = None,
+    *,
+    adjoints: bool = False,
+    rankdir: str = "LR",
+    max_nodes: int | None = MAX_NODES,
+    labels: Mapping[Tensor, str] | None = None,
+) -> graphviz.Digraph:
+    """A `graphviz.Digraph` of the graph(s): one box per distinct node, arrows from operands.
+
+    Inner nodes show their op's symbol, leaves their name or number; non-commutative ops
+    number their incoming arrows 1 and 2 (`x - y` is not `y - x`). When every variable a node
+    needs has a value (bound, or given in `env`), the node also shows `data`; `adjoints=True`
+    adds micrograd's `grad` = d output / d node. `labels` adds a line of text per node.
+
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> source = to_dot(x - y, {"x": 3, "y": 5}).source
+    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [label=1]' in source
+    (True, True)
+    """
+    roots = [as_tensor(outputs)] if not _is_sequence(outputs) else [as_tensor(o) for o in outputs]
+    nodes = toposort(roots)
+    _check_size(len(nodes), max_nodes)
+    values = node_values(nodes, env)
+    grads: dict[Tensor, Any] = {}
+    if adjoints:
+        if len(roots) != 1:
+            raise ValueError("adjoints=True needs a single output")
+        if roots[0] in values:
+            grads = node_adjoints(roots[0], values)
+    ids = {node: f"n{index}" for index, node in enumerate(nodes)}
+    dot = _new_digraph("symgrad", rankdir)
+    for node in nodes:
+        extra = STYLE["output"] if node in roots else None
+        _add_node(dot, ids[node], node, rankdir, values.get(node), grads.get(node),
+                  (labels or {}).get(node), extra)
+    for node in nodes:
+        if node.children is not None:
+            for operand, label in _order_operand_edges(node):
+                dot.edge(ids[operand], ids[node], label=label)
+    return dot
+
+
+def _is_sequence(outputs: Any) -> bool:
+    return not isinstance(outputs, Tensor) and isinstance(outputs, Iterable)
+
+
+def to_dot_pair(
+    f: Tensor,
+    wrt: Tensor | Sequence[Tensor],
+    env: Mapping[Any, Any] | None = None,
+    *,
+    derivatives: Sequence[Tensor] | None = None,
+    adjoints: bool = False,
+    rankdir: str = "LR",
+    max_nodes: int | None = MAX_NODES,
+    labels: Mapping[Tensor, str] | None = None,
+) -> graphviz.Digraph:
+    """f and its derivative graph side by side, in two labelled clusters.
+
+    The derivatives (`sg.gradient(f, wrt)`, or the given `derivatives`, e.g. simplified ones)
+    reuse nodes of f: those are drawn once, in the forward cluster, coloured yellow, with
+    arrows into the gradient cluster. Output boxes `f` and `df/dx` mark the results.
+
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> source = to_dot_pair((x + y) * y, y).source
+    >>> "cluster_forward" in source, "cluster_gradient" in source, "df/dy" in source
+    (True, True, True)
+    """
+    from symgrad.diff import gradient
+
+    f = as_tensor(f)
+    wrt_list = [wrt] if isinstance(wrt, Tensor) else list(wrt)
+    if derivatives is None:
+        derivatives = gradient(f, wrt_list)
+    derivatives = [as_tensor(d) for d in derivatives]
+    if len(derivatives) != len(wrt_list):
+        raise ValueError(f"{len(derivatives)} derivatives for {len(wrt_list)} variables")
+    forward = toposort(f)
+    in_forward = set(forward)
+    backward = [node for node in toposort(derivatives) if node not in in_forward]
+    _check_size(len(forward) + len(backward), max_nodes)
+    values = node_values(forward + backward, env)
+    grads = node_adjoints(f, values) if adjoints and f in values else {}
+    reused = {
+        operand
+        for node in backward
+        if node.children is not None
+        for operand, _ in _order_operand_edges(node)
+        if operand in in_forward
+    } | {d for d in derivatives if d in in_forward}
+    ids = {node: f"f{index}" for index, node in enumerate(forward)}
+    ids.update({node: f"g{index}" for index, node in enumerate(backward)})
+    labels = labels or {}
+
+    dot = _new_digraph("symgrad_pair", rankdir)
+    dot.attr(compound="true", newrank="true")
+    with dot.subgraph(name="cluster_forward") as cluster:
+        cluster.attr(label="forward graph: f", fontsize="14", style="rounded", color="#4a78a8")
+        for node in forward:
+            extra = dict(STYLE["reused"]) if node in reused else {}
+            _add_node(cluster, ids[node], node, rankdir, values.get(node), grads.get(node),
+                      labels.get(node), extra)
+        cluster.node("out_f", "f", shape="plaintext", fontsize="14")
+    names = ", ".join(f"df/d{w.name or 'w'}" for w in wrt_list)
+    with dot.subgraph(name="cluster_gradient") as cluster:
+        cluster.attr(label=f"gradient graph: {names}", fontsize="14", style="rounded",
+                     color="#a03030")
+        for node in backward:
+            _add_node(cluster, ids[node], node, rankdir, values.get(node), None,
+                      labels.get(node))
+        for index, w in enumerate(wrt_list):
+            cluster.node(f"out_d{index}", f"df/d{w.name or 'w'}", shape="plaintext",
+                         fontsize="14")
+    for node in forward + backward:
+        if node.children is not None:
+            for operand, label in _order_operand_edges(node):
+                dot.edge(ids[operand], ids[node], label=label)
+    dot.edge(ids[f], "out_f", style="dashed", arrowhead="none")
+    for index, derivative in enumerate(derivatives):
+        dot.edge(ids[derivative], f"out_d{index}", style="dashed", arrowhead="none")
+    dot.node("legend", "yellow: nodes of f that the gradient reuses", shape="plaintext",
+             fontsize="10", fontcolor="#806000")
+    return dot
+
+
+# --- rendering ----------------------------------------------------------------------------------
+def dot_available() -> bool:
+    """Whether the system `dot` program is on PATH."""
+    return shutil.which("dot") is not None
+
+
+def pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
+    """The picture's bytes in `fmt` (svg, png, pdf), from the system `dot`."""
+    if not dot_available():
+        raise GraphvizNotFoundError()
+    try:
+        return graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError() from None
+
+
+def render(
+    graph: Tensor | Iterable[Tensor] | graphviz.Digraph, path: str | Path, **options: Any
+) -> Path:
+    """Write a picture of the graph to `path`; the extension picks svg, png, pdf (or dot, gv
+    for the DOT text). `options` go to `to_dot` when `graph` is a Tensor.
+
+    >>> import tempfile, os
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> path = render(x * y, os.path.join(tempfile.mkdtemp(), "xy.svg"))
+    >>> path.read_text().count("<svg")
+    1
+    """
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in (*FORMATS, "dot", "gv"):
+        raise ValueError(
+            f"cannot tell the picture format from {str(path)!r}: end the file name with "
+            f".svg, .png, .pdf (or .dot for the DOT text)"
+        )
+    if not isinstance(graph, graphviz.Digraph):
+        graph = to_dot(graph, **options)
+    data = graph.source.encode() if fmt in ("dot", "gv") else pipe(graph, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
+    """What Jupyter shows for a Tensor: its picture (as html and svg); empty when the graph is
+    too big or `dot` is missing, so Jupyter falls back to LaTeX and text."""
+    if not dot_available():
+        return {}
+    try:
+        svg = pipe(to_dot(node, max_nodes=max_nodes), "svg").decode()
+    except (ValueError, GraphvizNotFoundError, graphviz.CalledProcessError):
+        return {}
+    start = svg.find("<svg")
+    inline = svg[start:] if start >= 0 else svg
+    return {"text/html": inline, "image/svg+xml": svg}
