@@ -44,6 +44,8 @@ def _chain(node: Tensor, position: int, local: Tensor | float | None, upstream: 
     """upstream * local, the chain rule's product for one operand of `node`."""
     if local is None:
         raise ValueError(f"{node.op.name} has no derivative in operand {position}")
+    if local.__class__ is int and local == 1:  # add's and sub's partials: nothing to build
+        return upstream
     return apply(mul, upstream, local)
 
 

@@ -66,10 +66,6 @@ def _as_float(value: Any) -> Any:
     return float(value) if isinstance(value, int) else value
 
 
-def _is(node: Tensor, number: int | None) -> bool:
-    return number is not None and node.number == number
-
-
 def _negated(node: Tensor) -> Tensor | None:
     """x when node is -x, -c when node is a negative constant c, else None."""
     if node.op is neg:
@@ -93,8 +89,8 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
 
 
 def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
-    # Most nodes of a derivative graph have no scalar constant operand: test that once.
-    if a.number is not None or b.number is not None:
+    # Most nodes of a derivative graph have no constant operand: test that once.
+    if a.is_const or b.is_const:
         folded = _fold_with_constant(op, a, b)
         if folded is not None:
             return folded
@@ -108,15 +104,20 @@ def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
 
 
 def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
-    if _is(b, op.identity):  # x+0, x-0, x*1, x/1, x**1 -> x
-        return a
-    if op.commutative and _is(a, op.identity):  # 0+x, 1*x -> x
-        return b
-    if _is(a, op.absorbing) or _is(b, op.absorbing):  # x*0 -> 0
-        return const(op.absorbing)
-    if op is pow_ and _is(b, 0):  # x**0 -> 1
+    # `number` is None for anything but a scalar constant, and None == 0 is False.
+    an, bn = a.number, b.number
+    identity = op.identity
+    if identity is not None:
+        if bn == identity:  # x+0, x-0, x*1, x/1, x**1 -> x
+            return a
+        if an == identity and op.commutative:  # 0+x, 1*x -> x
+            return b
+    absorbing = op.absorbing
+    if absorbing is not None and (an == absorbing or bn == absorbing):  # x*0 -> 0
+        return const(absorbing)
+    if op is pow_ and bn == 0:  # x**0 -> 1
         return const(1)
-    if op is div and _is(b, -1):  # x/-1 -> -x
+    if op is div and bn == -1:  # x/-1 -> -x
         return apply(neg, a)
     if a.is_const and b.is_const:
         return _fold_constants(op, a, b)
@@ -136,7 +137,7 @@ def _fold_add(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
-    if _is(a, 0):  # 0 - x -> -x
+    if a.number == 0:  # 0 - x -> -x
         return apply(neg, b)
     minus_b = _negated(b)
     if minus_b is not None:  # x - -y -> x + y
@@ -147,7 +148,7 @@ def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
 def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
     if b.is_const and not a.is_const:  # constants first: x*2 -> 2*x
         a, b = b, a
-    if _is(a, -1):  # -1*x -> -x
+    if a.number == -1:  # -1*x -> -x
         return apply(neg, b)
     if a.is_const and b.op is mul and b.children.a.is_const:  # 2*(3*x) -> 6*x
         return apply(mul, apply(mul, a, b.children.a), b.children.b)
