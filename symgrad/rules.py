@@ -202,7 +202,7 @@ DERIVATIVE_FORMS = [
 
 # --- named functions: collecting terms and factors ----------------------------------------
 
-LIMIT = 16
+LIMIT = 8
 """How many sums (products) one collection expands through: keeps a long chain linear."""
 
 SUM_OPS = (add, sub, neg)
@@ -276,7 +276,11 @@ def rebuild_sum(terms: dict, constant: Any, context: Any) -> Tensor:
     for term, coefficient in items:
         if coefficient > 0:
             piece = _scaled(term, coefficient)
-            result = piece if result is None else apply(add, result, piece)
+            if result is None:
+                result = piece
+            else:
+                context.settle(result)  # a canonical partial sum: no need to collect it again
+                result = apply(add, result, piece)
     if result is None and constant > 0:
         result, constant = const(constant), 0
     for term, coefficient in items:
@@ -288,6 +292,7 @@ def rebuild_sum(terms: dict, constant: Any, context: Any) -> Tensor:
             elif result is None:
                 result = _scaled(term, coefficient)
             else:
+                context.settle(result)
                 result = apply(sub, result, _scaled(term, -coefficient))
     if result is None:
         return const(constant)
@@ -338,14 +343,17 @@ def _factors(term: Tensor, context: Any) -> dict[Tensor, Any]:
     return {b: e for b, e in factors.items() if not isinstance(e, Tensor) and e != 0}
 
 
-def _local_count(root: Tensor, stop: set) -> int:
-    """Ops in `root`'s graph, not counting below the nodes in `stop`."""
+def _local_count(root: Tensor, stop: set, context: Any) -> int:
+    """Ops in `root`'s graph, not counting below the nodes in `stop`, nor shared nodes (they
+    stay for their other users whatever this rewrite does)."""
     seen = set()
     stack = [root]
     count = 0
     while stack:
         node = stack.pop()
         if node in seen or node in stop or node.children is None:
+            continue
+        if node is not root and context.shared(node):
             continue
         seen.add(node)
         count += 1
@@ -396,7 +404,7 @@ def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Te
     outside[grouped] = outside.get(grouped, 0) + 1
     candidate = rebuild_sum(outside, constant, context)
     stop = {base for (factors, _, _, _), _, _ in factored for base in factors}
-    if _local_count(candidate, stop) < _local_count(plain, stop):
+    if _local_count(candidate, stop, context) < _local_count(plain, stop, context):
         return candidate
     return None
 
@@ -452,7 +460,7 @@ def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | 
     if len(signatures) == len(pieces) or all(total != 0 for total in signatures.values()):
         return None
     stop = {b for factors, _, _, _ in pieces for b in factors}
-    plain_count = _local_count(plain, stop)
+    plain_count = _local_count(plain, stop, context)
     # a lower bound on the expanded sum's ops: its additions, products and powers
     bound = len(signatures) - 1
     for powers, _, _ in signatures:
@@ -472,7 +480,7 @@ def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | 
         else:
             collected[base] = collected.get(base, 0) + total
     candidate = rebuild_sum(collected, extra, context)
-    if _local_count(candidate, stop) < plain_count:
+    if _local_count(candidate, stop, context) < plain_count:
         return candidate
     return None
 
@@ -731,7 +739,7 @@ def distribute(factors: dict, numerator: Any, denominator: Any, context: Any,
             scale, inner = _split_coefficient(piece)
             products[inner] = products.get(inner, 0) + coefficient * scale
         candidate = rebuild_sum(products, 0, context)
-        if _local_count(candidate, stop) < _local_count(plain, stop):
+        if _local_count(candidate, stop, context) < _local_count(plain, stop, context):
             return candidate
     return None
 

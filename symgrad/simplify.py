@@ -149,6 +149,11 @@ class _Pass:
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
 
+    def settle(self, node: Tensor) -> None:
+        """Mark a node a rule built in canonical form: it gets no rule of its own."""
+        if node.children is not None and node not in self.done:
+            self.normal.add(node)
+
     def shared(self, node: Tensor) -> bool:
         """Whether the node has several users (then collecting through it would copy it)."""
         return node in self.shared_nodes
