@@ -1,0 +1,340 @@
+"""The `symgrad` command: `diff`, `eval`, `draw` and `demo`, one small function per subcommand,
+each entered in `COMMANDS` by the `@command` decorator (adding a subcommand is one function).
+
+Usage mistakes (bad expression, bad `--at`, unknown variable) print one clear message to
+stderr and exit 2, as argparse does for its own; library errors exit 1; success exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from symgrad.graph import Tensor, free_variables, var
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+EXAMPLES = """\
+examples:
+  symgrad diff "x*y + sin(x)**2" --wrt x --wrt y
+  symgrad diff "(tanh(w*x + b) - t)**2" --wrt w --at w=0.5,x=2,b=0.1,t=1 --check
+  symgrad diff "x**3/y" --wrt x --format latex
+  symgrad diff "sigmoid(w*x)" --wrt w --dot grad.svg
+  symgrad eval "x*y + b" --at x=2,y=3,b=1
+  symgrad draw "(x + y)*y" -o graph.svg --grad y --at x=3,y=5
+  symgrad demo
+"""
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: one line to stderr, exit 2."""
+
+
+@dataclass
+class Command:
+    """One subcommand: its arguments, what it does, and its help text with examples."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    examples: str = ""
+    aliases: list[str] = field(default_factory=list)
+
+
+COMMANDS: dict[str, Command] = {}
+"""Every subcommand by name, in the order `--help` lists them."""
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None],
+            examples: str = "") -> Callable:
+    """Register the decorated `run(args) -> exit code` as the subcommand `name`."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable:
+        COMMANDS[name] = Command(name, help, arguments, run, examples)
+        return run
+
+    return register
+
+
+# --- argument helpers ---------------------------------------------------------------------------
+def parse_expression(text: str) -> Tensor:
+    """The expression, or a UsageError carrying the parser's message with its caret."""
+    from symgrad.parse import ParseError, parse
+
+    try:
+        return parse(text)
+    except ParseError as error:
+        raise UsageError(f"bad expression: {error}") from None
+
+
+def parse_at(items: Sequence[str] | None) -> dict[str, float]:
+    """`["x=1,y=2", "z=-0.5"]` -> {"x": 1.0, "y": 2.0, "z": -0.5}.
+
+    >>> parse_at(["x=1,y=2.5", "z=-1e-3"])
+    {'x': 1.0, 'y': 2.5, 'z': -0.001}
+    """
+    point: dict[str, float] = {}
+    for item in items or []:
+        for pair in item.split(","):
+            name, equals, number = (part.strip() for part in pair.partition("="))
+            if not equals or not name.isidentifier():
+                raise UsageError(
+                    f"--at expects name=value pairs separated by commas, like x=1,y=2; "
+                    f"got {pair.strip()!r}"
+                )
+            try:
+                point[name] = float(number)
+            except ValueError:
+                raise UsageError(f"--at {name}={number}: {number!r} is not a number") from None
+    return point
+
+
+def check_point(f: Tensor, point: dict[str, float]) -> None:
+    """Every variable of f has a value in `point`, and `point` names no other variable."""
+    names = [v.name for v in free_variables(f)]
+    listed = ", ".join(names) or "none"
+    for name in point:
+        if name not in names:
+            raise UsageError(f"--at {name}=...: {name} is not a variable of the expression "
+                             f"(its variables: {listed})")
+    missing = [name for name in names if name not in point]
+    if missing:
+        raise UsageError(f"no value for {', '.join(missing)}: give every variable one, "
+                         f"like --at {','.join(f'{n}=1' for n in names)}")
+
+
+def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
+    """The variables to differentiate by; all of f's variables when none are given."""
+    if not names:
+        variables = free_variables(f)
+        if not variables:
+            raise UsageError("the expression has no variables to differentiate by")
+        return variables
+    result = []
+    for item in names:
+        for name in item.split(","):
+            name = name.strip()
+            if not name.isidentifier():
+                raise UsageError(f"--wrt {name!r}: a variable name is a letter or _ then "
+                                 f"letters, digits or _")
+            result.append(var(name))
+    return result
+
+
+def format_number(value: Any) -> str:
+    """A computed value for the terminal: 10 significant digits, integers without `.0`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:.10g}"
+
+
+def write_picture(graph: Any, path: str) -> None:
+    from symgrad.dot import render
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
+        raise UsageError(f"{path}: end the file name with .svg, .png, .pdf or .dot")
+    render(graph, path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+# --- subcommands ----------------------------------------------------------------------------------
+def _diff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", help='the formula, e.g. "x*y + sin(x)**2"')
+    parser.add_argument("--wrt", action="append", metavar="VAR",
+                        help="differentiate by VAR (repeat for several; default: every variable)")
+    parser.add_argument("--raw", action="store_true",
+                        help="print the derivative graph as built, without simplifying")
+    parser.add_argument("--check", action="store_true",
+                        help="also compare each derivative with sympy.diff and print the verdict")
+    parser.add_argument("--at", action="append", metavar="X=1,Y=2",
+                        help="also print the values at this point")
+    parser.add_argument("--dot", metavar="FILE",
+                        help="write f and its gradient graph side by side (.svg .png .pdf .dot)")
+    parser.add_argument("--format", choices=("text", "latex", "python"), default="text",
+                        help="how to print the derivatives (default: text)")
+
+
+@command("diff", "print the derivative(s) of an expression", _diff_arguments,
+         examples='  symgrad diff "x*y + sin(x)**2" --wrt x --wrt y --check\n'
+                  '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
+def run_diff(args: argparse.Namespace) -> int:
+    from symgrad.diff import gradient
+    from symgrad.evaluate import evaluate
+    from symgrad.printing import latex
+
+    f = parse_expression(args.expression)
+    wrt = parse_wrt(args.wrt, f)
+    point = parse_at(args.at)
+    if args.at:
+        check_point(f, point)
+    derivatives = gradient(f, wrt)
+    if not args.raw:
+        from symgrad.simplify import simplify
+
+        derivatives = simplify(derivatives)
+    if args.format == "python":
+        from symgrad.compile import codegen
+
+        print(codegen(derivatives, "python", args=free_variables(f) or None, name="gradient"))
+    else:
+        for w, derivative in zip(wrt, derivatives, strict=True):
+            if args.format == "latex":
+                print(f"\\frac{{\\partial f}}{{\\partial {latex(w)}}} = {latex(derivative)}")
+            else:
+                print(f"df/d{w.name} = {derivative}")
+    if args.at:
+        values = evaluate([f, *derivatives], point)
+        shown = ", ".join(f"{name}={format_number(v)}" for name, v in point.items())
+        print(f"at {shown}:")
+        print(f"  f = {format_number(values[0])}")
+        for w, value in zip(wrt, values[1:], strict=True):
+            print(f"  df/d{w.name} = {format_number(value)}")
+    failed = False
+    if args.check:
+        from symgrad.sympy_bridge import check_derivative
+
+        for w, derivative in zip(wrt, derivatives, strict=True):
+            verdict = check_derivative(f, w, derivative)
+            failed = failed or not verdict
+            print(f"check against sympy: {verdict}")
+    if args.dot:
+        from symgrad.dot import to_dot_pair
+
+        write_picture(to_dot_pair(f, wrt, point, derivatives=derivatives), args.dot)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", help='the formula, e.g. "x*y + b"')
+    parser.add_argument("--at", action="append", metavar="X=1,Y=2",
+                        help="the values of the variables (required when there are any)")
+
+
+@command("eval", "print the value of an expression at a point", _eval_arguments,
+         examples='  symgrad eval "x*y + b" --at x=2,y=3,b=1')
+def run_eval(args: argparse.Namespace) -> int:
+    from symgrad.evaluate import evaluate
+
+    f = parse_expression(args.expression)
+    point = parse_at(args.at)
+    check_point(f, point)
+    print(format_number(evaluate(f, point)))
+    return EXIT_OK
+
+
+def _draw_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", help='the formula, e.g. "(x + y)*y"')
+    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the picture to write: .svg, .png, .pdf (or .dot for DOT text)")
+    parser.add_argument("--grad", action="append", metavar="VAR",
+                        help="draw the gradient graph by VAR beside the expression (repeatable)")
+    parser.add_argument("--at", action="append", metavar="X=1,Y=2",
+                        help="show each node's value (and d f/d node) at this point")
+    parser.add_argument("--raw", action="store_true", help="do not simplify the gradient")
+    parser.add_argument("--top-down", action="store_true", help="draw top-down, not left-right")
+    parser.add_argument("--max-nodes", type=int, default=400, metavar="N",
+                        help="refuse graphs with more than N nodes (default 400)")
+
+
+@command("draw", "draw the expression graph (and its gradient graph) to a picture",
+         _draw_arguments,
+         examples='  symgrad draw "(x + y)*y" -o graph.svg\n'
+                  '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5')
+def run_draw(args: argparse.Namespace) -> int:
+    from symgrad.dot import to_dot, to_dot_pair
+
+    f = parse_expression(args.expression)
+    point = parse_at(args.at)
+    if args.at:
+        check_point(f, point)
+    rankdir = "TB" if args.top_down else "LR"
+    adjoints = bool(args.at)
+    if args.grad:
+        from symgrad.diff import gradient
+
+        wrt = parse_wrt(args.grad, f)
+        derivatives = gradient(f, wrt)
+        if not args.raw:
+            from symgrad.simplify import simplify
+
+            derivatives = simplify(derivatives)
+        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, adjoints=adjoints,
+                            rankdir=rankdir, max_nodes=args.max_nodes)
+    else:
+        graph = to_dot(f, point, adjoints=adjoints, rankdir=rankdir, max_nodes=args.max_nodes)
+    write_picture(graph, args.output)
+    return EXIT_OK
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="symgrad-demo", metavar="DIR",
+                        help="where to write the pictures (default ./symgrad-demo)")
+
+
+@command("demo", "the gradient of a neuron's loss: formulas, sympy check, pictures",
+         _demo_arguments, examples="  symgrad demo\n  symgrad demo --out /tmp/pictures")
+def run_demo(args: argparse.Namespace) -> int:
+    from symgrad.demo import run
+
+    return EXIT_OK if run(args.out) else EXIT_FAILED
+
+
+# --- entry point --------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = _Parser(
+        prog="symgrad",
+        description="Symbolic differentiation that produces gradient graphs.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for entry in COMMANDS.values():
+        sub = subparsers.add_parser(
+            entry.name, help=entry.help, description=entry.help,
+            epilog="examples:\n" + entry.examples if entry.examples else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        entry.arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `symgrad` command; returns the exit code (0 ok, 1 failed, 2 usage mistake).
+
+    >>> main(["eval", "x*y + b", "--at", "x=2,y=3,b=1"])
+    7
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command].run(args)
+    except UsageError as error:
+        print(f"symgrad {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError, RuntimeError, OSError, LookupError) as error:
+        print(f"symgrad {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
