@@ -618,6 +618,10 @@ def product_factors(node: Tensor, context: Any, through_shared: bool = False) ->
     Returns those and the counts: merged bases, cancelled bases, numbers, shared products
     left whole.
     """
+    cache = context.factor_cache
+    found = cache.get((node, through_shared))
+    if found is not None:
+        return found
     numerator: Any = 1
     denominator: Any = 1
     factors: dict[Tensor, Any] = {}
@@ -659,7 +663,9 @@ def product_factors(node: Tensor, context: Any, through_shared: bool = False) ->
             cancelled += not isinstance(total, Tensor) and total == 0
         else:
             factors[base] = exponent
-    return factors, numerator, denominator, (merged, cancelled, numbers, left_whole)
+    found = factors, numerator, denominator, (merged, cancelled, numbers, left_whole)
+    cache[(node, through_shared)] = found  # callers copy `factors` before changing it
+    return found
 
 
 def collect_product(node: Tensor, context: Any) -> tuple[Tensor, str] | None:

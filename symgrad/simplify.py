@@ -126,10 +126,10 @@ def _index() -> dict[str, list[tuple]]:
         entries = []
         for rule in rules:
             if rule.is_function:
-                entries.append((rule, None, None))
+                entries.append((rule, True, None, None))
             else:
                 operands = [_requirement(p) for p in rule.pattern[1:]] + [None]
-                entries.append((rule, operands[0], operands[1]))
+                entries.append((rule, False, operands[0], operands[1]))
         index[name] = entries
     return index
 
@@ -148,6 +148,7 @@ class _Pass:
         self.log = log
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
+        self.factor_cache: dict[tuple, tuple] = {}  # for rules.product_factors
 
     def settle(self, node: Tensor) -> None:
         """Mark a node a rule built in canonical form: it gets no rule of its own."""
@@ -163,8 +164,8 @@ class _Pass:
         if self.budget <= 0:
             return None
         children = node.children
-        for rule, need_a, need_b in _INDEX.get(children.op.name, ()):
-            if rule.is_function:
+        for rule, is_function, need_a, need_b in _INDEX.get(children.op.name, ()):
+            if is_function:
                 fired = rule.replacement(node, self)
                 if fired is None:
                     continue
