@@ -1,0 +1,183 @@
+"""The `symgrad` command: output and exit codes for good and bad input, run as a user runs it
+(`python -m symgrad` in a subprocess) and, for speed, through `main(argv)` in process."""
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import symgrad as sg
+from symgrad.cli import COMMANDS, main, parse_at
+
+
+def symgrad(*argv, cwd=None):
+    return subprocess.run([sys.executable, "-m", "symgrad", *argv], capture_output=True,
+                          text=True, cwd=cwd, timeout=60)
+
+
+@pytest.fixture(autouse=True)
+def unbound_variables():
+    for name in ("x", "y", "b", "w"):
+        sg.var(name)._value = None
+
+
+def exit_code(argv):
+    """main's return value, or the code argparse exits with."""
+    try:
+        return main(list(argv))
+    except SystemExit as error:
+        return error.code
+
+
+def run(capsys, *argv):
+    code = exit_code(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- as a subprocess ----------------------------------------------------------------------
+def test_diff_prints_simplified_partials_values_and_the_sympy_verdict():
+    result = symgrad("diff", "x*y + b", "--wrt", "x", "--wrt", "y", "--wrt", "b",
+                     "--at", "x=2,y=3,b=1", "--check")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:7] == ["df/dx = y", "df/dy = x", "df/db = 1", "at x=2, y=3, b=1:", "  f = 7",
+                         "  df/dx = 3", "  df/dy = 2"]
+    assert lines[7] == "  df/db = 1"  # seed 003's table
+    assert sum("check against sympy: d/d" in line and "agree" in line for line in lines) == 3
+
+
+def test_bad_expression_prints_the_caret_and_exits_2():
+    result = symgrad("diff", "x*+*y", "--wrt", "x")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "symgrad diff: error: bad expression: expected a number, a name or '(', got '*' "
+        "at column 4",
+        "x*+*y",
+        "   ^",
+    ]
+
+
+def test_a_usage_mistake_exits_2_with_one_line():
+    result = symgrad("diff", "x*y", "--at", "x=1")
+    assert result.returncode == 2
+    assert result.stderr == "symgrad diff: error: no value for y: give every variable one, " \
+        "like --at x=1,y=1\n"
+
+
+def test_usage_mistakes_exit_2_with_one_line(capsys):
+    for argv, message in [
+        (["diff", "x*y", "--at", "x=1"], "no value for y"),
+        (["diff", "x*y", "--at", "x=1,y=2,q=3"], "q is not a variable of the expression"),
+        (["eval", "x*y", "--at", "x=1;y=2"], "'1;y=2' is not a number"),
+        (["eval", "x*y", "--at", "x"], "--at expects name=value pairs"),
+        (["eval", "x", "--at", "x=one"], "'one' is not a number"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["diff", "x", "--format", "word"], "invalid choice: 'word'"),
+    ]:
+        code = exit_code(argv)
+        err = capsys.readouterr().err
+        assert code == 2, argv
+        assert len(err.strip().splitlines()) == 1, err
+        assert message in err, (argv, err)
+
+
+def test_help_shows_examples(capsys):
+    result = symgrad("--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and "symgrad diff " in result.stdout
+    for name in COMMANDS:
+        assert name in result.stdout
+    assert exit_code(["draw", "--help"]) == 0
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_demo_writes_three_svgs_and_says_where(tmp_path):
+    result = symgrad("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "L = (tanh(w1*x1 + w2*x2 + b) - y)**2" in result.stdout
+    assert "all derivatives agree with sympy" in result.stdout
+    assert str(tmp_path / "symgrad-demo") in result.stdout
+    for name in ("forward.svg", "gradient.svg", "pair.svg"):
+        root = ET.parse(tmp_path / "symgrad-demo" / name).getroot()
+        assert root.tag.endswith("svg")
+
+
+# --- in process ---------------------------------------------------------------------------
+def test_eval(capsys):
+    assert run(capsys, "eval", "x*y + b", "--at", "x=2,y=3", "--at", "b=1") == (0, "7\n", "")
+    assert run(capsys, "eval", "2**0.5") == (0, "1.414213562\n", "")
+
+
+def test_diff_formats(capsys):
+    assert run(capsys, "diff", "x**3/y", "--wrt", "x", "--format", "latex") == (
+        0, "\\frac{\\partial f}{\\partial x} = \\frac{3 \\cdot x^{2}}{y}\n", "")
+    code, out, _ = run(capsys, "diff", "x**3/y", "--format", "python")
+    assert code == 0 and "def gradient(x, y):" in out
+    namespace = {}
+    exec(out, namespace)
+    assert namespace["gradient"](2.0, 4.0) == pytest.approx((3.0, -0.5))
+
+
+def test_diff_raw_keeps_the_graph_as_built(capsys):
+    raw = run(capsys, "diff", "x*x*x", "--wrt", "x", "--raw")[1]
+    simplified = run(capsys, "diff", "x*x*x", "--wrt", "x")[1]
+    assert simplified == "df/dx = 3*x**2\n"
+    assert raw != simplified and raw.startswith("df/dx = ")
+    assert sg.evaluate(sg.parse(raw.split(" = ")[1]), {"x": 2}) == 12
+
+
+def test_diff_defaults_to_every_variable(capsys):
+    assert run(capsys, "diff", "x*y")[1] == "df/dx = y\ndf/dy = x\n"
+
+
+def test_diff_dot_writes_the_pair(capsys, tmp_path):
+    path = tmp_path / "pair.svg"
+    code, _, err = run(capsys, "diff", "sin(x)*y", "--wrt", "x", "--dot", str(path))
+    assert code == 0 and err == f"wrote {path}\n"
+    texts = [t.text for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert "df/dx" in texts and "cos" in texts
+
+
+def test_draw(capsys, tmp_path):
+    assert run(capsys, "draw", "(x + y)*y", "-o", str(tmp_path / "f.dot"), "--at",
+               "x=3,y=5")[0] == 0
+    assert "data 40 | grad 1" in (tmp_path / "f.dot").read_text()
+    assert run(capsys, "draw", "(x + y)*y", "-o", str(tmp_path / "p.png"), "--grad", "y",
+               "--top-down")[0] == 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run(capsys, "draw", "x", "-o", str(tmp_path / "f.jpg"))
+    assert code == 2 and ".svg, .png, .pdf or .dot" in err
+
+
+def test_draw_too_big_a_graph_fails_with_a_message(capsys, tmp_path):
+    text = " + ".join(f"sin({k}*x)" for k in range(1, 40))
+    code, _, err = run(capsys, "draw", text, "-o", str(tmp_path / "f.svg"), "--max-nodes", "50")
+    assert code == 1 and "more than max_nodes=50" in err and "\n" == err[-1]
+
+
+def test_bad_wrt_name(capsys):
+    code, _, err = run(capsys, "diff", "x", "--wrt", "2x")
+    assert code == 2 and "--wrt '2x'" in err
+
+
+def test_check_failure_exit_code_is_1(capsys, monkeypatch):
+    import symgrad.sympy_bridge as bridge
+
+    class Wrong:
+        def __bool__(self):
+            return False
+
+        def __str__(self):
+            return "d/dx: DISAGREE"
+
+    monkeypatch.setattr(bridge, "check_derivative", lambda *args, **kwargs: Wrong())
+    code, out, _ = run(capsys, "diff", "x*x", "--wrt", "x", "--check")
+    assert code == 1 and "check against sympy: d/dx: DISAGREE" in out
+
+
+def test_parse_at():
+    assert parse_at(["x=1, y=-2.5e1"]) == {"x": 1.0, "y": -25.0}
+    assert parse_at(None) == {}

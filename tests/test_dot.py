@@ -1,0 +1,159 @@
+"""Pictures: the DOT text has one box per distinct node with the right labels and ordered
+edges, values and adjoints are right, the pair shares nodes, and `dot` renders valid SVG."""
+
+import re
+import xml.etree.ElementTree as ET
+
+import graphviz
+import pytest
+from hypothesis import given
+from strategies import expressions
+
+import symgrad as sg
+from symgrad import dot as dot_module
+from symgrad.dot import node_title, render, to_dot, to_dot_pair
+
+x, y, z = sg.variables("x y z")
+
+
+@pytest.fixture(autouse=True)
+def unbound_variables():
+    """Variables are one object per name, so another test may have bound x: unbind them."""
+    for variable in (x, y, z):
+        variable._value = None
+
+
+def title(label: str) -> str:
+    """The first field of a record label, or the whole label."""
+    return label.strip("{} ").split(" | ")[0]
+
+NODE_LINE = re.compile(r"^\s*(\w+) \[label=", re.M)
+EDGE_LINE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[label=(\d)\])?", re.M)
+
+
+LABEL = re.compile(r'^\s*(\w+) \[label=(?:"((?:[^"\\]|\\.)*)"|([^\s\]]+))', re.M)
+
+
+def node_labels(source: str) -> dict[str, str]:
+    """Node id -> label text, for every node statement of the DOT source."""
+    return {node: quoted or bare for node, quoted, bare in LABEL.findall(source)}
+
+
+def test_one_box_per_distinct_node_with_op_symbols_and_leaves():
+    shared = sg.sin(x * y)
+    f = shared * shared + sg.exp(shared) - x / 2
+    source = to_dot(f).source
+    nodes = sg.toposort(f)
+    labels = node_labels(source)
+    assert len(labels) == len(nodes)  # shared node once
+    assert sorted(labels.values()) == sorted(node_title(n) for n in nodes)
+    assert sorted(labels.values()) == sorted(["x", "y", "*", "sin", "*", "exp", "+", "2", "/",
+                                             "-"])
+    # node ids are topological indices: operands have smaller ids than their users
+    for tail, head, _ in EDGE_LINE.findall(source):
+        assert int(tail[1:]) < int(head[1:])
+    # the shared sin node has three arrows out (twice into *, once into exp)
+    sin_id = [k for k, v in labels.items() if v == "sin"][0]
+    assert sum(tail == sin_id for tail, _, _ in EDGE_LINE.findall(source)) == 3
+
+
+@given(expressions([sg.var("x"), sg.var("y")]))
+def test_every_op_and_leaf_once_per_distinct_node(f):
+    labels = node_labels(to_dot(f, max_nodes=None).source)
+    titles = sorted(title(label) for label in labels.values())
+    assert titles == sorted(node_title(n) for n in sg.toposort(f))
+
+
+def test_operand_order_is_visible():
+    first, second = to_dot(x - y).source, to_dot(y - x).source
+    assert first != second
+    assert "n0 -> n2 [label=1]" in first and "n1 -> n2 [label=2]" in first
+    assert 'n0 [label=y' in second
+    assert "label=1" not in to_dot(x * y).source  # commutative: no positions
+
+
+def test_same_graph_draws_the_same():
+    f = sg.tanh(x * y + z) ** 2
+    assert to_dot(f).source == to_dot(sg.parse(str(f))).source
+
+
+def test_values_and_adjoints_like_micrograd():
+    # seed 002: x=3, y=5, z = (x + y)*y = 40; dz/dx = 5, dz/dy = 13, dz/d(x+y) = 5
+    source = to_dot((x + y) * y, {"x": 3, "y": 5}, adjoints=True).source
+    labels = node_labels(source)
+    assert labels["n0"] == "{ x | data 3 | grad 5 }"
+    assert labels["n1"] == "{ y | data 5 | grad 13 }"
+    assert labels["n2"] == "{ + | data 8 | grad 5 }"
+    assert labels["n3"] == "{ * | data 40 | grad 1 }"
+    top_down = node_labels(to_dot((x + y) * y, {"x": 3, "y": 5}, rankdir="TB").source)
+    assert top_down["n3"] == "* | data 40"
+
+
+def test_partly_bound_graph_shows_the_values_it_can():
+    labels = node_labels(to_dot(x * 2 + y, {"x": 1.5}).source)
+    assert "{ * | data 3 }" in labels.values()
+    assert "+" in labels.values()  # y unknown: no value
+
+
+def test_labels_hook_adds_a_field():
+    labels = node_labels(to_dot(x * y, labels={x * y: "step 1"}).source)
+    assert labels["n2"] == "{ * | step 1 }"
+
+
+def test_node_limit_has_a_clear_message():
+    f = x
+    for k in range(30):
+        f = sg.sin(f) + k
+    with pytest.raises(ValueError, match=r"has \d+ distinct nodes, more than max_nodes=20"):
+        to_dot(f, max_nodes=20)
+    with pytest.raises(ValueError, match="rankdir"):
+        to_dot(x, rankdir="sideways")
+
+
+def test_pair_draws_shared_nodes_once_in_the_forward_cluster():
+    f = (x + y) * y
+    (derivative,) = sg.gradient(f, [y])  # (x + y) + y: reuses x + y and y
+    source = to_dot_pair(f, y, {"x": 3, "y": 5}).source
+    forward = source.split("subgraph cluster_gradient")[0]
+    gradient = source.split("subgraph cluster_gradient")[1]
+    assert forward.count("fillcolor=\"#fff2b3\"") == 2  # x + y and y, reused
+    assert "{ + | data 8 }" in forward and "{ + | data 13 }" in gradient
+    assert "df/dy" in gradient
+    assert len(node_labels(source)) == len(set(sg.toposort([f, derivative]))) + 3  # + markers
+
+
+def test_rendered_svg_parses_and_has_the_labels(tmp_path):
+    f = sg.sin(x) * y - sg.log(y)
+    path = render(to_dot_pair(f, [x, y]), tmp_path / "pair.svg")
+    root = ET.parse(path).getroot()
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    for label in ("x", "y", "sin", "cos", "log", "*", "-", "df/dx", "df/dy"):
+        assert label in texts
+    png = render(f, tmp_path / "f.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert render(f, tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
+    assert render(f, tmp_path / "f.dot").read_text().startswith("digraph")
+
+
+def test_render_rejects_unknown_formats(tmp_path):
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf"):
+        render(x, tmp_path / "f.jpeg")
+
+
+def test_missing_dot_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(dot_module.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get install graphviz.*brew install graphviz"):
+        render(x * y, tmp_path / "f.svg")
+    assert (x * y)._repr_mimebundle_() == {}  # Jupyter falls back to LaTeX and text
+
+
+def test_jupyter_shows_a_tensor_as_its_picture():
+    bundle = (x * y)._repr_mimebundle_()
+    assert bundle["text/html"].startswith("<svg")
+    ET.fromstring(bundle["image/svg+xml"])
+    assert (x * y)._repr_latex_() == "$x \\cdot y$"  # LaTeX stays available
+
+
+def test_to_dot_returns_a_digraph():
+    assert isinstance(to_dot(x), graphviz.Digraph)
+    assert isinstance(sg.to_dot_pair(x * x, x), graphviz.Digraph)
