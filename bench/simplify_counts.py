@@ -92,6 +92,18 @@ def _large(quick: bool) -> list[list[Any]]:
         spent = time.process_time() - start
         rows.append([f"gradient of Rosenbrock, N = {n:,}", f"{sg.count_ops(partials):,}",
                      f"{sg.count_ops(simplified):,}", seconds_text(spent)])
+    from bench.common import symgrad_library
+    from bench.mlp import mlp_loss
+
+    with gc_paused():
+        loss, parameters = mlp_loss(symgrad_library(), 8 if quick else 32)
+        partials = sg.gradient(loss, parameters)
+    start = time.process_time()
+    simplified = sg.simplify(partials)
+    spent = time.process_time() - start
+    rows.append([f"gradient of the MLP loss (bench/mlp.py, {8 if quick else 32} samples)",
+                 f"{sg.count_ops(partials):,}", f"{sg.count_ops(simplified):,}",
+                 seconds_text(spent)])
     x = sg.var("x")
     chain = x
     depth = 20_000 if quick else 100_000

@@ -1,9 +1,10 @@
 """Simplification rules as data: rows `Rule(name, pattern, replacement, holds=...)` grouped by
-family, plus the few rules too clever for a row (collecting like terms and powers, common
-factors, sin**2 + cos**2), which are named functions. `simplify.py` applies them bottom-up.
+family (IDENTITIES, DERIVATIVE_FORMS), plus the rules too clever for a row, which are named
+functions (COLLECTION: like terms and powers, canonical order, sin**2 + cos**2, common factors,
+expansion and distribution where terms cancel). `simplify.py` applies them bottom-up.
 
 Patterns are tuples `(op, operand, ...)` over pattern variables `X`, `Y` (any node, bound
-consistently), `C` (any scalar constant) and numbers. Commutative ops (`add`, `mul`) match in
+consistently), `C`, `N` (any scalar constant) and numbers. Commutative ops (`add`, `mul`) match in
 either order in the matcher, so a row is written once. Every rebuilt node also goes through
 `fold.apply`, which folds constants and the cheap identities (`x*1`, `x+0`, `x*0`, `--x`,
 `x**0`); those rewrites show in the explain log as "fold".
@@ -18,7 +19,8 @@ zero, a log of a negative), never a finite value the result would change:
   (for x < 0 the powers are real only for integer exponents, and then the identity holds; at
   x = 0 a negative power is infinite).
 - `exp(log(x)) -> x`: x >= 0 (log of a negative is NaN). `sqrt(x)**2 -> x`: x >= 0.
-- `(x**a)**n -> x**(a*n)` only for an integer constant n, where it holds wherever finite.
+- `(x**a)**n -> x**(a*n)` only for an integer constant n, where it holds wherever finite;
+  `(c*x)**n -> c**n*x**n` only for an integer n or c > 0 (the `when=` test of the row).
 - `sin(x)/cos(x) -> tan(x)`: cos(x) != 0 (both sides are then infinite or undefined).
 """
 
@@ -98,7 +100,16 @@ class Rule:
 
 
 def match(pattern: Any, node: Tensor, bindings: dict) -> bool:
-    """Whether `node` matches `pattern`, extending `bindings` (undone on failure)."""
+    """Whether `node` matches `pattern`, extending `bindings` (undone on failure).
+
+    >>> from symgrad.graph import var
+    >>> x = var("x")
+    >>> bindings = {}
+    >>> match((sub, X, (pow, X, 2)), x - x**2, bindings), bindings[X] is x
+    (True, True)
+    >>> str(build((mul, X, (sub, 1, X)), bindings))
+    'x*(1 - x)'
+    """
     if isinstance(pattern, Var):
         if pattern.constant and node.number is None:
             return False
@@ -344,16 +355,13 @@ def _factors(term: Tensor, context: Any) -> dict[Tensor, Any]:
 
 
 def _local_count(root: Tensor, stop: set, context: Any) -> int:
-    """Ops in `root`'s graph, not counting below the nodes in `stop`, nor shared nodes (they
-    stay for their other users whatever this rewrite does)."""
+    """Ops in `root`'s graph, not counting below the nodes in `stop`."""
     seen = set()
     stack = [root]
     count = 0
     while stack:
         node = stack.pop()
         if node in seen or node in stop or node.children is None:
-            continue
-        if node is not root and context.shared(node):
             continue
         seen.add(node)
         count += 1
@@ -404,6 +412,7 @@ def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Te
     outside[grouped] = outside.get(grouped, 0) + 1
     candidate = rebuild_sum(outside, constant, context)
     stop = {base for (factors, _, _, _), _, _ in factored for base in factors}
+    stop.update(t for t, _ in live if context.shared(t))  # they stay for their other users
     if _local_count(candidate, stop, context) < _local_count(plain, stop, context):
         return candidate
     return None
@@ -460,6 +469,7 @@ def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | 
     if len(signatures) == len(pieces) or all(total != 0 for total in signatures.values()):
         return None
     stop = {b for factors, _, _, _ in pieces for b in factors}
+    stop.update(t for t in terms if context.shared(t))  # they stay for their other users
     plain_count = _local_count(plain, stop, context)
     # a lower bound on the expanded sum's ops: its additions, products and powers
     bound = len(signatures) - 1

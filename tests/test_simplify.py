@@ -50,6 +50,13 @@ def test_softmax_cross_entropy_gradient():
     assert str(simplify(loss.grad(a))) == "exp(a)/(exp(a) + exp(b) + exp(c)) - 1"
 
 
+def test_logistic_loss_gradient():
+    w, b, y = sg.variables("w b y")
+    p = sg.sigmoid(w * X + b)
+    loss = -(y * sg.log(p) + (1 - y) * sg.log(1 - p))
+    assert str(simplify(loss.grad(w))) == "x*(sigmoid(b + w*x) - y)"
+
+
 def test_list_in_list_out():
     out = simplify([X + X, X * 1, sg.const(2)])
     assert [str(t) for t in out] == ["2*x", "x", "2"]
