@@ -25,6 +25,7 @@ examples:
   symgrad diff "x**3/y" --wrt x --format latex
   symgrad diff "sigmoid(w*x)" --wrt w --dot grad.svg
   symgrad eval "x*y + b" --at x=2,y=3,b=1
+  symgrad explain "x*y + b" --wrt x,y,b --at x=2,y=3,b=1
   symgrad draw "(x + y)*y" -o graph.svg --grad y --at x=3,y=5
   symgrad demo
 """
@@ -212,6 +213,48 @@ def run_diff(args: argparse.Namespace) -> int:
 
         write_picture(to_dot_pair(f, wrt, point, derivatives=derivatives), args.dot)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", help='the formula, e.g. "x*y + b"')
+    parser.add_argument("--wrt", action="append", metavar="VAR",
+                        help="explain the derivative by VAR (repeatable; default: every variable)")
+    parser.add_argument("--at", action="append", metavar="X=1,Y=2",
+                        help="also show every step's numbers at this point")
+    parser.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
+                        help="reverse: the backward pass (default); forward: as grad builds it")
+    parser.add_argument("--claim", metavar="TEXT",
+                        help="check a derivative worked out by hand (one --wrt); exit 1 if wrong")
+    parser.add_argument("--dot", metavar="FILE",
+                        help="write f beside its gradient graph, the step numbers on its nodes")
+
+
+@command("explain", "show the chain rule step by step: the backward pass as a table",
+         _explain_arguments,
+         examples='  symgrad explain "x*y + b" --wrt x,y,b --at x=2,y=3,b=1\n'
+                  '  symgrad explain "tanh(w*x + b)" --wrt w --mode forward\n'
+                  '  symgrad explain "sin(x**2)" --wrt x --claim "cos(x**2)"')
+def run_explain(args: argparse.Namespace) -> int:
+    from symgrad.explain import explain
+
+    f = parse_expression(args.expression)
+    wrt = parse_wrt(args.wrt, f)
+    point = parse_at(args.at)
+    if args.at:
+        check_point(f, point)
+    if args.claim is not None and len(wrt) != 1:
+        raise UsageError("--claim checks one derivative: give exactly one --wrt")
+    explanation = explain(f, wrt, at=point or None, mode=args.mode)
+    print(explanation)
+    if args.dot:
+        write_picture(explanation.to_dot(), args.dot)
+    if args.claim is None:
+        return EXIT_OK
+    from symgrad.compare import compare
+
+    verdict = compare(f, wrt[0], parse_expression(args.claim))
+    print(f"\n{verdict}")
+    return EXIT_OK if verdict else EXIT_FAILED
 
 
 def _eval_arguments(parser: argparse.ArgumentParser) -> None:
