@@ -42,7 +42,8 @@ GRAPH_ATTRS = {"fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"}
 NODE_ATTRS = {"fontname": "Helvetica", "fontsize": "12", "height": "0.3", "margin": "0.06,0.03"}
 EDGE_ATTRS = {
     "fontname": "Helvetica", "fontsize": "9", "fontcolor": "#a03030", "arrowsize": "0.6",
-    "color": "#555555",
+    "color": "#555555", "labelfontname": "Helvetica", "labelfontsize": "9",
+    "labelfontcolor": "#a03030", "labeldistance": "1.6", "labelangle": "-40",
 }
 
 
@@ -231,7 +232,7 @@ def to_dot(
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> source = to_dot(x - y, {"x": 3, "y": 5}).source
-    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [label=1]' in source
+    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [headlabel=1]' in source
     (True, True)
     """
     roots = [as_tensor(outputs)] if not _is_sequence(outputs) else [as_tensor(o) for o in outputs]
@@ -253,8 +254,17 @@ def to_dot(
     for node in nodes:
         if node.children is not None:
             for operand, label in _order_operand_edges(node):
-                dot.edge(ids[operand], ids[node], label=label)
+                _add_edge(dot, ids[operand], ids[node], label)
     return dot
+
+
+def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | None) -> None:
+    # The operand's position sits at the arrowhead, where it belongs to its op even when the
+    # arrow is long (a mid-edge label drifts away from the box it numbers).
+    if position is None:
+        graph.edge(tail, head)
+    else:
+        graph.edge(tail, head, headlabel=position)
 
 
 def _is_sequence(outputs: Any) -> bool:
@@ -332,7 +342,7 @@ def to_dot_pair(
     for node in forward + backward:
         if node.children is not None:
             for operand, label in _order_operand_edges(node):
-                dot.edge(ids[operand], ids[node], label=label)
+                _add_edge(dot, ids[operand], ids[node], label)
     dot.edge(ids[f], "out_f", style="dashed", arrowhead="none")
     for index, derivative in enumerate(derivatives):
         dot.edge(ids[derivative], f"out_d{index}", style="dashed", arrowhead="none")
