@@ -588,27 +588,6 @@ def as_wrt_list(wrt: Any) -> list[Tensor]:
     return result
 
 
-def parse_point(text: str) -> dict[str, float]:
-    """A point from the command line's `x=2,y=3` (commas or spaces between bindings).
-
-    >>> parse_point("x=2, y=-0.5")
-    {'x': 2.0, 'y': -0.5}
-    """
-    point: dict[str, float] = {}
-    for binding in text.replace(",", " ").split():
-        name, sep, number = binding.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            raise ValueError(f"write the point as name=number pairs like x=2,y=3, got {binding!r}")
-        try:
-            point[name] = float(number)
-        except ValueError:
-            raise ValueError(f"{name}={number!r}: {number!r} is not a number") from None
-    if not point:
-        raise ValueError("the point is empty: write it like x=2,y=3")
-    return point
-
-
 def _point_values(tensors: list[Tensor], f: Tensor, at: Mapping | None) -> dict | None:
     """Every tensor's value at the point, in one `evaluate` call; None when there is no point
     (no `at` and some variable of f unbound)."""

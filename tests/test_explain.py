@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
-from symgrad.explain import explain, format_number, parse_point
+from symgrad.cli import main
+from symgrad.explain import explain, format_number
 
 x, y, b = sg.variables("x y b")
 SEED_003 = {"x": 2.0, "y": 3.0, "b": 1.0}
@@ -199,12 +200,34 @@ def test_arrays_at_a_point():
     assert Z not in e.gradients
 
 
-def test_parse_point():
-    assert parse_point("x=2,y=3") == {"x": 2.0, "y": 3.0}
-    assert parse_point("b=1 x=-2.5") == {"b": 1.0, "x": -2.5}
-    with pytest.raises(ValueError, match="name=number"):
-        parse_point("x:2")
-    with pytest.raises(ValueError, match="not a number"):
-        parse_point("x=two")
-    with pytest.raises(ValueError, match="empty"):
-        parse_point(" , ")
+
+# --- the command line -------------------------------------------------------------------------
+def test_cli_explain_seed_003(capsys):
+    assert main(["explain", "x*y + b", "--wrt", "x,y,b", "--at", "x=2,y=3,b=1"]) == 0
+    out = capsys.readouterr().out
+    assert "3  t1 → x        y = 3               1                  y = 3         y = 3" in out
+    assert out.rstrip().endswith("∂f/∂b = 1   (step #2)")
+
+
+def test_cli_explain_forward_and_picture(capsys, tmp_path):
+    path = tmp_path / "steps.dot"
+    assert main(["explain", "tanh(w*x + b)", "--wrt", "w", "--mode", "forward",
+                 "--dot", str(path)]) == 0
+    assert "3  t2 → f        x            1 - f**2" in capsys.readouterr().out
+    assert "#3" in path.read_text()
+
+
+def test_cli_explain_claim(capsys):
+    assert main(["explain", "sin(x**2)", "--wrt", "x", "--claim", "cos(x**2)"]) == 1
+    assert "likely mistake: a missing chain-rule factor 2*x" in capsys.readouterr().out
+    assert main(["explain", "sin(x**2)", "--wrt", "x", "--claim", "2*x*cos(x*x)"]) == 0
+    assert "right: the claimed" in capsys.readouterr().out
+
+
+def test_cli_explain_usage_mistakes(capsys):
+    assert main(["explain", "x*y", "--wrt", "x,y", "--claim", "y"]) == 2
+    assert "exactly one --wrt" in capsys.readouterr().err
+    assert main(["explain", "x*y", "--at", "x=1"]) == 2
+    assert "no value for y" in capsys.readouterr().err
+    assert main(["explain", "x*(", "--wrt", "x"]) == 2
+    assert "bad expression" in capsys.readouterr().err
