@@ -155,6 +155,14 @@ def _is_integer(bindings: dict) -> bool:
     return float(value).is_integer()
 
 
+def _even(bindings: dict) -> bool:
+    return float(bindings[N].number) % 2 == 0
+
+
+def _odd(bindings: dict) -> bool:
+    return float(bindings[N].number) % 2 == 1
+
+
 def _real_power(bindings: dict) -> bool:
     # (c*x)**n = c**n * x**n when n is an integer or c > 0 (else c**n is not real)
     return float(bindings[N].number).is_integer() or bindings[C].number > 0
@@ -175,6 +183,8 @@ IDENTITIES = [
          holds="n an integer", when=_is_integer),
     Rule("(c*x)**n -> c**n*x**n", (pow, (mul, C, X), N), (mul, (pow, C, N), (pow, X, N)),
          when=_real_power),
+    Rule("(-x)**n -> x**n, n even", (pow, (neg, X), N), (pow, X, N), when=_even),
+    Rule("(-x)**n -> -x**n, n odd", (pow, (neg, X), N), (neg, (pow, X, N)), when=_odd),
     Rule("abs(abs(x)) -> abs(x)", (abs, (abs, X)), (abs, X)),
     Rule("abs(-x) -> abs(x)", (abs, (neg, X)), (abs, X)),
     Rule("relu(relu(x)) -> relu(x)", (relu, (relu, X)), (relu, X)),

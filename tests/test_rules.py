@@ -23,14 +23,14 @@ POINTS = [{"x": float(a), "y": float(b)} for a, b in RNG.uniform(-2, 2, size=(40
 POINTS += [{"x": 0.0, "y": 1.0}, {"x": 1.0, "y": 0.0}]
 
 
-def instantiate(pattern):
+def instantiate(pattern, bindings=BINDINGS):
     """The pattern as a raw graph (no folding), with x, y, c = 3 and n = 2 for its variables."""
     if isinstance(pattern, Var):
-        return BINDINGS[pattern]
+        return bindings[pattern]
     if not isinstance(pattern, tuple):
         return const(pattern)
     op, *operands = pattern
-    built = [instantiate(p) for p in operands]
+    built = [instantiate(p, bindings) for p in operands]
     return _node(op, built[0], built[1] if len(built) > 1 else None)
 
 
@@ -53,11 +53,14 @@ ROWS = IDENTITIES + DERIVATIVE_FORMS
 
 @pytest.mark.parametrize("rule", ROWS, ids=[rule.name for rule in ROWS])
 def test_row_is_an_identity_where_the_input_is_finite(rule):
-    before = instantiate(rule.pattern)
-    bindings = {}
-    assert match(rule.pattern, before, bindings)
-    if rule.when is not None:
-        assert rule.when(bindings)
+    for n in (2, 3):  # the first exponent the row's `when` accepts
+        before = instantiate(rule.pattern, {**BINDINGS, N: const(n)})
+        bindings = {}
+        assert match(rule.pattern, before, bindings)
+        if rule.when is None or rule.when(bindings):
+            break
+    else:
+        raise AssertionError(f"no test instance for {rule.name}")
     after = build(rule.replacement, bindings)
     checked = 0
     for point in POINTS:
@@ -91,6 +94,12 @@ def test_power_of_a_product_only_where_real():
     # (c*x)**n -> c**n*x**n needs n an integer or c > 0: (-3*x)**0.5 stays
     check_simplified((3 * X) ** 2, "9*x**2")
     check_simplified((-3 * X) ** 0.5, "(-3*x)**0.5")
+
+
+def test_power_of_a_negation():
+    check_simplified((-X) ** 2, "x**2")
+    check_simplified((-X) ** 3, "-x**3")
+    check_simplified((-X) ** 0.5, "(-x)**0.5")
 
 
 def test_every_partial_rule_is_documented():
