@@ -394,14 +394,28 @@ def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Te
             if not isinstance(exponent, Tensor) and exponent != 0:
                 side = (base, exponent > 0)
                 counts[side] = counts.get(side, 0) + 1
-    shared = [side for side, n in counts.items() if n >= 2]
+    shared = sorted((side for side, n in counts.items() if n >= 2),
+                    key=lambda side: (-counts[side], context.key(side[0]), not side[1]))
     if not shared:
         return None
-    best, positive = min(shared, key=lambda side: (-counts[side], context.key(side[0]),
-                                                   not side[1]))
+    stop = {base for (factors, _, _, _), _, _ in factored for base in factors}
+    stop.update(t for t, _ in live if context.shared(t))  # they stay for their other users
+    best_count = _local_count(plain, stop, context)
+    best = None
+    for side in shared[:3]:  # the factors shared by most terms
+        candidate = _factor_out(side, factored, constant, context)
+        count = _local_count(candidate, stop, context)
+        if count < best_count:
+            best, best_count = candidate, count
+    return best
+
+
+def _factor_out(side: tuple, factored: list, constant: Any, context: Any) -> Tensor:
+    """The sum with the factor `side` = (base, positive) pulled out of the terms holding it."""
+    base, positive = side
 
     def exponent_of(factors: dict) -> Any:
-        exponent = factors.get(best, 0)
+        exponent = factors.get(base, 0)
         if isinstance(exponent, Tensor) or exponent == 0 or (exponent > 0) != positive:
             return None
         return exponent
@@ -415,17 +429,12 @@ def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Te
             outside[term] = outside.get(term, 0) + coefficient
             continue
         rest = dict(factors)
-        rest[best] -= power
+        rest[base] -= power
         scale, remainder = _split_coefficient(_product(rest, numerator, denominator, context))
         inside[remainder] = inside.get(remainder, 0) + coefficient * scale
-    grouped = apply(mul, apply(pow, best, power), rebuild_sum(inside, 0, context))
+    grouped = _product({base: power, rebuild_sum(inside, 0, context): 1}, 1, 1, context)
     outside[grouped] = outside.get(grouped, 0) + 1
-    candidate = rebuild_sum(outside, constant, context)
-    stop = {base for (factors, _, _, _), _, _ in factored for base in factors}
-    stop.update(t for t, _ in live if context.shared(t))  # they stay for their other users
-    if _local_count(candidate, stop, context) < _local_count(plain, stop, context):
-        return candidate
-    return None
+    return rebuild_sum(outside, constant, context)
 
 
 def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | None:
