@@ -138,6 +138,16 @@ def format_number(value: Any) -> str:
     return f"{number:.10g}"
 
 
+def quiet_evaluate(outputs: Any, point: dict[str, float]) -> Any:
+    """Values at the point; nan and inf speak for themselves, without numpy's warnings."""
+    import numpy as np
+
+    from symgrad.evaluate import evaluate
+
+    with np.errstate(all="ignore"):
+        return evaluate(outputs, point)
+
+
 def write_picture(graph: Any, path: str) -> None:
     from symgrad.dot import render
 
@@ -170,7 +180,6 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
 def run_diff(args: argparse.Namespace) -> int:
     from symgrad.diff import gradient
-    from symgrad.evaluate import evaluate
     from symgrad.printing import latex
 
     f = parse_expression(args.expression)
@@ -194,7 +203,7 @@ def run_diff(args: argparse.Namespace) -> int:
             else:
                 print(f"df/d{w.name} = {derivative}")
     if args.at:
-        values = evaluate([f, *derivatives], point)
+        values = quiet_evaluate([f, *derivatives], point)
         shown = ", ".join(f"{name}={format_number(v)}" for name, v in point.items())
         print(f"at {shown}:")
         print(f"  f = {format_number(values[0])}")
@@ -266,12 +275,10 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
 @command("eval", "print the value of an expression at a point", _eval_arguments,
          examples='  symgrad eval "x*y + b" --at x=2,y=3,b=1')
 def run_eval(args: argparse.Namespace) -> int:
-    from symgrad.evaluate import evaluate
-
     f = parse_expression(args.expression)
     point = parse_at(args.at)
     check_point(f, point)
-    print(format_number(evaluate(f, point)))
+    print(format_number(quiet_evaluate(f, point)))
     return EXIT_OK
 
 

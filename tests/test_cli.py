@@ -3,6 +3,7 @@
 
 import subprocess
 import sys
+import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -181,3 +182,10 @@ def test_check_failure_exit_code_is_1(capsys, monkeypatch):
 def test_parse_at():
     assert parse_at(["x=1, y=-2.5e1"]) == {"x": 1.0, "y": -25.0}
     assert parse_at(None) == {}
+
+
+def test_nan_and_inf_print_without_numpy_warnings(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run(capsys, "eval", "1/x", "--at", "x=0") == (0, "inf\n", "")
+        assert run(capsys, "diff", "log(x)", "--at", "x=-1")[1].splitlines()[2] == "  f = nan"
