@@ -38,10 +38,10 @@ one (so log and sqrt are defined somewhere)."""
 SEED = 2024
 RTOL, ATOL = 1e-6, 1e-9
 
-# Kinds of mistake, in the order they are believed: the most specific first.
 KINDS = ("sign", "missing factor", "missing term", "extra factor", "scaled")
-"""One-mistake kinds tried on every step's share; path matching adds "wrong local
-derivative" (and names "missing term" or "extra term" chains)."""
+"""One-mistake kinds tried on every step's share, the most specific first. A hint may also be
+an "extra term" of the claim, or (from matching the claim's terms and factors against the
+chains of local derivatives) a "wrong local derivative"."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ class Hint:
     """The step of the true derivative that the claim most likely got wrong.
 
     `share` is the part of d f / d wrt that flows through `step` (its contribution times the
-    input's own derivative); `kind` says what happened to it (one of `KINDS`, or "unmatched"
-    when only term matching found it); `factor` is the local derivative dropped or doubled,
-    or the constant scale. `also` lists other steps that fit equally well.
+    input's own derivative); `kind` says what happened to it (see `KINDS`); `factor` is the
+    local derivative dropped or doubled, what was written in place of a local derivative, or
+    the constant scale. `also` lists other steps that fit equally well; `step` is None when
+    the mistake belongs to no single step (an extra term, the whole derivative negated).
     """
 
     kind: str
@@ -114,9 +115,9 @@ class Comparison:
     def _where(self, step: ExplainedStep) -> str:
         e = self.explanation
         node, operand = e.name(step.node), e.name(step.operand)
-        nodes = ", ".join(e.definition(n) for n in e.labels)
+        nodes = ", ".join(e.definition(n) for n in (step.node, step.operand) if n in e.labels)
         return (f"step #{step.number} of sg.explain(f, {self.wrt.name}): {node} → {operand}, "
-                f"local ∂{node}/∂{operand} = {e.formula(step.local)}, with {nodes}")
+                f"local ∂{node}/∂{operand} = {e.formula(step.local)}, where {nodes}")
 
     def __repr__(self) -> str:
         return f"<Comparison {'right' if self.right else 'wrong'}: d/d{self.wrt.name}>"
