@@ -202,13 +202,15 @@ def run_diff(args: argparse.Namespace) -> int:
                 print(f"\\frac{{\\partial f}}{{\\partial {latex(w)}}} = {latex(derivative)}")
             else:
                 print(f"df/d{w.name} = {derivative}")
+    # Values and verdicts after code or LaTeX are comments in that language.
+    comment = {"text": "", "latex": "% ", "python": "# "}[args.format]
     if args.at:
         values = quiet_evaluate([f, *derivatives], point)
         shown = ", ".join(f"{name}={format_number(v)}" for name, v in point.items())
-        print(f"at {shown}:")
-        print(f"  f = {format_number(values[0])}")
+        print(f"{comment}at {shown}:")
+        print(f"{comment}  f = {format_number(values[0])}")
         for w, value in zip(wrt, values[1:], strict=True):
-            print(f"  df/d{w.name} = {format_number(value)}")
+            print(f"{comment}  df/d{w.name} = {format_number(value)}")
     failed = False
     if args.check:
         from symgrad.sympy_bridge import check_derivative
@@ -216,7 +218,8 @@ def run_diff(args: argparse.Namespace) -> int:
         for w, derivative in zip(wrt, derivatives, strict=True):
             verdict = check_derivative(f, w, derivative)
             failed = failed or not verdict
-            print(f"check against sympy: {verdict}")
+            text = f"check against sympy: {verdict}"
+            print("\n".join(comment + line for line in text.splitlines()))
     if args.dot:
         from symgrad.dot import to_dot_pair
 

@@ -189,3 +189,12 @@ def test_nan_and_inf_print_without_numpy_warnings(capsys):
         warnings.simplefilter("error")
         assert run(capsys, "eval", "1/x", "--at", "x=0") == (0, "inf\n", "")
         assert run(capsys, "diff", "log(x)", "--at", "x=-1")[1].splitlines()[2] == "  f = nan"
+
+
+def test_values_after_code_are_comments(capsys):
+    code, out, _ = run(capsys, "diff", "x*y", "--format", "python", "--at", "x=2,y=3",
+                       "--check")
+    assert code == 0 and "# at x=2, y=3:\n#   f = 6\n#   df/dx = 3\n" in out
+    exec(out, {})  # still valid Python
+    out = run(capsys, "diff", "x*y", "--wrt", "x", "--format", "latex", "--at", "x=2,y=3")[1]
+    assert out.splitlines()[1:] == ["% at x=2, y=3:", "%   f = 6", "%   df/dx = 3"]
