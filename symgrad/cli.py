@@ -96,7 +96,12 @@ def parse_at(items: Sequence[str] | None) -> dict[str, float]:
 
 
 def check_point(f: Tensor, point: dict[str, float]) -> None:
-    """Every variable of f has a value in `point`, and `point` names no other variable."""
+    """Every variable of f has a value in `point`, and `point` names no other variable.
+
+    >>> check_point(var("x") * var("y"), {"x": 1.0})
+    Traceback (most recent call last):
+    symgrad.cli.UsageError: no value for y: give every variable one, like --at x=1,y=1
+    """
     names = [v.name for v in free_variables(f)]
     listed = ", ".join(names) or "none"
     for name in point:
@@ -110,7 +115,11 @@ def check_point(f: Tensor, point: dict[str, float]) -> None:
 
 
 def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
-    """The variables to differentiate by; all of f's variables when none are given."""
+    """The variables to differentiate by; all of f's variables when none are given.
+
+    >>> [w.name for w in parse_wrt(["y", "x,z"], var("x"))], parse_wrt(None, var("x"))
+    (['y', 'x', 'z'], [Tensor(x)])
+    """
     if not names:
         variables = free_variables(f)
         if not variables:
@@ -128,7 +137,11 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
 
 
 def format_number(value: Any) -> str:
-    """A computed value for the terminal: 10 significant digits, integers without `.0`."""
+    """A computed value for the terminal: 10 significant digits, integers without `.0`.
+
+    >>> format_number(7.0), format_number(2**0.5), format_number(float("nan"))
+    ('7', '1.414213562', 'nan')
+    """
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -150,6 +150,13 @@ def node_adjoints(f: Tensor, values: Mapping[Tensor, Any]) -> dict[Tensor, Any]:
     """Numeric adjoints d f / d node (micrograd's `grad` field) for every node f depends on.
 
     Uses the symbolic reverse sweep with respect to every variable, then the known values.
+
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> f = (x + y) * y
+    >>> adjoints = node_adjoints(f, node_values(toposort(f), {"x": 3, "y": 5}))
+    >>> adjoints[x], adjoints[y], adjoints[x + y], adjoints[f]
+    (5.0, 13.0, 5.0, 1)
     """
     from symgrad.diff import reverse_sweep
 
@@ -353,12 +360,21 @@ def to_dot_pair(
 
 # --- rendering ----------------------------------------------------------------------------------
 def dot_available() -> bool:
-    """Whether the system `dot` program is on PATH."""
+    """Whether the system `dot` program is on PATH.
+
+    >>> dot_available()
+    True
+    """
     return shutil.which("dot") is not None
 
 
 def pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
-    """The picture's bytes in `fmt` (svg, png, pdf), from the system `dot`."""
+    """The picture's bytes in `fmt` (svg, png, pdf), from the system `dot`.
+
+    >>> from symgrad.graph import var
+    >>> pipe(to_dot(var("x")), "png")[:4]
+    b'\\x89PNG'
+    """
     if not dot_available():
         raise GraphvizNotFoundError()
     try:
@@ -397,7 +413,12 @@ def render(
 
 def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
     """What Jupyter shows for a Tensor: its picture (as html and svg); empty when the graph is
-    too big or `dot` is missing, so Jupyter falls back to LaTeX and text."""
+    too big or `dot` is missing, so Jupyter falls back to LaTeX and text.
+
+    >>> from symgrad.graph import var
+    >>> sorted(mimebundle(var("x") + 1))
+    ['image/svg+xml', 'text/html']
+    """
     if not dot_available():
         return {}
     try:
