@@ -593,7 +593,7 @@ def _product(factors: dict, numerator: Any, denominator: Any, context: Any) -> T
     if isinstance(numerator, int) and isinstance(denominator, int) and denominator != 0:
         ratio = Fraction(numerator, denominator)
         numerator, denominator = ratio.numerator, ratio.denominator
-    if numerator == -1:  # -(a - b)*c -> (b - a)*c, when a - b has no other user
+    if numerator == -1:  # -(a - b)*c -> (b - a)*c: one op less (at worst a copy of a - b)
         for base, exponent in factors.items():
             if base.op is sub and exponent == 1 and not context.shared(base) \
                     and not isinstance(exponent, Tensor):
@@ -601,7 +601,7 @@ def _product(factors: dict, numerator: Any, denominator: Any, context: Any) -> T
                 del factors[base]
                 flipped = apply(sub, base.children.b, base.children.a)
                 factors[flipped] = factors.get(flipped, 0) + 1
-                numerator = 1
+                numerator = -numerator
                 break
     items = sorted(factors.items(), key=lambda item: context.key(item[0]))
     top = None
