@@ -242,7 +242,7 @@ def to_dot(
     >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [headlabel=1]' in source
     (True, True)
     """
-    roots = [as_tensor(outputs)] if not _is_sequence(outputs) else [as_tensor(o) for o in outputs]
+    roots = _roots(outputs)
     nodes = toposort(roots)
     _check_size(len(nodes), max_nodes)
     values = node_values(nodes, env)
@@ -274,8 +274,22 @@ def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | Non
         graph.edge(tail, head, headlabel=position)
 
 
-def _is_sequence(outputs: Any) -> bool:
-    return not isinstance(outputs, Tensor) and isinstance(outputs, Iterable)
+def _roots(outputs: Any) -> list[Tensor]:
+    """The output Tensors, or a TypeError saying what to pass instead."""
+    items = outputs if isinstance(outputs, list | tuple) else [outputs]
+    for item in items:
+        if isinstance(item, str):
+            raise TypeError(f"draw a Tensor, not the text {item!r}: sg.parse({item!r}) makes one")
+        if not isinstance(item, Tensor | int | float | np.number | np.ndarray):
+            raise TypeError(f"draw a Tensor or a list of Tensors, got {type(item).__name__}")
+    return [as_tensor(item) for item in items]
+
+
+def _wrt_list(wrt: Any) -> list[Tensor]:
+    items = wrt if isinstance(wrt, list | tuple) else [wrt]
+    if not items or not all(isinstance(w, Tensor) and w.is_var for w in items):
+        raise TypeError(f"wrt must be a variable or a list of variables, got {wrt!r}")
+    return list(items)
 
 
 def to_dot_pair(
@@ -303,8 +317,8 @@ def to_dot_pair(
     """
     from symgrad.diff import gradient
 
-    f = as_tensor(f)
-    wrt_list = [wrt] if isinstance(wrt, Tensor) else list(wrt)
+    (f,) = _roots(f)
+    wrt_list = _wrt_list(wrt)
     if derivatives is None:
         derivatives = gradient(f, wrt_list)
     derivatives = [as_tensor(d) for d in derivatives]

@@ -157,3 +157,13 @@ def test_jupyter_shows_a_tensor_as_its_picture():
 def test_to_dot_returns_a_digraph():
     assert isinstance(to_dot(x), graphviz.Digraph)
     assert isinstance(sg.to_dot_pair(x * x, x), graphviz.Digraph)
+
+
+def test_bad_arguments_get_clear_errors():
+    with pytest.raises(TypeError, match=r"sg.parse\('x\*y'\) makes one"):
+        to_dot("x*y")
+    with pytest.raises(TypeError, match="wrt must be a variable or a list of variables"):
+        to_dot_pair(x * y, 3)
+    with pytest.raises(TypeError, match="wrt must be a variable"):
+        to_dot_pair(x * y, [x * y])
+    assert "label=6" in to_dot(6).source
