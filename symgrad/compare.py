@@ -89,7 +89,8 @@ class Comparison:
         return self.right
 
     def __str__(self) -> str:
-        name = f"∂f/∂{self.wrt.name}"
+        out = self.explanation.output
+        name = f"∂{out}/∂{self.wrt.name}"
         true_text = self.explanation.formula(self.derivative, labelled=False)
         if self.right:
             lines = [f"right: the claimed {name} = {_text(self.claimed)} agrees with the true "
@@ -98,7 +99,7 @@ class Comparison:
             point = ", ".join(f"{k} = {format_number(v)}" for k, v in self.point.items())
             lines = [
                 f"wrong: the claimed {name} = {_text(self.claimed)} is not the true {name} = "
-                f"{true_text} (f = {_text(self.f)})",
+                f"{true_text} ({out} = {_text(self.f)})",
                 f"  first differs at {point}: claimed {format_number(self.claimed_value)}, "
                 f"true {format_number(self.expected)}",
             ]

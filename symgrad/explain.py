@@ -145,7 +145,9 @@ def _simplifier() -> Any:
 
 def _label_prefix(taken: set[str]) -> str:
     for prefix in ("t", "u", "v", "node"):
-        if not any(name.startswith(prefix) and name[len(prefix):].isdigit() for name in taken):
+        # _t1 (an anonymous Tensor(3)) beside a label t1 would read as the same thing
+        if not any(name.lstrip("_").startswith(prefix) and name.lstrip("_")[len(prefix):].isdigit()
+                   for name in taken):
             return prefix
     return "node_"
 
@@ -195,12 +197,14 @@ class Explanation:
         taken = {v.name for v in free_variables([f, *gradients.values()])}
         inner = {s.node for s in steps} | {s.operand for s in steps if s.operand.children}
         prefix = _label_prefix(taken)
+        # The output is called f, unless f is one of its variables.
+        self.output = next(n for n in ("f", "out", "output", "f_") if n not in taken)
         self.labels: dict[Tensor, str] = {}
         count = 0
         for node in toposort(f):
             if node in inner:
-                if node is f and "f" not in taken:
-                    self.labels[node] = "f"
+                if node is f and self.output not in taken:
+                    self.labels[node] = self.output
                 else:
                     count += 1
                     self.labels[node] = f"{prefix}{count}"
@@ -242,7 +246,7 @@ class Explanation:
         return number if text == number else f"{text} = {number}"
 
     def _wrt_text(self, w: Tensor) -> str:
-        return f"∂f/∂{self.name(w)}"
+        return f"∂{self.output}/∂{self.name(w)}"
 
     # --- structure -------------------------------------------------------------------------
     def sums(self) -> list[tuple[Tensor | None, Tensor, tuple[int, ...]]]:
@@ -269,13 +273,15 @@ class Explanation:
 
     def __repr__(self) -> str:
         names = ", ".join(self.name(w) for w in self.wrt)
-        return f"<Explanation of f = {self.f} ({self.mode} mode, wrt {names}): {len(self)} steps>"
+        return (f"<Explanation of {self.output} = {_text(self.f)} ({self.mode} mode, wrt "
+                f"{names}): {len(self)} steps>")
 
     # --- the table -------------------------------------------------------------------------
     def _headers(self) -> list[str]:
         if self.mode == "reverse":
-            return ["#", "node → input", "local ∂node/∂input", "upstream ∂f/∂node",
-                    "contribution", "∂f/∂input = sum so far"]
+            out = self.output
+            return ["#", "node → input", "local ∂node/∂input", f"upstream ∂{out}/∂node",
+                    "contribution", f"∂{out}/∂input = sum so far"]
         return ["#", "input → node", "∂input/∂wrt", "local ∂node/∂input", "contribution",
                 "∂node/∂wrt = sum so far"]
 
@@ -304,7 +310,8 @@ class Explanation:
         names = ", ".join(self.name(w) for w in self.wrt)
         kind = "backward pass (reverse mode)" if self.mode == "reverse" else (
             "forward mode, as grad(wrt) builds it")
-        title = f"f = {_cut(_text(self.f), FULL_FORMULA_WIDTH)}: {kind}, with respect to {names}"
+        formula = _cut(_text(self.f), FULL_FORMULA_WIDTH)
+        title = f"{self.output} = {formula}: {kind}, with respect to {names}"
         if self.at is not None or self._values is not None:
             point = ", ".join(f"{v.name} = {format_number(self._values[v])}"
                               for v in free_variables(self.f) if v in self._values)
@@ -326,7 +333,7 @@ class Explanation:
         for wrt, node, numbers in self.sums():
             final = by_number[numbers[-1]]
             if self.mode == "reverse":
-                target = f"∂f/∂{self.name(node)}"
+                target = f"∂{self.output}/∂{self.name(node)}"
                 why = f"{self.name(node)} feeds {len(numbers)} parents"
             else:
                 target = f"∂{self.name(node)}/∂{self.name(wrt)}"
@@ -380,8 +387,9 @@ class Explanation:
         if self.steps:
             return None
         if self.f.children is None:
-            return "f is a leaf: no chain rule to apply."
-        return "f does not depend on " + ", ".join(self.name(w) for w in self.wrt) + "."
+            return f"{self.output} is a leaf: no chain rule to apply."
+        names = ", ".join(self.name(w) for w in self.wrt)
+        return f"{self.output} does not depend on {names}."
 
     def to_text(self, widths: Mapping[str, int] | None = None) -> str:
         """The explanation as an aligned terminal table; long formulas are cut with "…"."""

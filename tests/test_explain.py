@@ -231,3 +231,12 @@ def test_cli_explain_usage_mistakes(capsys):
     assert "no value for y" in capsys.readouterr().err
     assert main(["explain", "x*(", "--wrt", "x"]) == 2
     assert "bad expression" in capsys.readouterr().err
+
+
+def test_names_never_clash_with_variables():
+    f, t1 = sg.variables("f t1")
+    e = explain(sg.sin(f * t1) + x, [f], at={"f": 1.0, "t1": 2.0, "x": 3.0})
+    assert e.output == "out" and set(e.labels.values()) == {"u1", "u2", "out"}
+    assert "∂out/∂f = t1*cos(u1) = t1*cos(f*t1) = -0.832294   (step #3)" in str(e)
+    anonymous = sg.Tensor(3.0)  # named _t<k>: labels must not read t<k>
+    assert explain(anonymous * y + y, y, at={"y": 1.0}).labels[anonymous * y] == "u1"
