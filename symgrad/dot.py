@@ -316,6 +316,7 @@ def to_dot_pair(
     (True, True, True)
     """
     from symgrad.diff import gradient
+    from symgrad.printing import inlined_size
 
     (f,) = _roots(f)
     wrt_list = _wrt_list(wrt)
@@ -344,7 +345,9 @@ def to_dot_pair(
     dot = _new_digraph("symgrad_pair", rankdir)
     dot.attr(compound="true", newrank="true")
     with dot.subgraph(name="cluster_forward") as cluster:
-        cluster.attr(label="forward graph: f", fontsize="14", style="rounded", color="#4a78a8")
+        formula = str(f) if inlined_size(f, limit=30) <= 30 else ""  # short ones only
+        title = f"forward graph: f = {formula}" if len(formula) <= 60 else "forward graph: f"
+        cluster.attr(label=title, fontsize="14", style="rounded", color="#4a78a8")
         for node in forward:
             extra = dict(STYLE["reused"]) if node in reused else {}
             _add_node(cluster, ids[node], node, rankdir, values.get(node), grads.get(node),
