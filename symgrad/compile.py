@@ -51,6 +51,7 @@ class _Program(NamedTuple):
     lines: list[str]  # body statements, temporaries named
     results: list[str]  # one expression per output
     single: bool  # one output (return it) or a list (return a tuple)
+    writes: list[str] | None  # with `out=`: per output, a statement writing it into "\0"
     helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
     constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
     dtype: np.dtype
@@ -126,7 +127,7 @@ def _constant_text(
     return "{" + name + "}", PREC_ATOM
 
 
-def _translate(args: Any, outputs: Any, dtype: Any, name: str) -> _Program:
+def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
     roots, single = _as_outputs(outputs)
     variables = _as_args(args)
     order = toposort(roots)
@@ -140,7 +141,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str) -> _Program:
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
-    taken = {"np", name, *OPS}
+    taken = {"np", name, *OPS, *(["out"] if out else [])}
     params = {variable: _fresh(variable.name, taken) for variable in variables}
 
     uses: dict[Tensor, int] = {}
@@ -215,12 +216,25 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str) -> _Program:
     results = [texts[root] for root in roots]
     names = {constant: constant for constant in constants}
     lines = _allocate(statements, [reads for *_, reads in results], taken, names)
+    writes = None
+    if out:
+        # An output written in the return statement is computed straight into its `out`
+        # array by its last ufunc; one already on a line of its own is copied there.
+        writes = []
+        for root, (text, _, depth, _) in zip(roots, results, strict=True):
+            callee = forms[root.op][1] if depth > 0 else ""
+            if callee.startswith("np."):
+                operands = ", ".join(texts[operand][0] for operand in _operands(root))
+                writes.append(f"{callee}({operands}, out=\0)".format_map(names))
+            else:
+                writes.append(f"\0[...] = {text}".format_map(names))
     return _Program(
         params=list(params.values()),
         converted=[param for param in params.values() if param in read_params],
         lines=lines,
         results=[text.format_map(names) for text, *_ in results],
         single=single,
+        writes=writes,
         helpers=helpers,
         constants=constants,
         dtype=dtype,
@@ -269,6 +283,11 @@ def _allocate(
     return lines
 
 
+def _operands(node: Tensor) -> tuple[Tensor, ...]:
+    a, b, _ = node.children
+    return (a,) if b is None else (a, b)
+
+
 def _dtype_text(dtype: np.dtype) -> str:
     return "np." + dtype.name
 
@@ -279,6 +298,13 @@ def _function_source(program: _Program, name: str) -> str:
         for param in program.converted
     ]
     body += program.lines
+    signature = ", ".join(program.params)
+    if program.writes is not None:
+        signature += ", *, out=None" if program.params else "*, out=None"
+        body.append("if out is not None:")
+        for index, write in enumerate(program.writes):
+            body.append("    " + write.replace("\0", "out" if program.single else f"out[{index}]"))
+        body.append("    return out")
     if program.single:
         body.append(f"return {program.results[0]}")
     elif len(program.results) == 1:
@@ -289,7 +315,7 @@ def _function_source(program: _Program, name: str) -> str:
         body.append("return (")
         body += [f"    {result}," for result in program.results]
         body.append(")")
-    return f"def {name}({', '.join(program.params)}):\n" + "".join(f"    {line}\n" for line in body)
+    return f"def {name}({signature}):\n" + "".join(f"    {line}\n" for line in body)
 
 
 def lambdify(
@@ -298,11 +324,14 @@ def lambdify(
     *,
     dtype: Any = None,
     name: str = "f",
+    out: bool = False,
 ) -> Callable[..., Any]:
     """A compiled numpy function of `args` (variables or names, in order) computing `outputs`.
 
     Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
-    (float64 by default). The generated source is the function's `.source`.
+    (float64 by default). The generated source is the function's `.source`. With
+    `out=True` the function also takes `out=` (an array, or one per output) and writes
+    the results there, by the last ufunc itself where it can, instead of allocating.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
@@ -319,7 +348,7 @@ def lambdify(
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"name must be a Python identifier, got {name!r}")
-    program = _translate(args, outputs, dtype, name)
+    program = _translate(args, outputs, dtype, name, out)
     source = _function_source(program, name)
     namespace: dict[str, Any] = {"np": np}
     namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})

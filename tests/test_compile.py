@@ -173,3 +173,22 @@ def test_wide_graph_compiles():
     values = np.linspace(-1, 1, len(names))
     expected = sg.evaluate([total, *partials], dict(zip(names, values, strict=True)))
     assert close(f(*values), expected)
+
+
+def test_out_writes_results_into_given_arrays():
+    expression = X * Y + sg.sin(X) ** 2
+    outputs = [expression, *sg.gradient(expression, [X, Y]), sg.relu(X)]
+    f = sg.lambdify([X, Y], outputs, out=True)
+    assert "np.add(x*y, t0**2, out=out[0])" in f.source  # the last ufunc writes the result
+    buffers = [np.empty(3) for _ in outputs]
+    x = np.array([-1.0, 0.5, 2.0])
+    assert f(x, 2.0, out=buffers) is buffers
+    for written, expected in zip(buffers, f(x, 2.0), strict=True):
+        assert close(written, expected)
+    single = sg.lambdify([X], 2 * sg.sin(X), out=True)
+    buffer = np.empty(2)
+    assert single([1.0, 2.0], out=buffer) is buffer
+    assert close(buffer, 2 * np.sin([1.0, 2.0]))
+    out = sg.var("out")
+    renamed = sg.lambdify([out], out + 1, out=True)  # a variable named `out` is renamed
+    assert renamed(1.0, out=buffer) is buffer and close(buffer, 2.0)
