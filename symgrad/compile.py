@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from symgrad.graph import Tensor, as_tensor, free_variables, toposort, var
+from symgrad.graph import Tensor, as_tensor, free_variables, gc_paused, toposort, var
 from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
 from symgrad.printing import _needs_parens, format_number
 
@@ -348,12 +348,14 @@ def lambdify(
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"name must be a Python identifier, got {name!r}")
-    program = _translate(args, outputs, dtype, name, out)
-    source = _function_source(program, name)
-    namespace: dict[str, Any] = {"np": np}
-    namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
-    namespace.update(program.constants)
-    exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
+    # Translating and compiling allocate a lot and free little: the collector only slows them.
+    with gc_paused():
+        program = _translate(args, outputs, dtype, name, out)
+        source = _function_source(program, name)
+        namespace: dict[str, Any] = {"np": np}
+        namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
+        namespace.update(program.constants)
+        exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
     function = namespace[name]
     function.source = source
     return function
@@ -398,7 +400,8 @@ def codegen(
     if args is None:
         roots, _ = _as_outputs(outputs)
         args = free_variables(roots)
-    program = _translate(args, outputs, dtype, name)
+    with gc_paused():
+        program = _translate(args, outputs, dtype, name)
     blocks = ["import numpy as np"]
     fallback = []
     for op_name, op in program.helpers.items():
