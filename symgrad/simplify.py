@@ -23,7 +23,8 @@ MAX_PASSES = 4
 """Passes over the whole graph; a pass that changes nothing ends the loop sooner."""
 
 STEPS_PER_NODE = 20
-"""The step budget: rule firings allowed per node of the input (plus a fixed 1,000)."""
+MIN_STEPS = 1000
+"""The step budget: rule firings allowed, STEPS_PER_NODE per node of the input + MIN_STEPS."""
 
 
 class Rewrite(NamedTuple):
@@ -291,7 +292,7 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     normal: set[Tensor] = set()
     with gc_paused():
         best, best_count = roots, count_ops(roots)
-        budget = STEPS_PER_NODE * best_count + 1000
+        budget = STEPS_PER_NODE * best_count + MIN_STEPS
         current = roots
         for _ in range(MAX_PASSES):
             result, budget = _one_pass(current, keys, log, budget, normal)

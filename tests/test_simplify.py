@@ -173,3 +173,16 @@ def test_same_result_under_another_hash_seed():
     q, p, r = sg.variables("q p r")
     e = sg.exp(r) + sg.exp(p) + sg.exp(q) + sg.sin(q * p) + sg.sin(p * r * q) + r * q * p
     assert out == str(simplify(e)) == "exp(p) + exp(q) + exp(r) + p*q*r + sin(p*q) + sin(p*q*r)"
+
+
+def test_step_budget_bounds_the_work(monkeypatch):
+    # with no budget for rules, simplify still folds as it rebuilds, and stops
+    engine = sys.modules["symgrad.simplify"]
+    e = sg.sin(Y) ** 2 + sg.cos(Y) ** 2 + X * 1
+    monkeypatch.setattr(engine, "STEPS_PER_NODE", 0)
+    monkeypatch.setattr(engine, "MIN_STEPS", 1)
+    result, log = simplify(e, explain=True)
+    assert [r.rule for r in log if r.rule != "fold"] == ["sin(x)**2 + cos(x)**2 -> 1"]
+    assert str(result) == "x + 1"  # the one rule, then folding only
+    monkeypatch.setattr(engine, "MIN_STEPS", 0)
+    assert str(simplify(e)) == "sin(y)**2 + cos(y)**2 + x"  # folding only
