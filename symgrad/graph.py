@@ -352,6 +352,23 @@ def count_ops(outputs: Tensor | Iterable[Tensor]) -> int:
     return sum(1 for node in toposort(outputs) if node.children is not None)
 
 
+def use_counts(nodes: Iterable[Tensor]) -> dict[Tensor, int]:
+    """How many operand slots of `nodes` refer to each node (x*x uses x twice).
+
+    >>> x = var("x")
+    >>> use_counts(toposort(x * x + x))[x]
+    3
+    """
+    uses: dict[Tensor, int] = {}
+    for node in nodes:
+        children = node.children
+        if children is not None:
+            uses[children.a] = uses.get(children.a, 0) + 1
+            if children.b is not None:
+                uses[children.b] = uses.get(children.b, 0) + 1
+    return uses
+
+
 def free_variables(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:
     """The variables the graph(s) depend on, in order of first appearance."""
     return [node for node in toposort(outputs) if node.is_var]
