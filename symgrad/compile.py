@@ -22,7 +22,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from symgrad.graph import Tensor, as_tensor, free_variables, gc_paused, toposort, var
+from symgrad.graph import (
+    Tensor,
+    as_tensor,
+    free_variables,
+    gc_paused,
+    toposort,
+    use_counts,
+    var,
+)
 from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
 from symgrad.printing import _needs_parens, format_number
 
@@ -144,13 +152,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     taken = {"np", name, *OPS, *(["out"] if out else [])}
     params = {variable: _fresh(variable.name, taken) for variable in variables}
 
-    uses: dict[Tensor, int] = {}
-    for node in order:
-        children = node.children
-        if children is not None:
-            uses[children.a] = uses.get(children.a, 0) + 1
-            if children.b is not None:
-                uses[children.b] = uses.get(children.b, 0) + 1
+    uses = use_counts(order)
     # A few outputs are written in the return statement; many get a line each, so that the
     # temporaries they read can die early.
     inline_results = len(roots) <= MAX_INLINE_RESULTS
