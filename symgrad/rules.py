@@ -568,6 +568,7 @@ def collect_sum(node: Tensor, context: Any) -> tuple[Tensor, str] | None:
         return None
     terms, constant, merged, left_whole, constants = sum_terms(node, context)
     if left_whole:  # copy a shared sub-sum only when that lets more terms merge
+        context.unsettle(node)  # the next pass, with new sharing, may find more
         through = sum_terms(node, context, through_shared=True)
         if through[2] > merged:
             terms, constant, merged, _, constants = through
@@ -705,6 +706,7 @@ def collect_product(node: Tensor, context: Any) -> tuple[Tensor, str] | None:
         return None
     flattened = product_factors(node, context)
     if flattened[3][3]:
+        context.unsettle(node)  # the next pass, with new sharing, may find more
         through = product_factors(node, context, through_shared=True)
         if through[3][0] > flattened[3][0]:
             flattened = through

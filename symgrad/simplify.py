@@ -150,11 +150,16 @@ class _Pass:
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
         self.factor_cache: dict[tuple, tuple] = {}  # for rules.product_factors
+        self.unsettled: set[Tensor] = set()
 
     def settle(self, node: Tensor) -> None:
         """Mark a node a rule built in canonical form: it gets no rule of its own."""
         if node.children is not None and node not in self.done:
             self.normal.add(node)
+
+    def unsettle(self, node: Tensor) -> None:
+        """Mark a node whose rewrite depended on sharing: the next pass tries it again."""
+        self.unsettled.add(node)
 
     def shared(self, node: Tensor) -> bool:
         """Whether the node has several users (then collecting through it would copy it)."""
@@ -227,7 +232,8 @@ class _Pass:
                 self.log.append(Rewrite("fold", node, target))
             if target is None or target is node or target in waiting:
                 done[node] = node
-                self.normal.add(node)
+                if node not in self.unsettled:
+                    self.normal.add(node)
                 stack.pop()
                 continue
             waiting[node] = target
