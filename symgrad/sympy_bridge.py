@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -84,6 +85,67 @@ def _balanced(combine: Callable[[Any, Any], Any], items: list[Any]) -> Any:
     return items[0]
 
 
+_DEEP = 60  # graphs deeper than this run their sympy work on a thread with a big stack
+_in_deep_thread = threading.local()
+
+
+def _depth(order: list[Tensor]) -> int:
+    """The longest path from a leaf to the last node of a toposorted graph."""
+    depth: dict[Tensor, int] = {}
+    for node in order:
+        children = node.children
+        if children is None:
+            depth[node] = 0
+        else:
+            below = (
+                depth[children.a]
+                if children.b is None
+                else max(depth[children.a], depth[children.b])
+            )
+            depth[node] = below + 1
+    return depth[order[-1]] if order else 0
+
+
+def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """function(*args, **kwargs) on a thread with a 1 GiB stack and a high recursion limit.
+
+    sympy's own algorithms (building, diff, simplify, printing) recurse once per level of an
+    expression, so a few hundred levels overflow Python's default limit; our code does not.
+
+    >>> with_deep_stack(sum, [1, 2, 3])
+    6
+    """
+    if getattr(_in_deep_thread, "active", False):
+        return function(*args, **kwargs)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        _in_deep_thread.active = True
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    previous_limit = sys.getrecursionlimit()
+    previous_size = threading.stack_size()
+    try:
+        threading.stack_size(1 << 30)
+    except (ValueError, RuntimeError):  # a platform without settable stacks: try anyway
+        return function(*args, **kwargs)
+    sys.setrecursionlimit(max(previous_limit, 200_000))
+    try:
+        worker = threading.Thread(target=run, name="symgrad-sympy")
+        worker.start()
+        threading.stack_size(previous_size)
+        worker.join()
+    finally:
+        threading.stack_size(previous_size)
+        sys.setrecursionlimit(previous_limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
     """The sympy expression of a graph; variables become real symbols.
 
@@ -98,6 +160,8 @@ def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
     if not isinstance(t, Tensor):
         raise TypeError(f"to_sympy takes a Tensor, got {type(t).__name__}")
     order = toposort(t)
+    if _depth(order) > _DEEP and not getattr(_in_deep_thread, "active", False):
+        return with_deep_stack(to_sympy, t, rational)
     uses = _uses(order)
     # Links of a chain (a + b) + c of one commutative op, used nowhere else, are absorbed
     # into the chain's top node and never converted on their own.
@@ -484,6 +548,8 @@ def _names(formulas: Iterable[Any]) -> list[str]:
 
 def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.ndarray]], Any]:
     """A function of a dict of arrays (one per name) giving the formula's values."""
+    if callable(formula) and not isinstance(formula, Tensor | sp.Basic):
+        return formula
     if isinstance(formula, Tensor):
         return lambda env: evaluate(formula, {name: env[name] for name in names})
     expr = sp.sympify(formula)
@@ -560,8 +626,10 @@ def compare_at_points(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     kinks: Iterable[Any] = (),
+    kink_tolerance: float = _ON_KINK,
 ) -> NumericComparison:
-    """Compare two formulas (Tensors or sympy expressions) at random points.
+    """Compare two formulas (Tensors, sympy expressions, or functions of a dict of arrays
+    keyed by variable name) at random points.
 
     Points where a kinked function (relu, abs, step, sign, Max, Heaviside, ...) of either
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
@@ -582,10 +650,15 @@ def compare_at_points(
     first = _values(_evaluator(a, names), env, count)
     second = _values(_evaluator(b, names), env, count)
     on_kink = np.zeros(count, dtype=bool)
-    for argument in _kink_arguments(formulas):
-        kink_values = _values(_evaluator(argument, names), env, count)
-        with np.errstate(invalid="ignore"):
-            on_kink |= np.abs(kink_values) < _ON_KINK
+    arguments = list(dict.fromkeys(_kink_arguments(formulas)))
+    if arguments:  # one evaluation of all of them: they share most of their nodes
+        with np.errstate(all="ignore"):
+            try:
+                kink_values = evaluate(arguments, {name: env[name] for name in names})
+            except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
+                kink_values = []
+            for values in kink_values:
+                on_kink |= np.abs(np.broadcast_to(values, (count,))) < kink_tolerance
     finite_first, finite_second = np.isfinite(first), np.isfinite(second)
     comparable = finite_first & finite_second
     agree = (comparable & _close(first, second, rtol, atol)) | (~finite_first & ~finite_second)
@@ -612,11 +685,37 @@ def compare_at_points(
     return result
 
 
+def central_difference(
+    f: Tensor, wrt: str, step: float = 1e-5
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A function of a dict of arrays giving (f(w + h) - f(w - h)) / 2h, h = step*max(1, |w|):
+    the numeric derivative `check` falls back on when a graph is too big for sympy.
+
+    >>> from symgrad.graph import var
+    >>> derivative = central_difference(var("x") ** 3, "x")
+    >>> float(np.round(derivative({"x": np.array([2.0])})[0], 6))
+    12.0
+    """
+
+    def derivative(env: dict[str, np.ndarray]) -> np.ndarray:
+        point = np.asarray(env[wrt], dtype=float)
+        h = step * np.maximum(1.0, np.abs(point))
+        above = evaluate(f, {**env, wrt: point + h})
+        below = evaluate(f, {**env, wrt: point - h})
+        return (np.asarray(above) - np.asarray(below)) / (2 * h)
+
+    return derivative
+
+
 # ---------------------------------------------------------------------------------------------
 # check: symgrad's derivative against sympy.diff
 # ---------------------------------------------------------------------------------------------
 
 _MAX_SIMPLIFY_OPS = 150  # sympy.simplify on bigger differences can take minutes
+# sympy.diff slows down sharply with depth (a 150-deep chain of sin(a) + y takes ~35 s), so
+# past these sizes `check` compares with central differences instead and says so in a note.
+SYMPY_MAX_DEPTH = 100
+SYMPY_MAX_OPS = 3000
 
 
 class _OutOfTime(Exception):
@@ -688,7 +787,9 @@ def _symgrad_conventions(derivative: sp.Expr) -> tuple[sp.Expr, list[str]]:
 
 
 def _short(expr: Any, width: int = 300) -> str:
-    text = str(expr)
+    if expr is None:
+        return "(not computed: see the notes)"
+    text = with_deep_stack(str, expr)  # sympy's printer recurses once per level
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -698,13 +799,15 @@ class CheckResult:
 
     `symgrad` and `sympy` are the two derivatives as sympy expressions (sympy's rewritten to
     symgrad's kink conventions), `point` a point where they differ (else None) and `values`
-    their values there; `proved` is True when sympy simplified the difference to 0.
+    their values there; `proved` is True when sympy simplified the difference to 0. For a
+    graph too big for sympy both formulas are None and central differences stand in (a note
+    says so).
     """
 
     ok: bool
     wrt: str
-    symgrad: sp.Expr
-    sympy: sp.Expr
+    symgrad: sp.Expr | None
+    sympy: sp.Expr | None
     derivative: Tensor
     point: dict[str, float] | None = None
     values: tuple[float, float] | None = None
@@ -712,6 +815,7 @@ class CheckResult:
     proved: bool = False
     compared: int = 0
     label: str = "symgrad"  # whose derivative `symgrad` holds ("claimed" for a user's)
+    reference: str = "sympy"  # what it was compared with ("central differences" for big f)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -728,7 +832,8 @@ class CheckResult:
             if self.values is not None:
                 head += (
                     f" at {where or 'every point'}: {self.label} gives {self.values[0]:.10g}, "
-                    f"sympy gives {self.values[1]:.10g}"
+                    f"{self.reference} give{'' if self.reference.endswith('s') else 's'} "
+                    f"{self.values[1]:.10g}"
                 )
         width = max(len(self.label), 5) + 1
         lines = [
@@ -796,6 +901,24 @@ def check_derivative(
     (False, {'x': 1.947189})
     """
     wrt = _as_variable(wrt)
+    order = toposort(f)
+    depth, size = _depth(order), sum(1 for node in order if node.children is not None)
+    if sympy_f is None and (depth > SYMPY_MAX_DEPTH or size > SYMPY_MAX_OPS):
+        return _check_by_differences(f, wrt, derivative, depth, size, samples, seed, label)
+    deep = depth > _DEEP or _depth(toposort(derivative)) > _DEEP
+    if deep and not getattr(_in_deep_thread, "active", False):
+        return with_deep_stack(
+            check_derivative,
+            f,
+            wrt,
+            derivative,
+            samples=samples,
+            seed=seed,
+            symbolic=symbolic,
+            timeout=timeout,
+            sympy_f=sympy_f,
+            label=label,
+        )
     if sympy_f is None:
         sympy_f = to_sympy(f, rational=True)
     ours = to_sympy(derivative, rational=True)
@@ -827,6 +950,49 @@ def check_derivative(
         proved=proved is True,
         compared=numeric.compared,
         label=label,
+    )
+
+
+def _check_by_differences(
+    f: Tensor,
+    wrt: Tensor,
+    derivative: Tensor,
+    depth: int,
+    size: int,
+    samples: int,
+    seed: int,
+    label: str,
+) -> CheckResult:
+    names = _names([f, derivative])
+    numeric = compare_at_points(
+        derivative,
+        central_difference(f, wrt.name),
+        names,
+        samples=samples,
+        seed=seed,
+        rtol=1e-4,
+        atol=1e-6,
+        kinks=[f],
+        kink_tolerance=1e-3,
+    )
+    notes = [
+        f"f has depth {depth} and {size} ops, past what sympy.diff handles in reasonable time "
+        f"(depth {SYMPY_MAX_DEPTH}, {SYMPY_MAX_OPS} ops): compared with central differences "
+        "(to 1e-4) instead",
+        *numeric.notes,
+    ]
+    return CheckResult(
+        ok=numeric.ok and bool(numeric.compared or numeric.on_kinks or not names),
+        wrt=wrt.name,
+        symgrad=None,
+        sympy=None,
+        derivative=derivative,
+        point=numeric.point,
+        values=numeric.values,
+        notes=notes,
+        compared=numeric.compared,
+        label=label,
+        reference="central differences",
     )
 
 
@@ -870,7 +1036,9 @@ def check(
     single = isinstance(wrt, str | Tensor)
     variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    sympy_f = to_sympy(f, rational=True)
+    order = toposort(f)
+    small = _depth(order) <= SYMPY_MAX_DEPTH and len(order) <= SYMPY_MAX_OPS
+    sympy_f = to_sympy(f, rational=True) if small else None
     results = [
         check_derivative(
             f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f

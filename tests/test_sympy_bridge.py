@@ -385,3 +385,51 @@ def test_check_is_truthy_for_smooth_expressions(e):
 def test_check_is_truthy_for_kinked_expressions(e):
     result = sg.check(e, [x, y], timeout=0.5)
     assert result, str(result)
+
+
+# --- big and deep graphs ----------------------------------------------------------------------
+
+
+def test_to_sympy_of_a_deep_function_chain_runs_sympy_on_a_deep_stack():
+    t = x
+    for _ in range(400):
+        t = sg.sin(t)
+    expr = sg.to_sympy(t)  # sympy's sin() recurses per level; it gets a big stack
+    assert expr.func is sp.sin
+    assert sg.from_sympy(expr) is t
+
+
+def test_check_of_a_moderately_deep_graph_uses_sympy():
+    f = x
+    for _ in range(30):
+        f = sg.sin(f) + y
+    result = sg.check(f, x)
+    assert result and result.proved and result.sympy is not None
+    assert "sin(y + sin(y + " in str(result)
+
+
+def test_check_of_a_graph_too_big_for_sympy_uses_central_differences():
+    from symgrad.sympy_bridge import SYMPY_MAX_DEPTH
+
+    f = x
+    for _ in range(1000):
+        f = sg.relu(f * y) + sg.tanh(x)
+    assert sg.graph.count_ops(f) > SYMPY_MAX_DEPTH
+    start = time.perf_counter()
+    results = sg.check(f, [x, y])
+    assert time.perf_counter() - start < 10
+    assert results
+    for result in results:
+        assert result.sympy is None and result.reference == "central differences"
+        assert "compared with central differences" in result.notes[0]
+    wrong = check_derivative(f, x, f.grad(x) + 1e-2 * sg.tanh(x) ** 2)
+    assert not wrong and wrong.point is not None
+    assert "central differences give" in str(wrong)
+
+
+def test_central_difference():
+    from symgrad.sympy_bridge import central_difference
+
+    derivative = central_difference(sg.sin(x) * y, "x")
+    values = derivative({"x": np.array([0.3, -1.2]), "y": np.array([2.0, 2.0])})
+    assert np.allclose(values, 2 * np.cos([0.3, -1.2]), rtol=1e-8)
