@@ -6,6 +6,11 @@ that fires replaces it, and the replacement is simplified the same way. A memo p
 each node is rewritten once, a step budget bounds the work, and the smallest graph seen is
 returned, so `count_ops` never grows. Operands are ordered by a structural key computed once
 per node (never by `id()`), so results are deterministic.
+
+Collecting terms through a subexpression with other users would copy it, so rules ask
+`shared(node)` (users counted at the start of each pass). Nodes no rule changed are
+remembered across passes and not tried again, except those whose outcome depended on sharing:
+the next pass, with the users of the rewritten graph, tries them once more.
 """
 
 from __future__ import annotations
