@@ -22,11 +22,13 @@ x, y, z = VARIABLES
         ("x*y + sin(x)^2", "x*y + sin(x)**2"),
         ("-x**2", "-x**2"),
         ("(-x)**2", "(-x)**2"),
-        ("x**y**z", "x**(y**z)"),
+        ("x**y**z", "x**y**z"),
+        ("x**(y**z)", "x**y**z"),
         ("(x**y)**z", "(x**y)**z"),
         ("2**-x", "2**(-x)"),
         ("2**-x*y", "2**(-x)*y"),
         ("2**-x**2", "2**(-x**2)"),
+        ("x**y**-z", "x**y**(-z)"),
         ("-x*y", "-x*y"),
         ("x*-y", "x*(-y)"),
         ("x - y - z", "x - y - z"),
@@ -207,3 +209,9 @@ def test_parse_result_evaluates():
     t = parse("sigmoid(x)*relu(y) - abs(z)/sqrt(4)")
     value = sg.evaluate(t, {"x": 0.0, "y": 3.0, "z": -2.0})
     assert np.isclose(value, 0.5 * 3.0 - 1.0)
+
+
+def test_power_groups_right():
+    assert parse("x**y**z") is x ** (y**z)
+    assert parse("x^y^z") is x ** (y**z)
+    assert parse("(x**y)**z") is (x**y) ** z
