@@ -43,7 +43,14 @@ from symgrad.ops import (
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.simplify import Rewrite, simplify
-from symgrad.sympy_bridge import CheckResult, CheckResults, check, from_sympy, to_sympy
+from symgrad.sympy_bridge import (
+    CheckResult,
+    CheckResults,
+    UnsupportedSympyError,
+    check,
+    from_sympy,
+    to_sympy,
+)
 
 __all__ = [
     "OPS",
@@ -59,6 +66,7 @@ __all__ = [
     "Step",
     "Tensor",
     "UnboundVariableError",
+    "UnsupportedSympyError",
     "abs",
     "as_tensor",
     "check",
