@@ -437,10 +437,56 @@ def _factor_out(side: tuple, factored: list, constant: Any, context: Any) -> Ten
     return rebuild_sum(outside, constant, context)
 
 
+def _fingerprint(factors: dict) -> int | None:
+    """sum(hash(base) * exponent): equal for equal factor dicts with integer exponents (exactly,
+    in integers; unequal dicts may collide, which only costs the exact check), else None."""
+    total = 0
+    for base, exponent in factors.items():
+        if type(exponent) is not int:
+            return None
+        total += hash(base) * exponent
+    return total
+
+
+def _may_cancel(terms: dict, context: Any) -> bool:
+    """A quick test for `expand`: could two expanded terms cancel? False only when they
+    cannot (the fingerprints of their factors never meet with a zero total)."""
+    totals: dict[tuple, Any] = {}
+    counts: dict[tuple, int] = {}
+    expanded = False
+    for term, coefficient in terms.items():
+        if coefficient == 0:
+            continue
+        factors, numerator, denominator, _ = product_factors(term, context)
+        inner = next((b for b, e in factors.items() if b.op in (add, sub) and e == 1
+                      and not isinstance(e, Tensor)), None)
+        base = _fingerprint(factors)
+        if base is None or isinstance(numerator, float) or isinstance(denominator, float):
+            return True  # no quick answer
+        pieces = [(base, coefficient)]
+        if inner is not None:
+            expanded = True
+            base -= hash(inner)
+            inner_terms, inner_constant, *_ = sum_terms(inner, context)
+            pieces = [(base, coefficient * inner_constant)]
+            for inner_term, inner_coefficient in inner_terms.items():
+                inner_factors, n, d, _ = product_factors(inner_term, context)
+                print_ = _fingerprint(inner_factors)
+                if print_ is None or isinstance(n, float) or isinstance(d, float):
+                    return True
+                scale = coefficient * inner_coefficient * (n if d == 1 else Fraction(n, d))
+                pieces.append((base + print_, scale))
+        for fingerprint, scale in pieces:
+            key = (fingerprint, numerator, denominator)
+            totals[key] = totals.get(key, 0) + scale
+            counts[key] = counts.get(key, 0) + 1
+    return expanded and any(counts[key] > 1 and total == 0 for key, total in totals.items())
+
+
 def expand(terms: dict, constant: Any, context: Any, plain: Tensor) -> Tensor | None:
     # a*(b + c) + d -> a*b + a*c + d when some expanded terms cancel, as in
     # y*(1 - s) - (1 - y)*s -> y - s. One sum factor per term is expanded, for small sums.
-    if len(terms) > 4:
+    if len(terms) > 4 or not _may_cancel(terms, context):
         return None
     pieces: list[tuple[dict, Any, Any, Any]] = []  # (factors, numerator, denominator, coef)
     expanded = False
