@@ -727,7 +727,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
     """Raise _OutOfTime after `seconds` (a SIGALRM timer: main thread on Unix only; elsewhere
     the size guard alone keeps simplify bounded)."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable or seconds <= 0:
+    # someone else's pending alarm is left alone: we would have to cancel it
+    if not usable or seconds <= 0 or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
         yield
         return
 
