@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, toposort
+from symgrad.graph import Tensor, toposort, use_counts
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 
@@ -187,18 +187,6 @@ def latex(node: Tensor) -> str:
     return render(node, LATEX)
 
 
-def _uses(nodes: list[Tensor]) -> dict[Tensor, int]:
-    """How many operand slots refer to each node (x*x uses x twice)."""
-    uses: dict[Tensor, int] = {}
-    for node in nodes:
-        children = node.children
-        if children is not None:
-            uses[children.a] = uses.get(children.a, 0) + 1
-            if children.b is not None:
-                uses[children.b] = uses.get(children.b, 0) + 1
-    return uses
-
-
 def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:
     """A prefix p such that no variable among `nodes` is named p1, p2, ...: `t`, else `_t`,
     `__t`, ..."""
@@ -230,7 +218,7 @@ def pretty(node: Tensor, shared: bool = True) -> str:
     if not shared:
         return to_str(node)
     order = toposort(node)
-    uses = _uses(order)
+    uses = use_counts(order)
     prefix = binding_prefix(order)
     names: dict[Tensor, str] = {}
     for current in order:

@@ -21,7 +21,7 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, const, gc_paused, toposort, var
+from symgrad.graph import Tensor, const, gc_paused, toposort, use_counts, var
 
 __all__ = [
     "CheckResult",
@@ -61,17 +61,6 @@ def _sympy_number(value: Any, rational: bool) -> sp.Expr:
         return sp.oo if value > 0 else -sp.oo
     # repr is the shortest decimal that reads back as the same float: 0.1 -> 1/10
     return sp.Rational(repr(value)) if rational else sp.Float(value)
-
-
-def _uses(nodes: list[Tensor]) -> dict[Tensor, int]:
-    uses: dict[Tensor, int] = {}
-    for node in nodes:
-        children = node.children
-        if children is not None:
-            uses[children.a] = uses.get(children.a, 0) + 1
-            if children.b is not None:
-                uses[children.b] = uses.get(children.b, 0) + 1
-    return uses
 
 
 def _balanced(combine: Callable[[Any, Any], Any], items: list[Any]) -> Any:
@@ -162,7 +151,7 @@ def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
     order = toposort(t)
     if _depth(order) > _DEEP and not getattr(_in_deep_thread, "active", False):
         return with_deep_stack(to_sympy, t, rational)
-    uses = _uses(order)
+    uses = use_counts(order)
     # Links of a chain (a + b) + c of one commutative op, used nowhere else, are absorbed
     # into the chain's top node and never converted on their own.
     absorbed = set()
