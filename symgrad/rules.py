@@ -258,6 +258,10 @@ def sum_terms(node: Tensor, context: Any, through_shared: bool = False) -> tuple
     Returns the terms, the constant, how many repeated terms were merged, how many shared
     sub-sums were left whole and how many constants were summed.
     """
+    cache = context.factor_cache
+    found = cache.get((node, "sum", through_shared))
+    if found is not None:
+        return found
     terms: dict[Tensor, Any] = {}
     constant: Any = 0
     merged = left_whole = constants = 0
@@ -287,7 +291,9 @@ def sum_terms(node: Tensor, context: Any, through_shared: bool = False) -> tuple
             terms[base] += sign_ * coefficient
         else:
             terms[base] = sign_ * coefficient
-    return terms, constant, merged, left_whole, constants
+    found = terms, constant, merged, left_whole, constants
+    cache[(node, "sum", through_shared)] = found  # callers copy `terms` before changing it
+    return found
 
 
 def rebuild_sum(terms: dict, constant: Any, context: Any) -> Tensor:
@@ -618,6 +624,7 @@ def collect_sum(node: Tensor, context: Any) -> tuple[Tensor, str] | None:
         through = sum_terms(node, context, through_shared=True)
         if through[2] > merged:
             terms, constant, merged, _, constants = through
+    terms = dict(terms)  # pythagoras changes it
     constant, trig = pythagoras(terms, constant)
     result = rebuild_sum(terms, constant, context)
     name = ("sin(x)**2 + cos(x)**2 -> 1" if trig else "like terms: x + x -> 2*x" if merged
