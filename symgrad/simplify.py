@@ -40,7 +40,13 @@ class Rewrite(NamedTuple):
     after: Tensor
 
     def __str__(self) -> str:
-        return f"{self.rule}: {self.before}  =>  {self.after}"
+        return f"{self.rule}: {_short(self.before)}  =>  {_short(self.after)}"
+
+
+def _short(node: Tensor, limit: int = 40) -> str:
+    """The formula, or its size when printing it inline would be long (DAGs inline badly)."""
+    ops = count_ops(node)
+    return str(node) if ops <= limit else f"<{node.op.name} with {ops} ops>"
 
 
 _MASK = (1 << 64) - 1
