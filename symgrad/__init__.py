@@ -7,6 +7,7 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
 from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
@@ -43,14 +44,7 @@ from symgrad.ops import (
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.simplify import Rewrite, simplify
-from symgrad.sympy_bridge import (
-    CheckResult,
-    CheckResults,
-    UnsupportedSympyError,
-    check,
-    from_sympy,
-    to_sympy,
-)
+from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
 
 __all__ = [
     "OPS",

@@ -226,7 +226,7 @@ def run_diff(args: argparse.Namespace) -> int:
             print(f"{comment}  df/d{w.name} = {format_number(value)}")
     failed = False
     if args.check:
-        from symgrad.sympy_bridge import check_derivative
+        from symgrad.checking import check_derivative
 
         for w, derivative in zip(wrt, derivatives, strict=True):
             verdict = check_derivative(f, w, derivative)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from symgrad import ops
+from symgrad.checking import compare_at_points
 from symgrad.diff import forward_sweep
 from symgrad.evaluate import evaluate
 from symgrad.explain import (
@@ -30,7 +31,6 @@ from symgrad.explain import (
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, free_variables
 from symgrad.ops import add, mul, neg, sub
-from symgrad.sympy_bridge import compare_at_points
 
 SAMPLES = 12
 """Sample points per range for the hints; the mixed-sign range comes first, then a positive

@@ -38,8 +38,8 @@ def run(out: str | Path = "symgrad-demo", echo=print) -> bool:
     >>> lines[0]
     'L = (tanh(w1*x1 + w2*x2 + b) - y)**2'
     """
+    from symgrad.checking import check_derivative
     from symgrad.simplify import simplify
-    from symgrad.sympy_bridge import check_derivative
 
     start = time.perf_counter()
     loss, parameters = neuron_loss()
