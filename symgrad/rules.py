@@ -366,8 +366,8 @@ def pythagoras(terms: dict, constant: Any) -> tuple[Any, bool]:
 
 def _factors(term: Tensor, context: Any) -> dict[Tensor, Any]:
     """{base: numeric exponent} of a product term: numerator and denominator factors."""
-    factors = product_factors(term, context)[0]
-    return {b: e for b, e in factors.items() if not isinstance(e, Tensor) and e != 0}
+    factors = _numeric_powers(product_factors(term, context))[0]
+    return {b: e for b, e in factors.items() if e != 0}
 
 
 def _local_count(root: Tensor, stop: set, context: Any) -> int:
@@ -393,7 +393,7 @@ def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Te
     live = [(t, c) for t, c in terms.items() if c != 0]
     if len(live) < 2:
         return None
-    factored = [(product_factors(t, context), t, c) for t, c in live]
+    factored = [(_numeric_powers(product_factors(t, context)), t, c) for t, c in live]
     counts: dict[tuple, int] = {}
     for (factors, _, _, _), _, _ in factored:
         for base, exponent in factors.items():
@@ -411,9 +411,24 @@ def common_factor(terms: dict, constant: Any, context: Any, plain: Tensor) -> Te
     for side in shared[:3]:  # the factors shared by most terms
         candidate = _factor_out(side, factored, constant, context)
         count = _local_count(candidate, stop, context)
-        if count < best_count:
+        # on a tie, pull out a compound factor, as people write it: x**x*(log(x) + 1)
+        if count < best_count or (best is None and count == best_count and side[0].op is not None
+                                  and side[1]):
             best, best_count = candidate, count
     return best
+
+
+def _numeric_powers(flattened: tuple) -> tuple:
+    """The flattened product with each symbolic power b**e kept whole, as a factor (b**e)**1."""
+    factors = flattened[0]
+    if not any(isinstance(e, Tensor) for e in factors.values()):
+        return flattened
+    numeric = {}
+    for base, exponent in factors.items():
+        if isinstance(exponent, Tensor):
+            base, exponent = apply(pow, base, exponent), 1
+        numeric[base] = numeric.get(base, 0) + exponent
+    return (numeric, *flattened[1:])
 
 
 def _factor_out(side: tuple, factored: list, constant: Any, context: Any) -> Tensor:

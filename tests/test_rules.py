@@ -184,6 +184,7 @@ def test_common_factor_when_smaller():
     a, b, c = sg.variables("a b c")
     check_simplified(a * b + a * c, "a*(b + c)", [{"a": 0.5, "b": 1.5, "c": -2.0}])
     check_simplified(X + X * Y, "x + x*y")  # no smaller: left alone
+    check_simplified((X**X).grad(X), "x**x*(log(x) + 1)")  # a tie: a compound factor goes out
 
 
 def test_distribute_when_terms_cancel():
