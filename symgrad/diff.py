@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
-from symgrad.ops import add, mul
+from symgrad.ops import add, mul, neg
 
 
 class Step(NamedTuple):
@@ -44,8 +44,11 @@ def _chain(node: Tensor, position: int, local: Tensor | float | None, upstream: 
     """upstream * local, the chain rule's product for one operand of `node`."""
     if local is None:
         raise ValueError(f"{node.op.name} has no derivative in operand {position}")
-    if local.__class__ is int and local == 1:  # add's and sub's partials: nothing to build
-        return upstream
+    if local.__class__ is int:  # add's and sub's partials, 1 and -1: no product to build
+        if local == 1:
+            return upstream
+        if local == -1:
+            return apply(neg, upstream)
     return apply(mul, upstream, local)
 
 

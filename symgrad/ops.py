@@ -61,10 +61,14 @@ mul = Op("mul", 2, np.multiply, lambda a, b: a * b, lambda a, b, out: (b, a),
          identity=1, absorbing=0)
 div = Op("div", 2, np.divide, lambda a, b: a / b, lambda a, b, out: (1 / b, -out / b),
          symbol="/", precedence=PREC_MUL, latex="\\frac{{{a}}}{{{b}}}", identity=1)
-pow = Op("pow", 2, np.power, lambda a, b: a**b,
-         # a constant exponent gets the simple rule n*a**(n-1) and no derivative of its own
-         lambda a, b, out: (b * a ** (b - 1), None) if b.is_const
-         else (b * a ** (b - 1), out * log(a)),
+def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
+    if b.is_const:  # the simple rule n*a**(n-1); a constant exponent has no derivative
+        n = b if b.number is None else b.number  # (a scalar's n - 1 is plain arithmetic)
+        return (n * a ** (n - 1), None)
+    return (b * a ** (b - 1), out * log(a))
+
+
+pow = Op("pow", 2, np.power, lambda a, b: a**b, _pow_partials,
          symbol="**", precedence=PREC_POW, latex="{a}^{{{b}}}", identity=1)
 neg = Op("neg", 1, np.negative, lambda a: -a, lambda a, b, out: (-1,),
          symbol="-", precedence=PREC_NEG, latex="-{a}")
