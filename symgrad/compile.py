@@ -32,7 +32,7 @@ from symgrad.graph import (
     var,
 )
 from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
-from symgrad.printing import _needs_parens, format_number
+from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
 """The languages `codegen` writes."""
@@ -195,13 +195,13 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             precedence = PREC_ATOM
         else:
             # Infix, parenthesized as printing does it; atoms never need parentheses.
-            if precedence_a != PREC_ATOM and _needs_parens(op, 0, a):
+            if precedence_a != PREC_ATOM and needs_parens(op, 0, a):
                 text_a = f"({text_a})"
             precedence = op.precedence
             if b is None:
                 text = symbol + text_a
             else:
-                if precedence_b != PREC_ATOM and _needs_parens(op, 1, b):
+                if precedence_b != PREC_ATOM and needs_parens(op, 1, b):
                     text_b = f"({text_b})"
                 if precedence < PREC_MUL:
                     text = f"{text_a} {symbol} {text_b}"

@@ -32,7 +32,7 @@ def _precedence(node: Tensor) -> int:
     return PREC_ATOM
 
 
-def _needs_parens(op: Op, position: int, operand: Tensor) -> bool:
+def needs_parens(op: Op, position: int, operand: Tensor) -> bool:
     """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses."""
     inner = _precedence(operand)
     if op.symbol is None:  # function call: its own parentheses
@@ -151,7 +151,7 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             named = names is not None and operand in names  # a name is an atom
             if not named and (
                 style.wrapped(op, position, operand)
-                or (not style.grouped(op, position) and _needs_parens(op, position, operand))
+                or (not style.grouped(op, position) and needs_parens(op, position, operand))
             ):
                 opening, closing = style.parens("\0").split("\0")
                 work += [opening, operand, closing]

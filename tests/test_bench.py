@@ -1,18 +1,10 @@
 """Smoke tests for the benchmark runner and its helpers (the benchmarks themselves are not run
 by the suite: `python -m bench --quick` does that in well under a minute)."""
 
-import sys
 import time
-from pathlib import Path
 
-# `bench` lives beside `symgrad` at the repository root, which `pytest` alone does not put on
-# the import path.
-ROOT = str(Path(__file__).resolve().parents[1])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from bench.__main__ import main  # noqa: E402
-from bench.common import ratio_text, run_limited, seconds_text, table  # noqa: E402
+from bench.__main__ import main
+from bench.common import ratio_text, run_limited, seconds_text, table
 
 
 def test_runner_runs_a_quick_workload_and_skips_missing_ones(capsys):
