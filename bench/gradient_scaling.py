@@ -90,6 +90,24 @@ def _time(result: dict[str, Any], key: str = "time") -> str:
     return result.get("error", "not run")
 
 
+def _row(label: str, ours: dict, theirs: dict, all_inputs: list[str]) -> list:
+    """One table row: symgrad's grad and gradient beside sympy's diff, then `all_inputs`."""
+    grad, gradient = ours["grad"], ours["gradient"]
+    return [
+        label,
+        ours["f_ops"],
+        _time(grad),
+        grad.get("ops", "—"),
+        _time(theirs, "one"),
+        theirs.get("one_ops", "—"),
+        ratio_text(theirs.get("one"), grad.get("time")),
+        _time(gradient),
+        gradient.get("ops", "—"),
+        f"{gradient['ops'] / ours['f_ops']:.2f}" if "ops" in gradient else "—",
+        *all_inputs,
+    ]
+
+
 def main(quick: bool = False) -> str:
     seconds = 20 if quick else 300
     sympy_seconds = 3 if quick else 120
@@ -100,44 +118,14 @@ def main(quick: bool = False) -> str:
         build = lambda library, n=n: rosenbrock(library, n)  # noqa: E731
         ours = _symgrad(build, seconds)
         theirs = _sympy(build, sympy_seconds, True) if n <= sympy_size else {}
-        grad, gradient = ours["grad"], ours["gradient"]
-        rows.append(
-            [
-                f"Rosenbrock N = {n:,}",
-                ours["f_ops"],
-                _time(grad),
-                grad.get("ops", "—"),
-                _time(theirs, "one"),
-                theirs.get("one_ops", "—"),
-                ratio_text(theirs.get("one"), grad.get("time")),
-                _time(gradient),
-                gradient.get("ops", "—"),
-                f"{gradient['ops'] / ours['f_ops']:.2f}" if "ops" in gradient else "—",
-                _time(theirs, "all"),
-                ratio_text(theirs.get("all"), gradient.get("time")),
-            ]
-        )
+        all_inputs = [_time(theirs, "all"),
+                      ratio_text(theirs.get("all"), ours["gradient"].get("time"))]
+        rows.append(_row(f"Rosenbrock N = {n:,}", ours, theirs, all_inputs))
     for steps in QUICK_STEPS if quick else STEPS:
         build = lambda library, steps=steps: chain(library, steps)  # noqa: E731
         ours = _symgrad(build, seconds)
         theirs = _sympy(build, sympy_seconds, False) if steps <= sympy_steps else {}
-        grad, gradient = ours["grad"], ours["gradient"]
-        rows.append(
-            [
-                f"chain, {steps} steps",
-                ours["f_ops"],
-                _time(grad),
-                grad.get("ops", "—"),
-                _time(theirs, "one"),
-                theirs.get("one_ops", "—"),
-                ratio_text(theirs.get("one"), grad.get("time")),
-                _time(gradient),
-                gradient.get("ops", "—"),
-                f"{gradient['ops'] / ours['f_ops']:.2f}" if "ops" in gradient else "—",
-                "(one input)",
-                "",
-            ]
-        )
+        rows.append(_row(f"chain, {steps} steps", ours, theirs, ["(one input)", ""]))
     headers = [
         "function",
         "f ops",
