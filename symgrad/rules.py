@@ -672,7 +672,12 @@ def _product(factors: dict, numerator: Any, denominator: Any, context: Any) -> T
                 factors[flipped] = factors.get(flipped, 0) + 1
                 numerator = -numerator
                 break
-    items = sorted(factors.items(), key=lambda item: context.key(item[0]))
+    # A factor kept whole that starts with its own coefficient (a shared 2*u*v) goes first, so
+    # the product reads 2*u*v*x rather than x*2*u*v.
+    items = sorted(
+        factors.items(),
+        key=lambda item: (not _has_coefficient(item[0]), context.key(item[0])),
+    )
     top = None
     bottom = None
     for base, exponent in items:
@@ -693,6 +698,10 @@ def _product(factors: dict, numerator: Any, denominator: Any, context: Any) -> T
     if numerator == -1:
         return apply(neg, apply(div, top, bottom))
     return apply(div, apply(mul, numerator, top), bottom)
+
+
+def _has_coefficient(node: Tensor) -> bool:
+    return node.op is mul and node.children.a.number is not None
 
 
 def _power_of_two(value: Any) -> bool:
