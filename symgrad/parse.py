@@ -243,7 +243,8 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
     while operators:
         kind, _, _, opener, _ = operators[-1]
         if kind in ("paren", "call"):
-            raise _error(text, opener.line, opener.column, "'(' is never closed")
+            opening = f"{opener.text}(" if kind == "call" else "("  # a call's token is its name
+            raise _error(text, opener.line, opener.column, f"'{opening}' is never closed")
         _reduce(text, operators, operands)
     return operands[0]
 

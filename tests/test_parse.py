@@ -101,7 +101,7 @@ def test_built_through_folding_and_interning():
     [
         ("x + * y", 5, "expected a number, a name or '(', got '*'"),
         ("x +", 4, "unexpected end of input"),
-        ("sin(x", 1, "'(' is never closed"),
+        ("sin(x", 1, "'sin(' is never closed"),
         ("(x + y", 1, "'(' is never closed"),
         ("x + y)", 6, "unmatched ')'"),
         ("2x", 2, "expected an operator, got 'x' (write * to multiply)"),
