@@ -14,6 +14,10 @@ $(BIN)/symgrad: pyproject.toml
 # The `dot` program draws the pictures; it comes from the system's graphviz package.
 dot:
 	@command -v dot >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { \
+	    echo "symgrad draws with graphviz's dot program: install graphviz" \
+	         "(brew install graphviz, dnf install graphviz, ...), then run make again" >&2; \
+	    exit 1; }; \
 	  echo "installing the system graphviz package (for the dot program)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
