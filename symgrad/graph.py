@@ -333,14 +333,6 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
     return order
 
 
-def operands(node: Tensor) -> Iterator[Tensor]:
-    """The node's operands, in order (none for a leaf)."""
-    if node.children is not None:
-        yield node.children.a
-        if node.children.b is not None:
-            yield node.children.b
-
-
 def count_ops(outputs: Tensor | Iterable[Tensor]) -> int:
     """The number of distinct non-leaf nodes; a shared node counts once.
 
