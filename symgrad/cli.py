@@ -95,6 +95,15 @@ def parse_at(items: Sequence[str] | None) -> dict[str, float]:
     return point
 
 
+def expression_and_point(args: argparse.Namespace, required: bool = False) -> tuple:
+    """The parsed EXPR and its --at point, checked against it when given (or `required`)."""
+    f = parse_expression(args.expression)
+    point = parse_at(args.at)
+    if args.at or required:
+        check_point(f, point)
+    return f, point
+
+
 def check_point(f: Tensor, point: dict[str, float]) -> None:
     """Every variable of f has a value in `point`, and `point` names no other variable.
 
@@ -195,11 +204,8 @@ def run_diff(args: argparse.Namespace) -> int:
     from symgrad.diff import gradient
     from symgrad.printing import latex
 
-    f = parse_expression(args.expression)
+    f, point = expression_and_point(args)
     wrt = parse_wrt(args.wrt, f)
-    point = parse_at(args.at)
-    if args.at:
-        check_point(f, point)
     derivatives = gradient(f, wrt)
     if not args.raw:
         from symgrad.simplify import simplify
@@ -262,11 +268,8 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from symgrad.explain import explain
 
-    f = parse_expression(args.expression)
+    f, point = expression_and_point(args)
     wrt = parse_wrt(args.wrt, f)
-    point = parse_at(args.at)
-    if args.at:
-        check_point(f, point)
     if args.claim is not None and len(wrt) != 1:
         raise UsageError("--claim checks one derivative: give exactly one --wrt")
     explanation = explain(f, wrt, at=point or None, mode=args.mode)
@@ -291,9 +294,7 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
 @command("eval", "print the value of an expression at a point", _eval_arguments,
          examples='  symgrad eval "x*y + b" --at x=2,y=3,b=1')
 def run_eval(args: argparse.Namespace) -> int:
-    f = parse_expression(args.expression)
-    point = parse_at(args.at)
-    check_point(f, point)
+    f, point = expression_and_point(args, required=True)
     print(format_number(quiet_evaluate(f, point)))
     return EXIT_OK
 
@@ -319,10 +320,7 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
 def run_draw(args: argparse.Namespace) -> int:
     from symgrad.dot import to_dot, to_dot_pair
 
-    f = parse_expression(args.expression)
-    point = parse_at(args.at)
-    if args.at:
-        check_point(f, point)
+    f, point = expression_and_point(args)
     rankdir = "TB" if args.top_down else "LR"
     adjoints = bool(args.at)
     if args.grad:
