@@ -341,8 +341,8 @@ def _precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     float; None where it is not a finite real number.
 
     >>> x = sp.Symbol("x", real=True)
-    >>> _precise_value(1 - sp.cos(x)**2 - sp.sin(x)**2, {"x": 1e-8})
-    0.0
+    >>> _precise_value((x + 10**12) - 10**12, {"x": 0.1}), _precise_value(sp.log(x), {"x": -1.0})
+    (0.1, None)
     """
     exact = {s: sp.Rational(point[s.name]) for s in expr.free_symbols if s.name in point}
     value = expr.xreplace(exact).evalf(PRECISE_DIGITS)
