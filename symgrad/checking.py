@@ -20,6 +20,7 @@ import sympy as sp
 from symgrad import ops
 from symgrad.evaluate import evaluate
 from symgrad.graph import Tensor, toposort, var
+from symgrad.parse import parse
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
     OPERAND_SYMBOL,
@@ -95,13 +96,14 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
         return formula
     if isinstance(formula, Tensor):
         return lambda env: evaluate(formula, {name: env[name] for name in names})
-    expr = sp.sympify(formula)
+    expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
     symbols = [by_name.get(name, sp.Symbol(name, real=True)) for name in names]
     try:
-        function = sp.lambdify(symbols, expr, modules="numpy")
+        # dummify: look-alike names (NFKC) must not shadow what the generated code calls
+        function = sp.lambdify(symbols, expr, modules="numpy", dummify=True)
         return lambda env: function(*(env[name] for name in names))
     except (RecursionError, SyntaxError, MemoryError, TypeError, NameError):
         graph = from_sympy(expr)  # too big or too odd for lambdify: evaluate the graph
@@ -171,8 +173,8 @@ def compare_at_points(
     kinks: Iterable[Any] = (),
     kink_tolerance: float = _ON_KINK,
 ) -> NumericComparison:
-    """Compare two formulas (Tensors, sympy expressions, or functions of a dict of arrays
-    keyed by variable name) at random points.
+    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, or functions
+    of a dict of arrays keyed by variable name) at random points.
 
     Points where a kinked function (relu, abs, step, sign, Max, Heaviside, ...) of either
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
@@ -186,6 +188,7 @@ def compare_at_points(
     >>> compare_at_points(x * x, x + x).point is not None
     True
     """
+    a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
     formulas = [a, b, *kinks]
     names = [v.name if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples
