@@ -21,6 +21,7 @@ import sympy as sp
 from symgrad import ops
 from symgrad.evaluate import evaluate
 from symgrad.graph import Tensor, count_ops, toposort, var
+from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
@@ -91,29 +92,17 @@ def _names(formulas: Iterable[Any]) -> list[str]:
     return names
 
 
-def _parsed(formula: Any) -> Any:
-    """Text parsed by symgrad's own parser: it is never handed to sympify (which evals)."""
-    if isinstance(formula, str):
-        from symgrad.parse import parse
-
-        return parse(formula)
-    return formula
-
-
 def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.ndarray]], Any]:
     """A function of a dict of arrays (one per name) giving the formula's values."""
     if callable(formula) and not isinstance(formula, Tensor | sp.Basic):
         return formula
     if isinstance(formula, Tensor):
         return lambda env: evaluate(formula, {name: env[name] for name in names})
-    if not isinstance(formula, sp.Basic):
-        raise TypeError(f"cannot compare a {type(formula).__name__}: give a Tensor, a sympy "
-                        "expression, text or a function of a dict of arrays")
-    expr = formula
+    expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     # The generated code names its arguments arg0, arg1, ..., never after the variables: one
-    # named like a function (`sin`) would shadow it
+    # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
     arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
     expr = expr.xreplace({by_name[n]: a for n, a in zip(names, arguments) if n in by_name})
@@ -190,8 +179,8 @@ def compare_at_points(
     domain: Iterable[Any] = (),
     confirm: Callable[[dict[str, float]], bool] | None = None,
 ) -> NumericComparison:
-    """Compare two formulas (Tensors, sympy expressions, text for symgrad's parser, or
-    functions of a dict of arrays keyed by variable name) at random points.
+    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, or functions
+    of a dict of arrays keyed by variable name) at random points.
 
     Points where a kinked function (relu, abs, step, sign, Max, Heaviside, ...) of either
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
@@ -209,7 +198,7 @@ def compare_at_points(
     >>> compare_at_points(x * x, x + x).point is not None
     True
     """
-    a, b = _parsed(a), _parsed(b)
+    a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
     formulas = [a, b, *kinks]
     names = [v.name if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples

@@ -88,8 +88,6 @@ def test_text_is_parsed_never_evaluated_by_sympy():
     assert compare_at_points(2 * x, "x + x")
     with pytest.raises(sg.ParseError):
         compare_at_points(x, "__import__('os').getcwd()")
-    with pytest.raises(TypeError, match="cannot compare"):
-        compare_at_points(x, 3.5)
 
 
 def test_the_timeout_bounds_a_tree_exponentially_bigger_than_its_graph():
