@@ -8,6 +8,7 @@ Works on the flat views of `flatten.py`; every node-keyed dict is filled with `a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -39,6 +40,15 @@ def _sum_factor(factors: dict[Tensor, Exponent]) -> Tensor | None:
                  if b.op in (add, sub) and not isinstance(e, Tensor) and e == 1), None)
 
 
+def _with_sum_factors(terms: dict[Tensor, Number], context: CollectContext
+                      ) -> Iterator[tuple[Number, Factors, Tensor | None]]:
+    """(coefficient, factors, sum factor or None) for each term with a nonzero coefficient."""
+    for term, coefficient in terms.items():
+        if coefficient != 0:
+            flat = product_factors(term, context)
+            yield coefficient, flat, _sum_factor(flat.factors)
+
+
 def _fingerprint(factors: dict[Tensor, Exponent]) -> int | None:
     """sum(hash(base) * exponent): equal for equal factor dicts with integer exponents (exactly,
     in integers; unequal dicts may collide, which only costs the exact check), else None."""
@@ -65,11 +75,7 @@ def _may_cancel(terms: dict[Tensor, Number], context: CollectContext) -> bool:
     totals: dict[tuple, Any] = {}
     counts: dict[tuple, int] = {}
     expanded = False
-    for term, coefficient in terms.items():
-        if coefficient == 0:
-            continue
-        flat = product_factors(term, context)
-        inner = _sum_factor(flat.factors)
+    for coefficient, flat, inner in _with_sum_factors(terms, context):
         base = _fingerprint(flat.factors)
         if base is None or _has_float(flat):
             return True  # no quick answer
@@ -101,11 +107,7 @@ def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContex
         return None
     pieces: list[tuple[dict, Number, Number, Number]] = []  # (factors, num., denom., scale)
     expanded = False
-    for term, coefficient in terms.items():
-        if coefficient == 0:
-            continue
-        flat = product_factors(term, context)
-        inner = _sum_factor(flat.factors)
+    for coefficient, flat, inner in _with_sum_factors(terms, context):
         if inner is None:
             pieces.append((flat.factors, flat.numerator, flat.denominator, coefficient))
             continue
