@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from symgrad.blocks import block_size, in_blocks
 from symgrad.graph import (
     Tensor,
     as_tensor,
@@ -36,6 +37,9 @@ from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
 """The languages `codegen` writes."""
+
+BACKENDS = ("auto", "numpy", "numba")
+"""What `lambdify` evaluates with (its `backend=`)."""
 
 # A single-use node is inlined into its user unless the expression grows deeper or longer
 # than this; then it gets its own line. Bounded nesting keeps Python's parser and compiler
@@ -60,6 +64,7 @@ class _Program(NamedTuple):
     results: list[str]  # one expression per output
     single: bool  # one output (return it) or a list (return a tuple)
     writes: list[str] | None  # with `out=`: per output, a statement writing it into "\0"
+    temporaries: int  # how many named temporaries the body holds at most at once
     helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
     constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
     dtype: np.dtype
@@ -135,7 +140,16 @@ def _constant_text(
     return "{" + name + "}", PREC_ATOM
 
 
-def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+class _Graph(NamedTuple):
+    """What `lambdify` compiles, checked: every variable the graph uses is in `variables`."""
+
+    variables: list[Tensor]
+    roots: list[Tensor]
+    single: bool  # one output (not a list)
+    order: list[Tensor]  # toposort(roots)
+
+
+def _graph(args: Any, outputs: Any) -> _Graph:
     roots, single = _as_outputs(outputs)
     variables = _as_args(args)
     order = toposort(roots)
@@ -146,6 +160,11 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             f"the graph uses variables that are not in args: {', '.join(missing)}; "
             f"pass them in args"
         )
+    return _Graph(variables, roots, single, order)
+
+
+def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+    variables, roots, single, order = _graph(args, outputs)
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
@@ -237,6 +256,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         results=[text.format_map(names) for text, *_ in results],
         single=single,
         writes=writes,
+        temporaries=len({line.partition(" = ")[0] for line in lines}),
         helpers=helpers,
         constants=constants,
         dtype=dtype,
@@ -327,13 +347,18 @@ def lambdify(
     dtype: Any = None,
     name: str = "f",
     out: bool = False,
+    backend: str = "auto",
 ) -> Callable[..., Any]:
-    """A compiled numpy function of `args` (variables or names, in order) computing `outputs`.
+    """A compiled function of `args` (variables or names, in order) computing `outputs`.
 
     Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
-    (float64 by default). The generated source is the function's `.source`. With
+    (float64 by default). The generated numpy source is the function's `.source`. With
     `out=True` the function also takes `out=` (an array, or one per output) and writes
     the results there, by the last ufunc itself where it can, instead of allocating.
+
+    `backend="numpy"` runs that source; `"numba"` runs the graph's instruction tape in a
+    compiled interpreter (`symgrad.numba_backend`: float64, no `out=`, needs numba);
+    `"auto"` takes numba when it is installed and the graph has `AUTO_NUMBA_OPS` ops or more.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
@@ -350,6 +375,20 @@ def lambdify(
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"name must be a Python identifier, got {name!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "numpy":
+        from symgrad import numba_backend
+
+        compiled = numba_backend.lambdify_numba(
+            _graph(args, outputs),
+            name,
+            lambda: lambdify(args, outputs, name=name, backend="numpy").source,
+            required=backend == "numba",
+            unsupported=_numba_unsupported(dtype, out),
+        )
+        if compiled is not None:
+            return compiled
     # Translating and compiling allocate a lot and free little: the collector only slows them.
     with gc_paused():
         program = _translate(args, outputs, dtype, name, out)
@@ -358,9 +397,18 @@ def lambdify(
         namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
         namespace.update(program.constants)
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
-    function = namespace[name]
+    function = in_blocks(namespace[name], block_size(program.temporaries))
     function.source = source
     return function
+
+
+def _numba_unsupported(dtype: Any, out: bool) -> str | None:
+    """Why these options need the numpy backend, or None."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        return f"the numba backend computes in float64, not {np.dtype(dtype)}"
+    if out:
+        return "the numba backend does not write into out="
+    return None
 
 
 def codegen(
