@@ -17,12 +17,14 @@ import inspect
 import keyword
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from symgrad.blocks import block_size, in_blocks
+from symgrad.evaluate import real_input
 from symgrad.graph import (
     Tensor,
     as_tensor,
@@ -32,6 +34,7 @@ from symgrad.graph import (
     use_counts,
     var,
 )
+from symgrad.numba_backend import NumbaFunction, lambdify_numba
 from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
 from symgrad.printing import format_number, needs_parens
 
@@ -71,14 +74,29 @@ class _Program(NamedTuple):
 
 
 def _fresh(base: str, taken: set[str]) -> str:
-    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it)."""
+    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it).
+
+    `base` must be in NFKC form, as every name in `taken` is: Python reads identifiers in
+    that form (`ｔ0` is `t0`), so names distinct here stay distinct in the compiled code.
+    """
     name = base
     suffix = 1
-    while name in taken or keyword.iskeyword(name):
+    while name in taken or keyword.iskeyword(name) or name == "__debug__":
         name = f"{base}_" if suffix == 1 else f"{base}_{suffix}"
         suffix += 1
     taken.add(name)
     return name
+
+
+def source_name(name: str) -> str:
+    """The name Python would read for the identifier `name` (its NFKC form), or `arg` when
+    that form is not an identifier of its own.
+
+    >>> source_name("ｔ0"), source_name("𝐱"), source_name("x")
+    ('t0', 'x', 'x')
+    """
+    normal = unicodedata.normalize("NFKC", name)
+    return normal if normal.isidentifier() else "arg"
 
 
 def _as_outputs(outputs: Any) -> tuple[list[Tensor], bool]:
@@ -169,7 +187,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
     taken = {"np", name, *OPS, *(["out"] if out else [])}
-    params = {variable: _fresh(variable.name, taken) for variable in variables}
+    params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
     # A few outputs are written in the return statement; many get a line each, so that the
@@ -348,7 +366,7 @@ def lambdify(
     name: str = "f",
     out: bool = False,
     backend: str = "auto",
-) -> Callable[..., Any]:
+) -> CompiledFunction | NumbaFunction:
     """A compiled function of `args` (variables or names, in order) computing `outputs`.
 
     Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
@@ -356,9 +374,10 @@ def lambdify(
     `out=True` the function also takes `out=` (an array, or one per output) and writes
     the results there, by the last ufunc itself where it can, instead of allocating.
 
-    `backend="numpy"` runs that source; `"numba"` runs the graph's instruction tape in a
-    compiled interpreter (`symgrad.numba_backend`: float64, no `out=`, needs numba);
-    `"auto"` takes numba when it is installed and the graph has `AUTO_NUMBA_OPS` ops or more.
+    `backend="numpy"` runs that source (big arrays in blocks, so memory stays bounded);
+    `"numba"` runs the graph's instruction tape in a compiled interpreter (`NumbaFunction`:
+    float64, no `out=`, needs the `numba` extra); `"auto"` takes numba when it is installed
+    and the graph has `AUTO_NUMBA_OPS` ops or more.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
@@ -373,14 +392,11 @@ def lambdify(
         return x*y + np.sin(x)**2
     <BLANKLINE>
     """
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = _function_name(name)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend != "numpy":
-        from symgrad import numba_backend
-
-        compiled = numba_backend.lambdify_numba(
+        compiled = lambdify_numba(
             _graph(args, outputs),
             name,
             lambda: lambdify(args, outputs, name=name, backend="numpy").source,
@@ -393,13 +409,15 @@ def lambdify(
     with gc_paused():
         program = _translate(args, outputs, dtype, name, out)
         source = _function_source(program, name)
-        namespace: dict[str, Any] = {"np": np}
-        namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
-        namespace.update(program.constants)
-        exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
-    function = in_blocks(namespace[name], block_size(program.temporaries))
-    function.source = source
-    return function
+        return CompiledFunction(
+            source,
+            name,
+            program.params,
+            program.converted,
+            program.helpers,
+            program.constants,
+            block_size(program.temporaries),
+        )
 
 
 def _numba_unsupported(dtype: Any, out: bool) -> str | None:
@@ -409,6 +427,71 @@ def _numba_unsupported(dtype: Any, out: bool) -> str | None:
     if out:
         return "the numba backend does not write into out="
     return None
+
+
+def _function_name(name: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    return unicodedata.normalize("NFKC", name)
+
+
+class CompiledFunction:
+    """What `lambdify` returns: the compiled function, with its `.source`. Inputs are checked
+    as `evaluate` checks them (None or text is a TypeError, not NaN), and it pickles (by its
+    source, compiled again on loading), so it can be sent to worker processes.
+
+    >>> from symgrad.graph import var
+    >>> f = lambdify([var("x")], var("x") + 1)
+    >>> f(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: the value of 'x' must be a real number or numeric array, got NoneType None
+    """
+
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        params: Sequence[str],
+        checked: Sequence[str],
+        helpers: Iterable[str],
+        constants: dict[str, Any],
+        block: int,
+    ):
+        namespace: dict[str, Any] = {"np": np, **constants}
+        namespace.update({op_name: OPS[op_name].numpy for op_name in helpers})
+        exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
+        # Arrays of more than `block` points are evaluated a block at a time.
+        self.function = in_blocks(namespace[name], block)
+        self.source = source
+        self.__name__ = self.__qualname__ = name
+        self.__signature__ = inspect.signature(self.function)
+        self._rebuild = (
+            source,
+            name,
+            tuple(params),
+            tuple(checked),
+            tuple(helpers),
+            constants,
+            block,
+        )
+        # positions and names of the inputs the body reads (unused ones may be anything)
+        self._checked = [(index, param) for index, param in enumerate(params) if param in checked]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        count = len(args)
+        for index, param in self._checked:
+            if index < count:
+                real_input(param, args[index])
+            elif param in kwargs:
+                real_input(param, kwargs[param])
+        return self.function(*args, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        return (CompiledFunction, self._rebuild)
+
+    def __repr__(self) -> str:
+        return f"<compiled symgrad function {self.__name__}{self.__signature__}>"
 
 
 def codegen(
@@ -445,8 +528,7 @@ def codegen(
         raise ValueError(
             f"codegen: unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}"
         )
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = _function_name(name)
     if args is None:
         roots, _ = _as_outputs(outputs)
         args = free_variables(roots)

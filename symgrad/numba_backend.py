@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from symgrad.evaluate import real_input
 from symgrad.graph import Tensor
 from symgrad.kernels import interpreter, numba_available
 from symgrad.tape import Tape, UnsupportedOpError, build_tape
@@ -25,6 +26,9 @@ as fast in numpy, without loading numba's compiled interpreter into the process)
 BLOCK_BYTES = 1 << 20
 MAX_BLOCK = 1024
 MIN_BLOCK = 16
+
+
+Source = str | Callable[[], str]  # a text, or how to write it when first asked
 
 
 class GraphLike(Protocol):
@@ -43,7 +47,7 @@ class BackendUnavailableError(ValueError):
 def lambdify_numba(
     graph: GraphLike,
     name: str,
-    numpy_source: Callable[[], str],
+    numpy_source: Source,
     required: bool,
     unsupported: str | None = None,
 ) -> NumbaFunction | None:
@@ -59,9 +63,12 @@ def lambdify_numba(
             return None
     if reason is None:
         try:
-            return NumbaFunction(graph.variables, graph.roots, graph.single, name, numpy_source)
+            tape = build_tape(graph.variables, graph.roots, interpreter().opcodes, graph.order)
         except UnsupportedOpError as error:
             reason = str(error)
+        else:
+            names = [variable.name for variable in graph.variables]
+            return NumbaFunction(tape, names, graph.single, name, numpy_source)
     if required:
         raise BackendUnavailableError(f"backend='numba': {reason}")
     return None
@@ -71,39 +78,36 @@ class NumbaFunction:
     """A compiled graph: call it like the function `lambdify` returns.
 
     `.tape` is the lowered graph, `.listing()` its instructions as text, and `.source` the
-    numpy source the numpy backend would run instead (written on first access).
+    numpy source the numpy backend would run instead (written on first access). It pickles
+    (its tape and source), so it can be sent to worker processes.
     """
 
     def __init__(
-        self,
-        variables: Sequence[Tensor],
-        roots: Sequence[Tensor],
-        single: bool,
-        name: str,
-        numpy_source: Callable[[], str],
+        self, tape: Tape, names: Sequence[str], single: bool, name: str, numpy_source: Source
     ):
         self._interpreter = interpreter()
-        self.tape: Tape = build_tape(variables, roots, self._interpreter.opcodes)
-        self.__name__ = name
+        self.tape = tape
+        self.__name__ = self.__qualname__ = name
         self._single = single
-        self._names = [variable.name for variable in variables]
+        self._names = list(names)
         self._positions = {name: index for index, name in enumerate(self._names)}
         self._numpy_source = numpy_source
-        self._source: str | None = None
         # Slots as one call starts: the arguments' slots are filled per call, constants now.
-        tape = self.tape
         self._template = np.zeros(tape.slots)
         self._template[tape.arguments : tape.arguments + len(tape.constants)] = tape.constants
 
     @property
     def source(self) -> str:
-        if self._source is None:
-            self._source = self._numpy_source()
-        return self._source
+        if not isinstance(self._numpy_source, str):
+            self._numpy_source = self._numpy_source()
+        return self._numpy_source
 
     def listing(self) -> str:
         """The tape's instructions, one a line."""
         return self.tape.listing(self._interpreter.ops)
+
+    def __reduce__(self) -> tuple:
+        return (NumbaFunction, (self.tape, self._names, self._single, self.__name__, self.source))
 
     def __repr__(self) -> str:
         names = self._names if len(self._names) <= 6 else [*self._names[:5], "..."]
@@ -114,13 +118,18 @@ class NumbaFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         values = self._bind(args, kwargs)
+        # The common cases first: numbers only (one point), or arrays of one shape.
         try:
-            point = np.array(values, dtype=np.float64)
-        except (TypeError, ValueError):  # arrays of different shapes, or not numbers at all
-            point = None
-        if point is not None and point.ndim == 1:
-            return self._at_point(point)
-        return self._on_arrays(values)
+            stacked = np.array(values)
+        except ValueError:  # arrays of different shapes
+            stacked = None
+        if stacked is not None and stacked.dtype.kind in "biuf" and stacked.ndim == 1:
+            return self._at_point(stacked.astype(np.float64, copy=False))
+        arrays = [
+            np.asarray(real_input(name, value), dtype=np.float64)
+            for name, value in zip(self._names, values, strict=True)
+        ]
+        return self._on_arrays(arrays)
 
     def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
         if not kwargs and len(args) == len(self._names):
@@ -149,8 +158,7 @@ class NumbaFunction:
         results = registers[self.tape.outputs].tolist()
         return results[0] if self._single else tuple(results)
 
-    def _on_arrays(self, values: list[Any]) -> Any:
-        arrays = [_as_array(name, value) for name, value in zip(self._names, values)]
+    def _on_arrays(self, arrays: list[np.ndarray]) -> Any:
         shape = np.broadcast_shapes(*(array.shape for array in arrays))
         tape = self.tape
         size = math.prod(shape)
@@ -180,10 +188,3 @@ class NumbaFunction:
 
 
 _MISSING = object()
-
-
-def _as_array(name: str, value: Any) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"argument {name!r} is not a real number or array: {error}") from None

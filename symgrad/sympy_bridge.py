@@ -17,6 +17,7 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.graph import Tensor, const, gc_paused, toposort, use_counts, var
+from symgrad.parse import parse
 
 __all__ = ["UnsupportedSympyError", "from_sympy", "to_sympy"]
 
@@ -427,18 +428,45 @@ def _heights(expr: sp.Basic) -> dict[int, int]:
     return heights
 
 
+def as_sympy(expr: Any) -> sp.Basic | Tensor:
+    """A sympy object as is, a number as a sympy number, text as the Tensor `parse` reads.
+
+    Never `sympy.sympify` on text: it runs the text as Python code.
+
+    >>> as_sympy(2)
+    2
+    >>> as_sympy("2*x")
+    Tensor(2*x)
+    """
+    if isinstance(expr, str):
+        return parse(expr)
+    if isinstance(expr, Tensor | sp.Basic):
+        return expr
+    try:
+        return sp.sympify(expr, strict=True)  # numbers and objects with _sympy_; no text
+    except sp.SympifyError:
+        raise TypeError(
+            f"expected a sympy expression, a number or formula text, got {type(expr).__name__}"
+        ) from None
+
+
 def from_sympy(expr: Any) -> Tensor:
     """The graph of a sympy expression, built through the op table (so folding applies).
 
     Sums and products become binary trees, `x**-1` becomes `1/x`, `Max(x, 0)` becomes
     `relu(x)`, `Heaviside(x, 0)` becomes `step(x)` and `1/(1 + exp(-x))` becomes `sigmoid(x)`.
-    A function with no op raises `UnsupportedSympyError` (a ValueError) naming it.
+    A function with no op raises `UnsupportedSympyError` (a ValueError) naming it. Text is
+    read by symgrad's own `parse`, never by `sympy.sympify` (which evaluates it as Python).
 
     >>> x = sp.Symbol("x", real=True)
     >>> str(from_sympy(sp.Max(x, 0) / x**2 + sp.sqrt(x)))
     'sqrt(x) + relu(x)/x**2'
+    >>> str(from_sympy("x*y + 1"))
+    'x*y + 1'
     """
-    expr = sp.sympify(expr)
+    expr = as_sympy(expr)
+    if isinstance(expr, Tensor):
+        return expr
     heights = _heights(expr)
     # Keyed by id, not by the expression: hashing a deep unevaluated sympy tree recurses.
     # `seen` holds every visited expression alive, so no id is reused while we work.

@@ -45,10 +45,14 @@ class UnsupportedOpError(ValueError):
 
 
 def build_tape(
-    variables: Sequence[Tensor], roots: Sequence[Tensor], opcodes: Mapping[Op, int]
+    variables: Sequence[Tensor],
+    roots: Sequence[Tensor],
+    opcodes: Mapping[Op, int],
+    order: Sequence[Tensor] | None = None,
 ) -> Tape:
     """Lower the graph of `roots` over `variables` (validated: every variable the graph
-    uses is among them) to a tape; `opcodes` numbers the ops the interpreter knows.
+    uses is among them) to a tape; `opcodes` numbers the ops the interpreter knows, and
+    `order` is `toposort(roots)` when the caller has it already.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import add, mul
@@ -57,7 +61,8 @@ def build_tape(
     >>> tape.code.tolist(), tape.constants.tolist(), tape.outputs.tolist()
     ([[0, 3, 0, 2], [1, 4, 3, 1]], [1.0], [4])
     """
-    order = toposort(list(roots))
+    if order is None:
+        order = toposort(list(roots))
     slot: dict[Tensor, int] = {variable: index for index, variable in enumerate(variables)}
     constants: list[float] = []
     inner: list[Tensor] = []
