@@ -154,6 +154,14 @@ def interpreter() -> Interpreter:
     cache) on first use in a process."""
     ops = tuple(op for op in OPS.values() if scalar_expression(op) is not None)
     module = _load(interpreter_source(ops))
+    # numba sets up its compiler target on the first call of a process (about a second, and
+    # the disk cache is read then): pay that here, with empty tapes, not in a user's call.
+    empty = np.zeros((0, 4), dtype=np.int64)
+    no_slots = np.zeros(0, dtype=np.int64)
+    module.run_point(empty, np.zeros(1))
+    module.run_blocks(
+        empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots
+    )
     return Interpreter(
         ops=ops,
         opcodes={op: code for code, op in enumerate(ops)},
