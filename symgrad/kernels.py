@@ -68,7 +68,9 @@ class Interpreter(NamedTuple):
     ops: tuple[Op, ...]
     opcodes: dict[Op, int]
     run_point: object  # run_point(code, registers): registers is one float per slot
-    run_blocks: object  # run_blocks(code, registers, inputs, input_slots, results, output_slots)
+    # run_blocks(code, registers, inputs, input_slots, results, output_slots, first, stop):
+    # points first .. stop - 1, a block at a time; registers hold one block
+    run_blocks: object
 
 
 def interpreter_source(ops: Sequence[Op]) -> str:
@@ -105,11 +107,10 @@ def run_point(code, registers):
 {point}
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def run_blocks(code, registers, inputs, input_slots, results, output_slots):
+def run_blocks(code, registers, inputs, input_slots, results, output_slots, first, stop):
     block = registers.shape[1]
-    n = results.shape[1]
-    for start in range(0, n, block):
-        m = min(block, n - start)
+    for start in range(first, stop, block):
+        m = min(block, stop - start)
         for k in range(input_slots.shape[0]):
             s = input_slots[k]
             for j in range(m):
@@ -160,7 +161,7 @@ def interpreter() -> Interpreter:
     no_slots = np.zeros(0, dtype=np.int64)
     module.run_point(empty, np.zeros(1))
     module.run_blocks(
-        empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots
+        empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots, 0, 1
     )
     return Interpreter(
         ops=ops,

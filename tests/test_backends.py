@@ -103,6 +103,18 @@ def test_every_point_is_computed_once_across_block_boundaries(size):
 
 
 @pytest.mark.usefixtures("interpreter")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_share_out_big_inputs_exactly(threads, monkeypatch):
+    monkeypatch.setattr(numba_backend, "THREADS", threads)
+    monkeypatch.setattr(numba_backend, "PARALLEL_POINTS", 1000)
+    f = sg.lambdify([X, Y], [sg.exp(X) * Y, X / Y], backend="numba")
+    x, y = np.linspace(-1, 1, 10_007), np.linspace(1, 2, 10_007)
+    exponential, ratio = f(x, y)
+    np.testing.assert_allclose(exponential, np.exp(x) * y, rtol=1e-15)
+    np.testing.assert_array_equal(ratio, x / y)
+
+
+@pytest.mark.usefixtures("interpreter")
 def test_numba_broadcasts_and_returns_what_numpy_returns():
     f = sg.lambdify([X, Y, Z], [X * Y + Z, Y, sg.const(2.0)], backend="numba")
     g = sg.lambdify([X, Y, Z], [X * Y + Z, Y, sg.const(2.0)], backend="numpy")
