@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -68,7 +69,14 @@ def lambdify_numba(
             return None
     if reason is None:
         try:
-            tape = build_tape(graph.variables, graph.roots, interpreter().opcodes, graph.order)
+            opcodes = interpreter().opcodes
+        except Exception as error:  # numba's errors have no common base; numpy still works
+            reason = f"numba could not compile the interpreter: {type(error).__name__}: {error}"
+            if not required:
+                warnings.warn(f"symgrad evaluates with numpy: {reason}", stacklevel=3)
+    if reason is None:
+        try:
+            tape = build_tape(graph.variables, graph.roots, opcodes, graph.order)
         except UnsupportedOpError as error:
             reason = str(error)
         else:

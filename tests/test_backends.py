@@ -192,6 +192,12 @@ def test_auto_takes_numba_for_big_graphs_only(interpreter, monkeypatch):
     # options only numpy has, and ops without an instruction, fall back to numpy
     assert sg.lambdify([X], big, dtype=np.float32)(np.float32(1)).dtype == np.float32
     assert not isinstance(sg.lambdify([X], big, out=True), numba_backend.NumbaFunction)
+    def broken():
+        raise RuntimeError("no LLVM today")
+
+    monkeypatch.setattr(numba_backend, "interpreter", broken)
+    with pytest.warns(UserWarning, match="numpy: numba could not compile .* no LLVM today"):
+        assert not isinstance(sg.lambdify([X], big), numba_backend.NumbaFunction)
     monkeypatch.setattr(numba_backend, "numba_available", lambda: False)
     assert not isinstance(sg.lambdify([X], big), numba_backend.NumbaFunction)
     with pytest.raises(numba_backend.BackendUnavailableError, match="numba is not installed"):
