@@ -17,11 +17,13 @@ import inspect
 import keyword
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from symgrad.evaluate import real_input
 from symgrad.graph import (
     Tensor,
     as_tensor,
@@ -66,14 +68,29 @@ class _Program(NamedTuple):
 
 
 def _fresh(base: str, taken: set[str]) -> str:
-    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it)."""
+    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it).
+
+    `base` must be in NFKC form, as every name in `taken` is: Python reads identifiers in
+    that form (`ｔ0` is `t0`), so names distinct here stay distinct in the compiled code.
+    """
     name = base
     suffix = 1
-    while name in taken or keyword.iskeyword(name):
+    while name in taken or keyword.iskeyword(name) or name == "__debug__":
         name = f"{base}_" if suffix == 1 else f"{base}_{suffix}"
         suffix += 1
     taken.add(name)
     return name
+
+
+def source_name(name: str) -> str:
+    """The name Python would read for the identifier `name` (its NFKC form), or `arg` when
+    that form is not an identifier of its own.
+
+    >>> source_name("ｔ0"), source_name("𝐱"), source_name("x")
+    ('t0', 'x', 'x')
+    """
+    normal = unicodedata.normalize("NFKC", name)
+    return normal if normal.isidentifier() else "arg"
 
 
 def _as_outputs(outputs: Any) -> tuple[list[Tensor], bool]:
@@ -150,7 +167,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
     taken = {"np", name, *OPS, *(["out"] if out else [])}
-    params = {variable: _fresh(variable.name, taken) for variable in variables}
+    params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
     # A few outputs are written in the return statement; many get a line each, so that the
@@ -327,7 +344,7 @@ def lambdify(
     dtype: Any = None,
     name: str = "f",
     out: bool = False,
-) -> Callable[..., Any]:
+) -> CompiledFunction:
     """A compiled numpy function of `args` (variables or names, in order) computing `outputs`.
 
     Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
@@ -348,19 +365,69 @@ def lambdify(
         return x*y + np.sin(x)**2
     <BLANKLINE>
     """
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = _function_name(name)
     # Translating and compiling allocate a lot and free little: the collector only slows them.
     with gc_paused():
         program = _translate(args, outputs, dtype, name, out)
         source = _function_source(program, name)
-        namespace: dict[str, Any] = {"np": np}
-        namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
-        namespace.update(program.constants)
+        return CompiledFunction(
+            source, name, program.params, program.converted, program.helpers, program.constants
+        )
+
+
+def _function_name(name: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    return unicodedata.normalize("NFKC", name)
+
+
+class CompiledFunction:
+    """What `lambdify` returns: the compiled function, with its `.source`. Inputs are checked
+    as `evaluate` checks them (None or text is a TypeError, not NaN), and it pickles (by its
+    source, compiled again on loading), so it can be sent to worker processes.
+
+    >>> from symgrad.graph import var
+    >>> f = lambdify([var("x")], var("x") + 1)
+    >>> f(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: the value of 'x' must be a real number or numeric array, got NoneType None
+    """
+
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        params: Sequence[str],
+        checked: Sequence[str],
+        helpers: Iterable[str],
+        constants: dict[str, Any],
+    ):
+        namespace: dict[str, Any] = {"np": np, **constants}
+        namespace.update({op_name: OPS[op_name].numpy for op_name in helpers})
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
-    function = namespace[name]
-    function.source = source
-    return function
+        self.function = namespace[name]
+        self.source = source
+        self.__name__ = self.__qualname__ = name
+        self.__signature__ = inspect.signature(self.function)
+        self._rebuild = (source, name, tuple(params), tuple(checked), tuple(helpers), constants)
+        # positions and names of the inputs the body reads (unused ones may be anything)
+        self._checked = [(index, param) for index, param in enumerate(params) if param in checked]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        count = len(args)
+        for index, param in self._checked:
+            if index < count:
+                real_input(param, args[index])
+            elif param in kwargs:
+                real_input(param, kwargs[param])
+        return self.function(*args, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        return (CompiledFunction, self._rebuild)
+
+    def __repr__(self) -> str:
+        return f"<compiled symgrad function {self.__name__}{self.__signature__}>"
 
 
 def codegen(
@@ -397,8 +464,7 @@ def codegen(
         raise ValueError(
             f"codegen: unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}"
         )
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = _function_name(name)
     if args is None:
         roots, _ = _as_outputs(outputs)
         args = free_variables(roots)

@@ -453,7 +453,10 @@ def _factor_out(side: tuple, factored: list, constant: Any, context: Any) -> Ten
         rest[base] -= power
         scale, remainder = _split_coefficient(_product(rest, numerator, denominator, context))
         inside[remainder] = inside.get(remainder, 0) + coefficient * scale
-    grouped = _product({base: power, rebuild_sum(inside, 0, context): 1}, 1, 1, context)
+    # the cofactor can be the factor itself (x*(x + 1) + (x + 1) -> (x + 1)**2): the two
+    # exponents add up, they must not overwrite each other in the node-keyed dict
+    cofactor = rebuild_sum(inside, 0, context)
+    grouped = _product(_add_factor({base: power}, cofactor, 1), 1, 1, context)
     outside[grouped] = outside.get(grouped, 0) + 1
     return rebuild_sum(outside, constant, context)
 
@@ -710,6 +713,12 @@ def _power_of_two(value: Any) -> bool:
 
 def _times(product: Tensor | None, factor: Tensor) -> Tensor:
     return factor if product is None else apply(mul, product, factor)
+
+
+def _add_factor(factors: dict, base: Tensor, exponent: Any) -> dict:
+    """factors * base**exponent: nodes are interned, so `base` may already be a key."""
+    factors[base] = _add_exponents(factors.get(base, 0), exponent)
+    return factors
 
 
 def _add_exponents(old: Any, new: Any) -> Any:
