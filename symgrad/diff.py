@@ -109,7 +109,7 @@ def grad(f: Tensor, wrt: Tensor) -> Tensor:
         if not matrix_diff.is_shaped(order):
             return _forward_sweep(order, wrt).get(f, const(0))
     # Tensor expressions: reverse mode, which gives the gradient the shape of `wrt`
-    return matrix_diff.gradient(f, [wrt])[0]
+    return gradient(f, [wrt])[0]
 
 
 def reverse_sweep(
@@ -122,10 +122,6 @@ def reverse_sweep(
     """
     targets = {_check_wrt(w) for w in wrt}
     order = toposort(f)
-    if matrix_diff.is_shaped(order):
-        if record is not None:
-            raise ShapeError("recording the steps of a tensor gradient is not supported")
-        return matrix_diff.reverse_sweep(f, targets)
     active: set[Tensor] = set()
     for node in order:
         children = node.children
@@ -134,6 +130,10 @@ def reverse_sweep(
             and (children.a in active or (children.b is not None and children.b in active))
         ):
             active.add(node)
+    if matrix_diff.is_shaped(order):
+        if record is not None:
+            raise ShapeError("recording the steps of a tensor gradient is not supported")
+        return matrix_diff.reverse_sweep(f, order, targets, active)
     adjoint: dict[Tensor, Tensor] = {}
     if f in active:
         adjoint[f] = const(1)

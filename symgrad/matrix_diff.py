@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from symgrad import shapes
 from symgrad.fold import apply
-from symgrad.graph import Tensor, const, gc_paused, toposort
+from symgrad.graph import Tensor, const, gc_paused
 from symgrad.ops import add, mul
 from symgrad.tensor_ops import broadcast_like, expand, sum
 
@@ -60,19 +60,13 @@ def _check_scalar(f: Tensor) -> None:
         )
 
 
-def reverse_sweep(f: Tensor, targets: set[Tensor]) -> dict[Tensor, Tensor]:
+def reverse_sweep(
+    f: Tensor, order: list[Tensor], targets: set[Tensor], active: set[Tensor]
+) -> dict[Tensor, Tensor]:
     """Adjoints d f / d node for every node between a scalar f and the targets, each of a
-    shape that broadcasts to its node's."""
+    shape that broadcasts to its node's; `order` is f's graph, operands first, and `active`
+    its nodes that depend on a target (`diff.reverse_sweep` finds both)."""
     _check_scalar(f)
-    order = toposort(f)
-    active: set[Tensor] = set()
-    for node in order:
-        children = node.children
-        if node in targets or (
-            children is not None
-            and (children.a in active or (children.b is not None and children.b in active))
-        ):
-            active.add(node)
     adjoint: dict[Tensor, Tensor] = {}
     if f in active:
         adjoint[f] = const(1)
@@ -103,17 +97,4 @@ def shaped_like(adjoints: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[Tenso
             for g, w in zip(adjoints, wrt, strict=True)]
 
 
-def gradient(f: Tensor, wrt: Sequence[Tensor]) -> list[Tensor]:
-    """The gradient of a scalar tensor expression by each of `wrt`, each of its variable's
-    shape.
-
-    >>> from symgrad.tensor_ops import matrix, vector, sum
-    >>> W, x, y = matrix("W", (2, 3)), vector("x", 3), vector("y", 2)
-    >>> [str(g) for g in gradient(sum((W @ x - y) ** 2), [W])]
-    ['2*(W@x - y)@x.T']
-    """
-    adjoint = reverse_sweep(f, set(wrt))
-    return shaped_like([adjoint.get(w, const(0)) for w in wrt], wrt)
-
-
-__all__ = ["expand", "fit", "gradient", "is_shaped", "reverse_sweep", "shaped_like"]
+__all__ = ["expand", "fit", "is_shaped", "reverse_sweep", "shaped_like"]

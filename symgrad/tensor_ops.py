@@ -56,11 +56,18 @@ def expand(g: Tensor, like: Tensor) -> Tensor:
 # --- products --------------------------------------------------------------------------
 
 
-def _matmul_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
-    if len(a) != 2:
-        raise shapes.ShapeError(f"matmul's left operand is a matrix, got shape "
-                                f"{shapes.format_shape(a)}")
-    return shapes.matmul(a, b)
+def _product_shape(name: str, left: str, right: str) -> Callable:
+    """The shape rule of a product whose operands are `left` and `right` ("vector",
+    "matrix" or "vector or matrix")."""
+    ndims = {"vector": (1,), "matrix": (2,), "vector or matrix": (1, 2)}
+
+    def infer(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
+        if len(a) not in ndims[left] or len(b) not in ndims[right]:
+            raise shapes.ShapeError(f"{name} takes a {left} and a {right}, got shapes "
+                                    f"{shapes.format_shape(a)} and {shapes.format_shape(b)}")
+        return shapes.matmul(a, b)
+
+    return infer
 
 
 def _matmul_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
@@ -71,16 +78,10 @@ def _matmul_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
 
 
 matmul_op = _tensor_op(
-    "matmul", 2, np.matmul, _matmul_shape, _matmul_pullback, "{a}@{b}", "{a} {b}",
+    "matmul", 2, np.matmul, _product_shape("matmul", "matrix", "vector or matrix"),
+    _matmul_pullback, "{a}@{b}", "{a} {b}",
     symbol="@", precedence=PREC_MUL, doc="matrix product A@B, A@x",
 )
-
-
-def _vecmat_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
-    if len(a) != 1 or len(b) != 2:
-        raise shapes.ShapeError(f"vecmat takes a vector and a matrix, got shapes "
-                                f"{shapes.format_shape(a)} and {shapes.format_shape(b)}")
-    return shapes.matmul(a, b)
 
 
 def _vecmat_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
@@ -89,20 +90,15 @@ def _vecmat_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
 
 
 vecmat = _tensor_op(
-    "vecmat", 2, np.matmul, _vecmat_shape, _vecmat_pullback, "{a}.T@{b}", "{a}^{{\\top}} {b}",
+    "vecmat", 2, np.matmul, _product_shape("vecmat", "vector", "matrix"), _vecmat_pullback,
+    "{a}.T@{b}", "{a}^{{\\top}} {b}",
     symbol="@", precedence=PREC_MUL, doc="x@A for a vector x, the row vector x.T A",
 )
 
 
-def _inner_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
-    if len(a) != 1 or len(b) != 1:
-        raise shapes.ShapeError(f"inner takes two vectors, got shapes "
-                                f"{shapes.format_shape(a)} and {shapes.format_shape(b)}")
-    return shapes.matmul(a, b)
-
-
 inner = _tensor_op(
-    "inner", 2, np.matmul, _inner_shape, lambda a, b, out, g: (g * b, g * a),
+    "inner", 2, np.matmul, _product_shape("inner", "vector", "vector"),
+    lambda a, b, out, g: (g * b, g * a),
     "{a}.T@{b}", "{a}^{{\\top}} {b}", symbol="@", precedence=PREC_MUL,
     doc="x@y for vectors, the inner product x.T y",
 )

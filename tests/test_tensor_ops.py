@@ -68,6 +68,7 @@ def test_logsumexp_does_not_overflow():
         (lambda: W @ y, "matmul: shapes (3, 4) and (3,) do not align (4 != 3)"),
         (lambda: W + y, "add: shapes (3, 4) and (3,) do not broadcast (4 against 3)"),
         (lambda: sg.outer(W, x), "outer takes two vectors, got shapes (3, 4) and (4,)"),
+        (lambda: x @ W, "matmul: shapes (4,) and (3, 4) do not align (4 != 3)"),
         (lambda: sg.trace(W), "trace takes a square matrix, got shape (3, 4)"),
         (lambda: sg.sum(W, axis=2), "axis 2 is out of range for 2 dimension(s)"),
         (lambda: sg.matrix("B", (2,)), "a matrix has two dimensions, got (2,)"),
