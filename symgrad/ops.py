@@ -37,6 +37,11 @@ class Op:
     identity: int | None = None  # e with a op e == a (and e op a == a when commutative)
     absorbing: int | None = None  # z with a op z == z (mul: 0)
     doc: str = ""
+    # Tensor ops (symgrad.tensor_ops) fill these; None means an elementwise op, whose shape
+    # is the operands' broadcast and whose adjoints come from `partials`.
+    infer_shape: Callable[[tuple, tuple | None], tuple] | None = None
+    pullback: Callable[[Tensor, Tensor | None, Tensor, Tensor], tuple] | None = None
+    text: str = ""  # text template with {a} and {b}, when name(a) or the symbol will not do
 
     def __call__(self, a: Any, b: Any = None) -> Tensor:
         if (b is None) != (self.arity == 1):
