@@ -18,6 +18,7 @@ WORKLOADS = (
     "gradient_scaling",
     "rosenbrock",
     "mlp",
+    "tensor_mlp",
     "elementwise",
     "compile_speed",
     "simplify_counts",
