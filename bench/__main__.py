@@ -19,6 +19,7 @@ WORKLOADS = (
     "gradient_scaling",
     "rosenbrock",
     "mlp",
+    "tensor_mlp",
     "elementwise",
     "compile_speed",
     "simplify_counts",

@@ -112,6 +112,23 @@ OPS: dict[str, Op] = {
 }
 """Every op by name."""
 
+DECLARED_ELSEWHERE: dict[str, Op] = {}
+"""Ops declared in other modules (tensor ops, one per axis), by name, so that code finding an
+op by its name (a compiled function's helpers) finds them too."""
+
+
+def op_named(name: str) -> Op:
+    """The op called `name`, from this table or declared elsewhere.
+
+    >>> op_named("sin") is sin
+    True
+    """
+    op = OPS.get(name) or DECLARED_ELSEWHERE.get(name)
+    if op is None:
+        raise KeyError(f"no op is called {name!r}")
+    return op
+
+
 FUNCTIONS: dict[str, Op] = {name: op for name, op in OPS.items() if op.symbol is None}
 """The ops written as function calls, `name(a)`: what a parser or printer looks up."""
 

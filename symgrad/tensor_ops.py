@@ -35,8 +35,10 @@ def _no_partials(a: Tensor, b: Tensor | None, out: Tensor) -> tuple:
 
 def _tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Callable,
                pullback: Callable, text: str, latex: str, **fields: Any) -> Op:
-    return Op(name, arity, numpy, None, _no_partials, latex=latex, text=text,
-              infer_shape=infer_shape, pullback=pullback, **fields)
+    op = Op(name, arity, numpy, None, _no_partials, latex=latex, text=text,
+            infer_shape=infer_shape, pullback=pullback, **fields)
+    ops.DECLARED_ELSEWHERE[name] = op
+    return op
 
 
 def _as_operand(value: Any) -> Tensor:

@@ -135,3 +135,32 @@ def test_gradient_of_a_non_scalar_is_an_error():
 def test_scalar_graphs_still_use_forward_mode():
     x, y = sg.variables("x y")
     assert str((x * y + x).grad(x)) == "y + 1"
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        (least_squares, ["2*(W@x - y)@x.T", "2*W.T@(W@x - y)", "-2*(W@x - y)"]),
+        (quadratic_form, ["x@x.T", "(A + A.T)@x"]),
+        (softmax_cross_entropy, ["(softmax(W@x) - y)@x.T", "W.T@(softmax(W@x) - y)"]),
+    ],
+)
+def test_simplified_gradients_read_as_by_hand(case, expected):
+    f, wrt = case()
+    simplified = sg.simplify(sg.gradient(f, wrt))
+    assert [str(g) for g in simplified] == expected
+    assert sg.latex(simplified[1]) in ("2 W^{\\top} (W x - y)", "(A + A^{\\top}) x",
+                                        "W^{\\top} (\\operatorname{softmax}\\left(W x\\right) - y)")
+
+
+def test_matrix_identities_keep_values():
+    A, B, C = sg.matrix("A", (2, 3)), sg.matrix("B", (3, 4)), sg.matrix("C", (4, 4))
+    x = sg.vector("x", 4)
+    rng = np.random.default_rng(3)
+    env = {"A": rng.normal(size=(2, 3)), "B": rng.normal(size=(3, 4)),
+           "C": rng.normal(size=(4, 4)), "x": rng.normal(size=4)}
+    for before, text in [((A @ B).T, "B.T@A.T"), (x @ C + C @ x, "(C + C.T)@x"),
+                         (C @ (3 * x), "3*C@x"), (sg.outer(x, x) + sg.outer(x, x), "2*x@x.T")]:
+        after = sg.simplify(before)
+        assert str(after) == text
+        assert np.allclose(sg.evaluate(after, env), sg.evaluate(before, env))

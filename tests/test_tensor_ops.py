@@ -121,3 +121,21 @@ def test_printing_in_matrix_notation(build, text, latex):
     node = build()
     assert str(node) == text
     assert sg.latex(node) == latex
+
+
+def test_lambdify_makes_one_numpy_call_per_tensor_op():
+    f = sg.sum((W @ x - y) ** 2) + x @ A @ x + sg.logsumexp(W @ x) + sg.trace(A)
+    outputs = [f, *sg.gradient(f, [W, x, A])]
+    compiled = sg.lambdify([W, x, y, A], outputs)
+    got = compiled(ENV["W"], ENV["x"], ENV["y"], ENV["A"])
+    for ours, expected in zip(got, sg.evaluate(outputs, ENV), strict=True):
+        assert np.allclose(ours, expected)
+    products = [n for n in sg.toposort(outputs) if n.op is not None and n.op.numpy is np.matmul]
+    assert compiled.source.count("np.matmul(") == len(products) == 5  # W@x, x@A, .@x, A@x, W.T@.
+    assert "outer(" in compiled.source and "logsumexp(" in compiled.source
+
+
+def test_dot_shows_shapes():
+    source = sg.to_dot(2 * sg.outer(W @ x - y, x)).source
+    assert '"{ W | (3, 4) }"' in source
+    assert '"{ outer | (3, 4) }"' in source
