@@ -43,8 +43,23 @@ from symgrad.ops import (
 )
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
+from symgrad.shapes import ShapeError
 from symgrad.simplify import Rewrite, simplify
 from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
+from symgrad.tensor_ops import (
+    logsumexp,
+    matmul,
+    matrix,
+    mean,
+    norm,
+    outer,
+    softmax,
+    squared_norm,
+    sum,
+    trace,
+    transpose,
+    vector,
+)
 
 __all__ = [
     "OPS",
@@ -57,6 +72,7 @@ __all__ = [
     "Op",
     "ParseError",
     "Rewrite",
+    "ShapeError",
     "Step",
     "Tensor",
     "UnboundVariableError",
@@ -81,6 +97,12 @@ __all__ = [
     "lambdify",
     "latex",
     "log",
+    "logsumexp",
+    "matmul",
+    "matrix",
+    "mean",
+    "norm",
+    "outer",
     "parse",
     "pretty",
     "relu",
@@ -89,15 +111,21 @@ __all__ = [
     "sign",
     "simplify",
     "sin",
+    "softmax",
+    "squared_norm",
+    "sum",
     "sqrt",
     "step",
     "tan",
     "tanh",
     "to_sympy",
+    "trace",
+    "transpose",
     "toposort",
     "render",
     "to_dot",
     "to_dot_pair",
     "var",
     "variables",
+    "vector",
 ]

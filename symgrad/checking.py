@@ -20,8 +20,9 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, toposort, var
+from symgrad.graph import Tensor, count_ops, toposort, var
 from symgrad.parse import parse
+from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
     OPERAND_SYMBOL,
@@ -100,15 +101,17 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    # The generated code names its arguments arg0, arg1, ..., never after the variables: one
+    # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
+    arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
-    symbols = [by_name.get(name, sp.Symbol(name, real=True)) for name in names]
+    expr = expr.xreplace({by_name[n]: a for n, a in zip(names, arguments) if n in by_name})
     try:
-        # dummify: look-alike names (NFKC) must not shadow what the generated code calls
-        function = sp.lambdify(symbols, expr, modules="numpy", dummify=True)
+        function = sp.lambdify(arguments, expr, modules="numpy")
         return lambda env: function(*(env[name] for name in names))
     except (RecursionError, SyntaxError, MemoryError, TypeError, NameError):
         graph = from_sympy(expr)  # too big or too odd for lambdify: evaluate the graph
-        return lambda env: evaluate(graph, {name: env[name] for name in names})
+        return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)})
 
 
 def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
@@ -283,6 +286,9 @@ _MAX_SIMPLIFY_OPS = 150  # sympy.simplify on bigger differences can take minutes
 # past these sizes `check` compares with central differences instead and says so in a note.
 SYMPY_MAX_DEPTH = 100
 SYMPY_MAX_OPS = 3000
+SYMPY_TREE_NODES_PER_SECOND = 10_000
+"""How big a written-out tree `check` hands to sympy per second of its `timeout`: sympy's
+diff, lambdify and printing take about 40 us per tree node (measured), so 4x to spare."""
 
 
 class _OutOfTime(Exception):
@@ -465,11 +471,12 @@ class CheckResult:
                 f"give{'' if self.reference.endswith('s') else 's'} {self.values[1]:.10g}"
             )
         width = max(len(self.label), 5) + 1
-        lines = [
-            head,
-            f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
-            f"  {'sympy:':<{width}} {_short(self.sympy)}",
-        ]
+        lines = [head]
+        if self.symgrad is not None or self.sympy is not None:  # none for tensor gradients
+            lines += [
+                f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
+                f"  {'sympy:':<{width}} {_short(self.sympy)}",
+            ]
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -530,11 +537,10 @@ def check_derivative(
     (False, {'x': 1.947189})
     """
     wrt = _as_variable(wrt)
-    order = toposort(f)
-    depth, size = graph_depth(order), sum(1 for node in order if node.children is not None)
-    if sympy_f is None and (depth > SYMPY_MAX_DEPTH or size > SYMPY_MAX_OPS):
-        return _check_by_differences(f, wrt, derivative, depth, size, samples, seed, label)
-    deep = depth > DEEP_GRAPH or graph_depth(toposort(derivative)) > DEEP_GRAPH
+    too_big = _past_sympy(f, derivative, timeout)
+    if too_big is not None:
+        return _check_by_differences(f, wrt, derivative, too_big, samples, seed, label)
+    deep = graph_depth(toposort(f)) > DEEP_GRAPH or graph_depth(toposort(derivative)) > DEEP_GRAPH
     if deep and not getattr(in_deep_thread, "active", False):
         return with_deep_stack(
             check_derivative,
@@ -553,7 +559,7 @@ def check_derivative(
     sympy_f = simplest_fractions(sympy_f)
     ours = simplest_fractions(to_sympy(derivative, rational=True))
     theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
-    names = _names([f, derivative])
+    names = _names([f, derivative, wrt])
     numeric = compare_at_points(
         derivative, theirs, names, samples=samples, seed=seed, kinks=[f, sympy_f], domain=[f],
         confirm=_differ_precisely(ours, theirs, rtol=1e-6, atol=1e-9),
@@ -588,17 +594,42 @@ def check_derivative(
     )
 
 
+def _past_sympy(f: Tensor, derivative: Tensor | None, timeout: float) -> str | None:
+    """Why `f` (and its `derivative`) are too big to hand to sympy within `timeout` seconds,
+    or None. sympy works on the formula written out as a tree, which can be exponentially
+    bigger than the graph (12 levels of sin(f)*cos(f): 36 ops, a tree of 16,381 nodes), so the
+    tree is measured first, without building it.
+    """
+    order = toposort(f)
+    depth, size = graph_depth(order), sum(1 for node in order if node.children is not None)
+    if depth > SYMPY_MAX_DEPTH or size > SYMPY_MAX_OPS:
+        return (
+            f"f has depth {depth} and {size} ops, past what sympy.diff handles in reasonable "
+            f"time (depth {SYMPY_MAX_DEPTH}, {SYMPY_MAX_OPS} ops)"
+        )
+    limit = max(1, int(SYMPY_TREE_NODES_PER_SECOND * timeout))
+    for name, formula in (("f", f), ("the derivative", derivative)):
+        if formula is None:
+            continue
+        tree = inlined_size(formula, limit)
+        if tree > limit:
+            return (
+                f"{name} written out as a tree has over {limit:,} nodes ({count_ops(formula):,} "
+                f"in the graph), more than sympy works through in the {timeout:g} s timeout"
+            )
+    return None
+
+
 def _check_by_differences(
     f: Tensor,
     wrt: Tensor,
     derivative: Tensor,
-    depth: int,
-    size: int,
+    reason: str,
     samples: int,
     seed: int,
     label: str,
 ) -> CheckResult:
-    names = _names([f, derivative])
+    names = _names([f, derivative, wrt])
     numeric = compare_at_points(
         derivative,
         central_difference(f, wrt.name),
@@ -610,12 +641,7 @@ def _check_by_differences(
         kinks=[f],
         kink_tolerance=1e-3,
     )
-    notes = [
-        f"f has depth {depth} and {size} ops, past what sympy.diff handles in reasonable time "
-        f"(depth {SYMPY_MAX_DEPTH}, {SYMPY_MAX_OPS} ops): compared with central differences "
-        "(to 1e-4) instead",
-        *numeric.notes,
-    ]
+    notes = [f"{reason}: compared with central differences (to 1e-4) instead", *numeric.notes]
     return CheckResult(
         ok=numeric.ok and bool(numeric.compared or numeric.on_kinks or not names),
         wrt=wrt.name,
@@ -670,10 +696,14 @@ def check(
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
     single = isinstance(wrt, str | Tensor)
     variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
+    if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
+        # sympy has no matrix calculus to compare with: the scalar expansion stands in
+        from symgrad.matrix_check import check_tensor
+
+        tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
+        return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    order = toposort(f)
-    small = graph_depth(order) <= SYMPY_MAX_DEPTH and len(order) <= SYMPY_MAX_OPS
-    sympy_f = to_sympy(f, rational=True) if small else None
+    sympy_f = to_sympy(f, rational=True) if _past_sympy(f, None, timeout) is None else None
     results = [
         check_derivative(
             f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f

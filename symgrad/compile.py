@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from symgrad.blocks import block_size, in_blocks
 from symgrad.evaluate import real_input
 from symgrad.graph import (
     Tensor,
@@ -33,11 +34,15 @@ from symgrad.graph import (
     use_counts,
     var,
 )
-from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
+from symgrad.numba_backend import NumbaFunction, lambdify_numba
+from symgrad.ops import DECLARED_ELSEWHERE, OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op, op_named
 from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
 """The languages `codegen` writes."""
+
+BACKENDS = ("auto", "numpy", "numba")
+"""What `lambdify` evaluates with (its `backend=`)."""
 
 # A single-use node is inlined into its user unless the expression grows deeper or longer
 # than this; then it gets its own line. Bounded nesting keeps Python's parser and compiler
@@ -62,6 +67,8 @@ class _Program(NamedTuple):
     results: list[str]  # one expression per output
     single: bool  # one output (return it) or a list (return a tuple)
     writes: list[str] | None  # with `out=`: per output, a statement writing it into "\0"
+    temporaries: int  # how many named temporaries the body holds at most at once
+    shaped: bool  # vectors and matrices: not elementwise, so never split into blocks
     helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
     constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
     dtype: np.dtype
@@ -152,7 +159,16 @@ def _constant_text(
     return "{" + name + "}", PREC_ATOM
 
 
-def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+class _Graph(NamedTuple):
+    """What `lambdify` compiles, checked: every variable the graph uses is in `variables`."""
+
+    variables: list[Tensor]
+    roots: list[Tensor]
+    single: bool  # one output (not a list)
+    order: list[Tensor]  # toposort(roots)
+
+
+def _graph(args: Any, outputs: Any) -> _Graph:
     roots, single = _as_outputs(outputs)
     variables = _as_args(args)
     order = toposort(roots)
@@ -163,10 +179,15 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             f"the graph uses variables that are not in args: {', '.join(missing)}; "
             f"pass them in args"
         )
+    return _Graph(variables, roots, single, order)
+
+
+def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+    variables, roots, single, order = _graph(args, outputs)
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
-    taken = {"np", name, *OPS, *(["out"] if out else [])}
+    taken = {"np", name, *OPS, *DECLARED_ELSEWHERE, *(["out"] if out else [])}
     params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
@@ -197,7 +218,9 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         a, b, op = children
         form = forms.get(op)
         if form is None:
-            form = forms[op] = (op.symbol, _callee(op, helpers))
+            # tensor ops (a pullback) are calls: their symbols are notation, not Python's
+            symbol = op.symbol if op.pullback is None else None
+            form = forms[op] = (symbol, _callee(op, helpers))
         symbol, callee = form
         text_a, precedence_a, depth, reads = texts[a]
         if b is not None:
@@ -254,6 +277,8 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         results=[text.format_map(names) for text, *_ in results],
         single=single,
         writes=writes,
+        temporaries=len({line.partition(" = ")[0] for line in lines}),
+        shaped=any(node.shape for node in order),
         helpers=helpers,
         constants=constants,
         dtype=dtype,
@@ -344,13 +369,19 @@ def lambdify(
     dtype: Any = None,
     name: str = "f",
     out: bool = False,
-) -> CompiledFunction:
-    """A compiled numpy function of `args` (variables or names, in order) computing `outputs`.
+    backend: str = "auto",
+) -> CompiledFunction | NumbaFunction:
+    """A compiled function of `args` (variables or names, in order) computing `outputs`.
 
     Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
-    (float64 by default). The generated source is the function's `.source`. With
+    (float64 by default). The generated numpy source is the function's `.source`. With
     `out=True` the function also takes `out=` (an array, or one per output) and writes
     the results there, by the last ufunc itself where it can, instead of allocating.
+
+    `backend="numpy"` runs that source (big arrays in blocks, so memory stays bounded);
+    `"numba"` runs the graph's instruction tape in a compiled interpreter (`NumbaFunction`:
+    float64, no `out=`, needs the `numba` extra); `"auto"` takes numba when it is installed
+    and the graph has `AUTO_NUMBA_OPS` ops or more.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
@@ -366,13 +397,40 @@ def lambdify(
     <BLANKLINE>
     """
     name = _function_name(name)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "numpy":
+        compiled = lambdify_numba(
+            _graph(args, outputs),
+            name,
+            lambda: lambdify(args, outputs, name=name, backend="numpy").source,
+            required=backend == "numba",
+            unsupported=_numba_unsupported(dtype, out),
+        )
+        if compiled is not None:
+            return compiled
     # Translating and compiling allocate a lot and free little: the collector only slows them.
     with gc_paused():
         program = _translate(args, outputs, dtype, name, out)
         source = _function_source(program, name)
         return CompiledFunction(
-            source, name, program.params, program.converted, program.helpers, program.constants
+            source,
+            name,
+            program.params,
+            program.converted,
+            program.helpers,
+            program.constants,
+            0 if program.shaped else block_size(program.temporaries),
         )
+
+
+def _numba_unsupported(dtype: Any, out: bool) -> str | None:
+    """Why these options need the numpy backend, or None."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        return f"the numba backend computes in float64, not {np.dtype(dtype)}"
+    if out:
+        return "the numba backend does not write into out="
+    return None
 
 
 def _function_name(name: str) -> str:
@@ -402,15 +460,25 @@ class CompiledFunction:
         checked: Sequence[str],
         helpers: Iterable[str],
         constants: dict[str, Any],
+        block: int,
     ):
         namespace: dict[str, Any] = {"np": np, **constants}
-        namespace.update({op_name: OPS[op_name].numpy for op_name in helpers})
+        namespace.update({op_name: op_named(op_name).numpy for op_name in helpers})
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
-        self.function = namespace[name]
+        # Arrays of more than `block` points are evaluated a block at a time.
+        self.function = in_blocks(namespace[name], block) if block else namespace[name]
         self.source = source
         self.__name__ = self.__qualname__ = name
         self.__signature__ = inspect.signature(self.function)
-        self._rebuild = (source, name, tuple(params), tuple(checked), tuple(helpers), constants)
+        self._rebuild = (
+            source,
+            name,
+            tuple(params),
+            tuple(checked),
+            tuple(helpers),
+            constants,
+            block,
+        )
         # positions and names of the inputs the body reads (unused ones may be anything)
         self._checked = [(index, param) for index, param in enumerate(params) if param in checked]
 
@@ -479,8 +547,8 @@ def codegen(
         else:
             blocks.append(helper)
     if fallback:
-        blocks[0] += "\n\nfrom symgrad.ops import OPS\n\n" + "\n".join(
-            f'{op_name} = OPS["{op_name}"].numpy' for op_name in fallback
+        blocks[0] += "\n\nfrom symgrad.ops import op_named\n\n" + "\n".join(
+            f'{op_name} = op_named("{op_name}").numpy' for op_name in fallback
         )
     if program.constants:
         blocks.append(

@@ -150,7 +150,8 @@ _INDEX = _index()
 
 
 class _Pass:
-    """One bottom-up pass: the memo `done` maps every node seen to its simplified form."""
+    """One bottom-up pass: the memo `done` maps every node seen to its simplified form. It is
+    the `flatten.CollectContext` the collecting rules ask about sharing, order and settling."""
 
     def __init__(self, keys: SortKeys, shared: set, log: list | None, budget: int,
                  normal: set):
@@ -160,7 +161,7 @@ class _Pass:
         self.log = log
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
-        self.factor_cache: dict[tuple, tuple] = {}  # for rules.product_factors
+        self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
         self.unsettled: set[Tensor] = set()
 
     def settle(self, node: Tensor) -> None:
@@ -304,6 +305,12 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     else:
         raise TypeError(f"simplify takes a Tensor or a list of Tensors, got "
                         f"{type(t_or_list).__name__}")
+    if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
+        from symgrad.matrix_simplify import simplify_tensor
+
+        result = simplify_tensor(roots)
+        result = result[0] if single else result
+        return (result, []) if explain else result
     log: list[Rewrite] | None = [] if explain else None
     keys = SortKeys()
     normal: set[Tensor] = set()

@@ -81,8 +81,54 @@ def graph_depth(order: list[Tensor]) -> int:
     return depth[order[-1]] if order else 0
 
 
+DEEP_RECURSION_LIMIT = 200_000
+DEEP_STACK_BYTES = 1 << 30
+
+# The recursion limit and the stack size of new threads are process-wide. The first deep call
+# in flight raises the limit and the last one restores it (a count under a lock, so calls from
+# several threads never restore each other's raised value, nor leave it raised); the stack
+# size is set only around starting the worker, under the same lock.
+_deep_lock = threading.Lock()
+_deep_calls = 0
+_saved_limit = 0
+
+
+def _enter_deep() -> None:
+    global _deep_calls, _saved_limit
+    with _deep_lock:
+        if _deep_calls == 0:
+            _saved_limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_saved_limit, DEEP_RECURSION_LIMIT))
+        _deep_calls += 1
+
+
+def _leave_deep() -> None:
+    global _deep_calls
+    with _deep_lock:
+        _deep_calls -= 1
+        if _deep_calls == 0:
+            sys.setrecursionlimit(_saved_limit)
+
+
+def _start_with_big_stack(worker: threading.Thread) -> bool:
+    """Start `worker` on a DEEP_STACK_BYTES stack; False (not started) where stacks cannot be
+    sized. The process's default stack size is put back before returning."""
+    with _deep_lock:
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(DEEP_STACK_BYTES)
+        except (ValueError, RuntimeError):
+            return False
+        try:
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+    return True
+
+
 def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """function(*args, **kwargs) on a thread with a 1 GiB stack and a high recursion limit.
+    """function(*args, **kwargs) on a thread with a 1 GiB stack and a high recursion limit;
+    both process-wide settings are back as they were when it returns (or raises).
 
     sympy's own algorithms (building, diff, simplify, printing) recurse once per level of an
     expression, so a few hundred levels overflow Python's default limit; our code does not.
@@ -101,21 +147,16 @@ def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         except BaseException as error:  # re-raised in the caller's thread
             outcome["error"] = error
 
-    previous_limit = sys.getrecursionlimit()
-    previous_size = threading.stack_size()
+    worker = threading.Thread(target=run, name="symgrad-sympy")
+    _enter_deep()
     try:
-        threading.stack_size(1 << 30)
-    except (ValueError, RuntimeError):  # a platform without settable stacks: try anyway
-        return function(*args, **kwargs)
-    sys.setrecursionlimit(max(previous_limit, 200_000))
-    try:
-        worker = threading.Thread(target=run, name="symgrad-sympy")
-        worker.start()
-        threading.stack_size(previous_size)
-        worker.join()
+        started = _start_with_big_stack(worker)
+        if started:
+            worker.join()
     finally:
-        threading.stack_size(previous_size)
-        sys.setrecursionlimit(previous_limit)
+        _leave_deep()
+    if not started:  # a platform without settable stacks: try anyway, with the usual limit
+        return function(*args, **kwargs)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

@@ -4,7 +4,9 @@ overrides the sampled points, and a difference in floats is confirmed at high pr
 
 import subprocess
 import sys
+import threading
 
+import pytest
 import sympy as sp
 
 import symgrad as sg
@@ -64,3 +66,65 @@ def test_no_point_to_compare_is_undecided_not_differ():
     result = check_derivative(sg.log(-x * x - 1), x, 2 * x / (x * x + 1), symbolic=False)
     assert not result and result.point is None and result.values is None
     assert str(result).startswith("d/dx: UNDECIDED")
+
+
+def test_check_of_a_deep_graph_by_an_unused_variable():
+    f = x
+    for _ in range(150):
+        f = sg.sin(f)
+    result = sg.check(f, y)
+    assert result and result.reference == "central differences" and result.compared == 20
+    assert all(r for r in sg.check(f, [x, y]))
+
+
+def test_a_variable_named_like_a_function():
+    s = sg.var("sin")
+    result = sg.check(sg.sin(s) * s, s)
+    assert result and result.proved and result.compared == 20
+    assert compare_at_points(sg.sin(s), sp.sin(sp.Symbol("sin", real=True)))
+
+
+def test_text_is_parsed_never_evaluated_by_sympy():
+    assert compare_at_points(2 * x, "x + x")
+    with pytest.raises(sg.ParseError):
+        compare_at_points(x, "__import__('os').getcwd()")
+
+
+def test_the_timeout_bounds_a_tree_exponentially_bigger_than_its_graph():
+    # 12 levels of sin(f)*cos(f): 36 ops, written out 16,381 nodes (its derivative 380,930);
+    # handed to sympy it took 18 s with a 2 s timeout
+    f = x
+    for _ in range(12):
+        f = sg.sin(f) * sg.cos(f)
+    result = sg.check(f, x, timeout=2.0)
+    assert result and result.sympy is None and result.reference == "central differences"
+    assert "written out as a tree has over 20,000 nodes" in result.notes[0]
+    wrong = check_derivative(f, x, f.grad(x) * 1.001)
+    assert not wrong and wrong.point is not None and wrong.values is not None
+    small = x
+    for _ in range(4):
+        small = sg.sin(small) * sg.cos(small)
+    assert sg.check(small, x, timeout=2.0).proved  # a small tree still goes to sympy
+
+
+def test_deep_calls_from_threads_restore_the_process_settings():
+    limit, stack = sys.getrecursionlimit(), threading.stack_size()
+    f = x
+    for _ in range(80):  # past DEEP_GRAPH: to_sympy runs on a deep stack
+        f = sg.sin(f)
+    errors = []
+
+    def convert():
+        try:
+            for _ in range(3):
+                assert sg.to_sympy(f).func is sp.sin
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=convert) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert (sys.getrecursionlimit(), threading.stack_size()) == (limit, stack)
