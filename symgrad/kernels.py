@@ -15,7 +15,8 @@ import importlib.util
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -154,15 +155,19 @@ def interpreter() -> Interpreter:
     """The interpreter for every op with a scalar form, compiled (or loaded from numba's
     cache) on first use in a process."""
     ops = tuple(op for op in OPS.values() if scalar_expression(op) is not None)
-    module = _load(interpreter_source(ops))
-    # numba sets up its compiler target on the first call of a process (about a second, and
-    # the disk cache is read then): pay that here, with empty tapes, not in a user's call.
-    empty = np.zeros((0, 4), dtype=np.int64)
-    no_slots = np.zeros(0, dtype=np.int64)
-    module.run_point(empty, np.zeros(1))
-    module.run_blocks(
-        empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots, 0, 1
-    )
+    path = _written(interpreter_source(ops))
+    # One process compiles while any others wait, then load what it cached (the test suite's
+    # workers start together on a fresh machine).
+    with _exclusive(path.with_suffix(".lock")):
+        module = _imported(path)
+        # numba sets up its compiler target on the first call of a process (about a second,
+        # and the disk cache is read then): pay that here, with empty tapes, not in a call.
+        empty = np.zeros((0, 4), dtype=np.int64)
+        no_slots = np.zeros(0, dtype=np.int64)
+        module.run_point(empty, np.zeros(1))
+        module.run_blocks(
+            empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots, 0, 1
+        )
     return Interpreter(
         ops=ops,
         opcodes={op: code for code, op in enumerate(ops)},
@@ -171,12 +176,11 @@ def interpreter() -> Interpreter:
     )
 
 
-def _load(source: str) -> ModuleType:
-    """Import `source` from a file named by its hash: numba caches compiled functions beside
-    their source file, keyed by its path and time stamp, which never change once written."""
+def _written(source: str) -> Path:
+    """`source` in a file named by its hash: numba caches compiled functions beside their
+    source file, keyed by its path and time stamp, which never change once written."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    name = f"symgrad_interpreter_{digest}"
-    path = cache_directory() / f"{name}.py"
+    path = cache_directory() / f"symgrad_interpreter_{digest}.py"
     if not path.exists():
         # Written aside, then linked into place only if still absent: a process running
         # concurrently never imports half a file, nor sees the time stamp change under it.
@@ -189,8 +193,28 @@ def _load(source: str) -> ModuleType:
             pass
         finally:
             os.unlink(temporary)
-    spec = importlib.util.spec_from_file_location(name, path)
+    return path
+
+
+def _imported(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (where the system has file locks)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; a concurrent process compiles once more
+        yield
+        return
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
