@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, toposort, var
+from symgrad.graph import Tensor, as_tensor, count_ops, toposort, var
+from symgrad.parse import parse
+from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
     from_sympy,
@@ -95,17 +98,20 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
         return formula
     if isinstance(formula, Tensor):
         return lambda env: evaluate(formula, {name: env[name] for name in names})
-    expr = sp.sympify(formula)
+    expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    # The generated code names its arguments arg0, arg1, ..., never after the variables: one
+    # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
+    arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
-    symbols = [by_name.get(name, sp.Symbol(name, real=True)) for name in names]
+    expr = expr.xreplace({by_name[n]: a for n, a in zip(names, arguments) if n in by_name})
     try:
-        function = sp.lambdify(symbols, expr, modules="numpy")
+        function = sp.lambdify(arguments, expr, modules="numpy")
         return lambda env: function(*(env[name] for name in names))
     except (RecursionError, SyntaxError, MemoryError, TypeError, NameError):
         graph = from_sympy(expr)  # too big or too odd for lambdify: evaluate the graph
-        return lambda env: evaluate(graph, {name: env[name] for name in names})
+        return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)})
 
 
 def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
@@ -172,14 +178,20 @@ def compare_at_points(
     atol: float = 1e-9,
     kinks: Iterable[Any] = (),
     kink_tolerance: float = _ON_KINK,
+    domain: Iterable[Any] = (),
+    confirm: Callable[[dict[str, float]], bool] | None = None,
 ) -> NumericComparison:
-    """Compare two formulas (Tensors, sympy expressions, or functions of a dict of arrays
-    keyed by variable name) at random points.
+    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, or functions
+    of a dict of arrays keyed by variable name) at random points.
 
     Points where a kinked function (relu, abs, step, sign, Max, Heaviside, ...) of either
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
     differ there. Points where both values are NaN or infinite are skipped too; a point where
-    only one is finite counts as a difference.
+    only one is finite counts as a difference. Points where a `domain` formula (the function
+    being differentiated) is not finite are outside the domain and skipped.
+
+    A difference in floats can be rounding: `confirm(point)`, when given, says whether it is
+    real (say, by a high-precision evaluation); a point it clears is not reported.
 
     >>> from symgrad.graph import var
     >>> x = var("x")
@@ -188,6 +200,7 @@ def compare_at_points(
     >>> compare_at_points(x * x, x + x).point is not None
     True
     """
+    a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
     formulas = [a, b, *kinks]
     names = [v.name if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples
@@ -204,18 +217,32 @@ def compare_at_points(
                 kink_values = []
             for values in kink_values:
                 on_kink |= np.abs(np.broadcast_to(values, (count,))) < kink_tolerance
+    inside = np.ones(count, dtype=bool)
+    for formula in domain:
+        inside &= np.isfinite(_values(_evaluator(formula, names), env, count))
     finite_first, finite_second = np.isfinite(first), np.isfinite(second)
-    comparable = finite_first & finite_second
+    comparable = finite_first & finite_second & inside
     agree = (comparable & _close(first, second, rtol, atol)) | (~finite_first & ~finite_second)
+    agree |= ~inside
     usable = np.flatnonzero(comparable & ~on_kink)[:samples]
     result = NumericComparison(ok=True, compared=len(usable), on_kinks=int(on_kink.sum()))
     differing = np.flatnonzero(~agree & ~on_kink)
     differing = differing[differing <= (usable[-1] if len(usable) else count)]
-    if len(differing):
-        index = int(differing[0])
+    cleared = 0
+    for index in differing.tolist():
+        point = {name: float(env[name][index]) for name in names}
+        if confirm is not None and not confirm(point):
+            cleared += 1
+            continue
         result.ok = False
-        result.point = {name: float(env[name][index]) for name in names}
+        result.point = point
         result.values = (float(first[index]), float(second[index]))
+        break
+    if cleared:
+        result.notes.append(
+            f"at {cleared} point(s) the float values differ by rounding: a "
+            f"{PRECISE_DIGITS}-digit evaluation agrees there"
+        )
     kink_differences = np.flatnonzero(~agree & on_kink)
     if len(kink_differences):
         index = int(kink_differences[0])
@@ -261,6 +288,9 @@ _MAX_SIMPLIFY_OPS = 150  # sympy.simplify on bigger differences can take minutes
 # past these sizes `check` compares with central differences instead and says so in a note.
 SYMPY_MAX_DEPTH = 100
 SYMPY_MAX_OPS = 3000
+SYMPY_TREE_NODES_PER_SECOND = 10_000
+"""How big a written-out tree `check` hands to sympy per second of its `timeout`: sympy's
+diff, lambdify and printing take about 40 us per tree node (measured), so 4x to spare."""
 
 
 class _OutOfTime(Exception):
@@ -313,6 +343,66 @@ def simplifies_to_zero(difference: sp.Expr, timeout: float = 2.0) -> bool | None
     return False if simplified.is_Number else None
 
 
+PRECISE_DIGITS = 30
+"""Digits of the evaluation that decides whether a difference in floats is real."""
+
+
+def _precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
+    """`expr` at `point` (the floats taken exactly) to PRECISE_DIGITS digits, rounded to a
+    float; None where it is not a finite real number.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> _precise_value((x + 10**12) - 10**12, {"x": 0.1}), _precise_value(sp.log(x), {"x": -1.0})
+    (0.1, None)
+    """
+    exact = {s: sp.Rational(point[s.name]) for s in expr.free_symbols if s.name in point}
+    value = expr.xreplace(exact).evalf(PRECISE_DIGITS)
+    if not value.is_number:
+        raise ValueError(f"cannot evaluate {value} to a number")
+    if value.is_real is not True or value.is_finite is not True:
+        return None
+    return float(value)
+
+
+def _differ_precisely(a: sp.Expr, b: sp.Expr, rtol: float, atol: float
+                      ) -> Callable[[dict[str, float]], bool]:
+    """The `confirm` test of `compare_at_points`: do `a` and `b` differ at a point when both
+    are evaluated to PRECISE_DIGITS digits? (True when that evaluation fails: the float
+    difference stands.)"""
+
+    def differ(point: dict[str, float]) -> bool:
+        try:
+            first, second = _precise_value(a, point), _precise_value(b, point)
+        except (ValueError, TypeError, ZeroDivisionError, RecursionError):
+            return True
+        if first is None or second is None:
+            return (first is None) != (second is None)
+        return not bool(_close(np.array(first), np.array(second), rtol, atol))
+
+    return differ
+
+
+def simplest_fractions(expr: sp.Expr) -> sp.Expr:
+    """Each fraction written out from a float (0.333... as 3333333333333333/10**16) replaced by
+    the simplest fraction that rounds to the same float (1/3), so sympy sees what was meant.
+
+    >>> simplest_fractions(sp.Rational(repr(1 / 3)) * sp.Symbol("x"))
+    x/3
+    """
+    replacements = {}
+    for number in expr.atoms(sp.Rational):
+        if number.q == 1:
+            continue
+        value = float(number)
+        simpler = Fraction(value).limit_denominator(_SIMPLE_DENOMINATOR)
+        if simpler.denominator < number.q and float(simpler) == value:
+            replacements[number] = sp.Rational(simpler.numerator, simpler.denominator)
+    return expr.xreplace(replacements) if replacements else expr
+
+
+_SIMPLE_DENOMINATOR = 10**6
+
+
 def _symgrad_conventions(derivative: sp.Expr) -> tuple[sp.Expr, list[str]]:
     """sympy's derivative rewritten to symgrad's kink conventions, with a note per rewrite."""
     notes = []
@@ -345,7 +435,8 @@ class CheckResult:
 
     `symgrad` and `sympy` are the two derivatives as sympy expressions (sympy's rewritten to
     symgrad's kink conventions), `point` a point where they differ (else None) and `values`
-    their values there; `proved` is True when sympy simplified the difference to 0. For a
+    their values there: a falsy result without a point is undecided (no point where both are
+    finite, and no proof). `proved` is True when sympy simplified the difference to 0. For a
     graph too big for sympy both formulas are None and central differences stand in (a note
     says so).
     """
@@ -372,15 +463,15 @@ class CheckResult:
             if self.proved:
                 how.insert(0, "proved symbolically")
             head = f"d/d{self.wrt}: agree ({'; '.join(how) or 'no finite point to compare'})"
+        elif self.values is None:
+            head = f"d/d{self.wrt}: UNDECIDED (no point to compare at, and no proof)"
         else:
             where = ", ".join(f"{name} = {value:g}" for name, value in (self.point or {}).items())
-            head = f"d/d{self.wrt}: DIFFER"
-            if self.values is not None:
-                head += (
-                    f" at {where or 'every point'}: {self.label} gives {self.values[0]:.10g}, "
-                    f"{self.reference} give{'' if self.reference.endswith('s') else 's'} "
-                    f"{self.values[1]:.10g}"
-                )
+            head = (
+                f"d/d{self.wrt}: DIFFER at {where or 'every point'}: {self.label} gives "
+                f"{self.values[0]:.10g}, {self.reference} "
+                f"give{'' if self.reference.endswith('s') else 's'} {self.values[1]:.10g}"
+            )
         width = max(len(self.label), 5) + 1
         lines = [
             head,
@@ -447,11 +538,10 @@ def check_derivative(
     (False, {'x': 1.947189})
     """
     wrt = _as_variable(wrt)
-    order = toposort(f)
-    depth, size = graph_depth(order), sum(1 for node in order if node.children is not None)
-    if sympy_f is None and (depth > SYMPY_MAX_DEPTH or size > SYMPY_MAX_OPS):
-        return _check_by_differences(f, wrt, derivative, depth, size, samples, seed, label)
-    deep = depth > DEEP_GRAPH or graph_depth(toposort(derivative)) > DEEP_GRAPH
+    too_big = _past_sympy(f, derivative, timeout)
+    if too_big is not None:
+        return _check_by_differences(f, wrt, derivative, too_big, samples, seed, label)
+    deep = graph_depth(toposort(f)) > DEEP_GRAPH or graph_depth(toposort(derivative)) > DEEP_GRAPH
     if deep and not getattr(in_deep_thread, "active", False):
         return with_deep_stack(
             check_derivative,
@@ -467,22 +557,28 @@ def check_derivative(
         )
     if sympy_f is None:
         sympy_f = to_sympy(f, rational=True)
-    ours = to_sympy(derivative, rational=True)
+    sympy_f = simplest_fractions(sympy_f)
+    ours = simplest_fractions(to_sympy(derivative, rational=True))
     theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
-    names = _names([f, derivative])
+    names = _names([f, derivative, wrt])
     numeric = compare_at_points(
-        derivative, theirs, names, samples=samples, seed=seed, kinks=[f, sympy_f]
+        derivative, theirs, names, samples=samples, seed=seed, kinks=[f, sympy_f], domain=[f],
+        confirm=_differ_precisely(ours, theirs, rtol=1e-6, atol=1e-9),
     )
     notes.extend(numeric.notes)
     proved = simplifies_to_zero(ours - theirs, timeout) if symbolic else None
-    if proved is not None:
-        ok = proved
-    else:  # agreement needs a compared point, unless every point sat on a kink
-        ok = numeric.ok and bool(numeric.compared or numeric.on_kinks or not names)
+    # The points decide: a difference is shown at a point, with both values. A symbolic result
+    # only adds to agreement at the points (and stands in when every point sat on a kink).
+    ok = numeric.ok and bool(numeric.compared or numeric.on_kinks or not names or proved)
     if proved is True and not numeric.ok:
         notes.append(
-            "sympy proves the two equal; the values differ at the point shown only by "
-            "rounding or outside the domain"
+            "sympy simplifies the difference to 0, yet the two differ at the point shown "
+            f"(also to {PRECISE_DIGITS} digits): the simplification does not hold there"
+        )
+    elif proved is False and numeric.ok:
+        notes.append(
+            "sympy reduces the difference to a nonzero number, too small to show at any "
+            "sampled point: rounding of float constants"
         )
     return CheckResult(
         ok=ok,
@@ -499,17 +595,42 @@ def check_derivative(
     )
 
 
+def _past_sympy(f: Tensor, derivative: Tensor | None, timeout: float) -> str | None:
+    """Why `f` (and its `derivative`) are too big to hand to sympy within `timeout` seconds,
+    or None. sympy works on the formula written out as a tree, which can be exponentially
+    bigger than the graph (12 levels of sin(f)*cos(f): 36 ops, a tree of 16,381 nodes), so the
+    tree is measured first, without building it.
+    """
+    order = toposort(f)
+    depth, size = graph_depth(order), sum(1 for node in order if node.children is not None)
+    if depth > SYMPY_MAX_DEPTH or size > SYMPY_MAX_OPS:
+        return (
+            f"f has depth {depth} and {size} ops, past what sympy.diff handles in reasonable "
+            f"time (depth {SYMPY_MAX_DEPTH}, {SYMPY_MAX_OPS} ops)"
+        )
+    limit = max(1, int(SYMPY_TREE_NODES_PER_SECOND * timeout))
+    for name, formula in (("f", f), ("the derivative", derivative)):
+        if formula is None:
+            continue
+        tree = inlined_size(formula, limit)
+        if tree > limit:
+            return (
+                f"{name} written out as a tree has over {limit:,} nodes ({count_ops(formula):,} "
+                f"in the graph), more than sympy works through in the {timeout:g} s timeout"
+            )
+    return None
+
+
 def _check_by_differences(
     f: Tensor,
     wrt: Tensor,
     derivative: Tensor,
-    depth: int,
-    size: int,
+    reason: str,
     samples: int,
     seed: int,
     label: str,
 ) -> CheckResult:
-    names = _names([f, derivative])
+    names = _names([f, derivative, wrt])
     numeric = compare_at_points(
         derivative,
         central_difference(f, wrt.name),
@@ -521,12 +642,7 @@ def _check_by_differences(
         kinks=[f],
         kink_tolerance=1e-3,
     )
-    notes = [
-        f"f has depth {depth} and {size} ops, past what sympy.diff handles in reasonable time "
-        f"(depth {SYMPY_MAX_DEPTH}, {SYMPY_MAX_OPS} ops): compared with central differences "
-        "(to 1e-4) instead",
-        *numeric.notes,
-    ]
+    notes = [f"{reason}: compared with central differences (to 1e-4) instead", *numeric.notes]
     return CheckResult(
         ok=numeric.ok and bool(numeric.compared or numeric.on_kinks or not names),
         wrt=wrt.name,
@@ -582,9 +698,7 @@ def check(
     single = isinstance(wrt, str | Tensor)
     variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    order = toposort(f)
-    small = graph_depth(order) <= SYMPY_MAX_DEPTH and len(order) <= SYMPY_MAX_OPS
-    sympy_f = to_sympy(f, rational=True) if small else None
+    sympy_f = to_sympy(f, rational=True) if _past_sympy(f, None, timeout) is None else None
     results = [
         check_derivative(
             f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f

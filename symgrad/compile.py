@@ -11,14 +11,18 @@ numpy function comes from the op table (`op.numpy`).
 from __future__ import annotations
 
 import heapq
+import inspect
 import keyword
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from symgrad.blocks import block_size, in_blocks
+from symgrad.evaluate import real_input
 from symgrad.graph import (
     NamedConstant,
     Tensor,
@@ -29,11 +33,15 @@ from symgrad.graph import (
     use_counts,
     var,
 )
+from symgrad.numba_backend import NumbaFunction, lambdify_numba
 from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, SOURCE_IMPORTS, Op
 from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
 """The languages `codegen` writes."""
+
+BACKENDS = ("auto", "numpy", "numba")
+"""What `lambdify` evaluates with (its `backend=`)."""
 
 # A single-use node is inlined into its user unless the expression grows deeper or longer
 # than this; then it gets its own line. Bounded nesting keeps Python's parser and compiler
@@ -58,20 +66,36 @@ class _Program(NamedTuple):
     results: list[str]  # one expression per output
     single: bool  # one output (return it) or a list (return a tuple)
     writes: list[str] | None  # with `out=`: per output, a statement writing it into "\0"
+    temporaries: int  # how many named temporaries the body holds at most at once
     helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
     constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
     dtype: np.dtype
 
 
 def _fresh(base: str, taken: set[str]) -> str:
-    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it)."""
+    """`base`, or `base_`, `base_2`, ... whichever is not taken yet (and record it).
+
+    `base` must be in NFKC form, as every name in `taken` is: Python reads identifiers in
+    that form (`ｔ0` is `t0`), so names distinct here stay distinct in the compiled code.
+    """
     name = base
     suffix = 1
-    while name in taken or keyword.iskeyword(name):
+    while name in taken or keyword.iskeyword(name) or name == "__debug__":
         name = f"{base}_" if suffix == 1 else f"{base}_{suffix}"
         suffix += 1
     taken.add(name)
     return name
+
+
+def source_name(name: str) -> str:
+    """The name Python would read for the identifier `name` (its NFKC form), or `arg` when
+    that form is not an identifier of its own.
+
+    >>> source_name("ｔ0"), source_name("𝐱"), source_name("x")
+    ('t0', 'x', 'x')
+    """
+    normal = unicodedata.normalize("NFKC", name)
+    return normal if normal.isidentifier() else "arg"
 
 
 def _as_outputs(outputs: Any) -> tuple[list[Tensor], bool]:
@@ -135,7 +159,16 @@ def _constant_text(
     return "{" + name + "}", PREC_ATOM
 
 
-def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+class _Graph(NamedTuple):
+    """What `lambdify` compiles, checked: every variable the graph uses is in `variables`."""
+
+    variables: list[Tensor]
+    roots: list[Tensor]
+    single: bool  # one output (not a list)
+    order: list[Tensor]  # toposort(roots)
+
+
+def _graph(args: Any, outputs: Any) -> _Graph:
     roots, single = _as_outputs(outputs)
     variables = _as_args(args)
     order = toposort(roots)
@@ -146,11 +179,16 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             f"the graph uses variables that are not in args: {', '.join(missing)}; "
             f"pass them in args"
         )
+    return _Graph(variables, roots, single, order)
+
+
+def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+    variables, roots, single, order = _graph(args, outputs)
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
     taken = {*SOURCE_IMPORTS, name, *OPS, *(["out"] if out else [])}
-    params = {variable: _fresh(variable.name, taken) for variable in variables}
+    params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
     # A few outputs are written in the return statement; many get a line each, so that the
@@ -237,6 +275,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         results=[text.format_map(names) for text, *_ in results],
         single=single,
         writes=writes,
+        temporaries=len({line.partition(" = ")[0] for line in lines}),
         helpers=helpers,
         constants=constants,
         dtype=dtype,
@@ -327,13 +366,19 @@ def lambdify(
     dtype: Any = None,
     name: str = "f",
     out: bool = False,
-) -> Callable[..., Any]:
-    """A compiled numpy function of `args` (variables or names, in order) computing `outputs`.
+    backend: str = "auto",
+) -> CompiledFunction | NumbaFunction:
+    """A compiled function of `args` (variables or names, in order) computing `outputs`.
 
     Arrays broadcast; a list of outputs gives a tuple. Inputs are converted to `dtype`
-    (float64 by default). The generated source is the function's `.source`. With
+    (float64 by default). The generated numpy source is the function's `.source`. With
     `out=True` the function also takes `out=` (an array, or one per output) and writes
     the results there, by the last ufunc itself where it can, instead of allocating.
+
+    `backend="numpy"` runs that source (big arrays in blocks, so memory stays bounded);
+    `"numba"` runs the graph's instruction tape in a compiled interpreter (`NumbaFunction`:
+    float64, no `out=`, needs the `numba` extra); `"auto"` takes numba when it is installed
+    and the graph has `AUTO_NUMBA_OPS` ops or more.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
@@ -348,19 +393,106 @@ def lambdify(
         return x*y + np.sin(x)**2
     <BLANKLINE>
     """
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = _function_name(name)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "numpy":
+        compiled = lambdify_numba(
+            _graph(args, outputs),
+            name,
+            lambda: lambdify(args, outputs, name=name, backend="numpy").source,
+            required=backend == "numba",
+            unsupported=_numba_unsupported(dtype, out),
+        )
+        if compiled is not None:
+            return compiled
     # Translating and compiling allocate a lot and free little: the collector only slows them.
     with gc_paused():
         program = _translate(args, outputs, dtype, name, out)
         source = _function_source(program, name)
-        namespace: dict[str, Any] = {"np": np}
-        namespace.update({op_name: op.numpy for op_name, op in program.helpers.items()})
-        namespace.update(program.constants)
+        return CompiledFunction(
+            source,
+            name,
+            program.params,
+            program.converted,
+            program.helpers,
+            program.constants,
+            block_size(program.temporaries),
+        )
+
+
+def _numba_unsupported(dtype: Any, out: bool) -> str | None:
+    """Why these options need the numpy backend, or None."""
+    if dtype is not None and np.dtype(dtype) != np.float64:
+        return f"the numba backend computes in float64, not {np.dtype(dtype)}"
+    if out:
+        return "the numba backend does not write into out="
+    return None
+
+
+def _function_name(name: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    return unicodedata.normalize("NFKC", name)
+
+
+class CompiledFunction:
+    """What `lambdify` returns: the compiled function, with its `.source`. Inputs are checked
+    as `evaluate` checks them (None or text is a TypeError, not NaN), and it pickles (by its
+    source, compiled again on loading), so it can be sent to worker processes.
+
+    >>> from symgrad.graph import var
+    >>> f = lambdify([var("x")], var("x") + 1)
+    >>> f(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: the value of 'x' must be a real number or numeric array, got NoneType None
+    """
+
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        params: Sequence[str],
+        checked: Sequence[str],
+        helpers: Iterable[str],
+        constants: dict[str, Any],
+        block: int,
+    ):
+        namespace: dict[str, Any] = {"np": np, **constants}
+        namespace.update({op_name: OPS[op_name].numpy for op_name in helpers})
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
-    function = namespace[name]
-    function.source = source
-    return function
+        # Arrays of more than `block` points are evaluated a block at a time.
+        self.function = in_blocks(namespace[name], block)
+        self.source = source
+        self.__name__ = self.__qualname__ = name
+        self.__signature__ = inspect.signature(self.function)
+        self._rebuild = (
+            source,
+            name,
+            tuple(params),
+            tuple(checked),
+            tuple(helpers),
+            constants,
+            block,
+        )
+        # positions and names of the inputs the body reads (unused ones may be anything)
+        self._checked = [(index, param) for index, param in enumerate(params) if param in checked]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        count = len(args)
+        for index, param in self._checked:
+            if index < count:
+                real_input(param, args[index])
+            elif param in kwargs:
+                real_input(param, kwargs[param])
+        return self.function(*args, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        return (CompiledFunction, self._rebuild)
+
+    def __repr__(self) -> str:
+        return f"<compiled symgrad function {self.__name__}{self.__signature__}>"
 
 
 def codegen(
@@ -397,8 +529,7 @@ def codegen(
         raise ValueError(
             f"codegen: unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}"
         )
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = _function_name(name)
     if args is None:
         roots, _ = _as_outputs(outputs)
         args = free_variables(roots)

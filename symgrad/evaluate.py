@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, gc_paused, toposort
+from symgrad.graph import Tensor, gc_paused, to_float, toposort
 
 
 class UnboundVariableError(LookupError):
@@ -24,12 +24,19 @@ class UnboundVariableError(LookupError):
         self.name = name
 
 
-def check_value(name: str | None, value: Any) -> Any:
-    """`value` as a float or float array, or a TypeError naming the variable."""
+def real_input(name: str | None, value: Any) -> Any:
+    """`value` itself if it is a real number, else it as a numeric numpy array; a TypeError
+    naming the variable for anything else (None, text, a Tensor, objects).
+
+    >>> real_input("x", [1, 2])
+    array([1, 2])
+    """
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return value
     if isinstance(value, Tensor):
         raise TypeError(f"the value of {name!r} must be a number or array, not a Tensor")
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        return float(value)
+        return value
     try:
         array = np.asarray(value)
     except Exception as error:  # ragged lists and the like
@@ -39,7 +46,15 @@ def check_value(name: str | None, value: Any) -> Any:
             f"the value of {name!r} must be a real number or numeric array, "
             f"got {type(value).__name__} {value!r:.40}"
         )
-    return array.astype(float)
+    return array
+
+
+def check_value(name: str | None, value: Any) -> Any:
+    """`value` as a float or float array, or a TypeError naming the variable."""
+    value = real_input(name, value)
+    if isinstance(value, np.ndarray):
+        return value.astype(float)
+    return to_float(value)
 
 
 def _bindings(env: Mapping[Any, Any] | None) -> dict[str, Any]:

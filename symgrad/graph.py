@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import math
 import numbers
 import weakref
 from collections import namedtuple
@@ -66,7 +67,7 @@ class Tensor:
     children: Children | None
     name: str | None
     is_const: bool
-    number: float | int | None  # the value of a scalar constant, else None
+    number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
 
     def __new__(
         cls, value: Any = None, children: Children | None = None, name: str | None = None
@@ -92,6 +93,14 @@ class Tensor:
     @property
     def is_var(self) -> bool:
         return self.children is None and self.name is not None
+
+    @property
+    def scalar_value(self) -> float | None:
+        """A scalar constant's value as a float (numbers and named constants like pi), else
+        None."""
+        if not self.is_const or isinstance(self._value, np.ndarray):
+            return None
+        return float(self._value)
 
     @property
     def op(self) -> Op | None:
@@ -269,15 +278,35 @@ def variables(names: str | Iterable[str]) -> tuple[Tensor, ...]:
     return tuple(var(name) for name in names)
 
 
+def to_float(value: Any) -> float:
+    """float(value), rounding past the float range to -inf or inf as IEEE arithmetic does.
+
+    >>> to_float(10**400), to_float(3)
+    (inf, 3.0)
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _normalize_number(value: Any) -> Any:
-    """Python scalars for scalar constants: integral floats become ints (prints `2*x`)."""
+    """Scalar constants are Python ints (exact, within the float range) or floats: integral
+    floats become ints (prints `2*x`), other numbers (Fraction, Decimal, numpy) floats. The
+    sign of -0.0 stays."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, numbers.Integral):
+        value = int(value)  # bool, IntEnum, numpy integers
+        return value if math.isfinite(to_float(value)) else to_float(value)
+    if not isinstance(value, numbers.Number) or (
+        isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)
+    ):
+        return value  # const refuses it
+    value = to_float(value)
+    if value.is_integer() and abs(value) < 2**53 and (value != 0 or math.copysign(1, value) > 0):
         return int(value)
     return value
 
@@ -318,8 +347,12 @@ def const(value: Any) -> Tensor:
         key = ("const", "named", value.name)
         return _interned(key) or _make(key, None, None, value)
     value = _normalize_number(value)
-    if isinstance(value, numbers.Number) and not isinstance(value, complex):
-        key = ("const", type(value).__name__, value)
+    if type(value) is float:
+        # -0.0 == 0.0 and nan != nan: keyed by their text, they are one node each
+        special = value == 0 or value != value
+        key = ("const", "float", repr(value) if special else value)
+    elif type(value) is int:
+        key = ("const", "int", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
         key = ("const", "array", value.shape, value.tobytes())

@@ -150,7 +150,8 @@ _INDEX = _index()
 
 
 class _Pass:
-    """One bottom-up pass: the memo `done` maps every node seen to its simplified form."""
+    """One bottom-up pass: the memo `done` maps every node seen to its simplified form. It is
+    the `flatten.CollectContext` the collecting rules ask about sharing, order and settling."""
 
     def __init__(self, keys: SortKeys, shared: set, log: list | None, budget: int,
                  normal: set):
@@ -160,7 +161,7 @@ class _Pass:
         self.log = log
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
-        self.factor_cache: dict[tuple, tuple] = {}  # for rules.product_factors
+        self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
         self.unsettled: set[Tensor] = set()
 
     def settle(self, node: Tensor) -> None:

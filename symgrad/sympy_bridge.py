@@ -18,6 +18,7 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.graph import PI, E, NamedConstant, Tensor, const, gc_paused, toposort, use_counts, var
+from symgrad.parse import parse
 
 __all__ = ["UnsupportedSympyError", "from_sympy", "to_sympy"]
 
@@ -83,8 +84,54 @@ def graph_depth(order: list[Tensor]) -> int:
     return depth[order[-1]] if order else 0
 
 
+DEEP_RECURSION_LIMIT = 200_000
+DEEP_STACK_BYTES = 1 << 30
+
+# The recursion limit and the stack size of new threads are process-wide. The first deep call
+# in flight raises the limit and the last one restores it (a count under a lock, so calls from
+# several threads never restore each other's raised value, nor leave it raised); the stack
+# size is set only around starting the worker, under the same lock.
+_deep_lock = threading.Lock()
+_deep_calls = 0
+_saved_limit = 0
+
+
+def _enter_deep() -> None:
+    global _deep_calls, _saved_limit
+    with _deep_lock:
+        if _deep_calls == 0:
+            _saved_limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_saved_limit, DEEP_RECURSION_LIMIT))
+        _deep_calls += 1
+
+
+def _leave_deep() -> None:
+    global _deep_calls
+    with _deep_lock:
+        _deep_calls -= 1
+        if _deep_calls == 0:
+            sys.setrecursionlimit(_saved_limit)
+
+
+def _start_with_big_stack(worker: threading.Thread) -> bool:
+    """Start `worker` on a DEEP_STACK_BYTES stack; False (not started) where stacks cannot be
+    sized. The process's default stack size is put back before returning."""
+    with _deep_lock:
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(DEEP_STACK_BYTES)
+        except (ValueError, RuntimeError):
+            return False
+        try:
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+    return True
+
+
 def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """function(*args, **kwargs) on a thread with a 1 GiB stack and a high recursion limit.
+    """function(*args, **kwargs) on a thread with a 1 GiB stack and a high recursion limit;
+    both process-wide settings are back as they were when it returns (or raises).
 
     sympy's own algorithms (building, diff, simplify, printing) recurse once per level of an
     expression, so a few hundred levels overflow Python's default limit; our code does not.
@@ -103,21 +150,16 @@ def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         except BaseException as error:  # re-raised in the caller's thread
             outcome["error"] = error
 
-    previous_limit = sys.getrecursionlimit()
-    previous_size = threading.stack_size()
+    worker = threading.Thread(target=run, name="symgrad-sympy")
+    _enter_deep()
     try:
-        threading.stack_size(1 << 30)
-    except (ValueError, RuntimeError):  # a platform without settable stacks: try anyway
-        return function(*args, **kwargs)
-    sys.setrecursionlimit(max(previous_limit, 200_000))
-    try:
-        worker = threading.Thread(target=run, name="symgrad-sympy")
-        worker.start()
-        threading.stack_size(previous_size)
-        worker.join()
+        started = _start_with_big_stack(worker)
+        if started:
+            worker.join()
     finally:
-        threading.stack_size(previous_size)
-        sys.setrecursionlimit(previous_limit)
+        _leave_deep()
+    if not started:  # a platform without settable stacks: try anyway, with the usual limit
+        return function(*args, **kwargs)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -491,18 +533,45 @@ def _heights(expr: sp.Basic) -> dict[int, int]:
     return heights
 
 
+def as_sympy(expr: Any) -> sp.Basic | Tensor:
+    """A sympy object as is, a number as a sympy number, text as the Tensor `parse` reads.
+
+    Never `sympy.sympify` on text: it runs the text as Python code.
+
+    >>> as_sympy(2)
+    2
+    >>> as_sympy("2*x")
+    Tensor(2*x)
+    """
+    if isinstance(expr, str):
+        return parse(expr)
+    if isinstance(expr, Tensor | sp.Basic):
+        return expr
+    try:
+        return sp.sympify(expr, strict=True)  # numbers and objects with _sympy_; no text
+    except sp.SympifyError:
+        raise TypeError(
+            f"expected a sympy expression, a number or formula text, got {type(expr).__name__}"
+        ) from None
+
+
 def from_sympy(expr: Any) -> Tensor:
     """The graph of a sympy expression, built through the op table (so folding applies).
 
     Sums and products become binary trees, `x**-1` becomes `1/x`, `Max(x, 0)` becomes
     `relu(x)`, `Heaviside(x, 0)` becomes `step(x)` and `1/(1 + exp(-x))` becomes `sigmoid(x)`.
-    A function with no op raises `UnsupportedSympyError` (a ValueError) naming it.
+    A function with no op raises `UnsupportedSympyError` (a ValueError) naming it. Text is
+    read by symgrad's own `parse`, never by `sympy.sympify` (which evaluates it as Python).
 
     >>> x = sp.Symbol("x", real=True)
     >>> str(from_sympy(sp.Max(x, 0) / x**2 + sp.sqrt(x)))
     'sqrt(x) + relu(x)/x**2'
+    >>> str(from_sympy("x*y + 1"))
+    'x*y + 1'
     """
-    expr = sp.sympify(expr)
+    expr = as_sympy(expr)
+    if isinstance(expr, Tensor):
+        return expr
     heights = _heights(expr)
     # Keyed by id, not by the expression: hashing a deep unevaluated sympy tree recurses.
     # `seen` holds every visited expression alive, so no id is reused while we work.

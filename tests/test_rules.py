@@ -216,3 +216,18 @@ def test_pythagoras_with_coefficients():
     check_simplified(1 - s2, "cos(x)**2")
     check_simplified(4 - 4 * c2, "4*sin(x)**2")
     check_simplified(sg.sin(X) / sg.cos(X), "tan(x)")
+
+
+def test_common_factor_that_is_also_the_cofactor_is_squared():
+    # the factor pulled out and the sum left inside are the same interned node: their
+    # exponents add (a node-keyed dict once let the second overwrite the first: 9.0 -> 3.0)
+    point = [{"x": 1.3, "y": 1.7}]
+    check_simplified(X * (X + Y) + Y * (X + Y), "(x + y)**2", point)
+    check_simplified((X + 1) + X * (X + 1), "(x + 1)**2", point)
+    assert sg.evaluate(simplify(X * (X + Y) + Y * (X + Y)), point[0]) == pytest.approx(9.0)
+
+
+def test_second_derivative_of_x_to_the_x_keeps_its_value():
+    second = (X**X).grad(X).grad(X)
+    for once in (simplify(second), simplify(simplify((X**X).grad(X)).grad(X))):
+        assert sg.evaluate(once, {"x": 1.4}) == pytest.approx(4.004943002407144)

@@ -1,0 +1,190 @@
+"""`lambdify(..., backend="numba")`: a graph's tape (`symgrad.tape`) run by the compiled
+interpreter (`symgrad.kernels`). Scalars run the tape once; arrays broadcast, then run it
+over blocks of points sized so that the slots of one block stay in cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from symgrad.evaluate import real_input
+from symgrad.graph import Tensor
+from symgrad.kernels import interpreter, numba_available
+from symgrad.tape import Tape, UnsupportedOpError, build_tape
+
+AUTO_NUMBA_OPS = 200
+"""`backend="auto"` compiles graphs with this many ops or more with numba (smaller ones run
+as fast in numpy, without loading numba's compiled interpreter into the process)."""
+
+# The slots of one block of points fill about this many bytes (the core's L2 cache holds
+# them); a block holds at most MAX_BLOCK points (longer inner loops gain nothing) and at
+# least MIN_BLOCK (shorter ones would pay the op dispatch per point).
+BLOCK_BYTES = 1 << 20
+MAX_BLOCK = 1024
+MIN_BLOCK = 16
+
+
+Source = str | Callable[[], str]  # a text, or how to write it when first asked
+
+
+class GraphLike(Protocol):
+    """The checked graph `lambdify` hands over (every variable used is in `variables`)."""
+
+    variables: list[Tensor]
+    roots: list[Tensor]
+    single: bool
+    order: list[Tensor]
+
+
+class BackendUnavailableError(ValueError):
+    """`backend="numba"` was asked for a graph or options it cannot run."""
+
+
+def lambdify_numba(
+    graph: GraphLike,
+    name: str,
+    numpy_source: Source,
+    required: bool,
+    unsupported: str | None = None,
+) -> NumbaFunction | None:
+    """The graph compiled for the numba backend; None when the numpy backend should run it
+    instead (`required=False`, the "auto" choice), else a BackendUnavailableError saying why.
+    `unsupported` is the caller's reason the options need numpy, if any."""
+    reason = unsupported
+    if reason is None and not numba_available():
+        reason = "numba is not installed (pip install 'symgrad[numba]')"
+    if reason is None and not required:
+        operations = sum(1 for node in graph.order if node.children is not None)
+        if operations < AUTO_NUMBA_OPS:
+            return None
+    if reason is None:
+        try:
+            tape = build_tape(graph.variables, graph.roots, interpreter().opcodes, graph.order)
+        except UnsupportedOpError as error:
+            reason = str(error)
+        else:
+            names = [variable.name for variable in graph.variables]
+            return NumbaFunction(tape, names, graph.single, name, numpy_source)
+    if required:
+        raise BackendUnavailableError(f"backend='numba': {reason}")
+    return None
+
+
+class NumbaFunction:
+    """A compiled graph: call it like the function `lambdify` returns.
+
+    `.tape` is the lowered graph, `.listing()` its instructions as text, and `.source` the
+    numpy source the numpy backend would run instead (written on first access). It pickles
+    (its tape and source), so it can be sent to worker processes.
+    """
+
+    def __init__(
+        self, tape: Tape, names: Sequence[str], single: bool, name: str, numpy_source: Source
+    ):
+        self._interpreter = interpreter()
+        self.tape = tape
+        self.__name__ = self.__qualname__ = name
+        self._single = single
+        self._names = list(names)
+        self._positions = {name: index for index, name in enumerate(self._names)}
+        self._numpy_source = numpy_source
+        # Slots as one call starts: the arguments' slots are filled per call, constants now.
+        self._template = np.zeros(tape.slots)
+        self._template[tape.arguments : tape.arguments + len(tape.constants)] = tape.constants
+
+    @property
+    def source(self) -> str:
+        if not isinstance(self._numpy_source, str):
+            self._numpy_source = self._numpy_source()
+        return self._numpy_source
+
+    def listing(self) -> str:
+        """The tape's instructions, one a line."""
+        return self.tape.listing(self._interpreter.ops)
+
+    def __reduce__(self) -> tuple:
+        return (NumbaFunction, (self.tape, self._names, self._single, self.__name__, self.source))
+
+    def __repr__(self) -> str:
+        names = self._names if len(self._names) <= 6 else [*self._names[:5], "..."]
+        return (
+            f"<symgrad numba function {self.__name__}({', '.join(names)}): "
+            f"{len(self.tape.code)} instructions, {self.tape.slots} slots>"
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = self._bind(args, kwargs)
+        # The common cases first: numbers only (one point), or arrays of one shape.
+        try:
+            stacked = np.array(values)
+        except ValueError:  # arrays of different shapes
+            stacked = None
+        if stacked is not None and stacked.dtype.kind in "biuf" and stacked.ndim == 1:
+            return self._at_point(stacked.astype(np.float64, copy=False))
+        arrays = [
+            np.asarray(real_input(name, value), dtype=np.float64)
+            for name, value in zip(self._names, values, strict=True)
+        ]
+        return self._on_arrays(arrays)
+
+    def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
+        if not kwargs and len(args) == len(self._names):
+            return list(args)
+        if len(args) > len(self._names):
+            raise TypeError(
+                f"{self.__name__}() takes {len(self._names)} arguments, got {len(args)}"
+            )
+        values: list[Any] = list(args) + [_MISSING] * (len(self._names) - len(args))
+        for key, value in kwargs.items():
+            index = self._positions.get(key)
+            if index is None:
+                raise TypeError(f"{self.__name__}() got an unexpected argument {key!r}")
+            if values[index] is not _MISSING:
+                raise TypeError(f"{self.__name__}() got two values for argument {key!r}")
+            values[index] = value
+        missing = [name for name, value in zip(self._names, values) if value is _MISSING]
+        if missing:
+            raise TypeError(f"{self.__name__}() is missing arguments: {', '.join(missing)}")
+        return values
+
+    def _at_point(self, point: np.ndarray) -> Any:
+        registers = self._template.copy()
+        registers[: len(point)] = point
+        self._interpreter.run_point(self.tape.code, registers)
+        results = registers[self.tape.outputs].tolist()
+        return results[0] if self._single else tuple(results)
+
+    def _on_arrays(self, arrays: list[np.ndarray]) -> Any:
+        shape = np.broadcast_shapes(*(array.shape for array in arrays))
+        tape = self.tape
+        size = math.prod(shape)
+        block = max(MIN_BLOCK, min(MAX_BLOCK, BLOCK_BYTES // (8 * max(tape.slots, 1)), size))
+        registers = np.empty((tape.slots, block))
+        registers[:] = self._template[:, None]
+        # One-element arguments are filled once, like constants; the others are read from
+        # `inputs` block by block.
+        varying = [index for index, array in enumerate(arrays) if array.size != 1]
+        for index, array in enumerate(arrays):
+            if array.size == 1:
+                registers[index] = array.reshape(())
+        inputs = np.empty((len(varying), size))
+        for row, index in enumerate(varying):
+            inputs[row].reshape(shape)[...] = arrays[index]
+        results = np.empty((len(tape.outputs), size))
+        self._interpreter.run_blocks(
+            tape.code,
+            registers,
+            inputs,
+            np.array(varying, dtype=np.int64),
+            results,
+            tape.outputs,
+        )
+        outputs = [row.reshape(shape) for row in results]
+        return outputs[0] if self._single else tuple(outputs)
+
+
+_MISSING = object()

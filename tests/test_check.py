@@ -1,0 +1,130 @@
+"""Tests for `check`'s verdicts (symgrad/checking.py): a DIFFER always names a point and both
+values, float constants are compared as the fractions they stand for, a symbolic result never
+overrides the sampled points, and a difference in floats is confirmed at high precision."""
+
+import subprocess
+import sys
+import threading
+
+import pytest
+import sympy as sp
+
+import symgrad as sg
+from symgrad.checking import check_derivative, compare_at_points, simplest_fractions
+
+x, y = sg.variables("x y")
+X = sp.Symbol("x", real=True)
+
+
+def test_a_float_constant_is_the_fraction_it_stands_for():
+    result = sg.check(x / 3, x)
+    assert result and result.proved and result.symgrad == sp.Rational(1, 3)
+    assert sg.check(x * 0.1 + x / 7, x)
+    assert simplest_fractions(sp.Rational(repr(2 / 3)) * X) == 2 * X / 3
+    assert simplest_fractions(sp.Rational("1.234567")) == sp.Rational("1.234567")
+
+
+def test_cli_check_of_x_over_3_agrees():
+    run = subprocess.run([sys.executable, "-m", "symgrad", "diff", "x/3", "--wrt", "x", "--check"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "agree" in run.stdout and "DIFFER" not in run.stdout
+
+
+def test_differ_names_a_point_and_both_values():
+    result = check_derivative(x**3, x, 3 * x)
+    assert not result and result.point is not None
+    value = result.point["x"]
+    assert result.values == (3 * value, 3 * value**2)
+    assert str(result).startswith(f"d/dx: DIFFER at x = {value:g}: symgrad gives")
+
+
+def test_a_constant_off_by_rounding_is_not_a_difference():
+    # sympy sees 1e-17 as a nonzero difference; no sampled point can show it
+    result = check_derivative(x * x, x, 2 * x + 1e-17)
+    assert result and any("rounding" in note for note in result.notes)
+
+
+def test_a_symbolic_proof_does_not_outvote_a_point():
+    # outside the domain of f nothing is compared; inside, the points decide
+    assert sg.check(sg.exp(sg.log(x)), x)
+    wrong = check_derivative(sg.exp(sg.log(x)), x, sg.exp(sg.log(x)) / x + 1e-3)
+    assert not wrong and wrong.point["x"] > 0
+
+
+def test_float_cancellation_is_confirmed_at_high_precision():
+    # (x + 1e12) - 1e12 loses digits in floats; at 30 digits it is x
+    lossy = (x + 1e12) - 1e12
+    assert not compare_at_points(lossy, X)
+    confirmed = compare_at_points(lossy, X, confirm=lambda point: False)
+    assert confirmed and "rounding" in confirmed.notes[0]
+    result = check_derivative(x * x / 2, x, lossy)
+    assert result and any("30-digit evaluation agrees" in note for note in result.notes)
+
+
+def test_no_point_to_compare_is_undecided_not_differ():
+    result = check_derivative(sg.log(-x * x - 1), x, 2 * x / (x * x + 1), symbolic=False)
+    assert not result and result.point is None and result.values is None
+    assert str(result).startswith("d/dx: UNDECIDED")
+
+
+def test_check_of_a_deep_graph_by_an_unused_variable():
+    f = x
+    for _ in range(150):
+        f = sg.sin(f)
+    result = sg.check(f, y)
+    assert result and result.reference == "central differences" and result.compared == 20
+    assert all(r for r in sg.check(f, [x, y]))
+
+
+def test_a_variable_named_like_a_function():
+    s = sg.var("sin")
+    result = sg.check(sg.sin(s) * s, s)
+    assert result and result.proved and result.compared == 20
+    assert compare_at_points(sg.sin(s), sp.sin(sp.Symbol("sin", real=True)))
+
+
+def test_text_is_parsed_never_evaluated_by_sympy():
+    assert compare_at_points(2 * x, "x + x")
+    with pytest.raises(sg.ParseError):
+        compare_at_points(x, "__import__('os').getcwd()")
+
+
+def test_the_timeout_bounds_a_tree_exponentially_bigger_than_its_graph():
+    # 12 levels of sin(f)*cos(f): 36 ops, written out 16,381 nodes (its derivative 380,930);
+    # handed to sympy it took 18 s with a 2 s timeout
+    f = x
+    for _ in range(12):
+        f = sg.sin(f) * sg.cos(f)
+    result = sg.check(f, x, timeout=2.0)
+    assert result and result.sympy is None and result.reference == "central differences"
+    assert "written out as a tree has over 20,000 nodes" in result.notes[0]
+    wrong = check_derivative(f, x, f.grad(x) * 1.001)
+    assert not wrong and wrong.point is not None and wrong.values is not None
+    small = x
+    for _ in range(4):
+        small = sg.sin(small) * sg.cos(small)
+    assert sg.check(small, x, timeout=2.0).proved  # a small tree still goes to sympy
+
+
+def test_deep_calls_from_threads_restore_the_process_settings():
+    limit, stack = sys.getrecursionlimit(), threading.stack_size()
+    f = x
+    for _ in range(80):  # past DEEP_GRAPH: to_sympy runs on a deep stack
+        f = sg.sin(f)
+    errors = []
+
+    def convert():
+        try:
+            for _ in range(3):
+                assert sg.to_sympy(f).func is sp.sin
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=convert) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert (sys.getrecursionlimit(), threading.stack_size()) == (limit, stack)
