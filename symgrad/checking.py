@@ -20,12 +20,11 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, count_ops, toposort, var
+from symgrad.graph import Tensor, as_tensor, count_ops, toposort, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
-    OPERAND_SYMBOL,
     from_sympy,
     graph_depth,
     in_deep_thread,
@@ -49,12 +48,13 @@ __all__ = [
 
 # sympy functions with a kink (or a jump) where their argument is 0
 _KINK_FUNCTIONS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta)
-KINKED_OPS = frozenset(
-    op
-    for op in ops.FUNCTIONS.values()
-    if op.arity == 1 and op.sympy(OPERAND_SYMBOL).has(*_KINK_FUNCTIONS)
-)
-"""The ops whose sympy form has a kink or a jump (relu, abs, step, sign), from the op table."""
+
+
+def kinked_ops() -> list[ops.Op]:
+    """The ops with a kink or a jump (relu, abs, max, comparisons, ...): those whose table
+    entry declares `kinks`."""
+    return [op for op in ops.OPS.values() if op.kinks is not None]
+
 
 _ON_KINK = 1e-7  # |argument of a kinked op| below this counts as sitting on the kink
 
@@ -120,7 +120,9 @@ def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
     found: list[Tensor] = []
     for formula in formulas:
         if isinstance(formula, Tensor):
-            found.extend(n.children.a for n in toposort(formula) if n.op in KINKED_OPS)
+            for n in toposort(formula):
+                if n.op is not None and n.op.kinks is not None:
+                    found.extend(as_tensor(kink) for kink in n.op.kinks(n.children.a, n.children.b))
             continue
         if not isinstance(formula, sp.Basic):
             continue
@@ -475,11 +477,12 @@ class CheckResult:
                 f"give{'' if self.reference.endswith('s') else 's'} {self.values[1]:.10g}"
             )
         width = max(len(self.label), 5) + 1
-        lines = [
-            head,
-            f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
-            f"  {'sympy:':<{width}} {_short(self.sympy)}",
-        ]
+        lines = [head]
+        if self.symgrad is not None or self.sympy is not None:  # none for tensor gradients
+            lines += [
+                f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
+                f"  {'sympy:':<{width}} {_short(self.sympy)}",
+            ]
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -707,6 +710,12 @@ def check(
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
     single = isinstance(wrt, str | Tensor)
     variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
+    if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
+        # sympy has no matrix calculus to compare with: the scalar expansion stands in
+        from symgrad.matrix_check import check_tensor
+
+        tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
+        return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
     sympy_f = None
     if _past_sympy(f, None, timeout) is None:

@@ -10,6 +10,8 @@ import gc
 import itertools
 import math
 import numbers
+import threading
+import time
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
@@ -17,6 +19,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from symgrad import shapes
 
 if TYPE_CHECKING:
     from symgrad.ops import Op
@@ -35,12 +39,15 @@ class _Ref(weakref.ref):
 
 
 _table: dict[tuple, _Ref] = {}
+# Serializes `fresh_var`, whose choice of a free name must not race with another's.
+_fresh_lock = threading.Lock()
 _anonymous_names = itertools.count(1)
 _new_tuple = tuple.__new__
 
 
 def _forget(ref: _Ref, table: dict = _table) -> None:
     # `table` is bound now because module globals may be gone when the interpreter exits.
+    # Only this callback removes this entry, so the entry found is still there to delete.
     if table.get(ref.key) is ref:
         del table[ref.key]
 
@@ -60,14 +67,17 @@ class Tensor:
     13.0
     """
 
-    __slots__ = ("children", "name", "is_const", "number", "_value", "_key", "__weakref__")
+    __slots__ = (
+        "children", "name", "is_const", "number", "shape", "_value", "_key", "__weakref__"
+    )
     # numpy defers to our reflected operators (`np.float64(2) * x` builds a node).
     __array_ufunc__ = None
 
     children: Children | None
     name: str | None
     is_const: bool
-    number: float | int | None  # the value of a scalar constant, else None
+    number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
+    shape: shapes.Shape  # () for a scalar (bound to an array, it broadcasts elementwise)
 
     def __new__(
         cls, value: Any = None, children: Children | None = None, name: str | None = None
@@ -93,6 +103,14 @@ class Tensor:
     @property
     def is_var(self) -> bool:
         return self.children is None and self.name is not None
+
+    @property
+    def scalar_value(self) -> float | None:
+        """A scalar constant's value as a float (numbers and named constants like pi), else
+        None."""
+        if not self.is_const or isinstance(self._value, np.ndarray):
+            return None
+        return float(self._value)
 
     @property
     def op(self) -> Op | None:
@@ -121,7 +139,11 @@ class Tensor:
             raise AttributeError("only a variable's value can be set; constants are fixed")
         from symgrad.evaluate import check_value
 
-        self._value = None if value is None else check_value(self.name, value)
+        if value is not None:
+            value = check_value(self.name, value)
+            if self.shape:
+                shapes.bind_dims(self.shape, np.shape(value), {}, self.name)
+        self._value = value
 
     # --- differentiation -----------------------------------------------------------------
     def grad(self, wrt: Tensor) -> Tensor:
@@ -192,8 +214,42 @@ class Tensor:
     def __rpow__(self, other: Any) -> Tensor:
         return ops.pow(other, self)
 
+    # Comparisons give 0/1-valued Tensors with zero derivative (numpy's, as floats).
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.ge(self, other)
+
     def __neg__(self) -> Tensor:
         return ops.neg(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        from symgrad.tensor_ops import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        from symgrad.tensor_ops import matmul
+
+        return matmul(other, self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802  (numpy's name)
+        """The transpose of a matrix; a vector or scalar is its own."""
+        from symgrad.tensor_ops import transpose
+
+        return transpose(self)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
     def __pos__(self) -> Tensor:
         return self
@@ -202,18 +258,45 @@ class Tensor:
         return ops.abs(self)
 
 
-def _make(key: tuple, children: Children | None, name: str | None, value: Any) -> Tensor:
-    """A new node, entered in the interning table under `key`."""
+def _make(
+    key: tuple, children: Children | None, name: str | None, value: Any, shape: shapes.Shape = ()
+) -> Tensor:
+    """The node interned under `key`: a new one entered in the table, or the live one that
+    another thread entered first."""
     node = object.__new__(Tensor)
     node.children = children
     node.name = name
     node.is_const = children is None and name is None
-    node.number = value if node.is_const and not isinstance(value, np.ndarray) else None
+    node.number = (
+        value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
+    )
+    node.shape = shape
     node._value = value
     node._key = key
-    ref = _table[key] = _Ref(node, _forget)
+    ref = _Ref(node, _forget)
     ref.key = key
-    return node
+    # Thread-safe without a lock: setdefault is atomic, so of two threads making one node one
+    # enters it and both get it. An entry is never replaced, only removed by its own node's
+    # weakref callback, so that removal never takes out a live entry.
+    entered = _table.setdefault(key, ref)
+    if entered is ref:
+        return node
+    return _enter_late(key, ref, entered)
+
+
+def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
+    """The node for `key` when another entry was there first: its node if live, else ours
+    once the dead entry is gone (its node just died; its callback, running now, removes it)."""
+    for _ in range(10_000):
+        live = entered()
+        if live is not None:
+            return live
+        time.sleep(0)  # let the callback finish
+        entered = _table.setdefault(key, ref)
+        if entered is ref:
+            return ref()
+    _table[key] = ref  # a callback that never came (interpreter shutdown): take the place
+    return ref()
 
 
 def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
@@ -223,21 +306,51 @@ def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
     ref = _table.get((a, b, op))
     node = None if ref is None else ref()
     if node is None:
+        # Shapes are inferred (and checked) only for new nodes; scalars meet () twice.
+        infer = op.infer_shape
+        if infer is None:  # elementwise: numpy broadcasting
+            shape = a.shape
+            if b is not None and b.shape is not shape and b.shape != shape:
+                shape = shapes.broadcast(shape, b.shape, op.name)
+        else:
+            shape = infer(a.shape, None if b is None else b.shape)
         children = _new_tuple(Children, (a, b, op))  # skips namedtuple's Python-level __new__
-        node = _make(children, children, None, None)
+        node = _make(children, children, None, None, shape)
     return node
 
 
-def var(name: str, value: Any = None) -> Tensor:
-    """The variable called `name` (one object per name), bound to `value` if given.
+def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
+    """The variable called `name` (one object per name and shape), bound to `value` if given.
 
     >>> var("x") is var("x")
     True
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a variable name must be an identifier, got {name!r}")
-    key = ("var", name)
-    node = _interned(key) or _make(key, None, name, None)
+    key = ("var", name) if not shape else ("var", name, shape)
+    node = _interned(key) or _make(key, None, name, None, shape)
+    if value is not None:
+        node.value = value
+    return node
+
+
+def fresh_var(label: str, value: Any = None) -> Tensor:
+    """A new variable named `label`, or `label_2`, `label_3`, ... whichever no live variable
+    has, bound to `value`. Safe across threads: two calls never share a name.
+
+    >>> keep = var("u")
+    >>> fresh_var("u").name
+    'u_2'
+    """
+    if not isinstance(label, str) or not label.isidentifier():
+        raise ValueError(f"a variable name must be an identifier, got {label!r}")
+    with _fresh_lock:
+        name = label
+        suffix = 1
+        while _interned(("var", name)) is not None:
+            suffix += 1
+            name = f"{label}_{suffix}"
+        node = var(name)
     if value is not None:
         node.value = value
     return node
@@ -288,8 +401,32 @@ def _normalize_number(value: Any) -> Any:
     return value
 
 
-def const(value: Any) -> Tensor:
+class NamedConstant(float):
+    """An exact constant known by name (pi, e): its float value for numbers, its name for text,
+    LaTeX, sympy and generated code. A constant leaf holding one has no `number`, so folding
+    and the simplifier's arithmetic leave it exact (2*pi stays 2*pi)."""
+
+    name: str
+    latex: str
+    source: str  # how generated code writes it: np.pi
+
+    def __new__(cls, value: float, name: str, latex: str, source: str) -> NamedConstant:
+        constant = super().__new__(cls, value)
+        constant.name, constant.latex, constant.source = name, latex, source
+        return constant
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> tuple:
+        return NamedConstant, (float(self), self.name, self.latex, self.source)
+
+
+def const(value: Any, *, shaped: bool = False) -> Tensor:
     """The constant leaf holding `value` (a number or a numpy array); one object per value.
+
+    An array is a batch of scalars (shape `()`, broadcasting elementwise) unless `shaped`,
+    which gives it the array's shape, for tensor expressions.
 
     >>> const(2) is const(2.0)
     True
@@ -299,6 +436,9 @@ def const(value: Any) -> Tensor:
         node = _interned(("const", kind.__name__, value))
         if node is not None:
             return node
+    if isinstance(value, NamedConstant):
+        key = ("const", "named", value.name)
+        return _interned(key) or _make(key, None, None, value)
     value = _normalize_number(value)
     if type(value) is float:
         # -0.0 == 0.0 and nan != nan: keyed by their text, they are one node each
@@ -308,7 +448,9 @@ def const(value: Any) -> Tensor:
         key = ("const", "int", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
-        key = ("const", "array", value.shape, value.tobytes())
+        shape = value.shape if shaped else ()
+        key = ("const", "array", value.shape, value.tobytes(), shaped)
+        return _interned(key) or _make(key, None, None, value, shape)
     else:
         raise TypeError(
             f"a constant must be a real number or numeric array, got {type(value).__name__}"
@@ -318,6 +460,11 @@ def const(value: Any) -> Tensor:
 
 # The constants that fold rules and local derivatives use all the time stay alive.
 _COMMON_CONSTANTS = [const(value) for value in (-1, 0, 1, 2, 0.5)]
+
+PI = const(NamedConstant(np.pi, "pi", "\\pi", "np.pi"))
+"""The exact constant pi: prints `pi`, evaluates to 3.14159..., is `sympy.pi` in sympy."""
+E = const(NamedConstant(np.e, "e", "e", "np.e"))
+"""The exact constant e (Euler's number): prints `e`, is `sympy.E` in sympy."""
 
 
 def as_tensor(value: Any) -> Tensor:
