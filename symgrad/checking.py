@@ -108,7 +108,7 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
     expr = expr.xreplace({by_name[n]: a for n, a in zip(names, arguments) if n in by_name})
     try:
-        function = sp.lambdify(arguments, expr, modules="numpy")
+        function = sp.lambdify(arguments, expr, modules=["scipy", "numpy"])  # scipy: erf
         return lambda env: function(*(env[name] for name in names))
     except (RecursionError, SyntaxError, MemoryError, TypeError, NameError, KeyError):
         graph = from_sympy(expr)  # too big or too odd for lambdify: evaluate the graph
