@@ -251,6 +251,8 @@ def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
     if b.is_const:  # the simple rule n*a**(n-1); a constant exponent has no derivative
         n = b if b.number is None else b.number  # (a scalar's n - 1 is plain arithmetic)
         return (n * (a if n == 2 else a ** (n - 1)), None)  # squares are most common
+    if a.number == 0:  # d/dy 0**y = 0 for y > 0, as autograd has it (not 0**y*log(0) = NaN)
+        return (b * a ** (b - 1), 0)
     return (b * a ** (b - 1), out * log(a))
 
 

@@ -128,3 +128,9 @@ def test_deep_calls_from_threads_restore_the_process_settings():
         thread.join()
     assert not errors
     assert (sys.getrecursionlimit(), threading.stack_size()) == (limit, stack)
+
+
+def test_derivative_of_zero_to_a_power_by_the_exponent_is_zero():
+    # d/dy 0**y = 0 for y > 0 (autograd's convention), not 0**y*log(0) = NaN
+    assert sg.evaluate((sg.const(0) ** y).grad(y), {"y": 2.0}) == 0
+    assert sg.evaluate(sg.gradient(sg.const(0) ** y * x, [y])[0], {"x": 3.0, "y": 0.5}) == 0
