@@ -9,6 +9,7 @@ constant left unfolded (log(2)) is finite and the identities hold for it too.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,40 @@ def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     return result
 
 
+# Arithmetic between exact numbers (ints and fractions) stays exact: 1/2 is the fraction 1/2,
+# not 0.5. Any float operand makes the result a float, as in Python.
+_EXACT = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: Fraction(a) / b,
+    "neg": lambda a, b: -a,
+    "pow": lambda a, b: Fraction(a) ** b if isinstance(b, int) and abs(b) <= 64 else None,
+}
+
+
+def _exact(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    """The exact op(a, b) for int and fraction operands, or None when it is not exact."""
+    rule = _EXACT.get(op.name)
+    numbers = (a.number,) if b is None else (a.number, b.number)
+    if rule is None or not all(type(n) in (int, Fraction) for n in numbers):
+        return None
+    try:
+        value = rule(*numbers, *[None] * (2 - len(numbers)))
+    except ZeroDivisionError:
+        return None  # 1/0: left for evaluation to report
+    if value is None:
+        return None
+    value = Fraction(value)
+    if max(abs(value.numerator), value.denominator) >= 2**53:
+        return None  # beyond a float's exact integers: fold in floating point instead
+    return const(value)
+
+
 def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    exact = _exact(op, a, b)
+    if exact is not None:
+        return exact
     operands = [a._value] if b is None else [a._value, b._value]
     with np.errstate(all="ignore"):
         value = op.numpy(*[_as_float(operand) for operand in operands])
@@ -61,8 +95,11 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     if value == 0 and all(type(operand) is int for operand in operands):
         value = 0  # integers have no -0: -(0) and 0*-1 are 0
     # Functions fold only to integers (exp(0) -> 1) and to inf or nan; log(2) stays exact, as
-    # sympy keeps it.
-    if op.symbol is None and math.isfinite(value) and not float(value).is_integer():
+    # sympy keeps it. So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi) and exact
+    # numbers whose result is not exact (2**(1/2) stays, as sympy's sqrt(2)).
+    numbers = (a.number,) if b is None else (a.number, b.number)
+    exact = any(n is None for n in numbers) or all(type(n) in (int, Fraction) for n in numbers)
+    if (op.symbol is None or exact) and math.isfinite(value) and not float(value).is_integer():
         return None
     return const(value)
 
@@ -82,6 +119,10 @@ def _negated(node: Tensor) -> Tensor | None:
 
 
 def _fold_unary(op: Op, a: Tensor) -> Tensor:
+    if op.fold is not None:
+        folded = op.fold(a, None)
+        if folded is not None:
+            return folded
     if a.is_const:
         folded = _fold_constants(op, a, None)
         if folded is not None:
@@ -95,6 +136,10 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
 
 
 def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
+    if op.fold is not None:  # the op's own folding, declared in its table entry
+        folded = op.fold(a, b)
+        if folded is not None:
+            return folded
     # Most nodes of a derivative graph have no constant operand: test that once.
     if a.is_const or b.is_const:
         folded = _fold_with_constant(op, a, b)
@@ -152,7 +197,8 @@ def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
-    if b.is_const and not a.is_const:  # constants first: x*2 -> 2*x
+    # numbers first: x*2 -> 2*x, pi*2 -> 2*pi
+    if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)
