@@ -157,7 +157,9 @@ def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
 def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
     # `number` is None for anything but a scalar constant, and None == 0 is False.
     if a.is_const and b.is_const:  # arithmetic as IEEE does it: inf*0 is nan, not 0
-        return _fold_constants(op, a, b)
+        folded = _fold_constants(op, a, b)
+        if folded is not None:
+            return folded  # else a finite value kept exact (1*pi): the identities hold
     an, bn = a.number, b.number
     identity = op.identity
     if identity is not None:
