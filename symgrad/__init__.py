@@ -16,6 +16,7 @@ from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
 from symgrad.graph import (
     Children,
+    RebindWarning,
     Tensor,
     as_tensor,
     const,
@@ -56,6 +57,7 @@ __all__ = [
     "Explanation",
     "Op",
     "ParseError",
+    "RebindWarning",
     "Rewrite",
     "Step",
     "Tensor",

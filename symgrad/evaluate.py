@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, gc_paused, to_float, toposort
+from symgrad.graph import (
+    Tensor,
+    free_variables,
+    gc_paused,
+    is_variable_name,
+    to_float,
+    toposort,
+)
 
 
 class UnboundVariableError(LookupError):
@@ -86,8 +93,21 @@ def evaluate(outputs: Tensor | Iterable[Tensor], env: Mapping[Any, Any] | None =
     roots = [outputs] if single else list(outputs)
     bindings = _bindings(env)
     with gc_paused():
+        _check_names(bindings, roots)
         results = _evaluate(roots, bindings)
     return results[0] if single else results
+
+
+def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
+    """A name that no variable has is a typo (`{"Y": 2}` for y): say so. A name of a variable
+    elsewhere is fine: callers pass one env to a function and to its derivatives."""
+    unknown = [name for name in bindings if not is_variable_name(name)]
+    if unknown:
+        known = ", ".join(node.name for node in free_variables(roots)) or "none"
+        raise KeyError(
+            f"env names no variable {', '.join(map(repr, unknown))}; "
+            f"the variables here are: {known}"
+        )
 
 
 def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:

@@ -10,6 +10,7 @@ import gc
 import itertools
 import math
 import numbers
+import warnings
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
@@ -50,6 +51,11 @@ def _interned(key: tuple) -> Tensor | None:
     return None if ref is None else ref()
 
 
+class RebindWarning(UserWarning):
+    """`Tensor(value, name=...)` or `var(name, value)` gave an already bound name a new value.
+    Names are global, so graphs built earlier see the new value too."""
+
+
 class Tensor:
     """A node of an expression graph: a variable, a constant, or `op(a, b)`.
 
@@ -75,10 +81,7 @@ class Tensor:
         if children is not None:
             return _node(children.op, children.a, children.b)
         if name is not None:
-            node = var(name)
-            if value is not None:
-                node.value = value
-            return node
+            return var(name, value)
         if value is None:
             raise TypeError("Tensor() needs a value, a name or children")
         # The seeds' `Tensor(3)`: an anonymous variable holding a value, so it can be
@@ -239,8 +242,52 @@ def var(name: str, value: Any = None) -> Tensor:
     key = ("var", name)
     node = _interned(key) or _make(key, None, name, None)
     if value is not None:
+        previous = node._value
         node.value = value
+        if previous is not None and not np.array_equal(previous, node._value):
+            # One name is one variable: every graph that uses it now sees the new value.
+            warnings.warn(
+                f"variable {name!r} was bound to {previous!r:.40}, now {node._value!r:.40}; "
+                f"every graph using {name} sees the new value (set {name}.value to rebind "
+                f"on purpose, or pick another name)",
+                RebindWarning,
+                stacklevel=3,
+            )
     return node
+
+
+def rename_variable(node: Tensor, name: str) -> None:
+    """Give the variable `node` the unused name `name`; every graph using it prints the new
+    name. The micrograd facade hands a re-run notebook cell's label to the newest Value.
+
+    >>> old = var("renamed_before")
+    >>> rename_variable(old, "renamed_after")
+    >>> var("renamed_after") is old, old.name
+    (True, 'renamed_after')
+    """
+    if not node.is_var:
+        raise TypeError(f"only a variable can be renamed, got {node}")
+    key = ("var", name)
+    if _interned(key) is not None:
+        raise ValueError(f"a variable named {name!r} already exists")
+    if not name.isidentifier():
+        raise ValueError(f"a variable name must be an identifier, got {name!r}")
+    if _table.get(node._key) is not None and _table[node._key]() is node:
+        del _table[node._key]
+    node.name = name
+    node._key = key
+    ref = _table[key] = _Ref(node, _forget)
+    ref.key = key
+
+
+def is_variable_name(name: str) -> bool:
+    """Whether a live variable is called `name`.
+
+    >>> keep = var("somebody")
+    >>> is_variable_name("somebody"), is_variable_name("nobody_has_this")
+    (True, False)
+    """
+    return _interned(("var", name)) is not None
 
 
 def variables(names: str | Iterable[str]) -> tuple[Tensor, ...]:
