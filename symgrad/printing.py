@@ -37,16 +37,31 @@ def needs_parens(op: Op, position: int, operand: Tensor) -> bool:
     inner = _precedence(operand)
     if op.symbol is None:  # function call: its own parentheses
         return False
-    if op.arity == 1:  # unary minus: -(a + b), -(-a), but -a*b
-        return inner < PREC_MUL or inner == PREC_NEG
+    if op.arity == 1:  # unary minus: -(a + b), -(-a), -(-1/x), but -a*b
+        return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand)
     if position == 0:
         # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses
         return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
-    if inner == PREC_NEG:  # x*(-y), x**(-2)
-        return True
+    if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand)):
+        return True  # x*(-y), x**(-2), x - (-1/y)
     # a - (b + c) and a/(b*c), but a + b + c, a*b*c and a**b**c (** groups right)
     same_level_grouping = op.commutative or op.precedence == PREC_POW
     return inner < op.precedence or (inner == op.precedence and not same_level_grouping)
+
+
+def _starts_with_minus(node: Tensor) -> bool:
+    """Whether the text of `node` begins with a minus sign: a negative number or a negation
+    at the start of its left spine (`-1/(x + 1)`, `-400*x`), which a sign before it would
+    turn into `--`."""
+    while node.children is not None:
+        op = node.op
+        if op.symbol is None or op.arity == 1:
+            return op.symbol is not None  # neg starts with -, a call with its name
+        a = node.children.a
+        if needs_parens(op, 0, a):
+            return False
+        node = a
+    return node.number is not None and (node.number < 0 or str(node.number).startswith("-"))
 
 
 class _Style:

@@ -81,3 +81,12 @@ def test_an_env_naming_no_variable_says_so():
         sg.evaluate(x * y, {"x": 1, "Y_typo_not_a_name": 2})
     # a variable of another graph is fine: one env serves a function and its derivatives
     assert sg.evaluate((x * y).grad(x), {"x": 1, "y": 2}) == 2.0
+
+
+def test_nested_lists_evaluate_to_nested_lists():
+    x, y = sg.variables("x y")
+    hessian = sg.hessian(x**3 * y, [x, y])
+    assert sg.evaluate(hessian, {"x": 2.0, "y": 5.0}) == [[60.0, 12.0], [12.0, 0.0]]
+    rows = sg.evaluate(hessian, {"x": 2.0, "y": np.array([1.0, 5.0])})
+    np.testing.assert_array_equal(rows[1][1], [0.0, 0.0])  # the constant takes y's shape
+    np.testing.assert_array_equal(rows[0][0], [12.0, 60.0])

@@ -181,14 +181,15 @@ def test_labels_name_the_leaves_uniquely():
 
 def test_rerunning_a_cell_keeps_the_labels():
     def cell():
-        x1 = Value(2.0, label="x1")
-        w1 = Value(-3.0, label="w1")
+        x1 = Value(2.0, label="rerun_x1")
+        w1 = Value(-3.0, label="rerun_w1")
         return x1 * w1 + 1
 
     first = cell()
     again = cell()
-    assert str(again.tensor) == "x1*w1 + 1"
-    assert str(first.tensor) == "x1_2*w1_2 + 1"  # the stale graph says it is the older one
+    assert str(again.tensor) == "rerun_x1*rerun_w1 + 1"
+    # the stale graph says it is the older one
+    assert str(first.tensor) == "rerun_x1_2*rerun_w1_2 + 1"
 
 
 def test_a_users_own_variable_keeps_its_name():
