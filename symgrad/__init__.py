@@ -44,8 +44,23 @@ from symgrad.ops import (
 )
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
+from symgrad.shapes import ShapeError
 from symgrad.simplify import Rewrite, simplify
 from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
+from symgrad.tensor_ops import (
+    logsumexp,
+    matmul,
+    matrix,
+    mean,
+    norm,
+    outer,
+    softmax,
+    squared_norm,
+    sum,
+    trace,
+    transpose,
+    vector,
+)
 
 __all__ = [
     "OPS",
@@ -59,6 +74,7 @@ __all__ = [
     "ParseError",
     "RebindWarning",
     "Rewrite",
+    "ShapeError",
     "Step",
     "Tensor",
     "UnboundVariableError",
@@ -83,6 +99,12 @@ __all__ = [
     "lambdify",
     "latex",
     "log",
+    "logsumexp",
+    "matmul",
+    "matrix",
+    "mean",
+    "norm",
+    "outer",
     "parse",
     "pretty",
     "relu",
@@ -91,15 +113,21 @@ __all__ = [
     "sign",
     "simplify",
     "sin",
+    "softmax",
+    "squared_norm",
+    "sum",
     "sqrt",
     "step",
     "tan",
     "tanh",
     "to_sympy",
+    "trace",
+    "transpose",
     "toposort",
     "render",
     "to_dot",
     "to_dot_pair",
     "var",
     "variables",
+    "vector",
 ]

@@ -35,7 +35,7 @@ from symgrad.graph import (
     var,
 )
 from symgrad.numba_backend import NumbaFunction, lambdify_numba
-from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
+from symgrad.ops import DECLARED_ELSEWHERE, OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op, op_named
 from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
@@ -68,6 +68,7 @@ class _Program(NamedTuple):
     single: bool  # one output (return it) or a list (return a tuple)
     writes: list[str] | None  # with `out=`: per output, a statement writing it into "\0"
     temporaries: int  # how many named temporaries the body holds at most at once
+    shaped: bool  # vectors and matrices: not elementwise, so never split into blocks
     helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
     constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
     dtype: np.dtype
@@ -186,7 +187,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
-    taken = {"np", name, *OPS, *(["out"] if out else [])}
+    taken = {"np", name, *OPS, *DECLARED_ELSEWHERE, *(["out"] if out else [])}
     params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
@@ -217,7 +218,9 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         a, b, op = children
         form = forms.get(op)
         if form is None:
-            form = forms[op] = (op.symbol, _callee(op, helpers))
+            # tensor ops (a pullback) are calls: their symbols are notation, not Python's
+            symbol = op.symbol if op.pullback is None else None
+            form = forms[op] = (symbol, _callee(op, helpers))
         symbol, callee = form
         text_a, precedence_a, depth, reads = texts[a]
         if b is not None:
@@ -287,6 +290,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         single=single,
         writes=writes,
         temporaries=len({line.partition(" = ")[0] for line in lines}),
+        shaped=any(node.shape for node in order),
         helpers=helpers,
         constants=constants,
         dtype=dtype,
@@ -294,8 +298,9 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
 
 
 def _partial_roots(order: list[Tensor], roots: list[Tensor], variables: list[Tensor]) -> list[int]:
-    """The positions of the outputs that do not depend on every one of `variables`."""
-    if not variables:
+    """The positions of the outputs that do not depend on every one of `variables` (none for
+    tensor expressions, whose arrays are values, not batches of points)."""
+    if not variables or any(variable.shape for variable in variables):
         return []
     bit = {variable: 1 << index for index, variable in enumerate(variables)}
     every = (1 << len(variables)) - 1
@@ -444,7 +449,7 @@ def lambdify(
             program.converted,
             program.helpers,
             program.constants,
-            block_size(program.temporaries),
+            0 if program.shaped else block_size(program.temporaries),
         )
 
 
@@ -487,10 +492,10 @@ class CompiledFunction:
         block: int,
     ):
         namespace: dict[str, Any] = {"np": np, **constants}
-        namespace.update({op_name: OPS[op_name].numpy for op_name in helpers})
+        namespace.update({op_name: op_named(op_name).numpy for op_name in helpers})
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
         # Arrays of more than `block` points are evaluated a block at a time.
-        self.function = in_blocks(namespace[name], block)
+        self.function = in_blocks(namespace[name], block) if block else namespace[name]
         self.source = source
         self.__name__ = self.__qualname__ = name
         self.__signature__ = inspect.signature(self.function)
@@ -571,8 +576,8 @@ def codegen(
         else:
             blocks.append(helper)
     if fallback:
-        blocks[0] += "\n\nfrom symgrad.ops import OPS\n\n" + "\n".join(
-            f'{op_name} = OPS["{op_name}"].numpy' for op_name in fallback
+        blocks[0] += "\n\nfrom symgrad.ops import op_named\n\n" + "\n".join(
+            f'{op_name} = op_named("{op_name}").numpy' for op_name in fallback
         )
     if program.constants:
         blocks.append(

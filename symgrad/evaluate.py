@@ -18,8 +18,8 @@ from symgrad.graph import (
     is_variable_name,
     to_float,
     toposort,
-    var,
 )
+from symgrad.shapes import bind_dims
 
 
 class UnboundVariableError(LookupError):
@@ -108,7 +108,7 @@ def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
     bindings = _bindings(env)
     with gc_paused():
         _check_names(bindings, roots)
-        results = _broadcast(_evaluate(roots, bindings), bindings)
+        results = _broadcast(_evaluate(roots, bindings), bindings, roots)
     return results[0] if single else _nest(outputs, iter(results))
 
 
@@ -136,15 +136,16 @@ def _nest(outputs: Any, results: Iterator[Any]) -> Any:
     return next(results)
 
 
-def _broadcast(results: list[Any], bindings: dict[str, Any]) -> list[Any]:
+def _broadcast(results: list[Any], bindings: dict[str, Any], roots: list[Tensor]) -> list[Any]:
     """Each result broadcast to the shape of the env's arrays for scalar variables: the
-    derivative 3 of 3*x + 1 at an array of xs is an array, ready to plot against them."""
-    shapes = [
-        np.shape(value)
-        for name, value in bindings.items()
-        if isinstance(value, np.ndarray) and not _is_shaped(name)
-    ]
-    if not shapes:
+    derivative 3 of 3*x + 1 at an array of xs is an array, ready to plot against them. (A
+    vector or matrix variable's array is one value, not a batch of points.)"""
+    arrays = [name for name, value in bindings.items() if isinstance(value, np.ndarray)]
+    if not arrays:
+        return results
+    shaped = {node.name for node in free_variables(roots) if node.shape}
+    shapes = [np.shape(bindings[name]) for name in arrays if name not in shaped]
+    if not shapes or shaped:
         return results
     try:
         shape = np.broadcast_shapes(*shapes)
@@ -163,18 +164,15 @@ def _broadcast_one(result: Any, shape: tuple[int, ...]) -> Any:
         return result
 
 
-def _is_shaped(name: str) -> bool:
-    """Whether the variable `name` is a vector or matrix (whose array is one value, not a
-    batch of points)."""
-    return bool(getattr(var(name), "shape", ()))
-
-
 def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
     """A name that no variable has is a typo (`{"Y": 2}` for y): say so. A name of a variable
     elsewhere is fine: callers pass one env to a function and to its derivatives."""
     unknown = [name for name in bindings if not is_variable_name(name)]
     if unknown:
-        known = ", ".join(node.name for node in free_variables(roots)) or "none"
+        known_here = [node.name for node in free_variables(roots)]
+        unknown = [name for name in unknown if name not in known_here]
+    if unknown:
+        known = ", ".join(known_here) or "none"
         raise KeyError(
             f"env names no variable {', '.join(map(repr, unknown))}; "
             f"the variables here are: {known}"
@@ -183,6 +181,7 @@ def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
 
 def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
     values: dict[Tensor, Any] = {}
+    dims: dict[str, int] = {}  # sizes of named dimensions, bound by the first array seen
     for node in toposort(roots):
         children = node.children
         if children is None:
@@ -192,6 +191,8 @@ def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
                 value = bindings.get(node.name, node._value)
                 if value is None:
                     raise UnboundVariableError(node.name)
+                if node.shape:
+                    bind_dims(node.shape, np.shape(value), dims, node.name)
         elif children.b is None:
             value = children.op.numpy(values[children.a])
         else:

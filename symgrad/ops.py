@@ -37,6 +37,11 @@ class Op:
     identity: int | None = None  # e with a op e == a (and e op a == a when commutative)
     absorbing: int | None = None  # z with a op z == z (mul: 0)
     doc: str = ""
+    # Tensor ops (symgrad.tensor_ops) fill these; None means an elementwise op, whose shape
+    # is the operands' broadcast and whose adjoints come from `partials`.
+    infer_shape: Callable[[tuple, tuple | None], tuple] | None = None
+    pullback: Callable[[Tensor, Tensor | None, Tensor, Tensor], tuple] | None = None
+    text: str = ""  # text template with {a} and {b}, when name(a) or the symbol will not do
 
     def __call__(self, a: Any, b: Any = None) -> Tensor:
         if (b is None) != (self.arity == 1):
@@ -106,6 +111,23 @@ OPS: dict[str, Op] = {
                sqrt, abs, step, sign)
 }
 """Every op by name."""
+
+DECLARED_ELSEWHERE: dict[str, Op] = {}
+"""Ops declared in other modules (tensor ops, one per axis), by name, so that code finding an
+op by its name (a compiled function's helpers) finds them too."""
+
+
+def op_named(name: str) -> Op:
+    """The op called `name`, from this table or declared elsewhere.
+
+    >>> op_named("sin") is sin
+    True
+    """
+    op = OPS.get(name) or DECLARED_ELSEWHERE.get(name)
+    if op is None:
+        raise KeyError(f"no op is called {name!r}")
+    return op
+
 
 FUNCTIONS: dict[str, Op] = {name: op for name, op in OPS.items() if op.symbol is None}
 """The ops written as function calls, `name(a)`: what a parser or printer looks up."""
