@@ -7,6 +7,9 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
@@ -29,7 +32,7 @@ from symgrad.graph import (
 from symgrad.ops import (
     OPS,
     Op,
-    abs,
+    abs,  # noqa: F401  (sg.abs, kept out of __all__)
     cos,
     exp,
     log,
@@ -62,6 +65,13 @@ from symgrad.tensor_ops import (
     vector,
 )
 
+try:
+    __version__ = _version("symgrad")
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "unknown"
+
+# `abs` stays out of __all__: `from symgrad import *` must not replace the builtin (sg.abs is
+# there all the same).
 __all__ = [
     "OPS",
     "CheckResult",
@@ -79,7 +89,6 @@ __all__ = [
     "Tensor",
     "UnboundVariableError",
     "UnsupportedSympyError",
-    "abs",
     "as_tensor",
     "check",
     "codegen",

@@ -20,7 +20,7 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, count_ops, toposort, var
+from symgrad.graph import Tensor, count_ops, toposort, unwrap, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
@@ -508,6 +508,7 @@ class CheckResults:
 
 
 def _as_variable(wrt: Any) -> Tensor:
+    wrt = unwrap(wrt)
     if isinstance(wrt, str):
         return var(wrt)
     if isinstance(wrt, Tensor) and wrt.is_var:
@@ -688,6 +689,8 @@ def check(
     """  # noqa: E501
     from symgrad.diff import grad, gradient
 
+    f = unwrap(f)
+    wrt = unwrap(wrt)
     if isinstance(f, str):
         from symgrad.parse import parse
 

@@ -17,7 +17,7 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from symgrad.graph import Tensor, as_tensor, toposort
+from symgrad.graph import Tensor, as_tensor, toposort, unwrap
 from symgrad.shapes import format_shape
 
 MAX_NODES = 400
@@ -281,7 +281,7 @@ def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | Non
 
 def _roots(outputs: Any) -> list[Tensor]:
     """The output Tensors, or a TypeError saying what to pass instead."""
-    items = outputs if isinstance(outputs, list | tuple) else [outputs]
+    items = [unwrap(item) for item in (outputs if isinstance(outputs, list | tuple) else [outputs])]
     for item in items:
         if isinstance(item, str):
             raise TypeError(f"draw a Tensor, not the text {item!r}: sg.parse({item!r}) makes one")
@@ -291,7 +291,7 @@ def _roots(outputs: Any) -> list[Tensor]:
 
 
 def _wrt_list(wrt: Any) -> list[Tensor]:
-    items = wrt if isinstance(wrt, list | tuple) else [wrt]
+    items = [unwrap(w) for w in (wrt if isinstance(wrt, list | tuple) else [wrt])]
     if not items or not all(isinstance(w, Tensor) and w.is_var for w in items):
         raise TypeError(f"wrt must be a variable or a list of variables, got {wrt!r}")
     return list(items)

@@ -26,6 +26,7 @@ from symgrad.graph import (
     count_ops,
     free_variables,
     toposort,
+    unwrap,
     var,
     variables,
 )
@@ -559,6 +560,7 @@ def _md(text: str) -> str:
 
 
 def _as_expression(f: Any) -> Tensor:
+    f = unwrap(f)
     if isinstance(f, str):
         from symgrad.parse import parse
 
@@ -576,6 +578,7 @@ def as_wrt_list(wrt: Any) -> list[Tensor]:
     >>> [w.name for w in as_wrt_list("x y x")], [w.name for w in as_wrt_list(var("z"))]
     (['x', 'y'], ['z'])
     """
+    wrt = unwrap(wrt)
     if isinstance(wrt, str):
         items: list[Any] = list(variables(wrt))
     elif isinstance(wrt, Tensor):
@@ -586,6 +589,7 @@ def as_wrt_list(wrt: Any) -> list[Tensor]:
         raise TypeError(f"wrt must be a variable, a name or a list of them, got {wrt!r}")
     result = []
     for item in items:
+        item = unwrap(item)
         w = var(item) if isinstance(item, str) else item
         if not isinstance(w, Tensor) or not w.is_var:
             raise TypeError(f"differentiate with respect to variables, got {item!r}")

@@ -39,6 +39,7 @@ class _Ref(weakref.ref):
 
 _table: dict[tuple, _Ref] = {}
 _anonymous_names = itertools.count(1)
+_shaped_variables: dict[str, weakref.WeakSet] = {}  # name -> its live vectors and matrices
 _new_tuple = tuple.__new__
 
 
@@ -281,7 +282,11 @@ def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a variable name must be an identifier, got {name!r}")
     key = ("var", name) if not shape else ("var", name, shape)
-    node = _interned(key) or _make(key, None, name, None, shape)
+    node = _interned(key)
+    if node is None:
+        node = _make(key, None, name, None, shape)
+        if shape:
+            _shaped_variables.setdefault(name, weakref.WeakSet()).add(node)
     if value is not None:
         previous = node._value
         node.value = value
@@ -328,7 +333,7 @@ def is_variable_name(name: str) -> bool:
     >>> is_variable_name("somebody"), is_variable_name("nobody_has_this")
     (True, False)
     """
-    return _interned(("var", name)) is not None
+    return _interned(("var", name)) is not None or bool(_shaped_variables.get(name))
 
 
 def variables(names: str | Iterable[str]) -> tuple[Tensor, ...]:
@@ -411,6 +416,21 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
 
 # The constants that fold rules and local derivatives use all the time stay alive.
 _COMMON_CONSTANTS = [const(value) for value in (-1, 0, 1, 2, 0.5)]
+
+
+def unwrap(value: Any) -> Any:
+    """The Tensor inside anything that carries one as `.tensor` (a micrograd `Value`), so
+    functions that take a Tensor take those too; anything else unchanged.
+
+    >>> class Carrier:
+    ...     tensor = var("x")
+    >>> unwrap(Carrier()) is var("x"), unwrap(2)
+    (True, 2)
+    """
+    if isinstance(value, Tensor):
+        return value
+    inner = getattr(value, "tensor", None)
+    return inner if isinstance(inner, Tensor) else value
 
 
 def as_tensor(value: Any) -> Tensor:

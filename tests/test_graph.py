@@ -152,3 +152,10 @@ def test_rebinding_a_name_warns_and_rerunning_a_cell_does_not():
     with pytest.warns(sg.RebindWarning, match="every graph using rebound_b"):
         sg.Tensor(5.0, name="rebound_b")
     assert loss.value == 10.0
+
+
+def test_star_import_keeps_the_builtin_abs():
+    namespace: dict = {}
+    exec("from symgrad import *", namespace)
+    assert "abs" not in namespace and "sin" in namespace
+    assert str(sg.abs(sg.var("x"))) == "abs(x)"

@@ -269,3 +269,16 @@ def test_nn_bad_input():
 def test_numpy_scalars_are_accepted():
     out = Value(np.float64(2.0)) * np.float32(3.0)
     assert out.data == 6.0
+
+
+def test_pictures_explain_and_check_take_a_value(tmp_path):
+    a, b = Value(2.0, label="taken_a"), Value(-3.0, label="taken_b")
+    out = (a * b).tanh()
+    assert bool(sg.check(out, a)) and bool(sg.check(out, [a, b]))
+    explanation = sg.explain(out, [a, b])
+    out.backward()
+    assert [explanation.gradient_values[v.tensor] for v in (a, b)] == pytest.approx(
+        [a.grad, b.grad])
+    assert sg.render(out, tmp_path / "v.svg").read_text().count("<svg") == 1
+    assert "cluster_gradient" in sg.to_dot_pair(out, a).source
+    assert bool(sg.compare(out, a, (1 - out.tensor**2) * b.tensor))
