@@ -2,9 +2,9 @@
 very code `gradient` and `grad` run, so the table can never disagree with them) and lays the
 steps out as a table (text, markdown, html), with numbers at a point and numbers for the picture.
 
-Reverse mode is micrograd's backward pass (seed 003): each node's adjoint flows to its inputs
+Reverse mode is micrograd's backward pass (the backprop table): each node's adjoint flows to its inputs
 through their local derivatives, and a node feeding several parents sums what it receives
-(`+=`). Forward mode is seed 002's `grad`: each node's derivative is built from its inputs'.
+(`+=`). Forward mode is the 30-line Tensor design's `grad`: each node's derivative is built from its inputs'.
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ class Explanation:
         return () if last is None else last.summands
 
     def _gradient_rows(self) -> list[tuple[str, str, str, str]]:
-        """(variable, value, formula, steps) per wrt: seed 003's gradient table."""
+        """(variable, value, formula, steps) per wrt: the backprop table's gradient table."""
         rows = []
         for w, g in self.gradients.items():
             texts = [self.formula(g)]
