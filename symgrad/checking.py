@@ -556,9 +556,9 @@ def check_derivative(
             label=label,
         )
     if sympy_f is None:
-        sympy_f = to_sympy(f, rational=True)
+        sympy_f = to_sympy(f, rational=True, real=True)
     sympy_f = simplest_fractions(sympy_f)
-    ours = simplest_fractions(to_sympy(derivative, rational=True))
+    ours = simplest_fractions(to_sympy(derivative, rational=True, real=True))
     theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
     names = _names([f, derivative, wrt])
     numeric = compare_at_points(
@@ -706,7 +706,9 @@ def check(
         tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
         return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    sympy_f = to_sympy(f, rational=True) if _past_sympy(f, None, timeout) is None else None
+    sympy_f = None
+    if _past_sympy(f, None, timeout) is None:
+        sympy_f = to_sympy(f, rational=True, real=True)
     results = [
         check_derivative(
             f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f

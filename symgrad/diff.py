@@ -1,7 +1,8 @@
 """Differentiation: `grad` (forward mode, the 30-line Tensor design's recursive rule made
 iterative and memoized) and `gradient` (reverse mode: one backward sweep gives every partial),
 with `jacobian` and `hessian` built on them. Both sweeps visit each node once, so derivatives
-of an N-node DAG cost O(N) time and nodes. Each sweep can record its steps, which `explain` shows to users.
+of an N-node DAG cost O(N) time and nodes. Each sweep can record its steps, which `explain`
+shows to users.
 """
 
 from __future__ import annotations

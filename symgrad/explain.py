@@ -2,9 +2,10 @@
 very code `gradient` and `grad` run, so the table can never disagree with them) and lays the
 steps out as a table (text, markdown, html), with numbers at a point and numbers for the picture.
 
-Reverse mode is micrograd's backward pass (the backprop table): each node's adjoint flows to its inputs
-through their local derivatives, and a node feeding several parents sums what it receives
-(`+=`). Forward mode is the 30-line Tensor design's `grad`: each node's derivative is built from its inputs'.
+Reverse mode is micrograd's backward pass (the backprop table): each node's adjoint flows to
+its inputs through their local derivatives, and a node feeding several parents sums what it
+receives (`+=`). Forward mode is the 30-line Tensor design's `grad`: each node's derivative is
+built from its inputs'.
 """
 
 from __future__ import annotations

@@ -90,8 +90,8 @@ class Tensor:
             return var(name, value)
         if value is None:
             raise TypeError("Tensor() needs a value, a name or children")
-        # The 30-line Tensor design's `Tensor(3)`: an anonymous variable holding a value, so it can be
-        # differentiated with respect to. Constants come from `const`.
+        # The 30-line Tensor design's `Tensor(3)`: an anonymous variable holding a value, so
+        # it can be differentiated with respect to. Constants come from `const`.
         return var(f"_t{next(_anonymous_names)}", value)
 
     # --- kinds of node -------------------------------------------------------------------
