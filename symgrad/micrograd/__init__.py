@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, _interned, _node, const, gc_paused, rename_variable, var
+from symgrad.graph import Tensor, _node, const, fresh_var, gc_paused, move_aside
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value"]
@@ -36,31 +36,8 @@ def _number(value: Any, what: str) -> float:
     raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r:.40}")
 
 
-# The variables that labelled Values made, by name: only these hand their name on.
+# The variables that labelled Values made, by label: only these hand their label on.
 _labelled_leaves: weakref.WeakValueDictionary[str, Tensor] = weakref.WeakValueDictionary()
-
-
-def _free_name(label: str) -> str:
-    """`label_2`, `label_3`, ... whichever names no live variable yet."""
-    suffix = 2
-    while _interned(("var", f"{label}_{suffix}")) is not None:
-        suffix += 1
-    return f"{label}_{suffix}"
-
-
-def _claim_name(label: str) -> str:
-    """The variable name for a new Value labelled `label`: the label itself, renaming an older
-    labelled Value's variable out of the way (a re-run cell), else (a user's own variable
-    holds it) the first free `label_2`, `label_3`, ..."""
-    if not isinstance(label, str) or not label.isidentifier():
-        raise ValueError(f"a Value's label must be an identifier, got {label!r}")
-    holder = _interned(("var", label))
-    if holder is None:
-        return label
-    if _labelled_leaves.get(label) is holder:
-        rename_variable(holder, _free_name(label))
-        return label
-    return _free_name(label)
 
 
 def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[float]:
@@ -137,9 +114,12 @@ class Value:
         if _children:
             raise TypeError("Value(data) makes a leaf; inner Values come from operations")
         self._data = _number(data, "a Value's data")
-        # A fresh variable bound to data: anonymous, or named after `label` (made unique).
         if label:
-            self.tensor: Tensor = var(_claim_name(label), self._data)
+            # A re-run cell's new Value takes the label from the Value the last run made.
+            holder = _labelled_leaves.get(label)
+            if holder is not None and holder.name == label:
+                move_aside(holder)
+            self.tensor: Tensor = fresh_var(label, self._data)
             _labelled_leaves[label] = self.tensor
         else:
             self.tensor = Tensor(self._data)
