@@ -306,6 +306,15 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inches(text: str) -> tuple[float, float]:
+    """`--size 8,6` -> (8.0, 6.0): width and height in inches."""
+    width, comma, height = text.partition(",")
+    try:
+        return float(width), float(height if comma else width)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected W,H in inches like 8,6; got {text!r}") from None
+
+
 def _draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "(x + y)*y"')
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
@@ -314,35 +323,45 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw the gradient graph by VAR beside the expression (repeatable)")
     parser.add_argument("--at", action="append", metavar="X=1,Y=2",
                         help="show each node's value (and d f/d node) at this point")
-    parser.add_argument("--raw", action="store_true", help="do not simplify the gradient")
+    parser.add_argument("--simplify", action="store_true",
+                        help="draw the simplified gradient (default: the gradient as built, "
+                             "which reuses the most nodes of the expression)")
+    parser.add_argument("--name", default="f", metavar="NAME",
+                        help="what to call the expression in the picture (default f: df/dx)")
     parser.add_argument("--top-down", action="store_true", help="draw top-down, not left-right")
     parser.add_argument("--max-nodes", type=int, default=400, metavar="N",
                         help="refuse graphs with more than N nodes (default 400)")
+    parser.add_argument("--outline", action="store_true",
+                        help="past --max-nodes, draw the N nodes nearest the output and a "
+                             "dashed box for each part left out")
+    parser.add_argument("--dpi", type=float, metavar="DPI", help="resolution of a .png")
+    parser.add_argument("--size", metavar="W,H", type=_inches,
+                        help="the largest width and height in inches (scaled down to fit)")
 
 
 @command("draw", "draw the expression graph (and its gradient graph) to a picture",
          _draw_arguments,
          examples='  symgrad draw "(x + y)*y" -o graph.svg\n'
-                  '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5')
+                  '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5 --dpi 200\n'
+                  '  symgrad draw "(w*x - t)**2" -o loss.svg --grad w --name L --simplify')
 def run_draw(args: argparse.Namespace) -> int:
     from symgrad.dot import to_dot, to_dot_pair
 
     f, point = expression_and_point(args)
-    rankdir = "TB" if args.top_down else "LR"
-    adjoints = bool(args.at)
+    picture = {"rankdir": "TB" if args.top_down else "LR", "adjoints": bool(args.at),
+               "max_nodes": args.max_nodes, "dpi": args.dpi, "size": args.size}
     if args.grad:
         from symgrad.diff import gradient
 
         wrt = parse_wrt(args.grad, f)
         derivatives = gradient(f, wrt)
-        if not args.raw:
+        if args.simplify:
             from symgrad.simplify import simplify
 
             derivatives = simplify(derivatives)
-        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, adjoints=adjoints,
-                            rankdir=rankdir, max_nodes=args.max_nodes)
+        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name, **picture)
     else:
-        graph = to_dot(f, point, adjoints=adjoints, rankdir=rankdir, max_nodes=args.max_nodes)
+        graph = to_dot(f, point, outline=args.outline, **picture)
     write_picture(graph, args.output)
     return EXIT_OK
 

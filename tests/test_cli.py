@@ -230,3 +230,18 @@ def test_library_errors_name_the_flags(capsys, tmp_path):
                        "-o", str(tmp_path / "g.svg"))
     assert code == 1 and "--max-nodes 2" in err and "--max-nodes 5" in err
     assert "max_nodes" not in err
+
+
+def test_draw_grad_is_raw_by_default_and_takes_picture_options(capsys, tmp_path):
+    out = tmp_path / "pair.dot"
+    assert exit_code(["draw", "(tanh(w*x) - b)**2", "--grad", "w", "--name", "L",
+                      "-o", str(out), "--dpi", "120", "--size", "8,6"]) == 0
+    raw = out.read_text()
+    assert "dL/dw" in raw and "dpi=120" in raw and 'size="8,6"' in raw
+    assert raw.count("#fff2b3") >= 4  # tanh(w*x), its difference and leaves are reused
+    assert exit_code(["draw", "(tanh(w*x) - b)**2", "--grad", "w", "--simplify",
+                      "-o", str(out)]) == 0
+    text = " + ".join(f"sin({k}*x)" for k in range(1, 40))
+    assert exit_code(["draw", text, "--max-nodes", "30", "--outline", "-o", str(out)]) == 0
+    assert "showing 30 of" in out.read_text()
+    capsys.readouterr()
