@@ -7,18 +7,21 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+import builtins as _builtins
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
-from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.diff import Step, diff, forward_sweep, gradient, hessian, jacobian, reverse_sweep
 from symgrad.dot import render, to_dot, to_dot_pair
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
 from symgrad.graph import (
+    PI,
     Children,
+    E,
     RebindWarning,
     Tensor,
     as_tensor,
@@ -29,22 +32,7 @@ from symgrad.graph import (
     var,
     variables,
 )
-from symgrad.ops import (
-    OPS,
-    Op,
-    abs,  # noqa: F401  (sg.abs, kept out of __all__)
-    cos,
-    exp,
-    log,
-    relu,
-    sigmoid,
-    sign,
-    sin,
-    sqrt,
-    step,
-    tan,
-    tanh,
-)
+from symgrad.ops import OPS, Op, public_functions
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.shapes import ShapeError
@@ -70,9 +58,8 @@ try:
 except _NotInstalled:  # a source tree that was never installed
     __version__ = "unknown"
 
-# `abs` stays out of __all__: `from symgrad import *` must not replace the builtin (sg.abs is
-# there all the same).
 __all__ = [
+    "E",
     "OPS",
     "CheckResult",
     "CheckResults",
@@ -81,6 +68,7 @@ __all__ = [
     "ExplainedStep",
     "Explanation",
     "Op",
+    "PI",
     "ParseError",
     "RebindWarning",
     "Rewrite",
@@ -94,10 +82,9 @@ __all__ = [
     "codegen",
     "compare",
     "const",
-    "cos",
     "count_ops",
+    "diff",
     "evaluate",
-    "exp",
     "explain",
     "forward_sweep",
     "free_variables",
@@ -107,7 +94,6 @@ __all__ = [
     "jacobian",
     "lambdify",
     "latex",
-    "log",
     "logsumexp",
     "matmul",
     "matrix",
@@ -116,19 +102,11 @@ __all__ = [
     "outer",
     "parse",
     "pretty",
-    "relu",
     "reverse_sweep",
-    "sigmoid",
-    "sign",
     "simplify",
-    "sin",
     "softmax",
     "squared_norm",
     "sum",
-    "sqrt",
-    "step",
-    "tan",
-    "tanh",
     "to_sympy",
     "trace",
     "transpose",
@@ -140,3 +118,13 @@ __all__ = [
     "variables",
     "vector",
 ]
+
+# The functions (sin, atan2, max, where, ...) come from the op table, so a new op is exported
+# with no edit here; pi is also spelled as users type it.
+_FUNCTIONS = public_functions()
+globals().update(_FUNCTIONS)
+pi = PI
+__all__ += [*sorted(_FUNCTIONS), "pi"]
+# `from symgrad import *` must not replace Python's own abs, sum, max, min, pow: those stay
+# out of __all__ (sg.abs, sg.sum, ... are there all the same).
+__all__ = [name for name in __all__ if not hasattr(_builtins, name)]

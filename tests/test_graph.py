@@ -154,8 +154,10 @@ def test_rebinding_a_name_warns_and_rerunning_a_cell_does_not():
     assert loss.value == 10.0
 
 
-def test_star_import_keeps_the_builtin_abs():
+def test_star_import_keeps_the_builtins():
     namespace: dict = {}
     exec("from symgrad import *", namespace)
-    assert "abs" not in namespace and "sin" in namespace
-    assert str(sg.abs(sg.var("x"))) == "abs(x)"
+    assert "sin" in namespace and "gradient" in namespace
+    for name in ("abs", "sum", "max", "min", "pow"):
+        assert name not in namespace
+    assert str(sg.abs(sg.var("x"))) == "abs(x)" and str(sg.max(sg.var("x"), 1)) == "max(x, 1)"
