@@ -161,8 +161,10 @@ def _constant_text(
     if isinstance(node._value, NamedConstant):  # np.pi
         return node._value.source, PREC_ATOM
     if number is not None and math.isfinite(number):
-        text = format_number(number)
-        return text, (PREC_NEG if text.startswith("-") else PREC_ATOM)
+        text = format_number(number)  # a fraction 2/3 is Python's 2/3 too
+        if text.startswith("-"):
+            return text, PREC_NEG
+        return text, (PREC_MUL if "/" in text else PREC_ATOM)
     name = _fresh("c0" if not constants else f"c{len(constants)}", taken)
     value = node._value
     constants[name] = np.asarray(value, dtype=dtype) if isinstance(value, np.ndarray) else value

@@ -17,6 +17,7 @@ import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -275,7 +276,8 @@ def _make(
         value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
     )
     node.shape = shape
-    node._value = value
+    # Evaluation reads _value: a fraction evaluates as its float, `number` keeps it exact.
+    node._value = float(value) if type(value) is Fraction else value
     node._key = key
     ref = _Ref(node, _forget)
     ref.key = key
@@ -434,9 +436,9 @@ def to_float(value: Any) -> float:
 
 
 def _normalize_number(value: Any) -> Any:
-    """Scalar constants are Python ints (exact, within the float range) or floats: integral
-    floats become ints (prints `2*x`), other numbers (Fraction, Decimal, numpy) floats. The
-    sign of -0.0 stays."""
+    """Scalar constants are Python ints (exact, within the float range), Fractions (exact,
+    with numerator and denominator below 2**53) or floats: integral floats become ints
+    (prints `2*x`), other numbers (Decimal, numpy) floats. The sign of -0.0 stays."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, np.generic):
@@ -444,6 +446,12 @@ def _normalize_number(value: Any) -> Any:
     if isinstance(value, numbers.Integral):
         value = int(value)  # bool, IntEnum, numpy integers
         return value if math.isfinite(to_float(value)) else to_float(value)
+    if isinstance(value, numbers.Rational):  # an exact fraction stays exact: 1/2, 2/3
+        value = Fraction(value.numerator, value.denominator)
+        if value.denominator == 1:
+            return _normalize_number(value.numerator)
+        if max(abs(value.numerator), value.denominator) < 2**53:
+            return value
     if not isinstance(value, numbers.Number) or (
         isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)
     ):
@@ -483,6 +491,8 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
 
     >>> const(2) is const(2.0)
     True
+    >>> const(Fraction(1, 2)).number, const(Fraction(1, 2)).value
+    (Fraction(1, 2), 0.5)
     """
     kind = type(value)
     if kind is int or (kind is float and not value.is_integer()):  # the common case, fast
@@ -499,6 +509,8 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         key = ("const", "float", repr(value) if special else value)
     elif type(value) is int:
         key = ("const", "int", value)
+    elif type(value) is Fraction:
+        key = ("const", "Fraction", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
         shape = value.shape if shaped else ()

@@ -304,7 +304,7 @@ logaddexp = _function("logaddexp", "np.logaddexp(a, b)",
                       doc="log(exp(a) + exp(b)), without overflow")
 softplus = _function("softplus", "np.logaddexp(0.0, a)", lambda a: sp.log(1 + sp.exp(a)),
                      lambda a, b, out: (sigmoid(a),), doc="log(1 + exp(a)), without overflow")
-sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (0.5 / out,),
+sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (1 / (2 * out),),
                  domain=_POSITIVE, latex="\\sqrt{{{a}}}")
 
 # --- trigonometric and hyperbolic --------------------------------------------------------------

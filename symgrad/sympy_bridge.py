@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ def _sympy_number(value: Any, rational: bool) -> sp.Expr:
         raise TypeError("to_sympy converts scalar graphs; this one holds an array constant")
     if isinstance(value, int):
         return sp.Integer(value)
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
     if math.isnan(value):
         return sp.nan
     if math.isinf(value):
@@ -203,7 +206,8 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
             if node.name is not None:
                 converted[node] = sp.Symbol(node.name, real=True) if real else sp.Symbol(node.name)
             else:
-                converted[node] = _sympy_number(node._value, rational)
+                exact = node.number if node.number is not None else node._value
+                converted[node] = _sympy_number(exact, rational)
         elif node in absorbed:
             continue
         elif children.op.commutative:
@@ -317,6 +321,8 @@ def _number(expr: sp.Expr) -> Tensor:
         return const(int(expr))
     if expr is sp.zoo or expr.has(sp.I):
         raise ValueError(f"{expr} is not a real number; symgrad graphs are real")
+    if expr.is_Rational:  # exact: 1/3 stays 1/3
+        return const(Fraction(int(expr.p), int(expr.q)))
     return const(float(expr))
 
 
@@ -419,7 +425,7 @@ def _plan_pow(expr: sp.Pow) -> _Plan:
         inverse = base if exponent == -1 else sp.Pow(base, -exponent, evaluate=False)
         return [inverse], lambda d: 1 / d
     if exponent.is_Rational and not exponent.is_Integer:
-        return [base], lambda b: b ** float(exponent)
+        return [base], lambda b: b ** Fraction(int(exponent.p), int(exponent.q))
     return [base, exponent], lambda b, e: b**e
 
 

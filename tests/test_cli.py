@@ -245,3 +245,11 @@ def test_draw_grad_is_raw_by_default_and_takes_picture_options(capsys, tmp_path)
     assert exit_code(["draw", text, "--max-nodes", "30", "--outline", "-o", str(out)]) == 0
     assert "showing 30 of" in out.read_text()
     capsys.readouterr()
+
+
+def test_at_reads_constants_and_formulas_of_them(capsys):
+    assert parse_at(["x=pi/2,y=e"]) == {"x": 1.5707963267948966, "y": 2.718281828459045}
+    code, out, _ = run(capsys, "eval", "sin(x)", "--at", "x=pi/2")
+    assert code == 0 and out.strip() == "1"
+    code, _, err = run(capsys, "eval", "sin(x)", "--at", "x=y+1")
+    assert code == 2 and "'y+1' is not a number" in err

@@ -82,7 +82,7 @@ def test_rules_reuse_the_forward_node():
         (sg.exp(x), "exp(x)"),
         (sg.sigmoid(x), "sigmoid(x)*(1 - sigmoid(x))"),
         (sg.tanh(x), "1 - tanh(x)**2"),
-        (sg.sqrt(x), "0.5/sqrt(x)"),
+        (sg.sqrt(x), "1/(2*sqrt(x))"),
     ]:
         derivative = f.grad(x)
         assert str(derivative) == expected
@@ -211,3 +211,43 @@ def test_source_is_the_numpy_function(op):
     exec(helper_source(op), namespace)
     columns = op.sample(np.random.default_rng(2), 20)
     assert np.array_equal(namespace[op.name](*columns), op.numpy(*columns))
+
+
+# --- exact constants ------------------------------------------------------------------------
+
+
+def test_pi_and_e_are_exact_named_constants():
+    x = sg.var("x")
+    assert str(sg.pi) == "pi" and str(sg.E) == "e" and sg.pi is sg.PI
+    assert sg.latex(2 * sg.pi * x) == r"2 \cdot \pi \cdot x"
+    assert sg.evaluate(sg.pi, {}) == np.pi and sg.evaluate(sg.E, {}) == np.e
+    assert sg.to_sympy(sg.sin(sg.pi * x)) == sp.sin(sp.pi * sp.Symbol("x", real=True))
+    assert sg.from_sympy(sp.pi) is sg.pi and sg.from_sympy(sp.E) is sg.E
+    assert sg.parse("sin(pi*x) + e**x") is sg.sin(sg.pi * x) + sg.E**x
+    assert str(2 * sg.pi) == "2*pi"  # never folded into 6.283185307179586
+    assert sg.cos(sg.pi) is sg.const(-1)  # an integer result folds
+    assert str((sg.E**x).grad(x)) == "e**x"  # log(e) is exactly 1
+    assert str(sg.sin(sg.pi * x).grad(x)) == "pi*cos(pi*x)"
+
+
+def test_rational_constants_stay_exact():
+    x = sg.var("x")
+    assert str(sg.sqrt(x).grad(x)) == "1/(2*sqrt(x))"
+    half = sg.parse("x**(1/2)")
+    assert str(half) == "x**(1/2)" and sg.parse(str(half)) is half
+    assert str(half.grad(x)) == "1/2*x**(-1/2)"
+    assert str(sg.parse("(2/3)*x")) == "2/3*x"
+    assert str(sg.parse("1/2 + 1/3")) == "5/6"
+    assert str(sg.parse("2**(1/2)")) == "2**(1/2)"  # not 1.4142135623730951
+    assert sg.latex(sg.parse("x**(1/2)")) == r"x^{\frac{1}{2}}"
+    assert sg.to_sympy(half) == sp.sqrt(sp.Symbol("x", real=True))
+    assert str(sg.from_sympy(sp.Rational(2, 3) * sp.Symbol("y"))) == "2*y/3"
+    assert sg.evaluate(sg.parse("x**(1/2)"), {"x": 4.0}) == 2.0
+
+
+def test_floats_typed_by_the_user_are_kept_as_given():
+    x = sg.var("x")
+    assert str(sg.parse("0.1*x")) == "0.1*x"
+    assert str(0.5 * x) == "0.5*x"
+    assert str(sg.parse("0.5*3")) == "1.5"  # float arithmetic folds, as Python's
+    assert str((x**0.5).grad(x)) == "0.5*x**(-0.5)"
