@@ -15,6 +15,7 @@ from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
 from symgrad.diff import Step, diff, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.display import init_printing
 from symgrad.dot import render, to_dot, to_dot_pair
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
@@ -91,6 +92,7 @@ __all__ = [
     "from_sympy",
     "gradient",
     "hessian",
+    "init_printing",
     "jacobian",
     "lambdify",
     "latex",

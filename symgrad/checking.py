@@ -457,6 +457,14 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.ok
 
+    def _repr_html_(self) -> str:  # notebooks: the verdict, coloured
+        from symgrad.display import verdict_html
+
+        return verdict_html(str(self), self.ok)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython: the text
+        printer.text(str(self))
+
     def __str__(self) -> str:
         if self.ok:
             how = [f"equal at {self.compared} random points"] if self.compared else []
@@ -507,6 +515,14 @@ class CheckResults:
 
     def __str__(self) -> str:
         return "\n".join(str(result) for result in self.results)
+
+    def _repr_html_(self) -> str:
+        from symgrad.display import results_html
+
+        return results_html(self.results)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
 
 def _as_variable(wrt: Any) -> Tensor:

@@ -224,7 +224,7 @@ def diff(f: Tensor, wrt: Tensor) -> Tensor:
 
 
 def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:
-    """Rows of partials, one row per output: J[i][j] = d fs[i] / d wrt[j].
+    """Rows of partials, one row per output: `J[i][j] = d fs[i] / d wrt[j]`.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
@@ -235,7 +235,7 @@ def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:
 
 
 def hessian(f: Tensor, wrt: Sequence[Tensor]) -> list[list[Tensor]]:
-    """Second partials: H[i][j] = d^2 f / d wrt[i] d wrt[j].
+    """Second partials: `H[i][j] = d^2 f / d wrt[i] d wrt[j]`.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")

@@ -523,8 +523,8 @@ def render(
 
 
 def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
-    """What Jupyter shows for a Tensor: its picture (as html and svg); empty when the graph is
-    too big or `dot` is missing, so Jupyter falls back to LaTeX and text.
+    """What Jupyter shows for a Tensor: its picture (as html and svg), outlined past
+    `max_nodes`; empty when `dot` is missing, so Jupyter falls back to LaTeX and text.
 
     >>> from symgrad.graph import var
     >>> sorted(mimebundle(var("x") + 1))
@@ -533,7 +533,7 @@ def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
     if not dot_available():
         return {}
     try:
-        svg = pipe(to_dot(node, max_nodes=max_nodes), "svg").decode()
+        svg = pipe(to_dot(node, max_nodes=max_nodes, outline=True), "svg").decode()
     except (ValueError, GraphvizNotFoundError, graphviz.CalledProcessError):
         return {}
     start = svg.find("<svg")

@@ -173,20 +173,17 @@ class Tensor:
             return f"<Tensor {self.op.name}: {count_ops(self)} ops>"
         return f"Tensor({self})"
 
-    def _repr_latex_(self) -> str | None:
-        """`$...$` so notebooks show the formula; None (the plain repr) once the inlined
-        formula passes 2000 nodes, which a shared graph can reach exponentially fast."""
-        from symgrad.printing import inlined_size, latex
+    def _repr_latex_(self) -> str:
+        """`$...$` so notebooks show the formula; a big one in its shared form."""
+        from symgrad.display import formula_latex
 
-        if inlined_size(self, limit=2000) > 2000:
-            return None
-        return f"${latex(self)}$"
+        return formula_latex(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter shows a Tensor as its picture (html wins over the LaTeX and text forms)."""
-        from symgrad.dot import mimebundle
+        """Jupyter shows a Tensor as its picture or its formula: `sg.init_printing(mode)`."""
+        from symgrad.display import tensor_mimebundle
 
-        return mimebundle(self)
+        return tensor_mimebundle(self)
 
     # --- operators: thin calls into the op table -----------------------------------------
     def __add__(self, other: Any) -> Tensor:

@@ -56,7 +56,7 @@ def test_repr_of_a_big_graph_is_short():
 @pytest.mark.parametrize(
     "expr, text",
     [
-        (x * y, "x \\cdot y"),
+        (x * y, "x y"),
         (x / (y + 1), "\\frac{x}{y + 1}"),
         ((x + y) ** 2, "\\left(x + y\\right)^{2}"),
         (x ** (y + 1), "x^{y + 1}"),
