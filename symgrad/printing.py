@@ -173,7 +173,7 @@ def _latex_product(node: Tensor) -> str | None:
         if first.op.symbol is None or first.op.arity == 1 or first.op.name == "div":
             break  # a call, a sign or a fraction: no digit to run into
         first = first.children.a
-    if needs_parens(op, 1, b) or not first.is_const:
+    if needs_parens(op, 1, b) or not (first.is_const and _latex_leaf(first)[:1].isdigit()):
         return "{a} {b}"
     return "{a} \\cdot {b}"
 
@@ -286,7 +286,12 @@ a graph of 30 nested sin(f)*cos(f) writes out to billions of nodes."""
 
 
 def _too_big(node: Tensor) -> bool:
-    return inlined_size(node, limit=WRITTEN_OUT_LIMIT) > WRITTEN_OUT_LIMIT
+    """Whether the written-out formula is past the limit because of sharing (a deep chain
+    with nothing shared writes out the same either way)."""
+    if inlined_size(node, limit=WRITTEN_OUT_LIMIT) <= WRITTEN_OUT_LIMIT:
+        return False
+    distinct = len(toposort(node))
+    return inlined_size(node, limit=2 * distinct) > 2 * distinct
 
 
 def to_str(node: Tensor) -> str:
