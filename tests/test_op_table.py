@@ -13,7 +13,7 @@ import symgrad as sg
 from symgrad import ops
 from symgrad.ops import Domain, Op, Range
 
-X, Y = sp.symbols("x y", real=True)
+X, Y = sp.symbols("x y")  # plain symbols, as to_sympy gives
 
 
 @pytest.fixture
