@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from symgrad.graph import Tensor, free_variables, var
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_INLINED = 5_000
+"""A derivative whose inlined text passes this many nodes prints in the shared form."""
 
 EXAMPLES = """\
 examples:
@@ -220,7 +223,7 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
 def run_diff(args: argparse.Namespace) -> int:
     from symgrad.diff import gradient
-    from symgrad.printing import latex
+    from symgrad.printing import inlined_size, latex, pretty
 
     f, point = expression_and_point(args)
     wrt = parse_wrt(args.wrt, f)
@@ -235,8 +238,15 @@ def run_diff(args: argparse.Namespace) -> int:
         print(codegen(derivatives, "python", args=free_variables(f) or None, name="gradient"))
     else:
         for w, derivative in zip(wrt, derivatives, strict=True):
+            inlined = inlined_size(derivative, limit=MAX_INLINED)
             if args.format == "latex":
+                if inlined > MAX_INLINED:
+                    raise UsageError(f"df/d{w.name} is too big for one LaTeX formula (over "
+                                     f"{MAX_INLINED:,} nodes written out): use --format text")
                 print(f"\\frac{{\\partial f}}{{\\partial {latex(w)}}} = {latex(derivative)}")
+            elif inlined > MAX_INLINED:  # shared subexpressions named once: linear text
+                print(f"df/d{w.name} =")
+                print(textwrap.indent(pretty(derivative, shared=True), "  "))
             else:
                 print(f"df/d{w.name} = {derivative}")
     # Values and verdicts after code or LaTeX are comments in that language.
@@ -404,7 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_expressions_kept(arguments, _option_strings(parser)))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -413,9 +424,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"symgrad {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, TypeError, RuntimeError, OSError, LookupError) as error:
-        print(f"symgrad {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+    except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError,
+            MemoryError) as error:  # RecursionError is a RuntimeError
+        message = str(error).splitlines()[0] if str(error) else ""
+        print(f"symgrad {args.command}: {type(error).__name__}: {message}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of the parser and its subcommands (`-h`, `--wrt`, `-o`, ...)."""
+    found: set[str] = set()
+    parsers = [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            found.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return found
+
+
+def _expressions_kept(arguments: list[str], options: set[str]) -> list[str]:
+    """Arguments where an expression that starts with '-' (`-x**2`) gets a leading space, so
+    argparse reads it as a value rather than an unknown option; parse ignores the space.
+
+    >>> _expressions_kept(["diff", "-x**2", "--wrt", "x", "-h"], {"--wrt", "-h"})
+    ['diff', ' -x**2', '--wrt', 'x', '-h']
+    """
+    kept = []
+    for argument in arguments:
+        if argument[:1] == "-" and argument[:2] != "--" and argument not in options:
+            argument = " " + argument
+        kept.append(argument)
+    return kept
 
 
 if __name__ == "__main__":
