@@ -99,6 +99,19 @@ class NumbaFunction:
     `.tape` is the lowered graph, `.listing()` its instructions as text, and `.source` the
     numpy source the numpy backend would run instead (written on first access). It pickles
     (its tape and source), so it can be sent to worker processes.
+
+    >>> from symgrad.compile import lambdify
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> f = lambdify([x, y], [x * y, x + y], backend="numba")
+    >>> f(2.0, 3.0)
+    (6.0, 5.0)
+    >>> print(f.listing())
+    s0 = argument 0
+    s1 = argument 1
+    s2 = mul(s0, s1)
+    s3 = add(s0, s1)
+    return s2, s3
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 on arrays across block boundaries and on deep graphs; the numpy backend's blocks keep memory
 bounded. numba's compile is paid once per session (the `interpreter` fixture)."""
 
+import pickle
 import tracemalloc
 
 import numpy as np
@@ -172,6 +173,14 @@ def test_results_never_share_a_slot_with_their_operands():
     code = tape.code
     assert not np.any(code[:, 1] == code[:, 2]) and not np.any(code[:, 1] == code[:, 3])
     assert tape.slots < len(code)  # slots are reused
+
+
+@pytest.mark.usefixtures("interpreter")
+def test_a_numba_function_pickles():
+    f = sg.lambdify([X, Y], [X * sg.exp(Y), X - Y], backend="numba")
+    g = pickle.loads(pickle.dumps(f))
+    assert g(2.0, 0.5) == f(2.0, 0.5) == (2.0 * np.exp(0.5), 1.5)
+    assert g.source == f.source and g.listing() == f.listing()
 
 
 def test_the_listing_reads_like_the_graph(interpreter):
