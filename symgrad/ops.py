@@ -236,7 +236,7 @@ def op_named(name: str) -> Op:
 
 
 def _function(name: str, source: str, sympy: Any, partials: Callable, **fields: Any) -> Op:
-    arity = 2 if ", b" in source or "(b" in source else 1
+    arity = 2 if re.search(r"\bb\b", source) else 1  # a source reading b is binary
     return register(Op(name, fields.pop("arity", arity), source, sympy, partials, **fields))
 
 
@@ -445,7 +445,8 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
     Built from binary nodes: select_zero(c, a) + select_zero(c == 0, b). A select_zero is a
     strong zero: differentiation keeps it outermost (`diff._chain`), so the untaken branch's
-    NaN derivative is masked, not multiplied by 0.
+    NaN derivative is masked, not multiplied by 0. Conditions come from comparisons (`x > 0`,
+    `sg.eq(x, 0)`); `x == 0` on Tensors is Python's identity test, not a comparison node.
 
     >>> from symgrad.graph import var
     >>> x = var("x")
