@@ -10,12 +10,14 @@
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
-from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.diff import Step, diff, forward_sweep, gradient, hessian, jacobian, reverse_sweep
 from symgrad.dot import render, to_dot, to_dot_pair
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
 from symgrad.graph import (
+    PI,
     Children,
+    E,
     Tensor,
     as_tensor,
     const,
@@ -25,22 +27,7 @@ from symgrad.graph import (
     var,
     variables,
 )
-from symgrad.ops import (
-    OPS,
-    Op,
-    abs,
-    cos,
-    exp,
-    log,
-    relu,
-    sigmoid,
-    sign,
-    sin,
-    sqrt,
-    step,
-    tan,
-    tanh,
-)
+from symgrad.ops import OPS, Op, public_functions
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.shapes import ShapeError
@@ -62,6 +49,7 @@ from symgrad.tensor_ops import (
 )
 
 __all__ = [
+    "E",
     "OPS",
     "CheckResult",
     "CheckResults",
@@ -70,6 +58,7 @@ __all__ = [
     "ExplainedStep",
     "Explanation",
     "Op",
+    "PI",
     "ParseError",
     "Rewrite",
     "ShapeError",
@@ -77,16 +66,14 @@ __all__ = [
     "Tensor",
     "UnboundVariableError",
     "UnsupportedSympyError",
-    "abs",
     "as_tensor",
     "check",
     "codegen",
     "compare",
     "const",
-    "cos",
     "count_ops",
+    "diff",
     "evaluate",
-    "exp",
     "explain",
     "forward_sweep",
     "free_variables",
@@ -96,7 +83,6 @@ __all__ = [
     "jacobian",
     "lambdify",
     "latex",
-    "log",
     "logsumexp",
     "matmul",
     "matrix",
@@ -105,19 +91,11 @@ __all__ = [
     "outer",
     "parse",
     "pretty",
-    "relu",
     "reverse_sweep",
-    "sigmoid",
-    "sign",
     "simplify",
-    "sin",
     "softmax",
     "squared_norm",
     "sum",
-    "sqrt",
-    "step",
-    "tan",
-    "tanh",
     "to_sympy",
     "trace",
     "transpose",
@@ -129,3 +107,10 @@ __all__ = [
     "variables",
     "vector",
 ]
+
+# The functions (sin, atan2, max, where, ...) come from the op table, so a new op is exported
+# with no edit here; pi is also spelled as users type it.
+_FUNCTIONS = public_functions()
+globals().update(_FUNCTIONS)
+pi = PI
+__all__ += [*sorted(_FUNCTIONS), "pi"]

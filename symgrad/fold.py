@@ -7,6 +7,7 @@ Only rules that hold for every finite input live here; the simplifier does the r
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -34,20 +35,55 @@ def apply(op: Op, a: Any, b: Any = None) -> Tensor:
 
 # Derivative graphs fold the same few constants over and over (1*-1, 2-1): remember them.
 _folded: dict[tuple, Tensor | None] = {}
+_UNKNOWN = object()
 
 
 def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     """The constant op(a, b), or None when it is not finite (left for evaluation to report)."""
     key = (op.name, a._key, None if b is None else b._key)
-    if key in _folded:
-        return _folded[key]
+    result = _folded.get(key, _UNKNOWN)  # one lookup: another thread may clear the cache
+    if result is not _UNKNOWN:
+        return result
     if len(_folded) > 10_000:
         _folded.clear()
     _folded[key] = result = _compute_constant(op, a, b)
     return result
 
 
+# Arithmetic between exact numbers (ints and fractions) stays exact: 1/2 is the fraction 1/2,
+# not 0.5. Any float operand makes the result a float, as in Python.
+_EXACT = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: Fraction(a) / b,
+    "neg": lambda a, b: -a,
+    "pow": lambda a, b: Fraction(a) ** b if isinstance(b, int) and abs(b) <= 64 else None,
+}
+
+
+def _exact(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    """The exact op(a, b) for int and fraction operands, or None when it is not exact."""
+    rule = _EXACT.get(op.name)
+    numbers = (a.number,) if b is None else (a.number, b.number)
+    if rule is None or not all(type(n) in (int, Fraction) for n in numbers):
+        return None
+    try:
+        value = rule(*numbers, *[None] * (2 - len(numbers)))
+    except ZeroDivisionError:
+        return None  # 1/0: left for evaluation to report
+    if value is None:
+        return None
+    value = Fraction(value)
+    if max(abs(value.numerator), value.denominator) >= 2**53:
+        return None  # beyond a float's exact integers: fold in floating point instead
+    return const(value)
+
+
 def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    exact = _exact(op, a, b)
+    if exact is not None:
+        return exact
     args = [_as_float(a._value)] if b is None else [_as_float(a._value), _as_float(b._value)]
     with np.errstate(all="ignore"):
         value = op.numpy(*args)
@@ -58,7 +94,11 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     if not math.isfinite(value):
         return None
     # Functions fold only to integers (exp(0) -> 1); log(2) stays exact, as sympy keeps it.
-    if op.symbol is None and not float(value).is_integer():
+    # So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi) and exact numbers whose
+    # result is not exact (2**(1/2) stays, as sympy's sqrt(2)).
+    numbers = (a.number,) if b is None else (a.number, b.number)
+    exact = any(n is None for n in numbers) or all(type(n) in (int, Fraction) for n in numbers)
+    if (op.symbol is None or exact) and not float(value).is_integer():
         return None
     return const(value)
 
@@ -78,6 +118,10 @@ def _negated(node: Tensor) -> Tensor | None:
 
 
 def _fold_unary(op: Op, a: Tensor) -> Tensor:
+    if op.fold is not None:
+        folded = op.fold(a, None)
+        if folded is not None:
+            return folded
     if a.is_const:
         folded = _fold_constants(op, a, None)
         if folded is not None:
@@ -91,6 +135,10 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
 
 
 def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
+    if op.fold is not None:  # the op's own folding, declared in its table entry
+        folded = op.fold(a, b)
+        if folded is not None:
+            return folded
     # Most nodes of a derivative graph have no constant operand: test that once.
     if a.is_const or b.is_const:
         folded = _fold_with_constant(op, a, b)
@@ -149,7 +197,8 @@ def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
-    if b.is_const and not a.is_const:  # constants first: x*2 -> 2*x
+    # numbers first: x*2 -> 2*x, pi*2 -> 2*pi
+    if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)

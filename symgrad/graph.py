@@ -10,10 +10,13 @@ import gc
 import itertools
 import math
 import numbers
+import threading
+import time
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,12 +40,15 @@ class _Ref(weakref.ref):
 
 
 _table: dict[tuple, _Ref] = {}
+# Serializes `fresh_var`, whose choice of a free name must not race with another's.
+_fresh_lock = threading.Lock()
 _anonymous_names = itertools.count(1)
 _new_tuple = tuple.__new__
 
 
 def _forget(ref: _Ref, table: dict = _table) -> None:
     # `table` is bound now because module globals may be gone when the interpreter exits.
+    # Only this callback removes this entry, so the entry found is still there to delete.
     if table.get(ref.key) is ref:
         del table[ref.key]
 
@@ -71,7 +77,7 @@ class Tensor:
     children: Children | None
     name: str | None
     is_const: bool
-    number: float | int | None  # the value of a scalar constant, else None
+    number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
     shape: shapes.Shape  # () for a scalar (bound to an array, it broadcasts elementwise)
 
     def __new__(
@@ -98,6 +104,14 @@ class Tensor:
     @property
     def is_var(self) -> bool:
         return self.children is None and self.name is not None
+
+    @property
+    def scalar_value(self) -> float | None:
+        """A scalar constant's value as a float (numbers and named constants like pi), else
+        None."""
+        if not self.is_const or isinstance(self._value, np.ndarray):
+            return None
+        return float(self._value)
 
     @property
     def op(self) -> Op | None:
@@ -201,6 +215,19 @@ class Tensor:
     def __rpow__(self, other: Any) -> Tensor:
         return ops.pow(other, self)
 
+    # Comparisons give 0/1-valued Tensors with zero derivative (numpy's, as floats).
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.ge(self, other)
+
     def __neg__(self) -> Tensor:
         return ops.neg(self)
 
@@ -235,18 +262,43 @@ class Tensor:
 def _make(
     key: tuple, children: Children | None, name: str | None, value: Any, shape: shapes.Shape = ()
 ) -> Tensor:
-    """A new node, entered in the interning table under `key`."""
+    """The node interned under `key`: a new one entered in the table, or the live one that
+    another thread entered first."""
     node = object.__new__(Tensor)
     node.children = children
     node.name = name
     node.is_const = children is None and name is None
-    node.number = value if node.is_const and not isinstance(value, np.ndarray) else None
+    node.number = (
+        value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
+    )
     node.shape = shape
-    node._value = value
+    # Evaluation reads _value: a fraction evaluates as its float, `number` keeps it exact.
+    node._value = float(value) if type(value) is Fraction else value
     node._key = key
-    ref = _table[key] = _Ref(node, _forget)
+    ref = _Ref(node, _forget)
     ref.key = key
-    return node
+    # Thread-safe without a lock: setdefault is atomic, so of two threads making one node one
+    # enters it and both get it. An entry is never replaced, only removed by its own node's
+    # weakref callback, so that removal never takes out a live entry.
+    entered = _table.setdefault(key, ref)
+    if entered is ref:
+        return node
+    return _enter_late(key, ref, entered)
+
+
+def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
+    """The node for `key` when another entry was there first: its node if live, else ours
+    once the dead entry is gone (its node just died; its callback, running now, removes it)."""
+    for _ in range(10_000):
+        live = entered()
+        if live is not None:
+            return live
+        time.sleep(0)  # let the callback finish
+        entered = _table.setdefault(key, ref)
+        if entered is ref:
+            return ref()
+    _table[key] = ref  # a callback that never came (interpreter shutdown): take the place
+    return ref()
 
 
 def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
@@ -290,6 +342,28 @@ def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
     return node
 
 
+def fresh_var(label: str, value: Any = None) -> Tensor:
+    """A new variable named `label`, or `label_2`, `label_3`, ... whichever no live variable
+    has, bound to `value`. Safe across threads: two calls never share a name.
+
+    >>> keep = var("u")
+    >>> fresh_var("u").name
+    'u_2'
+    """
+    if not isinstance(label, str) or not label.isidentifier():
+        raise ValueError(f"a variable name must be an identifier, got {label!r}")
+    with _fresh_lock:
+        name = label
+        suffix = 1
+        while _interned(("var", name)) is not None:
+            suffix += 1
+            name = f"{label}_{suffix}"
+        node = var(name)
+    if value is not None:
+        node.value = value
+    return node
+
+
 def variables(names: str | Iterable[str]) -> tuple[Tensor, ...]:
     """Named variables from a space- or comma-separated string.
 
@@ -315,9 +389,9 @@ def to_float(value: Any) -> float:
 
 
 def _normalize_number(value: Any) -> Any:
-    """Scalar constants are Python ints (exact, within the float range) or floats: integral
-    floats become ints (prints `2*x`), other numbers (Fraction, Decimal, numpy) floats. The
-    sign of -0.0 stays."""
+    """Scalar constants are Python ints (exact, within the float range), Fractions (exact,
+    with numerator and denominator below 2**53) or floats: integral floats become ints
+    (prints `2*x`), other numbers (Decimal, numpy) floats. The sign of -0.0 stays."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, np.generic):
@@ -325,6 +399,12 @@ def _normalize_number(value: Any) -> Any:
     if isinstance(value, numbers.Integral):
         value = int(value)  # bool, IntEnum, numpy integers
         return value if math.isfinite(to_float(value)) else to_float(value)
+    if isinstance(value, numbers.Rational):  # an exact fraction stays exact: 1/2, 2/3
+        value = Fraction(value.numerator, value.denominator)
+        if value.denominator == 1:
+            return _normalize_number(value.numerator)
+        if max(abs(value.numerator), value.denominator) < 2**53:
+            return value
     if not isinstance(value, numbers.Number) or (
         isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)
     ):
@@ -335,6 +415,27 @@ def _normalize_number(value: Any) -> Any:
     return value
 
 
+class NamedConstant(float):
+    """An exact constant known by name (pi, e): its float value for numbers, its name for text,
+    LaTeX, sympy and generated code. A constant leaf holding one has no `number`, so folding
+    and the simplifier's arithmetic leave it exact (2*pi stays 2*pi)."""
+
+    name: str
+    latex: str
+    source: str  # how generated code writes it: np.pi
+
+    def __new__(cls, value: float, name: str, latex: str, source: str) -> NamedConstant:
+        constant = super().__new__(cls, value)
+        constant.name, constant.latex, constant.source = name, latex, source
+        return constant
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> tuple:
+        return NamedConstant, (float(self), self.name, self.latex, self.source)
+
+
 def const(value: Any, *, shaped: bool = False) -> Tensor:
     """The constant leaf holding `value` (a number or a numpy array); one object per value.
 
@@ -343,12 +444,17 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
 
     >>> const(2) is const(2.0)
     True
+    >>> const(Fraction(1, 2)).number, const(Fraction(1, 2)).value
+    (Fraction(1, 2), 0.5)
     """
     kind = type(value)
     if kind is int or (kind is float and not value.is_integer()):  # the common case, fast
         node = _interned(("const", kind.__name__, value))
         if node is not None:
             return node
+    if isinstance(value, NamedConstant):
+        key = ("const", "named", value.name)
+        return _interned(key) or _make(key, None, None, value)
     value = _normalize_number(value)
     if type(value) is float:
         # -0.0 == 0.0 and nan != nan: keyed by their text, they are one node each
@@ -356,6 +462,8 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         key = ("const", "float", repr(value) if special else value)
     elif type(value) is int:
         key = ("const", "int", value)
+    elif type(value) is Fraction:
+        key = ("const", "Fraction", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
         shape = value.shape if shaped else ()
@@ -370,6 +478,11 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
 
 # The constants that fold rules and local derivatives use all the time stay alive.
 _COMMON_CONSTANTS = [const(value) for value in (-1, 0, 1, 2, 0.5)]
+
+PI = const(NamedConstant(np.pi, "pi", "\\pi", "np.pi"))
+"""The exact constant pi: prints `pi`, evaluates to 3.14159..., is `sympy.pi` in sympy."""
+E = const(NamedConstant(np.e, "e", "e", "np.e"))
+"""The exact constant e (Euler's number): prints `e`, is `sympy.E` in sympy."""
 
 
 def as_tensor(value: Any) -> Tensor:

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from string import Formatter
 from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, toposort, use_counts
+from symgrad.graph import NamedConstant, Tensor, toposort, use_counts
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
 
 
 def format_number(value: Any) -> str:
-    """A constant as text that parses back: `2`, `0.5`, `1e-08`."""
+    """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`, `2/3`.
+
+    Floats print as given (their shortest repr: 0.1 stays 0.1); exact fractions as p/q."""
+    if isinstance(value, NamedConstant):
+        return value.name
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
     if isinstance(value, np.ndarray):
         return np.array2string(value, separator=", ")
     return repr(value)
@@ -31,6 +38,8 @@ def _precedence(node: Tensor) -> int:
         return node.op.precedence
     if node.number is not None and node.number < 0:
         return PREC_NEG
+    if type(node.number) is Fraction:  # 1/2 reads as a quotient: x**(1/2)
+        return PREC_MUL
     return PREC_ATOM
 
 
@@ -73,7 +82,7 @@ def _text_template(op: Op) -> str:
     if op.text:
         return op.text
     if op.symbol is None:
-        return op.name + "({a})"
+        return op.name + ("({a})" if op.arity == 1 else "({a}, {b})")
     if op.arity == 1:
         return op.symbol + "{a}"
     spaced = op.precedence < PREC_MUL
@@ -81,10 +90,17 @@ def _text_template(op: Op) -> str:
 
 
 def _text_leaf(node: Tensor) -> str:
-    return node.name if node.name is not None else format_number(node._value)
+    if node.name is not None:
+        return node.name
+    return format_number(node._value if node.number is None else node.number)
 
 
 def _latex_number(value: Any) -> str:
+    if isinstance(value, NamedConstant):
+        return value.latex
+    if isinstance(value, Fraction):
+        sign = "-" if value < 0 else ""
+        return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
     text = format_number(value)
     if text in ("inf", "-inf", "nan"):
         return {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}[text]
@@ -97,7 +113,7 @@ def _latex_number(value: Any) -> str:
 
 def _latex_leaf(node: Tensor) -> str:
     if node.name is None:
-        return _latex_number(node._value)
+        return _latex_number(node._value if node.number is None else node.number)
     base, _, index = node.name.partition("_")
     return f"{base}_{{{index}}}" if index else base
 

@@ -198,3 +198,11 @@ def test_values_after_code_are_comments(capsys):
     exec(out, {})  # still valid Python
     out = run(capsys, "diff", "x*y", "--wrt", "x", "--format", "latex", "--at", "x=2,y=3")[1]
     assert out.splitlines()[1:] == ["% at x=2, y=3:", "%   f = 6", "%   df/dx = 3"]
+
+
+def test_at_reads_constants_and_formulas_of_them(capsys):
+    assert parse_at(["x=pi/2,y=e"]) == {"x": 1.5707963267948966, "y": 2.718281828459045}
+    code, out, _ = run(capsys, "eval", "sin(x)", "--at", "x=pi/2")
+    assert code == 0 and out.strip() == "1"
+    code, _, err = run(capsys, "eval", "sin(x)", "--at", "x=y+1")
+    assert code == 2 and "'y+1' is not a number" in err
