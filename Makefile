@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench fuzz lint clean
 
 $(BIN)/symgrad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2
+
+# The soundness properties, FUZZ_EXAMPLES (10^5) random cases each, with the counts printed.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n 2 -p no:randomly tests/test_soundness.py \
+	  --hypothesis-show-statistics
 
 bench: setup
 	$(BIN)/python -m bench --quick

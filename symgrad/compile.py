@@ -160,6 +160,8 @@ def _constant_text(
     number = node.number
     if isinstance(node._value, NamedConstant):  # np.pi
         return node._value.source, PREC_ATOM
+    if type(number) is int and not -(2**53) <= number <= 2**53:  # numpy has no loops past int64
+        number = float(number)
     if number is not None and math.isfinite(number):
         text = format_number(number)  # a fraction 2/3 is Python's 2/3 too
         if text.startswith("-"):
@@ -242,7 +244,11 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             reads = reads + reads_b
         if symbol is None or (a.is_const and (b is None or b.is_const)):
             # A call. Between constants Python's own arithmetic would differ from numpy's
-            # (1/0 raises), so those take the function form too.
+            # (1/0 raises), so those take the function form too, in floats (int64 wraps).
+            if type(a.number) is int:
+                text_a = format_number(float(a.number))
+            if b is not None and type(b.number) is int:
+                text_b = format_number(float(b.number))
             text = f"{callee}({text_a})" if b is None else f"{callee}({text_a}, {text_b})"
             precedence = PREC_ATOM
         else:

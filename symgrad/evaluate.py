@@ -99,6 +99,8 @@ def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
         if children is None:
             if node.name is None:
                 value = node._value
+                if type(value) is int:  # numpy has no ufunc loops past int64: use IEEE floats
+                    value = to_float(value)
             else:
                 value = bindings.get(node.name, node._value)
                 if value is None:

@@ -6,6 +6,7 @@ tighter than `*` and looser than `**`, `**` groups to the right.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -36,7 +37,7 @@ def format_number(value: Any) -> str:
 def _precedence(node: Tensor) -> int:
     if node.children is not None:
         return node.op.precedence
-    if node.number is not None and node.number < 0:
+    if node.number is not None and math.copysign(1, node.number) < 0:  # -0.0 too: (-0.0)**x
         return PREC_NEG
     if type(node.number) is Fraction:  # 1/2 reads as a quotient: x**(1/2)
         return PREC_MUL

@@ -220,6 +220,9 @@ def test_asking_numba_for_what_it_cannot_do_says_why():
     with pytest.raises(numba_backend.BackendUnavailableError, match="array constant"):
         sg.lambdify([X], array_constant, backend="numba")
     assert sg.lambdify([X], array_constant)(3.0).tolist() == [3.0, 6.0]  # auto: numpy
+    weights = sg.matrix("W", (2, 2))
+    with pytest.raises(numba_backend.BackendUnavailableError, match="not vectors or matrices"):
+        sg.lambdify([weights], weights * 2, backend="numba")
 
 
 def test_a_new_op_becomes_an_instruction_with_no_edit_here():
