@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from symgrad.graph import PI, E, Tensor, const, gc_paused, var
-from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, where
+from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, eq, ge, gt, le, lt, ne, where
 
 __all__ = ["ParseError", "parse"]
 
@@ -61,6 +61,12 @@ BINARY: dict[str, Op] = {op.symbol: op for op in OPS.values() if op.arity == 2 a
 BINARY["^"] = BINARY["**"]
 PREFIX: dict[str, Op | None] = {op.symbol: op for op in OPS.values() if op.arity == 1 and op.symbol}
 PREFIX["+"] = None  # unary plus changes nothing
+# Comparisons read as in Python, binding looser than + (x + 1 > y is (x + 1) > y); they do not
+# chain. They print as calls, gt(x, y), which parse reads too.
+COMPARISONS: dict[str, Op] = {
+    "<": lt, "<=": le, ">": gt, ">=": ge, "==": eq, "!=": ne,
+}
+PREC_COMPARISON = 30
 CONSTANT_NAMES = {"inf": const(float("inf")), "nan": const(float("nan")), "pi": PI, "e": E}
 """Names that read as constants (what format_number prints); a binding may shadow them."""
 
@@ -80,7 +86,9 @@ def functions() -> dict[str, Function]:
     table["where"] = Function("where", where, (3,))
     return table
 
-_SYMBOLS = sorted(set(BINARY) | set(PREFIX) | {"(", ")", ",", "=", ";"}, key=len, reverse=True)
+_SYMBOLS = sorted(
+    set(BINARY) | set(PREFIX) | set(COMPARISONS) | {"(", ")", ",", "=", ";"}, key=len, reverse=True
+)
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r]+|\#[^\n]*)"
     r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -175,6 +183,16 @@ def _reduce(text: str, operators: list[tuple], operands: list[Tensor]) -> None:
     _apply(op, operands, 2 if kind == "binary" else 1)
 
 
+def _pending_comparison(operators: list[tuple]) -> bool:
+    """Whether the expression being read already compares at this level (a < b < ...)."""
+    for kind, _, precedence, _, _ in reversed(operators):
+        if kind not in ("binary", "prefix") or precedence < PREC_COMPARISON:
+            return False
+        if precedence == PREC_COMPARISON:
+            return True
+    return False
+
+
 def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]) -> Tensor:
     """One expression from its tokens; names in `bindings` stand for their Tensors."""
     operands: list[Tensor] = []
@@ -214,19 +232,23 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
                     f"expected a number, a name or '(', got {token.text!r}",
                 )
             continue
-        if token.kind == "symbol" and token.text in BINARY:
-            op = BINARY[token.text]
-            right = op.precedence == PREC_POW  # a**b**c is a**(b**c)
+        if token.kind == "symbol" and (token.text in BINARY or token.text in COMPARISONS):
+            op = BINARY.get(token.text) or COMPARISONS[token.text]
+            precedence = PREC_COMPARISON if token.text in COMPARISONS else op.precedence
+            right = precedence == PREC_POW  # a**b**c is a**(b**c)
+            if precedence == PREC_COMPARISON and _pending_comparison(operators):
+                raise _error(text, token.line, token.column,
+                             "comparisons do not chain: write (a < b)*(b < c)")
             while (
                 operators
                 and operators[-1][0] in ("binary", "prefix")
                 and (
-                    operators[-1][2] > op.precedence
-                    or (operators[-1][2] == op.precedence and not right)
+                    operators[-1][2] > precedence
+                    or (operators[-1][2] == precedence and not right)
                 )
             ):
                 _reduce(text, operators, operands)
-            operators.append(("binary", op, op.precedence, token, 0))
+            operators.append(("binary", op, precedence, token, 0))
             expect_operand = True
         elif token.text in (")", ","):
             while operators and operators[-1][0] in ("binary", "prefix"):
@@ -304,8 +326,10 @@ def _not_a_name(word: str) -> str:
 def parse(text: str) -> Tensor:
     """The graph a formula describes; `parse(str(t))` is equivalent to `t`.
 
-    Numbers (`2`, `0.5`, `1e-3`), names, `+ - * / **` (or `^`), unary minus, parentheses and
-    the op table's functions (`sin(x)`, `relu(x)`, ...). Several lines read the shared form:
+    Numbers (`2`, `0.5`, `1e-3`, `1/2` exactly), the constants `pi` and `e`, names,
+    `+ - * / **` (or `^`), unary minus, comparisons (`x > 0`, not chained), parentheses, the op
+    table's functions by their names and aliases (`sin(x)`, `ln(x)`, `atan2(y, x)`,
+    `log(x, 2)`, ...) and `where(c, a, b)`. Several lines read the shared form:
     `name = expression` lines, then the result. Bad text raises `ParseError`.
 
     >>> str(parse("x*y + sin(x)^2"))

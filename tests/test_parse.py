@@ -244,3 +244,14 @@ def test_function_library_names_constants_and_calls_of_two_arguments():
 def test_calls_with_the_wrong_number_of_arguments(text, message):
     with pytest.raises(ParseError, match=re.escape(message)):
         parse(text)
+
+
+def test_comparisons_read_as_in_python_and_do_not_chain():
+    assert parse("where(x > 0, x, 0.01*x)") is sg.where(x > 0, x, 0.01 * x)
+    assert parse("x + 1 >= 2*y") is sg.ge(x + 1, 2 * y)  # looser than arithmetic
+    assert parse("(x < 1)*(y != 2)") is sg.lt(x, 1) * sg.ne(y, 2)
+    assert parse("x == y") is sg.eq(x, y) and parse("x <= -y") is sg.le(x, -y)
+    assert parse(str(x > y)) is (x > y)  # printed as gt(x, y)
+    for text in ("x < y < 1", "x < y + 1 >= 3"):
+        with pytest.raises(ParseError, match="comparisons do not chain"):
+            parse(text)
