@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench fuzz lint clean
+.PHONY: setup demo test docs bench fuzz lint clean
 
 $(BIN)/symgrad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2
+	$(BIN)/mkdocs build --strict --quiet
+
+# The API reference site, from the docstrings, into build/site (make test builds it too).
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 # The soundness properties, FUZZ_EXAMPLES (10^5) random cases each, with the counts printed.
 fuzz: setup
@@ -40,4 +45,4 @@ bench: setup
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .hypothesis build

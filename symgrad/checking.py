@@ -20,7 +20,7 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, count_ops, toposort, var
+from symgrad.graph import Tensor, as_tensor, count_ops, toposort, unwrap, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
@@ -461,6 +461,14 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.ok
 
+    def _repr_html_(self) -> str:  # notebooks: the verdict, coloured
+        from symgrad.display import verdict_html
+
+        return verdict_html(str(self), self.ok)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython: the text
+        printer.text(str(self))
+
     def __str__(self) -> str:
         if self.ok:
             how = [f"equal at {self.compared} random points"] if self.compared else []
@@ -512,8 +520,17 @@ class CheckResults:
     def __str__(self) -> str:
         return "\n".join(str(result) for result in self.results)
 
+    def _repr_html_(self) -> str:
+        from symgrad.display import results_html
+
+        return results_html(self.results)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
 
 def _as_variable(wrt: Any) -> Tensor:
+    wrt = unwrap(wrt)
     if isinstance(wrt, str):
         return var(wrt)
     if isinstance(wrt, Tensor) and wrt.is_var:
@@ -562,9 +579,9 @@ def check_derivative(
         )
     try:
         if sympy_f is None:
-            sympy_f = to_sympy(f, rational=True)
+            sympy_f = to_sympy(f, rational=True, real=True)
         sympy_f = simplest_fractions(sympy_f)
-        ours = simplest_fractions(to_sympy(derivative, rational=True))
+        ours = simplest_fractions(to_sympy(derivative, rational=True, real=True))
         theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
     except (ValueError, TypeError, ArithmeticError) as error:  # relu(nan): Max(nan, 0) refused
         reason = f"sympy cannot take this formula ({error})"
@@ -702,6 +719,8 @@ def check(
     """  # noqa: E501
     from symgrad.diff import grad, gradient
 
+    f = unwrap(f)
+    wrt = unwrap(wrt)
     if isinstance(f, str):
         from symgrad.parse import parse
 
@@ -720,7 +739,7 @@ def check(
     sympy_f = None
     if _past_sympy(f, None, timeout) is None:
         try:
-            sympy_f = to_sympy(f, rational=True)
+            sympy_f = to_sympy(f, rational=True, real=True)
         except (ValueError, TypeError, ArithmeticError):  # check_derivative says why
             pass
     results = [

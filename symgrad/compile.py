@@ -276,6 +276,18 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     results = [texts[root] for root in roots]
     names = {constant: constant for constant in constants}
     lines = _allocate(statements, [reads for *_, reads in results], taken, names)
+    partial = _partial_roots(order, roots, variables)
+    if partial:
+        # An output that ignores some inputs (a constant derivative) still takes their shape,
+        # so `plt.plot(xs, df(xs))` works: it is added to zeros of the inputs' common shape.
+        shape = _fresh("shape", taken)
+        shapes = ", ".join(f"np.shape({param})" for param in params.values())
+        lines.append(f"{shape} = np.broadcast_shapes({shapes})")
+        for index in partial:
+            text, precedence, depth, reads = results[index]
+            text = text if precedence >= PREC_MUL else f"({text})"
+            results[index] = (f"{text} + np.zeros({shape}, dtype={_dtype_text(dtype)})",
+                              precedence, depth, reads)
     writes = None
     if out:
         # An output written in the return statement is computed straight into its `out`
@@ -301,6 +313,23 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         constants=constants,
         dtype=dtype,
     )
+
+
+def _partial_roots(order: list[Tensor], roots: list[Tensor], variables: list[Tensor]) -> list[int]:
+    """The positions of the outputs that do not depend on every one of `variables` (none for
+    tensor expressions, whose arrays are values, not batches of points)."""
+    if not variables or any(variable.shape for variable in variables):
+        return []
+    bit = {variable: 1 << index for index, variable in enumerate(variables)}
+    every = (1 << len(variables)) - 1
+    mask: dict[Tensor, int] = {}
+    for node in order:
+        children = node.children
+        if children is None:
+            mask[node] = bit.get(node, 0)
+        else:
+            mask[node] = mask[children.a] | (0 if children.b is None else mask[children.b])
+    return [index for index, root in enumerate(roots) if mask[root] != every]
 
 
 def _allocate(

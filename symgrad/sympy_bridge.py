@@ -168,16 +168,22 @@ def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     return outcome["value"]
 
 
-def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
-    """The sympy expression of a graph; variables become real symbols.
+def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Expr:
+    """The sympy expression of a graph; each variable becomes the plain `sympy.Symbol` of its
+    name, so a user's own `sympy.Symbol("x")` is the same symbol.
 
     Every node is converted once, bottom-up, by its op's `sympy` entry. With `rational`,
-    float constants become exact decimals (0.1 -> 1/10), which sympy simplifies exactly.
+    float constants become exact decimals (0.1 -> 1/10), which sympy simplifies exactly. With
+    `real`, symbols carry `real=True` (sympy then simplifies `Abs`, `sqrt(x**2)`, ...; match
+    them with `sympy.Symbol("x", real=True)`).
 
+    >>> import sympy
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> to_sympy(ops.relu(x) * y + ops.sigmoid(x))
     y*Max(0, x) + 1/(1 + exp(-x))
+    >>> sympy.diff(to_sympy(x * y + ops.sin(x) ** 2), sympy.Symbol("x"))
+    y + 2*sin(x)*cos(x)
     """
     if not isinstance(t, Tensor):
         raise TypeError(f"to_sympy takes a Tensor, got {type(t).__name__}")
@@ -189,7 +195,7 @@ def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
             f"write it out in scalars first, with symgrad.scalar_expansion.expand"
         )
     if graph_depth(order) > DEEP_GRAPH and not getattr(in_deep_thread, "active", False):
-        return with_deep_stack(to_sympy, t, rational)
+        return with_deep_stack(to_sympy, t, rational, real=real)
     uses = use_counts(order)
     # Links of a chain (a + b) + c of one commutative op, used nowhere else, are absorbed
     # into the chain's top node and never converted on their own.
@@ -204,7 +210,7 @@ def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
         children = node.children
         if children is None:
             if node.name is not None:
-                converted[node] = sp.Symbol(node.name, real=True)
+                converted[node] = sp.Symbol(node.name, real=True) if real else sp.Symbol(node.name)
             else:
                 exact = node.number if node.number is not None else node._value
                 converted[node] = _sympy_number(exact, rational)

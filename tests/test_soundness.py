@@ -190,7 +190,7 @@ def test_from_sympy_of_to_sympy_keeps_the_value(t, env):
 
 
 def _sympy_derivative(t: sg.Tensor) -> sp.Expr:
-    return sp.diff(sg.to_sympy(t, rational=True), sp.Symbol("x", real=True))
+    return sp.diff(sg.to_sympy(t, rational=True, real=True), sp.Symbol("x", real=True))
 
 
 @given(expressions(max_leaves=6).filter(bridged))
