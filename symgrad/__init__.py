@@ -10,12 +10,14 @@
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
-from symgrad.diff import Step, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.diff import Step, diff, forward_sweep, gradient, hessian, jacobian, reverse_sweep
 from symgrad.dot import render, to_dot, to_dot_pair
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
 from symgrad.graph import (
+    PI,
     Children,
+    E,
     Tensor,
     as_tensor,
     const,
@@ -25,28 +27,14 @@ from symgrad.graph import (
     var,
     variables,
 )
-from symgrad.ops import (
-    OPS,
-    Op,
-    abs,
-    cos,
-    exp,
-    log,
-    relu,
-    sigmoid,
-    sign,
-    sin,
-    sqrt,
-    step,
-    tan,
-    tanh,
-)
+from symgrad.ops import OPS, Op, public_functions
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.simplify import Rewrite, simplify
 from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
 
 __all__ = [
+    "E",
     "OPS",
     "CheckResult",
     "CheckResults",
@@ -55,22 +43,21 @@ __all__ = [
     "ExplainedStep",
     "Explanation",
     "Op",
+    "PI",
     "ParseError",
     "Rewrite",
     "Step",
     "Tensor",
     "UnboundVariableError",
     "UnsupportedSympyError",
-    "abs",
     "as_tensor",
     "check",
     "codegen",
     "compare",
     "const",
-    "cos",
     "count_ops",
+    "diff",
     "evaluate",
-    "exp",
     "explain",
     "forward_sweep",
     "free_variables",
@@ -80,19 +67,10 @@ __all__ = [
     "jacobian",
     "lambdify",
     "latex",
-    "log",
     "parse",
     "pretty",
-    "relu",
     "reverse_sweep",
-    "sigmoid",
-    "sign",
     "simplify",
-    "sin",
-    "sqrt",
-    "step",
-    "tan",
-    "tanh",
     "to_sympy",
     "toposort",
     "render",
@@ -101,3 +79,10 @@ __all__ = [
     "var",
     "variables",
 ]
+
+# The functions (sin, atan2, max, where, ...) come from the op table, so a new op is exported
+# with no edit here; pi is also spelled as users type it.
+_FUNCTIONS = public_functions()
+globals().update(_FUNCTIONS)
+pi = PI
+__all__ += [*sorted(_FUNCTIONS), "pi"]

@@ -20,12 +20,11 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, count_ops, toposort, var
+from symgrad.graph import Tensor, as_tensor, count_ops, toposort, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
-    OPERAND_SYMBOL,
     from_sympy,
     graph_depth,
     in_deep_thread,
@@ -49,12 +48,13 @@ __all__ = [
 
 # sympy functions with a kink (or a jump) where their argument is 0
 _KINK_FUNCTIONS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta)
-KINKED_OPS = frozenset(
-    op
-    for op in ops.FUNCTIONS.values()
-    if op.arity == 1 and op.sympy(OPERAND_SYMBOL).has(*_KINK_FUNCTIONS)
-)
-"""The ops whose sympy form has a kink or a jump (relu, abs, step, sign), from the op table."""
+
+
+def kinked_ops() -> list[ops.Op]:
+    """The ops with a kink or a jump (relu, abs, max, comparisons, ...): those whose table
+    entry declares `kinks`."""
+    return [op for op in ops.OPS.values() if op.kinks is not None]
+
 
 _ON_KINK = 1e-7  # |argument of a kinked op| below this counts as sitting on the kink
 
@@ -119,7 +119,9 @@ def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
     found: list[Tensor] = []
     for formula in formulas:
         if isinstance(formula, Tensor):
-            found.extend(n.children.a for n in toposort(formula) if n.op in KINKED_OPS)
+            for n in toposort(formula):
+                if n.op is not None and n.op.kinks is not None:
+                    found.extend(as_tensor(kink) for kink in n.op.kinks(n.children.a, n.children.b))
             continue
         if not isinstance(formula, sp.Basic):
             continue

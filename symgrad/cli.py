@@ -74,10 +74,13 @@ def parse_expression(text: str) -> Tensor:
 
 
 def parse_at(items: Sequence[str] | None) -> dict[str, float]:
-    """`["x=1,y=2", "z=-0.5"]` -> {"x": 1.0, "y": 2.0, "z": -0.5}.
+    """`["x=1,y=2", "z=-0.5"]` -> {"x": 1.0, "y": 2.0, "z": -0.5}; a value may be a formula
+    of constants, like `pi/2` or `e**2`.
 
     >>> parse_at(["x=1,y=2.5", "z=-1e-3"])
     {'x': 1.0, 'y': 2.5, 'z': -0.001}
+    >>> parse_at(["x=pi/2"])
+    {'x': 1.5707963267948966}
     """
     point: dict[str, float] = {}
     for item in items or []:
@@ -88,11 +91,26 @@ def parse_at(items: Sequence[str] | None) -> dict[str, float]:
                     f"--at expects name=value pairs separated by commas, like x=1,y=2; "
                     f"got {pair.strip()!r}"
                 )
-            try:
-                point[name] = float(number)
-            except ValueError:
-                raise UsageError(f"--at {name}={number}: {number!r} is not a number") from None
+            point[name] = _constant_value(name, number)
     return point
+
+
+def _constant_value(name: str, text: str) -> float:
+    """The number `text` stands for: a literal, or a formula of constants (`pi/2`)."""
+    from symgrad.evaluate import evaluate
+    from symgrad.parse import ParseError, parse
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        value = parse(text) if text else None
+    except ParseError:
+        value = None
+    if value is None or free_variables(value):
+        raise UsageError(f"--at {name}={text}: {text!r} is not a number")
+    return float(evaluate(value, {}))
 
 
 def expression_and_point(args: argparse.Namespace, required: bool = False) -> tuple:

@@ -10,8 +10,6 @@ numpy function comes from the op table (`op.numpy`).
 
 from __future__ import annotations
 
-import ast
-import builtins
 import heapq
 import inspect
 import keyword
@@ -26,6 +24,7 @@ import numpy as np
 from symgrad.blocks import block_size, in_blocks
 from symgrad.evaluate import real_input
 from symgrad.graph import (
+    NamedConstant,
     Tensor,
     as_tensor,
     free_variables,
@@ -35,7 +34,7 @@ from symgrad.graph import (
     var,
 )
 from symgrad.numba_backend import NumbaFunction, lambdify_numba
-from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, Op
+from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, SOURCE_IMPORTS, Op
 from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
@@ -136,10 +135,10 @@ def _as_args(args: Any) -> list[Tensor]:
 
 
 def _callee(op: Op, helpers: dict[str, Op]) -> str:
-    """How the source calls `op`: `np.sin` for a numpy ufunc, else the op's name."""
-    function = op.numpy
-    if isinstance(function, np.ufunc) and getattr(np, function.__name__, None) is function:
-        return "np." + function.__name__
+    """How the source calls `op`: `np.sin` when its source is one numpy call, else the name
+    of a helper function defined from its source."""
+    if op.ufunc is not None:
+        return op.ufunc
     helpers[op.name] = op
     return op.name
 
@@ -149,6 +148,8 @@ def _constant_text(
 ) -> tuple[str, int]:
     """A constant leaf's text and precedence: a literal, or the name of a hoisted value."""
     number = node.number
+    if isinstance(node._value, NamedConstant):  # np.pi
+        return node._value.source, PREC_ATOM
     if number is not None and math.isfinite(number):
         text = format_number(number)
         return text, (PREC_NEG if text.startswith("-") else PREC_ATOM)
@@ -186,7 +187,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
-    taken = {"np", name, *OPS, *(["out"] if out else [])}
+    taken = {*SOURCE_IMPORTS, name, *OPS, *(["out"] if out else [])}
     params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
@@ -534,18 +535,10 @@ def codegen(
         args = free_variables(roots)
     with gc_paused():
         program = _translate(args, outputs, dtype, name)
-    blocks = ["import numpy as np"]
-    fallback = []
-    for op_name, op in program.helpers.items():
-        helper = _helper_source(op)
-        if helper is None:
-            fallback.append(op_name)
-        else:
-            blocks.append(helper)
-    if fallback:
-        blocks[0] += "\n\nfrom symgrad.ops import OPS\n\n" + "\n".join(
-            f'{op_name} = OPS["{op_name}"].numpy' for op_name in fallback
-        )
+    helpers = [helper_source(op) for op in program.helpers.values()]
+    used = [name for name in SOURCE_IMPORTS if any(f"{name}." in text for text in helpers)]
+    blocks = ["\n".join(dict.fromkeys(SOURCE_IMPORTS[name] for name in ["np", *used]))]
+    blocks += helpers
     if program.constants:
         blocks.append(
             "\n".join(
@@ -575,73 +568,18 @@ def _value_source(value: Any, dtype: np.dtype) -> str:
     return number(value)
 
 
-# --- pasteable helpers: the source of an op's numpy function, as a plain `def` ------------
+# --- pasteable helpers: an op's source as a plain `def` --------------------------------------
 
 
-def _helper_source(op: Op) -> str | None:
-    """`def <op name>(a): ...` with the body of `op.numpy`, or None when it cannot be written
-    out on its own (no source, or it uses names other than numpy and builtins)."""
-    function = op.numpy
-    code = getattr(function, "__code__", None)
-    if code is None or getattr(function, "__globals__", {}).get("np") is not np:
-        return None
-    try:
-        module = ast.parse(inspect.getsource(inspect.getmodule(function)))
-    except (OSError, TypeError, SyntaxError):
-        return None
-    for node in ast.walk(module):
-        if getattr(node, "lineno", None) != code.co_firstlineno:
-            continue
-        if isinstance(node, ast.Lambda) and _same_code(node, code):
-            parameters, body = node.args, [ast.Return(node.body)]
-        elif isinstance(node, ast.FunctionDef) and node.name == code.co_name:
-            parameters, body = node.args, node.body
-        else:
-            continue
-        definition = ast.FunctionDef(
-            name=op.name,
-            args=_without_annotations(parameters),
-            body=body,
-            decorator_list=[],
-            returns=None,
-            lineno=1,
-            col_offset=0,
-        )
-        if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
-            definition.type_params = []
-        if not _uses_only_numpy(definition):
-            return None
-        return ast.unparse(ast.fix_missing_locations(definition))
-    return None
+def helper_source(op: Op) -> str:
+    """`def <op name>(a): return <op.source>`: the op as a function to paste.
 
-
-def _same_code(node: ast.Lambda, code: Any) -> bool:
-    compiled = compile(ast.fix_missing_locations(ast.Expression(node)), "<lambda>", "eval")
-    inner = next((c for c in compiled.co_consts if inspect.iscode(c)), None)
-    # Bytecode differs between compilations (specialization); names and constants do not.
-    return inner is not None and (inner.co_names, inner.co_consts, inner.co_varnames) == (
-        code.co_names,
-        code.co_consts,
-        code.co_varnames,
-    )
-
-
-def _without_annotations(parameters: ast.arguments) -> ast.arguments:
-    for argument in parameters.posonlyargs + parameters.args + parameters.kwonlyargs:
-        argument.annotation = None
-    return parameters
-
-
-def _uses_only_numpy(definition: ast.FunctionDef) -> bool:
-    local = {
-        argument.arg for argument in ast.walk(definition.args) if isinstance(argument, ast.arg)
-    }
-    for node in ast.walk(definition):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Store):
-                local.add(node.id)
-    return all(
-        node.id in local or node.id == "np" or hasattr(builtins, node.id)
-        for node in ast.walk(definition)
-        if isinstance(node, ast.Name)
-    )
+    >>> from symgrad.ops import sigmoid
+    >>> print(helper_source(sigmoid))
+    def sigmoid(a):
+        return np.exp(-np.logaddexp(0.0, -a))
+    """
+    if not isinstance(op.source, str):  # a Python function, not source: take it from the table
+        return f'from symgrad.ops import OPS\n\n{op.name} = OPS["{op.name}"].numpy'
+    parameters = "a" if op.arity == 1 else "a, b"
+    return f"def {op.name}({parameters}):\n    return {op.source}"

@@ -7,11 +7,11 @@ cost O(N) time and nodes. Each sweep can record its steps, which `explain` shows
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
-from symgrad.ops import add, mul, neg
+from symgrad.ops import add, mul, neg, select_zero
 
 
 class Step(NamedTuple):
@@ -44,12 +44,39 @@ def _chain(node: Tensor, position: int, local: Tensor | float | None, upstream: 
     """upstream * local, the chain rule's product for one operand of `node`."""
     if local is None:
         raise ValueError(f"{node.op.name} has no derivative in operand {position}")
+    return _product(upstream, local)
+
+
+def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
     if local.__class__ is int:  # add's and sub's partials, 1 and -1: no product to build
         if local == 1:
             return upstream
         if local == -1:
             return apply(neg, upstream)
+    # select_zero is a strong zero: u*select_zero(c, v) = select_zero(c, u*v), kept outermost
+    # so that where's untaken branch contributes exactly 0 even where its derivative is NaN
+    # (the trap of JAX's where, which multiplies that NaN by 0).
+    if upstream.op is select_zero:
+        condition, masked = upstream.children.a, upstream.children.b
+        return apply(select_zero, condition, _product(masked, local))
+    if local.__class__ is Tensor and local.op is select_zero:
+        condition, masked = local.children.a, local.children.b
+        return apply(select_zero, condition, _product(upstream, masked))
     return apply(mul, upstream, local)
+
+
+def _sum(total: Tensor | None, contribution: Tensor) -> Tensor:
+    """total + contribution; two contributions masked by one condition share the mask."""
+    if total is None:
+        return contribution
+    if (
+        total.op is select_zero
+        and contribution.op is select_zero
+        and total.children.a is contribution.children.a
+    ):
+        masked = apply(add, total.children.b, contribution.children.b)
+        return apply(select_zero, total.children.a, masked)
+    return apply(add, total, contribution)
 
 
 def forward_sweep(f: Tensor, wrt: Tensor, record: list[Step] | None = None) -> dict[Tensor, Tensor]:
@@ -75,7 +102,7 @@ def forward_sweep(f: Tensor, wrt: Tensor, record: list[Step] | None = None) -> d
                     continue
                 local = local_derivatives[position]
                 contribution = _chain(node, position, local, upstream)
-                total = contribution if total is None else apply(add, total, contribution)
+                total = _sum(total, contribution)
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))
@@ -129,7 +156,7 @@ def reverse_sweep(
                 local = local_derivatives[position]
                 contribution = _chain(node, position, local, upstream)
                 previous = adjoint.get(operand)
-                total = contribution if previous is None else apply(add, previous, contribution)
+                total = _sum(previous, contribution)
                 adjoint[operand] = total
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
@@ -137,17 +164,37 @@ def reverse_sweep(
     return adjoint
 
 
-def gradient(f: Tensor, wrt: Sequence[Tensor]) -> list[Tensor]:
-    """The partials of a scalar f with respect to each of `wrt`, by one reverse sweep.
+@overload
+def gradient(f: Tensor, wrt: Tensor) -> Tensor: ...
+@overload
+def gradient(f: Tensor, wrt: Sequence[Tensor]) -> list[Tensor]: ...
+def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]:
+    """The partials of a scalar f with respect to each of `wrt`, by one reverse sweep; one
+    variable (not in a list) gives its one partial.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> [str(p) for p in gradient(x * y + x, [x, y])]
     ['y + 1', 'x']
+    >>> str(gradient(x * y + x, x))
+    'y + 1'
     """
     f = as_tensor(f)
+    if isinstance(wrt, Tensor):
+        return gradient(f, [wrt])[0]
     adjoint = reverse_sweep(f, wrt)
     return [adjoint.get(w, const(0)) for w in wrt]
+
+
+def diff(f: Tensor, wrt: Tensor) -> Tensor:
+    """d f / d wrt, sympy's spelling of `f.grad(wrt)`.
+
+    >>> from symgrad.graph import var
+    >>> x = var("x")
+    >>> str(diff(x**3, x))
+    '3*x**2'
+    """
+    return grad(as_tensor(f), wrt)
 
 
 def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:

@@ -56,7 +56,9 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     if not math.isfinite(value):
         return None
     # Functions fold only to integers (exp(0) -> 1); log(2) stays exact, as sympy keeps it.
-    if op.symbol is None and not float(value).is_integer():
+    # So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi).
+    named = a.number is None or (b is not None and b.number is None)
+    if (op.symbol is None or named) and not float(value).is_integer():
         return None
     return const(value)
 
@@ -76,6 +78,10 @@ def _negated(node: Tensor) -> Tensor | None:
 
 
 def _fold_unary(op: Op, a: Tensor) -> Tensor:
+    if op.fold is not None:
+        folded = op.fold(a, None)
+        if folded is not None:
+            return folded
     if a.is_const:
         folded = _fold_constants(op, a, None)
         if folded is not None:
@@ -89,6 +95,10 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
 
 
 def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
+    if op.fold is not None:  # the op's own folding, declared in its table entry
+        folded = op.fold(a, b)
+        if folded is not None:
+            return folded
     # Most nodes of a derivative graph have no constant operand: test that once.
     if a.is_const or b.is_const:
         folded = _fold_with_constant(op, a, b)
@@ -146,7 +156,8 @@ def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
-    if b.is_const and not a.is_const:  # constants first: x*2 -> 2*x
+    # numbers first: x*2 -> 2*x, pi*2 -> 2*pi
+    if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)

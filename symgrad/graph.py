@@ -67,7 +67,7 @@ class Tensor:
     children: Children | None
     name: str | None
     is_const: bool
-    number: float | int | None  # the value of a scalar constant, else None
+    number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
 
     def __new__(
         cls, value: Any = None, children: Children | None = None, name: str | None = None
@@ -93,6 +93,14 @@ class Tensor:
     @property
     def is_var(self) -> bool:
         return self.children is None and self.name is not None
+
+    @property
+    def scalar_value(self) -> float | None:
+        """A scalar constant's value as a float (numbers and named constants like pi), else
+        None."""
+        if not self.is_const or isinstance(self._value, np.ndarray):
+            return None
+        return float(self._value)
 
     @property
     def op(self) -> Op | None:
@@ -192,6 +200,19 @@ class Tensor:
     def __rpow__(self, other: Any) -> Tensor:
         return ops.pow(other, self)
 
+    # Comparisons give 0/1-valued Tensors with zero derivative (numpy's, as floats).
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.ge(self, other)
+
     def __neg__(self) -> Tensor:
         return ops.neg(self)
 
@@ -208,7 +229,9 @@ def _make(key: tuple, children: Children | None, name: str | None, value: Any) -
     node.children = children
     node.name = name
     node.is_const = children is None and name is None
-    node.number = value if node.is_const and not isinstance(value, np.ndarray) else None
+    node.number = (
+        value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
+    )
     node._value = value
     node._key = key
     ref = _table[key] = _Ref(node, _forget)
@@ -288,6 +311,27 @@ def _normalize_number(value: Any) -> Any:
     return value
 
 
+class NamedConstant(float):
+    """An exact constant known by name (pi, e): its float value for numbers, its name for text,
+    LaTeX, sympy and generated code. A constant leaf holding one has no `number`, so folding
+    and the simplifier's arithmetic leave it exact (2*pi stays 2*pi)."""
+
+    name: str
+    latex: str
+    source: str  # how generated code writes it: np.pi
+
+    def __new__(cls, value: float, name: str, latex: str, source: str) -> NamedConstant:
+        constant = super().__new__(cls, value)
+        constant.name, constant.latex, constant.source = name, latex, source
+        return constant
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> tuple:
+        return NamedConstant, (float(self), self.name, self.latex, self.source)
+
+
 def const(value: Any) -> Tensor:
     """The constant leaf holding `value` (a number or a numpy array); one object per value.
 
@@ -299,6 +343,9 @@ def const(value: Any) -> Tensor:
         node = _interned(("const", kind.__name__, value))
         if node is not None:
             return node
+    if isinstance(value, NamedConstant):
+        key = ("const", "named", value.name)
+        return _interned(key) or _make(key, None, None, value)
     value = _normalize_number(value)
     if type(value) is float:
         # -0.0 == 0.0 and nan != nan: keyed by their text, they are one node each
@@ -318,6 +365,11 @@ def const(value: Any) -> Tensor:
 
 # The constants that fold rules and local derivatives use all the time stay alive.
 _COMMON_CONSTANTS = [const(value) for value in (-1, 0, 1, 2, 0.5)]
+
+PI = const(NamedConstant(np.pi, "pi", "\\pi", "np.pi"))
+"""The exact constant pi: prints `pi`, evaluates to 3.14159..., is `sympy.pi` in sympy."""
+E = const(NamedConstant(np.e, "e", "e", "np.e"))
+"""The exact constant e (Euler's number): prints `e`, is `sympy.E` in sympy."""
 
 
 def as_tensor(value: Any) -> Tensor:

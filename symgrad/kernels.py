@@ -46,13 +46,15 @@ def scalar_expression(op: Op) -> str | None:
     >>> scalar_expression(mul)
     'np.multiply({a}, {b})'
     """
-    function = op.numpy
+    if op.ufunc is None:  # the table's source is not one numpy call of the operands
+        return None
+    function = getattr(np, op.ufunc.removeprefix("np."), None)
     if not isinstance(function, np.ufunc) or function not in _numba_ufuncs():
         return None
-    if getattr(np, function.__name__, None) is not function or function.nin != op.arity:
+    if function.nin != op.arity:
         return None
     operands = "{a}" if op.arity == 1 else "{a}, {b}"
-    return f"np.{function.__name__}({operands})"
+    return f"{op.ufunc}({operands})"
 
 
 @cache

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from symgrad.graph import Tensor, const, var
-from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op
+from symgrad.graph import PI, E, Tensor, const, var
+from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, where
 
 __all__ = ["ParseError", "parse"]
 
@@ -59,7 +61,24 @@ BINARY: dict[str, Op] = {op.symbol: op for op in OPS.values() if op.arity == 2 a
 BINARY["^"] = BINARY["**"]
 PREFIX: dict[str, Op | None] = {op.symbol: op for op in OPS.values() if op.arity == 1 and op.symbol}
 PREFIX["+"] = None  # unary plus changes nothing
-CONSTANT_NAMES = {"inf": float("inf"), "nan": float("nan")}  # what format_number prints
+CONSTANT_NAMES = {"inf": const(float("inf")), "nan": const(float("nan")), "pi": PI, "e": E}
+"""Names that read as constants (what format_number prints); a binding may shadow them."""
+
+
+class Function(NamedTuple):
+    """A name parse reads as a call: what it builds and how many arguments it takes."""
+
+    name: str
+    build: Callable[..., Tensor]
+    arities: tuple[int, ...]
+
+
+def functions() -> dict[str, Function]:
+    """Every function name parse reads: the op table's call-style ops by their names and
+    aliases (so an op added to the table parses at once), and `where(c, a, b)`."""
+    table = {name: Function(op.name, op, op.call_arities) for name, op in FUNCTIONS.items()}
+    table["where"] = Function("where", where, (3,))
+    return table
 
 _SYMBOLS = sorted(set(BINARY) | set(PREFIX) | {"(", ")", ",", "=", ";"}, key=len, reverse=True)
 _TOKEN = re.compile(
@@ -125,23 +144,24 @@ def _number(token: Token) -> Tensor:
     return const(float(token.text))
 
 
-def _function(text: str, token: Token) -> Op:
-    op = FUNCTIONS.get(token.text)
-    if op is None:
+def _function(text: str, token: Token) -> Function:
+    known = functions()
+    function = known.get(token.text)
+    if function is None:
         message = f"unknown function {token.text!r}"
-        close = difflib.get_close_matches(token.text, FUNCTIONS, n=1)
+        close = difflib.get_close_matches(token.text, known, n=1)
         if close:
             message += f" (did you mean {close[0]!r}?)"
         else:
-            message += f"; the functions are {', '.join(sorted(FUNCTIONS))}"
+            message += f"; the functions are {', '.join(sorted(known))}"
         raise _error(text, token.line, token.column, message)
-    return op
+    return function
 
 
-def _apply(op: Op | None, operands: list[Tensor], count: int) -> None:
+def _apply(build: Callable[..., Tensor] | None, operands: list[Tensor], count: int) -> None:
     args = operands[-count:]
     del operands[-count:]
-    operands.append(args[0] if op is None else op(*args))
+    operands.append(args[0] if build is None else build(*args))
 
 
 def _reduce(text: str, operators: list[tuple], operands: list[Tensor]) -> None:
@@ -218,14 +238,15 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
                 continue
             operators.pop()
             if kind == "call":
-                if count != op.arity:
+                if count not in op.arities:
+                    takes = " or ".join(str(arity) for arity in op.arities)
                     raise _error(
                         text,
                         opener.line,
                         opener.column,
-                        f"{op.name} takes {op.arity} argument(s), got {count}",
+                        f"{op.name} takes {takes} argument(s), got {count}",
                     )
-                _apply(op, operands, count)
+                _apply(op.build, operands, count)
         elif token.kind == "end":
             break
         elif token.text == "=":
@@ -253,8 +274,8 @@ def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
     if token.text in bindings:
         return bindings[token.text]
     if token.text in CONSTANT_NAMES:
-        return const(CONSTANT_NAMES[token.text])
-    if token.text in FUNCTIONS:
+        return CONSTANT_NAMES[token.text]
+    if token.text in functions():
         raise _error(
             text, token.line, token.column, f"{token.text} is a function: write {token.text}(...)"
         )

@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, toposort, use_counts
+from symgrad.graph import NamedConstant, Tensor, toposort, use_counts
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 
 def format_number(value: Any) -> str:
-    """A constant as text that parses back: `2`, `0.5`, `1e-08`."""
+    """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`."""
+    if isinstance(value, NamedConstant):
+        return value.name
     if isinstance(value, np.ndarray):
         return np.array2string(value, separator=", ")
     return repr(value)
@@ -64,7 +66,7 @@ class _Style:
 
 def _text_template(op: Op) -> str:
     if op.symbol is None:
-        return op.name + "({a})"
+        return op.name + ("({a})" if op.arity == 1 else "({a}, {b})")
     if op.arity == 1:
         return op.symbol + "{a}"
     spaced = op.precedence < PREC_MUL
@@ -76,6 +78,8 @@ def _text_leaf(node: Tensor) -> str:
 
 
 def _latex_number(value: Any) -> str:
+    if isinstance(value, NamedConstant):
+        return value.latex
     text = format_number(value)
     if text in ("inf", "-inf", "nan"):
         return {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}[text]

@@ -6,6 +6,7 @@ Named `sympy_bridge`, not `sympy`, so `import sympy` never finds this module.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from symgrad import ops
-from symgrad.graph import Tensor, const, gc_paused, toposort, use_counts, var
+from symgrad.graph import PI, E, NamedConstant, Tensor, const, gc_paused, toposort, use_counts, var
 from symgrad.parse import parse
 
 __all__ = ["UnsupportedSympyError", "from_sympy", "to_sympy"]
@@ -37,6 +38,8 @@ class UnsupportedSympyError(ValueError):
 
 
 def _sympy_number(value: Any, rational: bool) -> sp.Expr:
+    if isinstance(value, NamedConstant):
+        return {"pi": sp.pi, "e": sp.E}[value.name]
     if isinstance(value, np.ndarray):
         raise TypeError("to_sympy converts scalar graphs; this one holds an array constant")
     if isinstance(value, int):
@@ -219,60 +222,91 @@ def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
 # sympy -> symgrad
 # ---------------------------------------------------------------------------------------------
 
-OPERAND_SYMBOL = sp.Dummy("a", real=True)  # the operand's place in an op's sympy template
+OPERAND_SYMBOLS = (sp.Dummy("a", real=True), sp.Dummy("b", real=True))
+"""The operands' places in an op's sympy template, op.sympy(a, b)."""
+OPERAND_SYMBOL = OPERAND_SYMBOLS[0]
 
 
-def _templates() -> dict[type, list[tuple[sp.Expr, ops.Op]]]:
-    """Each function op's sympy form, op.sympy(a), indexed by its head: sin(a), Max(0, a),
-    Heaviside(a, 0), 1/(1 + exp(-a)). Bigger templates first, so sigmoid wins over 1/x."""
-    table: dict[type, list[tuple[sp.Expr, ops.Op]]] = {}
-    for op in ops.FUNCTIONS.values():
-        if op.arity != 1:
-            continue
-        template = op.sympy(OPERAND_SYMBOL)
-        table.setdefault(template.func, []).append((template, op))
-    for entries in table.values():
-        entries.sort(key=lambda entry: -sp.count_ops(entry[0]))
-    return table
+class _Templates:
+    """Each call-style op's sympy form, op.sympy(a[, b]), indexed by its head: sin(a),
+    Max(0, a), Heaviside(a, 0), 1/(1 + exp(-a)), log(exp(a) + exp(b)). Bigger templates
+    first, so sigmoid wins over 1/x, and of equal ones those with fewer operands (relu's
+    Max(0, a) before max's Max(a, b)). Rebuilt whenever the op table changes."""
+
+    def __init__(self) -> None:
+        self._ops: tuple[ops.Op, ...] = ()
+        self._table: dict[type, list[tuple[sp.Expr, ops.Op]]] = {}
+
+    def get(self, head: type) -> list[tuple[sp.Expr, ops.Op]]:
+        current = tuple(ops.OPS.values())
+        if current != self._ops:
+            self._ops, self._table = current, self._build(current)
+        return self._table.get(head, [])
+
+    @staticmethod
+    def _build(table_ops: tuple[ops.Op, ...]) -> dict[type, list[tuple[sp.Expr, ops.Op]]]:
+        table: dict[type, list[tuple[sp.Expr, ops.Op]]] = {}
+        for op in table_ops:
+            if op.symbol is not None:
+                continue
+            template = op.sympy(*OPERAND_SYMBOLS[: op.arity])
+            table.setdefault(template.func, []).append((template, op))
+        for entries in table.values():
+            entries.sort(key=lambda entry: (-sp.count_ops(entry[0]), entry[1].arity))
+        return table
 
 
-_TEMPLATES = _templates()
+_TEMPLATES = _Templates()
 _ORDERLESS = (sp.Add, sp.Mul, sp.Max, sp.Min)
 
 
 def _match(template: sp.Expr, expr: sp.Expr, binding: dict) -> bool:
-    """Whether expr has the template's shape, binding OPERAND_SYMBOL. Recursion here follows the
-    template, which is a few levels deep, never the expression."""
-    if template == OPERAND_SYMBOL:
-        if "a" in binding:
-            return binding["a"] == expr
-        binding["a"] = expr
+    """Whether expr has the template's shape, binding the OPERAND_SYMBOLS. Recursion here
+    follows the template, which is a few levels deep, never the expression."""
+    if template in OPERAND_SYMBOLS:
+        if template in binding:
+            return binding[template] == expr
+        binding[template] = expr
         return True
-    if not template.has(OPERAND_SYMBOL):
+    if not template.has(*OPERAND_SYMBOLS):
         return template == expr
-    if template.is_Mul and len(template.args) == 2 and template.args[0].is_Number:
+    if template.is_Mul and len(template.args) == 2 and template.args[0] == -1:
         # -a matches any expr, binding a = -expr: exp(-a) matches exp(y) with a = -y
-        coefficient, rest = template.args
-        if rest == OPERAND_SYMBOL and coefficient == -1:
-            return _match(OPERAND_SYMBOL, _minus(expr), binding)
-    if template.func != expr.func or len(template.args) != len(expr.args):
+        if template.args[1] in OPERAND_SYMBOLS:
+            return _match(template.args[1], _minus(expr), binding)
+    if template.func != expr.func:
         return False
     if template.func in _ORDERLESS:
-        # templates hold at most a few arguments: try the hole's argument in every place
-        fixed = [arg for arg in template.args if not arg.has(OPERAND_SYMBOL)]
-        holed = [arg for arg in template.args if arg.has(OPERAND_SYMBOL)]
+        # templates hold a few arguments: try the holed ones in every order of the rest
+        fixed = [arg for arg in template.args if not arg.has(*OPERAND_SYMBOLS)]
+        holed = [arg for arg in template.args if arg.has(*OPERAND_SYMBOLS)]
         rest = list(expr.args)
         for arg in fixed:
             if arg not in rest:
                 return False
             rest.remove(arg)
-        if len(holed) != 1:
+        if len(holed) == 1 and holed[0] in OPERAND_SYMBOLS and len(rest) > 1:
+            # a lone operand takes what is left of a flattened sum: log(x + y + 1) = log1p(x + y)
+            return _match(holed[0], expr.func(*rest), binding)
+        if len(holed) != len(rest) or len(holed) > 3:
             return False
-        return _match(holed[0], rest[0], binding)
+        for order in itertools.permutations(rest):
+            trial = dict(binding)
+            if all(_match(t, e, trial) for t, e in zip(holed, order, strict=True)):
+                binding.update(trial)
+                return True
+        return False
+    if len(template.args) != len(expr.args):
+        return False
     return all(_match(t, e, binding) for t, e in zip(template.args, expr.args, strict=True))
 
 
+_NAMED_CONSTANTS = {sp.pi: PI, sp.E: E}
+
+
 def _number(expr: sp.Expr) -> Tensor:
+    if expr in _NAMED_CONSTANTS:
+        return _NAMED_CONSTANTS[expr]
     if expr.is_Integer:
         return const(int(expr))
     if expr is sp.zoo or expr.has(sp.I):
@@ -394,15 +428,26 @@ def _heaviside(h0: Any) -> Callable[[Tensor], Tensor]:
     return lambda a: ops.step(a) + h * (1 - ops.abs(ops.sign(a)))
 
 
-def _minmax(largest: bool) -> Callable[..., Tensor]:
-    # max(a, b) = b + relu(a - b), min(a, b) = a - relu(a - b)
+def _chained(op: ops.Op) -> Callable[..., Tensor]:
+    """An n-ary sympy Max or Min as a chain of binary ops: max(max(a, b), c)."""
+
     def build(*args: Tensor) -> Tensor:
         result = args[0]
         for arg in args[1:]:
-            result = arg + ops.relu(result - arg) if largest else result - ops.relu(result - arg)
+            result = op(result, arg)
         return result
 
     return build
+
+
+def _piecewise(*parts: Tensor) -> Tensor:
+    """Piecewise((e1, c1), (e2, c2), ...) as where(c1, e1, where(c2, e2, ...)); a point no
+    condition covers is NaN, as in sympy. `parts` alternate expressions and conditions."""
+    pairs = list(zip(parts[0::2], parts[1::2], strict=True))
+    result = const(float("nan"))
+    for value, condition in reversed(pairs):
+        result = ops.where(condition, value, result)
+    return result
 
 
 # sympy functions with no op of their own, written with ops
@@ -410,11 +455,26 @@ _REWRITES: dict[Any, Callable[..., Tensor]] = {
     sp.cot: lambda a: 1 / ops.tan(a),
     sp.sec: lambda a: 1 / ops.cos(a),
     sp.csc: lambda a: 1 / ops.sin(a),
-    sp.sinh: lambda a: (ops.exp(a) - ops.exp(-a)) / 2,
-    sp.cosh: lambda a: (ops.exp(a) + ops.exp(-a)) / 2,
-    sp.sech: lambda a: 2 / (ops.exp(a) + ops.exp(-a)),
-    sp.Max: _minmax(True),
-    sp.Min: _minmax(False),
+    sp.coth: lambda a: 1 / ops.tanh(a),
+    sp.sech: lambda a: 1 / ops.cosh(a),
+    sp.csch: lambda a: 1 / ops.sinh(a),
+    sp.acot: lambda a: ops.atan(1 / a),
+    sp.asec: lambda a: ops.acos(1 / a),
+    sp.acsc: lambda a: ops.asin(1 / a),
+    sp.acoth: lambda a: ops.atanh(1 / a),
+    sp.asech: lambda a: ops.acosh(1 / a),
+    sp.acsch: lambda a: ops.asinh(1 / a),
+    sp.Max: _chained(ops.max),
+    sp.Min: _chained(ops.min),
+    sp.Eq: ops.eq,
+    sp.Ne: ops.ne,
+    sp.StrictLessThan: ops.lt,
+    sp.LessThan: ops.le,
+    sp.StrictGreaterThan: ops.gt,
+    sp.GreaterThan: ops.ge,
+    sp.And: _chained(ops.mul),  # conditions are 0/1: and is a product, or a max
+    sp.Or: _chained(ops.max),
+    sp.Not: lambda c: ops.eq(c, 0),
 }
 
 
@@ -425,12 +485,14 @@ def _plan(expr: sp.Expr, shallow: bool = True) -> _Plan | Tensor:
             return var(expr.name)
         except ValueError:
             raise ValueError(f"sympy symbol {expr.name!r} is not a valid variable name") from None
+    if expr is sp.true or expr is sp.false:
+        return const(1 if expr is sp.true else 0)
     if expr.is_Number or expr.is_NumberSymbol or expr in (sp.nan, sp.zoo, sp.I):
         return _number(expr)
-    for template, op in _TEMPLATES.get(expr.func, ()):
+    for template, op in _TEMPLATES.get(expr.func):
         binding: dict = {}
         if _match(template, expr, binding):
-            return [binding["a"]], op
+            return [binding[symbol] for symbol in OPERAND_SYMBOLS[: op.arity]], op
     if expr.is_Add:
         return _plan_add(expr, shallow)
     if expr.is_Mul:
@@ -439,6 +501,8 @@ def _plan(expr: sp.Expr, shallow: bool = True) -> _Plan | Tensor:
         return _plan_pow(expr)
     if expr.func is sp.Heaviside:
         return [expr.args[0]], _heaviside(expr.args[1] if len(expr.args) > 1 else sp.S.Half)
+    if expr.func is sp.Piecewise:
+        return [part for pair in expr.args for part in pair.args], _piecewise
     rewrite = _REWRITES.get(expr.func)
     if rewrite is not None:
         return list(expr.args), rewrite

@@ -70,10 +70,10 @@ def build_tape(
         if node.children is not None:
             inner.append(node)
         elif node.is_const:
-            if node.number is None:
+            if node.scalar_value is None:
                 raise UnsupportedOpError("the tape holds scalars; the graph has an array constant")
             slot[node] = len(variables) + len(constants)
-            constants.append(float(node.number))
+            constants.append(node.scalar_value)
     # The instruction index that reads each node last; outputs stay alive to the end.
     last_read: dict[Tensor, int] = {}
     for index, node in enumerate(inner):

@@ -1,6 +1,10 @@
 """Hypothesis strategies: random expressions built from the op table, with domain guards so
 every generated expression is finite and smooth on the sampled points (minitorch's
 `tests/strategies.py`), and one compare helper that treats NaN on both sides as equal.
+
+Every op of the table takes part with no edit here: an operand is squashed into the op's
+sampling range (`low + (high - low)*sigmoid(a)`), unless a hand-written guard below fits it
+better (log(a*a + 1), like minitorch's log(a + 100000)).
 """
 
 from __future__ import annotations
@@ -12,36 +16,55 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.graph import Tensor
+from symgrad.ops import OPS, Op
 
 X, Y, Z = sg.variables("x y z")
 VARIABLES = (X, Y, Z)
 
-# How each op is applied in generated expressions: guarded so values stay finite
-# (log(a*a + 1), like minitorch's log(a + 100000)). Every op in the table needs a row here.
-UNARY_BUILDERS: dict[str, Callable[[Tensor], Tensor]] = {
+# Hand-written guards for the first ops; the rest get the squash into their domain.
+GUARDS: dict[str, Callable[..., Tensor]] = {
     "neg": lambda a: -a,
     "exp": lambda a: sg.exp(sg.tanh(a)),
     "log": lambda a: sg.log(a * a + 1),
-    "sin": sg.sin,
-    "cos": sg.cos,
     "tan": lambda a: sg.tan(sg.tanh(a)),
-    "tanh": sg.tanh,
-    "sigmoid": sg.sigmoid,
     "sqrt": lambda a: sg.sqrt(a * a + 1),
-    "relu": sg.relu,
-    "abs": sg.abs,
-    "step": sg.step,
-    "sign": sg.sign,
-}
-BINARY_BUILDERS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / (b * b + 1),
     "pow": lambda a, b: (a * a + 1) ** sg.tanh(b),
 }
-# Ops with a kink at 0: finite differences and sympy disagree there by convention.
-KINKED = frozenset({"relu", "abs", "step", "sign"})
+
+
+def _squash(op: Op, position: int, a: Tensor) -> Tensor:
+    spec = op.domain.ranges[position]
+    if spec.values is not None:  # a choice (select_zero's condition): a comparison's 0/1
+        return a > 0
+    return spec.low + (spec.high - spec.low) * sg.sigmoid(a)
+
+
+def guarded(op: Op, *operands: Tensor) -> Tensor:
+    """op applied to operands moved into its domain, so the result is finite."""
+    guard = GUARDS.get(op.name)
+    if guard is not None:
+        return guard(*operands)
+    if op.domain.holds is not None:  # a joint condition (atan2 away from the origin)
+        operands = (operands[0], 2 + sg.tanh(operands[1]))
+    return op(*(_squash(op, i, a) for i, a in enumerate(operands)))
+
+
+def kinked() -> frozenset[str]:
+    """Ops with a kink or a jump: finite differences and sympy disagree there by convention.
+    An op choosing by a condition (select_zero) counts: its guard builds the condition with
+    a comparison."""
+    return frozenset(
+        name
+        for name, op in OPS.items()
+        if not op.smooth or any(spec.values is not None for spec in op.domain.ranges)
+    )
+
+
+KINKED = kinked()
 
 numbers = st.floats(min_value=-3, max_value=3, allow_nan=False, allow_infinity=False).map(
     lambda v: round(v, 3)
@@ -56,20 +79,41 @@ def expressions(
     variables: tuple[Tensor, ...] = VARIABLES, smooth: bool = True, max_leaves: int = 12
 ) -> st.SearchStrategy[Tensor]:
     """Random expressions over `variables`; `smooth` leaves out the ops with kinks."""
-    unary = sorted(name for name in UNARY_BUILDERS if not (smooth and name in KINKED))
-    binary = sorted(BINARY_BUILDERS)
+    allowed = [name for name in OPS if not (smooth and name in kinked())]
+    unary = sorted(name for name in allowed if OPS[name].arity == 1)
+    binary = sorted(name for name in allowed if OPS[name].arity == 2)
 
     def extend(children: st.SearchStrategy[Tensor]) -> st.SearchStrategy[Tensor]:
         return st.one_of(
             st.tuples(st.sampled_from(unary), children).map(
-                lambda pair: UNARY_BUILDERS[pair[0]](pair[1])
+                lambda pair: guarded(OPS[pair[0]], pair[1])
             ),
             st.tuples(st.sampled_from(binary), children, children).map(
-                lambda triple: BINARY_BUILDERS[triple[0]](triple[1], triple[2])
+                lambda triple: guarded(OPS[triple[0]], triple[1], triple[2])
             ),
         )
 
     return st.recursive(leaves(variables), extend, max_leaves=max_leaves)
+
+
+def operand_points(op: Op, margin: float = 1e-3) -> st.SearchStrategy[dict[str, float]]:
+    """Points {"a": ..., "b": ...} of the op's domain, farther than `margin` from its kinks."""
+    columns = []
+    for position in range(op.arity):
+        spec = op.domain.ranges[position]
+        if spec.values is not None:
+            columns.append(st.sampled_from(spec.values))
+        else:
+            columns.append(st.floats(spec.low, spec.high))
+    padding = [None] * (2 - op.arity)
+
+    def inside(values: tuple) -> bool:
+        if op.domain.holds is not None and not op.domain.holds(*values, *padding):
+            return False
+        kinks = () if op.kinks is None else op.kinks(*values, *padding)
+        return all(abs(kink) > margin for kink in kinks)
+
+    return st.tuples(*columns).filter(inside).map(lambda values: dict(zip("ab", values)))
 
 
 def points(variables: tuple[Tensor, ...] = VARIABLES) -> st.SearchStrategy[dict[str, float]]:

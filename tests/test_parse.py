@@ -81,8 +81,12 @@ def test_integers_stay_integers():
 @pytest.mark.parametrize("name", sorted(ops.FUNCTIONS))
 def test_every_function_of_the_op_table(name):
     op = ops.FUNCTIONS[name]
-    assert parse(f"{name}(x + 1)") is op(x + 1)
-    assert parse(f"{name}(x)").op is op
+    if op.arity == 1:
+        assert parse(f"{name}(x + 1)") is op(x + 1)
+        assert parse(f"{name}(x)").op is op
+    else:
+        assert parse(f"{name}(x + 1, y)") is op(x + 1, y)
+        assert parse(f"{name}(y, x)").op is op
 
 
 def test_names_and_variables():
