@@ -38,7 +38,7 @@ from symgrad.ops import (
     sub,
     tanh,
 )
-from symgrad.rules import C, X, Y, Rule
+from symgrad.rules import C, Rule, X, Y
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,10 @@ OVERFLOW = [
     StableRule("1 - tanh(x)**2 -> cosh(x)**-2", (sub, 1, (pow, (tanh, X), 2)),
                (pow, (cosh, X), -2),
                why="1 - tanh(x)**2 cancels to 0 for |x| > 19 (it is 4*exp(-2|x|) there)"),
+    StableRule("tanh(x)**2 - 1 -> -cosh(x)**-2", (sub, (pow, (tanh, X), 2), 1),
+               (neg, (pow, (cosh, X), -2)), why="the same cancellation, negated"),
+    StableRule("log(exp(x)) -> x", (log, _EXP_X), X,
+               why="exp(x) overflows for x > 709 (softmax: log(exp(a - logsumexp)))"),
     StableRule("log(exp(x)/y) -> x - log(y)", (log, (div, _EXP_X, Y)), (sub, X, (log, Y)),
                holds="y > 0",
                why="exp(x) overflows for x > 709 (softmax cross-entropy: -log(exp(a)/sum))"),
@@ -135,10 +139,42 @@ def log_sum_exp(node: Tensor) -> Tensor | None:
     exponents = [_exponent(term) for term in terms]
     if len(exponents) < 2 or any(e is None for e in exponents):
         return None
+    return _nested_logaddexp(exponents)
+
+
+def _nested_logaddexp(exponents: list[Tensor]) -> Tensor:
     result = exponents[0]
     for exponent in exponents[1:]:
         result = apply(logaddexp, result, exponent)
     return result
+
+
+def _logaddexp_leaves(node: Tensor) -> list[Tensor]:
+    """The operands of a tree of logaddexps, left to right."""
+    leaves: list[Tensor] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.op is logaddexp:
+            stack.append(current.children.b)
+            stack.append(current.children.a)
+        else:
+            leaves.append(current)
+    return leaves
+
+
+def log_sum_exp_minus_term(node: Tensor) -> Tensor | None:
+    """logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...)): where a dominates, the
+    difference of two large numbers (softmax cross-entropy at logits of 1,000) cancels, while
+    softplus of a very negative number is exact."""
+    total, term = node.children.a, node.children.b
+    if total.op is not logaddexp:
+        return None
+    others = _logaddexp_leaves(total)
+    if term not in others:
+        return None
+    others.remove(term)
+    return apply(softplus, _nested_logaddexp([apply(sub, other, term) for other in others]))
 
 
 def softmax(node: Tensor) -> Tensor | None:
@@ -178,6 +214,10 @@ def norm(node: Tensor) -> Tensor | None:
 SUMS = [
     StableRule("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))", (log,),
                log_sum_exp, why="each exp overflows for an exponent > 709"),
+    StableRule("logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...))", (sub,),
+               log_sum_exp_minus_term,
+               why="logsumexp - a cancels where a dominates (cross-entropy of a confident "
+                   "right prediction)"),
     StableRule("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))", (div,),
                softmax, why="inf/inf = NaN once an exponent is > 709 (softmax)"),
     StableRule("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", (sqrt,), norm,
