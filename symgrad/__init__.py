@@ -7,6 +7,7 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+from symgrad.advise import Advice, Finding, advise
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
@@ -31,17 +32,20 @@ from symgrad.ops import OPS, Op, public_functions
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.simplify import Rewrite, simplify
+from symgrad.stabilize import stabilize
 from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
 
 __all__ = [
     "E",
     "OPS",
+    "Advice",
     "CheckResult",
     "CheckResults",
     "Children",
     "Comparison",
     "ExplainedStep",
     "Explanation",
+    "Finding",
     "Op",
     "PI",
     "ParseError",
@@ -50,6 +54,7 @@ __all__ = [
     "Tensor",
     "UnboundVariableError",
     "UnsupportedSympyError",
+    "advise",
     "as_tensor",
     "check",
     "codegen",
@@ -71,6 +76,7 @@ __all__ = [
     "pretty",
     "reverse_sweep",
     "simplify",
+    "stabilize",
     "to_sympy",
     "toposort",
     "render",

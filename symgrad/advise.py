@@ -12,20 +12,21 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from symgrad.diff import gradient
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, free_variables, toposort, use_counts
+from symgrad.graph import Tensor, as_tensor, free_variables, toposort
 from symgrad.precise import precise_values
 from symgrad.stabilize import first_rule, stabilize
 
 DEFAULT_COUNT = 256
 """Sampled points (besides the probes at 0 and the extremes)."""
-LOCAL_THRESHOLD = 8.0
-"""Bits of local error from which a subexpression is blamed."""
+LOCAL_THRESHOLD = 12.0
+"""Bits of local error from which a subexpression is blamed (exp(x) near x = 700 loses 10
+bits to the rounding of its argument alone: that is conditioning, not a fixable formula)."""
 PROBES = (0.0, 1e-300, -1e-300, 1e-8, -1e-8, 1.0, -1.0, 40.0, -40.0, 800.0, -800.0, 1e3, -1e3,
           1e200, -1e200)
 """Values every variable is also tried at: the places formulas classically break."""
@@ -33,7 +34,8 @@ PROBES = (0.0, 1e-300, -1e-300, 1e-8, -1e-8, 1.0, -1.0, 40.0, -40.0, 800.0, -800
 
 class Finding(NamedTuple):
     """One row of the advice: a subexpression or a partial derivative, its error in bits over
-    the sample (mean, worst), what goes wrong, for which inputs, and the stable form."""
+    the sample (mean, worst), what goes wrong, for which inputs, its stable form (what
+    `stabilize` makes of it) and the row that starts that rewrite."""
 
     expression: str
     mean_bits: float
@@ -41,9 +43,10 @@ class Finding(NamedTuple):
     problem: str
     where: str
     stable_form: str
+    rule: str = ""  # the first row of stable_rules that fires at or next to it
 
 
-_HEADER = ("expression", "mean bits", "worst bits", "problem", "inputs", "stable form")
+_HEADER = ("expression", "mean bits", "worst bits", "problem", "inputs", "stable form", "rule")
 
 
 class Advice:
@@ -62,7 +65,7 @@ class Advice:
 
     def _cells(self) -> list[tuple[str, ...]]:
         return [(f.expression, f"{f.mean_bits:.1f}", f"{f.worst_bits:.1f}", f.problem or "-",
-                 f.where or "-", f.stable_form or "-") for f in self.findings]
+                 f.where or "-", f.stable_form or "-", f.rule or "-") for f in self.findings]
 
     def __str__(self) -> str:
         rows = [_HEADER, *self._cells()]
@@ -205,27 +208,38 @@ def _kind(computed: np.ndarray, exact: np.ndarray, operand_size: np.ndarray) -> 
     kinds = np.full(exact.shape, "inaccurate", dtype=object)
     with np.errstate(all="ignore"):
         small = np.abs(exact) < operand_size * 2.0**-20
-    kinds[small] = "cancellation"
     kinds[(computed == 0) & (exact != 0) & finite] = "underflow"
+    kinds[small] = "cancellation"  # log(1 + 1e-300) = log(1.0) = 0: not an underflow
     kinds[np.isnan(computed) & ~np.isnan(exact)] = "NaN"
     kinds[np.isinf(computed) & finite] = "overflow"
     return kinds
 
 
 def _where(points: dict[str, np.ndarray], mask: np.ndarray) -> str:
+    """The inputs at the masked points: each variable's range (of |x| when signs differ)."""
     parts = []
     for name, values in points.items():
         chosen = values[mask]
+        label = name
+        if chosen.min() < 0 < chosen.max():
+            chosen, label = np.abs(chosen), f"|{name}|"
         low, high = float(chosen.min()), float(chosen.max())
-        parts.append(f"{name} = {low:.3g}" if low == high else f"{name} in [{low:.3g}, {high:.3g}]")
+        parts.append(f"{label} = {low:.3g}" if low == high
+                     else f"{label} in [{low:.3g}, {high:.3g}]")
     return ", ".join(parts)
 
 
-def _summary(kinds: np.ndarray, mask: np.ndarray) -> str:
+def _by_kind(kinds: np.ndarray, mask: np.ndarray, points: dict[str, np.ndarray]
+             ) -> list[tuple[str, str]]:
+    """(problem, inputs) for each kind of problem among the masked points, commonest first."""
     names, counts = np.unique(kinds[mask].astype(str), return_counts=True)
-    kind = names[int(np.argmax(counts))]
-    share = 100.0 * mask.sum() / mask.size
-    return f"{kind} ({share:.0f}% of points)"
+    result = []
+    for index in np.argsort(-counts, kind="stable"):
+        kind = str(names[index])
+        where = mask & (kinds == kind)
+        share = 100.0 * counts[index] / mask.size
+        result.append((f"{kind} ({share:.3g}% of points)", _where(points, where)))
+    return result
 
 
 def _bits(computed: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
@@ -242,14 +256,14 @@ def _short(node: Tensor, limit: int = 48) -> str:
 
 
 def _stable_rule(node: Tensor, users: dict[Tensor, list[Tensor]]) -> str:
-    """The first stability row that fires at the node or a near user of it."""
-    frontier = [node]
-    for _ in range(3):
-        for candidate in frontier:
-            fired = first_rule(candidate)
-            if fired is not None:
-                return fired[0].name
-        frontier = [user for candidate in frontier for user in users.get(candidate, ())]
+    """The first stability row that fires at the node, an operand of it or a near user."""
+    operands = [n for n in (node.children.a, node.children.b) if n is not None]
+    nearby = [node, *operands, *users.get(node, ())]
+    nearby += [user for first in users.get(node, ()) for user in users.get(first, ())]
+    for candidate in nearby:
+        fired = first_rule(candidate)
+        if fired is not None:
+            return fired[0].name
     return ""
 
 
@@ -280,23 +294,33 @@ def _subexpression_findings(t: Tensor, measured: _Measurements) -> list[Finding]
         if b is not None:
             operand_size = np.maximum(operand_size, np.abs(measured.exact[b]))
         kinds = _kind(local, exact, operand_size)
-        findings.append(Finding(_short(node), *_bits(computed, exact), _summary(kinds, bad),
-                                _where(measured.points, bad), _stable_rule(node, users)))
+        bits = _bits(computed, exact)
+        stable = stabilize(node)
+        stable_form = "" if stable is node else _short(stable)
+        rule = _stable_rule(node, users)
+        for problem, where in _by_kind(kinds, bad, measured.points):
+            findings.append(Finding(_short(node), *bits, problem, where, stable_form, rule))
     return findings
 
 
-def _gradient_finding(name: str, partial: Tensor, stable_partial: Tensor, f: Tensor,
-                      measured: _Measurements) -> Finding:
+def _gradient_findings(name: str, partial: Tensor, stable_partial: Tensor, f: Tensor,
+                       measured: _Measurements) -> list[Finding]:
     computed, exact = measured.computed[partial], measured.exact[partial]
-    # a NaN or infinite gradient where f itself is finite, whatever the exact value (at the
-    # origin the norm's gradient is undefined, and hypot's convention 0 is the useful one)
-    bad = ~np.isfinite(computed) & np.isfinite(measured.computed[f]) & ~np.isinf(exact)
-    problem = where = ""
-    if bad.any():
-        kinds = np.where(np.isnan(computed), "NaN gradient", "infinite gradient")
-        problem, where = _summary(kinds, bad), _where(measured.points, bad)
+    # NaN or inf where the exact gradient is finite, or where it is undefined but f is finite
+    # (at the origin the norm's gradient is undefined, and hypot's convention 0 is the useful
+    # one); and, where both are finite, more than LOCAL_THRESHOLD bits off
+    finite = np.isfinite(exact)
+    broken = ~np.isfinite(computed) & (finite | np.isnan(exact) & np.isfinite(measured.computed[f]))
+    with np.errstate(invalid="ignore"):
+        inaccurate = finite & np.isfinite(computed) & (bits_of_error(computed, exact)
+                                                      > LOCAL_THRESHOLD)
+    kinds = np.where(np.isnan(computed), "NaN gradient",
+                     np.where(np.isinf(computed), "infinite gradient", "inaccurate"))
+    problems = _by_kind(kinds, broken | inaccurate, measured.points) or [("", "")]
     stable_form = "" if stable_partial is partial else _short(stable_partial)
-    return Finding(f"d/d{name}", *_bits(computed, exact), problem, where, stable_form)
+    bits = _bits(computed, exact)
+    return [Finding(f"d/d{name}", *bits, problem, where, stable_form)
+            for problem, where in problems]
 
 
 def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
@@ -310,8 +334,8 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     >>> import symgrad as sg
     >>> x = sg.var("x")
     >>> advice = advise(sg.log(1 + sg.exp(x)), ranges={"x": (-1000, 1000)}, count=32)
-    >>> [finding.stable_form for finding in advice.problems][0]
-    'log(1 + exp(x)) -> softplus(x)'
+    >>> [(finding.stable_form, finding.rule) for finding in advice.problems][0]
+    ('softplus(x)', 'log(1 + exp(x)) -> softplus(x)')
     """
     t = as_tensor(t)
     if not isinstance(count, int) or count < 1:
@@ -327,5 +351,5 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
                         "", "", "" if stable is t else _short(stable))]
     findings += _subexpression_findings(t, measured)
     for name, partial, stable_partial in zip(names, partials, stable_partials):
-        findings.append(_gradient_finding(name, partial, stable_partial, t, measured))
+        findings += _gradient_findings(name, partial, stable_partial, t, measured)
     return Advice(findings, len(points[names[0]]) if names else 1, stable)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mpmath import iv, libmp
+from mpmath import iv, libmp, mp
 
 from symgrad.graph import Tensor
 
@@ -43,9 +43,29 @@ def _step(x: Any) -> Any:
     return iv.mpf([max(low, 0.0), max(high, 0.0)])
 
 
+def _larger(p: Any, q: Any) -> Any:
+    return p if libmp.mpf_cmp(p, q) >= 0 else q
+
+
 def _maximum(a: Any, b: Any) -> Any:
     (a_low, a_high), (b_low, b_high) = a._mpi_, b._mpi_
-    return _from_raw(libmp.mpf_max(a_low, b_low), libmp.mpf_max(a_high, b_high))
+    return _from_raw(_larger(a_low, b_low), _larger(a_high, b_high))
+
+
+def _monotone(function: Callable[[Any], Any], increasing: bool) -> Callable[[Any], Any]:
+    """The interval form of a monotone function from its values at the ends, widened by the
+    rounding of the working precision (mpmath's own interval erf does not converge)."""
+
+    def form(a: Any) -> Any:
+        precision = iv.prec
+        with mp.workprec(precision + 20):
+            ends = [function(mp.mpf(end._mpi_[0])) for end in (a.a, a.b)]
+            if not increasing:
+                ends.reverse()
+            slack = [abs(end) * mp.ldexp(1, -precision) for end in ends]
+            return iv.mpf([ends[0] - slack[0], ends[1] + slack[1]])
+
+    return form
 
 
 def _minimum(a: Any, b: Any) -> Any:
@@ -75,6 +95,43 @@ def _select_zero(c: Any, x: Any) -> Any:
     return iv.mpf([low, high])
 
 
+def _magnitude(raw: Any) -> int:
+    """About log2 |x| of a raw mpf (0 for zero, infinities and NaN)."""
+    return raw[2] + raw[3] if raw[1] else 0
+
+
+def _exp(a: Any) -> Any:
+    """exp of an interval; past |a| = 2**16 as 2**k * exp(a - k*log(2)), since mpmath's own
+    exp of a huge argument raises e to an integer power the slow way."""
+    low, high = a._mpi_
+    size = max(_magnitude(low), _magnitude(high))
+    if size < 16 or libmp.mpf_sub(high, low, 53) != libmp.fzero and \
+            _magnitude(libmp.mpf_sub(high, low, 53)) > size - 32:  # small, or too wide
+        return iv.exp(a)
+    precision = iv.prec
+    with mp.workprec(precision + size + 32):
+        k = int(mp.nint(mp.mpf(a.mid._mpi_[0]) / mp.ln2))
+    iv.prec = precision + k.bit_length() + 32
+    try:
+        reduced = iv.exp(a - k * iv.log(2))
+    finally:
+        iv.prec = precision
+    low, high = reduced._mpi_
+    return _from_raw(libmp.mpf_shift(low, k), libmp.mpf_shift(high, k))
+
+
+def _tanh(a: Any) -> Any:
+    if a.b < 1:  # near 0, where 1 - 2/(exp(2a) + 1) cancels
+        return iv.expm1(2 * a) / (iv.exp(2 * a) + 1)
+    return 1 - 2 / (_exp(2 * a) + 1)
+
+
+def _sinh(a: Any) -> Any:
+    if a.b < 1:
+        return iv.expm1(a) * (1 + iv.exp(-a)) / 2
+    return (_exp(a) - _exp(-a)) / 2
+
+
 def _odd(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """f on negative intervals as -f(-x): the formulas below cancel for negative x."""
     return lambda a: -function(-a) if a.b < 0 else function(a)
@@ -89,14 +146,14 @@ INTERVAL_FORMS: dict[str, Callable[..., Any]] = {
     "div": lambda a, b: a / b,
     "pow": lambda a, b: a**b,
     "neg": lambda a: -a,
-    "exp": iv.exp,
+    "exp": _exp,
     "log": iv.log,
     "log2": lambda a: iv.log(a) / _LOG2(),
     "log10": lambda a: iv.log(a) / _LOG10(),
     "log1p": iv.log1p,
     "expm1": iv.expm1,
-    "logaddexp": lambda a, b: iv.log(iv.exp(a) + iv.exp(b)),
-    "softplus": lambda a: iv.log1p(iv.exp(a)),
+    "logaddexp": lambda a, b: iv.log(_exp(a) + _exp(b)),
+    "softplus": lambda a: iv.log1p(_exp(a)),
     "sqrt": iv.sqrt,
     "hypot": lambda a, b: iv.sqrt(a**2 + b**2),
     "sin": iv.sin,
@@ -106,15 +163,15 @@ INTERVAL_FORMS: dict[str, Callable[..., Any]] = {
     "acos": lambda a: iv.atan2(iv.sqrt(1 - a**2), a),
     "atan": lambda a: iv.atan2(a, iv.mpf(1)),
     "atan2": iv.atan2,
-    "sinh": _odd(lambda a: iv.expm1(a) * (1 + iv.exp(-a)) / 2),
-    "cosh": lambda a: (iv.exp(a) + iv.exp(-a)) / 2,
-    "tanh": _odd(lambda a: iv.expm1(2 * a) / (iv.exp(2 * a) + 1)),
+    "sinh": _odd(_sinh),
+    "cosh": lambda a: (_exp(a) + _exp(-a)) / 2,
+    "tanh": _odd(_tanh),
     "asinh": _odd(lambda a: iv.log1p(a + a**2 / (1 + iv.sqrt(a**2 + 1)))),
     "acosh": lambda a: iv.log(a + iv.sqrt(a**2 - 1)),
     "atanh": lambda a: (iv.log1p(a) - iv.log1p(-a)) / 2,
-    "erf": iv.erf,
-    "erfc": iv.erfc,
-    "sigmoid": lambda a: 1 / (1 + iv.exp(-a)),
+    "erf": _monotone(mp.erf, increasing=True),
+    "erfc": _monotone(mp.erfc, increasing=False),
+    "sigmoid": lambda a: 1 / (1 + _exp(-a)),
     "relu": lambda a: _maximum(a, iv.mpf(0)),
     "abs": iv.fabs,
     "step": _step,
