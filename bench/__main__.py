@@ -22,6 +22,7 @@ WORKLOADS = (
     "compile_speed",
     "simplify_counts",
     "training",
+    "stability",
 )
 
 
