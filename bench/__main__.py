@@ -1,4 +1,5 @@
-"""Run every benchmark workload and print its tables: `python -m bench [--quick] [--only NAME]`.
+"""Run every benchmark workload and print its tables: `python -m bench [--quick] [--only NAME]`;
+`python -m bench --peers` runs symgrad beside CasADi and JAX (`bench/peers.py`, bench extra).
 
 Workloads are modules of this package exposing `main(quick: bool = False)`; a listed module
 that is not there (yet) is skipped, and one that fails is reported without stopping the rest.
@@ -18,6 +19,7 @@ WORKLOADS = (
     "gradient_scaling",
     "rosenbrock",
     "mlp",
+    "tensor_mlp",
     "elementwise",
     "compile_speed",
     "simplify_counts",
@@ -64,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"run only this workload (repeatable): {', '.join(WORKLOADS)}",
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="symgrad beside CasADi and JAX (needs the bench extra: pip install -e '.[bench]')",
+    )
     options = parser.parse_args(argv)
-    names = options.only or list(WORKLOADS)
+    names = (options.only or []) + (["peers"] if options.peers else [])
+    names = names or list(WORKLOADS)
     print(
         f"# symgrad benchmarks{' (--quick)' if options.quick else ''}\n\n{machine()}\n", flush=True
     )

@@ -31,9 +31,24 @@ from symgrad.graph import (
 from symgrad.ops import OPS, Op, public_functions
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
+from symgrad.shapes import ShapeError
 from symgrad.simplify import Rewrite, simplify
 from symgrad.stabilize import stabilize
 from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
+from symgrad.tensor_ops import (
+    logsumexp,
+    matmul,
+    matrix,
+    mean,
+    norm,
+    outer,
+    softmax,
+    squared_norm,
+    sum,
+    trace,
+    transpose,
+    vector,
+)
 
 __all__ = [
     "E",
@@ -50,6 +65,7 @@ __all__ = [
     "PI",
     "ParseError",
     "Rewrite",
+    "ShapeError",
     "Step",
     "Tensor",
     "UnboundVariableError",
@@ -72,18 +88,30 @@ __all__ = [
     "jacobian",
     "lambdify",
     "latex",
+    "logsumexp",
+    "matmul",
+    "matrix",
+    "mean",
+    "norm",
+    "outer",
     "parse",
     "pretty",
     "reverse_sweep",
     "simplify",
+    "softmax",
+    "squared_norm",
     "stabilize",
+    "sum",
     "to_sympy",
+    "trace",
+    "transpose",
     "toposort",
     "render",
     "to_dot",
     "to_dot_pair",
     "var",
     "variables",
+    "vector",
 ]
 
 # The functions (sin, atan2, max, where, ...) come from the op table, so a new op is exported

@@ -500,11 +500,12 @@ class CheckResult:
                 f"give{'' if self.reference.endswith('s') else 's'} {self.values[1]:.10g}"
             )
         width = max(len(self.label), 5) + 1
-        lines = [
-            head,
-            f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
-            f"  {'sympy:':<{width}} {_short(self.sympy)}",
-        ]
+        lines = [head]
+        if self.symgrad is not None or self.sympy is not None:  # none for tensor gradients
+            lines += [
+                f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
+                f"  {'sympy:':<{width}} {_short(self.sympy)}",
+            ]
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -724,6 +725,12 @@ def check(
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
     single = isinstance(wrt, str | Tensor)
     variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
+    if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
+        # sympy has no matrix calculus to compare with: the scalar expansion stands in
+        from symgrad.matrix_check import check_tensor
+
+        tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
+        return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
     sympy_f = to_sympy(f, rational=True) if _past_sympy(f, None, timeout) is None else None
     results = [

@@ -34,7 +34,16 @@ from symgrad.graph import (
     var,
 )
 from symgrad.numba_backend import NumbaFunction, lambdify_numba
-from symgrad.ops import OPS, PREC_ATOM, PREC_MUL, PREC_NEG, SOURCE_IMPORTS, Op
+from symgrad.ops import (
+    DECLARED_ELSEWHERE,
+    OPS,
+    PREC_ATOM,
+    PREC_MUL,
+    PREC_NEG,
+    SOURCE_IMPORTS,
+    Op,
+    op_named,
+)
 from symgrad.printing import format_number, needs_parens
 
 LANGUAGES = ("python",)
@@ -67,6 +76,7 @@ class _Program(NamedTuple):
     single: bool  # one output (return it) or a list (return a tuple)
     writes: list[str] | None  # with `out=`: per output, a statement writing it into "\0"
     temporaries: int  # how many named temporaries the body holds at most at once
+    shaped: bool  # vectors and matrices: not elementwise, so never split into blocks
     helpers: dict[str, Op]  # ops called by name (no numpy ufunc, no infix symbol)
     constants: dict[str, Any]  # hoisted constants: arrays and non-finite numbers
     dtype: np.dtype
@@ -187,7 +197,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
-    taken = {*SOURCE_IMPORTS, name, *OPS, *(["out"] if out else [])}
+    taken = {*SOURCE_IMPORTS, name, *OPS, *DECLARED_ELSEWHERE, *(["out"] if out else [])}
     params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
 
     uses = use_counts(order)
@@ -218,7 +228,9 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         a, b, op = children
         form = forms.get(op)
         if form is None:
-            form = forms[op] = (op.symbol, _callee(op, helpers))
+            # tensor ops (a pullback) are calls: their symbols are notation, not Python's
+            symbol = op.symbol if op.pullback is None else None
+            form = forms[op] = (symbol, _callee(op, helpers))
         symbol, callee = form
         text_a, precedence_a, depth, reads = texts[a]
         if b is not None:
@@ -276,6 +288,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         single=single,
         writes=writes,
         temporaries=len({line.partition(" = ")[0] for line in lines}),
+        shaped=any(node.shape for node in order),
         helpers=helpers,
         constants=constants,
         dtype=dtype,
@@ -417,7 +430,7 @@ def lambdify(
             program.converted,
             program.helpers,
             program.constants,
-            block_size(program.temporaries),
+            0 if program.shaped else block_size(program.temporaries),
         )
 
 
@@ -460,10 +473,10 @@ class CompiledFunction:
         block: int,
     ):
         namespace: dict[str, Any] = {"np": np, **constants}
-        namespace.update({op_name: OPS[op_name].numpy for op_name in helpers})
+        namespace.update({op_name: op_named(op_name).numpy for op_name in helpers})
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
         # Arrays of more than `block` points are evaluated a block at a time.
-        self.function = in_blocks(namespace[name], block)
+        self.function = in_blocks(namespace[name], block) if block else namespace[name]
         self.source = source
         self.__name__ = self.__qualname__ = name
         self.__signature__ = inspect.signature(self.function)
@@ -580,6 +593,6 @@ def helper_source(op: Op) -> str:
         return np.exp(-np.logaddexp(0.0, -a))
     """
     if not isinstance(op.source, str):  # a Python function, not source: take it from the table
-        return f'from symgrad.ops import OPS\n\n{op.name} = OPS["{op.name}"].numpy'
+        return f'from symgrad.ops import op_named\n\n{op.name} = op_named("{op.name}").numpy'
     parameters = "a" if op.arity == 1 else "a, b"
     return f"def {op.name}({parameters}):\n    return {op.source}"

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, overload
 
+from symgrad import matrix_diff
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
 from symgrad.ops import add, mul, neg, select_zero
+from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
 
 
@@ -83,9 +85,19 @@ def _sum(total: Tensor | None, contribution: Tensor) -> Tensor:
 def forward_sweep(f: Tensor, wrt: Tensor, record: list[Step] | None = None) -> dict[Tensor, Tensor]:
     """d node / d wrt for every node of f that depends on wrt, keyed by node."""
     _check_wrt(wrt)
+    order = toposort(f)
+    if matrix_diff.is_shaped(order):
+        raise ShapeError("forward mode takes scalar graphs; differentiate tensor expressions "
+                         "with grad or gradient (reverse mode)")
+    return _forward_sweep(order, wrt, record)
+
+
+def _forward_sweep(
+    order: list[Tensor], wrt: Tensor, record: list[Step] | None = None
+) -> dict[Tensor, Tensor]:
     derivative: dict[Tensor, Tensor] = {}
     with gc_paused():
-        for node in toposort(f):
+        for node in order:
             if node is wrt:
                 derivative[node] = const(1)
                 continue
@@ -119,7 +131,13 @@ def grad(f: Tensor, wrt: Tensor) -> Tensor:
     >>> str(grad(x * y + x, x))
     'y + 1'
     """
-    return forward_sweep(f, wrt).get(f, const(0))
+    _check_wrt(wrt)
+    if not (f.shape or wrt.shape):
+        order = toposort(f)
+        if not matrix_diff.is_shaped(order):
+            return _forward_sweep(order, wrt).get(f, const(0))
+    # Tensor expressions: reverse mode, which gives the gradient the shape of `wrt`
+    return gradient(f, [wrt])[0]
 
 
 def reverse_sweep(
@@ -140,6 +158,10 @@ def reverse_sweep(
             and (children.a in active or (children.b is not None and children.b in active))
         ):
             active.add(node)
+    if matrix_diff.is_shaped(order):
+        if record is not None:
+            raise ShapeError("recording the steps of a tensor gradient is not supported")
+        return matrix_diff.reverse_sweep(f, order, targets, active)
     adjoint: dict[Tensor, Tensor] = {}
     if f in active:
         adjoint[f] = const(1)
@@ -191,7 +213,10 @@ def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor], stable: bool = False
     if stable:
         return stabilize(gradient(stabilize(f), wrt))
     adjoint = reverse_sweep(f, wrt)
-    return [adjoint.get(w, const(0)) for w in wrt]
+    partials = [adjoint.get(w, const(0)) for w in wrt]
+    if f.shape or matrix_diff.is_shaped(wrt) or matrix_diff.is_shaped(partials):
+        return matrix_diff.shaped_like(partials, wrt)
+    return partials
 
 
 def diff(f: Tensor, wrt: Tensor) -> Tensor:

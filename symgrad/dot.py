@@ -18,6 +18,7 @@ import graphviz
 import numpy as np
 
 from symgrad.graph import Tensor, as_tensor, toposort
+from symgrad.shapes import format_shape
 
 MAX_NODES = 400
 """Past this many distinct nodes `to_dot` refuses: dot gets slow and the picture unreadable."""
@@ -66,6 +67,8 @@ def node_title(node: Tensor) -> str:
         return node.name if node.name is not None else format_value(node._value)
     op = node.op
     if op.arity == 1 and op.symbol is not None:  # unary minus: "-" alone reads like subtraction
+        return op.name
+    if op.pullback is not None and op.name != "matmul":  # outer, vecmat: not a plain "@"
         return op.name
     return op.symbol if op.symbol is not None else op.name
 
@@ -201,6 +204,8 @@ def _add_node(
     kind = "op" if node.children is not None else ("var" if node.is_var else "const")
     attrs = dict(STYLE[kind])
     fields = [node_title(node)]
+    if node.shape:  # vectors and matrices show their shapes
+        fields.append(format_shape(node.shape))
     if value is not None and kind != "const":
         fields.append(f"data {format_value(value)}")
     if adjoint is not None:

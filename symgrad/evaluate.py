@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.graph import Tensor, gc_paused, to_float, toposort
+from symgrad.shapes import bind_dims
 
 
 class UnboundVariableError(LookupError):
@@ -92,6 +93,7 @@ def evaluate(outputs: Tensor | Iterable[Tensor], env: Mapping[Any, Any] | None =
 
 def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
     values: dict[Tensor, Any] = {}
+    dims: dict[str, int] = {}  # sizes of named dimensions, bound by the first array seen
     for node in toposort(roots):
         children = node.children
         if children is None:
@@ -101,6 +103,8 @@ def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
                 value = bindings.get(node.name, node._value)
                 if value is None:
                     raise UnboundVariableError(node.name)
+                if node.shape:
+                    bind_dims(node.shape, np.shape(value), dims, node.name)
         elif children.b is None:
             value = children.op.numpy(values[children.a])
         else:

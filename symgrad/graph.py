@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from symgrad import shapes
+
 if TYPE_CHECKING:
     from symgrad.ops import Op
 
@@ -60,7 +62,9 @@ class Tensor:
     13.0
     """
 
-    __slots__ = ("children", "name", "is_const", "number", "_value", "_key", "__weakref__")
+    __slots__ = (
+        "children", "name", "is_const", "number", "shape", "_value", "_key", "__weakref__"
+    )
     # numpy defers to our reflected operators (`np.float64(2) * x` builds a node).
     __array_ufunc__ = None
 
@@ -68,6 +72,7 @@ class Tensor:
     name: str | None
     is_const: bool
     number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
+    shape: shapes.Shape  # () for a scalar (bound to an array, it broadcasts elementwise)
 
     def __new__(
         cls, value: Any = None, children: Children | None = None, name: str | None = None
@@ -129,7 +134,11 @@ class Tensor:
             raise AttributeError("only a variable's value can be set; constants are fixed")
         from symgrad.evaluate import check_value
 
-        self._value = None if value is None else check_value(self.name, value)
+        if value is not None:
+            value = check_value(self.name, value)
+            if self.shape:
+                shapes.bind_dims(self.shape, np.shape(value), {}, self.name)
+        self._value = value
 
     # --- differentiation -----------------------------------------------------------------
     def grad(self, wrt: Tensor) -> Tensor:
@@ -216,6 +225,27 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return ops.neg(self)
 
+    def __matmul__(self, other: Any) -> Tensor:
+        from symgrad.tensor_ops import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        from symgrad.tensor_ops import matmul
+
+        return matmul(other, self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802  (numpy's name)
+        """The transpose of a matrix; a vector or scalar is its own."""
+        from symgrad.tensor_ops import transpose
+
+        return transpose(self)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     def __pos__(self) -> Tensor:
         return self
 
@@ -223,7 +253,9 @@ class Tensor:
         return ops.abs(self)
 
 
-def _make(key: tuple, children: Children | None, name: str | None, value: Any) -> Tensor:
+def _make(
+    key: tuple, children: Children | None, name: str | None, value: Any, shape: shapes.Shape = ()
+) -> Tensor:
     """A new node, entered in the interning table under `key`."""
     node = object.__new__(Tensor)
     node.children = children
@@ -232,6 +264,7 @@ def _make(key: tuple, children: Children | None, name: str | None, value: Any) -
     node.number = (
         value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
     )
+    node.shape = shape
     node._value = value
     node._key = key
     ref = _table[key] = _Ref(node, _forget)
@@ -246,21 +279,29 @@ def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
     ref = _table.get((a, b, op))
     node = None if ref is None else ref()
     if node is None:
+        # Shapes are inferred (and checked) only for new nodes; scalars meet () twice.
+        infer = op.infer_shape
+        if infer is None:  # elementwise: numpy broadcasting
+            shape = a.shape
+            if b is not None and b.shape is not shape and b.shape != shape:
+                shape = shapes.broadcast(shape, b.shape, op.name)
+        else:
+            shape = infer(a.shape, None if b is None else b.shape)
         children = _new_tuple(Children, (a, b, op))  # skips namedtuple's Python-level __new__
-        node = _make(children, children, None, None)
+        node = _make(children, children, None, None, shape)
     return node
 
 
-def var(name: str, value: Any = None) -> Tensor:
-    """The variable called `name` (one object per name), bound to `value` if given.
+def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
+    """The variable called `name` (one object per name and shape), bound to `value` if given.
 
     >>> var("x") is var("x")
     True
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a variable name must be an identifier, got {name!r}")
-    key = ("var", name)
-    node = _interned(key) or _make(key, None, name, None)
+    key = ("var", name) if not shape else ("var", name, shape)
+    node = _interned(key) or _make(key, None, name, None, shape)
     if value is not None:
         node.value = value
     return node
@@ -332,8 +373,11 @@ class NamedConstant(float):
         return NamedConstant, (float(self), self.name, self.latex, self.source)
 
 
-def const(value: Any) -> Tensor:
+def const(value: Any, *, shaped: bool = False) -> Tensor:
     """The constant leaf holding `value` (a number or a numpy array); one object per value.
+
+    An array is a batch of scalars (shape `()`, broadcasting elementwise) unless `shaped`,
+    which gives it the array's shape, for tensor expressions.
 
     >>> const(2) is const(2.0)
     True
@@ -355,7 +399,9 @@ def const(value: Any) -> Tensor:
         key = ("const", "int", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
-        key = ("const", "array", value.shape, value.tobytes())
+        shape = value.shape if shaped else ()
+        key = ("const", "array", value.shape, value.tobytes(), shaped)
+        return _interned(key) or _make(key, None, None, value, shape)
     else:
         raise TypeError(
             f"a constant must be a real number or numeric array, got {type(value).__name__}"

@@ -70,7 +70,9 @@ class Interpreter(NamedTuple):
     ops: tuple[Op, ...]
     opcodes: dict[Op, int]
     run_point: object  # run_point(code, registers): registers is one float per slot
-    run_blocks: object  # run_blocks(code, registers, inputs, input_slots, results, output_slots)
+    # run_blocks(code, registers, inputs, input_slots, results, output_slots, first, stop):
+    # points first .. stop - 1, a block at a time; registers hold one block
+    run_blocks: object
 
 
 def interpreter_source(ops: Sequence[Op]) -> str:
@@ -107,11 +109,10 @@ def run_point(code, registers):
 {point}
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def run_blocks(code, registers, inputs, input_slots, results, output_slots):
+def run_blocks(code, registers, inputs, input_slots, results, output_slots, first, stop):
     block = registers.shape[1]
-    n = results.shape[1]
-    for start in range(0, n, block):
-        m = min(block, n - start)
+    for start in range(first, stop, block):
+        m = min(block, stop - start)
         for k in range(input_slots.shape[0]):
             s = input_slots[k]
             for j in range(m):
@@ -156,6 +157,14 @@ def interpreter() -> Interpreter:
     cache) on first use in a process."""
     ops = tuple(op for op in OPS.values() if scalar_expression(op) is not None)
     module = _load(interpreter_source(ops))
+    # numba sets up its compiler target on the first call of a process (about a second, and
+    # the disk cache is read then): pay that here, with empty tapes, not in a user's call.
+    empty = np.zeros((0, 4), dtype=np.int64)
+    no_slots = np.zeros(0, dtype=np.int64)
+    module.run_point(empty, np.zeros(1))
+    module.run_blocks(
+        empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots, 0, 1
+    )
     return Interpreter(
         ops=ops,
         opcodes={op: code for code, op in enumerate(ops)},

@@ -6,7 +6,10 @@ over blocks of points sized so that the slots of one block stay in cache.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +29,9 @@ as fast in numpy, without loading numba's compiled interpreter into the process)
 BLOCK_BYTES = 1 << 20
 MAX_BLOCK = 1024
 MIN_BLOCK = 16
+# Inputs of PARALLEL_POINTS points or more run on up to THREADS threads.
+PARALLEL_POINTS = 1 << 16
+THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 Source = str | Callable[[], str]  # a text, or how to write it when first asked
@@ -63,7 +69,14 @@ def lambdify_numba(
             return None
     if reason is None:
         try:
-            tape = build_tape(graph.variables, graph.roots, interpreter().opcodes, graph.order)
+            opcodes = interpreter().opcodes
+        except Exception as error:  # numba's errors have no common base; numpy still works
+            reason = f"numba could not compile the interpreter: {type(error).__name__}: {error}"
+            if not required:
+                warnings.warn(f"symgrad evaluates with numpy: {reason}", stacklevel=3)
+    if reason is None:
+        try:
+            tape = build_tape(graph.variables, graph.roots, opcodes, graph.order)
         except UnsupportedOpError as error:
             reason = str(error)
         else:
@@ -163,26 +176,39 @@ class NumbaFunction:
         tape = self.tape
         size = math.prod(shape)
         block = max(MIN_BLOCK, min(MAX_BLOCK, BLOCK_BYTES // (8 * max(tape.slots, 1)), size))
-        registers = np.empty((tape.slots, block))
-        registers[:] = self._template[:, None]
         # One-element arguments are filled once, like constants; the others are read from
         # `inputs` block by block.
+        template = self._template.copy()
         varying = [index for index, array in enumerate(arrays) if array.size != 1]
         for index, array in enumerate(arrays):
             if array.size == 1:
-                registers[index] = array.reshape(())
+                template[index] = array.reshape(())
         inputs = np.empty((len(varying), size))
         for row, index in enumerate(varying):
             inputs[row].reshape(shape)[...] = arrays[index]
+        input_slots = np.array(varying, dtype=np.int64)
         results = np.empty((len(tape.outputs), size))
-        self._interpreter.run_blocks(
-            tape.code,
-            registers,
-            inputs,
-            np.array(varying, dtype=np.int64),
-            results,
-            tape.outputs,
-        )
+
+        def run(first: int, stop: int) -> None:
+            registers = np.empty((tape.slots, block))
+            registers[:] = template[:, None]
+            self._interpreter.run_blocks(
+                tape.code, registers, inputs, input_slots, results, tape.outputs, first, stop
+            )
+
+        # The interpreter releases the GIL: big inputs are shared out between threads, in
+        # whole blocks, one range per core.
+        threads = min(THREADS, size // PARALLEL_POINTS)
+        if threads <= 1:
+            run(0, size)
+        else:
+            share = -(-size // (threads * block)) * block
+            with ThreadPoolExecutor(threads) as pool:
+                for finished in [
+                    pool.submit(run, first, min(first + share, size))
+                    for first in range(0, size, share)
+                ]:
+                    finished.result()
         outputs = [row.reshape(shape) for row in results]
         return outputs[0] if self._single else tuple(outputs)
 

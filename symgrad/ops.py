@@ -99,6 +99,11 @@ class Op:
     scalar: str | None = None  # scalar source (math.*) where `source` needs numpy arrays
     doc: str = ""
     numpy: Callable[..., Any] = field(init=False, repr=False)
+    # Tensor ops (symgrad.tensor_ops) fill these; None means an elementwise op, whose shape
+    # is the operands' broadcast and whose adjoints come from `partials`.
+    infer_shape: Callable[[tuple, tuple | None], tuple] | None = None
+    pullback: Callable[[Tensor, Tensor | None, Tensor, Tensor], tuple] | None = None
+    text: str = ""  # text template with {a} and {b}, when name(a) or the symbol will not do
 
     def __post_init__(self) -> None:
         function = self.source
@@ -134,8 +139,10 @@ class Op:
     @property
     def ufunc(self) -> str | None:
         """`np.sin` when the source is one numpy call of the operands in order, else None."""
-        if not isinstance(self.source, str):
-            return None
+        if not isinstance(self.source, str):  # a numpy ufunc given as the function itself
+            function = self.source
+            named = isinstance(function, np.ufunc) and getattr(np, function.__name__, None)
+            return f"np.{function.__name__}" if named is function else None
         match = re.fullmatch(r"(np\.\w+)\(a(, b)?\)", self.source)
         if match is None or (match.group(2) is not None) != (self.arity == 2):
             return None
@@ -209,6 +216,23 @@ def registered(op: Op) -> Iterator[Op]:
         yield op
     finally:
         unregister(op)
+
+
+DECLARED_ELSEWHERE: dict[str, Op] = {}
+"""Ops declared in other modules (tensor ops, one per axis), by name, so that code finding an
+op by its name (a compiled function's helpers) finds them too."""
+
+
+def op_named(name: str) -> Op:
+    """The op called `name`, from this table or declared elsewhere.
+
+    >>> op_named("sin") is sin
+    True
+    """
+    op = OPS.get(name) or DECLARED_ELSEWHERE.get(name)
+    if op is None:
+        raise KeyError(f"no op is called {name!r}")
+    return op
 
 
 def _function(name: str, source: str, sympy: Any, partials: Callable, **fields: Any) -> Op:

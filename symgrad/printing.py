@@ -16,6 +16,8 @@ import numpy as np
 from symgrad.graph import NamedConstant, Tensor, toposort, use_counts
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
+PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
+
 
 def format_number(value: Any) -> str:
     """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`."""
@@ -39,6 +41,8 @@ def needs_parens(op: Op, position: int, operand: Tensor) -> bool:
     inner = _precedence(operand)
     if op.symbol is None:  # function call: its own parentheses
         return False
+    if op.arity == 1 and op.precedence > PREC_POW:  # postfix, as A.T: (A@B).T
+        return inner < op.precedence
     if op.arity == 1:  # unary minus: -(a + b), -(-a), but -a*b
         return inner < PREC_MUL or inner == PREC_NEG
     if position == 0:
@@ -56,15 +60,20 @@ class _Style:
 
     def __init__(self, leaf: Callable[[Tensor], str], template: Callable[[Op], str],
                  parens: Callable[[str], str], grouped: Callable[[Op, int], bool],
-                 wrapped: Callable[[Op, int, Tensor], bool] = lambda op, position, a: False):
+                 wrapped: Callable[[Op, int, Tensor], bool] = lambda op, position, a: False,
+                 postfix: str = "\0", node_template: Callable[[Tensor], str | None] | None = None):
         self.leaf = leaf
         self.template = template
         self.parens = parens
         self.grouped = grouped  # True where the template itself groups the operand
         self.wrapped = wrapped  # True where the language needs parentheses precedence misses
+        self.postfix = postfix  # a template text after an operand that binds it tightest (.T)
+        self.node_template = node_template  # a template chosen per node, else None
 
 
 def _text_template(op: Op) -> str:
+    if op.text:
+        return op.text
     if op.symbol is None:
         return op.name + ("({a})" if op.arity == 1 else "({a}, {b})")
     if op.arity == 1:
@@ -97,7 +106,8 @@ def _latex_leaf(node: Tensor) -> str:
     return f"{base}_{{{index}}}" if index else base
 
 
-TEXT = _Style(_text_leaf, _text_template, lambda s: f"({s})", lambda op, position: False)
+TEXT = _Style(_text_leaf, _text_template, lambda s: f"({s})", lambda op, position: False,
+              postfix=".T", node_template=lambda node: matrix_template(node, latex=False))
 LATEX = _Style(
     _latex_leaf,
     lambda op: op.latex,
@@ -109,6 +119,29 @@ LATEX = _Style(
         operand.op is not None and operand.op.name == "exp"
         or (operand.is_const and "^" in _latex_leaf(operand))
     ),
+)
+
+
+def matrix_template(node: Tensor, latex: bool) -> str | None:
+    """The template of a node of a tensor expression where it differs from its op's: in
+    LaTeX a scalar multiple is written `2 A` and an elementwise product `A \\odot B`; a row
+    vector (x.T@A) is not transposed again on the left of a product."""
+    a, b, op = node.children
+    if latex and op.name == "mul":
+        return "{a} \\odot {b}" if a.shape and b.shape else "{a} {b}"
+    if op.name in ("inner", "vecmat") and a.op is not None and a.op.name == "vecmat":
+        return "{a} {b}" if latex else "{a}@{b}"
+    return None
+
+
+MATRIX_LATEX = _Style(
+    _latex_leaf,
+    lambda op: op.latex,
+    lambda s: f"({s})",
+    LATEX.grouped,
+    LATEX.wrapped,
+    postfix="^",
+    node_template=lambda node: matrix_template(node, latex=True),
 )
 
 
@@ -126,7 +159,7 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
     """The whole graph inlined as one formula, written out with an explicit stack so deep
     graphs neither recurse nor copy long strings: time is linear in the output's length.
     Nodes in `names` (other than `node` itself) are written as their names."""
-    pieces_of: dict[Op, list[str]] = {}
+    pieces_of: dict[Any, list[str]] = {}
     out: list[str] = []
     stack: list[Tensor | str] = [node]
     while stack:
@@ -142,9 +175,12 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             out.append(names[item])
             continue
         op = children.op
-        pieces = pieces_of.get(op)
+        template = None
+        if (item.shape or children.a.shape) and style.node_template is not None:
+            template = style.node_template(item)
+        pieces = pieces_of.get(template or op)
         if pieces is None:
-            pieces = pieces_of[op] = _template_pieces(style.template(op))
+            pieces = pieces_of[template or op] = _template_pieces(template or style.template(op))
         work: list[Tensor | str] = []
         for index, piece in enumerate(pieces):
             if index % 2 == 0:
@@ -153,10 +189,14 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             position = 0 if piece == "a" else 1
             operand = children[position]
             named = names is not None and operand in names  # a name is an atom
-            if not named and (
-                style.wrapped(op, position, operand)
-                or (not style.grouped(op, position) and needs_parens(op, position, operand))
-            ):
+            if pieces[index + 1].startswith(style.postfix):  # (a + b).T
+                parenthesize = _precedence(operand) < PREC_POSTFIX or style.wrapped(
+                    op, position, operand)
+            else:
+                parenthesize = style.wrapped(op, position, operand) or (
+                    not style.grouped(op, position) and needs_parens(op, position, operand)
+                )
+            if not named and parenthesize:
                 opening, closing = style.parens("\0").split("\0")
                 work += [opening, operand, closing]
             else:
@@ -188,7 +228,8 @@ def latex(node: Tensor) -> str:
     >>> latex(sin(x) / (x + y) ** 2)
     '\\\\frac{\\\\sin{\\\\left(x \\\\right)}}{\\\\left(x + y\\\\right)^{2}}'
     """
-    return render(node, LATEX)
+    shaped = node.shape or any(n.shape for n in toposort(node))
+    return render(node, MATRIX_LATEX if shaped else LATEX)
 
 
 def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:

@@ -305,6 +305,12 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     else:
         raise TypeError(f"simplify takes a Tensor or a list of Tensors, got "
                         f"{type(t_or_list).__name__}")
+    if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
+        from symgrad.matrix_simplify import simplify_tensor
+
+        result = simplify_tensor(roots)
+        result = result[0] if single else result
+        return (result, []) if explain else result
     log: list[Rewrite] | None = [] if explain else None
     keys = SortKeys()
     normal: set[Tensor] = set()

@@ -103,6 +103,18 @@ def test_every_point_is_computed_once_across_block_boundaries(size):
 
 
 @pytest.mark.usefixtures("interpreter")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_share_out_big_inputs_exactly(threads, monkeypatch):
+    monkeypatch.setattr(numba_backend, "THREADS", threads)
+    monkeypatch.setattr(numba_backend, "PARALLEL_POINTS", 1000)
+    f = sg.lambdify([X, Y], [sg.exp(X) * Y, X / Y], backend="numba")
+    x, y = np.linspace(-1, 1, 10_007), np.linspace(1, 2, 10_007)
+    exponential, ratio = f(x, y)
+    np.testing.assert_allclose(exponential, np.exp(x) * y, rtol=1e-15)
+    np.testing.assert_array_equal(ratio, x / y)
+
+
+@pytest.mark.usefixtures("interpreter")
 def test_numba_broadcasts_and_returns_what_numpy_returns():
     f = sg.lambdify([X, Y, Z], [X * Y + Z, Y, sg.const(2.0)], backend="numba")
     g = sg.lambdify([X, Y, Z], [X * Y + Z, Y, sg.const(2.0)], backend="numpy")
@@ -180,6 +192,12 @@ def test_auto_takes_numba_for_big_graphs_only(interpreter, monkeypatch):
     # options only numpy has, and ops without an instruction, fall back to numpy
     assert sg.lambdify([X], big, dtype=np.float32)(np.float32(1)).dtype == np.float32
     assert not isinstance(sg.lambdify([X], big, out=True), numba_backend.NumbaFunction)
+    def broken():
+        raise RuntimeError("no LLVM today")
+
+    monkeypatch.setattr(numba_backend, "interpreter", broken)
+    with pytest.warns(UserWarning, match="numpy: numba could not compile .* no LLVM today"):
+        assert not isinstance(sg.lambdify([X], big), numba_backend.NumbaFunction)
     monkeypatch.setattr(numba_backend, "numba_available", lambda: False)
     assert not isinstance(sg.lambdify([X], big), numba_backend.NumbaFunction)
     with pytest.raises(numba_backend.BackendUnavailableError, match="numba is not installed"):

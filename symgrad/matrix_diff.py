@@ -1,0 +1,100 @@
+"""Reverse mode for tensor expressions: the backward sweep with adjoints as tensor graphs.
+
+A tensor op gives its operands' adjoints by its `pullback`; an elementwise op by `partials`,
+multiplied by the node's adjoint. Where an operand was broadcast, its adjoint is summed back
+over the repeated axes (`fit`). An adjoint may stay smaller than its node where it broadcasts
+(the 1 that seeds the sweep stands for 1 everywhere); a gradient comes out with the shape of
+its variable. `diff.gradient` and `Tensor.grad` come here when a graph holds shaped nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from symgrad import shapes
+from symgrad.fold import apply
+from symgrad.graph import Tensor, const, gc_paused
+from symgrad.ops import add, mul
+from symgrad.tensor_ops import broadcast_like, expand, sum
+
+
+def is_shaped(nodes: Sequence[Tensor]) -> bool:
+    """Whether any of the nodes is a vector or matrix (scalars have shape ())."""
+    return any(node.shape for node in nodes)
+
+
+def fit(contribution: Tensor, operand: Tensor) -> Tensor:
+    """An adjoint contribution summed over the axes along which `operand` was broadcast, so
+    that it broadcasts to the operand's shape (a bias's adjoint sums over the batch).
+
+    >>> from symgrad.tensor_ops import matrix, vector
+    >>> str(fit(matrix("G", (5, 3)), vector("b", 3)))
+    'sum(G, axis=0)'
+    """
+    big, small = contribution.shape, operand.shape
+    if big == small:
+        return contribution
+    leading, ones = shapes.reduced_axes(big, small)
+    if ones:
+        contribution = sum(contribution, axis=ones, keepdims=True)
+    if leading:
+        contribution = sum(contribution, axis=leading)
+    return contribution
+
+
+def _contributions(node: Tensor, upstream: Tensor) -> tuple:
+    """The adjoint contributions to each operand of `node`, given its adjoint `upstream`."""
+    a, b, op = node.children
+    if op.pullback is not None:
+        return op.pullback(a, b, node, upstream)
+    # elementwise: the local derivative times the adjoint (folding takes 1*g and -1*g)
+    return tuple(None if local is None else apply(mul, upstream, local)
+                 for local in op.partials(a, b, node))
+
+
+def _check_scalar(f: Tensor) -> None:
+    if f.shape != ():
+        raise shapes.ShapeError(
+            f"the gradient is of a scalar, but the expression has shape "
+            f"{shapes.format_shape(f.shape)}: reduce it first, as in sum(f)"
+        )
+
+
+def reverse_sweep(
+    f: Tensor, order: list[Tensor], targets: set[Tensor], active: set[Tensor]
+) -> dict[Tensor, Tensor]:
+    """Adjoints d f / d node for every node between a scalar f and the targets, each of a
+    shape that broadcasts to its node's; `order` is f's graph, operands first, and `active`
+    its nodes that depend on a target (`diff.reverse_sweep` finds both)."""
+    _check_scalar(f)
+    adjoint: dict[Tensor, Tensor] = {}
+    if f in active:
+        adjoint[f] = const(1)
+    with gc_paused():
+        for node in reversed(order):
+            upstream = adjoint.get(node)
+            if upstream is None or node.children is None or node in targets:
+                continue
+            a, b, op = node.children
+            operands = (a,) if b is None else (a, b)
+            for position, contribution in enumerate(_contributions(node, upstream)):
+                operand = operands[position]
+                if operand not in active or (isinstance(contribution, int) and contribution == 0):
+                    continue  # a 0 marks an operand that gives only its shape
+                if contribution is None:
+                    raise ValueError(f"{op.name} has no derivative in operand {position}")
+                contribution = fit(contribution, operand)
+                previous = adjoint.get(operand)
+                adjoint[operand] = (
+                    contribution if previous is None else apply(add, previous, contribution)
+                )
+    return adjoint
+
+
+def shaped_like(adjoints: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[Tensor]:
+    """Each variable's adjoint made full-size: a gradient has its variable's shape."""
+    return [g if g.shape == w.shape else apply(broadcast_like, g, w)
+            for g, w in zip(adjoints, wrt, strict=True)]
+
+
+__all__ = ["expand", "fit", "is_shaped", "reverse_sweep", "shaped_like"]

@@ -1,0 +1,145 @@
+"""Simplifying tensor expressions with the identities of matrix algebra, so that gradients read
+as people write them: `(A@B).T -> B.T@A.T`, `x.T@A -> A.T@x` (vectors as columns),
+`A@x + B@x -> (A + B)@x`, `A@(c*x) -> c*A@x` for a scalar c, `I@A -> A`, `X + X -> 2*X`.
+
+Each node is rebuilt bottom-up from its simplified operands (folding as it goes) and the rules
+applied until none fires; `simplify.simplify` comes here for graphs with shaped nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from symgrad.fold import apply
+from symgrad.graph import Tensor, gc_paused, toposort
+from symgrad.ops import add, mul, sub
+from symgrad.tensor_ops import (
+    eye_like,
+    matmul,
+    matmul_op,
+    outer,
+    outer_op,
+    transpose,
+    transpose_op,
+    vecmat,
+)
+
+MAX_REWRITES_PER_NODE = 20
+
+Rule = Callable[[Tensor], Tensor | None]
+
+
+def _transpose_of_product(node: Tensor) -> Tensor | None:
+    """(A@B).T -> B.T@A.T"""
+    a = node.children.a
+    if node.op is transpose_op and a.op is matmul_op and len(a.children.b.shape) == 2:
+        return matmul(transpose(a.children.b), transpose(a.children.a))
+    return None
+
+
+def _row_vector_product(node: Tensor) -> Tensor | None:
+    """x.T@A -> A.T@x: a vector times a matrix, written with the vector as a column"""
+    if node.op is vecmat:
+        return matmul(transpose(node.children.b), node.children.a)
+    return None
+
+
+def _scalar_factor(node: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(c, x) when node is c*x with a scalar c."""
+    if node.op is mul and node.children.a.shape == () and node.children.b.shape:
+        return node.children.a, node.children.b
+    return None
+
+
+def _scalar_out_of_product(node: Tensor) -> Tensor | None:
+    """A@(c*x) -> c*(A@x), (c*x)@y.T -> c*(x@y.T): scalars lead the product"""
+    if node.op not in (matmul_op, outer_op):
+        return None
+    build = matmul if node.op is matmul_op else outer
+    a, b, _ = node.children
+    for position, operand in enumerate((a, b)):
+        factor = _scalar_factor(operand)
+        if factor is not None:
+            scalar, rest = factor
+            return apply(mul, scalar, build(rest, b) if position == 0 else build(a, rest))
+    return None
+
+
+def _identity_product(node: Tensor) -> Tensor | None:
+    """I@A -> A, A@I -> A"""
+    if node.op is not matmul_op:
+        return None
+    a, b, _ = node.children
+    if a.op is eye_like:
+        return b
+    if b.op is eye_like:
+        return a
+    return None
+
+
+def _common_operand(node: Tensor) -> Tensor | None:
+    """A@x + B@x -> (A + B)@x, A@x + A@y -> A@(x + y), and the same for outer products and
+    differences: factoring a shared operand out of a sum of products"""
+    if node.op not in (add, sub):
+        return None
+    a, b, op = node.children
+    if a.op is not b.op or a.op not in (matmul_op, outer_op):
+        return None
+    build = matmul if a.op is matmul_op else outer
+    (a1, a2, _), (b1, b2, _) = a.children, b.children
+    if a2 is b2 and a1.shape == b1.shape:
+        if op is add and a1.op is transpose_op and b1.op is not transpose_op:
+            a1, b1 = b1, a1  # A + A.T, as people write it
+        return build(apply(op, a1, b1), a2)
+    if a1 is b1 and a2.shape == b2.shape:
+        return build(a1, apply(op, a2, b2))
+    return None
+
+
+def _like_terms(node: Tensor) -> Tensor | None:
+    """X + X -> 2*X"""
+    if node.op is add and node.children.a is node.children.b:
+        return apply(mul, 2, node.children.a)
+    return None
+
+
+RULES: tuple[Rule, ...] = (
+    _transpose_of_product,
+    _row_vector_product,
+    _scalar_out_of_product,
+    _identity_product,
+    _common_operand,
+    _like_terms,
+)
+
+
+def simplify_tensor(roots: list[Tensor]) -> list[Tensor]:
+    """The graphs with matrix identities applied bottom-up.
+
+    >>> from symgrad.tensor_ops import matrix, vector
+    >>> A, x = matrix("A", (3, 3)), vector("x", 3)
+    >>> [str(t) for t in simplify_tensor([x @ A + A @ x])]
+    ['(A + A.T)@x']
+    """
+    done: dict[Tensor, Tensor] = {}
+    with gc_paused():
+        for node in toposort(roots):
+            children = node.children
+            if children is None:
+                done[node] = node
+                continue
+            a, b, op = children
+            current = apply(op, done[a], None if b is None else done[b])
+            for _ in range(MAX_REWRITES_PER_NODE):
+                rewritten = next((new for rule in RULES if (new := rule(current)) is not None),
+                                 None)
+                if rewritten is None:
+                    break
+                current = _simplified(rewritten, done)
+            done[node] = current
+    return [done[root] for root in roots]
+
+
+def _simplified(node: Tensor, done: dict[Tensor, Tensor]) -> Tensor:
+    """A rewritten node simplified in turn (its new operands first)."""
+    return simplify_tensor([node])[0] if node not in done else done[node]
