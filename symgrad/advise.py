@@ -341,6 +341,9 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     variables = free_variables(t)
+    if t.shape or any(v.shape for v in variables):
+        raise ValueError("advise measures scalar formulas of scalar variables; for a tensor "
+                         "formula, advise on one element written with scalars")
     names = [v.name for v in variables]
     points = sample_points(names, ranges, count, seed)
     partials = gradient(t, variables) if variables else []

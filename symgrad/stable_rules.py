@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from symgrad import tensor_ops
 from symgrad.fold import apply
 from symgrad.graph import Tensor, const
 from symgrad.ops import (
@@ -211,6 +212,27 @@ def norm(node: Tensor) -> Tensor | None:
     return result
 
 
+def _summed_exponent(node: Tensor) -> Tensor | None:
+    """v for a node sum(exp(v)) summing every element of a tensor; else None."""
+    if node.op is None or node.op.name != "sum" or node.children.a.op is not exp:
+        return None
+    return node.children.a.children.a
+
+
+def tensor_log_sum_exp(node: Tensor) -> Tensor | None:
+    """log(sum(exp(v))) -> logsumexp(v), over every element of a vector or matrix."""
+    exponent = _summed_exponent(node.children.a)
+    return None if exponent is None else tensor_ops.logsumexp(exponent, axis=None)
+
+
+def tensor_softmax(node: Tensor) -> Tensor | None:
+    """exp(v)/sum(exp(v)) -> softmax(v), over every element of a vector or matrix."""
+    exponent = _summed_exponent(node.children.b)
+    if exponent is None or node.children.a is not node.children.b.children.a:
+        return None
+    return tensor_ops.softmax(exponent, axis=None)
+
+
 SUMS = [
     StableRule("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))", (log,),
                log_sum_exp, why="each exp overflows for an exponent > 709"),
@@ -220,10 +242,14 @@ SUMS = [
                    "right prediction)"),
     StableRule("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))", (div,),
                softmax, why="inf/inf = NaN once an exponent is > 709 (softmax)"),
+    StableRule("log(sum(exp(v))) -> logsumexp(v)", (log,), tensor_log_sum_exp,
+               why="exp overflows elementwise for entries > 709"),
+    StableRule("exp(v)/sum(exp(v)) -> softmax(v)", (div,), tensor_softmax,
+               why="inf/inf = NaN once an entry is > 709"),
     StableRule("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", (sqrt,), norm,
                why="x**2 overflows for |x| > 1e154; the gradient x/sqrt(...) is 0/0 at 0"),
 ]
-"""Sums of any length (named functions)."""
+"""Sums of any length, and over the elements of a vector or matrix (named functions)."""
 
 STABLE_RULES: list[StableRule] = SOFTPLUS_AND_SIGMOID + NEAR_ZERO + OVERFLOW + SUMS
 """Every row, tried in this order at each node."""

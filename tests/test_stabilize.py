@@ -75,8 +75,41 @@ def values_and_gradient(f, point):
         return sg.evaluate([f, *sg.gradient(f, wrt)], point), wrt
 
 
+TENSOR_ROWS = ["log(sum(exp(v))) -> logsumexp(v)", "exp(v)/sum(exp(v)) -> softmax(v)"]
+
+
 def test_every_row_has_a_case():
-    assert sorted(name for name, _, _ in CASES) == sorted(rule.name for rule in STABLE_RULES)
+    covered = [name for name, _, _ in CASES] + TENSOR_ROWS
+    assert sorted(covered) == sorted(rule.name for rule in STABLE_RULES)
+
+
+def test_tensor_rows_are_exact_at_logits_of_a_thousand():
+    v = sg.vector("v", 3)
+    logits = np.array([1000.0, 999.0, 0.0])
+    with mpmath.workprec(200):
+        exponentials = [mpmath.exp(mpmath.mpf(value)) for value in logits]
+        total = sum(exponentials)
+        want_lse = float(mpmath.log(total))
+        want_softmax = np.array([float(e / total) for e in exponentials])
+    textbook_lse = sg.log(sg.sum(sg.exp(v)))
+    textbook_softmax = sg.exp(v) / sg.sum(sg.exp(v))
+    stable_lse, log = sg.stabilize(textbook_lse, explain=True)
+    assert [r.rule for r in log] == [TENSOR_ROWS[0]]
+    stable_softmax = sg.stabilize(textbook_softmax)
+    assert (str(stable_lse), str(stable_softmax)) == ("logsumexp(v)", "softmax(v)")
+    with np.errstate(all="ignore"):
+        assert np.isinf(sg.evaluate(textbook_lse, {"v": logits}))
+        assert np.isnan(sg.evaluate(textbook_softmax, {"v": logits})).any()
+        value, softmax = sg.evaluate([stable_lse, stable_softmax], {"v": logits})
+        gradient = sg.evaluate(sg.gradient(textbook_lse, v, stable=True), {"v": logits})
+    assert abs(value - want_lse) <= 1e-12 * want_lse
+    assert np.allclose(softmax, want_softmax, rtol=1e-12, atol=1e-300)
+    assert np.allclose(gradient, want_softmax, rtol=1e-12, atol=1e-300)
+
+
+def test_advise_takes_scalar_formulas():
+    with pytest.raises(ValueError, match="scalar formulas"):
+        sg.advise(sg.sum(sg.exp(sg.vector("v", 3))))
 
 
 @pytest.mark.parametrize("name, formula, points", CASES, ids=[c[0] for c in CASES])
