@@ -24,6 +24,7 @@ WORKLOADS = (
     "compile_speed",
     "simplify_counts",
     "training",
+    "interning",
     "stability",
 )
 

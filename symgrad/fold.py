@@ -34,13 +34,15 @@ def apply(op: Op, a: Any, b: Any = None) -> Tensor:
 
 # Derivative graphs fold the same few constants over and over (1*-1, 2-1): remember them.
 _folded: dict[tuple, Tensor | None] = {}
+_UNKNOWN = object()
 
 
 def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     """The constant op(a, b), or None when it is not finite (left for evaluation to report)."""
     key = (op.name, a._key, None if b is None else b._key)
-    if key in _folded:
-        return _folded[key]
+    result = _folded.get(key, _UNKNOWN)  # one lookup: another thread may clear the cache
+    if result is not _UNKNOWN:
+        return result
     if len(_folded) > 10_000:
         _folded.clear()
     _folded[key] = result = _compute_constant(op, a, b)

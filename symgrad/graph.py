@@ -10,6 +10,8 @@ import gc
 import itertools
 import math
 import numbers
+import threading
+import time
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
@@ -37,12 +39,15 @@ class _Ref(weakref.ref):
 
 
 _table: dict[tuple, _Ref] = {}
+# Serializes `fresh_var`, whose choice of a free name must not race with another's.
+_fresh_lock = threading.Lock()
 _anonymous_names = itertools.count(1)
 _new_tuple = tuple.__new__
 
 
 def _forget(ref: _Ref, table: dict = _table) -> None:
     # `table` is bound now because module globals may be gone when the interpreter exits.
+    # Only this callback removes this entry, so the entry found is still there to delete.
     if table.get(ref.key) is ref:
         del table[ref.key]
 
@@ -256,7 +261,8 @@ class Tensor:
 def _make(
     key: tuple, children: Children | None, name: str | None, value: Any, shape: shapes.Shape = ()
 ) -> Tensor:
-    """A new node, entered in the interning table under `key`."""
+    """The node interned under `key`: a new one entered in the table, or the live one that
+    another thread entered first."""
     node = object.__new__(Tensor)
     node.children = children
     node.name = name
@@ -267,9 +273,30 @@ def _make(
     node.shape = shape
     node._value = value
     node._key = key
-    ref = _table[key] = _Ref(node, _forget)
+    ref = _Ref(node, _forget)
     ref.key = key
-    return node
+    # Thread-safe without a lock: setdefault is atomic, so of two threads making one node one
+    # enters it and both get it. An entry is never replaced, only removed by its own node's
+    # weakref callback, so that removal never takes out a live entry.
+    entered = _table.setdefault(key, ref)
+    if entered is ref:
+        return node
+    return _enter_late(key, ref, entered)
+
+
+def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
+    """The node for `key` when another entry was there first: its node if live, else ours
+    once the dead entry is gone (its node just died; its callback, running now, removes it)."""
+    for _ in range(10_000):
+        live = entered()
+        if live is not None:
+            return live
+        time.sleep(0)  # let the callback finish
+        entered = _table.setdefault(key, ref)
+        if entered is ref:
+            return ref()
+    _table[key] = ref  # a callback that never came (interpreter shutdown): take the place
+    return ref()
 
 
 def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
@@ -302,6 +329,28 @@ def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
         raise ValueError(f"a variable name must be an identifier, got {name!r}")
     key = ("var", name) if not shape else ("var", name, shape)
     node = _interned(key) or _make(key, None, name, None, shape)
+    if value is not None:
+        node.value = value
+    return node
+
+
+def fresh_var(label: str, value: Any = None) -> Tensor:
+    """A new variable named `label`, or `label_2`, `label_3`, ... whichever no live variable
+    has, bound to `value`. Safe across threads: two calls never share a name.
+
+    >>> keep = var("u")
+    >>> fresh_var("u").name
+    'u_2'
+    """
+    if not isinstance(label, str) or not label.isidentifier():
+        raise ValueError(f"a variable name must be an identifier, got {label!r}")
+    with _fresh_lock:
+        name = label
+        suffix = 1
+        while _interned(("var", name)) is not None:
+            suffix += 1
+            name = f"{label}_{suffix}"
+        node = var(name)
     if value is not None:
         node.value = value
     return node

@@ -4,18 +4,22 @@ and compiled by numba once per machine (its disk cache), so a new graph costs on
 Two loops share the op dispatch: `run_point` executes a tape once on scalars (one slot is
 one float), and `run_blocks` runs it over blocks of points (one slot is a row of `block`
 floats), so arrays of any length take bounded memory and each instruction's inner loop is
-plain vectorizable arithmetic over data in cache. Their source is generated from every op
-with a scalar form (below); a graph using another op evaluates with numpy instead.
+plain vectorizable arithmetic over data in cache. Their source is generated from the op table:
+every op with a scalar form numba compiles (`scalar_source`) is an instruction, so a new op
+needs no edit here; a graph using another op evaluates with numpy instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -36,25 +40,28 @@ def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def scalar_expression(op: Op) -> str | None:
-    """How the interpreter computes `op` on floats `{a}` and `{b}`, or None if it cannot.
+def scalar_source(op: Op) -> str | None:
+    """The op's scalar expression of `a` (and `b`) if numba compiles it, else None: its
+    `scalar` source, or its numpy `source` when that calls only ufuncs numba has for scalars
+    (numba then emits the same libm calls or instructions numpy makes).
 
-    An op whose numpy function is a ufunc numba compiles for scalars is written as that
-    ufunc's call; numba then emits the same libm call or instruction numpy makes.
-
-    >>> from symgrad.ops import mul
-    >>> scalar_expression(mul)
-    'np.multiply({a}, {b})'
+    >>> from symgrad.ops import OPS
+    >>> scalar_source(OPS["sigmoid"])
+    'np.exp(-np.logaddexp(0.0, -a))'
+    >>> scalar_source(OPS["step"]) is None  # np.heaviside: numba has no scalar version
+    True
     """
-    if op.ufunc is None:  # the table's source is not one numpy call of the operands
+    text = op.scalar or (op.source if isinstance(op.source, str) else None)
+    if text is None:
         return None
-    function = getattr(np, op.ufunc.removeprefix("np."), None)
-    if not isinstance(function, np.ufunc) or function not in _numba_ufuncs():
-        return None
-    if function.nin != op.arity:
-        return None
-    operands = "{a}" if op.arity == 1 else "{a}, {b}"
-    return f"{op.ufunc}({operands})"
+    for module, name in re.findall(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)", text):
+        if module == "np":
+            known = getattr(np, name, None) in _numba_ufuncs()
+        else:
+            known = module == "math" and callable(getattr(math, name, None))
+        if not known:
+            return None
+    return text
 
 
 @cache
@@ -76,28 +83,39 @@ class Interpreter(NamedTuple):
 
 
 def interpreter_source(ops: Sequence[Op]) -> str:
-    """The Python source of the interpreter module for `ops` (op code = position)."""
-    point_cases, block_cases = [], []
+    """The Python source of the interpreter module for `ops` (op code = position): one
+    small function per op, called from both loops (LLVM inlines them)."""
+    functions, point_cases, block_cases = [], [], []
     for code, op in enumerate(ops):
-        expression = scalar_expression(op)
+        parameters = "a" if op.arity == 1 else "a, b"
+        functions.append(
+            f'@numba.njit(error_model="numpy")\ndef op_{code}({parameters}):  # {op.name}\n'
+            f"    return {scalar_source(op)}\n"
+        )
         keyword = "if" if code == 0 else "elif"
-        point = expression.format(a="registers[a]", b="registers[b]")
-        block = expression.format(a="registers[a, j]", b="registers[b, j]")
-        point_cases.append(f"        {keyword} op == {code}:  # {op.name}\n")
-        point_cases.append(f"            registers[d] = {point}\n")
-        block_cases.append(f"            {keyword} op == {code}:  # {op.name}\n")
+        point = "registers[a]" if op.arity == 1 else "registers[a], registers[b]"
+        block = "registers[a, j]" if op.arity == 1 else "registers[a, j], registers[b, j]"
+        point_cases.append(f"        {keyword} op == {code}:\n")
+        point_cases.append(f"            registers[d] = op_{code}({point})\n")
+        block_cases.append(f"            {keyword} op == {code}:\n")
         block_cases.append("                for j in range(m):\n")
-        block_cases.append(f"                    registers[d, j] = {block}\n")
-    return _TEMPLATE.format(point="".join(point_cases), block="".join(block_cases))
+        block_cases.append(f"                    registers[d, j] = op_{code}({block})\n")
+    return _TEMPLATE.format(
+        functions="\n\n".join(functions), point="".join(point_cases), block="".join(block_cases)
+    )
 
 
 # error_model="numpy": division by zero gives inf or nan, as in numpy, instead of raising.
 # No fastmath: results agree with the numpy backend to rounding.
 _TEMPLATE = '''"""Generated by symgrad.kernels from the op table: do not edit."""
 
+import math
+
 import numba
 import numpy as np
 
+
+{functions}
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def run_point(code, registers):
@@ -151,20 +169,27 @@ def cache_directory() -> Path:
     raise OSError(f"no writable cache directory among {', '.join(map(str, candidates))}")
 
 
-@cache
 def interpreter() -> Interpreter:
-    """The interpreter for every op with a scalar form, compiled (or loaded from numba's
-    cache) on first use in a process."""
-    ops = tuple(op for op in OPS.values() if scalar_expression(op) is not None)
-    module = _load(interpreter_source(ops))
-    # numba sets up its compiler target on the first call of a process (about a second, and
-    # the disk cache is read then): pay that here, with empty tapes, not in a user's call.
-    empty = np.zeros((0, 4), dtype=np.int64)
-    no_slots = np.zeros(0, dtype=np.int64)
-    module.run_point(empty, np.zeros(1))
-    module.run_blocks(
-        empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots, 0, 1
-    )
+    """The interpreter for every op of the table with a scalar form, compiled (or loaded from
+    numba's cache) on first use in a process, and again if the table gains such an op."""
+    return _interpreter(tuple(op for op in OPS.values() if scalar_source(op) is not None))
+
+
+@cache
+def _interpreter(ops: tuple[Op, ...]) -> Interpreter:
+    path = _written(interpreter_source(ops))
+    # One process compiles while any others wait, then load what it cached (the test suite's
+    # workers start together on a fresh machine).
+    with _exclusive(path.with_suffix(".lock")):
+        module = _imported(path)
+        # numba sets up its compiler target on the first call of a process (about a second,
+        # and the disk cache is read then): pay that here, with empty tapes, not in a call.
+        empty = np.zeros((0, 4), dtype=np.int64)
+        no_slots = np.zeros(0, dtype=np.int64)
+        module.run_point(empty, np.zeros(1))
+        module.run_blocks(
+            empty, np.zeros((1, 1)), np.zeros((0, 1)), no_slots, np.zeros((0, 1)), no_slots, 0, 1
+        )
     return Interpreter(
         ops=ops,
         opcodes={op: code for code, op in enumerate(ops)},
@@ -173,12 +198,11 @@ def interpreter() -> Interpreter:
     )
 
 
-def _load(source: str) -> ModuleType:
-    """Import `source` from a file named by its hash: numba caches compiled functions beside
-    their source file, keyed by its path and time stamp, which never change once written."""
+def _written(source: str) -> Path:
+    """`source` in a file named by its hash: numba caches compiled functions beside their
+    source file, keyed by its path and time stamp, which never change once written."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    name = f"symgrad_interpreter_{digest}"
-    path = cache_directory() / f"{name}.py"
+    path = cache_directory() / f"symgrad_interpreter_{digest}.py"
     if not path.exists():
         # Written aside, then linked into place only if still absent: a process running
         # concurrently never imports half a file, nor sees the time stamp change under it.
@@ -191,8 +215,28 @@ def _load(source: str) -> ModuleType:
             pass
         finally:
             os.unlink(temporary)
-    spec = importlib.util.spec_from_file_location(name, path)
+    return path
+
+
+def _imported(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (where the system has file locks)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; a concurrent process compiles once more
+        yield
+        return
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)

@@ -16,7 +16,7 @@ import numpy as np
 
 from symgrad.evaluate import real_input
 from symgrad.graph import Tensor
-from symgrad.kernels import interpreter, numba_available
+from symgrad.kernels import Interpreter, interpreter, numba_available
 from symgrad.tape import Tape, UnsupportedOpError, build_tape
 
 AUTO_NUMBA_OPS = 200
@@ -69,19 +69,19 @@ def lambdify_numba(
             return None
     if reason is None:
         try:
-            opcodes = interpreter().opcodes
+            compiled = interpreter()
         except Exception as error:  # numba's errors have no common base; numpy still works
             reason = f"numba could not compile the interpreter: {type(error).__name__}: {error}"
             if not required:
                 warnings.warn(f"symgrad evaluates with numpy: {reason}", stacklevel=3)
     if reason is None:
         try:
-            tape = build_tape(graph.variables, graph.roots, opcodes, graph.order)
+            tape = build_tape(graph.variables, graph.roots, compiled.opcodes, graph.order)
         except UnsupportedOpError as error:
             reason = str(error)
         else:
             names = [variable.name for variable in graph.variables]
-            return NumbaFunction(tape, names, graph.single, name, numpy_source)
+            return NumbaFunction(tape, names, graph.single, name, numpy_source, compiled)
     if required:
         raise BackendUnavailableError(f"backend='numba': {reason}")
     return None
@@ -96,9 +96,17 @@ class NumbaFunction:
     """
 
     def __init__(
-        self, tape: Tape, names: Sequence[str], single: bool, name: str, numpy_source: Source
+        self,
+        tape: Tape,
+        names: Sequence[str],
+        single: bool,
+        name: str,
+        numpy_source: Source,
+        compiled: Interpreter | None = None,
     ):
-        self._interpreter = interpreter()
+        # The interpreter whose op codes the tape uses (unpickled: this process's, from the
+        # same op table)
+        self._interpreter = compiled or interpreter()
         self.tape = tape
         self.__name__ = self.__qualname__ = name
         self._single = single

@@ -84,7 +84,7 @@ def build_tape(
     for root in roots:
         last_read[root] = len(inner)
 
-    code = np.empty((len(inner), 4), dtype=np.int64)
+    code: list[int] = []  # four entries per instruction, flat: cheaper to grow than rows
     free: list[int] = []  # released slots, reused last-in first-out (warm in cache)
     slots = len(variables) + len(constants)
     for index, node in enumerate(inner):
@@ -100,14 +100,15 @@ def build_tape(
             destination = slots
             slots += 1
         slot[node] = destination
+        code += (opcode, destination, slot_a, slot_b)
         # Operands read for the last time free their slots only now: a result never shares
         # a slot with its operands, so the compiler vectorizes the blocks' inner loops.
-        for operand in (a, b) if b is not None and b is not a else (a,):
-            if last_read[operand] == index and operand.children is not None:
-                free.append(slot[operand])
-        code[index] = (opcode, destination, slot_a, slot_b)
+        if last_read[a] == index and a.children is not None:
+            free.append(slot_a)
+        if b is not None and b is not a and last_read[b] == index and b.children is not None:
+            free.append(slot_b)
     return Tape(
-        code=code,
+        code=np.array(code, dtype=np.int64).reshape(-1, 4),
         slots=slots,
         arguments=len(variables),
         constants=np.array(constants, dtype=np.float64),

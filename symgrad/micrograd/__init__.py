@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.diff import reverse_sweep
-from symgrad.graph import Tensor, _interned, _node, const, gc_paused, var
+from symgrad.graph import Tensor, _node, const, fresh_var, gc_paused
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value"]
@@ -30,18 +30,6 @@ def _number(value: Any, what: str) -> float:
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         return float(value)
     raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r:.40}")
-
-
-def _fresh_name(label: str) -> str:
-    """`label`, or `label_2`, `label_3`, ... whichever names no live variable yet."""
-    if not isinstance(label, str) or not label.isidentifier():
-        raise ValueError(f"a Value's label must be an identifier, got {label!r}")
-    name = label
-    suffix = 1
-    while _interned(("var", name)) is not None:
-        suffix += 1
-        name = f"{label}_{suffix}"
-    return name
 
 
 def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[float]:
@@ -94,7 +82,7 @@ class Value:
             raise TypeError("Value(data) makes a leaf; inner Values come from operations")
         self._data = _number(data, "a Value's data")
         # A fresh variable bound to data: anonymous, or named after `label` (made unique).
-        self.tensor: Tensor = var(_fresh_name(label), self._data) if label else Tensor(self._data)
+        self.tensor: Tensor = fresh_var(label, self._data) if label else Tensor(self._data)
         self.grad = 0.0
         self._prev: tuple[Value, ...] = ()
         self._op = _op
