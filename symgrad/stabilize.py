@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from symgrad.fold import apply
-from symgrad.graph import Tensor, gc_paused, toposort
+from symgrad.graph import Tensor, gc_paused, tensor_roots, toposort
 from symgrad.rules import build, match
 from symgrad.simplify import Rewrite
 from symgrad.stable_rules import STABLE_RULES_BY_OP, StableRule
@@ -47,52 +47,37 @@ def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
     return None
 
 
-def _stabilize(roots: list[Tensor], log: list[Rewrite] | None) -> list[Tensor]:
-    """Each root rewritten bottom-up: operands first, then the node, then what a row built."""
-    done: dict[Tensor, Tensor] = {}
-    waiting: dict[Tensor, Tensor] = {}  # node -> the rewrite whose stable form it takes
-    budget = MAX_REWRITES_PER_NODE * len(toposort(roots))
-    for root in roots:
-        stack = [root]
-        while stack:
-            node = stack[-1]
-            if node in done:
-                stack.pop()
-                continue
-            target = waiting.pop(node, None)
-            if target is not None:
-                done[node] = done.get(target, node)
-                stack.pop()
-                continue
-            children = node.children
-            if children is None:
-                done[node] = node
-                stack.pop()
-                continue
-            a, b = children.a, children.b
-            pending = [operand for operand in (a, b) if operand is not None and operand
-                       not in done]
-            if pending:
-                stack.extend(pending)
-                continue
-            rebuilt = apply(children.op, done[a], None if b is None else done[b])
-            fired = first_rule(rebuilt) if budget > 0 else None
-            if fired is None:
-                done[node] = rebuilt
-                done.setdefault(rebuilt, rebuilt)
-                stack.pop()
-                continue
-            rule, result = fired
-            budget -= 1
-            if log is not None:
-                log.append(Rewrite(rule.name, rebuilt, result))
-            if result in waiting or result is node:
-                done[node] = result
-                stack.pop()
-                continue
-            waiting[node] = result
-            stack.append(result)
-    return [done[root] for root in roots]
+class _Stabilizer:
+    """Stable forms by node, filled in topological order; `log` collects the rewrites."""
+
+    def __init__(self, roots: list[Tensor], log: list[Rewrite] | None):
+        self.stable: dict[Tensor, Tensor] = {}
+        self.log = log
+        self.budget = MAX_REWRITES_PER_NODE * len(toposort(roots))
+
+    def __call__(self, root: Tensor) -> Tensor:
+        for node in toposort(root):
+            if node not in self.stable:
+                result = self._rewrite(node)
+                self.stable[node] = result
+                self.stable.setdefault(result, result)
+        return self.stable[root]
+
+    def _rewrite(self, node: Tensor) -> Tensor:
+        """The node over its operands' stable forms, then what the first row that fires makes
+        of it, itself stabilized (exp(a - log(S)) needs log(S) rewritten in turn)."""
+        if node.children is None:
+            return node
+        a, b, op = node.children
+        rebuilt = apply(op, self.stable[a], None if b is None else self.stable[b])
+        fired = first_rule(rebuilt) if self.budget > 0 else None
+        if fired is None:
+            return rebuilt
+        rule, result = fired
+        self.budget -= 1
+        if self.log is not None:
+            self.log.append(Rewrite(rule.name, rebuilt, result))
+        return self(result)
 
 
 def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
@@ -107,19 +92,10 @@ def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> An
     >>> float(sg.evaluate(stabilize(sg.log(1 + sg.exp(x))).grad(x), {"x": 800.0}))
     1.0
     """
-    single = isinstance(t_or_list, Tensor)
-    if single:
-        roots = [t_or_list]
-    elif isinstance(t_or_list, Iterable) and not isinstance(t_or_list, str):
-        roots = list(t_or_list)
-        for item in roots:
-            if not isinstance(item, Tensor):
-                raise TypeError(f"stabilize takes Tensors, got {type(item).__name__}")
-    else:
-        raise TypeError(f"stabilize takes a Tensor or a list of Tensors, got "
-                        f"{type(t_or_list).__name__}")
+    roots, single = tensor_roots(t_or_list, "stabilize")
     log: list[Rewrite] | None = [] if explain else None
     with gc_paused():
-        result = _stabilize(roots, log)
+        stabilizer = _Stabilizer(roots, log)
+        result = [stabilizer(root) for root in roots]
     result = result[0] if single else result
     return (result, log) if explain else result

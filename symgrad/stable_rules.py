@@ -13,6 +13,7 @@ sigmoid(a - b), hypot's = a/hypot with 0 at the origin), so gradients of the res
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from symgrad import tensor_ops
 from symgrad.fold import apply
@@ -112,18 +113,19 @@ OVERFLOW = [
 # --- named functions: sums of any length ---------------------------------------------------
 
 
-def _terms(node: Tensor) -> list[Tensor]:
-    """The terms of a chain of additions, left to right (subtractions stay whole terms)."""
-    terms: list[Tensor] = []
+def _chain(node: Tensor, op: Any) -> list[Tensor]:
+    """The operands of a tree of `op`s, left to right: the terms of a + b + c (a subtraction
+    stays one term), the leaves of logaddexp(logaddexp(a, b), c)."""
+    operands: list[Tensor] = []
     stack = [node]
     while stack:
         current = stack.pop()
-        if current.op is add:
+        if current.op is op:
             stack.append(current.children.b)
             stack.append(current.children.a)
         else:
-            terms.append(current)
-    return terms
+            operands.append(current)
+    return operands
 
 
 def _exponent(term: Tensor) -> Tensor | None:
@@ -136,7 +138,7 @@ def _exponent(term: Tensor) -> Tensor | None:
 def log_sum_exp(node: Tensor) -> Tensor | None:
     """log(exp(a) + exp(b) + ...) -> logaddexp(logaddexp(a, b), ...): the log of a sum of two
     or more exponentials (1 counts as exp(0)) never forms the exponentials."""
-    terms = _terms(node.children.a)
+    terms = _chain(node.children.a, add)
     exponents = [_exponent(term) for term in terms]
     if len(exponents) < 2 or any(e is None for e in exponents):
         return None
@@ -150,20 +152,6 @@ def _nested_logaddexp(exponents: list[Tensor]) -> Tensor:
     return result
 
 
-def _logaddexp_leaves(node: Tensor) -> list[Tensor]:
-    """The operands of a tree of logaddexps, left to right."""
-    leaves: list[Tensor] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.op is logaddexp:
-            stack.append(current.children.b)
-            stack.append(current.children.a)
-        else:
-            leaves.append(current)
-    return leaves
-
-
 def log_sum_exp_minus_term(node: Tensor) -> Tensor | None:
     """logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...)): where a dominates, the
     difference of two large numbers (softmax cross-entropy at logits of 1,000) cancels, while
@@ -171,7 +159,7 @@ def log_sum_exp_minus_term(node: Tensor) -> Tensor | None:
     total, term = node.children.a, node.children.b
     if total.op is not logaddexp:
         return None
-    others = _logaddexp_leaves(total)
+    others = _chain(total, logaddexp)
     if term not in others:
         return None
     others.remove(term)
@@ -183,7 +171,7 @@ def softmax(node: Tensor) -> Tensor | None:
     overflowing exponentials becomes the exponential of a difference (its log is rewritten to
     logaddexp in turn)."""
     numerator, denominator = node.children.a, node.children.b
-    terms = _terms(denominator)
+    terms = _chain(denominator, add)
     if numerator.op is not exp or len(terms) < 2 or numerator not in terms:
         return None
     if any(_exponent(term) is None for term in terms):
@@ -203,7 +191,7 @@ def _square_base(term: Tensor) -> Tensor | None:
 def norm(node: Tensor) -> Tensor | None:
     """sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...): no square overflows, and the
     gradient at the origin is 0 rather than 0/0."""
-    bases = [_square_base(term) for term in _terms(node.children.a)]
+    bases = [_square_base(term) for term in _chain(node.children.a, add)]
     if len(bases) < 2 or any(base is None for base in bases):
         return None
     result = bases[0]
