@@ -302,10 +302,6 @@ logaddexp = _function("logaddexp", "np.logaddexp(a, b)",
                       lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
                       lambda a, b, out: (sigmoid(a - b), sigmoid(b - a)), commutative=True,
                       doc="log(exp(a) + exp(b)), without overflow")
-hypot = _function("hypot", "np.hypot(a, b)", lambda a, b: sp.sqrt(a**2 + b**2),
-                  lambda a, b, out: (select_zero(out, a / out), select_zero(out, b / out)),
-                  kinks=lambda a, b: (a * a + b * b,), commutative=True,
-                  doc="sqrt(a**2 + b**2), without overflow; its gradient at the origin is 0")
 softplus = _function("softplus", "np.logaddexp(0.0, a)", lambda a: sp.log(1 + sp.exp(a)),
                      lambda a, b, out: (sigmoid(a),), doc="log(1 + exp(a)), without overflow")
 sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (0.5 / out,),

@@ -155,7 +155,6 @@ INTERVAL_FORMS: dict[str, Callable[..., Any]] = {
     "logaddexp": lambda a, b: iv.log(_exp(a) + _exp(b)),
     "softplus": lambda a: iv.log1p(_exp(a)),
     "sqrt": iv.sqrt,
-    "hypot": lambda a, b: iv.sqrt(a**2 + b**2),
     "sin": iv.sin,
     "cos": iv.cos,
     "tan": iv.tan,

@@ -38,7 +38,6 @@ CASES = [
     ("log(exp(x)) -> x", sg.log(E(x)), [{"x": 1e3}, {"x": -800.0}]),
     ("log(exp(x)/y) -> x - log(y)", sg.log(E(x) / y), [{"x": 1e3, "y": 2.0},
                                                          {"x": -800.0, "y": 0.5}]),
-    ("sqrt(x**2 + c) -> hypot(x, sqrt(c))", sg.sqrt(x**2 + 2), [{"x": 1e200}, {"x": -1e300}]),
     ("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))",
      sg.log(E(x) + E(y) + E(z)), [{"x": 1e3, "y": 999.0, "z": 998.0},
                                   {"x": -1e3, "y": -999.0, "z": -1e3}]),
@@ -48,7 +47,7 @@ CASES = [
     ("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))",
      E(x) / (E(x) + E(y)), [{"x": 1e3, "y": 999.0}, {"x": -800.0, "y": -801.0}]),
     ("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", sg.sqrt(x**2 + y**2),
-     [{"x": 1e200, "y": 3e200}, {"x": 3e-200, "y": -4e-200}]),
+     [{"x": 1e200, "y": 3e200}, {"x": 3e-200, "y": -4e-200}, {"x": 1e200, "y": 1e200}]),
 ]
 
 RELATIVE = 1e-12
@@ -139,7 +138,7 @@ def test_advise_flags_the_original_there(name, formula, points):
 
 def test_the_gradient_of_a_norm_is_zero_at_the_origin():
     stable = sg.stabilize(sg.sqrt(x**2 + y**2))
-    assert str(stable) == "hypot(x, y)"
+    assert "max(abs(x), abs(y))" in str(stable)
     with np.errstate(all="ignore"):
         assert sg.evaluate(sg.gradient(stable, [x, y]), {"x": 0.0, "y": 0.0}) == [0.0, 0.0]
         textbook = sg.evaluate(sg.gradient(sg.sqrt(x**2 + y**2), [x, y]), {"x": 0.0, "y": 0.0})
