@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test docs bench fuzz lint clean
 
 $(BIN)/symgrad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,19 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2
+	$(BIN)/mkdocs build --strict --quiet
+
+# The API reference site, from the docstrings, into build/site (make test builds it too).
+docs: setup
+	$(BIN)/mkdocs build --strict
+
+# The soundness properties, FUZZ_EXAMPLES (10^5) random cases each, with the counts printed.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n 2 -p no:randomly tests/test_soundness.py \
+	  --hypothesis-show-statistics
 
 bench: setup
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .hypothesis build

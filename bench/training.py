@@ -1,7 +1,7 @@
 """Time per training step of micrograd's demo (MLP 2-16-16-1, 100 two-moons points, SVM loss +
 L2, full-batch gradient descent), three ways:
 
-- micrograd's own engine (seed 001's `Value`, copied below), the reference;
+- micrograd's own engine (Karpathy's `Value`, copied below), the reference;
 - `symgrad.micrograd.Value`: the same scalar graph per step, backward by symgrad's reverse sweep;
 - one compiled gradient graph (`symgrad.train`): derived once, evaluated on the whole batch.
 
@@ -29,7 +29,7 @@ POINTS = 100
 STEPS = 100
 
 
-# --- the reference: micrograd's engine as seed 001 gives it (karpathy/micrograd, MIT) -------
+# --- the reference: Karpathy's micrograd engine as is (karpathy/micrograd, MIT) -------
 
 class _MicrogradValue:
     def __init__(self, data, _children=(), _op=""):
@@ -186,7 +186,7 @@ def main(quick: bool = False) -> str:
     """Measure, print and return the markdown table."""
     f = measure(quick)
     rows = [
-        ["micrograd's engine (seed 001's `Value`, as is)", seconds_text(f["micrograd_step"]),
+        ["micrograd's engine (Karpathy's `Value`, as is)", seconds_text(f["micrograd_step"]),
          ratio_text(f["micrograd_step"], f["graph_step"])],
         [f"`symgrad.micrograd.Value` (forward {seconds_text(f['value_forward'])} + backward "
          f"{seconds_text(f['value_backward'])})", seconds_text(f["value_step"]),

@@ -7,11 +7,16 @@
 ['2*sin(x)*cos(x) + y', 'x']
 """
 
+import builtins as _builtins
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
 from symgrad.advise import Advice, Finding, advise
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
 from symgrad.diff import Step, diff, forward_sweep, gradient, hessian, jacobian, reverse_sweep
+from symgrad.display import init_printing
 from symgrad.dot import render, to_dot, to_dot_pair
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.explain import ExplainedStep, Explanation, explain
@@ -19,6 +24,7 @@ from symgrad.graph import (
     PI,
     Children,
     E,
+    RebindWarning,
     Tensor,
     as_tensor,
     const,
@@ -50,6 +56,11 @@ from symgrad.tensor_ops import (
     vector,
 )
 
+try:
+    __version__ = _version("symgrad")
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "unknown"
+
 __all__ = [
     "E",
     "OPS",
@@ -64,6 +75,7 @@ __all__ = [
     "Op",
     "PI",
     "ParseError",
+    "RebindWarning",
     "Rewrite",
     "ShapeError",
     "Step",
@@ -85,6 +97,7 @@ __all__ = [
     "from_sympy",
     "gradient",
     "hessian",
+    "init_printing",
     "jacobian",
     "lambdify",
     "latex",
@@ -120,3 +133,6 @@ _FUNCTIONS = public_functions()
 globals().update(_FUNCTIONS)
 pi = PI
 __all__ += [*sorted(_FUNCTIONS), "pi"]
+# `from symgrad import *` must not replace Python's own abs, sum, max, min, pow: those stay
+# out of __all__ (sg.abs, sg.sum, ... are there all the same).
+__all__ = [name for name in __all__ if not hasattr(_builtins, name)]

@@ -20,7 +20,7 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, count_ops, toposort, var
+from symgrad.graph import Tensor, as_tensor, count_ops, toposort, unwrap, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.stabilize import stabilize
@@ -102,15 +102,16 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    expr = expr.xreplace({sp.zoo: sp.nan})  # 1/0: infinite of no sign, numpy has no such value
     # The generated code names its arguments arg0, arg1, ..., never after the variables: one
     # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
     arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
     expr = expr.xreplace({by_name[n]: a for n, a in zip(names, arguments) if n in by_name})
     try:
-        function = sp.lambdify(arguments, expr, modules="numpy")
+        function = sp.lambdify(arguments, expr, modules=["scipy", "numpy"])  # scipy: erf
         return lambda env: function(*(env[name] for name in names))
-    except (RecursionError, SyntaxError, MemoryError, TypeError, NameError):
+    except (RecursionError, SyntaxError, MemoryError, TypeError, NameError, KeyError):
         graph = from_sympy(expr)  # too big or too odd for lambdify: evaluate the graph
         return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)})
 
@@ -160,7 +161,10 @@ def _values(function: Callable, env: dict[str, np.ndarray], count: int) -> np.nd
             value = function(env)
         except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
             return np.full(count, np.nan)
-    return np.broadcast_to(np.asarray(value, dtype=float), (count,))
+    value = np.asarray(value)
+    if np.iscomplexobj(value):  # sympy's log(-2) is log(2) + I*pi: not a real value
+        value = np.where(value.imag == 0, value.real, np.nan)
+    return np.broadcast_to(value.astype(float), (count,))
 
 
 def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
@@ -374,12 +378,12 @@ PRECISE_DIGITS = 30
 """Digits of the evaluation that decides whether a difference in floats is real."""
 
 
-def _precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
+def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     """`expr` at `point` (the floats taken exactly) to PRECISE_DIGITS digits, rounded to a
     float; None where it is not a finite real number.
 
     >>> x = sp.Symbol("x", real=True)
-    >>> _precise_value((x + 10**12) - 10**12, {"x": 0.1}), _precise_value(sp.log(x), {"x": -1.0})
+    >>> precise_value((x + 10**12) - 10**12, {"x": 0.1}), precise_value(sp.log(x), {"x": -1.0})
     (0.1, None)
     """
     exact = {s: sp.Rational(point[s.name]) for s in expr.free_symbols if s.name in point}
@@ -399,7 +403,7 @@ def _differ_precisely(a: sp.Expr, b: sp.Expr, rtol: float, atol: float
 
     def differ(point: dict[str, float]) -> bool:
         try:
-            first, second = _precise_value(a, point), _precise_value(b, point)
+            first, second = precise_value(a, point), precise_value(b, point)
         except (ValueError, TypeError, ZeroDivisionError, RecursionError):
             return True
         if first is None or second is None:
@@ -484,6 +488,14 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.ok
 
+    def _repr_html_(self) -> str:  # notebooks: the verdict, coloured
+        from symgrad.display import verdict_html
+
+        return verdict_html(str(self), self.ok)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython: the text
+        printer.text(str(self))
+
     def __str__(self) -> str:
         if self.ok:
             how = [f"equal at {self.compared} random points"] if self.compared else []
@@ -535,8 +547,17 @@ class CheckResults:
     def __str__(self) -> str:
         return "\n".join(str(result) for result in self.results)
 
+    def _repr_html_(self) -> str:
+        from symgrad.display import results_html
+
+        return results_html(self.results)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
 
 def _as_variable(wrt: Any) -> Tensor:
+    wrt = unwrap(wrt)
     if isinstance(wrt, str):
         return var(wrt)
     if isinstance(wrt, Tensor) and wrt.is_var:
@@ -583,11 +604,18 @@ def check_derivative(
             sympy_f=sympy_f,
             label=label,
         )
-    if sympy_f is None:
-        sympy_f = to_sympy(f, rational=True)
-    sympy_f = simplest_fractions(sympy_f)
-    ours = simplest_fractions(to_sympy(derivative, rational=True))
-    theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
+    try:
+        if sympy_f is None:
+            sympy_f = to_sympy(f, rational=True, real=True)
+        sympy_f = simplest_fractions(sympy_f)
+        ours = simplest_fractions(to_sympy(derivative, rational=True, real=True))
+        theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
+    except (ValueError, TypeError, ArithmeticError) as error:  # relu(nan): Max(nan, 0) refused
+        reason = f"sympy cannot take this formula ({error})"
+        return _check_by_differences(f, wrt, derivative, reason, samples, seed, label)
+    if theirs.has(sp.Derivative):
+        reason = f"sympy leaves part of the derivative unevaluated ({_short(theirs, 80)})"
+        return _check_by_differences(f, wrt, derivative, reason, samples, seed, label)
     names = _names([f, derivative, wrt])
     numeric = compare_at_points(
         derivative, theirs, names, samples=samples, seed=seed, kinks=[f, sympy_f], domain=[f],
@@ -669,6 +697,7 @@ def _check_by_differences(
         atol=1e-6,
         kinks=[f],
         kink_tolerance=1e-3,
+        domain=[f],
     )
     notes = [f"{reason}: compared with central differences (to 1e-4) instead", *numeric.notes]
     return CheckResult(
@@ -717,6 +746,8 @@ def check(
     """  # noqa: E501
     from symgrad.diff import grad, gradient
 
+    f = unwrap(f)
+    wrt = unwrap(wrt)
     if isinstance(f, str):
         from symgrad.parse import parse
 
@@ -732,7 +763,12 @@ def check(
         tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
         return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    sympy_f = to_sympy(f, rational=True) if _past_sympy(f, None, timeout) is None else None
+    sympy_f = None
+    if _past_sympy(f, None, timeout) is None:
+        try:
+            sympy_f = to_sympy(f, rational=True, real=True)
+        except (ValueError, TypeError, ArithmeticError):  # check_derivative says why
+            pass
     results = [
         check_derivative(
             f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f

@@ -9,12 +9,14 @@ stderr and exit 2, as argparse does for its own; library errors exit 1; success 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from symgrad import __version__
 from symgrad.graph import Tensor, free_variables, var
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -146,7 +148,8 @@ def check_point(f: Tensor, point: dict[str, float]) -> None:
 def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
     """The variables to differentiate by; all of f's variables when none are given.
 
-    >>> [w.name for w in parse_wrt(["y", "x,z"], var("x"))], parse_wrt(None, var("x"))
+    >>> f = var("x") * var("y") + var("z")
+    >>> [w.name for w in parse_wrt(["y", "x,z"], f)], parse_wrt(None, var("x"))
     (['y', 'x', 'z'], [Tensor(x)])
     """
     if not names:
@@ -154,6 +157,7 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
         if not variables:
             raise UsageError("the expression has no variables to differentiate by")
         return variables
+    present = [v.name for v in free_variables(f)]
     result = []
     for item in names:
         for name in item.split(","):
@@ -161,6 +165,9 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
             if not name.isidentifier():
                 raise UsageError(f"--wrt {name!r}: a variable name is a letter or _ then "
                                  f"letters, digits or _")
+            if name not in present:  # a typo, most likely; d f/d name would be a silent 0
+                raise UsageError(f"--wrt {name}: {name} is not a variable of the expression "
+                                 f"(its variables: {', '.join(present) or 'none'})")
             result.append(var(name))
     return result
 
@@ -327,6 +334,15 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inches(text: str) -> tuple[float, float]:
+    """`--size 8,6` -> (8.0, 6.0): width and height in inches."""
+    width, comma, height = text.partition(",")
+    try:
+        return float(width), float(height if comma else width)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected W,H in inches like 8,6; got {text!r}") from None
+
+
 def _advise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "log(1 + exp(x))"')
     parser.add_argument("--range", action="append", metavar="X=LOW:HIGH", dest="ranges",
@@ -378,35 +394,45 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw the gradient graph by VAR beside the expression (repeatable)")
     parser.add_argument("--at", action="append", metavar="X=1,Y=2",
                         help="show each node's value (and d f/d node) at this point")
-    parser.add_argument("--raw", action="store_true", help="do not simplify the gradient")
+    parser.add_argument("--simplify", action="store_true",
+                        help="draw the simplified gradient (default: the gradient as built, "
+                             "which reuses the most nodes of the expression)")
+    parser.add_argument("--name", default="f", metavar="NAME",
+                        help="what to call the expression in the picture (default f: df/dx)")
     parser.add_argument("--top-down", action="store_true", help="draw top-down, not left-right")
     parser.add_argument("--max-nodes", type=int, default=400, metavar="N",
                         help="refuse graphs with more than N nodes (default 400)")
+    parser.add_argument("--outline", action="store_true",
+                        help="past --max-nodes, draw the N nodes nearest the output and a "
+                             "dashed box for each part left out")
+    parser.add_argument("--dpi", type=float, metavar="DPI", help="resolution of a .png")
+    parser.add_argument("--size", metavar="W,H", type=_inches,
+                        help="the largest width and height in inches (scaled down to fit)")
 
 
 @command("draw", "draw the expression graph (and its gradient graph) to a picture",
          _draw_arguments,
          examples='  symgrad draw "(x + y)*y" -o graph.svg\n'
-                  '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5')
+                  '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5 --dpi 200\n'
+                  '  symgrad draw "(w*x - t)**2" -o loss.svg --grad w --name L --simplify')
 def run_draw(args: argparse.Namespace) -> int:
     from symgrad.dot import to_dot, to_dot_pair
 
     f, point = expression_and_point(args)
-    rankdir = "TB" if args.top_down else "LR"
-    adjoints = bool(args.at)
+    picture = {"rankdir": "TB" if args.top_down else "LR", "adjoints": bool(args.at),
+               "max_nodes": args.max_nodes, "dpi": args.dpi, "size": args.size}
     if args.grad:
         from symgrad.diff import gradient
 
         wrt = parse_wrt(args.grad, f)
         derivatives = gradient(f, wrt)
-        if not args.raw:
+        if args.simplify:
             from symgrad.simplify import simplify
 
             derivatives = simplify(derivatives)
-        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, adjoints=adjoints,
-                            rankdir=rankdir, max_nodes=args.max_nodes)
+        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name, **picture)
     else:
-        graph = to_dot(f, point, adjoints=adjoints, rankdir=rankdir, max_nodes=args.max_nodes)
+        graph = to_dot(f, point, outline=args.outline, **picture)
     write_picture(graph, args.output)
     return EXIT_OK
 
@@ -430,19 +456,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _functions_help() -> str:
+    """The functions expressions may call, from the op table, wrapped for --help."""
+    from textwrap import fill
+
+    from symgrad.ops import FUNCTIONS
+
+    names = ", ".join(sorted(FUNCTIONS))
+    return fill(f"functions: {names}; operators + - * / ** (or ^)", width=78,
+                subsequent_indent="  ") + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     parser = _Parser(
         prog="symgrad",
         description="Symbolic differentiation that produces gradient graphs.",
-        epilog=EXAMPLES,
+        epilog=_functions_help() + "\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for entry in COMMANDS.values():
         sub = subparsers.add_parser(
             entry.name, help=entry.help, description=entry.help,
-            epilog="examples:\n" + entry.examples if entry.examples else None,
+            epilog=_functions_help() + ("\nexamples:\n" + entry.examples if entry.examples else ""),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         entry.arguments(sub)
@@ -457,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(dashes_as_text(sys.argv[1:] if argv is None else argv, parser))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -467,8 +505,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"symgrad {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (ValueError, TypeError, RuntimeError, OSError, LookupError) as error:
-        print(f"symgrad {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        message = in_flags(str(error), vars(args), _options(parser))
+        print(f"symgrad {args.command}: {type(error).__name__}: {message}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Every option string of the parser and its subcommands -> whether it takes a value."""
+    options: dict[str, bool] = {}
+    parsers = [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            for option in action.option_strings:
+                options[option] = action.nargs != 0
+    return options
+
+
+def dashes_as_text(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`argv` with texts that begin with a minus (`-x**2`, `--claim -cos(x)`) kept as texts,
+    where argparse would take them for unknown options: an option's value is joined to it
+    (`--claim=-cos(x)`), an expression moves after `--`.
+
+    >>> dashes_as_text(["diff", "-x**2", "--wrt", "x"], build_parser())
+    ['diff', '--wrt', 'x', '--', '-x**2']
+    """
+    options = _options(parser)
+    kept: list[str] = []
+    texts: list[str] = []
+    for index, token in enumerate(argv):
+        if token == "--":
+            texts += argv[index + 1:]
+            break
+        known = token.partition("=")[0] in options
+        if not token.startswith("-") or known or token[1:].replace(".", "").isdigit():
+            kept.append(token)
+        elif kept and options.get(kept[-1]):
+            kept[-1] = f"{kept[-1]}={token}"  # the value of the option before it
+        else:
+            texts.append(token)
+    return kept + ["--", *texts] if texts else kept
+
+
+def in_flags(message: str, dests: Iterable[str], options: Iterable[str]) -> str:
+    """A library message in the command's words: `max_nodes=419` becomes `--max-nodes 419`
+    for every keyword that is one of the command's options.
+
+    >>> in_flags("pass max_nodes=419", ["max_nodes"], ["--max-nodes"])
+    'pass --max-nodes 419'
+    """
+    for dest in dests:
+        flag = "--" + dest.replace("_", "-")
+        if flag in options:
+            message = re.sub(rf"\b{dest}=", f"{flag} ", message)
+    return message
 
 
 if __name__ == "__main__":

@@ -160,9 +160,13 @@ def _constant_text(
     number = node.number
     if isinstance(node._value, NamedConstant):  # np.pi
         return node._value.source, PREC_ATOM
+    if type(number) is int and not -(2**53) <= number <= 2**53:  # numpy has no loops past int64
+        number = float(number)
     if number is not None and math.isfinite(number):
-        text = format_number(number)
-        return text, (PREC_NEG if text.startswith("-") else PREC_ATOM)
+        text = format_number(number)  # a fraction 2/3 is Python's 2/3 too
+        if text.startswith("-"):
+            return text, PREC_NEG
+        return text, (PREC_MUL if "/" in text else PREC_ATOM)
     name = _fresh("c0" if not constants else f"c{len(constants)}", taken)
     value = node._value
     constants[name] = np.asarray(value, dtype=dtype) if isinstance(value, np.ndarray) else value
@@ -240,7 +244,11 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             reads = reads + reads_b
         if symbol is None or (a.is_const and (b is None or b.is_const)):
             # A call. Between constants Python's own arithmetic would differ from numpy's
-            # (1/0 raises), so those take the function form too.
+            # (1/0 raises), so those take the function form too, in floats (int64 wraps).
+            if type(a.number) is int:
+                text_a = format_number(float(a.number))
+            if b is not None and type(b.number) is int:
+                text_b = format_number(float(b.number))
             text = f"{callee}({text_a})" if b is None else f"{callee}({text_a}, {text_b})"
             precedence = PREC_ATOM
         else:
@@ -268,6 +276,18 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     results = [texts[root] for root in roots]
     names = {constant: constant for constant in constants}
     lines = _allocate(statements, [reads for *_, reads in results], taken, names)
+    partial = _partial_roots(order, roots, variables)
+    if partial:
+        # An output that ignores some inputs (a constant derivative) still takes their shape,
+        # so `plt.plot(xs, df(xs))` works: it is added to zeros of the inputs' common shape.
+        shape = _fresh("shape", taken)
+        shapes = ", ".join(f"np.shape({param})" for param in params.values())
+        lines.append(f"{shape} = np.broadcast_shapes({shapes})")
+        for index in partial:
+            text, precedence, depth, reads = results[index]
+            text = text if precedence >= PREC_MUL else f"({text})"
+            results[index] = (f"{text} + np.zeros({shape}, dtype={_dtype_text(dtype)})",
+                              precedence, depth, reads)
     writes = None
     if out:
         # An output written in the return statement is computed straight into its `out`
@@ -293,6 +313,23 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         constants=constants,
         dtype=dtype,
     )
+
+
+def _partial_roots(order: list[Tensor], roots: list[Tensor], variables: list[Tensor]) -> list[int]:
+    """The positions of the outputs that do not depend on every one of `variables` (none for
+    tensor expressions, whose arrays are values, not batches of points)."""
+    if not variables or any(variable.shape for variable in variables):
+        return []
+    bit = {variable: 1 << index for index, variable in enumerate(variables)}
+    every = (1 << len(variables)) - 1
+    mask: dict[Tensor, int] = {}
+    for node in order:
+        children = node.children
+        if children is None:
+            mask[node] = bit.get(node, 0)
+        else:
+            mask[node] = mask[children.a] | (0 if children.b is None else mask[children.b])
+    return [index for index, root in enumerate(roots) if mask[root] != every]
 
 
 def _allocate(

@@ -1,7 +1,8 @@
-"""Differentiation: `grad` (forward mode, the seed's recursive rule made iterative and memoized)
-and `gradient` (reverse mode: one backward sweep gives every partial), with `jacobian` and
-`hessian` built on them. Both sweeps visit each node once, so derivatives of an N-node DAG
-cost O(N) time and nodes. Each sweep can record its steps, which `explain` shows to users.
+"""Differentiation: `grad` (forward mode, the 30-line Tensor design's recursive rule made
+iterative and memoized) and `gradient` (reverse mode: one backward sweep gives every partial),
+with `jacobian` and `hessian` built on them. Both sweeps visit each node once, so derivatives
+of an N-node DAG cost O(N) time and nodes. Each sweep can record its steps, which `explain`
+shows to users.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def diff(f: Tensor, wrt: Tensor) -> Tensor:
 
 
 def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:
-    """Rows of partials, one row per output: J[i][j] = d fs[i] / d wrt[j].
+    """Rows of partials, one row per output: `J[i][j] = d fs[i] / d wrt[j]`.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
@@ -242,7 +243,7 @@ def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:
 
 
 def hessian(f: Tensor, wrt: Sequence[Tensor]) -> list[list[Tensor]]:
-    """Second partials: H[i][j] = d^2 f / d wrt[i] d wrt[j].
+    """Second partials: `H[i][j] = d^2 f / d wrt[i] d wrt[j]`.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")

@@ -12,12 +12,12 @@ import math
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import graphviz
 import numpy as np
 
-from symgrad.graph import Tensor, as_tensor, toposort
+from symgrad.graph import Tensor, as_tensor, toposort, unwrap
 from symgrad.shapes import format_shape
 
 MAX_NODES = 400
@@ -38,6 +38,7 @@ STYLE = {
     "op": {"shape": "box", "style": "rounded,filled", "fillcolor": "#ffffff", "color": "#444444"},
     "reused": {"fillcolor": "#fff2b3", "color": "#b08800"},
     "output": {"penwidth": "2.5"},
+    "cut": {"shape": "box", "style": "dashed,rounded", "color": "#888888", "fontcolor": "#666666"},
 }
 GRAPH_ATTRS = {"fontname": "Helvetica", "nodesep": "0.25", "ranksep": "0.35"}
 NODE_ATTRS = {"fontname": "Helvetica", "fontsize": "12", "height": "0.3", "margin": "0.06,0.03"}
@@ -46,6 +47,9 @@ EDGE_ATTRS = {
     "color": "#555555", "labelfontname": "Helvetica", "labelfontsize": "9",
     "labelfontcolor": "#a03030", "labeldistance": "1.6", "labelangle": "-40",
 }
+
+
+POSITION_ANGLE = {"1": "-40", "2": "40"}  # degrees from the arrow, for each operand's number
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -172,23 +176,74 @@ def node_adjoints(f: Tensor, values: Mapping[Tensor, Any]) -> dict[Tensor, Any]:
 
 
 # --- building ---------------------------------------------------------------------------------
-def _new_digraph(name: str, rankdir: str) -> graphviz.Digraph:
+class Canvas(NamedTuple):
+    """How big a picture is drawn: `dpi` for png (dots per inch), `size` the largest (width,
+    height) in inches, the picture scaled down to fit; None leaves graphviz's default."""
+
+    dpi: float | None = None
+    size: tuple[float, float] | None = None
+
+    def attrs(self) -> dict[str, str]:
+        attrs = {}
+        if self.dpi is not None:
+            if not self.dpi > 0:
+                raise ValueError(f"dpi must be a positive number, got {self.dpi!r}")
+            attrs["dpi"] = f"{self.dpi:g}"
+        if self.size is not None:
+            width, height = self.size
+            if not (width > 0 and height > 0):
+                raise ValueError(f"size must be two positive inches (width, height), "
+                                 f"got {self.size!r}")
+            attrs["size"] = f"{width:g},{height:g}"
+        return attrs
+
+
+def _new_digraph(name: str, rankdir: str, canvas: Canvas | None = None) -> graphviz.Digraph:
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(
             f"rankdir must be 'LR' (left to right) or 'TB' (top down), got {rankdir!r}"
         )
-    dot = graphviz.Digraph(name, graph_attr={**GRAPH_ATTRS, "rankdir": rankdir},
-                           node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
+    graph_attr = {**GRAPH_ATTRS, "rankdir": rankdir, **(canvas or Canvas()).attrs()}
+    dot = graphviz.Digraph(name, graph_attr=graph_attr, node_attr=NODE_ATTRS,
+                           edge_attr=EDGE_ATTRS)
     return dot
 
 
-def _check_size(count: int, max_nodes: int | None) -> None:
+def _check_size(count: int, max_nodes: int | None, outline_offered: bool = True) -> None:
     if max_nodes is not None and count > max_nodes:
+        offer = (f"pass outline=True to draw the {max_nodes} nodes nearest the output with "
+                 f"the rest as an outline, " if outline_offered else "")
         raise ValueError(
             f"the graph has {count} distinct nodes, more than max_nodes={max_nodes}: a picture "
-            f"that big is unreadable; simplify it, draw a smaller part, or pass "
+            f"that big is unreadable; simplify it, draw a smaller part, {offer}or pass "
             f"max_nodes={count} to draw it anyway"
         )
+
+
+def nearest_nodes(roots: Sequence[Tensor], limit: int) -> set[Tensor]:
+    """The `limit` distinct nodes closest to the roots (breadth first along operands): what a
+    picture of a big graph keeps when it outlines the rest.
+
+    >>> from symgrad.graph import var
+    >>> from symgrad.ops import sin
+    >>> x = var("x")
+    >>> sorted(str(n) for n in nearest_nodes([sin(x * x + 1)], 2))
+    ['sin(x*x + 1)', 'x*x + 1']
+    """
+    kept: dict[Tensor, None] = {}
+    frontier = list(dict.fromkeys(roots))
+    while frontier and len(kept) < limit:
+        following: list[Tensor] = []
+        for node in frontier:
+            if len(kept) >= limit:
+                break
+            if node in kept:
+                continue
+            kept[node] = None
+            if node.children is not None:
+                following += [operand for operand, _ in _order_operand_edges(node)]
+        frontier = following
+    return set(kept)
 
 
 def _add_node(
@@ -233,6 +288,9 @@ def to_dot(
     rankdir: str = "LR",
     max_nodes: int | None = MAX_NODES,
     labels: Mapping[Tensor, str] | None = None,
+    outline: bool = False,
+    dpi: float | None = None,
+    size: tuple[float, float] | None = None,
 ) -> graphviz.Digraph:
     """A `graphviz.Digraph` of the graph(s): one box per distinct node, arrows from operands.
 
@@ -240,17 +298,29 @@ def to_dot(
     number their incoming arrows 1 and 2 (`x - y` is not `y - x`). When every variable a node
     needs has a value (bound, or given in `env`), the node also shows `data`; `adjoints=True`
     adds micrograd's `grad` = d output / d node. `labels` adds a line of text per node.
+    A graph past `max_nodes` is refused, or with `outline=True` drawn as its `max_nodes`
+    nodes nearest the outputs, each part left out shown as one dashed box. `dpi` and `size`
+    (inches) set the picture's resolution and largest extent.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> source = to_dot(x - y, {"x": 3, "y": 5}).source
-    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [headlabel=1]' in source
+    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [headlabel=1' in source
     (True, True)
     """
     roots = _roots(outputs)
     nodes = toposort(roots)
-    _check_size(len(nodes), max_nodes)
-    values = node_values(nodes, env)
+    total = len(nodes)
+    cut: dict[Tensor, None] = {}
+    if outline and max_nodes is not None and total > max_nodes:
+        kept = nearest_nodes(roots, max_nodes)
+        for node in nodes:
+            if node in kept and node.children is not None:
+                cut.update((a, None) for a, _ in _order_operand_edges(node) if a not in kept)
+        nodes = [node for node in nodes if node in kept]
+    else:
+        _check_size(total, max_nodes)
+    values = node_values(toposort(roots) if cut else nodes, env)
     grads: dict[Tensor, Any] = {}
     if adjoints:
         if len(roots) != 1:
@@ -258,11 +328,17 @@ def to_dot(
         if roots[0] in values:
             grads = node_adjoints(roots[0], values)
     ids = {node: f"n{index}" for index, node in enumerate(nodes)}
-    dot = _new_digraph("symgrad", rankdir)
+    dot = _new_digraph("symgrad", rankdir, Canvas(dpi, size))
     for node in nodes:
         extra = STYLE["output"] if node in roots else None
         _add_node(dot, ids[node], node, rankdir, values.get(node), grads.get(node),
                   (labels or {}).get(node), extra)
+    for index, node in enumerate(cut):
+        ids[node] = f"cut{index}"
+        dot.node(ids[node], f"{node_title(node)} …", **STYLE["cut"])
+    if cut:
+        dot.node("outline", f"showing {len(nodes)} of {total} nodes; each dashed box stands "
+                 f"for the part of the graph below it", shape="plaintext", fontsize="10")
     for node in nodes:
         if node.children is not None:
             for operand, label in _order_operand_edges(node):
@@ -273,15 +349,17 @@ def to_dot(
 def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | None) -> None:
     # The operand's position sits at the arrowhead, where it belongs to its op even when the
     # arrow is long (a mid-edge label drifts away from the box it numbers).
+    # The two positions sit on either side of their arrows, so they never overlap where the
+    # arrows meet (x**2 draws both arrows into one box side by side).
     if position is None:
         graph.edge(tail, head)
     else:
-        graph.edge(tail, head, headlabel=position)
+        graph.edge(tail, head, headlabel=position, labelangle=POSITION_ANGLE[position])
 
 
 def _roots(outputs: Any) -> list[Tensor]:
     """The output Tensors, or a TypeError saying what to pass instead."""
-    items = outputs if isinstance(outputs, list | tuple) else [outputs]
+    items = [unwrap(item) for item in (outputs if isinstance(outputs, list | tuple) else [outputs])]
     for item in items:
         if isinstance(item, str):
             raise TypeError(f"draw a Tensor, not the text {item!r}: sg.parse({item!r}) makes one")
@@ -291,7 +369,7 @@ def _roots(outputs: Any) -> list[Tensor]:
 
 
 def _wrt_list(wrt: Any) -> list[Tensor]:
-    items = wrt if isinstance(wrt, list | tuple) else [wrt]
+    items = [unwrap(w) for w in (wrt if isinstance(wrt, list | tuple) else [wrt])]
     if not items or not all(isinstance(w, Tensor) and w.is_var for w in items):
         raise TypeError(f"wrt must be a variable or a list of variables, got {wrt!r}")
     return list(items)
@@ -307,17 +385,22 @@ def to_dot_pair(
     rankdir: str = "LR",
     max_nodes: int | None = MAX_NODES,
     labels: Mapping[Tensor, str] | None = None,
+    name: str = "f",
+    dpi: float | None = None,
+    size: tuple[float, float] | None = None,
 ) -> graphviz.Digraph:
     """f and its derivative graph side by side, in two labelled clusters.
 
     The derivatives (`sg.gradient(f, wrt)`, or the given `derivatives`, e.g. simplified ones)
     reuse nodes of f: those are drawn once, in the forward cluster, coloured yellow, with
-    arrows into the gradient cluster. Output boxes `f` and `df/dx` mark the results.
+    arrows into the gradient cluster. Output boxes `f` and `df/dx` mark the results; `name`
+    calls the output something else (`L` gives `L` and `dL/dx`). The raw gradient shares
+    most with f; a simplified one reorders sums and shares less.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
-    >>> source = to_dot_pair((x + y) * y, y).source
-    >>> "cluster_forward" in source, "cluster_gradient" in source, "df/dy" in source
+    >>> source = to_dot_pair((x + y) * y, y, name="L").source
+    >>> "cluster_forward" in source, "cluster_gradient" in source, "dL/dy" in source
     (True, True, True)
     """
     from symgrad.diff import gradient
@@ -325,6 +408,8 @@ def to_dot_pair(
 
     (f,) = _roots(f)
     wrt_list = _wrt_list(wrt)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty text, got {name!r}")
     if derivatives is None:
         derivatives = gradient(f, wrt_list)
     derivatives = [as_tensor(d) for d in derivatives]
@@ -333,7 +418,7 @@ def to_dot_pair(
     forward = toposort(f)
     in_forward = set(forward)
     backward = [node for node in toposort(derivatives) if node not in in_forward]
-    _check_size(len(forward) + len(backward), max_nodes)
+    _check_size(len(forward) + len(backward), max_nodes, outline_offered=False)
     values = node_values(forward + backward, env)
     grads = node_adjoints(f, values) if adjoints and f in values else {}
     reused = {
@@ -347,27 +432,31 @@ def to_dot_pair(
     ids.update({node: f"g{index}" for index, node in enumerate(backward)})
     labels = labels or {}
 
-    dot = _new_digraph("symgrad_pair", rankdir)
+    dot = _new_digraph("symgrad_pair", rankdir, Canvas(dpi, size))
     dot.attr(compound="true", newrank="true")
     with dot.subgraph(name="cluster_forward") as cluster:
         formula = str(f) if inlined_size(f, limit=30) <= 30 else ""  # short ones only
-        title = f"forward graph: f = {formula}" if len(formula) <= 60 else "forward graph: f"
+        title = f"forward graph: {name}"
+        if formula and len(formula) <= 60:
+            title += f" = {formula}"
+        else:
+            title += f" ({len(forward)} nodes)"
         cluster.attr(label=title, fontsize="14", style="rounded", color="#4a78a8")
         for node in forward:
             extra = dict(STYLE["reused"]) if node in reused else {}
             _add_node(cluster, ids[node], node, rankdir, values.get(node), grads.get(node),
                       labels.get(node), extra)
-        cluster.node("out_f", "f", shape="plaintext", fontsize="14")
-    names = ", ".join(f"df/d{w.name or 'w'}" for w in wrt_list)
+        cluster.node("out_f", name, shape="plaintext", fontsize="14")
+    partial = [f"d{name}/d{w.name}" for w in wrt_list]
+    names = ", ".join(partial)
     with dot.subgraph(name="cluster_gradient") as cluster:
         cluster.attr(label=f"gradient graph: {names}", fontsize="14", style="rounded",
                      color="#a03030")
         for node in backward:
             _add_node(cluster, ids[node], node, rankdir, values.get(node), None,
                       labels.get(node))
-        for index, w in enumerate(wrt_list):
-            cluster.node(f"out_d{index}", f"df/d{w.name or 'w'}", shape="plaintext",
-                         fontsize="14")
+        for index, text in enumerate(partial):
+            cluster.node(f"out_d{index}", text, shape="plaintext", fontsize="14")
     for node in forward + backward:
         if node.children is not None:
             for operand, label in _order_operand_edges(node):
@@ -434,8 +523,8 @@ def render(
 
 
 def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
-    """What Jupyter shows for a Tensor: its picture (as html and svg); empty when the graph is
-    too big or `dot` is missing, so Jupyter falls back to LaTeX and text.
+    """What Jupyter shows for a Tensor: its picture (as html and svg), outlined past
+    `max_nodes`; empty when `dot` is missing, so Jupyter falls back to LaTeX and text.
 
     >>> from symgrad.graph import var
     >>> sorted(mimebundle(var("x") + 1))
@@ -444,7 +533,7 @@ def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
     if not dot_available():
         return {}
     try:
-        svg = pipe(to_dot(node, max_nodes=max_nodes), "svg").decode()
+        svg = pipe(to_dot(node, max_nodes=max_nodes, outline=True), "svg").decode()
     except (ValueError, GraphvizNotFoundError, graphviz.CalledProcessError):
         return {}
     start = svg.find("<svg")

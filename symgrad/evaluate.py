@@ -5,12 +5,20 @@ broadcast. Variables take their values from `env`, falling back to the values bo
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, gc_paused, to_float, toposort
+from symgrad.graph import (
+    Tensor,
+    as_tensor,
+    free_variables,
+    gc_paused,
+    is_variable_name,
+    to_float,
+    toposort,
+)
 from symgrad.shapes import bind_dims
 
 
@@ -72,23 +80,103 @@ def _bindings(env: Mapping[Any, Any] | None) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    """Scalars as Python floats (a constant output 3 is 3.0, like any other), arrays as
+    float arrays."""
+    if isinstance(value, np.ndarray):
+        return value if value.dtype.kind == "f" else value.astype(float)
+    if isinstance(value, np.generic):
+        value = value.item()
+    return float(value) if isinstance(value, int) else value
 
 
-def evaluate(outputs: Tensor | Iterable[Tensor], env: Mapping[Any, Any] | None = None) -> Any:
-    """The value of a Tensor, or a list of values for a list of Tensors.
+def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
+    """The value of a Tensor, or values shaped like `outputs` for a list or nested lists of
+    Tensors (a `jacobian` or `hessian`). Every output has the broadcast shape of the arrays in
+    `env`, so a constant derivative of f(xs) is an array like xs.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> evaluate(x * y + 1, {"x": 2, y: np.array([1.0, 2.0])})
     array([3., 5.])
+    >>> evaluate([[x * y, x], [3, y]], {"x": 2, "y": 5})
+    [[10.0, 2.0], [3.0, 5.0]]
+    >>> evaluate((3 * x + 1).grad(x), {"x": np.array([0.0, 1.0, 2.0])})
+    array([3., 3., 3.])
     """
     single = isinstance(outputs, Tensor)
-    roots = [outputs] if single else list(outputs)
+    roots = [outputs] if single else _flatten(outputs)
     bindings = _bindings(env)
     with gc_paused():
-        results = _evaluate(roots, bindings)
-    return results[0] if single else results
+        _check_names(bindings, roots)
+        results = _broadcast(_evaluate(roots, bindings), bindings, roots)
+    return results[0] if single else _nest(outputs, iter(results))
+
+
+def _flatten(outputs: Any) -> list[Tensor]:
+    """The Tensors of a list, or of nested lists, in order; numbers become constants."""
+    flat: list[Tensor] = []
+    stack = [iter([outputs])]
+    while stack:
+        item = next(stack[-1], stack)
+        if item is stack:
+            stack.pop()
+        elif isinstance(item, Tensor):
+            flat.append(item)
+        elif isinstance(item, list | tuple):
+            stack.append(iter(item))
+        else:
+            flat.append(as_tensor(item))
+    return flat
+
+
+def _nest(outputs: Any, results: Iterator[Any]) -> Any:
+    """`results` in the shape of the (nested) list `outputs`."""
+    if isinstance(outputs, list | tuple):
+        return [_nest(item, results) for item in outputs]
+    return next(results)
+
+
+def _broadcast(results: list[Any], bindings: dict[str, Any], roots: list[Tensor]) -> list[Any]:
+    """Each result broadcast to the shape of the env's arrays for scalar variables: the
+    derivative 3 of 3*x + 1 at an array of xs is an array, ready to plot against them. (A
+    vector or matrix variable's array is one value, not a batch of points.)"""
+    arrays = [name for name, value in bindings.items() if isinstance(value, np.ndarray)]
+    if not arrays:
+        return results
+    shaped = {node.name for node in free_variables(roots) if node.shape}
+    shapes = [np.shape(bindings[name]) for name in arrays if name not in shaped]
+    if not shapes or shaped:
+        return results
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return results  # arrays that do not broadcast together: each output keeps its own
+    return [
+        result if np.shape(result) == shape else _broadcast_one(result, shape)
+        for result in results
+    ]
+
+
+def _broadcast_one(result: Any, shape: tuple[int, ...]) -> Any:
+    try:
+        return np.broadcast_to(result, np.broadcast_shapes(np.shape(result), shape)).copy()
+    except ValueError:
+        return result
+
+
+def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
+    """A name that no variable has is a typo (`{"Y": 2}` for y): say so. A name of a variable
+    elsewhere is fine: callers pass one env to a function and to its derivatives."""
+    unknown = [name for name in bindings if not is_variable_name(name)]
+    if unknown:
+        known_here = [node.name for node in free_variables(roots)]
+        unknown = [name for name in unknown if name not in known_here]
+    if unknown:
+        known = ", ".join(known_here) or "none"
+        raise KeyError(
+            f"env names no variable {', '.join(map(repr, unknown))}; "
+            f"the variables here are: {known}"
+        )
 
 
 def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
@@ -99,6 +187,8 @@ def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
         if children is None:
             if node.name is None:
                 value = node._value
+                if type(value) is int:  # numpy has no ufunc loops past int64: use IEEE floats
+                    value = to_float(value)
             else:
                 value = bindings.get(node.name, node._value)
                 if value is None:

@@ -2,9 +2,10 @@
 very code `gradient` and `grad` run, so the table can never disagree with them) and lays the
 steps out as a table (text, markdown, html), with numbers at a point and numbers for the picture.
 
-Reverse mode is micrograd's backward pass (seed 003): each node's adjoint flows to its inputs
-through their local derivatives, and a node feeding several parents sums what it receives
-(`+=`). Forward mode is seed 002's `grad`: each node's derivative is built from its inputs'.
+Reverse mode is micrograd's backward pass (the backprop table): each node's adjoint flows to
+its inputs through their local derivatives, and a node feeding several parents sums what it
+receives (`+=`). Forward mode is the 30-line Tensor design's `grad`: each node's derivative is
+built from its inputs'.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from symgrad.graph import (
     count_ops,
     free_variables,
     toposort,
+    unwrap,
     var,
     variables,
 )
@@ -359,7 +361,7 @@ class Explanation:
         return () if last is None else last.summands
 
     def _gradient_rows(self) -> list[tuple[str, str, str, str]]:
-        """(variable, value, formula, steps) per wrt: seed 003's gradient table."""
+        """(variable, value, formula, steps) per wrt: the backprop table's gradient table."""
         rows = []
         for w, g in self.gradients.items():
             texts = [self.formula(g)]
@@ -559,6 +561,7 @@ def _md(text: str) -> str:
 
 
 def _as_expression(f: Any) -> Tensor:
+    f = unwrap(f)
     if isinstance(f, str):
         from symgrad.parse import parse
 
@@ -576,6 +579,7 @@ def as_wrt_list(wrt: Any) -> list[Tensor]:
     >>> [w.name for w in as_wrt_list("x y x")], [w.name for w in as_wrt_list(var("z"))]
     (['x', 'y'], ['z'])
     """
+    wrt = unwrap(wrt)
     if isinstance(wrt, str):
         items: list[Any] = list(variables(wrt))
     elif isinstance(wrt, Tensor):
@@ -586,6 +590,7 @@ def as_wrt_list(wrt: Any) -> list[Tensor]:
         raise TypeError(f"wrt must be a variable, a name or a list of them, got {wrt!r}")
     result = []
     for item in items:
+        item = unwrap(item)
         w = var(item) if isinstance(item, str) else item
         if not isinstance(w, Tensor) or not w.is_var:
             raise TypeError(f"differentiate with respect to variables, got {item!r}")

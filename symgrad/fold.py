@@ -2,11 +2,14 @@
 identities that derivative graphs produce in bulk are applied (`x*1`, `x+0`, `x*0`, `--x`).
 
 Only rules that hold for every finite input live here; the simplifier does the rest.
+Constants fold as IEEE floats do, with numpy (1/0 is inf, inf - inf is nan), so every
+constant left unfolded (log(2)) is finite and the identities hold for it too.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -38,7 +41,8 @@ _UNKNOWN = object()
 
 
 def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
-    """The constant op(a, b), or None when it is not finite (left for evaluation to report)."""
+    """The constant op(a, b) as IEEE arithmetic gives it (1/0 is inf), or None for a function
+    whose value is not an integer (log(2) stays log(2))."""
     key = (op.name, a._key, None if b is None else b._key)
     result = _folded.get(key, _UNKNOWN)  # one lookup: another thread may clear the cache
     if result is not _UNKNOWN:
@@ -49,18 +53,53 @@ def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     return result
 
 
-def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
-    args = [_as_float(a._value)] if b is None else [_as_float(a._value), _as_float(b._value)]
-    with np.errstate(all="ignore"):
-        value = op.numpy(*args)
-    if isinstance(value, np.ndarray):
-        return const(value) if np.all(np.isfinite(value)) else None
-    if not math.isfinite(value):
+# Arithmetic between exact numbers (ints and fractions) stays exact: 1/2 is the fraction 1/2,
+# not 0.5. Any float operand makes the result a float, as in Python.
+_EXACT = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: Fraction(a) / b,
+    "neg": lambda a, b: -a,
+    "pow": lambda a, b: Fraction(a) ** b if isinstance(b, int) and abs(b) <= 64 else None,
+}
+
+
+def _exact(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    """The exact op(a, b) for int and fraction operands, or None when it is not exact."""
+    rule = _EXACT.get(op.name)
+    numbers = (a.number,) if b is None else (a.number, b.number)
+    if rule is None or not all(type(n) in (int, Fraction) for n in numbers):
         return None
-    # Functions fold only to integers (exp(0) -> 1); log(2) stays exact, as sympy keeps it.
-    # So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi).
-    named = a.number is None or (b is not None and b.number is None)
-    if (op.symbol is None or named) and not float(value).is_integer():
+    try:
+        value = rule(*numbers, *[None] * (2 - len(numbers)))
+    except ZeroDivisionError:
+        return None  # 1/0: left for evaluation to report
+    if value is None:
+        return None
+    value = Fraction(value)
+    if max(abs(value.numerator), value.denominator) >= 2**53:
+        return None  # beyond a float's exact integers: fold in floating point instead
+    return const(value)
+
+
+def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
+    exact = _exact(op, a, b)
+    if exact is not None:
+        return exact
+    operands = [a._value] if b is None else [a._value, b._value]
+    with np.errstate(all="ignore"):
+        value = op.numpy(*[_as_float(operand) for operand in operands])
+    if isinstance(value, np.ndarray):
+        return const(value)
+    if value == 0 and all(type(operand) is int for operand in operands):
+        value = 0  # integers have no -0: -(0) and 0*-1 are 0
+    # Functions fold only to integers (exp(0) -> 1) and to inf or nan; log(2) stays exact, as
+    # sympy keeps it. So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi) and exact
+    # numbers whose result is not exact (2**(1/2) stays, as sympy's sqrt(2)).
+    numbers = (a.number,) if b is None else (a.number, b.number)
+    exact = any(n is None for n in numbers) or all(type(n) in (int, Fraction) for n in numbers)
+    if (op.symbol is None or exact) and math.isfinite(value) and not float(value).is_integer():
         return None
     return const(value)
 
@@ -117,6 +156,10 @@ def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
 
 def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
     # `number` is None for anything but a scalar constant, and None == 0 is False.
+    if a.is_const and b.is_const:  # arithmetic as IEEE does it: inf*0 is nan, not 0
+        folded = _fold_constants(op, a, b)
+        if folded is not None:
+            return folded  # else a finite value kept exact (1*pi): the identities hold
     an, bn = a.number, b.number
     identity = op.identity
     if identity is not None:
@@ -131,8 +174,6 @@ def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
         return const(1)
     if op is div and bn == -1:  # x/-1 -> -x
         return apply(neg, a)
-    if a.is_const and b.is_const:
-        return _fold_constants(op, a, b)
     return None
 
 
@@ -163,8 +204,12 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
         a, b = b, a
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)
-    if a.is_const and b.op is mul and b.children.a.is_const:  # 2*(3*x) -> 6*x
-        return apply(mul, apply(mul, a, b.children.a), b.children.b)
+    if a.is_const and b.op is mul and b.children.a.is_const and not b.children.b.is_const:
+        # 2*(3*x) -> 6*x, when 2*3 folds (an unfolded 1e308*1e308 would move back and forth
+        # forever). A constant 3*c left unfolded is not finite: IEEE keeps its order.
+        product = apply(mul, a, b.children.a)
+        if product.is_const:
+            return apply(mul, product, b.children.b)
     if a.is_const and b.op is neg:  # 2*(-x) -> -2*x
         return apply(mul, apply(neg, a), b.children.a)
     return _node(mul, a, b)

@@ -12,10 +12,12 @@ import math
 import numbers
 import threading
 import time
+import warnings
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +44,7 @@ _table: dict[tuple, _Ref] = {}
 # Serializes `fresh_var`, whose choice of a free name must not race with another's.
 _fresh_lock = threading.Lock()
 _anonymous_names = itertools.count(1)
+_shaped_variables: dict[str, weakref.WeakSet] = {}  # name -> its live vectors and matrices
 _new_tuple = tuple.__new__
 
 
@@ -55,6 +58,11 @@ def _forget(ref: _Ref, table: dict = _table) -> None:
 def _interned(key: tuple) -> Tensor | None:
     ref = _table.get(key)
     return None if ref is None else ref()
+
+
+class RebindWarning(UserWarning):
+    """`Tensor(value, name=...)` or `var(name, value)` gave an already bound name a new value.
+    Names are global, so graphs built earlier see the new value too."""
 
 
 class Tensor:
@@ -85,14 +93,11 @@ class Tensor:
         if children is not None:
             return _node(children.op, children.a, children.b)
         if name is not None:
-            node = var(name)
-            if value is not None:
-                node.value = value
-            return node
+            return var(name, value)
         if value is None:
             raise TypeError("Tensor() needs a value, a name or children")
-        # The seeds' `Tensor(3)`: an anonymous variable holding a value, so it can be
-        # differentiated with respect to. Constants come from `const`.
+        # The 30-line Tensor design's `Tensor(3)`: an anonymous variable holding a value, so
+        # it can be differentiated with respect to. Constants come from `const`.
         return var(f"_t{next(_anonymous_names)}", value)
 
     # --- kinds of node -------------------------------------------------------------------
@@ -168,20 +173,17 @@ class Tensor:
             return f"<Tensor {self.op.name}: {count_ops(self)} ops>"
         return f"Tensor({self})"
 
-    def _repr_latex_(self) -> str | None:
-        """`$...$` so notebooks show the formula; None (the plain repr) once the inlined
-        formula passes 2000 nodes, which a shared graph can reach exponentially fast."""
-        from symgrad.printing import inlined_size, latex
+    def _repr_latex_(self) -> str:
+        """`$...$` so notebooks show the formula; a big one in its shared form."""
+        from symgrad.display import formula_latex
 
-        if inlined_size(self, limit=2000) > 2000:
-            return None
-        return f"${latex(self)}$"
+        return formula_latex(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter shows a Tensor as its picture (html wins over the LaTeX and text forms)."""
-        from symgrad.dot import mimebundle
+        """Jupyter shows a Tensor as its picture or its formula: `sg.init_printing(mode)`."""
+        from symgrad.display import tensor_mimebundle
 
-        return mimebundle(self)
+        return tensor_mimebundle(self)
 
     # --- operators: thin calls into the op table -----------------------------------------
     def __add__(self, other: Any) -> Tensor:
@@ -271,7 +273,8 @@ def _make(
         value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
     )
     node.shape = shape
-    node._value = value
+    # Evaluation reads _value: a fraction evaluates as its float, `number` keeps it exact.
+    node._value = float(value) if type(value) is Fraction else value
     node._key = key
     ref = _Ref(node, _forget)
     ref.key = key
@@ -328,10 +331,59 @@ def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a variable name must be an identifier, got {name!r}")
     key = ("var", name) if not shape else ("var", name, shape)
-    node = _interned(key) or _make(key, None, name, None, shape)
+    node = _interned(key)
+    if node is None:
+        node = _make(key, None, name, None, shape)
+        if shape:
+            _shaped_variables.setdefault(name, weakref.WeakSet()).add(node)
     if value is not None:
+        previous = node._value
         node.value = value
+        if previous is not None and not np.array_equal(previous, node._value):
+            # One name is one variable: every graph that uses it now sees the new value.
+            warnings.warn(
+                f"variable {name!r} was bound to {previous!r:.40}, now {node._value!r:.40}; "
+                f"every graph using {name} sees the new value (set {name}.value to rebind "
+                f"on purpose, or pick another name)",
+                RebindWarning,
+                stacklevel=3,
+            )
     return node
+
+
+def move_aside(node: Tensor) -> None:
+    """Rename the variable `node` (called `label`) to the first free `label_2`, `label_3`,
+    ...; every graph using it prints the new name. The micrograd facade hands a re-run
+    notebook cell's label to the newest Value this way.
+
+    >>> old = var("moved")
+    >>> move_aside(old)
+    >>> var("moved_2") is old, old.name
+    (True, 'moved_2')
+    """
+    if not node.is_var or node.shape:
+        raise TypeError(f"only a scalar variable can be renamed, got {node}")
+    with _fresh_lock:
+        suffix = 2
+        while _interned(("var", f"{node.name}_{suffix}")) is not None:
+            suffix += 1
+        key = ("var", f"{node.name}_{suffix}")
+        if _interned(node._key) is node:
+            del _table[node._key]
+        node.name = key[1]
+        node._key = key
+        ref = _table[key] = _Ref(node, _forget)
+        ref.key = key
+
+
+def is_variable_name(name: str) -> bool:
+    """Whether a live variable is called `name`.
+
+    >>> keep = var("somebody")
+    >>> is_variable_name("somebody"), is_variable_name("nobody_has_this")
+    (True, False)
+    """
+    return _interned(("var", name)) is not None or bool(_shaped_variables.get(name))
 
 
 def fresh_var(label: str, value: Any = None) -> Tensor:
@@ -381,9 +433,9 @@ def to_float(value: Any) -> float:
 
 
 def _normalize_number(value: Any) -> Any:
-    """Scalar constants are Python ints (exact, within the float range) or floats: integral
-    floats become ints (prints `2*x`), other numbers (Fraction, Decimal, numpy) floats. The
-    sign of -0.0 stays."""
+    """Scalar constants are Python ints (exact, within the float range), Fractions (exact,
+    with numerator and denominator below 2**53) or floats: integral floats become ints
+    (prints `2*x`), other numbers (Decimal, numpy) floats. The sign of -0.0 stays."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, np.generic):
@@ -391,6 +443,12 @@ def _normalize_number(value: Any) -> Any:
     if isinstance(value, numbers.Integral):
         value = int(value)  # bool, IntEnum, numpy integers
         return value if math.isfinite(to_float(value)) else to_float(value)
+    if isinstance(value, numbers.Rational):  # an exact fraction stays exact: 1/2, 2/3
+        value = Fraction(value.numerator, value.denominator)
+        if value.denominator == 1:
+            return _normalize_number(value.numerator)
+        if max(abs(value.numerator), value.denominator) < 2**53:
+            return value
     if not isinstance(value, numbers.Number) or (
         isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)
     ):
@@ -430,6 +488,8 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
 
     >>> const(2) is const(2.0)
     True
+    >>> const(Fraction(1, 2)).number, const(Fraction(1, 2)).value
+    (Fraction(1, 2), 0.5)
     """
     kind = type(value)
     if kind is int or (kind is float and not value.is_integer()):  # the common case, fast
@@ -446,6 +506,8 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         key = ("const", "float", repr(value) if special else value)
     elif type(value) is int:
         key = ("const", "int", value)
+    elif type(value) is Fraction:
+        key = ("const", "Fraction", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
         shape = value.shape if shaped else ()
@@ -465,6 +527,21 @@ PI = const(NamedConstant(np.pi, "pi", "\\pi", "np.pi"))
 """The exact constant pi: prints `pi`, evaluates to 3.14159..., is `sympy.pi` in sympy."""
 E = const(NamedConstant(np.e, "e", "e", "np.e"))
 """The exact constant e (Euler's number): prints `e`, is `sympy.E` in sympy."""
+
+
+def unwrap(value: Any) -> Any:
+    """The Tensor inside anything that carries one as `.tensor` (a micrograd `Value`), so
+    functions that take a Tensor take those too; anything else unchanged.
+
+    >>> class Carrier:
+    ...     tensor = var("x")
+    >>> unwrap(Carrier()) is var("x"), unwrap(2)
+    (True, 2)
+    """
+    if isinstance(value, Tensor):
+        return value
+    inner = getattr(value, "tensor", None)
+    return inner if isinstance(inner, Tensor) else value
 
 
 def as_tensor(value: Any) -> Tensor:

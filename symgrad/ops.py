@@ -236,7 +236,7 @@ def op_named(name: str) -> Op:
 
 
 def _function(name: str, source: str, sympy: Any, partials: Callable, **fields: Any) -> Op:
-    arity = 2 if ", b" in source or "(b" in source else 1
+    arity = 2 if re.search(r"\bb\b", source) else 1  # a source reading b is binary
     return register(Op(name, fields.pop("arity", arity), source, sympy, partials, **fields))
 
 
@@ -265,7 +265,8 @@ div = _infix("div", 2, "np.divide(a, b)", lambda a, b: a / b,
              lambda a, b, out: (1 / b, -out / b), domain=_NONZERO_B,
              symbol="/", precedence=PREC_MUL, latex="\\frac{{{a}}}{{{b}}}", identity=1)
 pow = _infix("pow", 2, "np.power(a, b)", lambda a, b: a**b, _pow_partials,
-             domain=Domain((Range(0.05, 4.0), Range())), symbol="**", precedence=PREC_POW,
+             domain=Domain((Range(0.05, 4.0), Range()), text="a > 0 (or an integer b)"),
+             symbol="**", precedence=PREC_POW,
              latex="{a}^{{{b}}}", identity=1)
 neg = _infix("neg", 1, "np.negative(a)", lambda a: -a, lambda a, b, out: (-1,),
              symbol="-", precedence=PREC_NEG, latex="-{a}")
@@ -285,7 +286,7 @@ def _log_base(a: Any, base: Any) -> Tensor:
 exp = _function("exp", "np.exp(a)", sp.exp, lambda a, b, out: (out,), latex="e^{{{a}}}")
 log = _function("log", "np.log(a)", sp.log, lambda a, b, out: (1 / a,), domain=_POSITIVE,
                 latex="\\log{{\\left({a} \\right)}}", aliases=("ln",), extended=_log_base,
-                doc="natural logarithm; log(x, base) = log(x)/log(base)")
+                doc="natural logarithm; log(a, base) is log(a)/log(base), log2, log10")
 log2 = _function("log2", "np.log2(a)", lambda a: sp.log(a, 2),
                  lambda a, b, out: (1 / (a * log(2)),), domain=_POSITIVE,
                  latex="\\log_{{2}}{{\\left({a} \\right)}}")
@@ -295,16 +296,16 @@ log10 = _function("log10", "np.log10(a)", lambda a: sp.log(a, 10),
 log1p = _function("log1p", "np.log1p(a)", lambda a: sp.log(1 + a),
                   lambda a, b, out: (1 / (1 + a),), domain=Domain((Range(-0.9, 4.0),),
                                                                  text="a > -1"),
-                  doc="log(1 + a), accurate for small a")
+                  doc="accurate for small a")
 expm1 = _function("expm1", "np.expm1(a)", lambda a: sp.exp(a) - 1,
-                  lambda a, b, out: (exp(a),), doc="exp(a) - 1, accurate for small a")
+                  lambda a, b, out: (exp(a),), doc="accurate for small a")
 logaddexp = _function("logaddexp", "np.logaddexp(a, b)",
                       lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
                       lambda a, b, out: (sigmoid(a - b), sigmoid(b - a)), commutative=True,
-                      doc="log(exp(a) + exp(b)), without overflow")
+                      doc="without overflow")
 softplus = _function("softplus", "np.logaddexp(0.0, a)", lambda a: sp.log(1 + sp.exp(a)),
-                     lambda a, b, out: (sigmoid(a),), doc="log(1 + exp(a)), without overflow")
-sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (0.5 / out,),
+                     lambda a, b, out: (sigmoid(a),), doc="without overflow")
+sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (1 / (2 * out),),
                  domain=_POSITIVE, latex="\\sqrt{{{a}}}")
 
 # --- trigonometric and hyperbolic --------------------------------------------------------------
@@ -351,16 +352,16 @@ erfc = _function("erfc", "special.erfc(a)", sp.erfc, lambda a, b, out: (-_erf_sl
                  scalar="math.erfc(a)", doc="1 - erf(a), accurate for large a")
 sigmoid = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
                     lambda a, b, out: (out * (1 - out),),
-                    latex="\\sigma{{\\left({a} \\right)}}", doc="1/(1 + exp(-a))")
+                    latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow")
 relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
                  lambda a, b, out: (step(a),), kinks=lambda a, b: (a,),
                  latex="\\operatorname{{relu}}{{\\left({a} \\right)}}",
-                 doc="max(a, 0); relu'(0) = 0")
+                 doc="relu'(0) = 0")
 abs = _function("abs", "np.abs(a)", sp.Abs, lambda a, b, out: (sign(a),),
                 kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0")
 step = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
                  lambda a, b, out: (0,), kinks=lambda a, b: (a,),
-                 latex="\\theta{{\\left({a} \\right)}}",
+                 latex="\\operatorname{{step}}{{\\left({a} \\right)}}",
                  doc="1 if a > 0 else 0: the derivative of relu")
 sign = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
                  kinks=lambda a, b: (a,),
@@ -377,11 +378,11 @@ def _tie_split(a: Tensor, b: Tensor, larger: bool) -> tuple:
 max = _function("max", "np.maximum(a, b)", sp.Max, lambda a, b, out: _tie_split(a, b, True),
                 kinks=lambda a, b: (a - b,), commutative=True,
                 latex="\\max\\left({a}, {b}\\right)",
-                doc="the larger of a and b; at a tie each gets half the derivative")
+                doc="at a tie each operand gets half the derivative")
 min = _function("min", "np.minimum(a, b)", sp.Min, lambda a, b, out: _tie_split(a, b, False),
                 kinks=lambda a, b: (a - b,), commutative=True,
                 latex="\\min\\left({a}, {b}\\right)",
-                doc="the smaller of a and b; at a tie each gets half the derivative")
+                doc="at a tie each operand gets half the derivative")
 
 # --- comparisons and selection -----------------------------------------------------------------
 
@@ -394,7 +395,7 @@ def _comparison(name: str, ufunc: str, relation: Callable[[Any, Any], Any], symb
         kinks=lambda a, b: (a - b,),
         scalar=f"1.0 if a {symbol} b else 0.0",
         latex=f"\\left[{{a}} {_LATEX_RELATIONS.get(symbol, symbol)} {{b}}\\right]",
-        doc=f"1 where a {symbol} b, else 0",
+        doc=f"`a {symbol} b` on Tensors; derivative 0",
     )
 
 
@@ -433,8 +434,8 @@ select_zero = _function(
     domain=Domain((Range(values=(0.0, 1.0)), Range())),
     fold=_fold_select, scalar="b if a != 0 else 0.0",
     latex="\\begin{{cases}} {b} & \\text{{if }} {a} \\\\ 0 & \\text{{otherwise}} \\end{{cases}}",
-    doc="b where a != 0, else exactly 0 (even where b is NaN or inf): the building block of "
-        "where, after CasADi's if_else_zero",
+    doc="exactly 0 where a is 0, even for a NaN b: the building block of `where(c, a, b)`, "
+        "after CasADi's if_else_zero",
 )
 
 
@@ -444,7 +445,8 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
     Built from binary nodes: select_zero(c, a) + select_zero(c == 0, b). A select_zero is a
     strong zero: differentiation keeps it outermost (`diff._chain`), so the untaken branch's
-    NaN derivative is masked, not multiplied by 0.
+    NaN derivative is masked, not multiplied by 0. Conditions come from comparisons (`x > 0`,
+    `sg.eq(x, 0)`); `x == 0` on Tensors is Python's identity test, not a comparison node.
 
     >>> from symgrad.graph import var
     >>> x = var("x")
@@ -456,6 +458,36 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """
     condition = as_tensor(condition)
     return select_zero(condition, a) + select_zero(eq(condition, 0), b)
+
+
+def usage(op: Op) -> list[str]:
+    """How a user writes the op: `a + b`, `-a`, `atan2(a, b)`, `log(a)`, `ln(a)`, `log(a, b)`."""
+    if op.symbol is not None:
+        return [f"{op.symbol}a" if op.arity == 1 else f"a {op.symbol} b"]
+    operands = "a" if op.arity == 1 else "a, b"
+    calls = [f"{name}({operands})" for name in (op.name, *op.aliases)]
+    if op.extended is not None:
+        calls.append(f"{op.name}({operands}, base)")
+    return calls
+
+
+def function_table() -> str:
+    """The supported operations as a Markdown table, written from the op table (the README
+    holds a copy, which a test keeps equal to it).
+
+    >>> print(function_table().splitlines()[2])
+    | `a + b` | `a + b` |  | all reals | smooth |
+    """
+    a, b = sp.symbols("a b", real=True)
+    rows = ["| write | in sympy | notes | domain | kinks |", "| --- | --- | --- | --- | --- |"]
+    for op in OPS.values():
+        math = op.sympy(a, b) if op.arity == 2 else op.sympy(a)
+        kinks = "smooth" if op.kinks is None else "where " + ", ".join(
+            f"{kink} = 0" for kink in op.kinks(a, b if op.arity == 2 else None)
+        )
+        written = ", ".join(f"`{call}`" for call in usage(op))
+        rows.append(f"| {written} | `{math}` | {op.doc} | {op.domain.text} | {kinks} |")
+    return "\n".join(rows)
 
 
 def public_functions() -> dict[str, Any]:

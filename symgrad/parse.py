@@ -13,11 +13,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from symgrad.graph import PI, E, Tensor, const, var
-from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, where
+from symgrad.graph import PI, E, Tensor, const, gc_paused, var
+from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, eq, ge, gt, le, lt, ne, where
 
 __all__ = ["ParseError", "parse"]
 
@@ -44,16 +43,17 @@ class ParseError(ValueError):
 
 def _window(text: str, column: int, width: int = 100) -> tuple[str, int]:
     """The text around `column`, cut to about `width` characters, and the column within it."""
-    if len(text) <= width:
-        return text, column
-    start = max(0, min(column - 1 - width // 2, len(text) - width))
-    shown = text[start : start + width]
-    caret = column - start
-    if start > 0:
-        shown, caret = "..." + shown, caret + 3
-    if start + width < len(text):
-        shown += "..."
-    return shown, caret
+    shown, caret = text, column
+    if len(text) > width:
+        start = max(0, min(column - 1 - width // 2, len(text) - width))
+        shown = text[start : start + width]
+        caret = column - start
+        if start > 0:
+            shown, caret = "..." + shown, caret + 3
+        if start + width < len(text):
+            shown += "..."
+    # control characters (escape sequences, NUL) are shown as '?', one column each
+    return "".join(char if char.isprintable() else "?" for char in shown), caret
 
 
 # --- the grammar, from the op table --------------------------------------------------------
@@ -61,6 +61,12 @@ BINARY: dict[str, Op] = {op.symbol: op for op in OPS.values() if op.arity == 2 a
 BINARY["^"] = BINARY["**"]
 PREFIX: dict[str, Op | None] = {op.symbol: op for op in OPS.values() if op.arity == 1 and op.symbol}
 PREFIX["+"] = None  # unary plus changes nothing
+# Comparisons read as in Python, binding looser than + (x + 1 > y is (x + 1) > y); they do not
+# chain. They print as calls, gt(x, y), which parse reads too.
+COMPARISONS: dict[str, Op] = {
+    "<": lt, "<=": le, ">": gt, ">=": ge, "==": eq, "!=": ne,
+}
+PREC_COMPARISON = 30
 CONSTANT_NAMES = {"inf": const(float("inf")), "nan": const(float("nan")), "pi": PI, "e": E}
 """Names that read as constants (what format_number prints); a binding may shadow them."""
 
@@ -80,49 +86,53 @@ def functions() -> dict[str, Function]:
     table["where"] = Function("where", where, (3,))
     return table
 
-_SYMBOLS = sorted(set(BINARY) | set(PREFIX) | {"(", ")", ",", "=", ";"}, key=len, reverse=True)
+_SYMBOLS = sorted(
+    set(BINARY) | set(PREFIX) | set(COMPARISONS) | {"(", ")", ",", "=", ";"}, key=len, reverse=True
+)
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r]+|\#[^\n]*)"
     r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[^\W\d]\w*)"
     r"|(?P<newline>\n)"
     r"|(?P<symbol>" + "|".join(re.escape(symbol) for symbol in _SYMBOLS) + ")"
+    r"|(?P<other>.)",  # anything else: an error, found in the same single pass
+    re.DOTALL,
 )
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # "number", "name", "symbol", "end"
     text: str
     column: int  # 1-based, within its line
     line: int  # 1-based
 
 
+_new_token = tuple.__new__  # skips NamedTuple's Python-level __new__: a token per character
+
+
 def tokenize(text: str) -> list[list[Token]]:
     """The tokens of each statement (statements end at a newline or `;`), each closed by an
-    "end" token."""
+    "end" token. One pass of the regex engine over the text: linear in its length."""
     statements: list[list[Token]] = []
     current: list[Token] = []
-    line, line_start, position = 1, 0, 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        column = position - line_start + 1
-        if match is None:
-            raise _error(text, line, column, f"unexpected character {text[position]!r}")
+    line, line_start = 1, 0
+    for match in _TOKEN.finditer(text):
         kind = match.lastgroup
-        value = match.group()
-        position = match.end()
         if kind == "space":
             continue
+        value = match.group()
+        column = match.start() - line_start + 1
+        if kind == "other":
+            raise _error(text, line, column, f"unexpected character {value!r}")
         if kind == "newline" or value == ";":
-            current.append(Token("end", value, column, line))
+            current.append(_new_token(Token, ("end", value, column, line)))
             statements.append(current)
             current = []
             if kind == "newline":
-                line, line_start = line + 1, position
+                line, line_start = line + 1, match.end()
             continue
-        current.append(Token(kind, value, column, line))
-    current.append(Token("end", "", position - line_start + 1, line))
+        current.append(_new_token(Token, (kind, value, column, line)))
+    current.append(Token("end", "", len(text) - line_start + 1, line))
     statements.append(current)
     return [statement for statement in statements if len(statement) > 1]
 
@@ -139,9 +149,12 @@ def _error(text: str, line: int, column: int, message: str) -> ParseError:
 
 
 def _number(token: Token) -> Tensor:
-    if re.fullmatch(r"\d+", token.text):
-        return const(int(token.text))
-    return const(float(token.text))
+    digits = token.text
+    if digits.isdecimal() and len(digits) <= 400:  # past 400 digits no float is finite
+        return const(int(digits))
+    # float reads any length in linear time, overflowing to inf as IEEE does (1e400 -> inf);
+    # int would refuse past 4,300 digits
+    return const(float(digits))
 
 
 def _function(text: str, token: Token) -> Function:
@@ -168,6 +181,16 @@ def _reduce(text: str, operators: list[tuple], operands: list[Tensor]) -> None:
     """Apply the operator on top of the stack to its operands."""
     kind, op, _, _, _ = operators.pop()
     _apply(op, operands, 2 if kind == "binary" else 1)
+
+
+def _pending_comparison(operators: list[tuple]) -> bool:
+    """Whether the expression being read already compares at this level (a < b < ...)."""
+    for kind, _, precedence, _, _ in reversed(operators):
+        if kind not in ("binary", "prefix") or precedence < PREC_COMPARISON:
+            return False
+        if precedence == PREC_COMPARISON:
+            return True
+    return False
 
 
 def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]) -> Tensor:
@@ -209,19 +232,23 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
                     f"expected a number, a name or '(', got {token.text!r}",
                 )
             continue
-        if token.kind == "symbol" and token.text in BINARY:
-            op = BINARY[token.text]
-            right = op.precedence == PREC_POW  # a**b**c is a**(b**c)
+        if token.kind == "symbol" and (token.text in BINARY or token.text in COMPARISONS):
+            op = BINARY.get(token.text) or COMPARISONS[token.text]
+            precedence = PREC_COMPARISON if token.text in COMPARISONS else op.precedence
+            right = precedence == PREC_POW  # a**b**c is a**(b**c)
+            if precedence == PREC_COMPARISON and _pending_comparison(operators):
+                raise _error(text, token.line, token.column,
+                             "comparisons do not chain: write (a < b)*(b < c)")
             while (
                 operators
                 and operators[-1][0] in ("binary", "prefix")
                 and (
-                    operators[-1][2] > op.precedence
-                    or (operators[-1][2] == op.precedence and not right)
+                    operators[-1][2] > precedence
+                    or (operators[-1][2] == precedence and not right)
                 )
             ):
                 _reduce(text, operators, operands)
-            operators.append(("binary", op, op.precedence, token, 0))
+            operators.append(("binary", op, precedence, token, 0))
             expect_operand = True
         elif token.text in (")", ","):
             while operators and operators[-1][0] in ("binary", "prefix"):
@@ -279,14 +306,30 @@ def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
         raise _error(
             text, token.line, token.column, f"{token.text} is a function: write {token.text}(...)"
         )
+    if not token.text.isidentifier():  # letters with digits or numbers Python's names refuse
+        raise _error(text, token.line, token.column, _not_a_name(token.text))
     return var(token.text)
+
+
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+
+
+def _not_a_name(word: str) -> str:
+    message = f"{word!r} is not a name (names are Python identifiers)"
+    if any(char in _SUPERSCRIPTS for char in word):
+        return message + ": write powers with **, as in x**2"
+    if any(char.isnumeric() and not char.isdecimal() for char in word):
+        return message + ": write numbers with digits, as in 1/2"
+    return message
 
 
 def parse(text: str) -> Tensor:
     """The graph a formula describes; `parse(str(t))` is equivalent to `t`.
 
-    Numbers (`2`, `0.5`, `1e-3`), names, `+ - * / **` (or `^`), unary minus, parentheses and
-    the op table's functions (`sin(x)`, `relu(x)`, ...). Several lines read the shared form:
+    Numbers (`2`, `0.5`, `1e-3`, `1/2` exactly), the constants `pi` and `e`, names,
+    `+ - * / **` (or `^`), unary minus, comparisons (`x > 0`, not chained), parentheses, the op
+    table's functions by their names and aliases (`sin(x)`, `ln(x)`, `atan2(y, x)`,
+    `log(x, 2)`, ...) and `where(c, a, b)`. Several lines read the shared form:
     `name = expression` lines, then the result. Bad text raises `ParseError`.
 
     >>> str(parse("x*y + sin(x)^2"))
@@ -298,6 +341,17 @@ def parse(text: str) -> Tensor:
     """
     if not isinstance(text, str):
         raise TypeError(f"parse takes a string, got {type(text).__name__}")
+    # Big formulas allocate many nodes and free none: the collector would only rescan them.
+    with gc_paused():
+        try:
+            return _parse(text)
+        except ParseError:
+            raise
+        except (ArithmeticError, ValueError, TypeError) as error:  # a net under the checks
+            raise _error(text, 1, 1, f"cannot build this formula: {error}") from None
+
+
+def _parse(text: str) -> Tensor:
     statements = tokenize(text)
     if not statements:
         raise _error(text, 1, 1, "empty formula")

@@ -6,8 +6,10 @@ tighter than `*` and looser than `**`, `**` groups to the right.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from string import Formatter
 from typing import Any
 
@@ -20,9 +22,13 @@ PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access 
 
 
 def format_number(value: Any) -> str:
-    """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`."""
+    """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`, `2/3`.
+
+    Floats print as given (their shortest repr: 0.1 stays 0.1); exact fractions as p/q."""
     if isinstance(value, NamedConstant):
         return value.name
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
     if isinstance(value, np.ndarray):
         return np.array2string(value, separator=", ")
     return repr(value)
@@ -31,8 +37,10 @@ def format_number(value: Any) -> str:
 def _precedence(node: Tensor) -> int:
     if node.children is not None:
         return node.op.precedence
-    if node.number is not None and node.number < 0:
+    if node.number is not None and math.copysign(1, node.number) < 0:  # -0.0 too: (-0.0)**x
         return PREC_NEG
+    if type(node.number) is Fraction:  # 1/2 reads as a quotient: x**(1/2)
+        return PREC_MUL
     return PREC_ATOM
 
 
@@ -43,16 +51,31 @@ def needs_parens(op: Op, position: int, operand: Tensor) -> bool:
         return False
     if op.arity == 1 and op.precedence > PREC_POW:  # postfix, as A.T: (A@B).T
         return inner < op.precedence
-    if op.arity == 1:  # unary minus: -(a + b), -(-a), but -a*b
-        return inner < PREC_MUL or inner == PREC_NEG
+    if op.arity == 1:  # unary minus: -(a + b), -(-a), -(-1/x), but -a*b
+        return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand)
     if position == 0:
         # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses
         return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
-    if inner == PREC_NEG:  # x*(-y), x**(-2)
-        return True
+    if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand)):
+        return True  # x*(-y), x**(-2), x - (-1/y)
     # a - (b + c) and a/(b*c), but a + b + c, a*b*c and a**b**c (** groups right)
     same_level_grouping = op.commutative or op.precedence == PREC_POW
     return inner < op.precedence or (inner == op.precedence and not same_level_grouping)
+
+
+def _starts_with_minus(node: Tensor) -> bool:
+    """Whether the text of `node` begins with a minus sign: a negative number or a negation
+    at the start of its left spine (`-1/(x + 1)`, `-400*x`), which a sign before it would
+    turn into `--`."""
+    while node.children is not None:
+        op = node.op
+        if op.symbol is None or op.arity == 1:
+            return op.symbol is not None  # neg starts with -, a call with its name
+        a = node.children.a
+        if needs_parens(op, 0, a):
+            return False
+        node = a
+    return node.number is not None and (node.number < 0 or str(node.number).startswith("-"))
 
 
 class _Style:
@@ -83,12 +106,17 @@ def _text_template(op: Op) -> str:
 
 
 def _text_leaf(node: Tensor) -> str:
-    return node.name if node.name is not None else format_number(node._value)
+    if node.name is not None:
+        return node.name
+    return format_number(node._value if node.number is None else node.number)
 
 
 def _latex_number(value: Any) -> str:
     if isinstance(value, NamedConstant):
         return value.latex
+    if isinstance(value, Fraction):
+        sign = "-" if value < 0 else ""
+        return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
     text = format_number(value)
     if text in ("inf", "-inf", "nan"):
         return {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}[text]
@@ -99,11 +127,56 @@ def _latex_number(value: Any) -> str:
     return power if mantissa == "1" else f"{mantissa} \\cdot {power}"
 
 
+GREEK = {
+    *"alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma "
+     "tau upsilon phi chi psi omega".split(),
+    *"Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split(),
+}
+"""Names LaTeX writes as Greek letters: a variable `sigma` prints as \\sigma."""
+
+
+def latex_name(name: str) -> str:
+    """A variable's name as a lecture writes it: Greek letters as letters, an index after `_`
+    or a digit suffix as a subscript.
+
+    >>> latex_name("sigma"), latex_name("w1"), latex_name("x_i"), latex_name("mu_12")
+    ('\\\\sigma', 'w_{1}', 'x_{i}', '\\\\mu_{12}')
+    """
+    if name.startswith("_"):  # anonymous leaves, _t1: the underscore is part of the name
+        stripped = name.lstrip("_")
+        return "\\_" * (len(name) - len(stripped)) + latex_name(stripped)
+    base, underscore, index = name.partition("_")
+    if not underscore:
+        digits = re.fullmatch(r"([A-Za-z]+)(\d+)", name)
+        if digits:
+            base, index = digits.groups()
+    if base in GREEK:
+        base = "\\" + base
+    return f"{base}_{{{index}}}" if index else base
+
+
 def _latex_leaf(node: Tensor) -> str:
     if node.name is None:
-        return _latex_number(node._value)
-    base, _, index = node.name.partition("_")
-    return f"{base}_{{{index}}}" if index else base
+        return _latex_number(node._value if node.number is None else node.number)
+    return latex_name(node.name)
+
+
+def _latex_product(node: Tensor) -> str | None:
+    """a*b as a lecture writes it: side by side (`2 x y`, `x \\sin(x)`), with \\cdot only
+    where the right factor's text starts with a digit (`x \\cdot 2`)."""
+    a, b, op = node.children
+    if node.shape or a.shape:
+        return matrix_template(node, latex=True)
+    if op.name != "mul":
+        return None
+    first = b
+    while first.children is not None and not needs_parens(first.op, 0, first.children.a):
+        if first.op.symbol is None or first.op.arity == 1 or first.op.name == "div":
+            break  # a call, a sign or a fraction: no digit to run into
+        first = first.children.a
+    if needs_parens(op, 1, b) or not (first.is_const and _latex_leaf(first)[:1].isdigit()):
+        return "{a} {b}"
+    return "{a} \\cdot {b}"
 
 
 TEXT = _Style(_text_leaf, _text_template, lambda s: f"({s})", lambda op, position: False,
@@ -119,6 +192,7 @@ LATEX = _Style(
         operand.op is not None and operand.op.name == "exp"
         or (operand.is_const and "^" in _latex_leaf(operand))
     ),
+    node_template=_latex_product,
 )
 
 
@@ -176,7 +250,9 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             continue
         op = children.op
         template = None
-        if (item.shape or children.a.shape) and style.node_template is not None:
+        if style.node_template is not None and (
+            item.shape or children.a.shape or op.name == "mul"
+        ):
             template = style.node_template(item)
         pieces = pieces_of.get(template or op)
         if pieces is None:
@@ -205,8 +281,23 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
     return "".join(out)
 
 
+WRITTEN_OUT_LIMIT = 20_000
+"""Nodes of the written-out tree past which `str` and `latex` give the shared form instead:
+a graph of 30 nested sin(f)*cos(f) writes out to billions of nodes."""
+
+
+def _too_big(node: Tensor) -> bool:
+    """Whether the written-out formula is past the limit because of sharing (a deep chain
+    with nothing shared writes out the same either way)."""
+    if inlined_size(node, limit=WRITTEN_OUT_LIMIT) <= WRITTEN_OUT_LIMIT:
+        return False
+    distinct = len(toposort(node))
+    return inlined_size(node, limit=2 * distinct) > 2 * distinct
+
+
 def to_str(node: Tensor) -> str:
-    """Readable infix text that `parse` reads back.
+    """Readable infix text that `parse` reads back; past `WRITTEN_OUT_LIMIT` written-out
+    nodes, the shared form of `pretty`, after a comment line saying so.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
@@ -216,20 +307,59 @@ def to_str(node: Tensor) -> str:
     >>> to_str((x + y) ** -2)
     '(x + y)**(-2)'
     """
+    if _too_big(node):
+        return (f"# written out, this formula has over {WRITTEN_OUT_LIMIT:,} nodes; its shared "
+                f"form names each repeated part:\n{pretty(node, shared=True)}")
     return render(node, TEXT)
 
 
-def latex(node: Tensor) -> str:
-    """LaTeX for the formula.
+def latex(node: Tensor, shared: bool | None = None) -> str:
+    """LaTeX for the formula, as a lecture writes it (Greek letters, `w_{1}`, `2 x y`). With
+    `shared`, repeated parts are named (`t_{1} = ...`) in an aligned block; by default only
+    past `WRITTEN_OUT_LIMIT` written-out nodes, and the block then says so.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
     >>> x, y = variables("x y")
     >>> latex(sin(x) / (x + y) ** 2)
     '\\\\frac{\\\\sin{\\\\left(x \\\\right)}}{\\\\left(x + y\\\\right)^{2}}'
+    >>> print(latex(sin(x * y) * sin(x * y), shared=True).replace(" \\\\\\\\ ", "\\n"))
+    \\begin{aligned}&t_{1} t_{1}
+    \\text{where } t_{1} &= \\sin{\\left(x y \\right)}\\end{aligned}
     """
     shaped = node.shape or any(n.shape for n in toposort(node))
-    return render(node, MATRIX_LATEX if shaped else LATEX)
+    style = MATRIX_LATEX if shaped else LATEX
+    automatic = shared is None
+    if automatic:
+        shared = _too_big(node)
+    if not shared:
+        return render(node, style)
+    names = {bound: latex_name(name) for bound, name in shared_names(node).items()}
+    lines = [f"&{render(node, style, names)}"]
+    if automatic:
+        lines.insert(0, f"&\\text{{written out, over {WRITTEN_OUT_LIMIT:,} nodes: shared form}}")
+    for index, (bound, name) in enumerate(names.items()):
+        lead = "\\text{where } " if index == 0 else ""
+        lines.append(f"{lead}{name} &= {render(bound, style, names)}")
+    return "\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}"
+
+
+def shared_names(node: Tensor) -> dict[Tensor, str]:
+    """`t1`, `t2`, ... for every inner node used more than once, operands first.
+
+    >>> from symgrad.graph import var
+    >>> s = var("x") * var("y")
+    >>> list(shared_names(s * s + 1).values())
+    ['t1']
+    """
+    order = toposort(node)
+    uses = use_counts(order)
+    prefix = binding_prefix(order)
+    names: dict[Tensor, str] = {}
+    for current in order:
+        if current.children is not None and uses.get(current, 0) > 1:
+            names[current] = f"{prefix}{len(names) + 1}"
+    return names
 
 
 def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:
@@ -261,14 +391,8 @@ def pretty(node: Tensor, shared: bool = True) -> str:
     if not isinstance(node, Tensor):
         raise TypeError(f"pretty takes a Tensor, got {type(node).__name__}")
     if not shared:
-        return to_str(node)
-    order = toposort(node)
-    uses = use_counts(order)
-    prefix = binding_prefix(order)
-    names: dict[Tensor, str] = {}
-    for current in order:
-        if current.children is not None and uses.get(current, 0) > 1:
-            names[current] = f"{prefix}{len(names) + 1}"
+        return render(node, TEXT)  # asked for: written out whatever its size
+    names = shared_names(node)
     lines = [f"{name} = {render(bound, TEXT, names)}" for bound, name in names.items()]
     lines.append(render(node, TEXT, names))
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ def _sympy_number(value: Any, rational: bool) -> sp.Expr:
         raise TypeError("to_sympy converts scalar graphs; this one holds an array constant")
     if isinstance(value, int):
         return sp.Integer(value)
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
     if math.isnan(value):
         return sp.nan
     if math.isinf(value):
@@ -165,22 +168,28 @@ def with_deep_stack(function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     return outcome["value"]
 
 
-def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
-    """The sympy expression of a graph; variables become real symbols.
+def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Expr:
+    """The sympy expression of a graph; each variable becomes the plain `sympy.Symbol` of its
+    name, so a user's own `sympy.Symbol("x")` is the same symbol.
 
     Every node is converted once, bottom-up, by its op's `sympy` entry. With `rational`,
-    float constants become exact decimals (0.1 -> 1/10), which sympy simplifies exactly.
+    float constants become exact decimals (0.1 -> 1/10), which sympy simplifies exactly. With
+    `real`, symbols carry `real=True` (sympy then simplifies `Abs`, `sqrt(x**2)`, ...; match
+    them with `sympy.Symbol("x", real=True)`).
 
+    >>> import sympy
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> to_sympy(ops.relu(x) * y + ops.sigmoid(x))
     y*Max(0, x) + 1/(1 + exp(-x))
+    >>> sympy.diff(to_sympy(x * y + ops.sin(x) ** 2), sympy.Symbol("x"))
+    y + 2*sin(x)*cos(x)
     """
     if not isinstance(t, Tensor):
         raise TypeError(f"to_sympy takes a Tensor, got {type(t).__name__}")
     order = toposort(t)
     if graph_depth(order) > DEEP_GRAPH and not getattr(in_deep_thread, "active", False):
-        return with_deep_stack(to_sympy, t, rational)
+        return with_deep_stack(to_sympy, t, rational, real=real)
     uses = use_counts(order)
     # Links of a chain (a + b) + c of one commutative op, used nowhere else, are absorbed
     # into the chain's top node and never converted on their own.
@@ -195,9 +204,10 @@ def to_sympy(t: Tensor, rational: bool = False) -> sp.Expr:
         children = node.children
         if children is None:
             if node.name is not None:
-                converted[node] = sp.Symbol(node.name, real=True)
+                converted[node] = sp.Symbol(node.name, real=True) if real else sp.Symbol(node.name)
             else:
-                converted[node] = _sympy_number(node._value, rational)
+                exact = node.number if node.number is not None else node._value
+                converted[node] = _sympy_number(exact, rational)
         elif node in absorbed:
             continue
         elif children.op.commutative:
@@ -311,6 +321,8 @@ def _number(expr: sp.Expr) -> Tensor:
         return const(int(expr))
     if expr is sp.zoo or expr.has(sp.I):
         raise ValueError(f"{expr} is not a real number; symgrad graphs are real")
+    if expr.is_Rational:  # exact: 1/3 stays 1/3
+        return const(Fraction(int(expr.p), int(expr.q)))
     return const(float(expr))
 
 
@@ -413,7 +425,7 @@ def _plan_pow(expr: sp.Pow) -> _Plan:
         inverse = base if exponent == -1 else sp.Pow(base, -exponent, evaluate=False)
         return [inverse], lambda d: 1 / d
     if exponent.is_Rational and not exponent.is_Integer:
-        return [base], lambda b: b ** float(exponent)
+        return [base], lambda b: b ** Fraction(int(exponent.p), int(exponent.q))
     return [base, exponent], lambda b, e: b**e
 
 

@@ -15,7 +15,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,
 )
-settings.load_profile("default")
+# `make fuzz`: HYPOTHESIS_PROFILE=fuzz runs FUZZ_EXAMPLES (10^5) random cases per property
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100000")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=False,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

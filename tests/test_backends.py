@@ -220,6 +220,9 @@ def test_asking_numba_for_what_it_cannot_do_says_why():
     with pytest.raises(numba_backend.BackendUnavailableError, match="array constant"):
         sg.lambdify([X], array_constant, backend="numba")
     assert sg.lambdify([X], array_constant)(3.0).tolist() == [3.0, 6.0]  # auto: numpy
+    weights = sg.matrix("W", (2, 2))
+    with pytest.raises(numba_backend.BackendUnavailableError, match="not vectors or matrices"):
+        sg.lambdify([weights], weights * 2, backend="numba")
 
 
 def test_a_new_op_becomes_an_instruction_with_no_edit_here():
@@ -280,7 +283,8 @@ def test_numpy_blocks_give_the_unblocked_results():
     x, y = np.linspace(-1, 1, 50).reshape(5, 10), np.arange(10.0)
     for ours, theirs in zip(blocked(x, y), inner(x, y), strict=True):
         np.testing.assert_array_equal(ours, np.broadcast_to(theirs, np.shape(ours)))
-    assert blocked(x, y)[1] == 3.0  # an output no argument reaches stays one number
+    # an output no argument reaches still takes the inputs' shape, ready to plot
+    np.testing.assert_array_equal(blocked(x, y)[1], np.full((5, 10), 3.0))
     np.testing.assert_array_equal(blocked(y=y, x=x)[0], inner(x, y)[0])
     np.testing.assert_array_equal(blocked(x, np.float64(2.0))[0], inner(x, 2.0)[0])
 

@@ -114,7 +114,7 @@ def test_eval(capsys):
 
 def test_diff_formats(capsys):
     assert run(capsys, "diff", "x**3/y", "--wrt", "x", "--format", "latex") == (
-        0, "\\frac{\\partial f}{\\partial x} = \\frac{3 \\cdot x^{2}}{y}\n", "")
+        0, "\\frac{\\partial f}{\\partial x} = \\frac{3 x^{2}}{y}\n", "")
     code, out, _ = run(capsys, "diff", "x**3/y", "--format", "python")
     assert code == 0 and "def gradient(x, y):" in out
     namespace = {}
@@ -156,7 +156,7 @@ def test_draw(capsys, tmp_path):
 def test_draw_too_big_a_graph_fails_with_a_message(capsys, tmp_path):
     text = " + ".join(f"sin({k}*x)" for k in range(1, 40))
     code, _, err = run(capsys, "draw", text, "-o", str(tmp_path / "f.svg"), "--max-nodes", "50")
-    assert code == 1 and "more than max_nodes=50" in err and "\n" == err[-1]
+    assert code == 1 and "more than --max-nodes 50" in err and "\n" == err[-1]
 
 
 def test_bad_wrt_name(capsys):
@@ -198,3 +198,58 @@ def test_values_after_code_are_comments(capsys):
     exec(out, {})  # still valid Python
     out = run(capsys, "diff", "x*y", "--wrt", "x", "--format", "latex", "--at", "x=2,y=3")[1]
     assert out.splitlines()[1:] == ["% at x=2, y=3:", "%   f = 6", "%   df/dx = 3"]
+
+
+def test_an_expression_starting_with_a_minus(capsys):
+    code, out, err = run(capsys, "diff", "-x**2", "--wrt", "x")
+    assert (code, out, err) == (0, "df/dx = -2*x\n", "")
+    code, out, _ = run(capsys, "eval", "-x*y", "--at", "x=-1,y=3")
+    assert (code, out) == (0, "3\n")
+    code, out, _ = run(capsys, "explain", "sin(x**2)", "--wrt", "x", "--claim", "-cos(x**2)")
+    assert code == 1 and "claimed" in out
+
+
+def test_wrt_not_in_the_expression_is_an_error(capsys):
+    code, out, err = run(capsys, "diff", "x**2", "--wrt", "X")
+    assert code == 2 and out == ""
+    assert "--wrt X: X is not a variable of the expression (its variables: x)" in err
+
+
+def test_version_and_functions_in_help(capsys):
+    assert exit_code(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"symgrad {sg.__version__}"
+    for argv in (["--help"], ["diff", "--help"]):
+        exit_code(argv)
+        out = " ".join(capsys.readouterr().out.split())
+        for name in sg.ops.FUNCTIONS:
+            assert f" {name}," in out or f" {name};" in out
+
+
+def test_library_errors_name_the_flags(capsys, tmp_path):
+    code, _, err = run(capsys, "draw", "sin(x)*cos(x)*x", "--max-nodes", "2",
+                       "-o", str(tmp_path / "g.svg"))
+    assert code == 1 and "--max-nodes 2" in err and "--max-nodes 5" in err
+    assert "max_nodes" not in err
+
+
+def test_draw_grad_is_raw_by_default_and_takes_picture_options(capsys, tmp_path):
+    out = tmp_path / "pair.dot"
+    assert exit_code(["draw", "(tanh(w*x) - b)**2", "--grad", "w", "--name", "L",
+                      "-o", str(out), "--dpi", "120", "--size", "8,6"]) == 0
+    raw = out.read_text()
+    assert "dL/dw" in raw and "dpi=120" in raw and 'size="8,6"' in raw
+    assert raw.count("#fff2b3") >= 4  # tanh(w*x), its difference and leaves are reused
+    assert exit_code(["draw", "(tanh(w*x) - b)**2", "--grad", "w", "--simplify",
+                      "-o", str(out)]) == 0
+    text = " + ".join(f"sin({k}*x)" for k in range(1, 40))
+    assert exit_code(["draw", text, "--max-nodes", "30", "--outline", "-o", str(out)]) == 0
+    assert "showing 30 of" in out.read_text()
+    capsys.readouterr()
+
+
+def test_at_reads_constants_and_formulas_of_them(capsys):
+    assert parse_at(["x=pi/2,y=e"]) == {"x": 1.5707963267948966, "y": 2.718281828459045}
+    code, out, _ = run(capsys, "eval", "sin(x)", "--at", "x=pi/2")
+    assert code == 0 and out.strip() == "1"
+    code, _, err = run(capsys, "eval", "sin(x)", "--at", "x=y+1")
+    assert code == 2 and "'y+1' is not a number" in err

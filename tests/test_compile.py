@@ -77,7 +77,8 @@ def test_readable_source_is_pinned():
         "    x = np.asarray(x, dtype=np.float64)\n"
         "    y = np.asarray(y, dtype=np.float64)\n"
         "    t0 = np.sin(x)\n"
-        "    return (x*y + t0**2, 2*t0*np.cos(x) + y, x)\n"
+        "    shape = np.broadcast_shapes(np.shape(x), np.shape(y))\n"
+        "    return (x*y + t0**2, 2*t0*np.cos(x) + y, x + np.zeros(shape, dtype=np.float64))\n"
     )
     assert sg.lambdify([X, Y], [X * Y, X + Y]).source.endswith("    return (x*y, x + y)\n")
     assert sg.lambdify([X, Y], (X - Y) / (X + Y) ** -2).source.splitlines()[-1] == (
@@ -188,3 +189,18 @@ def test_out_writes_results_into_given_arrays():
     out = sg.var("out")
     renamed = sg.lambdify([out], out + 1, out=True)  # a variable named `out` is renamed
     assert renamed(1.0, out=buffer) is buffer and close(buffer, 2.0)
+
+
+def test_outputs_take_the_inputs_shape():
+    # d(3x + 1)/dx is 3 everywhere: an array like xs, so plt.plot(xs, df(xs)) works
+    xs = np.linspace(-1, 1, 5)
+    df = sg.lambdify([X], (3 * X + 1).grad(X), backend="numpy")
+    np.testing.assert_array_equal(df(xs), np.full(5, 3.0))
+    assert df(2.0) == 3.0 and np.shape(df(2.0)) == ()
+    both = sg.lambdify([X, Y], sg.gradient(X * Y + sg.sin(X), [X, Y]), backend="numpy")
+    dx, dy = both(xs, 2.0)
+    np.testing.assert_allclose(dx, np.cos(xs) + 2.0)
+    np.testing.assert_array_equal(dy, xs)
+    _, dy = both(0.5, xs)
+    np.testing.assert_array_equal(dy, np.full(5, 0.5))
+    np.testing.assert_array_equal(sg.evaluate((3 * X + 1).grad(X), {"x": xs}), np.full(5, 3.0))

@@ -28,7 +28,7 @@ def title(label: str) -> str:
     return label.strip("{} ").split(" | ")[0]
 
 NODE_LINE = re.compile(r"^\s*(\w+) \[label=", re.M)
-EDGE_LINE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[headlabel=(\d)\])?", re.M)
+EDGE_LINE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[headlabel=(\d)[^\]]*\])?", re.M)
 
 
 LABEL = re.compile(r'^\s*(\w+) \[label=(?:"((?:[^"\\]|\\.)*)"|([^\s\]]+))', re.M)
@@ -67,7 +67,8 @@ def test_every_op_and_leaf_once_per_distinct_node(f):
 def test_operand_order_is_visible():
     first, second = to_dot(x - y).source, to_dot(y - x).source
     assert first != second
-    assert "n0 -> n2 [headlabel=1]" in first and "n1 -> n2 [headlabel=2]" in first
+    assert "n0 -> n2 [headlabel=1 labelangle=-40]" in first
+    assert "n1 -> n2 [headlabel=2 labelangle=40]" in first
     assert 'n0 [label=y' in second
     assert "headlabel" not in to_dot(x * y).source  # commutative: no positions
 
@@ -144,14 +145,15 @@ def test_missing_dot_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(dot_module.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="apt-get install graphviz.*brew install graphviz"):
         render(x * y, tmp_path / "f.svg")
-    assert (x * y)._repr_mimebundle_() == {}  # Jupyter falls back to LaTeX and text
+    # Jupyter falls back to the formula
+    assert sorted((x * y)._repr_mimebundle_()) == ["text/latex", "text/plain"]
 
 
 def test_jupyter_shows_a_tensor_as_its_picture():
     bundle = (x * y)._repr_mimebundle_()
     assert bundle["text/html"].startswith("<svg")
     ET.fromstring(bundle["image/svg+xml"])
-    assert (x * y)._repr_latex_() == "$x \\cdot y$"  # LaTeX stays available
+    assert (x * y)._repr_latex_() == "$x y$"  # LaTeX stays available
 
 
 def test_to_dot_returns_a_digraph():
@@ -167,3 +169,32 @@ def test_bad_arguments_get_clear_errors():
     with pytest.raises(TypeError, match="wrt must be a variable"):
         to_dot_pair(x * y, [x * y])
     assert "label=6" in to_dot(6).source
+
+
+def test_pair_reuses_forward_nodes_and_names_the_output():
+    w, t = sg.variables("w t")
+    loss = (sg.tanh(w * x) - t) ** 2
+    raw = to_dot_pair(loss, w, name="L").source
+    # the raw gradient reads tanh(w*x) and its difference from t: inner nodes drawn yellow
+    reused = re.findall(r'label="?([^"\s]+)"?[^\n]*fillcolor="#fff2b3"', raw)
+    assert {"tanh", "-"} <= set(reused)
+    assert "forward graph: L = (tanh(w*x) - t)**2" in raw and "dL/dw" in raw and "df/" not in raw
+    big = x
+    for _ in range(6):
+        big = sg.sin(big) * sg.cos(big) + big
+    title = re.search(r'label="(forward graph[^"]*)"', to_dot_pair(big, x).source).group(1)
+    assert title.startswith("forward graph: f (") and title.endswith(" nodes)")
+
+
+def test_outline_dpi_and_size():
+    big = x
+    for _ in range(30):
+        big = sg.sin(big) * sg.cos(big) + big
+    with pytest.raises(ValueError, match="outline=True"):
+        to_dot(big, max_nodes=20)
+    source = to_dot(big, max_nodes=20, outline=True, dpi=150, size=(8, 6)).source
+    assert len(re.findall(r"^\s*n\d+ \[label=", source, re.M)) == 20
+    assert "showing 20 of 121 nodes" in source and source.count("dashed") >= 1
+    assert "dpi=150" in source and 'size="8,6"' in source
+    with pytest.raises(ValueError, match="dpi"):
+        to_dot(x, dpi=0)

@@ -73,3 +73,20 @@ def test_deep_graph_evaluates_iteratively(sin_chain):
     for _ in range(100_000):
         value = np.sin(value)
     assert sg.evaluate(t, {x: 0.3}) == pytest.approx(value, rel=1e-12)
+
+
+def test_an_env_naming_no_variable_says_so():
+    x, y = sg.variables("x y")
+    with pytest.raises(KeyError, match=r"'Y_typo_not_a_name'.*variables here are: x, y"):
+        sg.evaluate(x * y, {"x": 1, "Y_typo_not_a_name": 2})
+    # a variable of another graph is fine: one env serves a function and its derivatives
+    assert sg.evaluate((x * y).grad(x), {"x": 1, "y": 2}) == 2.0
+
+
+def test_nested_lists_evaluate_to_nested_lists():
+    x, y = sg.variables("x y")
+    hessian = sg.hessian(x**3 * y, [x, y])
+    assert sg.evaluate(hessian, {"x": 2.0, "y": 5.0}) == [[60.0, 12.0], [12.0, 0.0]]
+    rows = sg.evaluate(hessian, {"x": 2.0, "y": np.array([1.0, 5.0])})
+    np.testing.assert_array_equal(rows[1][1], [0.0, 0.0])  # the constant takes y's shape
+    np.testing.assert_array_equal(rows[0][0], [12.0, 60.0])

@@ -65,17 +65,20 @@ def test_children_and_ops():
         (lambda x: 1 + x, "x + 1"),
         (lambda x: -1 * x, "-x"),
         (lambda x: sg.sin(sg.const(0.0)), "0"),
-        (lambda x: sg.const(2) ** -1, "0.5"),
+        (lambda x: sg.const(2) ** -1, "1/2"),  # exact: integers fold to fractions
     ],
 )
 def test_folding_as_graphs_are_built(build, text):
     assert str(build(sg.var("x"))) == text
 
 
-def test_non_finite_constants_are_not_folded():
-    assert str(sg.log(sg.const(0))) == "log(0)"
-    with np.errstate(divide="ignore"):
-        assert sg.log(sg.const(0)).value == -np.inf
+def test_non_finite_constants_fold_as_ieee():
+    # as numpy computes them (sympy folds them too: log(0) is zoo), so that identities such
+    # as x*0 -> 0, which hold for finite x, only ever meet finite constants
+    assert str(sg.log(sg.const(0))) == "-inf"
+    assert str(sg.const(1) / 0) == "inf"
+    assert str((sg.const(np.inf) - np.inf) * 0) == "nan"
+    assert str(sg.log(sg.const(2))) == "log(2)"  # finite and not an integer: stays exact
 
 
 def test_constants_are_interned_by_value():
@@ -136,3 +139,28 @@ def test_depth_100000_without_recursion_error(sin_chain):
     assert sg.count_ops(t) == 100_000
     assert str(t).startswith("sin(sin(")
     assert sg.free_variables(t) == [x]
+
+
+def test_rebinding_a_name_warns_and_rerunning_a_cell_does_not():
+    import warnings
+
+    a = sg.Tensor(2.0, name="rebound_a")
+    b = sg.Tensor(-3.0, name="rebound_b")
+    loss = a * b
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sg.Tensor(-3.0, name="rebound_b")  # the same cell run again: same value, no noise
+        b.value = 4.0  # an explicit rebinding is on purpose
+        b.value = -3.0
+    with pytest.warns(sg.RebindWarning, match="every graph using rebound_b"):
+        sg.Tensor(5.0, name="rebound_b")
+    assert loss.value == 10.0
+
+
+def test_star_import_keeps_the_builtins():
+    namespace: dict = {}
+    exec("from symgrad import *", namespace)
+    assert "sin" in namespace and "gradient" in namespace
+    for name in ("abs", "sum", "max", "min", "pow"):
+        assert name not in namespace
+    assert str(sg.abs(sg.var("x"))) == "abs(x)" and str(sg.max(sg.var("x"), 1)) == "max(x, 1)"

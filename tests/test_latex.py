@@ -12,7 +12,7 @@ x, y, z = VARIABLES
 OPS_LATEX = {
     "add": (x + y, r"x + y"),
     "sub": (x - y, r"x - y"),
-    "mul": (x * y, r"x \cdot y"),
+    "mul": (x * y, r"x y"),
     "div": (x / y, r"\frac{x}{y}"),
     "pow": (x**y, r"x^{y}"),
     "neg": (-x, r"-x"),
@@ -26,7 +26,7 @@ OPS_LATEX = {
     "relu": (sg.relu(x), r"\operatorname{relu}{\left(x \right)}"),
     "sqrt": (sg.sqrt(x), r"\sqrt{x}"),
     "abs": (sg.abs(x), r"\left|{x}\right|"),
-    "step": (sg.step(x), r"\theta{\left(x \right)}"),
+    "step": (sg.step(x), r"\operatorname{step}{\left(x \right)}"),
     "sign": (sg.sign(x), r"\operatorname{sign}{\left(x \right)}"),
     "asin": (sg.asin(x), r"\operatorname{asin}{\left(x \right)}"),
     "atan2": (sg.atan2(y, x), r"\operatorname{atan_{2}}{\left(y, x \right)}"),
@@ -64,12 +64,12 @@ def test_latex_of_each_op(name):
 def test_latex_parentheses():
     assert sg.latex((x + y) ** 2) == r"\left(x + y\right)^{2}"
     assert sg.latex(-(x + y)) == r"-\left(x + y\right)"
-    assert sg.latex(x * (y + 1)) == r"x \cdot \left(y + 1\right)"
+    assert sg.latex(x * (y + 1)) == r"x \left(y + 1\right)"
     assert sg.latex(x - (y - 1)) == r"x - \left(y - 1\right)"
     assert sg.latex((x**y) ** 2) == r"\left(x^{y}\right)^{2}"
     assert sg.latex(x ** (y**2)) == r"x^{y^{2}}"
-    assert sg.latex(x * -y) == r"x \cdot \left(-y\right)"
-    assert sg.latex(-x * y) == r"-x \cdot y"
+    assert sg.latex(x * -y) == r"x \left(-y\right)"
+    assert sg.latex(-x * y) == r"-x y"
 
 
 def test_latex_groups_fractions_and_exponents_without_parentheses():
@@ -87,23 +87,23 @@ def test_latex_no_double_superscript():
 
 
 def test_latex_numbers():
-    assert sg.latex(2 * x) == r"2 \cdot x"
-    assert sg.latex(0.5 * x) == r"0.5 \cdot x"
-    assert sg.latex(1e-8 * x) == r"10^{-8} \cdot x"
-    assert sg.latex(2.5e20 * x) == r"2.5 \cdot 10^{20} \cdot x"
+    assert sg.latex(2 * x) == r"2 x"
+    assert sg.latex(0.5 * x) == r"0.5 x"
+    assert sg.latex(1e-8 * x) == r"10^{-8} x"
+    assert sg.latex(2.5e20 * x) == r"2.5 \cdot 10^{20} x"
     assert sg.latex(sg.const(float("inf"))) == r"\infty"
 
 
 def test_latex_subscripts():
-    assert sg.latex(sg.var("a_1") * sg.var("w_out")) == r"a_{1} \cdot w_{out}"
+    assert sg.latex(sg.var("a_1") * sg.var("w_out")) == r"a_{1} w_{out}"
 
 
 def test_latex_of_derivative_forms():
     assert sg.latex(sg.sigmoid(x).grad(x)) == (
-        r"\sigma{\left(x \right)} \cdot \left(1 - \sigma{\left(x \right)}\right)"
+        r"\sigma{\left(x \right)} \left(1 - \sigma{\left(x \right)}\right)"
     )
     assert sg.latex(sg.tanh(x).grad(x)) == r"1 - \tanh{\left(x \right)}^{2}"
-    assert sg.latex(sg.sqrt(x * x + 1)) == r"\sqrt{x \cdot x + 1}"
+    assert sg.latex(sg.sqrt(x * x + 1)) == r"\sqrt{x x + 1}"
 
 
 def test_repr_latex_for_notebooks():
@@ -111,8 +111,43 @@ def test_repr_latex_for_notebooks():
     assert x._repr_latex_() == "$x$"
 
 
-def test_repr_latex_gives_up_on_huge_inlined_formulas():
+def test_repr_latex_shows_huge_inlined_formulas_shared():
     t = x
     for _ in range(30):  # 30 ops, but 2**30 nodes written out
         t = t * t
-    assert t._repr_latex_() is None
+    text = t._repr_latex_()
+    assert text.startswith(r"$\begin{aligned}") and text.count("&=") == 29
+
+
+def test_latex_as_a_lecture_writes_it():
+    sigma, mu, w1, x2, theta = sg.variables("sigma mu w1 x2 theta")
+    assert sg.latex(sigma * mu) == r"\sigma \mu"
+    assert sg.latex(w1 * x2 + 3 * theta) == r"w_{1} x_{2} + 3 \theta"
+    assert sg.latex(x * 2**y) == r"x \cdot 2^{y}"  # a digit after a factor keeps its dot
+    assert sg.latex(sg.step(x)) == r"\operatorname{step}{\left(x \right)}"
+    assert sg.latex(sg.var("_t7") * x) == r"\_t_{7} x"
+
+
+def test_latex_headers_in_the_cli(capsys):
+    from symgrad.cli import main
+
+    assert main(["diff", "sigma*w1**2", "--wrt", "sigma", "--format", "latex"]) == 0
+    assert capsys.readouterr().out == "\\frac{\\partial f}{\\partial \\sigma} = w_{1}^{2}\n"
+
+
+def test_big_formulas_fall_back_to_the_shared_form():
+    # 30 nested sin(f)*cos(f): the written-out tree has ~10^9 nodes, the graph ~200
+    f = x
+    for _ in range(30):
+        f = sg.sin(f) * sg.cos(f)
+    d = f.grad(x)
+    text = str(d)
+    assert text.startswith("# written out, this formula has over 20,000 nodes")
+    assert len(text) < 200 * sg.count_ops(d)  # linear in the graph, not exponential
+    assert sg.evaluate(sg.parse(text), {"x": 0.3}) == pytest.approx(sg.evaluate(d, {"x": 0.3}))
+    tex = sg.latex(d)
+    assert tex.startswith(r"\begin{aligned}&\text{written out, over 20,000 nodes: shared form}")
+    assert len(tex) < 300 * sg.count_ops(d)
+    assert d._repr_latex_().count(r"\text{where }") == 1
+    small = sg.sin(x * y) * sg.sin(x * y)
+    assert sg.latex(small) == r"\sin{\left(x y \right)} \sin{\left(x y \right)}"

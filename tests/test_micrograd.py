@@ -131,8 +131,23 @@ def test_values_built_alike_stay_distinct():
     assert p is not q and p.tensor is q.tensor  # interned node, separate wrappers
     (p + q).backward()
     assert a.grad == 4.0
-    # Twins share one node, so each gets that node's adjoint (micrograd would give each 1).
-    assert p.grad == q.grad == 2.0
+    # Twins share one node, yet each keeps its own grad, as in micrograd.
+    assert p.grad == q.grad == 1.0
+
+
+def test_twins_get_micrograd_grads_in_products():
+    # micrograd's numbers, worked by hand: L = p*q*r with p, q twins of a*b and r = p + 1
+    a, b = Value(2.0), Value(-3.0)
+    p, q = a * b, a * b
+    r = p + 1
+    L = p * q * r
+    L.backward()
+    assert (p.grad, q.grad, r.grad) == (q.data * r.data + q.data * p.data, p.data * r.data,
+                                        p.data * q.data)
+    assert (p.grad, q.grad, r.grad) == (-6.0 * -5.0 + 36.0, 30.0, 36.0)
+    # the leaves agree with symgrad's own gradient of the shared graph
+    exact = sg.evaluate(sg.gradient(L.tensor, [a.tensor, b.tensor]))
+    assert [a.grad, b.grad] == pytest.approx(exact)
 
 
 def test_tensor_hands_over_the_graph():
@@ -155,12 +170,32 @@ def test_tensor_hands_over_the_graph():
 def test_labels_name_the_leaves_uniquely():
     a = Value(1.0, label="weight")
     b = Value(2.0, label="weight")
-    assert (a.tensor.name, b.tensor.name) == ("weight", "weight_2")
+    # the newest Value takes the label (a re-run cell); the older one moves aside
+    assert (a.tensor.name, b.tensor.name) == ("weight_2", "weight")
     out = a * b
     out.backward()
-    assert str(out.tensor) == "weight*weight_2" and (a.grad, b.grad) == (2.0, 1.0)
+    assert str(out.tensor) == "weight_2*weight" and (a.grad, b.grad) == (2.0, 1.0)
     with pytest.raises(ValueError, match="identifier"):
         Value(1.0, label="not a name")
+
+
+def test_rerunning_a_cell_keeps_the_labels():
+    def cell():
+        x1 = Value(2.0, label="rerun_x1")
+        w1 = Value(-3.0, label="rerun_w1")
+        return x1 * w1 + 1
+
+    first = cell()
+    again = cell()
+    assert str(again.tensor) == "rerun_x1*rerun_w1 + 1"
+    # the stale graph says it is the older one
+    assert str(first.tensor) == "rerun_x1_2*rerun_w1_2 + 1"
+
+
+def test_a_users_own_variable_keeps_its_name():
+    mine = sg.var("kept_by_user")
+    v = Value(1.0, label="kept_by_user")
+    assert mine.name == "kept_by_user" and v.tensor.name == "kept_by_user_2"
 
 
 def test_deep_chain_has_no_recursion_limit():
@@ -234,3 +269,16 @@ def test_nn_bad_input():
 def test_numpy_scalars_are_accepted():
     out = Value(np.float64(2.0)) * np.float32(3.0)
     assert out.data == 6.0
+
+
+def test_pictures_explain_and_check_take_a_value(tmp_path):
+    a, b = Value(2.0, label="taken_a"), Value(-3.0, label="taken_b")
+    out = (a * b).tanh()
+    assert bool(sg.check(out, a)) and bool(sg.check(out, [a, b]))
+    explanation = sg.explain(out, [a, b])
+    out.backward()
+    assert [explanation.gradient_values[v.tensor] for v in (a, b)] == pytest.approx(
+        [a.grad, b.grad])
+    assert sg.render(out, tmp_path / "v.svg").read_text().count("<svg") == 1
+    assert "cluster_gradient" in sg.to_dot_pair(out, a).source
+    assert bool(sg.compare(out, a, (1 - out.tensor**2) * b.tensor))

@@ -2,6 +2,7 @@
 table), errors with column and caret, long input, and `parse(str(e))` keeping values."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -219,3 +220,38 @@ def test_power_groups_right():
     assert parse("x**y**z") is x ** (y**z)
     assert parse("x^y^z") is x ** (y**z)
     assert parse("(x**y)**z") is (x**y) ** z
+
+
+def test_function_library_names_constants_and_calls_of_two_arguments():
+    assert parse("ln(x)") is sg.log(x)
+    assert parse("log(x, 2)") is sg.log2(x) and parse("log(x, 10)") is sg.log10(x)
+    assert parse("log(x, e)") is sg.log(x)
+    assert parse("atan2(y, x)") is sg.atan2(y, x)
+    assert parse("max(x, 0) + min(x, y)") is sg.max(x, 0) + sg.min(x, y)
+    assert parse("where(gt(x, 0), x, 0.01*x)") is sg.where(x > 0, x, 0.01 * x)
+    assert parse("2*pi*x") is 2 * sg.pi * x and parse("e**x") is sg.E**x
+    assert parse("pi = x*y\npi + 1") is x * y + 1  # a binding shadows a constant's name
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("log(x, 2, 3)", "log takes 1 or 2 argument(s), got 3"),
+        ("atan2(y)", "atan2 takes 2 argument(s), got 1"),
+        ("where(x, 1)", "where takes 3 argument(s), got 2"),
+    ],
+)
+def test_calls_with_the_wrong_number_of_arguments(text, message):
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse(text)
+
+
+def test_comparisons_read_as_in_python_and_do_not_chain():
+    assert parse("where(x > 0, x, 0.01*x)") is sg.where(x > 0, x, 0.01 * x)
+    assert parse("x + 1 >= 2*y") is sg.ge(x + 1, 2 * y)  # looser than arithmetic
+    assert parse("(x < 1)*(y != 2)") is sg.lt(x, 1) * sg.ne(y, 2)
+    assert parse("x == y") is sg.eq(x, y) and parse("x <= -y") is sg.le(x, -y)
+    assert parse(str(x > y)) is (x > y)  # printed as gt(x, y)
+    for text in ("x < y < 1", "x < y + 1 >= 3"):
+        with pytest.raises(ParseError, match="comparisons do not chain"):
+            parse(text)

@@ -56,7 +56,7 @@ def test_repr_of_a_big_graph_is_short():
 @pytest.mark.parametrize(
     "expr, text",
     [
-        (x * y, "x \\cdot y"),
+        (x * y, "x y"),
         (x / (y + 1), "\\frac{x}{y + 1}"),
         ((x + y) ** 2, "\\left(x + y\\right)^{2}"),
         (x ** (y + 1), "x^{y + 1}"),
@@ -66,3 +66,15 @@ def test_repr_of_a_big_graph_is_short():
 )
 def test_latex(expr, text):
     assert sg.latex(expr) == text
+
+
+def test_no_double_minus_in_raw_forms():
+    from symgrad.graph import _node
+    from symgrad.ops import div, mul, neg, sub
+
+    assert str(_node(neg, _node(div, sg.const(-1), x + 1), None)) == "-(-1/(x + 1))"
+    assert str(_node(neg, _node(mul, sg.const(-400), x), None)) == "-(-400*x)"
+    assert str(_node(sub, y, _node(mul, sg.const(-4), x))) == "y - (-4*x)"
+    for tree in (sg.gradient(-1 / (x + 1), [x])[0], sg.gradient(-(-400 * x**2) / 2, [x])[0]):
+        assert "--" not in str(tree) and "- -" not in str(tree)
+        assert sg.evaluate(sg.parse(str(tree)), {"x": 0.7}) == sg.evaluate(tree, {"x": 0.7})

@@ -1,4 +1,6 @@
-"""The seed documents' examples, run on symgrad."""
+"""The examples symgrad grew from, run on it: the 30-line Tensor design (*Understanding
+Automatic Differentiation in 30 lines of Python*; seed 002), the backprop table of
+`z = x*y + b` (seed 003) and Karpathy's micrograd (seed 001)."""
 
 import symgrad as sg
 

@@ -23,13 +23,14 @@ from symgrad.checking import (
 from symgrad.sympy_bridge import UnsupportedSympyError
 
 x, y, z = VARIABLES
-X, Y, Z = sp.symbols("x y z", real=True)
+X, Y, Z = sp.symbols("x y z")  # plain symbols, as users write them
+XR, YR, ZR = sp.symbols("x y z", real=True)  # what check works with
 UNARY = sorted(name for name, op in ops.OPS.items() if op.arity == 1)
 BINARY = sorted(name for name, op in ops.OPS.items() if op.arity == 2)
 
 
 def sympy_value(expr, point):
-    value = expr.evalf(subs={sp.Symbol(k, real=True): v for k, v in point.items()})
+    value = expr.evalf(subs={sp.Symbol(k): v for k, v in point.items()})
     if value.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or not value.is_number:
         return math.nan  # poles: our side gives inf or nan there
     value = complex(value)
@@ -62,9 +63,15 @@ def test_to_sympy_exact_forms():
     assert str(sg.to_sympy(x**2 - 3 * y)) == "x**2 - 3*y"
 
 
-def test_to_sympy_variables_are_real_symbols():
-    assert sg.to_sympy(x).is_real
-    assert sg.to_sympy(x) == sp.Symbol("x", real=True)
+def test_to_sympy_variables_are_plain_symbols_unless_asked():
+    assert sg.to_sympy(x) == sp.Symbol("x") and sg.to_sympy(x).is_real is None
+    # the reproducer: a user's own Symbol("x") is the bridge's x
+    f = x * y + sg.sin(x) ** 2
+    assert sp.diff(sg.to_sympy(f), sp.Symbol("x")) == sp.Symbol("y") + 2 * sp.sin(X) * sp.cos(X)
+    assert sp.diff(sg.to_sympy(f), sp.Symbol("x")) != 0
+    assert sg.to_sympy(x, real=True) == sp.Symbol("x", real=True)
+    assert sg.to_sympy(sg.sqrt(x**2), real=True) == sp.Abs(sp.Symbol("x", real=True))
+    assert sg.from_sympy(sg.to_sympy(f, real=True)) is f
 
 
 def test_to_sympy_numbers():
@@ -127,7 +134,7 @@ def test_from_sympy_inverts_every_function(name):
         (sp.Rational(3, 2) * X, "3*x/2"),
         (sp.sqrt(X), "sqrt(x)"),
         (1 / sp.sqrt(X), "1/sqrt(x)"),
-        (X ** sp.Rational(3, 2), "x**1.5"),
+        (X ** sp.Rational(3, 2), "x**(3/2)"),  # rationals stay exact
         (X**Y, "x**y"),
         (X + Y + Z, "x + y + z"),
         (X - Y - Z, "x - y - z"),
@@ -143,7 +150,7 @@ def test_from_sympy_inverts_every_function(name):
         (sp.Abs(X) * sp.sign(Y), "abs(x)*sign(y)"),
         (sp.log(X), "log(x)"),
         (sp.Integer(7), "7"),
-        (sp.Rational(1, 4), "0.25"),
+        (sp.Rational(1, 4), "1/4"),
     ],
 )
 def test_from_sympy_forms(expr, text):
@@ -273,23 +280,23 @@ def test_compare_at_points_two_tensors():
 
 
 def test_compare_at_points_one_side_undefined_is_a_difference():
-    result = compare_at_points(sg.log(x), sp.log(sp.Abs(X)))
+    result = compare_at_points(sg.log(x), sp.log(sp.Abs(XR)))
     assert not result and result.point["x"] < 0
 
 
 def test_compare_at_points_skips_kinks():
     # equal everywhere except at x = 0, where the conventions differ
-    assert compare_at_points(sg.step(x), sp.Heaviside(X))
+    assert compare_at_points(sg.step(x), sp.Heaviside(XR))
     everywhere_kink = compare_at_points(sg.step(x - x), sp.Heaviside(0))
     assert everywhere_kink.ok and everywhere_kink.compared == 0
     assert "sits on a kink" in everywhere_kink.notes[0]
 
 
 def test_simplifies_to_zero_is_guarded():
-    assert simplifies_to_zero(sp.sin(X) ** 2 + sp.cos(X) ** 2 - 1) is True
+    assert simplifies_to_zero(sp.sin(XR) ** 2 + sp.cos(XR) ** 2 - 1) is True
     assert simplifies_to_zero(sp.Integer(2)) is False
-    huge = sum(sp.sin(i * X) ** 2 for i in range(1, 80)) - sum(
-        1 - sp.cos(i * X) ** 2 for i in range(1, 80)
+    huge = sum(sp.sin(i * XR) ** 2 for i in range(1, 80)) - sum(
+        1 - sp.cos(i * XR) ** 2 for i in range(1, 80)
     )
     start = time.perf_counter()
     assert simplifies_to_zero(huge, timeout=1.0) in (True, None)
@@ -303,8 +310,8 @@ def test_check_agrees_and_proves():
     result = sg.check(sg.sin(x) * y, x)
     assert result and result.ok and result.proved
     assert result.wrt == "x" and result.point is None and result.values is None
-    assert result.symgrad == Y * sp.cos(X)
-    assert result.sympy == Y * sp.cos(X)
+    assert result.symgrad == YR * sp.cos(XR)
+    assert result.sympy == YR * sp.cos(XR)
     assert str(result).startswith("d/dx: agree (proved symbolically; equal at 20 random points)")
 
 
@@ -325,7 +332,7 @@ def test_check_list_of_variables():
     results = sg.check(x * y + sg.sin(z), [x, y, z])
     assert isinstance(results, CheckResults) and results and results.ok
     assert [r.wrt for r in results] == ["x", "y", "z"]
-    assert len(results) == 3 and results[2].sympy == sp.cos(Z)
+    assert len(results) == 3 and results[2].sympy == sp.cos(ZR)
     assert str(results).count("agree") == 3
 
 
@@ -337,7 +344,7 @@ def test_check_relu_notes_the_heaviside_convention():
     result = sg.check(sg.relu(x), x)
     assert result.ok
     assert any("Heaviside(0) = 1/2" in note for note in result.notes)
-    assert result.sympy == sp.Heaviside(X, 0)
+    assert result.sympy == sp.Heaviside(XR, 0)
 
 
 def test_check_step_and_sign_note_dirac_delta():

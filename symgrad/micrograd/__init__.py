@@ -1,24 +1,28 @@
-"""micrograd's `Value` on symgrad: the same interface (seed 001, karpathy/micrograd
-`micrograd/engine.py`), but every `Value` wraps a `Tensor` node and `backward()` runs symgrad's
-reverse sweep over that graph, then evaluates the gradient graph once for every node.
+"""micrograd's `Value` on symgrad: the same interface (Karpathy's micrograd,
+`micrograd/engine.py`), but every `Value` wraps a `Tensor` node; `backward()` takes each op's
+local derivatives from symgrad's op table as Tensor graphs, evaluates them all in one walk, and
+runs micrograd's reverse sweep over the Values.
 
 `.data` is computed eagerly from the operands' data with the op table's numpy function; the
-graph is built raw (no folding), so each `Value` has its own node and `v.tensor` is exactly the
-graph the user wrote. Interning still makes two Values built the same way from the same Values
-share one node; such twins each receive the derivative with respect to that shared node (the
-sum over both), where micrograd would split it between them. Leaves are always exact. Numbers
-in expressions become constant nodes (`c + 1`), so their internal Values get no `.grad`.
+graph is built raw (no folding), so `v.tensor` is exactly the graph the user wrote. Interning
+makes two Values built the same way from the same Values share one node, but the sweep runs
+over Values, so each keeps its own `.grad`, as in micrograd. Numbers in expressions become
+constant nodes (`c + 1`), so their internal Values get no `.grad`.
+
+A label names the leaf's variable. Re-running a notebook cell that makes `Value(2.0,
+label="x1")` keeps the name `x1` for the new Value: an older live Value labelled `x1` is
+renamed `x1_2`, so formulas and pictures of the current graph read as the user wrote them.
 """
 
 from __future__ import annotations
 
 import numbers
+import weakref
 from typing import Any
 
 import numpy as np
 
-from symgrad.diff import reverse_sweep
-from symgrad.graph import Tensor, _node, const, fresh_var, gc_paused
+from symgrad.graph import Tensor, _node, const, fresh_var, gc_paused, move_aside
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value"]
@@ -30,6 +34,10 @@ def _number(value: Any, what: str) -> float:
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         return float(value)
     raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r:.40}")
+
+
+# The variables that labelled Values made, by label: only these hand their label on.
+_labelled_leaves: weakref.WeakValueDictionary[str, Tensor] = weakref.WeakValueDictionary()
 
 
 def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[float]:
@@ -63,6 +71,31 @@ def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[fl
     return [values[root] for root in outputs]
 
 
+def _local_partials(value: Value) -> list[Tensor | None]:
+    """d value / d operand for each operand, from the op table (None: no derivative)."""
+    a, b, op = value.tensor.children
+    partials = op.partials(a, b, value.tensor)[: len(value._prev)]
+    return [None if p is None else (p if isinstance(p, Tensor) else const(p)) for p in partials]
+
+
+def _users_first(root: Value, values: list[Value]) -> list[Value]:
+    """`values` (everything below `root`) ordered so each Value comes before its operands."""
+    remaining = {id(value): 0 for value in values}
+    for value in values:
+        for operand in value._prev:
+            remaining[id(operand)] += 1  # users still to be visited
+    order: list[Value] = []
+    ready = [root]
+    while ready:
+        value = ready.pop()
+        order.append(value)
+        for operand in value._prev:
+            remaining[id(operand)] -= 1
+            if remaining[id(operand)] == 0:
+                ready.append(operand)
+    return order
+
+
 class Value:
     """A scalar and its gradient, as micrograd's `Value`, backed by a symgrad `Tensor`.
 
@@ -81,8 +114,15 @@ class Value:
         if _children:
             raise TypeError("Value(data) makes a leaf; inner Values come from operations")
         self._data = _number(data, "a Value's data")
-        # A fresh variable bound to data: anonymous, or named after `label` (made unique).
-        self.tensor: Tensor = fresh_var(label, self._data) if label else Tensor(self._data)
+        if label:
+            # A re-run cell's new Value takes the label from the Value the last run made.
+            holder = _labelled_leaves.get(label)
+            if holder is not None and holder.name == label:
+                move_aside(holder)
+            self.tensor: Tensor = fresh_var(label, self._data)
+            _labelled_leaves[label] = self.tensor
+        else:
+            self.tensor = Tensor(self._data)
         self.grad = 0.0
         self._prev: tuple[Value, ...] = ()
         self._op = _op
@@ -194,21 +234,33 @@ class Value:
 
     def backward(self) -> None:
         """Sets `.grad` on every Value that contributed to this one (self.grad = 1; the others
-        accumulate d self / d value until reset), from symgrad's reverse-mode gradient graph.
+        accumulate d self / d value until reset), as micrograd's sweep does, with each op's
+        local derivatives from symgrad's op table.
         """
         order = self._contributors()
-        leaves = [value.tensor for value in order if value.tensor.is_var]
+        inner = [value for value in order if value._prev]
         with gc_paused():
-            # One reverse sweep gives the adjoint graph of every node between self and the
-            # leaves; one evaluation computes them all, sharing every common subexpression.
-            adjoint = reverse_sweep(self.tensor, leaves)
-            nodes = [node for node in dict.fromkeys(v.tensor for v in order) if node in adjoint]
+            # Every local derivative is a small Tensor graph over the forward nodes; one walk
+            # evaluates them all, starting from the data the Values already hold.
+            locals_ = [_local_partials(value) for value in inner]
             known = {value.tensor: value._data for value in order}
-            numbers_ = _evaluate_from(known, [adjoint[node] for node in nodes])
-        grads = {node: float(number) for node, number in zip(nodes, numbers_, strict=True)}
+            flat = [local for partials in locals_ for local in partials if local is not None]
+            numbers_ = iter(_evaluate_from(known, flat))
+        local_numbers = {
+            id(value): [None if local is None else float(next(numbers_)) for local in partials]
+            for value, partials in zip(inner, locals_, strict=True)
+        }
+        adjoint = {id(self): 1.0}
+        for value in _users_first(self, order):
+            upstream = adjoint.get(id(value))
+            if upstream is None or not value._prev:
+                continue
+            for operand, local in zip(value._prev, local_numbers[id(value)], strict=True):
+                if local is not None and not operand.tensor.is_const:
+                    adjoint[id(operand)] = adjoint.get(id(operand), 0.0) + upstream * local
         for value in order:
-            if value is not self and value.tensor in grads:
-                value.grad += grads[value.tensor]
+            if value is not self and id(value) in adjoint:
+                value.grad += adjoint[id(value)]
         self.grad = 1.0
 
     def __repr__(self) -> str:

@@ -1,0 +1,135 @@
+"""The op table is the one place an op is declared: a throwaway op entered in a fixture is
+picked up by grad, parse, str, latex, lambdify, codegen, to_sympy, from_sympy and check with no
+other edit, and the README's list of functions is the table's own."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+from strategies import close
+
+import symgrad as sg
+from symgrad import ops
+from symgrad.ops import Domain, Op, Range
+
+X, Y = sp.symbols("x y")  # plain symbols, as to_sympy gives
+
+
+@pytest.fixture
+def gauss():
+    """gauss(a) = exp(-a**2), declared once, then taken out of the table again."""
+    op = Op("gauss", 1, "np.exp(-a * a)", lambda a: sp.exp(-(a**2)),
+            lambda a, b, out: (-2 * a * out,), doc="exp(-a**2)")
+    with ops.registered(op):
+        yield op
+
+
+@pytest.fixture
+def ramp():
+    """A binary op with a kink: ramp(a, b) = max(a - b, 0) written by hand."""
+    op = Op("ramp", 2, "np.maximum(a - b, 0.0)", lambda a, b: sp.Max(a - b, 0),
+            lambda a, b, out: (sg.step(a - b), -sg.step(a - b)),
+            domain=Domain((Range(-2, 2), Range(-1, 1))), kinks=lambda a, b: (a - b,))
+    with ops.registered(op):
+        yield op
+
+
+def test_a_new_unary_op_is_picked_up_everywhere(gauss):
+    x, y = sg.variables("x y")
+    f = gauss(x * y)
+    at = {"x": 0.7, "y": -1.3}
+    assert sg.evaluate(f.grad(y), at) == pytest.approx(-2 * -0.91 * 0.7 * np.exp(-0.91**2))
+    assert sg.evaluate(sg.gradient(f, x), at) == pytest.approx(-2 * -0.91 * -1.3 * np.exp(-0.91**2))
+    assert str(f) == "gauss(x*y)"
+    assert sg.parse("gauss(x*y)") is f
+    assert sg.evaluate(sg.parse(str(f.grad(x))), at) == pytest.approx(sg.evaluate(f.grad(x), at))
+    assert sg.latex(f) == r"\operatorname{gauss}{\left(x y \right)}"
+    assert sg.lambdify([x, y], f)(0.7, -1.3) == pytest.approx(np.exp(-0.91**2))
+    source = sg.codegen(f.grad(x), args=[x, y])
+    assert "def gauss(a):\n    return np.exp(-a * a)" in source
+    namespace = {}
+    exec(source, namespace)
+    assert namespace["f"](0.7, -1.3) == pytest.approx(sg.evaluate(f.grad(x), at))
+    assert sg.to_sympy(f) == sp.exp(-(X**2) * Y**2)
+    assert sg.from_sympy(sp.exp(-(X**2))) is gauss(x)
+    assert bool(sg.check(f, [x, y]))
+    assert ops.usage(gauss) == ["gauss(a)"] and "gauss" in ops.function_table()
+
+
+def test_a_new_binary_op_with_a_kink_is_picked_up_everywhere(ramp):
+    x, y = sg.variables("x y")
+    f = ramp(x, y) * x
+    assert str(f) == "ramp(x, y)*x"
+    assert sg.parse("ramp(x, y)*x") is f
+    assert sg.latex(ramp(x, y)) == r"\operatorname{ramp}{\left(x, y \right)}"
+    dx, dy = sg.gradient(f, [x, y])
+    at = {"x": np.array([2.0, -1.0]), "y": np.array([0.5, 0.5])}
+    assert sg.evaluate(dx, at).tolist() == [3.5, 0.0]
+    assert sg.evaluate(dy, at).tolist() == [-2.0, 0.0]
+    assert np.array_equal(sg.lambdify([x, y], dx)(at["x"], at["y"]), [3.5, 0.0])
+    assert "def ramp(a, b):" in sg.codegen(dx)
+    back = sg.from_sympy(sg.to_sympy(ramp(x, y)))  # ramp(x, y) or the equal ramp(-y, -x)
+    assert back.op is ramp and np.array_equal(sg.evaluate(back, at), [1.5, 0.0])
+    result = sg.check(f, [x, y])
+    assert bool(result)
+    a, b = ramp.sample(np.random.default_rng(0), 30)
+    assert np.all(np.abs(a - b) > 1e-3)  # sampling keeps off the kink the entry declares
+
+
+def test_the_table_forgets_a_removed_op(gauss):
+    ops.unregister(gauss)
+    with pytest.raises(sg.ParseError, match="unknown function 'gauss'"):
+        sg.parse("gauss(x)")
+    ops.register(gauss)  # for the fixture's own removal
+
+
+def test_op_names_are_unique():
+    with pytest.raises(ValueError, match="exists already"):
+        ops.register(Op("sin", 1, "np.sin(a)", sp.sin, lambda a, b, out: (sg.cos(a),)))
+
+
+def test_readme_lists_the_functions_of_the_table():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    begin, end = "<!-- function table: begin -->\n", "<!-- function table: end -->"
+    listed = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
+    assert listed == ops.function_table(), (
+        "README's function list is stale: paste print(symgrad.ops.function_table()) there"
+    )
+
+
+def test_every_function_is_exported_and_parsed():
+    for name, op in ops.FUNCTIONS.items():
+        assert getattr(sg, op.name) is op
+        assert name in sg.parse.__globals__["functions"]()
+    assert sg.where is ops.where and sg.pi is sg.PI
+
+
+def test_from_sympy_rewrites_reciprocal_and_inverse_functions():
+    x = sg.var("x")
+    at = {"x": np.linspace(1.2, 2.5, 7)}
+    for expr in (sp.coth(X), sp.sech(X), sp.csch(X), sp.sec(X), sp.csc(X), sp.cot(X),
+                 sp.acoth(X), sp.asech(1 / X), sp.acsch(X), sp.asec(X), sp.acsc(X), sp.acot(X)):
+        graph = sg.from_sympy(expr)
+        assert sg.free_variables(graph) == [x]
+        expected = sp.lambdify(X, expr, "numpy")(at["x"])
+        assert close(sg.evaluate(graph, at), expected, rtol=1e-12), expr
+
+
+@pytest.mark.parametrize("expr, name", [(sp.gamma(X), "gamma"), (sp.floor(X), "floor"),
+                                        (sp.LambertW(X), "LambertW"), (sp.zeta(X), "zeta")])
+def test_from_sympy_names_what_it_cannot_write(expr, name):
+    with pytest.raises(sg.UnsupportedSympyError, match=f"'{name}'"):
+        sg.from_sympy(expr)
+
+
+def test_from_sympy_reads_piecewise_and_relations():
+    x = sg.var("x")
+    f = sg.from_sympy(sp.Piecewise((X**2, X < -1), (sp.sqrt(X), X > 0), (0, True)))
+    at = {"x": np.array([-2.0, -0.5, 4.0])}
+    with np.errstate(invalid="ignore"):
+        assert sg.evaluate(f, at).tolist() == [4.0, 0.0, 2.0]
+        assert sg.evaluate(f.grad(x), at).tolist() == [-4.0, 0.0, 0.25]
+    assert sg.from_sympy(sp.Piecewise((1, X > 0), (0, True))) is (x > 0)
+    both = sg.from_sympy(sp.Piecewise((1, sp.And(X > 0, X < 1)), (0, True)))
+    assert sg.evaluate(both, {"x": np.array([-1.0, 0.5, 2.0])}).tolist() == [0.0, 1.0, 0.0]
