@@ -387,10 +387,17 @@ min = _function("min", "np.minimum(a, b)", sp.Min, lambda a, b, out: _tie_split(
 # --- comparisons and selection -----------------------------------------------------------------
 
 
+def _relation(relation: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    try:
+        return relation(a, b)
+    except TypeError:  # sympy refuses x < zoo; numpy's comparison with a NaN is False
+        return sp.false
+
+
 def _comparison(name: str, ufunc: str, relation: Callable[[Any, Any], Any], symbol: str) -> Op:
     return _function(
         name, f"np.{ufunc}(a, b) * 1.0",
-        lambda a, b: sp.Piecewise((1, relation(a, b)), (0, True)),
+        lambda a, b: sp.Piecewise((1, _relation(relation, a, b)), (0, True)),
         lambda a, b, out: (0, 0),  # piecewise constant: zero derivative (a jump at a = b)
         kinks=lambda a, b: (a - b,),
         scalar=f"1.0 if a {symbol} b else 0.0",

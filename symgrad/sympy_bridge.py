@@ -487,6 +487,7 @@ _REWRITES: dict[Any, Callable[..., Tensor]] = {
     sp.And: _chained(ops.mul),  # conditions are 0/1: and is a product, or a max
     sp.Or: _chained(ops.max),
     sp.Not: lambda c: ops.eq(c, 0),
+    sp.ITE: ops.where,  # a boolean if-then-else of 0/1 conditions
 }
 
 

@@ -133,3 +133,12 @@ def test_from_sympy_reads_piecewise_and_relations():
     assert sg.from_sympy(sp.Piecewise((1, X > 0), (0, True))) is (x > 0)
     both = sg.from_sympy(sp.Piecewise((1, sp.And(X > 0, X < 1)), (0, True)))
     assert sg.evaluate(both, {"x": np.array([-1.0, 0.5, 2.0])}).tolist() == [0.0, 1.0, 0.0]
+
+
+def test_comparisons_go_through_sympy_and_back():
+    x, y = sg.variables("x y")
+    nested = sg.eq(x, sg.eq(x, y))  # sympy writes it with ITE(Eq(x, y), Eq(x, 1), Eq(x, 0))
+    at = {"x": np.array([0.0, 1.0, 1.0, 2.0]), "y": np.array([1.0, 1.0, 2.0, 2.0])}
+    back = sg.from_sympy(sg.to_sympy(nested))
+    assert sg.evaluate(back, at).tolist() == sg.evaluate(nested, at).tolist() == [1, 1, 0, 0]
+    assert sg.to_sympy(sg.lt(x, sg.const(float("nan")))) == 0  # as numpy: NaN compares False
