@@ -36,9 +36,11 @@ test: setup
 docs: setup
 	$(BIN)/mkdocs build --strict
 
-# The soundness properties, FUZZ_EXAMPLES (10^5) random cases each, with the counts printed.
+# The soundness properties and the hostile-input fuzzers (parser: only ParseError; constant
+# builds: IEEE), FUZZ_EXAMPLES (10^5) random cases each, with the counts printed.
 fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n 2 -p no:randomly tests/test_soundness.py \
+	  tests/hostile/test_hostile_parse.py tests/hostile/test_hostile_values.py \
 	  --hypothesis-show-statistics
 
 bench: setup

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from symgrad import __version__
 from symgrad.graph import Tensor, free_variables, var
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_INLINED = 5_000
+"""A derivative whose inlined text passes this many nodes prints in the shared form."""
 
 EXAMPLES = """\
 examples:
@@ -232,7 +235,7 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
 def run_diff(args: argparse.Namespace) -> int:
     from symgrad.diff import gradient
-    from symgrad.printing import latex
+    from symgrad.printing import inlined_size, latex, pretty
     from symgrad.stabilize import stabilize
 
     f, point = expression_and_point(args)
@@ -252,8 +255,15 @@ def run_diff(args: argparse.Namespace) -> int:
         print(codegen(derivatives, "python", args=free_variables(f) or None, name="gradient"))
     else:
         for w, derivative in zip(wrt, derivatives, strict=True):
+            inlined = inlined_size(derivative, limit=MAX_INLINED)
             if args.format == "latex":
+                if inlined > MAX_INLINED:
+                    raise UsageError(f"df/d{w.name} is too big for one LaTeX formula (over "
+                                     f"{MAX_INLINED:,} nodes written out): use --format text")
                 print(f"\\frac{{\\partial f}}{{\\partial {latex(w)}}} = {latex(derivative)}")
+            elif inlined > MAX_INLINED:  # shared subexpressions named once: linear text
+                print(f"df/d{w.name} =")
+                print(textwrap.indent(pretty(derivative, shared=True), "  "))
             else:
                 print(f"df/d{w.name} = {derivative}")
     # Values and verdicts after code or LaTeX are comments in that language.
@@ -504,8 +514,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"symgrad {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, TypeError, RuntimeError, OSError, LookupError) as error:
+    except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError,
+            MemoryError) as error:  # one line, never a traceback (RecursionError included)
         message = in_flags(str(error), vars(args), _options(parser))
+        message = message.splitlines()[0] if message else message
         print(f"symgrad {args.command}: {type(error).__name__}: {message}", file=sys.stderr)
         return EXIT_FAILED
 

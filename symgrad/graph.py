@@ -185,6 +185,19 @@ class Tensor:
 
         return tensor_mimebundle(self)
 
+    # --- pickling and copying ------------------------------------------------------------
+    def __reduce__(self) -> tuple:
+        """Pickles the graph below the node as a flat list of nodes (any depth, no recursion),
+        rebuilt on loading through `var`, `const` and `Tensor(children=...)`, so it is
+        interned there like any graph (in the same process: the very same node)."""
+        return (_rebuild, (_flatten(self),))
+
+    def __copy__(self) -> Tensor:
+        return self  # nodes are immutable and interned: a copy is the node itself
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        return self
+
     # --- operators: thin calls into the op table -----------------------------------------
     def __add__(self, other: Any) -> Tensor:
         return ops.add(self, other)
@@ -599,6 +612,41 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
             if children.a not in done:
                 stack.append((children.a, False))
     return order
+
+
+def _flatten(root: Tensor) -> list[tuple]:
+    """The graph below `root` as (kind, ...) entries, operands first; ops are named, inner
+    nodes refer to their operands by position. A bound variable keeps its value."""
+    position: dict[Tensor, int] = {}
+    entries: list[tuple] = []
+    for node in toposort(root):
+        children = node.children
+        if children is not None:
+            b = None if children.b is None else position[children.b]
+            entry = ("op", children.op.name, position[children.a], b)
+        elif node.name is not None:
+            entry = ("var", node.name, node.shape, node._value)
+        else:  # `number` keeps a fraction exact; arrays and named constants are their value
+            value = node._value if node.number is None else node.number
+            entry = ("const", value, bool(node.shape), None)
+        position[node] = len(entries)
+        entries.append(entry)
+    return entries
+
+
+def _rebuild(entries: list[tuple]) -> Tensor:
+    """The graph `_flatten` described, through the public constructors."""
+    nodes: list[Tensor] = []
+    with gc_paused():
+        for kind, first, second, third in entries:
+            if kind == "op":
+                b = None if third is None else nodes[third]
+                nodes.append(Tensor(children=Children(nodes[second], b, ops.op_named(first))))
+            elif kind == "var":
+                nodes.append(var(first, third, shape=second))
+            else:
+                nodes.append(const(first, shaped=second))
+    return nodes[-1]
 
 
 def count_ops(outputs: Tensor | Iterable[Tensor]) -> int:
