@@ -161,7 +161,8 @@ def reverse_sweep(
             active.add(node)
     if matrix_diff.is_shaped(order):
         if record is not None:
-            raise ShapeError("recording the steps of a tensor gradient is not supported")
+            raise ShapeError("explain and compare show scalar gradients step by step; for "
+                             "vectors and matrices use sg.gradient and sg.check")
         return matrix_diff.reverse_sweep(f, order, targets, active)
     adjoint: dict[Tensor, Tensor] = {}
     if f in active:

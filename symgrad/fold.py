@@ -91,7 +91,7 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     with np.errstate(all="ignore"):
         value = op.numpy(*[_as_float(operand) for operand in operands])
     if isinstance(value, np.ndarray):
-        return const(value)
+        return const(value, shaped=bool(a.shape or (b is not None and b.shape)))
     if value == 0 and all(type(operand) is int for operand in operands):
         value = 0  # integers have no -0: -(0) and 0*-1 are 0
     # Functions fold only to integers (exp(0) -> 1) and to inf or nan; log(2) stays exact, as
@@ -168,9 +168,10 @@ def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
         if an == identity and op.commutative:  # 0+x, 1*x -> x
             return b
     absorbing = op.absorbing
-    if absorbing is not None and (an == absorbing or bn == absorbing):  # x*0 -> 0
+    # x*0 -> 0 and x**0 -> 1, for scalars: a vector or matrix keeps its shape
+    if absorbing is not None and (an == absorbing or bn == absorbing) and not (a.shape or b.shape):
         return const(absorbing)
-    if op is pow_ and bn == 0:  # x**0 -> 1
+    if op is pow_ and bn == 0 and not a.shape:
         return const(1)
     if op is div and bn == -1:  # x/-1 -> -x
         return apply(neg, a)

@@ -322,17 +322,23 @@ def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
     ref = _table.get((a, b, op))
     node = None if ref is None else ref()
     if node is None:
-        # Shapes are inferred (and checked) only for new nodes; scalars meet () twice.
-        infer = op.infer_shape
-        if infer is None:  # elementwise: numpy broadcasting
-            shape = a.shape
-            if b is not None and b.shape is not shape and b.shape != shape:
-                shape = shapes.broadcast(shape, b.shape, op.name)
-        else:
-            shape = infer(a.shape, None if b is None else b.shape)
+        # Shapes are inferred (and checked) only for new nodes; scalars only test for ().
+        shape = a.shape
+        if shape or op.infer_shape is not None or (b is not None and b.shape):
+            shape = _inferred_shape(op, a, b)
         children = _new_tuple(Children, (a, b, op))  # skips namedtuple's Python-level __new__
         node = _make(children, children, None, None, shape)
     return node
+
+
+def _inferred_shape(op: Op, a: Tensor, b: Tensor | None) -> shapes.Shape:
+    """The shape of op(a, b): the op's own rule, else numpy's broadcast (a ShapeError naming
+    both shapes when they do not fit)."""
+    if op.infer_shape is not None:
+        return op.infer_shape(a.shape, None if b is None else b.shape)
+    if b is None or b.shape == a.shape:
+        return a.shape
+    return shapes.broadcast(a.shape, b.shape, op.name)
 
 
 def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:

@@ -2,9 +2,10 @@
 
 A tensor op gives its operands' adjoints by its `pullback`; an elementwise op by `partials`,
 multiplied by the node's adjoint. Where an operand was broadcast, its adjoint is summed back
-over the repeated axes (`fit`). An adjoint may stay smaller than its node where it broadcasts
-(the 1 that seeds the sweep stands for 1 everywhere); a gradient comes out with the shape of
-its variable. `diff.gradient` and `Tensor.grad` come here when a graph holds shaped nodes.
+over the repeated axes (`tensor_ops.unbroadcast`). An adjoint may stay smaller than its node
+where it broadcasts (the 1 that seeds the sweep stands for 1 everywhere); a gradient comes out
+with the shape of its variable. `diff.gradient` and `Tensor.grad` come here when a graph holds
+shaped nodes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from symgrad import shapes
 from symgrad.fold import apply
 from symgrad.graph import Tensor, const, gc_paused
 from symgrad.ops import add, mul
-from symgrad.tensor_ops import broadcast_like, expand, sum
+from symgrad.tensor_ops import broadcast_like, expand, unbroadcast
 
 
 def is_shaped(nodes: Sequence[Tensor]) -> bool:
@@ -23,33 +24,22 @@ def is_shaped(nodes: Sequence[Tensor]) -> bool:
     return any(node.shape for node in nodes)
 
 
-def fit(contribution: Tensor, operand: Tensor) -> Tensor:
-    """An adjoint contribution summed over the axes along which `operand` was broadcast, so
-    that it broadcasts to the operand's shape (a bias's adjoint sums over the batch).
-
-    >>> from symgrad.tensor_ops import matrix, vector
-    >>> str(fit(matrix("G", (5, 3)), vector("b", 3)))
-    'sum(G, axis=0)'
-    """
-    big, small = contribution.shape, operand.shape
-    if big == small:
-        return contribution
-    leading, ones = shapes.reduced_axes(big, small)
-    if ones:
-        contribution = sum(contribution, axis=ones, keepdims=True)
-    if leading:
-        contribution = sum(contribution, axis=leading)
-    return contribution
-
-
 def _contributions(node: Tensor, upstream: Tensor) -> tuple:
     """The adjoint contributions to each operand of `node`, given its adjoint `upstream`."""
     a, b, op = node.children
     if op.pullback is not None:
         return op.pullback(a, b, node, upstream)
-    # elementwise: the local derivative times the adjoint (folding takes 1*g and -1*g)
-    return tuple(None if local is None else apply(mul, upstream, local)
-                 for local in op.partials(a, b, node))
+    # elementwise: the local derivative times the adjoint (folding takes 1*g and -1*g), summed
+    # back where the operand was broadcast; a zero local derivative contributes nothing
+    return tuple(
+        None if local is None else 0 if _is_zero(local)
+        else unbroadcast(apply(mul, upstream, local), operand, node)
+        for local, operand in zip(op.partials(a, b, node), (a, b), strict=False)
+    )
+
+
+def _is_zero(local: Tensor | int | float) -> bool:
+    return local == 0 if isinstance(local, int | float) else local.number == 0
 
 
 def _check_scalar(f: Tensor) -> None:
@@ -83,7 +73,6 @@ def reverse_sweep(
                     continue  # a 0 marks an operand that gives only its shape
                 if contribution is None:
                     raise ValueError(f"{op.name} has no derivative in operand {position}")
-                contribution = fit(contribution, operand)
                 previous = adjoint.get(operand)
                 adjoint[operand] = (
                     contribution if previous is None else apply(add, previous, contribution)
@@ -97,4 +86,4 @@ def shaped_like(adjoints: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[Tenso
             for g, w in zip(adjoints, wrt, strict=True)]
 
 
-__all__ = ["expand", "fit", "is_shaped", "reverse_sweep", "shaped_like"]
+__all__ = ["expand", "is_shaped", "reverse_sweep", "shaped_like", "unbroadcast"]

@@ -1,6 +1,7 @@
 """Simplifying tensor expressions with the identities of matrix algebra, so that gradients read
 as people write them: `(A@B).T -> B.T@A.T`, `x.T@A -> A.T@x` (vectors as columns),
-`A@x + B@x -> (A + B)@x`, `A@(c*x) -> c*A@x` for a scalar c, `I@A -> A`, `X + X -> 2*X`.
+`A@x + B@x -> (A + B)@x`, `A@(c*x) -> c*A@x` for a scalar c, `I@A -> A`, `(1/c)*X -> X/c`,
+`X + X -> 2*X`.
 
 Each node is rebuilt bottom-up from its simplified operands (folding as it goes) and the rules
 applied until none fires; `simplify.simplify` comes here for graphs with shaped nodes.
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from symgrad.fold import apply
 from symgrad.graph import Tensor, gc_paused, toposort
-from symgrad.ops import add, mul, sub
+from symgrad.ops import add, div, mul, sub
 from symgrad.tensor_ops import (
     eye_like,
     matmul,
@@ -96,6 +97,14 @@ def _common_operand(node: Tensor) -> Tensor | None:
     return None
 
 
+def _reciprocal_factor(node: Tensor) -> Tensor | None:
+    """(1/c)*X -> X/c for a scalar c: a mean's 1/n reads as a division"""
+    factor = _scalar_factor(node)
+    if factor is not None and factor[0].op is div and factor[0].children.a.number == 1:
+        return apply(div, factor[1], factor[0].children.b)
+    return None
+
+
 def _like_terms(node: Tensor) -> Tensor | None:
     """X + X -> 2*X"""
     if node.op is add and node.children.a is node.children.b:
@@ -109,6 +118,7 @@ RULES: tuple[Rule, ...] = (
     _scalar_out_of_product,
     _identity_product,
     _common_operand,
+    _reciprocal_factor,
     _like_terms,
 )
 

@@ -23,10 +23,14 @@ AUTO_NUMBA_OPS = 200
 """`backend="auto"` compiles graphs with this many ops or more with numba (smaller ones run
 as fast in numpy, without loading numba's compiled interpreter into the process)."""
 
-# The slots of one block of points fill about this many bytes (the core's L2 cache holds
-# them); a block holds at most MAX_BLOCK points (longer inner loops gain nothing) and at
-# least MIN_BLOCK (shorter ones would pay the op dispatch per point).
-BLOCK_BYTES = 1 << 20
+# Points per block. A slot's row is short enough that the rows written last stay in the L1
+# cache for the instructions reading them next (ROW_BLOCK points; measured best between 128
+# and 256 on the logistic map's derivatives), longer when every slot fits in L1 at once
+# (L1_BYTES), and all slots fit in L2 (L2_BYTES); at most MAX_BLOCK points (longer inner
+# loops gain nothing) and at least MIN_BLOCK (shorter ones pay the op dispatch per point).
+L1_BYTES = 32 << 10
+L2_BYTES = 2 << 20
+ROW_BLOCK = 128
 MAX_BLOCK = 1024
 MIN_BLOCK = 16
 # Inputs of PARALLEL_POINTS points or more run on up to THREADS threads.
@@ -95,6 +99,19 @@ class NumbaFunction:
     `.tape` is the lowered graph, `.listing()` its instructions as text, and `.source` the
     numpy source the numpy backend would run instead (written on first access). It pickles
     (its tape and source), so it can be sent to worker processes.
+
+    >>> from symgrad.compile import lambdify
+    >>> from symgrad.graph import variables
+    >>> x, y = variables("x y")
+    >>> f = lambdify([x, y], [x * y, x + y], backend="numba")
+    >>> f(2.0, 3.0)
+    (6.0, 5.0)
+    >>> print(f.listing())
+    s0 = argument 0
+    s1 = argument 1
+    s2 = mul(s0, s1)
+    s3 = add(s0, s1)
+    return s2, s3
     """
 
     def __init__(
@@ -185,7 +202,7 @@ class NumbaFunction:
         shape = np.broadcast_shapes(*(array.shape for array in arrays))
         tape = self.tape
         size = math.prod(shape)
-        block = max(MIN_BLOCK, min(MAX_BLOCK, BLOCK_BYTES // (8 * max(tape.slots, 1)), size))
+        block = block_size(tape.slots, size)
         # One-element arguments are filled once, like constants; the others are read from
         # `inputs` block by block.
         template = self._template.copy()
@@ -221,6 +238,17 @@ class NumbaFunction:
                     finished.result()
         outputs = [row.reshape(shape) for row in results]
         return outputs[0] if self._single else tuple(outputs)
+
+
+def block_size(slots: int, points: int) -> int:
+    """Points per block for a tape of `slots` slots run on `points` points (see ROW_BLOCK).
+
+    >>> block_size(200, 10**6), block_size(2000, 10**6), block_size(8, 10**6), block_size(8, 100)
+    (128, 128, 512, 100)
+    """
+    row = 8 * max(slots, 1)  # bytes per point
+    block = min(MAX_BLOCK, max(ROW_BLOCK, L1_BYTES // row), L2_BYTES // row)
+    return max(MIN_BLOCK, min(block, points))
 
 
 _MISSING = object()

@@ -180,7 +180,7 @@ def _latex_product(node: Tensor) -> str | None:
 
 
 TEXT = _Style(_text_leaf, _text_template, lambda s: f"({s})", lambda op, position: False,
-              postfix=".T", node_template=lambda node: matrix_template(node, latex=False))
+              postfix=".", node_template=lambda node: matrix_template(node, latex=False))
 LATEX = _Style(
     _latex_leaf,
     lambda op: op.latex,

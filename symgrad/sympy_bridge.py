@@ -188,6 +188,12 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
     if not isinstance(t, Tensor):
         raise TypeError(f"to_sympy takes a Tensor, got {type(t).__name__}")
     order = toposort(t)
+    shaped = next((node for node in order if node.shape), None)
+    if shaped is not None:
+        raise TypeError(
+            f"to_sympy converts scalar expressions, but {shaped} has shape {shaped.shape}: "
+            f"write it out in scalars first, with symgrad.scalar_expansion.expand"
+        )
     if graph_depth(order) > DEEP_GRAPH and not getattr(in_deep_thread, "active", False):
         return with_deep_stack(to_sympy, t, rational, real=real)
     uses = use_counts(order)

@@ -55,6 +55,25 @@ def expand(g: Tensor, like: Tensor) -> Tensor:
     return apply(broadcast_like, g, like)
 
 
+def unbroadcast(g: Tensor, operand: Tensor, like: Tensor) -> Tensor:
+    """The adjoint of `operand` from the adjoint `g` of its broadcast to the shape of `like`:
+    summed over the axes the broadcast repeated (a bias's adjoint sums over the batch).
+
+    >>> X, b = matrix("X", (5, 3)), vector("b", 3)
+    >>> str(unbroadcast(2 * X, b, X + b))
+    'sum(2*X, axis=0)'
+    """
+    if operand.shape == like.shape:
+        return g
+    g = expand(g, like)  # a smaller adjoint stands for itself repeated: count every copy
+    leading, ones = shapes.reduced_axes(like.shape, operand.shape)
+    if ones:
+        g = sum(g, axis=ones, keepdims=True)
+    if leading:
+        g = sum(g, axis=leading)
+    return g
+
+
 # --- products --------------------------------------------------------------------------
 
 
@@ -184,9 +203,7 @@ def _sum_op(axes: tuple[int, ...] | None, keepdims: bool, mean: bool) -> Op:
     def pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
         if g.shape != () and not keepdims and axes is not None:
             g = apply(_expand_dims_op(axes), g)  # back in the reduced axes' places
-        if mean:
-            g = apply(mul, _reciprocal_count(a, axes), g)
-        return (g,)
+        return (_over_count(g, a, axes) if mean else g,)
 
     axis_text = _axis_text(axes, keepdims)
     subscript = "" if axes is None else f"_{{{{{','.join(map(str, axes))}}}}}"  # _{0}
@@ -199,12 +216,13 @@ def _sum_op(axes: tuple[int, ...] | None, keepdims: bool, mean: bool) -> Op:
     )
 
 
-def _reciprocal_count(a: Tensor, axes: tuple[int, ...] | None) -> Tensor:
-    """1/n for a mean over n elements: a number for sizes, a node for named dimensions."""
+def _over_count(g: Tensor, a: Tensor, axes: tuple[int, ...] | None) -> Tensor:
+    """g/n for a mean of `a` over n elements: times a number for sizes, divided by a count
+    node for named dimensions (printed as their names, g/(N*k))."""
     reduced = a.shape if axes is None else tuple(a.shape[axis] for axis in axes)
     if not any(isinstance(dim, str) for dim in reduced):
-        return const(1 / shapes.size(reduced))
-    return 1 / apply(_count_op(axes, "*".join(map(str, reduced))), a)
+        return apply(mul, const(1 / shapes.size(reduced)), g)
+    return apply(ops.div, g, apply(_count_op(axes, "*".join(map(str, reduced))), a))
 
 
 @functools.cache
@@ -279,7 +297,7 @@ def _broadcast_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
 
 broadcast_like = _tensor_op(
     "broadcast_like", 2, lambda a, b: np.broadcast_to(a, np.shape(b)), _broadcast_shape,
-    lambda a, b, out, g: (g, 0), "broadcast_to({a}, {b}.shape)", "{a}",
+    lambda a, b, out, g: (unbroadcast(g, a, out), 0), "broadcast_to({a}, {b}.shape)", "{a}",
     doc="a repeated to b's shape (b gives only its shape)",
 )
 
@@ -472,6 +490,6 @@ TENSOR_OPS: dict[str, Op] = {
 }
 """The tensor ops without a parameter, by name (reductions and softmax are made per axis)."""
 
-__all__ = ["TENSOR_OPS", "expand", "inner", "logsumexp", "matmul", "matrix",
+__all__ = ["TENSOR_OPS", "unbroadcast", "expand", "inner", "logsumexp", "matmul", "matrix",
            "mean", "norm", "outer", "softmax", "squared_norm", "sum", "trace", "transpose",
            "vector"]

@@ -3,6 +3,7 @@
 on arrays across block boundaries and on deep graphs; the numpy backend's blocks keep memory
 bounded. numba's compile is paid once per session (the `interpreter` fixture)."""
 
+import pickle
 import tracemalloc
 
 import numpy as np
@@ -93,9 +94,11 @@ def test_each_op_matches_numpy_everywhere(name):
 
 
 @pytest.mark.usefixtures("interpreter")
-@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 1023, 1024, 1025, 5000])
-def test_every_point_is_computed_once_across_block_boundaries(size):
+@pytest.mark.parametrize("blocks_and_points", [(0, 0), (0, 1), (1, -1), (1, 0), (1, 1), (3, 5)])
+def test_every_point_is_computed_once_across_block_boundaries(blocks_and_points):
     f = sg.lambdify([X, Y], [X * Y + sg.sin(X), X - 2 * Y], backend="numba")
+    whole, points = blocks_and_points
+    size = whole * numba_backend.block_size(f.tape.slots, 10**6) + points
     x = np.linspace(-1, 1, size)
     product, difference = f(x, 3.0)
     assert product.shape == difference.shape == (size,)
@@ -170,6 +173,14 @@ def test_results_never_share_a_slot_with_their_operands():
     code = tape.code
     assert not np.any(code[:, 1] == code[:, 2]) and not np.any(code[:, 1] == code[:, 3])
     assert tape.slots < len(code)  # slots are reused
+
+
+@pytest.mark.usefixtures("interpreter")
+def test_a_numba_function_pickles():
+    f = sg.lambdify([X, Y], [X * sg.exp(Y), X - Y], backend="numba")
+    g = pickle.loads(pickle.dumps(f))
+    assert g(2.0, 0.5) == f(2.0, 0.5) == (2.0 * np.exp(0.5), 1.5)
+    assert g.source == f.source and g.listing() == f.listing()
 
 
 def test_the_listing_reads_like_the_graph(interpreter):

@@ -4,11 +4,13 @@ differences, at random sizes and points."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.matrix_check import central_differences, check_tensor
-from symgrad.matrix_diff import fit
 from symgrad.shapes import ShapeError
+from symgrad.tensor_ops import unbroadcast
 
 SEEDS = range(3)
 
@@ -118,12 +120,15 @@ def test_broadcast_operands_get_reduced_adjoints():
         assert np.allclose(sg.evaluate(g, env), central_differences(f, w, env), atol=1e-6)
 
 
-def test_fit_sums_over_repeated_axes():
-    G = sg.matrix("G", (5, 3))
-    assert str(fit(G, sg.vector("b", 3))) == "sum(G, axis=0)"
-    assert str(fit(G, sg.matrix("c", (5, 1)))) == "sum(G, axis=1, keepdims=True)"
-    assert str(fit(G, sg.var("s"))) == "sum(G)"
-    assert fit(G, sg.matrix("H", (5, 3))) is G
+def test_unbroadcast_sums_over_repeated_axes():
+    G, X = sg.matrix("G", (5, 3)), sg.matrix("X", (5, 3))
+    b, c, s = sg.vector("b", 3), sg.matrix("c", (5, 1)), sg.var("s")
+    assert str(unbroadcast(G, b, X + b)) == "sum(G, axis=0)"
+    assert str(unbroadcast(G, c, X + c)) == "sum(G, axis=1, keepdims=True)"
+    assert str(unbroadcast(G, s, X + s)) == "sum(G)"
+    assert unbroadcast(G, X, X + s) is G
+    # a scalar adjoint of a broadcast counts every copy: d sum(X + s)/ds = 15
+    assert sg.evaluate(unbroadcast(sg.const(1), s, X + s), {"X": np.zeros((5, 3)), "s": 0}) == 15
 
 
 def test_gradient_of_a_non_scalar_is_an_error():
@@ -164,3 +169,46 @@ def test_matrix_identities_keep_values():
         after = sg.simplify(before)
         assert str(after) == text
         assert np.allclose(sg.evaluate(after, env), sg.evaluate(before, env))
+
+
+# --- random tensor expressions (hypothesis): every gradient equals the scalar expansion's ----
+
+POOL = {"A": (3, 3), "B": (3, 2), "x": (3,), "y": (2,), "s": ()}
+UNARY = [sg.sin, sg.tanh, sg.sigmoid, lambda t: sg.log(t * t + 1), lambda t: t.T,
+         lambda t: sg.softmax(t) if t.shape else t, lambda t: sg.logsumexp(t) if t.shape else t,
+         lambda t: sg.sum(t, axis=0) if t.shape else t, lambda t: sg.mean(t)]
+
+
+def _combine(a, b, choice):
+    """A shape-valid binary node of a and b, or None."""
+    if choice == 0 and len(a.shape) >= 1 and len(b.shape) >= 1 and a.shape[-1] == b.shape[0]:
+        return a @ b
+    if choice == 1 and a.ndim == 1 and b.ndim == 1:
+        return sg.outer(a, b)
+    try:
+        return [a + b, a - b, a * b][choice % 3]
+    except ShapeError:
+        return None
+
+
+@st.composite
+def tensor_expressions(draw):
+    nodes = [sg.matrix(n, s) if len(s) == 2 else sg.vector(n, s[0]) if s else sg.var(n)
+             for n, s in POOL.items()]
+    for _ in range(draw(st.integers(2, 7))):
+        if draw(st.booleans()):
+            node = draw(st.sampled_from(UNARY))(draw(st.sampled_from(nodes)))
+        else:
+            node = _combine(draw(st.sampled_from(nodes)), draw(st.sampled_from(nodes)),
+                            draw(st.integers(0, 4)))
+        if node is not None:
+            nodes.append(node)
+    return sg.sum(nodes[-1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(f=tensor_expressions(), seed=st.integers(0, 100))
+def test_random_tensor_expressions_match_the_scalar_expansion(f, seed):
+    wrt = sg.free_variables(f)
+    results = check_tensor(f, wrt, samples=1, seed=seed)
+    assert all(results), f"{f}\n" + "\n".join(map(str, results))

@@ -139,3 +139,25 @@ def test_dot_shows_shapes():
     source = sg.to_dot(2 * sg.outer(W @ x - y, x)).source
     assert '"{ W | (3, 4) }"' in source
     assert '"{ outer | (3, 4) }"' in source
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda f: sg.to_sympy(f), TypeError, "write it out in scalars first"),
+        (lambda f: sg.explain(f, W), ShapeError, "for vectors and matrices use sg.gradient"),
+        (lambda f: sg.jacobian([W @ x], [W]), ShapeError, r"has shape \(3,\): reduce it first"),
+        (lambda f: sg.forward_sweep(f, W), ShapeError, "forward mode takes scalar graphs"),
+    ],
+)
+def test_scalar_only_tools_say_so(call, error, message):
+    with pytest.raises(error, match=message):
+        call(sg.sum((W @ x) ** 2))
+
+
+def test_the_scalar_expansion_goes_to_sympy():
+    from symgrad.scalar_expansion import expand
+
+    M, v = sg.matrix("M", (2, 2)), sg.vector("v", 2)
+    expanded = sg.to_sympy(expand(sg.sum(M @ v))[()])
+    assert str(expanded) == "M_0_0*v_0 + M_0_1*v_1 + M_1_0*v_0 + M_1_1*v_1"
