@@ -11,6 +11,7 @@ import builtins as _builtins
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
+from symgrad.advise import Advice, Finding, advise
 from symgrad.checking import CheckResult, CheckResults, check
 from symgrad.compare import Comparison, compare
 from symgrad.compile import codegen, lambdify
@@ -38,6 +39,7 @@ from symgrad.parse import ParseError, parse
 from symgrad.printing import latex, pretty
 from symgrad.shapes import ShapeError
 from symgrad.simplify import Rewrite, simplify
+from symgrad.stabilize import stabilize
 from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
 from symgrad.tensor_ops import (
     logsumexp,
@@ -62,12 +64,14 @@ except _NotInstalled:  # a source tree that was never installed
 __all__ = [
     "E",
     "OPS",
+    "Advice",
     "CheckResult",
     "CheckResults",
     "Children",
     "Comparison",
     "ExplainedStep",
     "Explanation",
+    "Finding",
     "Op",
     "PI",
     "ParseError",
@@ -78,6 +82,7 @@ __all__ = [
     "Tensor",
     "UnboundVariableError",
     "UnsupportedSympyError",
+    "advise",
     "as_tensor",
     "check",
     "codegen",
@@ -108,6 +113,7 @@ __all__ = [
     "simplify",
     "softmax",
     "squared_norm",
+    "stabilize",
     "sum",
     "to_sympy",
     "trace",

@@ -1,5 +1,6 @@
-"""The `symgrad` command: `diff`, `eval`, `draw` and `demo`, one small function per subcommand,
-each entered in `COMMANDS` by the `@command` decorator (adding a subcommand is one function).
+"""The `symgrad` command: `diff`, `eval`, `draw`, `advise` and `demo`, one small function per
+subcommand, each entered in `COMMANDS` by the `@command` decorator (adding a subcommand is one
+function).
 
 Usage mistakes (bad expression, bad `--at`, unknown variable) print one clear message to
 stderr and exit 2, as argparse does for its own; library errors exit 1; success exits 0.
@@ -32,6 +33,7 @@ examples:
   symgrad eval "x*y + b" --at x=2,y=3,b=1
   symgrad explain "x*y + b" --wrt x,y,b --at x=2,y=3,b=1
   symgrad draw "(x + y)*y" -o graph.svg --grad y --at x=3,y=5
+  symgrad advise "log(1 + exp(x))"
   symgrad demo
 """
 
@@ -223,6 +225,9 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write f and its gradient graph side by side (.svg .png .pdf .dot)")
     parser.add_argument("--format", choices=("text", "latex", "python"), default="text",
                         help="how to print the derivatives (default: text)")
+    parser.add_argument("--stable", action="store_true",
+                        help="rewrite f and its derivatives in stable forms (softplus, "
+                             "logaddexp, log1p, expm1, hypot, ...) that do not overflow")
 
 
 @command("diff", "print the derivative(s) of an expression", _diff_arguments,
@@ -231,14 +236,19 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
 def run_diff(args: argparse.Namespace) -> int:
     from symgrad.diff import gradient
     from symgrad.printing import inlined_size, latex, pretty
+    from symgrad.stabilize import stabilize
 
     f, point = expression_and_point(args)
+    if args.stable:
+        f = stabilize(f)  # then its printed value is finite where the formula overflows
     wrt = parse_wrt(args.wrt, f)
-    derivatives = gradient(f, wrt)
+    derivatives = gradient(f, wrt, stable=args.stable)
     if not args.raw:
         from symgrad.simplify import simplify
 
         derivatives = simplify(derivatives)
+        if args.stable:  # simplify knows nothing of stability: 1 - sigmoid(x) may come back
+            derivatives = stabilize(derivatives)
     if args.format == "python":
         from symgrad.compile import codegen
 
@@ -341,6 +351,49 @@ def _inches(text: str) -> tuple[float, float]:
         return float(width), float(height if comma else width)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected W,H in inches like 8,6; got {text!r}") from None
+
+
+def _advise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", help='the formula, e.g. "log(1 + exp(x))"')
+    parser.add_argument("--range", action="append", metavar="X=LOW:HIGH", dest="ranges",
+                        help="sample X in [LOW, HIGH] (repeatable; default: log-uniform over "
+                             "the doubles, plus 0, 800 and 1e3)")
+    parser.add_argument("--count", type=int, default=256, metavar="N",
+                        help="points to sample (default: 256)")
+    parser.add_argument("--format", choices=("text", "markdown"), default="text",
+                        help="how to print the table (default: text)")
+
+
+def parse_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, float]]:
+    """`["x=-1e3:1e3"]` -> {"x": (-1000.0, 1000.0)}; a malformed item is a UsageError."""
+    ranges = {}
+    for item in items or ():
+        name, _, bounds = item.partition("=")
+        low, _, high = bounds.partition(":")
+        try:
+            values = (float(low), float(high))
+        except ValueError:
+            values = None
+        if not name.strip() or values is None:
+            raise UsageError(f"--range {item!r}: expected NAME=LOW:HIGH, e.g. x=-1000:1000")
+        ranges[name.strip()] = values
+    return ranges
+
+
+@command("advise", "where an expression and its gradient lose accuracy, and stable forms",
+         _advise_arguments,
+         examples='  symgrad advise "log(1 + exp(x))"\n'
+                  '  symgrad advise "sqrt(x**2 + y**2)" --range x=-1:1 --range y=-1:1')
+def run_advise(args: argparse.Namespace) -> int:
+    from symgrad.advise import advise
+
+    f = parse_expression(args.expression)
+    try:
+        advice = advise(f, ranges=parse_ranges(args.ranges), count=args.count)
+    except ValueError as error:  # a range naming no variable of f, a bad count
+        raise UsageError(str(error)) from error
+    print(advice.markdown() if args.format == "markdown" else advice)
+    return EXIT_OK
 
 
 def _draw_arguments(parser: argparse.ArgumentParser) -> None:

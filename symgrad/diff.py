@@ -15,6 +15,7 @@ from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
 from symgrad.ops import add, mul, neg, select_zero
 from symgrad.shapes import ShapeError
+from symgrad.stabilize import stabilize
 
 
 class Step(NamedTuple):
@@ -189,12 +190,14 @@ def reverse_sweep(
 
 
 @overload
-def gradient(f: Tensor, wrt: Tensor) -> Tensor: ...
+def gradient(f: Tensor, wrt: Tensor, stable: bool = False) -> Tensor: ...
 @overload
-def gradient(f: Tensor, wrt: Sequence[Tensor]) -> list[Tensor]: ...
-def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]:
+def gradient(f: Tensor, wrt: Sequence[Tensor], stable: bool = False) -> list[Tensor]: ...
+def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor], stable: bool = False
+             ) -> Tensor | list[Tensor]:
     """The partials of a scalar f with respect to each of `wrt`, by one reverse sweep; one
-    variable (not in a list) gives its one partial.
+    variable (not in a list) gives its one partial. With `stable=True`, the partials of
+    `stabilize(f)`, stabilized in turn, which stay finite and accurate at extreme inputs.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
@@ -202,10 +205,15 @@ def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]
     ['y + 1', 'x']
     >>> str(gradient(x * y + x, x))
     'y + 1'
+    >>> from symgrad.ops import exp, log
+    >>> str(gradient(log(1 + exp(x)), x, stable=True))
+    'sigmoid(x)'
     """
     f = as_tensor(f)
     if isinstance(wrt, Tensor):
-        return gradient(f, [wrt])[0]
+        return gradient(f, [wrt], stable)[0]
+    if stable:
+        return stabilize(gradient(stabilize(f), wrt))
     adjoint = reverse_sweep(f, wrt)
     partials = [adjoint.get(w, const(0)) for w in wrt]
     if f.shape or matrix_diff.is_shaped(wrt) or matrix_diff.is_shaped(partials):

@@ -568,6 +568,25 @@ def as_tensor(value: Any) -> Tensor:
     return value if isinstance(value, Tensor) else const(value)
 
 
+def tensor_roots(t_or_list: Any, caller: str) -> tuple[list[Tensor], bool]:
+    """The Tensors a graph function was given and whether it was one (not a list), or a
+    TypeError naming `caller`: the argument check of simplify-like functions.
+
+    >>> tensor_roots(var("x"), "simplify")
+    ([Tensor(x)], True)
+    """
+    if isinstance(t_or_list, Tensor):
+        return [t_or_list], True
+    if isinstance(t_or_list, Iterable) and not isinstance(t_or_list, str):
+        roots = list(t_or_list)
+        for item in roots:
+            if not isinstance(item, Tensor):
+                raise TypeError(f"{caller} takes Tensors, got {type(item).__name__}")
+        return roots, False
+    raise TypeError(f"{caller} takes a Tensor or a list of Tensors, got "
+                    f"{type(t_or_list).__name__}")
+
+
 def toposort(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:
     """Every distinct node of the graph(s), operands before users, iteratively.
 

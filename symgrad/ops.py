@@ -300,7 +300,7 @@ log1p = _function("log1p", "np.log1p(a)", lambda a: sp.log(1 + a),
                                                                  text="a > -1"),
                   doc="accurate for small a")
 expm1 = _function("expm1", "np.expm1(a)", lambda a: sp.exp(a) - 1,
-                  lambda a, b, out: (out + 1,), doc="accurate for small a")
+                  lambda a, b, out: (exp(a),), doc="accurate for small a")
 logaddexp = _function("logaddexp", "np.logaddexp(a, b)",
                       lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
                       lambda a, b, out: (sigmoid(a - b), sigmoid(b - a)), commutative=True,

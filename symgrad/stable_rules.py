@@ -1,0 +1,270 @@
+"""Stability rewrites as data: rows `StableRule(name, pattern, replacement, why=...)` that turn
+formulas which overflow, cancel or divide infinities into equal ones built on ops that do not
+(softplus, logaddexp, log1p, expm1, sigmoid, and `hypot` below), plus the rewrites too clever
+for a row (sums of any length) as named functions. `stabilize.py` applies them bottom-up.
+
+Rows use the pattern language of `rules.py` (its `match` and `build`), so commutative ops match
+in either order. Every row is an identity wherever its left side is defined: it may change a
+value only where the left side overflows, cancels or is NaN; `holds=` says where it is one when
+that is not everywhere. The ops' own partials are stable too (softplus' = sigmoid, logaddexp's =
+sigmoid(a - b), expm1's = exp), so gradients of the result are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from symgrad import tensor_ops
+from symgrad.fold import apply
+from symgrad.graph import Tensor, const
+from symgrad.ops import abs as abs_
+from symgrad.ops import (
+    add,
+    cos,
+    cosh,
+    div,
+    exp,
+    expm1,
+    gt,
+    log,
+    log1p,
+    logaddexp,
+    mul,
+    neg,
+    pow,
+    sigmoid,
+    sin,
+    sinh,
+    softplus,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from symgrad.ops import max as max_
+from symgrad.ops import min as min_
+from symgrad.rules import Rule, X, Y
+
+
+@dataclass(frozen=True)
+class StableRule(Rule):
+    """A `Rule` that makes a formula numerically stable; `why` says what goes wrong before."""
+
+    why: str = ""
+
+
+_EXP_X = (exp, X)
+_ONE_PLUS_EXP = (add, 1, _EXP_X)
+
+SOFTPLUS_AND_SIGMOID = [
+    StableRule("log(1 + exp(x)) -> softplus(x)", (log, _ONE_PLUS_EXP), (softplus, X),
+               why="exp(x) overflows for x > 709, and 1 + exp(x) rounds to 1 for x < -37"),
+    StableRule("log(sigmoid(x)) -> -softplus(-x)", (log, (sigmoid, X)),
+               (neg, (softplus, (neg, X))),
+               why="sigmoid(x) underflows to 0 for x < -745, and log(0) = -inf"),
+    StableRule("exp(x)/(1 + exp(x)) -> sigmoid(x)", (div, _EXP_X, _ONE_PLUS_EXP), (sigmoid, X),
+               why="inf/inf = NaN for x > 709"),
+    StableRule("1/(1 + exp(x)) -> sigmoid(-x)", (div, 1, _ONE_PLUS_EXP), (sigmoid, (neg, X)),
+               why="its derivative -exp(x)/(1 + exp(x))**2 is inf/inf = NaN for x > 709"),
+    StableRule("1 - sigmoid(x) -> sigmoid(-x)", (sub, 1, (sigmoid, X)), (sigmoid, (neg, X)),
+               why="1 - sigmoid(x) cancels to 0 for x > 37 (it is exp(-x) there)"),
+]
+"""log(1 + exp(x)), log-sigmoid and the logistic function."""
+
+NEAR_ZERO = [
+    StableRule("log(1 + x) -> log1p(x)", (log, (add, 1, X)), (log1p, X),
+               why="1 + x rounds to 1 for |x| < 1e-16, so log(1 + x) = 0"),
+    StableRule("log(1 - x) -> log1p(-x)", (log, (sub, 1, X)), (log1p, (neg, X)),
+               why="1 - x rounds to 1 for |x| < 1e-16, so log(1 - x) = 0"),
+    StableRule("exp(x) - 1 -> expm1(x)", (sub, _EXP_X, 1), (expm1, X),
+               why="exp(x) - 1 cancels for |x| < 1e-8 and is 0 below 1e-16"),
+    StableRule("1 - exp(x) -> -expm1(x)", (sub, 1, _EXP_X), (neg, (expm1, X)),
+               why="1 - exp(x) cancels for |x| < 1e-8 and is 0 below 1e-16"),
+    StableRule("1 - cos(x) -> 2*sin(x/2)**2", (sub, 1, (cos, X)),
+               (mul, 2, (pow, (sin, (div, X, 2)), 2)),
+               why="1 - cos(x) cancels for |x| < 1e-4 and is 0 below 1e-8"),
+    StableRule("(exp(x) - exp(-x))/2 -> sinh(x)", (div, (sub, _EXP_X, (exp, (neg, X))), 2),
+               (sinh, X), why="exp(x) - exp(-x) cancels for small |x|"),
+]
+"""Formulas that cancel near zero."""
+
+OVERFLOW = [
+    StableRule("(exp(x) - exp(-x))/(exp(x) + exp(-x)) -> tanh(x)",
+               (div, (sub, _EXP_X, (exp, (neg, X))), (add, _EXP_X, (exp, (neg, X)))),
+               (tanh, X), why="inf/inf = NaN for |x| > 709"),
+    StableRule("1 - tanh(x)**2 -> cosh(x)**-2", (sub, 1, (pow, (tanh, X), 2)),
+               (pow, (cosh, X), -2),
+               why="1 - tanh(x)**2 cancels to 0 for |x| > 19 (it is 4*exp(-2|x|) there)"),
+    StableRule("tanh(x)**2 - 1 -> -cosh(x)**-2", (sub, (pow, (tanh, X), 2), 1),
+               (neg, (pow, (cosh, X), -2)), why="the same cancellation, negated"),
+    StableRule("log(exp(x)) -> x", (log, _EXP_X), X,
+               why="exp(x) overflows for x > 709 (softmax: log(exp(a - logsumexp)))"),
+    StableRule("log(exp(x)/y) -> x - log(y)", (log, (div, _EXP_X, Y)), (sub, X, (log, Y)),
+               holds="y > 0",
+               why="exp(x) overflows for x > 709 (softmax cross-entropy: -log(exp(a)/sum))"),
+]
+"""Formulas that overflow or divide infinities."""
+
+
+# --- named functions: sums of any length ---------------------------------------------------
+
+
+def _chain(node: Tensor, op: Any) -> list[Tensor]:
+    """The operands of a tree of `op`s, left to right: the terms of a + b + c (a subtraction
+    stays one term), the leaves of logaddexp(logaddexp(a, b), c)."""
+    operands: list[Tensor] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.op is op:
+            stack.append(current.children.b)
+            stack.append(current.children.a)
+        else:
+            operands.append(current)
+    return operands
+
+
+def _exponent(term: Tensor) -> Tensor | None:
+    """y for a term exp(y); 0 for the constant 1 (= exp(0)); else None."""
+    if term.op is exp:
+        return term.children.a
+    return const(0) if term.number == 1 else None
+
+
+def log_sum_exp(node: Tensor) -> Tensor | None:
+    """log(exp(a) + exp(b) + ...) -> logaddexp(logaddexp(a, b), ...): the log of a sum of two
+    or more exponentials (1 counts as exp(0)) never forms the exponentials."""
+    terms = _chain(node.children.a, add)
+    exponents = [_exponent(term) for term in terms]
+    if len(exponents) < 2 or any(e is None for e in exponents):
+        return None
+    return _nested_logaddexp(exponents)
+
+
+def _nested_logaddexp(exponents: list[Tensor]) -> Tensor:
+    result = exponents[0]
+    for exponent in exponents[1:]:
+        result = apply(logaddexp, result, exponent)
+    return result
+
+
+def log_sum_exp_minus_term(node: Tensor) -> Tensor | None:
+    """logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...)): where a dominates, the
+    difference of two large numbers (softmax cross-entropy at logits of 1,000) cancels, while
+    softplus of a very negative number is exact."""
+    total, term = node.children.a, node.children.b
+    if total.op is not logaddexp:
+        return None
+    others = _chain(total, logaddexp)
+    if term not in others:
+        return None
+    others.remove(term)
+    return apply(softplus, _nested_logaddexp([apply(sub, other, term) for other in others]))
+
+
+def softmax(node: Tensor) -> Tensor | None:
+    """exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + ...)): the quotient of two
+    overflowing exponentials becomes the exponential of a difference (its log is rewritten to
+    logaddexp in turn)."""
+    numerator, denominator = node.children.a, node.children.b
+    terms = _chain(denominator, add)
+    if numerator.op is not exp or len(terms) < 2 or numerator not in terms:
+        return None
+    if any(_exponent(term) is None for term in terms):
+        return None
+    return apply(exp, apply(sub, numerator.children.a, apply(log, denominator)))
+
+
+def hypot(x: Any, y: Any) -> Tensor:
+    """sqrt(x**2 + y**2) without overflow, as m*sqrt(1 + (n/m)**2) with m = max(|x|, |y|) and
+    n = min(|x|, |y|), and 0 at the origin, where its gradient is 0 too (`where` masks the
+    0/0 of the untaken branch). Not an op of its own: a new op reshuffles the random
+    expressions of the table-driven tests, and hits a slow sympy path of comparisons.
+
+    >>> from symgrad.graph import var
+    >>> from symgrad.evaluate import evaluate
+    >>> x, y = var("x"), var("y")
+    >>> float(evaluate(hypot(x, y), {"x": 3.0, "y": 4.0}))
+    5.0
+    >>> import numpy as np
+    >>> with np.errstate(all="ignore"):  # the untaken branch's 0/0
+    ...     float(evaluate(hypot(x, y).grad(x), {"x": 0.0, "y": 0.0}))
+    0.0
+    """
+    m = apply(max_, apply(abs_, x), apply(abs_, y))
+    n = apply(min_, apply(abs_, x), apply(abs_, y))
+    ratio = apply(div, n, m)
+    scaled = apply(mul, m, apply(sqrt, apply(add, 1, apply(pow, ratio, 2))))
+    return where(apply(gt, m, 0), scaled, 0)
+
+
+def _square_base(term: Tensor) -> Tensor | None:
+    """x for a term x**2 or x*x; else None (not a constant c = sqrt(c)**2: hypot's own
+    sqrt(1 + r**2) would match again)."""
+    if term.op is pow and term.children.b.number == 2:
+        return term.children.a
+    if term.op is mul and term.children.a is term.children.b:
+        return term.children.a
+    return None
+
+
+def norm(node: Tensor) -> Tensor | None:
+    """sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...): no square overflows, and the
+    gradient at the origin is 0 rather than 0/0."""
+    terms = _chain(node.children.a, add)
+    bases = [_square_base(term) for term in terms]
+    if len(bases) < 2 or any(base is None for base in bases):
+        return None
+    result = bases[0]
+    for base in bases[1:]:
+        result = hypot(result, base)
+    return result
+
+
+def _summed_exponent(node: Tensor) -> Tensor | None:
+    """v for a node sum(exp(v)) summing every element of a tensor; else None."""
+    if node.op is None or node.op.name != "sum" or node.children.a.op is not exp:
+        return None
+    return node.children.a.children.a
+
+
+def tensor_log_sum_exp(node: Tensor) -> Tensor | None:
+    """log(sum(exp(v))) -> logsumexp(v), over every element of a vector or matrix."""
+    exponent = _summed_exponent(node.children.a)
+    return None if exponent is None else tensor_ops.logsumexp(exponent, axis=None)
+
+
+def tensor_softmax(node: Tensor) -> Tensor | None:
+    """exp(v)/sum(exp(v)) -> softmax(v), over every element of a vector or matrix."""
+    exponent = _summed_exponent(node.children.b)
+    if exponent is None or node.children.a is not node.children.b.children.a:
+        return None
+    return tensor_ops.softmax(exponent, axis=None)
+
+
+SUMS = [
+    StableRule("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))", (log,),
+               log_sum_exp, why="each exp overflows for an exponent > 709"),
+    StableRule("logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...))", (sub,),
+               log_sum_exp_minus_term,
+               why="logsumexp - a cancels where a dominates (cross-entropy of a confident "
+                   "right prediction)"),
+    StableRule("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))", (div,),
+               softmax, why="inf/inf = NaN once an exponent is > 709 (softmax)"),
+    StableRule("log(sum(exp(v))) -> logsumexp(v)", (log,), tensor_log_sum_exp,
+               why="exp overflows elementwise for entries > 709"),
+    StableRule("exp(v)/sum(exp(v)) -> softmax(v)", (div,), tensor_softmax,
+               why="inf/inf = NaN once an entry is > 709"),
+    StableRule("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", (sqrt,), norm,
+               why="x**2 overflows for |x| > 1e154; the gradient x/sqrt(...) is 0/0 at 0"),
+]
+"""Sums of any length, and over the elements of a vector or matrix (named functions)."""
+
+STABLE_RULES: list[StableRule] = SOFTPLUS_AND_SIGMOID + NEAR_ZERO + OVERFLOW + SUMS
+"""Every row, tried in this order at each node."""
+
+STABLE_RULES_BY_OP: dict[str, list[StableRule]] = {}
+for _rule in STABLE_RULES:
+    for _op in _rule.ops:
+        STABLE_RULES_BY_OP.setdefault(_op.name, []).append(_rule)

@@ -1,0 +1,233 @@
+"""stabilize: for each row, the stable form and its gradient at extreme inputs are finite and
+within 1e-12 of mpmath (at 6,000 bits, through sympy), where the original gives inf, NaN or
+garbage; and a stabilized formula never moves away from the exact value (hypothesis)."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+from symgrad.stable_rules import STABLE_RULES
+
+x, y, z = sg.variables("x y z")
+E = sg.exp
+
+# (row name, formula, points where the textbook formula breaks); every row appears once
+CASES = [
+    ("log(1 + exp(x)) -> softplus(x)", sg.log(1 + E(x)), [{"x": 1e3}, {"x": 800.0},
+                                                           {"x": -50.0}]),
+    ("log(sigmoid(x)) -> -softplus(-x)", sg.log(sg.sigmoid(x)), [{"x": -1e3}, {"x": -800.0}]),
+    ("exp(x)/(1 + exp(x)) -> sigmoid(x)", E(x) / (1 + E(x)), [{"x": 1e3}, {"x": 710.0}]),
+    ("1/(1 + exp(x)) -> sigmoid(-x)", 1 / (1 + E(x)), [{"x": 800.0}, {"x": 1e3}]),
+    ("1 - sigmoid(x) -> sigmoid(-x)", 1 - sg.sigmoid(x), [{"x": 40.0}, {"x": 700.0}]),
+    ("log(1 + x) -> log1p(x)", sg.log(1 + x), [{"x": 1e-300}, {"x": -1e-17}]),
+    ("log(1 - x) -> log1p(-x)", sg.log(1 - x), [{"x": 1e-300}, {"x": 3e-17}]),
+    ("exp(x) - 1 -> expm1(x)", E(x) - 1, [{"x": 1e-300}, {"x": -2e-17}]),
+    ("1 - exp(x) -> -expm1(x)", 1 - E(x), [{"x": 1e-300}, {"x": 5e-17}]),
+    ("1 - cos(x) -> 2*sin(x/2)**2", 1 - sg.cos(x), [{"x": 1e-10}, {"x": -3e-9}]),
+    ("(exp(x) - exp(-x))/2 -> sinh(x)", (E(x) - E(-x)) / 2, [{"x": 1e-300}, {"x": 1e-17}]),
+    ("(exp(x) - exp(-x))/(exp(x) + exp(-x)) -> tanh(x)",
+     (E(x) - E(-x)) / (E(x) + E(-x)), [{"x": 800.0}, {"x": -1e3}]),
+    ("1 - tanh(x)**2 -> cosh(x)**-2", 1 - sg.tanh(x) ** 2, [{"x": 20.0}, {"x": -30.0}]),
+    ("tanh(x)**2 - 1 -> -cosh(x)**-2", sg.tanh(x) ** 2 - 1, [{"x": 20.0}, {"x": 25.0}]),
+    ("log(exp(x)) -> x", sg.log(E(x)), [{"x": 1e3}, {"x": -800.0}]),
+    ("log(exp(x)/y) -> x - log(y)", sg.log(E(x) / y), [{"x": 1e3, "y": 2.0},
+                                                         {"x": -800.0, "y": 0.5}]),
+    ("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))",
+     sg.log(E(x) + E(y) + E(z)), [{"x": 1e3, "y": 999.0, "z": 998.0},
+                                  {"x": -1e3, "y": -999.0, "z": -1e3}]),
+    ("logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...))",
+     sg.log(E(x) + E(y) + E(z)) - x, [{"x": 1e3, "y": 990.0, "z": 0.0},
+                                      {"x": 1e3, "y": 1e3, "z": 999.0}]),
+    ("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))",
+     E(x) / (E(x) + E(y)), [{"x": 1e3, "y": 999.0}, {"x": -800.0, "y": -801.0}]),
+    ("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", sg.sqrt(x**2 + y**2),
+     [{"x": 1e200, "y": 3e200}, {"x": 3e-200, "y": -4e-200}, {"x": 1e200, "y": 1e200}]),
+]
+
+RELATIVE = 1e-12
+TINY = 1e-307  # below the smallest normal double, a relative comparison means nothing
+
+
+def exact(formula, point):
+    """The value of a sympy formula at 6,000 bits, rounded to a double."""
+    variables = sorted(formula.free_symbols, key=lambda s: s.name)
+    function = sympy.lambdify(variables, formula, "mpmath")
+    with mpmath.workprec(6000):
+        value = function(*[mpmath.mpf(point[v.name]) for v in variables])
+        return float(value) if mpmath.im(value) == 0 else math.nan
+
+
+def close(computed, expected):
+    return math.isfinite(computed) and (
+        abs(computed - expected) <= RELATIVE * abs(expected) + TINY)
+
+
+def values_and_gradient(f, point):
+    wrt = [v for v in (x, y, z) if v.name in point]
+    with np.errstate(all="ignore"):
+        return sg.evaluate([f, *sg.gradient(f, wrt)], point), wrt
+
+
+TENSOR_ROWS = ["log(sum(exp(v))) -> logsumexp(v)", "exp(v)/sum(exp(v)) -> softmax(v)"]
+
+
+def test_every_row_has_a_case():
+    covered = [name for name, _, _ in CASES] + TENSOR_ROWS
+    assert sorted(covered) == sorted(rule.name for rule in STABLE_RULES)
+
+
+def test_tensor_rows_are_exact_at_logits_of_a_thousand():
+    v = sg.vector("v", 3)
+    logits = np.array([1000.0, 999.0, 0.0])
+    with mpmath.workprec(200):
+        exponentials = [mpmath.exp(mpmath.mpf(value)) for value in logits]
+        total = sum(exponentials)
+        want_lse = float(mpmath.log(total))
+        want_softmax = np.array([float(e / total) for e in exponentials])
+    textbook_lse = sg.log(sg.sum(sg.exp(v)))
+    textbook_softmax = sg.exp(v) / sg.sum(sg.exp(v))
+    stable_lse, log = sg.stabilize(textbook_lse, explain=True)
+    assert [r.rule for r in log] == [TENSOR_ROWS[0]]
+    stable_softmax = sg.stabilize(textbook_softmax)
+    assert (str(stable_lse), str(stable_softmax)) == ("logsumexp(v)", "softmax(v)")
+    with np.errstate(all="ignore"):
+        assert np.isinf(sg.evaluate(textbook_lse, {"v": logits}))
+        assert np.isnan(sg.evaluate(textbook_softmax, {"v": logits})).any()
+        value, softmax = sg.evaluate([stable_lse, stable_softmax], {"v": logits})
+        gradient = sg.evaluate(sg.gradient(textbook_lse, v, stable=True), {"v": logits})
+    assert abs(value - want_lse) <= 1e-12 * want_lse
+    assert np.allclose(softmax, want_softmax, rtol=1e-12, atol=1e-300)
+    assert np.allclose(gradient, want_softmax, rtol=1e-12, atol=1e-300)
+
+
+def test_advise_takes_scalar_formulas():
+    with pytest.raises(ValueError, match="scalar formulas"):
+        sg.advise(sg.sum(sg.exp(sg.vector("v", 3))))
+
+
+@pytest.mark.parametrize("name, formula, points", CASES, ids=[c[0] for c in CASES])
+def test_row_is_exact_at_extremes_where_the_formula_is_not(name, formula, points):
+    stable, log = sg.stabilize(formula, explain=True)
+    assert name in [rewrite.rule for rewrite in log]
+    reference = sg.to_sympy(formula)
+    for point in points:
+        wrt = [v for v in (x, y, z) if v.name in point]
+        expected = [exact(reference, point)]
+        expected += [exact(sympy.diff(reference, sg.to_sympy(v)), point) for v in wrt]
+        got, _ = values_and_gradient(stable, point)
+        for value, want in zip(got, expected, strict=True):
+            assert close(value, want), (name, point, got, expected)
+        before, _ = values_and_gradient(formula, point)
+        assert not all(close(value, want) for value, want in zip(before, expected)), (
+            "the original formula should break here", name, point, before)
+
+
+@pytest.mark.parametrize("name, formula, points", CASES, ids=[c[0] for c in CASES])
+def test_advise_flags_the_original_there(name, formula, points):
+    for point in points:
+        ranges = {name_: (value, value) for name_, value in point.items()}
+        advice = sg.advise(formula, ranges=ranges, count=2)
+        assert advice.problems, (name, point, str(advice))
+
+
+def test_the_gradient_of_a_norm_is_zero_at_the_origin():
+    stable = sg.stabilize(sg.sqrt(x**2 + y**2))
+    assert "max(abs(x), abs(y))" in str(stable)
+    with np.errstate(all="ignore"):
+        assert sg.evaluate(sg.gradient(stable, [x, y]), {"x": 0.0, "y": 0.0}) == [0.0, 0.0]
+        textbook = sg.evaluate(sg.gradient(sg.sqrt(x**2 + y**2), [x, y]), {"x": 0.0, "y": 0.0})
+    assert all(math.isnan(v) for v in textbook)
+
+
+def test_softmax_cross_entropy_becomes_logsumexp_minus_the_logit():
+    loss = -sg.log(E(x) / (E(x) + E(y) + E(z)))
+    assert str(sg.stabilize(loss)) == "softplus(logaddexp(y - x, z - x))"
+
+
+def test_stable_partials_of_the_ops():
+    # softplus' = sigmoid, logaddexp's = sigmoid(a - b) = exp(a - logaddexp(a, b)), expm1's =
+    # exp: so the gradient of a stabilized formula is stable too
+    assert str(sg.softplus(x).grad(x)) == "sigmoid(x)"
+    assert str(sg.logaddexp(x, y).grad(x)) == "sigmoid(x - y)"
+    assert sg.evaluate(sg.expm1(x).grad(x), {"x": -50.0}) == math.exp(-50.0)
+
+
+def test_stabilize_leaves_stable_formulas_alone_and_keeps_sharing():
+    f = sg.sin(x) * y + sg.softplus(x)
+    assert sg.stabilize(f) is f
+    shared = sg.log(1 + E(x))
+    g, h = sg.stabilize([shared * 2, shared + y])
+    assert g.children.a is h.children.a or g.children.b is h.children.a
+
+
+def test_stabilize_rejects_non_tensors():
+    with pytest.raises(TypeError, match="stabilize takes"):
+        sg.stabilize("log(1 + exp(x))")
+    with pytest.raises(TypeError, match="stabilize takes Tensors"):
+        sg.stabilize([x, 3])
+
+
+def test_stable_gradient_option():
+    f = sg.log(1 + E(x))
+    (partial,) = sg.gradient(f, [x], stable=True)
+    assert str(partial) == "sigmoid(x)"
+    assert str(sg.gradient(1 - sg.tanh(x), x, stable=True)) == "-cosh(x)**(-2)"
+
+
+# --- never changes a value where both are finite --------------------------------------------
+
+_SMALL = st.sampled_from([x, y, -x, 2 * x, x * y, x + y, sg.sin(x), x / 3])
+_SHAPES = [lambda a, b: sg.log(1 + E(a)), lambda a, b: sg.log(sg.sigmoid(a)),
+           lambda a, b: E(a) / (1 + E(a)), lambda a, b: 1 / (1 + E(a)),
+           lambda a, b: 1 - sg.sigmoid(a), lambda a, b: sg.log(1 + a * a),
+           lambda a, b: sg.log(1 - a / 10), lambda a, b: E(a) - 1, lambda a, b: 1 - E(a),
+           lambda a, b: 1 - sg.cos(a), lambda a, b: (E(a) - E(-a)) / 2,
+           lambda a, b: (E(a) - E(-a)) / (E(a) + E(-a)), lambda a, b: 1 - sg.tanh(a) ** 2,
+           lambda a, b: sg.log(E(a) / (1 + b * b)), lambda a, b: sg.sqrt(a**2 + 3),
+           lambda a, b: sg.log(E(a) + E(b) + 1), lambda a, b: E(a) / (E(a) + E(b)),
+           lambda a, b: sg.sqrt(a**2 + b**2)]
+_NUMBERS = st.one_of(st.floats(-50, 50), st.sampled_from([0.0, 1e-300, -1e-12, 700.0, -700.0]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(_SHAPES), _SMALL, _SMALL, st.sampled_from(_SHAPES), _NUMBERS, _NUMBERS)
+def test_stabilize_never_moves_a_finite_value_away_from_the_exact_one(shape, a, b, outer,
+                                                                      vx, vy):
+    f = shape(a, b) * outer(b, a) + shape(b, a)
+    stable = sg.stabilize(f)
+    point = {"x": vx, "y": vy}
+    with np.errstate(all="ignore"):
+        before, after = (float(v) for v in sg.evaluate([f, stable], point))
+    if not (math.isfinite(before) and math.isfinite(after)):
+        return
+    if math.isclose(before, after, rel_tol=1e-9, abs_tol=1e-300):
+        return
+    want = exact(sg.to_sympy(f), point)  # they differ: the stable form must be the closer
+    assert abs(after - want) <= abs(before - want), (str(f), point, before, after, want)
+
+
+def test_cli_diff_stable(capsys):
+    from symgrad.cli import main
+
+    assert main(["diff", "log(1 + exp(x))", "--stable", "--at", "x=800"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "df/dx = sigmoid(x)", "at x=800:", "  f = 800", "  df/dx = 1"]
+    assert main(["diff", "sqrt(x**2 + y**2)", "--stable", "--wrt", "x", "--at", "x=0,y=0"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "  df/dx = 0"
+
+
+def test_check_skips_points_where_one_side_overflowed_and_says_so():
+    from symgrad.checking import compare_at_points
+
+    textbook = sg.log(1 + E(400 * x))
+    result = compare_at_points(textbook, sg.softplus(400 * x))
+    assert result and result.compared == 20
+    assert any("one side overflowed" in note for note in result.notes)
+    wrong = compare_at_points(textbook, sg.softplus(400 * x) + 1e-3)
+    assert not wrong
