@@ -90,3 +90,12 @@ def test_nested_lists_evaluate_to_nested_lists():
     rows = sg.evaluate(hessian, {"x": 2.0, "y": np.array([1.0, 5.0])})
     np.testing.assert_array_equal(rows[1][1], [0.0, 0.0])  # the constant takes y's shape
     np.testing.assert_array_equal(rows[0][0], [12.0, 60.0])
+
+
+def test_zero_to_a_negative_power_is_inf_as_numpy_floats_have_it():
+    x, y = sg.variables("x y")
+    with np.errstate(divide="ignore"):
+        assert sg.evaluate(sg.const(0) ** -1, {}) == np.inf
+        assert sg.evaluate(x**y, {"x": 0, "y": -1}) == np.inf  # integers, not a ValueError
+        assert sg.lambdify([x, y], x**y)(0, -1) == np.inf
+        assert sg.evaluate(sg.parse("0**-1"), {}) == np.inf

@@ -3,7 +3,6 @@ awkward ones (relu, sigmoid, step, powers), round trips on random expressions, b
 inputs, unsupported functions; then check and its numeric comparer, kinks included."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -293,14 +292,13 @@ def test_compare_at_points_skips_kinks():
 
 
 def test_simplifies_to_zero_is_guarded():
-    assert simplifies_to_zero(sp.sin(XR) ** 2 + sp.cos(XR) ** 2 - 1) is True
+    # A generous timeout: the proof itself is what is tested, not the machine's speed.
+    assert simplifies_to_zero(sp.sin(XR) ** 2 + sp.cos(XR) ** 2 - 1, timeout=60) is True
     assert simplifies_to_zero(sp.Integer(2)) is False
     huge = sum(sp.sin(i * XR) ** 2 for i in range(1, 80)) - sum(
         1 - sp.cos(i * XR) ** 2 for i in range(1, 80)
     )
-    start = time.perf_counter()
-    assert simplifies_to_zero(huge, timeout=1.0) in (True, None)
-    assert time.perf_counter() - start < 5
+    assert simplifies_to_zero(huge, timeout=1.0) is None  # too big to hand to sympy.simplify
 
 
 # --- check ------------------------------------------------------------------------------------
