@@ -434,9 +434,17 @@ def simplest_fractions(expr: sp.Expr) -> sp.Expr:
 _SIMPLE_DENOMINATOR = 10**6
 
 
-def _symgrad_conventions(derivative: sp.Expr) -> tuple[sp.Expr, list[str]]:
-    """sympy's derivative rewritten to symgrad's kink conventions, with a note per rewrite."""
+def _derivative_by_symgrad_conventions(
+    f: sp.Expr, wrt: sp.Symbol
+) -> tuple[sp.Expr, list[str]]:
+    """sympy's derivative of `f`, rewritten to symgrad's conventions, with a note per rewrite."""
     notes = []
+    zero_powers = [p for p in f.atoms(sp.Pow) if p.base == 0 and p.exp.has(wrt)]
+    if zero_powers:
+        # sympy's d/dy 0**y is 0**y*log(0) = nan; symgrad's is 0 where y > 0, as autograd's.
+        f = f.xreplace({p: sp.Piecewise((0, p.exp > 0), (p, True)) for p in zero_powers})
+        notes.append("d/dy 0**y is 0 where y > 0 (symgrad's convention; sympy's is nan)")
+    derivative = sp.diff(f, wrt)
     halves = [h for h in derivative.atoms(sp.Heaviside) if len(h.args) < 2 or h.args[1] != 0]
     if halves:
         derivative = derivative.xreplace({h: sp.Heaviside(h.args[0], 0) for h in halves})
@@ -609,7 +617,8 @@ def check_derivative(
             sympy_f = to_sympy(f, rational=True, real=True)
         sympy_f = simplest_fractions(sympy_f)
         ours = simplest_fractions(to_sympy(derivative, rational=True, real=True))
-        theirs, notes = _symgrad_conventions(sp.diff(sympy_f, sp.Symbol(wrt.name, real=True)))
+        wrt_symbol = sp.Symbol(wrt.name, real=True)
+        theirs, notes = _derivative_by_symgrad_conventions(sympy_f, wrt_symbol)
     except (ValueError, TypeError, ArithmeticError) as error:  # relu(nan): Max(nan, 0) refused
         reason = f"sympy cannot take this formula ({error})"
         return _check_by_differences(f, wrt, derivative, reason, samples, seed, label)

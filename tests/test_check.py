@@ -134,3 +134,11 @@ def test_derivative_of_zero_to_a_power_by_the_exponent_is_zero():
     # d/dy 0**y = 0 for y > 0 (autograd's convention), not 0**y*log(0) = NaN
     assert sg.evaluate((sg.const(0) ** y).grad(y), {"y": 2.0}) == 0
     assert sg.evaluate(sg.gradient(sg.const(0) ** y * x, [y])[0], {"x": 3.0, "y": 0.5}) == 0
+
+
+def test_check_follows_the_zero_to_a_power_convention():
+    # sympy's d/dy 0**y is nan everywhere; check compares under symgrad's convention instead
+    result = sg.check(sg.const(0) ** (y - 1) + y * x, y)
+    assert result.ok and result.compared > 0
+    assert any("0**y" in note for note in result.notes)
+    assert result.sympy.subs({sp.Symbol("x", real=True): 3, sp.Symbol("y", real=True): 2}) == 3
