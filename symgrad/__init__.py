@@ -40,7 +40,7 @@ from symgrad.printing import latex, pretty
 from symgrad.shapes import ShapeError
 from symgrad.simplify import Rewrite, simplify
 from symgrad.stabilize import stabilize
-from symgrad.sympy_bridge import UnsupportedSympyError, from_sympy, to_sympy
+from symgrad.sympy_bridge import NoSympyFormError, UnsupportedSympyError, from_sympy, to_sympy
 from symgrad.tensor_ops import (
     logsumexp,
     matmul,
@@ -72,6 +72,7 @@ __all__ = [
     "ExplainedStep",
     "Explanation",
     "Finding",
+    "NoSympyFormError",
     "Op",
     "PI",
     "ParseError",

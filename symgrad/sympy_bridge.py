@@ -6,6 +6,7 @@ Named `sympy_bridge`, not `sympy`, so `import sympy` never finds this module.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -16,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.core.parameters import evaluate as sympy_evaluate
 
 from symgrad import ops
 from symgrad.graph import PI, E, NamedConstant, Tensor, const, gc_paused, toposort, use_counts, var
 from symgrad.parse import parse
 
-__all__ = ["UnsupportedSympyError", "from_sympy", "to_sympy"]
+__all__ = ["NoSympyFormError", "UnsupportedSympyError", "from_sympy", "to_sympy"]
 
 
 class UnsupportedSympyError(ValueError):
@@ -31,6 +33,10 @@ class UnsupportedSympyError(ValueError):
         shown = "" if expr is None else f" in {str(expr)[:80]}"
         super().__init__(f"sympy function {name!r} has no symgrad op{shown}")
         self.name = name
+
+
+class NoSympyFormError(ValueError):
+    """A node sympy refuses to build, such as `max(x, nan)`: sympy cannot compare NaN."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +72,9 @@ def _balanced(combine: Callable[[Any, Any], Any], items: list[Any]) -> Any:
     return items[0]
 
 
+EVALUATED_HEIGHT = 60
+"""Nodes at most this high are built by sympy with its automatic evaluation; higher ones
+unevaluated (evaluating them costs time quadratic in depth)."""
 DEEP_GRAPH = 60  # graphs deeper than this run their sympy work on a thread with a big stack
 in_deep_thread = threading.local()
 
@@ -206,17 +215,24 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
                 if operand.op is node.op and uses[operand] == 1:
                     absorbed.add(operand)
     converted: dict[Tensor, Any] = {}
+    height: dict[Tensor, int] = {}
     for node in order:
         children = node.children
         if children is None:
+            height[node] = 0
             if node.name is not None:
                 converted[node] = sp.Symbol(node.name, real=True) if real else sp.Symbol(node.name)
             else:
                 exact = node.number if node.number is not None else node._value
                 converted[node] = _sympy_number(exact, rational)
-        elif node in absorbed:
             continue
-        elif children.op.commutative:
+        below = height[children.a] if children.b is None else max(
+            height[children.a], height[children.b])
+        if node in absorbed:  # a link of a chain converted as one sum: one level in sympy
+            height[node] = below
+            continue
+        height[node] = below + 1
+        if children.op.commutative:
             terms = []
             stack = [children.b, children.a]
             while stack:
@@ -226,12 +242,39 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
                     stack.append(operand.children.a)
                 else:
                     terms.append(converted[operand])
-            converted[node] = _balanced(children.op.sympy, terms)
-        elif children.b is None:
-            converted[node] = children.op.sympy(converted[children.a])
+            operands = terms
         else:
-            converted[node] = children.op.sympy(converted[children.a], converted[children.b])
+            operands = [converted[c] for c in (children.a, children.b) if c is not None]
+        # sympy's automatic evaluation walks a whole argument at every level (sin asks
+        # is_number, which recurses), so a chain of n costs O(n**2): past EVALUATED_HEIGHT
+        # levels nodes are built unevaluated, which keeps shallow results exactly as sympy
+        # writes them and deep ones linear.
+        with sympy_evaluate(height[node] <= EVALUATED_HEIGHT):
+            converted[node] = _build(node, operands, rational)
     return converted[t]
+
+
+def _build(node: Tensor, operands: list[Any], rational: bool) -> Any:
+    """node's sympy form from its operands' forms. A node sympy refuses (it cannot compare
+    NaN: Max(0, nan)) is its numpy value when its operands are numbers (relu(nan) is nan),
+    else a NoSympyFormError naming it."""
+    op = node.children.op
+    try:
+        if op.commutative:
+            return _balanced(op.sympy, operands)
+        return op.sympy(*operands)
+    except (TypeError, ValueError) as error:
+        if all(operand.is_number for operand in operands):
+            with np.errstate(all="ignore"):
+                numbers = [float(operand) for operand in operands]
+                # a commutative chain holds several operands: max(max(nan, 1), 2)
+                value = functools.reduce(op.numpy, numbers) if len(numbers) > 2 else op.numpy(
+                    *numbers)
+            return _sympy_number(float(value), rational)
+        raise NoSympyFormError(
+            f"sympy cannot build {op.name} of {', '.join(map(str, operands))[:120]} "
+            f"({error}); symgrad's evaluate and lambdify follow numpy there"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
