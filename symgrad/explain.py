@@ -11,6 +11,7 @@ built from its inputs'.
 from __future__ import annotations
 
 import html
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,16 +27,26 @@ from symgrad.graph import (
     const,
     count_ops,
     free_variables,
+    gc_paused,
     toposort,
     unwrap,
     var,
     variables,
 )
-from symgrad.printing import inlined_size
+from symgrad.printing import TEXT, inlined_size, render
 
 MODES = ("reverse", "forward")
 SIMPLIFY_MAX_OPS = 60
 """Display formulas bigger than this many ops are shown as built, not simplified (speed)."""
+SIMPLIFY_MAX_STEPS = 2000
+"""Past this many steps every formula is shown as built: simplifying each small cell costs
+about a millisecond, minutes for a deep chain's table (the table says so)."""
+CELL_CHARS = 120
+"""Markdown and html cells, and the terms of a sum line, are cut after this many characters.
+A formula longer than its cell is written as its top with "…" for the rest, so each cell
+costs the same whatever the depth (a deep chain's upstream products grow with it)."""
+LISTED_STEPS = 8
+"""A sum of more contributions than this names its first and last steps and their count."""
 
 INLINED_LIMIT = 5000
 """Formulas longer than this many nodes, written out as trees, are not written out."""
@@ -44,6 +55,45 @@ FULL_FORMULA_WIDTH = 90
 
 # Column widths of the terminal table: wider formulas are cut with "…" (their values are kept).
 TEXT_WIDTHS = {"edge": 20, "local": 28, "upstream": 26, "contribution": 28, "total": 40}
+
+
+class StepNumbers(Sequence[int]):
+    """The numbers of the steps summed so far: the first `count` of a list that grows as the
+    sweep goes. A node feeding n parents has n steps, each with its prefix: views of one list
+    cost O(n) where a tuple per step would cost O(n**2) (13 GB for a chain of 10**5).
+
+    >>> numbers = [3, 4, 5]
+    >>> StepNumbers(numbers, 2) == (3, 4), StepNumbers(numbers, 2)
+    (True, (3, 4))
+    """
+
+    __slots__ = ("_numbers", "_count")
+
+    def __init__(self, numbers: list[int], count: int):
+        self._numbers = numbers
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if not -self._count <= index < self._count:
+            raise IndexError("step number index out of range")
+        return self._numbers[index % self._count]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._numbers[: self._count])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 @dataclass(frozen=True)
@@ -67,7 +117,7 @@ class ExplainedStep:
     upstream: Tensor
     contribution: Tensor
     total: Tensor
-    summands: tuple[int, ...]
+    summands: Sequence[int]
     node_value: Any = None
     operand_value: Any = None
     local_value: Any = None
@@ -110,11 +160,14 @@ def format_number(value: Any) -> str:
     return f"{value:.6g}"
 
 
-def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor]) -> Tensor:
-    """t with every node of `mapping` replaced, rebuilt bottom-up without recursion."""
+def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor],
+                built: dict[Tensor, Tensor] | None = None) -> Tensor:
+    """t with every node of `mapping` replaced, rebuilt bottom-up without recursion. Calls
+    that share `built` share the work (the cells of a table are parts of one graph)."""
     if t in mapping:
         return mapping[t]
-    built: dict[Tensor, Tensor] = {}
+    if built is None:
+        built = {}
     stack = [(t, False)]
     while stack:
         node, expanded = stack.pop()
@@ -134,6 +187,53 @@ def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor]) -> Tensor:
         b = None if children.b is None else built[children.b]
         built[node] = apply(children.op, built[children.a], b)
     return built[t]
+
+
+def _has_at_most_ops(t: Tensor, limit: int) -> bool:
+    """Whether t has at most `limit` distinct inner nodes; stops early past the limit."""
+    seen: set[Tensor] = set()
+    stack = [t]
+    while stack:
+        node = stack.pop()
+        children = node.children
+        if children is None or node in seen:
+            continue
+        seen.add(node)
+        if len(seen) > limit:
+            return False
+        stack.append(children.a)
+        if children.b is not None:
+            stack.append(children.b)
+    return True
+
+
+def _elided(t: Tensor, budget: int) -> dict[Tensor, str] | None:
+    """"…" for the nodes past the first `budget` inner nodes of t written out as a tree,
+    breadth first, or None when t fits. Writing t with these names costs O(budget): every
+    path from the top meets a named node within the budget's places."""
+    queue = deque([t])
+    explored = 0
+    elided: dict[Tensor, str] = {}
+    while queue:
+        node = queue.popleft()
+        children = node.children
+        if children is None:
+            continue
+        if explored >= budget:
+            elided[node] = "…"
+            continue
+        explored += 1
+        queue.append(children.a)
+        if children.b is not None:
+            queue.append(children.b)
+    return elided or None
+
+
+def _numbers_text(numbers: Sequence[int], sep: str = " + ") -> str:
+    """Step numbers as `#2 + #3`; past LISTED_STEPS, the first and last with the count."""
+    if len(numbers) <= LISTED_STEPS:
+        return sep.join(f"#{n}" for n in numbers)
+    return f"#{numbers[0]}{sep}#{numbers[1]}{sep}…{sep}#{numbers[-1]} ({len(numbers)} steps)"
 
 
 def _simplifier() -> Any:
@@ -194,8 +294,11 @@ class Explanation:
             None if values is None else {w: values[g] for w, g in gradients.items()}
         )
         self._values = values
-        self._simplify = _simplifier() if simplify else None
-        self._shown: dict[tuple[Tensor, bool], str] = {}
+        self.simplified = simplify and len(steps) <= SIMPLIFY_MAX_STEPS
+        self._simplify = _simplifier() if self.simplified else None
+        self._shown: dict[tuple[Tensor, bool], Tensor] = {}
+        self._texts: dict[tuple[Tensor, bool], str] = {}
+        self._built: dict[Tensor, Tensor] = {}  # the labelled rebuild, shared by every formula
         taken = {v.name for v in free_variables([f, *gradients.values()])}
         inner = {s.node for s in steps} | {s.operand for s in steps if s.operand.children}
         prefix = _label_prefix(taken)
@@ -213,19 +316,28 @@ class Explanation:
         self._symbols = {node: var(name) for node, name in self.labels.items()}
 
     # --- formulas --------------------------------------------------------------------------
-    def formula(self, t: Tensor, labelled: bool = True) -> str:
+    def formula(self, t: Tensor, labelled: bool = True, max_chars: int | None = None) -> str:
         """t as text: inner nodes of f written by their labels (unless `labelled=False`),
-        simplified when the simplifier is there and t is small."""
+        simplified when the simplifier is there and t is small. With `max_chars`, only a
+        formula's top (breadth first) with "…" for the parts below, at least `max_chars`
+        long when anything is left out (a cell cut to `max_chars` anyway)."""
         key = (t, labelled)
-        if key not in self._shown:
-            shown = _substitute(t, self._symbols) if labelled else t
-            if self._simplify is not None and count_ops(shown) <= SIMPLIFY_MAX_OPS:
+        shown = self._shown.get(key)
+        if shown is None:
+            shown = _substitute(t, self._symbols, self._built) if labelled else t
+            if self._simplify is not None and _has_at_most_ops(shown, SIMPLIFY_MAX_OPS):
                 try:
                     shown = self._simplify(shown)
                 except Exception:  # noqa: BLE001  a display nicety must never break the table
                     pass
-            self._shown[key] = _text(shown)
-        return self._shown[key]
+            self._shown[key] = shown
+        if max_chars is not None:
+            # k inner nodes of a tree write out to at least 2k + 1 characters (operands and
+            # symbols), so the top max_chars // 2 + 1 of them fill the cell
+            return render(shown, TEXT, _elided(shown, max_chars // 2 + 1))
+        if key not in self._texts:
+            self._texts[key] = _text(shown)
+        return self._texts[key]
 
     def name(self, node: Tensor) -> str:
         """A node's short name: its label, a variable's name, or a constant's number."""
@@ -236,12 +348,12 @@ class Explanation:
     def definition(self, node: Tensor) -> str:
         """How a labelled node is computed from its inputs, e.g. `t1 = x*y`."""
         a, b, op = node.children
-        symbols = {n: s for n, s in self._symbols.items() if n is not node}
-        rebuilt = apply(op, _substitute(a, symbols), None if b is None else _substitute(b, symbols))
-        return f"{self.labels[node]} = {rebuilt}"
+        # node is not among its operands' nodes, so they are written with every label
+        a, b = (None if c is None else _substitute(c, self._symbols, self._built) for c in (a, b))
+        return f"{self.labels[node]} = {apply(op, a, b)}"
 
-    def _cell(self, t: Tensor, value: Any) -> str:
-        text = self.formula(t)
+    def _cell(self, t: Tensor, value: Any, max_chars: int | None) -> str:
+        text = self.formula(t, max_chars=max_chars)
         if self._values is None:
             return text
         number = format_number(value)
@@ -287,26 +399,28 @@ class Explanation:
         return ["#", "input → node", "∂input/∂wrt", "local ∂node/∂input", "contribution",
                 "∂node/∂wrt = sum so far"]
 
-    def _rows(self) -> list[tuple[Tensor | None, list[str]]]:
-        rows = []
-        for s in self.steps:
-            side = ""
-            if s.node.children.a is s.node.children.b:  # x*x: the input is used twice
-                side = " (left)" if s.position == 0 else " (right)"
-            if self.mode == "reverse":
-                edge = f"{self.name(s.node)} → {self.name(s.operand)}{side}"
-                middle = [self._cell(s.local, s.local_value),
-                          self._cell(s.upstream, s.upstream_value)]
-            else:
-                edge = f"{self.name(s.operand)}{side} → {self.name(s.node)}"
-                middle = [self._cell(s.upstream, s.upstream_value),
-                          self._cell(s.local, s.local_value)]
-            total = self._cell(s.total, s.total_value)
-            if s.accumulates:
-                total = " + ".join(f"#{n}" for n in s.summands) + " = " + total
-            rows.append((s.wrt, [str(s.number), edge, *middle,
-                                 self._cell(s.contribution, s.contribution_value), total]))
-        return rows
+    def _rows(self, max_chars: int | None) -> list[tuple[Tensor | None, list[str]]]:
+        """The table's cells per step; formulas written only to `max_chars` (cut later)."""
+        with gc_paused():  # a deep graph's table: millions of small strings and nodes
+            return [(s.wrt, self._row(s, max_chars)) for s in self.steps]
+
+    def _row(self, s: ExplainedStep, max_chars: int | None) -> list[str]:
+        side = ""
+        if s.node.children.a is s.node.children.b:  # x*x: the input is used twice
+            side = " (left)" if s.position == 0 else " (right)"
+        if self.mode == "reverse":
+            edge = f"{self.name(s.node)} → {self.name(s.operand)}{side}"
+            middle = [self._cell(s.local, s.local_value, max_chars),
+                      self._cell(s.upstream, s.upstream_value, max_chars)]
+        else:
+            edge = f"{self.name(s.operand)}{side} → {self.name(s.node)}"
+            middle = [self._cell(s.upstream, s.upstream_value, max_chars),
+                      self._cell(s.local, s.local_value, max_chars)]
+        total = self._cell(s.total, s.total_value, max_chars)
+        if s.accumulates:
+            total = _numbers_text(s.summands) + " = " + total
+        contribution = self._cell(s.contribution, s.contribution_value, max_chars)
+        return [str(s.number), edge, *middle, contribution, total]
 
     def _title(self) -> str:
         names = ", ".join(self.name(w) for w in self.wrt)
@@ -318,6 +432,8 @@ class Explanation:
             point = ", ".join(f"{v.name} = {format_number(self._values[v])}"
                               for v in free_variables(self.f) if v in self._values)
             title += f", at {point}" if point else ""
+        if self._simplify is None and len(self.steps) > SIMPLIFY_MAX_STEPS:
+            title += f" (over {SIMPLIFY_MAX_STEPS:,} steps: formulas shown as built)"
         return title
 
     def _legend(self) -> list[str]:
@@ -340,14 +456,16 @@ class Explanation:
             else:
                 target = f"∂{self.name(node)}/∂{self.name(wrt)}"
                 why = f"{len(numbers)} inputs of {self.name(node)} depend on {self.name(wrt)}"
-            parts = " + ".join(f"#{n}" for n in numbers)
-            terms = " + ".join(_grouped(self.formula(by_number[n].contribution))
-                               for n in numbers)
-            line = " = ".join(dict.fromkeys([target, parts, terms, self.formula(final.total)]))
+            listed = len(numbers) <= LISTED_STEPS  # else the steps' count, not their terms
+            terms = [" + ".join(_grouped(_cut(self.formula(by_number[n].contribution,
+                                                           max_chars=CELL_CHARS), CELL_CHARS))
+                                for n in numbers)] if listed else []
+            total = _cut(self.formula(final.total, max_chars=CELL_CHARS), CELL_CHARS)
+            line = " = ".join(dict.fromkeys([target, _numbers_text(numbers), *terms, total]))
             if self._values is not None:
-                values = " + ".join(format_number(by_number[n].contribution_value)
-                                    for n in numbers)
-                line += f" = {values} = {format_number(final.total_value)}"
+                values = [" + ".join(format_number(by_number[n].contribution_value)
+                                     for n in numbers)] if listed else []
+                line += " = " + " = ".join([*values, format_number(final.total_value)])
             lines.append(f"{line}   ({why})")
         return lines
 
@@ -365,15 +483,15 @@ class Explanation:
         rows = []
         for w, g in self.gradients.items():
             texts = [self.formula(g)]
-            full = self.formula(g, labelled=False)
+            full = self.formula(g, labelled=False, max_chars=FULL_FORMULA_WIDTH)
             if len(full) <= FULL_FORMULA_WIDTH:  # written out in f's variables, when short
                 texts.append(full)
             value = "" if self.gradient_values is None else format_number(
                 self.gradient_values[w])
             formula = " = ".join([self._wrt_text(w), *dict.fromkeys(texts)])
             numbers = self._final_steps(w)
-            where = ("step " if len(numbers) == 1 else "steps ") + " + ".join(
-                f"#{n}" for n in numbers) if numbers else ""
+            where = ("step " if len(numbers) == 1 else "steps ") + _numbers_text(
+                numbers) if numbers else ""
             rows.append((self.name(w), value, formula, where))
         return rows
 
@@ -401,7 +519,7 @@ class Explanation:
         if self.mode == "forward":
             caps[2], caps[3] = caps[3], caps[2]
         headers = self._headers()
-        rows = self._rows()
+        rows = self._rows(max(cap for cap in caps if cap is not None))
         cut = [[_cut(cell, cap) for cell, cap in zip(cells, caps, strict=True)]
                for _, cells in rows]
         widths_now = [max([len(h)] + [len(r[i]) for r in cut]) for i, h in enumerate(headers)]
@@ -443,8 +561,8 @@ class Explanation:
             headers = self._headers()
             lines.append("| " + " | ".join(headers) + " |")
             lines.append("|" + "|".join(["---:"] + ["---"] * (len(headers) - 1)) + "|")
-            for _, cells in self._rows():
-                shown = [cells[0], *(f"`{c}`" for c in cells[1:])]
+            for _, cells in self._rows(CELL_CHARS):
+                shown = [cells[0], *(f"`{_cut(c, CELL_CHARS)}`" for c in cells[1:])]
                 lines.append("| " + " | ".join(_md(c) for c in shown) + " |")
             lines.append("")
         sums = self._sum_lines()
@@ -472,9 +590,9 @@ class Explanation:
         else:
             head = "".join(f"<th>{esc(h)}</th>" for h in self._headers())
             body = []
-            for _, cells in self._rows():
+            for _, cells in self._rows(CELL_CHARS):
                 tds = [f"<td>{esc(cells[0])}</td>"]
-                tds += [f"<td style='text-align:left'><code>{esc(c)}</code></td>"
+                tds += [f"<td style='text-align:left'><code>{esc(_cut(c, CELL_CHARS))}</code></td>"
                         for c in cells[1:]]
                 body.append("<tr>" + "".join(tds) + "</tr>")
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
@@ -514,7 +632,7 @@ class Explanation:
         for s in self.steps:
             notes.setdefault(s.contribution, []).append(f"#{s.number}")
             if s.accumulates:
-                notes.setdefault(s.total, []).append("Σ " + "+".join(f"#{n}" for n in s.summands))
+                notes.setdefault(s.total, []).append("Σ " + _numbers_text(s.summands, "+"))
         return {node: " ".join(dict.fromkeys(texts)) for node, texts in notes.items()}
 
     def to_dot(self, **options: Any) -> Any:
@@ -643,6 +761,13 @@ def explain(
     >>> s.number, str(s.node), str(s.operand), str(s.local), s.local_value, s.total_value
     (3, 'x*y', 'x', 'y', 3.0, 3.0)
     """
+    # millions of small objects for a deep graph: the collector would walk every live object
+    # again and again (9x slower with sympy's cache full of deep expressions)
+    with gc_paused():
+        return _explained(f, wrt, at, mode, simplify)
+
+
+def _explained(f: Any, wrt: Any, at: Mapping | None, mode: str, simplify: bool) -> Explanation:
     if mode not in MODES:
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
     f = _as_expression(f)
@@ -669,14 +794,15 @@ def explain(
         return None if values is None else values[t]
 
     steps = []
-    received: dict[tuple, list[int]] = {}
+    received: dict[tuple, list[int]] = {}  # the step numbers summed into each derivative
     for number, (w, s) in enumerate(raw, start=1):
         key = (w, s.operand if mode == "reverse" else s.node)
         received.setdefault(key, []).append(number)
         local = as_tensor(s.local)
+        summands = StepNumbers(received[key], len(received[key]))
         steps.append(ExplainedStep(
             number, mode, w, s.node, s.operand, s.position, local, s.upstream, s.contribution,
-            s.total, tuple(received[key]), value(s.node), value(s.operand), value(local),
+            s.total, summands, value(s.node), value(s.operand), value(local),
             value(s.upstream), value(s.contribution), value(s.total),
         ))
     return Explanation(f, wrt_list, mode, at, steps, gradients, values, simplify)

@@ -214,6 +214,13 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
             for operand in (node.children.a, node.children.b):
                 if operand.op is node.op and uses[operand] == 1:
                     absorbed.add(operand)
+    with gc_paused():  # sympy builds many objects; the collector would walk them all again
+        return _converted(order, t, absorbed, rational, real)
+
+
+def _converted(order: list[Tensor], t: Tensor, absorbed: set[Tensor], rational: bool,
+               real: bool) -> Any:
+    """The sympy form of t from its toposorted graph `order`, each node built once."""
     converted: dict[Tensor, Any] = {}
     height: dict[Tensor, int] = {}
     for node in order:

@@ -60,3 +60,38 @@ def test_to_sympy_of_nan_constants_is_their_value(text, expected):
 def test_to_sympy_names_what_sympy_cannot_compare(text):
     with pytest.raises(sg.NoSympyFormError, match="sympy cannot build max"):
         sg.to_sympy(sg.parse(text))
+
+
+def test_explain_of_depth_100000_has_every_step(sin_chain):
+    # over 150 s and 9 GB before: a tuple of all earlier step numbers per step, a table
+    # formula rebuilt per cell, every label's definition copying all the labels
+    x, f = sin_chain
+    e = sg.explain(f, x)
+    assert len(e) == 100_000 and e.steps[-1].operand is x
+    assert e.gradients[x] is sg.gradient(f, x)
+
+
+def test_str_of_a_deep_explanation_has_one_row_per_step():
+    x, f = _sines(5000)
+    text = str(sg.explain(f, x, at={"x": 0.5}))
+    lines = text.splitlines()
+    # title, blank, "nodes:", one definition per sin, blank, header, rule, one row per step,
+    # blank, "gradient:", the gradient line
+    assert len(lines) == 2 * 5000 + 9
+    assert lines[3] == "  t1 = sin(x) = 0.479426"
+    rows = [line for line in lines if line.lstrip().split("  ")[0].isdigit()]
+    assert len(rows) == 5000
+    assert "(over 2,000 steps: formulas shown as built)" in lines[0]
+    assert max(len(line) for line in lines[1:]) < 200  # deep products are cut, not written out
+
+
+def test_a_node_feeding_many_parents_names_its_first_and_last_steps():
+    x, f = _horner(1000)
+    e = sg.explain(f, x)
+    (_, node, numbers), = e.sums()
+    assert node is x and len(numbers) == 1001
+    text = e.to_markdown()
+    assert f"#3 + #6 + … + #{numbers[-1]} (1001 steps)" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 * 1000 + 1 + 2  # a header, then a step per row; the gradient table
+    assert max(len(row) for row in rows) < 1000  # cells are cut, not written out
