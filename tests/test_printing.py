@@ -12,15 +12,16 @@ x, y, z = sg.variables("x y z")
     [
         (x * y + sg.sin(x) ** 2, "x*y + sin(x)**2"),
         ((x + y) ** -2, "(x + y)**(-2)"),
-        ((x + y) * z, "(x + y)*z"),
+        ((x + y) * z, "z*(x + y)"),  # one order: variables before sums, as sympy
         (x + y * z, "x + y*z"),
-        (x - (y + z), "x - (y + z)"),
-        (x - (y - z), "x - (y - z)"),
+        (x - (y + z), "x - y - z"),  # a sum is written flat, added terms first
+        (x - (y - z), "x + z - y"),
+        (x - (y - 1e300), "x - (y - 1e+300)"),  # an extreme constant keeps the grouping
         ((x - y) - z, "x - y - z"),
         (x + (y + z), "x + y + z"),
         (x / (y * z), "x/(y*z)"),
-        (x / y * z, "x/y*z"),
-        (x * (y / z), "x*y/z"),
+        (x / y * z, "z*(x/y)"),
+        (x * (y / z), "x*(y/z)"),  # the grouping kept: x*y/z is (x*y)/z
         (x**y**z, "x**y**z"),
         ((x**y) ** z, "(x**y)**z"),
         (-(x**2), "-x**2"),
@@ -28,7 +29,8 @@ x, y, z = sg.variables("x y z")
         (-(x + y), "-(x + y)"),
         (-(x * y), "-x*y"),
         (-x * y, "-x*y"),
-        (x * -y, "x*(-y)"),
+        (x * -y, "-y*x"),  # a sign goes first
+        (y * (x * 2), "2*x*y"),
         (x + (-y) * z, "x + -y*z"),
         (x ** sg.const(-1), "x**(-1)"),
         (sg.const(-2) ** x, "(-2)**x"),

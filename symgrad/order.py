@@ -1,0 +1,292 @@
+"""The one order in which formulas are written: the terms of a sum and the factors of a product
+sorted by a structural key, so `str`, `pretty`, `latex`, the CLI and `check` write a formula the
+same way however it was built (`a + b` and `b + a`, or `(2*sin(x))*cos(x)` from the chain rule
+and `(2*cos(x))*sin(x)` from `simplify`, both print `2*sin(x)*cos(x)`).
+
+The key follows sympy's `sort_key` in spirit: in a product, numbers, then named constants,
+variables, function calls and compound factors (`2*x*y*sin(x)*(x + 1)`), a power next to its
+base (`x*x**2`), a negated factor first (`-x*y`); in a sum, variables, then products and powers
+(`x*y + y**3`), calls and compound terms, numbers last and the subtracted terms after the
+added ones (`y + 2*sin(x)*cos(x) - x - 1`). Ties are broken by
+names and a structural digest, never by node ids or hash seeds.
+
+Reordering regroups a chain (`a + (b + c)` becomes `a + b + c`), which changes a float result
+by rounding alone while the constants are moderate. A chain holding an extreme constant (below
+2**-32 or above 2**32 in magnitude, or not finite) keeps its grouping, since regrouping it can
+overflow (`1e308*(x*y)` is not `(1e308*x)*y` at x = 10, y = 0.1): only the operands of each
+node are swapped there, which is exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Collection
+from typing import Any
+
+from symgrad.graph import Children, Tensor, const
+from symgrad.ops import add, div, mul, neg, pow, sub
+
+Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
+
+FUNCTION_RANK = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30,
+                 "cosh": 31, "tanh": 32}
+"""Calls sympy orders specially (`sin(x)*cos(x)`, `exp(x)*log(x)`); other calls by name."""
+
+# factor groups: a product reads -x*2*pi*y*sin(x)*(x + 1)
+SIGNED, NUMBER, NAMED, VARIABLE, CALL, COMPOUND = range(-1, 5)
+# term groups: a sum reads x + x*y + sin(x) + (a/b) + pi + 1
+TERM_GROUP = {SIGNED: 4, NAMED: 8, VARIABLE: 1, CALL: 3, COMPOUND: 4}
+MONOMIAL, NUMBER_TERM = 2, 9
+
+MODERATE = 2.0**32
+"""Constants whose magnitude lies in [1/MODERATE, MODERATE] (or is 0) let a chain be
+reordered: partial results then differ by rounding alone, unless the inputs are extreme."""
+
+_MASK = (1 << 64) - 1
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _mix(op_name: str, a: int, b: int) -> int:
+    mixed = (_digest(op_name) ^ (a * 0x100000001B3) ^ (b * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
+    return mixed ^ (mixed >> 29)
+
+
+def _number_field(value: Any) -> tuple[int, float]:
+    """A number as a sortable pair: NaN after everything, big integers as infinities."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.copysign(math.inf, value)
+    return (1, 0.0) if number != number else (0, number)
+
+
+def moderate(node: Tensor) -> bool:
+    """Whether a constant operand lets its chain be reordered (see `MODERATE`).
+
+    >>> from symgrad.graph import const
+    >>> moderate(const(2.5)), moderate(const(1e308)), moderate(const(float("nan")))
+    (True, False, False)
+    """
+    value = node.number
+    if value is None:
+        return node.children is not None or not node.is_const or node.scalar_value is not None
+    if value != value or value in (math.inf, -math.inf):
+        return False
+    return value == 0 or 1 / MODERATE <= abs(value) <= MODERATE
+
+
+class CanonicalOrder:
+    """Rewrites a graph for display with its sums and products in canonical order (see the
+    module's docstring); `atoms` (nodes a shared form names) are kept whole, as leaves.
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sin, cos
+    >>> x, y = variables("x y")
+    >>> order = CanonicalOrder()
+    >>> order(cos(x) * 2 * sin(x) + y) is order(y + 2 * sin(x) * cos(x))
+    True
+    """
+
+    def __init__(self, atoms: Collection[Tensor] = ()) -> None:
+        self.atoms = atoms
+        self.expanded: dict[Tensor, Tensor] = {}  # node -> its display form
+        self.keys: dict[Tensor, Key] = {}  # display node -> key
+
+    def __call__(self, node: Tensor) -> Tensor:
+        """The display form of `node` (expanded even if it is an atom)."""
+        if node.children is None:
+            return node
+        found = self.expanded.get(node)
+        if found is not None:
+            return found
+        stack = [node]
+        parts_of: dict[Tensor, list[tuple[Tensor, int]] | None] = {}
+        while stack:
+            current = stack[-1]
+            if current in self.expanded:
+                stack.pop()
+                continue
+            if current not in parts_of:
+                parts_of[current] = self._parts(current)
+            parts = parts_of[current]
+            operands = [part for part, _ in parts] if parts is not None else [
+                child for child in current.children[:2] if child is not None]
+            pending = [o for o in operands if self._needs_expanding(o)]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            self.expanded[current] = self._build(current, parts)
+        return self.expanded[node]
+
+    # --- reading chains ----------------------------------------------------------------------
+    def _needs_expanding(self, operand: Tensor) -> bool:
+        if operand.children is None:
+            self._leaf_key(operand)
+            return False
+        return operand not in self.expanded
+
+    def _embedded(self, operand: Tensor) -> Tensor:
+        """An operand as it appears inside another node's display: an atom stays itself."""
+        if operand.children is None or operand in self.atoms:
+            return operand
+        return self.expanded[operand]
+
+    def _parts(self, node: Tensor) -> list[tuple[Tensor, int]] | None:
+        """The signed terms of a sum or the factors of a product rooted at `node` (sign 1),
+        or None where `node` is kept as it is (another op, a shaped node, an extreme
+        constant in the chain)."""
+        op = node.op
+        if node.shape or op not in (add, sub, mul):  # -(x + y) stays: its sign is outside
+            return None
+        chain_ops = (mul,) if op is mul else (add, sub, neg)
+        parts: list[tuple[Tensor, int]] = []
+        stack = [(node, 1)]
+        while stack:
+            current, sign = stack.pop()
+            inner = current is node or (current.op in chain_ops and current not in self.atoms
+                                        and not current.shape)
+            if not inner:
+                if not moderate(current):
+                    return None
+                parts.append((current, sign))
+                continue
+            a, b, current_op = current.children
+            if current_op is neg:
+                stack.append((a, -sign))
+            else:
+                stack.append((b, -sign if current_op is sub else sign))
+                stack.append((a, sign))
+        return parts
+
+    # --- writing them in order ---------------------------------------------------------------
+    def _build(self, node: Tensor, parts: list[tuple[Tensor, int]] | None) -> Tensor:
+        if parts is None:
+            return self._kept(node)
+        if node.op is mul:
+            factors = sorted((self._embedded(f) for f, _ in parts), key=self._key)
+            result = factors[0]
+            for factor in factors[1:]:
+                result = self._node(mul, result, factor)
+            return result
+        terms = []
+        for term, sign in parts:
+            term = self._embedded(term)
+            positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
+            terms.append((term, sign) if positive is None else (positive, -sign))
+        added = sorted((t for t, sign in terms if sign > 0), key=self.term_key)
+        subtracted = sorted((t for t, sign in terms if sign < 0), key=self.term_key)
+        result = added[0] if added else self._node(neg, subtracted.pop(0), None)
+        for term in added[1:]:
+            result = self._node(add, result, term)
+        for term in subtracted:
+            result = self._node(sub, result, term)
+        return result
+
+    def _negated(self, term: Tensor) -> Tensor | None:
+        """-term without its leading minus sign where its text starts with one (-2*y, -y/x,
+        -1.5), else None. Exact: a float's sign commutes with *, / and rounding."""
+        spine = []
+        current = term
+        while current.op in (mul, div) and current not in self.atoms:
+            spine.append(current)
+            current = current.children.a
+        if current.op is neg and current not in self.atoms:
+            positive = current.children.a  # already in display form
+        elif current.number is not None and current.number < 0:
+            positive = const(-current.number)
+            self._leaf_key(positive)
+        else:
+            return None
+        for node in reversed(spine):
+            positive = self._node(node.op, positive, node.children.b)
+        return positive
+
+    def _kept(self, node: Tensor) -> Tensor:
+        """`node` over its operands' display forms; a commutative op's operands in order."""
+        a, b, op = node.children
+        a, b = self._embedded(a), None if b is None else self._embedded(b)
+        if op.commutative and b is not None and not node.shape and self._key(b) < self._key(a):
+            a, b = b, a
+        return self._node(op, a, b)
+
+    def _node(self, op: Any, a: Tensor, b: Tensor | None) -> Tensor:
+        node = Tensor(children=Children(a, b, op))  # raw: no folding, the grouping shown
+        if node not in self.keys:
+            self.keys[node] = self._inner_key(node)
+        return node
+
+    # --- keys --------------------------------------------------------------------------------
+    def _key(self, node: Tensor) -> Key:
+        if node.children is None:
+            return self._leaf_key(node)
+        if node in self.atoms and node not in self.keys:
+            return self.keys[self(node)]
+        return self.keys[node]
+
+    def _leaf_key(self, node: Tensor) -> Key:
+        key = self.keys.get(node)
+        if key is None:
+            if node.name is not None:
+                key = (VARIABLE, 0, node.name, (0, 0.0), (0, 0.0), (node.name,), 0,
+                       _digest("var " + node.name))
+            elif node.number is not None:
+                key = (NUMBER, 0, "", _number_field(node.number), (0, 0.0), (), 0,
+                       _digest("number " + repr(node.number)))
+            else:  # pi, e, an array
+                text = repr(node._value)
+                key = (NAMED, 0, text, (0, 0.0), (0, 0.0), (), 0, _digest("constant " + text))
+            self.keys[node] = key
+        return key
+
+    def _inner_key(self, node: Tensor) -> Key:
+        a, b, op = node.children
+        key_a = self._key(a)
+        key_b = self._key(b) if b is not None else None
+        height = 1 + max(key_a[6], 0 if key_b is None else key_b[6])
+        names = (key_a[5] + (() if key_b is None else key_b[5]))[:3]
+        digest = _mix(op.name, key_a[7], 0 if key_b is None else key_b[7])
+        if op is pow:  # next to its base: x*x**2*x**y
+            power = (1, _number_field(b.number)[1]) if b.number is not None else (2, 0.0)
+            return (*key_a[:4], power, names, height, digest)
+        if op is neg:  # a sign goes first, as a coefficient does: -x*y
+            return (SIGNED, *key_a[1:5], names, height, digest)
+        if op.symbol is None:  # a call: sin(x)
+            rank = FUNCTION_RANK.get(op.name, 99)
+            return (CALL, rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
+        return (COMPOUND, 0, op.name, (0, 0.0), (0, 0.0), names, height, digest)
+
+    def term_key(self, node: Tensor) -> Key:
+        """The key of a term in a sum: a product by its factors other than numbers (2*x sorts
+        as x), numbers last. A named node sorts as what it names."""
+        if node in self.atoms and node.children is not None:
+            node = self(node)
+        key = self._key(node)
+        if key[0] == NUMBER:
+            return (NUMBER_TERM, *key[1:])
+        if node.op is mul and node not in self.atoms:
+            factors = self._factors(node)
+            if len(factors) >= 2:
+                return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), key[5], key[6], key[7])
+            if factors:
+                key = (*self._key(factors[0])[:7], key[7])
+        if key[0] == VARIABLE and key[4] != (0, 0.0):  # x**2 reads as a product: x*y + y**3
+            return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), *key[5:])
+        return (TERM_GROUP.get(key[0], NUMBER_TERM), *key[1:])
+
+    def _factors(self, product: Tensor) -> list[Tensor]:
+        """The factors other than numbers of a display product (a left-nested chain)."""
+        factors = []
+        current = product
+        while current.op is mul and current not in self.atoms:
+            a, b, _ = current.children
+            if b.number is None:
+                factors.append(b)
+            current = a
+        if current.number is None:
+            factors.append(current)
+        return factors
