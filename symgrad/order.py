@@ -24,7 +24,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-from symgrad.graph import Children, Tensor, const
+from symgrad.graph import Children, Tensor, const, gc_paused
 from symgrad.ops import add, div, mul, neg, pow, sub
 
 Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
@@ -50,9 +50,30 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
+_OP_DIGESTS: dict[str, int] = {}
+
+
 def _mix(op_name: str, a: int, b: int) -> int:
-    mixed = (_digest(op_name) ^ (a * 0x100000001B3) ^ (b * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
+    op_digest = _OP_DIGESTS.get(op_name)
+    if op_digest is None:
+        op_digest = _OP_DIGESTS[op_name] = _digest("op " + op_name)
+    mixed = (op_digest ^ (a * 0x100000001B3) ^ (b * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
     return mixed ^ (mixed >> 29)
+
+
+class Shown:
+    """An inner node of a display graph: what the printer reads of a `Tensor` (`children`,
+    `op`, `shape`), made for one printing only, so neither interned nor folded."""
+
+    __slots__ = ("children", "op", "shape")
+    name = None
+    number = None
+    is_const = False
+
+    def __init__(self, op: Any, a: Any, b: Any, shape: tuple) -> None:
+        self.children = Children(a, b, op)
+        self.op = op
+        self.shape = shape
 
 
 def _number_field(value: Any) -> tuple[int, float]:
@@ -86,50 +107,58 @@ class CanonicalOrder:
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin, cos
     >>> x, y = variables("x y")
-    >>> order = CanonicalOrder()
-    >>> order(cos(x) * 2 * sin(x) + y) is order(y + 2 * sin(x) * cos(x))
-    True
+    >>> from symgrad.printing import render, TEXT
+    >>> render(cos(x) * 2 * sin(x) + y, TEXT), render(y + (2 * sin(x)) * cos(x), TEXT)
+    ('y + 2*sin(x)*cos(x)', 'y + 2*sin(x)*cos(x)')
     """
 
     def __init__(self, atoms: Collection[Tensor] = ()) -> None:
         self.atoms = atoms
-        self.expanded: dict[Tensor, Tensor] = {}  # node -> its display form
-        self.keys: dict[Tensor, Key] = {}  # display node -> key
+        self.expanded: dict[Tensor, Any] = {}  # node -> its display form
+        self.keys: dict[Any, Key] = {}  # display node -> key
 
-    def __call__(self, node: Tensor) -> Tensor:
+    def __call__(self, node: Tensor) -> Any:
         """The display form of `node` (expanded even if it is an atom)."""
         if node.children is None:
             return node
-        found = self.expanded.get(node)
+        expanded = self.expanded
+        found = expanded.get(node)
         if found is not None:
             return found
+        with gc_paused():  # many small objects, no cycles: the collector would only rescan
+            return self._expand(node)
+
+    def _expand(self, node: Tensor) -> Any:
+        expanded = self.expanded
         stack = [node]
         parts_of: dict[Tensor, list[tuple[Tensor, int]] | None] = {}
         while stack:
             current = stack[-1]
-            if current in self.expanded:
+            if current in expanded:
                 stack.pop()
                 continue
-            if current not in parts_of:
-                parts_of[current] = self._parts(current)
-            parts = parts_of[current]
-            operands = [part for part, _ in parts] if parts is not None else [
-                child for child in current.children[:2] if child is not None]
-            pending = [o for o in operands if self._needs_expanding(o)]
-            if pending:
-                stack.extend(pending)
-                continue
+            if current in parts_of:
+                parts = parts_of[current]
+            else:
+                parts = parts_of[current] = self._parts(current)
+                operands = (current.children[:2] if parts is None
+                            else [part for part, _ in parts])
+                pending = False
+                for operand in operands:
+                    if operand is None:
+                        continue
+                    if operand.children is None:
+                        self._leaf_key(operand)
+                    elif operand not in expanded:
+                        stack.append(operand)
+                        pending = True
+                if pending:
+                    continue
             stack.pop()
-            self.expanded[current] = self._build(current, parts)
-        return self.expanded[node]
+            expanded[current] = self._build(current, parts)
+        return expanded[node]
 
     # --- reading chains ----------------------------------------------------------------------
-    def _needs_expanding(self, operand: Tensor) -> bool:
-        if operand.children is None:
-            self._leaf_key(operand)
-            return False
-        return operand not in self.expanded
-
     def _embedded(self, operand: Tensor) -> Tensor:
         """An operand as it appears inside another node's display: an atom stays itself."""
         if operand.children is None or operand in self.atoms:
@@ -203,21 +232,25 @@ class CanonicalOrder:
         else:
             return None
         for node in reversed(spine):
-            positive = self._node(node.op, positive, node.children.b)
+            positive = self._node(node.op, positive, node.children.b, node.shape)
         return positive
 
-    def _kept(self, node: Tensor) -> Tensor:
+    def _kept(self, node: Tensor) -> Any:
         """`node` over its operands' display forms; a commutative op's operands in order."""
         a, b, op = node.children
-        a, b = self._embedded(a), None if b is None else self._embedded(b)
-        if op.commutative and b is not None and not node.shape and self._key(b) < self._key(a):
-            a, b = b, a
-        return self._node(op, a, b)
+        shown_a, shown_b = self._embedded(a), None if b is None else self._embedded(b)
+        if op.commutative and b is not None and not node.shape and (
+                self._key(shown_b) < self._key(shown_a)):
+            shown_a, shown_b = shown_b, shown_a
+        elif shown_a is a and shown_b is b:  # as it stands: the node itself
+            if node not in self.keys:
+                self.keys[node] = self._inner_key(node)
+            return node
+        return self._node(op, shown_a, shown_b, node.shape)
 
-    def _node(self, op: Any, a: Tensor, b: Tensor | None) -> Tensor:
-        node = Tensor(children=Children(a, b, op))  # raw: no folding, the grouping shown
-        if node not in self.keys:
-            self.keys[node] = self._inner_key(node)
+    def _node(self, op: Any, a: Any, b: Any, shape: tuple = ()) -> Shown:
+        node = Shown(op, a, b, shape)
+        self.keys[node] = self._inner_key(node)
         return node
 
     # --- keys --------------------------------------------------------------------------------

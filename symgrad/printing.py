@@ -401,7 +401,7 @@ def pretty(node: Tensor, shared: bool = True) -> str:
     >>> print(pretty(s * s + x * y))
     t1 = x*y
     t2 = sin(t1)
-    t2*t2 + t1
+    t1 + t2*t2
     >>> pretty(s * s + x * y, shared=False)
     'x*y + sin(x*y)*sin(x*y)'
     """
