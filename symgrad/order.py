@@ -28,6 +28,7 @@ from symgrad.graph import Children, Tensor, const, gc_paused
 from symgrad.ops import add, div, mul, neg, pow, sub
 
 Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
+Display = Any  # a display node: a `Shown`, or a `Tensor` (a leaf, a named node, one unchanged)
 
 FUNCTION_RANK = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30,
                  "cosh": 31, "tanh": 32}
@@ -117,7 +118,7 @@ class CanonicalOrder:
         self.expanded: dict[Tensor, Any] = {}  # node -> its display form
         self.keys: dict[Any, Key] = {}  # display node -> key
 
-    def __call__(self, node: Tensor) -> Any:
+    def __call__(self, node: Tensor) -> Display:
         """The display form of `node` (expanded even if it is an atom)."""
         if node.children is None:
             return node
@@ -128,9 +129,9 @@ class CanonicalOrder:
         with gc_paused():  # many small objects, no cycles: the collector would only rescan
             return self._expand(node)
 
-    def _expand(self, node: Tensor) -> Any:
+    def _expand(self, node: Tensor) -> Display:
         expanded = self.expanded
-        stack = [node]
+        stack: list[Any] = [node]
         parts_of: dict[Tensor, list[tuple[Tensor, int]] | None] = {}
         while stack:
             current = stack[-1]
@@ -159,7 +160,7 @@ class CanonicalOrder:
         return expanded[node]
 
     # --- reading chains ----------------------------------------------------------------------
-    def _embedded(self, operand: Tensor) -> Tensor:
+    def _embedded(self, operand: Tensor) -> Display:
         """An operand as it appears inside another node's display: an atom stays itself."""
         if operand.children is None or operand in self.atoms:
             return operand
@@ -174,7 +175,7 @@ class CanonicalOrder:
             return None
         chain_ops = (mul,) if op is mul else (add, sub, neg)
         parts: list[tuple[Tensor, int]] = []
-        stack = [(node, 1)]
+        stack: list[tuple[Any, int]] = [(node, 1)]
         while stack:
             current, sign = stack.pop()
             inner = current is node or (current.op in chain_ops and current not in self.atoms
@@ -193,7 +194,7 @@ class CanonicalOrder:
         return parts
 
     # --- writing them in order ---------------------------------------------------------------
-    def _build(self, node: Tensor, parts: list[tuple[Tensor, int]] | None) -> Tensor:
+    def _build(self, node: Tensor, parts: list[tuple[Tensor, int]] | None) -> Display:
         if parts is None:
             return self._kept(node)
         if node.op is mul:
@@ -203,8 +204,8 @@ class CanonicalOrder:
                 result = self._node(mul, result, factor)
             return result
         terms = []
-        for term, sign in parts:
-            term = self._embedded(term)
+        for part, sign in parts:
+            term = self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
         added = sorted((t for t, sign in terms if sign > 0), key=self.term_key)
@@ -216,7 +217,7 @@ class CanonicalOrder:
             result = self._node(sub, result, term)
         return result
 
-    def _negated(self, term: Tensor) -> Tensor | None:
+    def _negated(self, term: Display) -> Display | None:
         """-term without its leading minus sign where its text starts with one (-2*y, -y/x,
         -1.5), else None. Exact: a float's sign commutes with *, / and rounding."""
         spine = []
@@ -235,7 +236,7 @@ class CanonicalOrder:
             positive = self._node(node.op, positive, node.children.b, node.shape)
         return positive
 
-    def _kept(self, node: Tensor) -> Any:
+    def _kept(self, node: Display) -> Display:
         """`node` over its operands' display forms; a commutative op's operands in order."""
         a, b, op = node.children
         shown_a, shown_b = self._embedded(a), None if b is None else self._embedded(b)
@@ -254,7 +255,7 @@ class CanonicalOrder:
         return node
 
     # --- keys --------------------------------------------------------------------------------
-    def _key(self, node: Tensor) -> Key:
+    def _key(self, node: Display) -> Key:
         if node.children is None:
             return self._leaf_key(node)
         if node in self.atoms and node not in self.keys:
@@ -276,7 +277,7 @@ class CanonicalOrder:
             self.keys[node] = key
         return key
 
-    def _inner_key(self, node: Tensor) -> Key:
+    def _inner_key(self, node: Display) -> Key:
         a, b, op = node.children
         key_a = self._key(a)
         key_b = self._key(b) if b is not None else None
@@ -293,7 +294,7 @@ class CanonicalOrder:
             return (CALL, rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
         return (COMPOUND, 0, op.name, (0, 0.0), (0, 0.0), names, height, digest)
 
-    def term_key(self, node: Tensor) -> Key:
+    def term_key(self, node: Display) -> Key:
         """The key of a term in a sum: a product by its factors other than numbers (2*x sorts
         as x), numbers last. A named node sorts as what it names."""
         if node in self.atoms and node.children is not None:
@@ -311,7 +312,7 @@ class CanonicalOrder:
             return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), *key[5:])
         return (TERM_GROUP.get(key[0], NUMBER_TERM), *key[1:])
 
-    def _factors(self, product: Tensor) -> list[Tensor]:
+    def _factors(self, product: Display) -> list[Display]:
         """The factors other than numbers of a display product (a left-nested chain)."""
         factors = []
         current = product
