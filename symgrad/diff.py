@@ -44,14 +44,12 @@ def _check_wrt(wrt: Tensor) -> Tensor:
     return wrt
 
 
-def _chain(node: Tensor, position: int, local: Tensor | float | None, upstream: Tensor) -> Tensor:
-    """upstream * local, the chain rule's product for one operand of `node`."""
-    if local is None:
-        raise ValueError(f"{node.op.name} has no derivative in operand {position}")
-    return _product(upstream, local)
+def _no_derivative(node: Tensor, position: int) -> ValueError:
+    return ValueError(f"{node.op.name} has no derivative in operand {position}")
 
 
 def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
+    """upstream * local, the chain rule's product for one operand."""
     if local.__class__ is int:  # add's and sub's partials, 1 and -1: no product to build
         if local == 1:
             return upstream
@@ -69,10 +67,8 @@ def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
     return apply(mul, upstream, local)
 
 
-def _sum(total: Tensor | None, contribution: Tensor) -> Tensor:
+def _sum(total: Tensor, contribution: Tensor) -> Tensor:
     """total + contribution; two contributions masked by one condition share the mask."""
-    if total is None:
-        return contribution
     if (
         total.op is select_zero
         and contribution.op is select_zero
@@ -115,8 +111,10 @@ def _forward_sweep(
                 if upstream is None:
                     continue
                 local = local_derivatives[position]
-                contribution = _chain(node, position, local, upstream)
-                total = _sum(total, contribution)
+                if local is None:
+                    raise _no_derivative(node, position)
+                contribution = _product(upstream, local)
+                total = contribution if total is None else _sum(total, contribution)
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))
@@ -170,18 +168,23 @@ def reverse_sweep(
     with gc_paused():
         for node in reversed(order):
             upstream = adjoint.get(node)
-            # A wrt node is independent: its own operands are not differentiated through.
-            if upstream is None or node.children is None or node in targets:
+            if upstream is None:
                 continue
-            a, b, op = node.children
+            children = node.children
+            # A wrt node is independent: its own operands are not differentiated through.
+            if children is None or node in targets:
+                continue
+            a, b, op = children
             local_derivatives = op.partials(a, b, node)
             for position, operand in enumerate((a,) if b is None else (a, b)):
                 if operand not in active:
                     continue
                 local = local_derivatives[position]
-                contribution = _chain(node, position, local, upstream)
+                if local is None:
+                    raise _no_derivative(node, position)
+                contribution = _product(upstream, local)
                 previous = adjoint.get(operand)
-                total = _sum(previous, contribution)
+                total = contribution if previous is None else _sum(previous, contribution)
                 adjoint[operand] = total
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
