@@ -13,7 +13,7 @@ from typing import NamedTuple, overload
 from symgrad import matrix_diff
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
-from symgrad.ops import add, mul, neg, select_zero
+from symgrad.ops import Op, add, mul, neg, select_zero
 from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
 
@@ -44,8 +44,8 @@ def _check_wrt(wrt: Tensor) -> Tensor:
     return wrt
 
 
-def _no_derivative(node: Tensor, position: int) -> ValueError:
-    return ValueError(f"{node.op.name} has no derivative in operand {position}")
+def _no_derivative(op: Op, position: int) -> ValueError:
+    return ValueError(f"{op.name} has no derivative in operand {position}")
 
 
 def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
@@ -58,24 +58,41 @@ def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
     # select_zero is a strong zero: u*select_zero(c, v) = select_zero(c, u*v), kept outermost
     # so that where's untaken branch contributes exactly 0 even where its derivative is NaN
     # (the trap of JAX's where, which multiplies that NaN by 0).
-    if upstream.op is select_zero:
-        condition, masked = upstream.children.a, upstream.children.b
-        return apply(select_zero, condition, _product(masked, local))
-    if local.__class__ is Tensor and local.op is select_zero:
-        condition, masked = local.children.a, local.children.b
-        return apply(select_zero, condition, _product(upstream, masked))
+    # (the op tests first: most products have no mask, and a call per product would show)
+    mask = _masked(upstream) if upstream.op is select_zero else None
+    if mask is not None:
+        return apply(select_zero, mask.condition, _product(mask.masked, local))
+    if isinstance(local, Tensor) and local.op is select_zero:
+        mask = _masked(local)
+        if mask is not None:
+            return apply(select_zero, mask.condition, _product(upstream, mask.masked))
     return apply(mul, upstream, local)
+
+
+class _Mask(NamedTuple):
+    condition: Tensor
+    masked: Tensor
+
+
+def _masked(node: Tensor) -> _Mask | None:
+    """The operands of a node select_zero(condition, masked), else None."""
+    children = node.children
+    if children is None or children.op is not select_zero or children.b is None:
+        return None
+    return _Mask(children.a, children.b)
 
 
 def _sum(total: Tensor, contribution: Tensor) -> Tensor:
     """total + contribution; two contributions masked by one condition share the mask."""
+    total_mask = _masked(total) if total.op is select_zero else None
+    contribution_mask = _masked(contribution) if contribution.op is select_zero else None
     if (
-        total.op is select_zero
-        and contribution.op is select_zero
-        and total.children.a is contribution.children.a
+        total_mask is not None
+        and contribution_mask is not None
+        and total_mask.condition is contribution_mask.condition
     ):
-        masked = apply(add, total.children.b, contribution.children.b)
-        return apply(select_zero, total.children.a, masked)
+        masked = apply(add, total_mask.masked, contribution_mask.masked)
+        return apply(select_zero, total_mask.condition, masked)
     return apply(add, total, contribution)
 
 
@@ -112,13 +129,14 @@ def _forward_sweep(
                     continue
                 local = local_derivatives[position]
                 if local is None:
-                    raise _no_derivative(node, position)
+                    raise _no_derivative(op, position)
                 contribution = _product(upstream, local)
                 total = contribution if total is None else _sum(total, contribution)
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))
-            derivative[node] = total
+            if total is not None:  # some operand depends on wrt, so there is a total
+                derivative[node] = total
     return derivative
 
 
@@ -181,7 +199,7 @@ def reverse_sweep(
                     continue
                 local = local_derivatives[position]
                 if local is None:
-                    raise _no_derivative(node, position)
+                    raise _no_derivative(op, position)
                 contribution = _product(upstream, local)
                 previous = adjoint.get(operand)
                 total = contribution if previous is None else _sum(previous, contribution)

@@ -14,11 +14,10 @@ import threading
 import time
 import warnings
 import weakref
-from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -27,8 +26,14 @@ from symgrad import shapes
 if TYPE_CHECKING:
     from symgrad.ops import Op
 
-Children = namedtuple("Children", ["a", "b", "op"])
-Children.__doc__ = "The operands and op of an inner node; `b` is None for a unary op."
+
+class Children(NamedTuple):
+    """The operands and op of an inner node; `b` is None for a unary op."""
+
+    a: Tensor
+    b: Tensor | None
+    op: Op
+
 
 # key -> KeyedRef(node). Keys: the node's own Children(a, b, op) for inner nodes, ("var", name)
 # for variables, ("const", type, value) for constants. An entry leaves the table the moment
@@ -38,6 +43,7 @@ class _Ref(weakref.ref):
     constructor, which costs more than the rest of making a node."""
 
     __slots__ = ("key",)
+    key: tuple
 
 
 _table: dict[tuple, _Ref] = {}
@@ -87,6 +93,8 @@ class Tensor:
     is_const: bool
     number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
     shape: shapes.Shape  # () for a scalar (bound to an array, it broadcasts elementwise)
+    _value: Any  # a variable's binding (None when unbound) or a constant's value
+    _key: tuple  # the node's key in the interning table
 
     def __new__(
         cls, value: Any = None, children: Children | None = None, name: str | None = None
@@ -136,7 +144,7 @@ class Tensor:
 
     @value.setter
     def value(self, value: Any) -> None:
-        if not self.is_var:
+        if self.children is not None or self.name is None:  # not a variable
             raise AttributeError("only a variable's value can be set; constants are fixed")
         from symgrad.evaluate import check_value
 
@@ -165,8 +173,8 @@ class Tensor:
         return to_str(self)
 
     def __repr__(self) -> str:
-        if count_ops(self) > 100:
-            return f"<Tensor {self.op.name}: {count_ops(self)} ops>"
+        if self.children is not None and count_ops(self) > 100:
+            return f"<Tensor {self.children.op.name}: {count_ops(self)} ops>"
         return f"Tensor({self})"
 
     def _repr_latex_(self) -> str:
@@ -295,10 +303,10 @@ def _make(
     entered = _table.setdefault(key, ref)
     if entered is ref:
         return node
-    return _enter_late(key, ref, entered)
+    return _enter_late(key, node, ref, entered)
 
 
-def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
+def _enter_late(key: tuple, node: Tensor, ref: _Ref, entered: _Ref) -> Tensor:
     """The node for `key` when another entry was there first: its node if live, else ours
     once the dead entry is gone (its node just died; its callback, running now, removes it)."""
     for _ in range(10_000):
@@ -308,9 +316,9 @@ def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
         time.sleep(0)  # let the callback finish
         entered = _table.setdefault(key, ref)
         if entered is ref:
-            return ref()
+            return node
     _table[key] = ref  # a callback that never came (interpreter shutdown): take the place
-    return ref()
+    return node
 
 
 def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
@@ -461,7 +469,7 @@ def _normalize_number(value: Any) -> Any:
         value = int(value)  # bool, IntEnum, numpy integers
         return value if math.isfinite(to_float(value)) else to_float(value)
     if isinstance(value, numbers.Rational):  # an exact fraction stays exact: 1/2, 2/3
-        value = Fraction(value.numerator, value.denominator)
+        value = Fraction(int(value.numerator), int(value.denominator))
         if value.denominator == 1:
             return _normalize_number(value.numerator)
         if max(abs(value.numerator), value.denominator) < 2**53:
@@ -514,7 +522,7 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         if node is not None:
             return node
     if isinstance(value, NamedConstant):
-        key = ("const", "named", value.name)
+        key: tuple = ("const", "named", value.name)
         return _interned(key) or _make(key, None, None, value)
     value = _normalize_number(value)
     if type(value) is float:
@@ -630,7 +638,7 @@ def _flatten(root: Tensor) -> list[tuple]:
         children = node.children
         if children is not None:
             b = None if children.b is None else position[children.b]
-            entry = ("op", children.op.name, position[children.a], b)
+            entry: tuple = ("op", children.op.name, position[children.a], b)
         elif node.name is not None:
             entry = ("var", node.name, node.shape, node._value)
         else:  # `number` keeps a fraction exact; arrays and named constants are their value

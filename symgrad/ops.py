@@ -316,7 +316,7 @@ sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (1 / (2 * out)
 
 sin = _function("sin", "np.sin(a)", sp.sin, lambda a, b, out: (cos(a),),
                 latex="\\sin{{\\left({a} \\right)}}")
-cos = _function("cos", "np.cos(a)", sp.cos, lambda a, b, out: (-sin(a),),
+cos: Op = _function("cos", "np.cos(a)", sp.cos, lambda a, b, out: (-sin(a),),
                 latex="\\cos{{\\left({a} \\right)}}")
 tan = _function("tan", "np.tan(a)", sp.tan, lambda a, b, out: (1 + out**2,),
                 domain=Domain((Range(-1.4, 1.4),), text="cos(a) != 0"),
@@ -334,7 +334,7 @@ atan2 = _function("atan2", "np.arctan2(a, b)", sp.atan2,
                   doc="atan2(y, x): the angle of the point (x, y)")
 sinh = _function("sinh", "np.sinh(a)", sp.sinh, lambda a, b, out: (cosh(a),),
                  latex="\\sinh{{\\left({a} \\right)}}")
-cosh = _function("cosh", "np.cosh(a)", sp.cosh, lambda a, b, out: (sinh(a),),
+cosh: Op = _function("cosh", "np.cosh(a)", sp.cosh, lambda a, b, out: (sinh(a),),
                  latex="\\cosh{{\\left({a} \\right)}}")
 tanh = _function("tanh", "np.tanh(a)", sp.tanh, lambda a, b, out: (1 - out**2,),
                  latex="\\tanh{{\\left({a} \\right)}}")
@@ -354,7 +354,7 @@ erf = _function("erf", "special.erf(a)", sp.erf, lambda a, b, out: (_erf_slope(a
                 scalar="math.erf(a)", doc="the error function")
 erfc = _function("erfc", "special.erfc(a)", sp.erfc, lambda a, b, out: (-_erf_slope(a),),
                  scalar="math.erfc(a)", doc="1 - erf(a), accurate for large a")
-sigmoid = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
+sigmoid: Op = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
                     lambda a, b, out: (out * (1 - out),),
                     latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow")
 relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
@@ -363,12 +363,12 @@ relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
                  doc="relu'(0) = 0")
 abs = _function("abs", "np.abs(a)", sp.Abs, lambda a, b, out: (sign(a),),
                 kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0")
-step = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
+step: Op = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
                  lambda a, b, out: (0,), kinks=lambda a, b: (a,),
                  scalar="1.0 if a > 0.0 else (0.0 if a == a else a)",  # NaN stays NaN
                  latex="\\operatorname{{step}}{{\\left({a} \\right)}}",
                  doc="1 if a > 0 else 0: the derivative of relu")
-sign = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
+sign: Op = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
                  kinks=lambda a, b: (a,),
                  latex="\\operatorname{{sign}}{{\\left({a} \\right)}}",
                  doc="-1, 0 or 1: the derivative of abs")
@@ -434,12 +434,14 @@ def _fold_select(c: Tensor, x: Tensor) -> Tensor | None:
         return x if c.number != 0 else as_tensor(0)
     if x.number == 0:
         return x
-    if c.op is ne and c.children.b.number == 0:  # select_zero(c != 0, x) is select_zero(c, x)
-        return select_zero(c.children.a, x)
+    condition = c.children
+    if condition is not None and condition.op is ne and condition.b is not None \
+            and condition.b.number == 0:  # select_zero(c != 0, x) is select_zero(c, x)
+        return select_zero(condition.a, x)
     return None
 
 
-select_zero = _function(
+select_zero: Op = _function(
     "select_zero", "np.where(a != 0, b, 0.0)[()]",
     lambda c, x: sp.Piecewise((x, _condition(c)), (0, True)),
     lambda c, x, out: (0, select_zero(c, 1)),
