@@ -27,12 +27,23 @@ def apply(op: Op, a: Any, b: Any = None) -> Tensor:
     >>> str(apply(mul, apply(add, 2, 1), x * 1))
     '3*x'
     """
-    if not isinstance(a, Tensor) or (b is not None and not isinstance(b, Tensor)):
+    if not isinstance(a, Tensor):
         a = as_tensor(a)
-        b = None if b is None else as_tensor(b)
     if b is None:
         return _fold_unary(op, a)
-    return _fold_binary(op, a, b)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b)
+    if op.fold is not None:  # the op's own folding, declared in its table entry
+        folded = op.fold(a, b)
+        if folded is not None:
+            return folded
+    # Most nodes of a derivative graph have no constant operand: test that once.
+    if a.is_const or b.is_const:
+        folded = _fold_with_constant(op, a, b)
+        if folded is not None:
+            return folded
+    fold = _BINARY_FOLDS.get(op)
+    return _node(op, a, b) if fold is None else fold(a, b)
 
 
 # Derivative graphs fold the same few constants over and over (1*-1, 2-1): remember them.
@@ -137,25 +148,6 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
     return _node(op, a, None)
 
 
-def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
-    if op.fold is not None:  # the op's own folding, declared in its table entry
-        folded = op.fold(a, b)
-        if folded is not None:
-            return folded
-    # Most nodes of a derivative graph have no constant operand: test that once.
-    if a.is_const or b.is_const:
-        folded = _fold_with_constant(op, a, b)
-        if folded is not None:
-            return folded
-    if op is add:
-        return _fold_add(a, b)
-    if op is sub:
-        return _fold_sub(a, b)
-    if op is mul:
-        return _fold_mul(a, b)
-    return _node(op, a, b)
-
-
 def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
     # `number` is None for anything but a scalar constant, and None == 0 is False.
     if a.is_const and b.is_const:  # arithmetic as IEEE does it: inf*0 is nan, not 0
@@ -205,16 +197,22 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
     # numbers first: x*2 -> 2*x, pi*2 -> 2*pi
     if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
+    if not a.is_const:
+        return _node(mul, a, b)
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)
     inner = b.children
-    if a.is_const and inner is not None and inner.op is mul and inner.b is not None \
+    if inner is not None and inner.op is mul and inner.b is not None \
             and inner.a.is_const and not inner.b.is_const:
         # 2*(3*x) -> 6*x, when 2*3 folds (an unfolded 1e308*1e308 would move back and forth
         # forever). A constant 3*c left unfolded is not finite: IEEE keeps its order.
         product = apply(mul, a, inner.a)
         if product.is_const:
             return apply(mul, product, inner.b)
-    if a.is_const and inner is not None and inner.op is neg:  # 2*(-x) -> -2*x
+    if inner is not None and inner.op is neg:  # 2*(-x) -> -2*x
         return apply(mul, apply(neg, a), inner.a)
     return _node(mul, a, b)
+
+
+# The identities of add, sub and mul that need no constant operand (x + -y -> x - y).
+_BINARY_FOLDS = {add: _fold_add, sub: _fold_sub, mul: _fold_mul}

@@ -82,12 +82,13 @@ class Tensor:
     """
 
     __slots__ = (
-        "children", "name", "is_const", "number", "shape", "_value", "_key", "__weakref__"
+        "children", "op", "name", "is_const", "number", "shape", "_value", "_key", "__weakref__"
     )
     # numpy defers to our reflected operators (`np.float64(2) * x` builds a node).
     __array_ufunc__ = None
 
     children: Children | None
+    op: Op | None  # the op of an inner node (its children's), None for a leaf
     name: str | None
     is_const: bool
     # a scalar number constant's value (exact for ints and fractions; not pi, not arrays)
@@ -125,11 +126,6 @@ class Tensor:
         if not self.is_const or isinstance(self._value, np.ndarray):
             return None
         return float(self._value)
-
-    @property
-    def op(self) -> Op | None:
-        """The op of an inner node, None for a leaf."""
-        return None if self.children is None else self.children.op
 
     # --- values --------------------------------------------------------------------------
     @property
@@ -289,6 +285,8 @@ def _make(
     another thread entered first."""
     node = object.__new__(Tensor)
     node.children = children
+    # a plain attribute, not a property: folding and rules read it on every node they see
+    node.op = None if children is None else children.op
     node.name = name
     node.is_const = children is None and name is None
     node.number = (
@@ -611,21 +609,24 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
     order: list[Tensor] = []
     done: set[Tensor] = set()  # nodes hash by identity, like their ids, without id() calls
     for root in roots:
-        stack = [(root, False)]
+        if root in done:
+            continue
+        # The stack is a path from the root down (a DAG has no node twice on a path): a node
+        # is finished once its first operand, then its second, is done.
+        stack = [root]
         while stack:
-            node, expanded = stack.pop()
-            if node in done:
-                continue
+            node = stack[-1]
             children = node.children
-            if expanded or children is None:
-                done.add(node)
-                order.append(node)
-                continue
-            stack.append((node, True))
-            if children.b is not None and children.b not in done:
-                stack.append((children.b, False))
-            if children.a not in done:
-                stack.append((children.a, False))
+            if children is not None:
+                if children.a not in done:
+                    stack.append(children.a)
+                    continue
+                if children.b is not None and children.b not in done:
+                    stack.append(children.b)
+                    continue
+            stack.pop()
+            done.add(node)
+            order.append(node)
     return order
 
 

@@ -249,8 +249,10 @@ def _infix(name: str, arity: int, source: str, sympy: Any, partials: Callable, *
 
 def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
     if b.is_const:  # the simple rule n*a**(n-1); a constant exponent has no derivative
+        if b.number == 2:  # squares are most common: 2*a
+            return (b * a, None)
         n = b if b.number is None else b.number  # (a scalar's n - 1 is plain arithmetic)
-        return (n * (a if n == 2 else a ** (n - 1)), None)  # squares are most common
+        return (n * a ** (n - 1), None)
     if a.number == 0:  # d/dy 0**y = 0 for y > 0, as autograd has it (not 0**y*log(0) = NaN)
         return (b * a ** (b - 1), 0)
     return (b * a ** (b - 1), out * log(a))
@@ -456,7 +458,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     finite wherever the branch taken is, even where the other branch is NaN or inf.
 
     Built from binary nodes: select_zero(c, a) + select_zero(c == 0, b). A select_zero is a
-    strong zero: differentiation keeps it outermost (`diff._chain`), so the untaken branch's
+    strong zero: differentiation keeps it outermost (`diff._product`), so the untaken branch's
     NaN derivative is masked, not multiplied by 0. Conditions come from comparisons (`x > 0`,
     `sg.eq(x, 0)`); `x == 0` on Tensors is Python's identity test, not a comparison node.
 
