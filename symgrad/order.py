@@ -96,9 +96,11 @@ def moderate(node: Tensor) -> bool:
     value = node.number
     if value is None:
         return node.children is not None or not node.is_const or node.scalar_value is not None
-    if value != value or value in (math.inf, -math.inf):
+    try:
+        magnitude = abs(float(value))
+    except OverflowError:  # an integer past the float range
         return False
-    return value == 0 or 1 / MODERATE <= abs(value) <= MODERATE
+    return magnitude == 0 or 1 / MODERATE <= magnitude <= MODERATE  # False for inf, NaN
 
 
 class CanonicalOrder:
