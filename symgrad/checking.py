@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, count_ops, toposort, unwrap, var
+from symgrad.graph import Tensor, as_tensor, count_ops, name_of, toposort, unwrap, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.stabilize import stabilize
@@ -77,14 +77,14 @@ class NumericComparison:
         return self.ok
 
 
-Formula = Tensor | sp.Expr
+Formula: TypeAlias = Tensor | sp.Expr
 
 
 def _names(formulas: Iterable[Any]) -> list[str]:
     names: list[str] = []
     for formula in formulas:
         if isinstance(formula, Tensor):
-            found = [node.name for node in toposort(formula) if node.is_var]
+            found = [name_of(node) for node in toposort(formula) if node.is_var]
         elif isinstance(formula, sp.Basic):
             found = sorted(symbol.name for symbol in formula.free_symbols)
         else:
@@ -122,8 +122,10 @@ def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
     for formula in formulas:
         if isinstance(formula, Tensor):
             for n in toposort(formula):
-                if n.op is not None and n.op.kinks is not None:
-                    found.extend(as_tensor(kink) for kink in n.op.kinks(n.children.a, n.children.b))
+                children = n.children
+                if children is not None and children.op.kinks is not None:
+                    kinks = children.op.kinks(children.a, children.b)
+                    found.extend(as_tensor(kink) for kink in kinks)
             continue
         if not isinstance(formula, sp.Basic):
             continue
@@ -207,7 +209,7 @@ def compare_at_points(
     """
     a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
     formulas = [a, b, *kinks]
-    names = [v.name if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
+    names = [name_of(v) if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples
     env = _candidates(names, count, seed)
     first = _values(_evaluator(a, names), env, count)
@@ -468,12 +470,25 @@ def _short(expr: Any, width: int = 300) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _in_symgrad_order(expr: sp.Expr | None) -> Any:
+    """sympy's formula as a graph, so it prints in symgrad's order beside symgrad's own (`y +
+    2*sin(x)*cos(x)` on both lines); sympy's formula where the bridge cannot read it back."""
+    if expr is None:
+        return None
+    try:
+        return from_sympy(expr)
+    except (ValueError, TypeError, ArithmeticError, RecursionError):  # zoo, I, an unknown call
+        return expr
+
+
 @dataclass
 class CheckResult:
     """symgrad's derivative against sympy's for one variable; truthy when they agree.
 
     `symgrad` and `sympy` are the two derivatives as sympy expressions (sympy's rewritten to
-    symgrad's kink conventions), `point` a point where they differ (else None) and `values`
+    symgrad's kink conventions); printed, both are written as symgrad writes formulas (the
+    checked `derivative` itself, and sympy's read back), in one order, as `str`, `latex` and
+    the CLI write them. `point` is a point where they differ (else None) and `values`
     their values there: a falsy result without a point is undecided (no point where both are
     finite, and no proof). `proved` is True when sympy simplified the difference to 0. For a
     graph too big for sympy both formulas are None and central differences stand in (a note
@@ -522,9 +537,10 @@ class CheckResult:
         width = max(len(self.label), 5) + 1
         lines = [head]
         if self.symgrad is not None or self.sympy is not None:  # none for tensor gradients
+            ours = self.derivative if self.symgrad is not None else None
             lines += [
-                f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
-                f"  {'sympy:':<{width}} {_short(self.sympy)}",
+                f"  {self.label + ':':<{width}} {_short(ours)}",
+                f"  {'sympy:':<{width}} {_short(_in_symgrad_order(self.sympy))}",
             ]
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
@@ -647,7 +663,7 @@ def check_derivative(
         )
     return CheckResult(
         ok=ok,
-        wrt=wrt.name,
+        wrt=name_of(wrt),
         symgrad=ours,
         sympy=theirs,
         derivative=derivative,
@@ -698,7 +714,7 @@ def _check_by_differences(
     names = _names([f, derivative, wrt])
     numeric = compare_at_points(
         derivative,
-        central_difference(f, wrt.name),
+        central_difference(f, name_of(wrt)),
         names,
         samples=samples,
         seed=seed,
@@ -711,7 +727,7 @@ def _check_by_differences(
     notes = [f"{reason}: compared with central differences (to 1e-4) instead", *numeric.notes]
     return CheckResult(
         ok=numeric.ok and bool(numeric.compared or numeric.on_kinks or not names),
-        wrt=wrt.name,
+        wrt=name_of(wrt),
         symgrad=None,
         sympy=None,
         derivative=derivative,
@@ -746,12 +762,12 @@ def check(
     True
     >>> print(check(ops.relu(x) * y, [x, y]))
     d/dx: agree (proved symbolically; equal at 20 random points)
-      symgrad: y*Heaviside(x, 0)
-      sympy:   y*Heaviside(x, 0)
+      symgrad: y*step(x)
+      sympy:   y*step(x)
       note: sympy writes relu' as Heaviside(x) with Heaviside(0) = 1/2; symgrad's step(0) = 0 (relu'(0) = 0). Compared with symgrad's value at 0, away from kinks.
     d/dy: agree (proved symbolically; equal at 20 random points)
-      symgrad: Max(0, x)
-      sympy:   Max(0, x)
+      symgrad: relu(x)
+      sympy:   relu(x)
     """  # noqa: E501
     from symgrad.diff import grad, gradient
 
@@ -764,7 +780,7 @@ def check(
     if not isinstance(f, Tensor):
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
     single = isinstance(wrt, str | Tensor)
-    variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
+    variables = [_as_variable(w) for w in ([wrt] if isinstance(wrt, str | Tensor) else wrt)]
     if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
         # sympy has no matrix calculus to compare with: the scalar expansion stands in
         from symgrad.matrix_check import check_tensor

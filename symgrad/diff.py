@@ -13,7 +13,7 @@ from typing import NamedTuple, overload
 from symgrad import matrix_diff
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
-from symgrad.ops import add, mul, neg, select_zero
+from symgrad.ops import Op, add, mul, neg, select_zero
 from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
 
@@ -44,14 +44,12 @@ def _check_wrt(wrt: Tensor) -> Tensor:
     return wrt
 
 
-def _chain(node: Tensor, position: int, local: Tensor | float | None, upstream: Tensor) -> Tensor:
-    """upstream * local, the chain rule's product for one operand of `node`."""
-    if local is None:
-        raise ValueError(f"{node.op.name} has no derivative in operand {position}")
-    return _product(upstream, local)
+def _no_derivative(op: Op, position: int) -> ValueError:
+    return ValueError(f"{op.name} has no derivative in operand {position}")
 
 
 def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
+    """upstream * local, the chain rule's product for one operand."""
     if local.__class__ is int:  # add's and sub's partials, 1 and -1: no product to build
         if local == 1:
             return upstream
@@ -60,26 +58,41 @@ def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
     # select_zero is a strong zero: u*select_zero(c, v) = select_zero(c, u*v), kept outermost
     # so that where's untaken branch contributes exactly 0 even where its derivative is NaN
     # (the trap of JAX's where, which multiplies that NaN by 0).
-    if upstream.op is select_zero:
-        condition, masked = upstream.children.a, upstream.children.b
-        return apply(select_zero, condition, _product(masked, local))
-    if local.__class__ is Tensor and local.op is select_zero:
-        condition, masked = local.children.a, local.children.b
-        return apply(select_zero, condition, _product(upstream, masked))
+    # (the op tests first: most products have no mask, and a call per product would show)
+    mask = _masked(upstream) if upstream.op is select_zero else None
+    if mask is not None:
+        return apply(select_zero, mask.condition, _product(mask.masked, local))
+    if isinstance(local, Tensor) and local.op is select_zero:
+        mask = _masked(local)
+        if mask is not None:
+            return apply(select_zero, mask.condition, _product(upstream, mask.masked))
     return apply(mul, upstream, local)
 
 
-def _sum(total: Tensor | None, contribution: Tensor) -> Tensor:
+class _Mask(NamedTuple):
+    condition: Tensor
+    masked: Tensor
+
+
+def _masked(node: Tensor) -> _Mask | None:
+    """The operands of a node select_zero(condition, masked), else None."""
+    children = node.children
+    if children is None or children.op is not select_zero or children.b is None:
+        return None
+    return _Mask(children.a, children.b)
+
+
+def _sum(total: Tensor, contribution: Tensor) -> Tensor:
     """total + contribution; two contributions masked by one condition share the mask."""
-    if total is None:
-        return contribution
+    total_mask = _masked(total) if total.op is select_zero else None
+    contribution_mask = _masked(contribution) if contribution.op is select_zero else None
     if (
-        total.op is select_zero
-        and contribution.op is select_zero
-        and total.children.a is contribution.children.a
+        total_mask is not None
+        and contribution_mask is not None
+        and total_mask.condition is contribution_mask.condition
     ):
-        masked = apply(add, total.children.b, contribution.children.b)
-        return apply(select_zero, total.children.a, masked)
+        masked = apply(add, total_mask.masked, contribution_mask.masked)
+        return apply(select_zero, total_mask.condition, masked)
     return apply(add, total, contribution)
 
 
@@ -115,12 +128,15 @@ def _forward_sweep(
                 if upstream is None:
                     continue
                 local = local_derivatives[position]
-                contribution = _chain(node, position, local, upstream)
-                total = _sum(total, contribution)
+                if local is None:
+                    raise _no_derivative(op, position)
+                contribution = _product(upstream, local)
+                total = contribution if total is None else _sum(total, contribution)
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))
-            derivative[node] = total
+            if total is not None:  # some operand depends on wrt, so there is a total
+                derivative[node] = total
     return derivative
 
 
@@ -170,18 +186,23 @@ def reverse_sweep(
     with gc_paused():
         for node in reversed(order):
             upstream = adjoint.get(node)
-            # A wrt node is independent: its own operands are not differentiated through.
-            if upstream is None or node.children is None or node in targets:
+            if upstream is None:
                 continue
-            a, b, op = node.children
+            children = node.children
+            # A wrt node is independent: its own operands are not differentiated through.
+            if children is None or node in targets:
+                continue
+            a, b, op = children
             local_derivatives = op.partials(a, b, node)
             for position, operand in enumerate((a,) if b is None else (a, b)):
                 if operand not in active:
                     continue
                 local = local_derivatives[position]
-                contribution = _chain(node, position, local, upstream)
+                if local is None:
+                    raise _no_derivative(op, position)
+                contribution = _product(upstream, local)
                 previous = adjoint.get(operand)
-                total = _sum(previous, contribution)
+                total = contribution if previous is None else _sum(previous, contribution)
                 adjoint[operand] = total
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,

@@ -27,26 +27,37 @@ def apply(op: Op, a: Any, b: Any = None) -> Tensor:
     >>> str(apply(mul, apply(add, 2, 1), x * 1))
     '3*x'
     """
-    if not isinstance(a, Tensor) or (b is not None and not isinstance(b, Tensor)):
+    if not isinstance(a, Tensor):
         a = as_tensor(a)
-        b = None if b is None else as_tensor(b)
     if b is None:
         return _fold_unary(op, a)
-    return _fold_binary(op, a, b)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b)
+    if op.fold is not None:  # the op's own folding, declared in its table entry
+        folded = op.fold(a, b)
+        if folded is not None:
+            return folded
+    # Most nodes of a derivative graph have no constant operand: test that once.
+    if a.is_const or b.is_const:
+        folded = _fold_with_constant(op, a, b)
+        if folded is not None:
+            return folded
+    fold = _BINARY_FOLDS.get(op)
+    return _node(op, a, b) if fold is None else fold(a, b)
 
 
 # Derivative graphs fold the same few constants over and over (1*-1, 2-1): remember them.
 _folded: dict[tuple, Tensor | None] = {}
-_UNKNOWN = object()
 
 
 def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     """The constant op(a, b) as IEEE arithmetic gives it (1/0 is inf), or None for a function
     whose value is not an integer (log(2) stays log(2))."""
     key = (op.name, a._key, None if b is None else b._key)
-    result = _folded.get(key, _UNKNOWN)  # one lookup: another thread may clear the cache
-    if result is not _UNKNOWN:
-        return result
+    try:  # one lookup: another thread may clear the cache
+        return _folded[key]
+    except KeyError:
+        pass
     if len(_folded) > 10_000:
         _folded.clear()
     _folded[key] = result = _compute_constant(op, a, b)
@@ -84,9 +95,9 @@ def _exact(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
 
 
 def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
-    exact = _exact(op, a, b)
-    if exact is not None:
-        return exact
+    exact_result = _exact(op, a, b)
+    if exact_result is not None:
+        return exact_result
     operands = [a._value] if b is None else [a._value, b._value]
     with np.errstate(all="ignore"):
         value = op.numpy(*[_as_float(operand) for operand in operands])
@@ -111,8 +122,9 @@ def _as_float(value: Any) -> Any:
 
 def _negated(node: Tensor) -> Tensor | None:
     """x when node is -x, -c when node is a negative constant c, else None."""
-    if node.op is neg:
-        return node.children.a
+    children = node.children
+    if children is not None and children.op is neg:
+        return children.a
     if node.number is not None and node.number < 0:
         return const(-node.number)
     return None
@@ -127,31 +139,13 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
         folded = _fold_constants(op, a, None)
         if folded is not None:
             return folded
-    if op is neg:
-        if a.op is neg:  # --x -> x
-            return a.children.a
-        if a.op is sub:  # -(x - y) -> y - x
-            return _node(sub, a.children.b, a.children.a)
+    inner = a.children
+    if op is neg and inner is not None:
+        if inner.op is neg:  # --x -> x
+            return inner.a
+        if inner.op is sub and inner.b is not None:  # -(x - y) -> y - x
+            return _node(sub, inner.b, inner.a)
     return _node(op, a, None)
-
-
-def _fold_binary(op: Op, a: Tensor, b: Tensor) -> Tensor:
-    if op.fold is not None:  # the op's own folding, declared in its table entry
-        folded = op.fold(a, b)
-        if folded is not None:
-            return folded
-    # Most nodes of a derivative graph have no constant operand: test that once.
-    if a.is_const or b.is_const:
-        folded = _fold_with_constant(op, a, b)
-        if folded is not None:
-            return folded
-    if op is add:
-        return _fold_add(a, b)
-    if op is sub:
-        return _fold_sub(a, b)
-    if op is mul:
-        return _fold_mul(a, b)
-    return _node(op, a, b)
 
 
 def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
@@ -203,14 +197,22 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
     # numbers first: x*2 -> 2*x, pi*2 -> 2*pi
     if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
+    if not a.is_const:
+        return _node(mul, a, b)
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)
-    if a.is_const and b.op is mul and b.children.a.is_const and not b.children.b.is_const:
+    inner = b.children
+    if inner is not None and inner.op is mul and inner.b is not None \
+            and inner.a.is_const and not inner.b.is_const:
         # 2*(3*x) -> 6*x, when 2*3 folds (an unfolded 1e308*1e308 would move back and forth
         # forever). A constant 3*c left unfolded is not finite: IEEE keeps its order.
-        product = apply(mul, a, b.children.a)
+        product = apply(mul, a, inner.a)
         if product.is_const:
-            return apply(mul, product, b.children.b)
-    if a.is_const and b.op is neg:  # 2*(-x) -> -2*x
-        return apply(mul, apply(neg, a), b.children.a)
+            return apply(mul, product, inner.b)
+    if inner is not None and inner.op is neg:  # 2*(-x) -> -2*x
+        return apply(mul, apply(neg, a), inner.a)
     return _node(mul, a, b)
+
+
+# The identities of add, sub and mul that need no constant operand (x + -y -> x - y).
+_BINARY_FOLDS = {add: _fold_add, sub: _fold_sub, mul: _fold_mul}

@@ -14,11 +14,10 @@ import threading
 import time
 import warnings
 import weakref
-from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -27,8 +26,14 @@ from symgrad import shapes
 if TYPE_CHECKING:
     from symgrad.ops import Op
 
-Children = namedtuple("Children", ["a", "b", "op"])
-Children.__doc__ = "The operands and op of an inner node; `b` is None for a unary op."
+
+class Children(NamedTuple):
+    """The operands and op of an inner node; `b` is None for a unary op."""
+
+    a: Tensor
+    b: Tensor | None
+    op: Op
+
 
 # key -> KeyedRef(node). Keys: the node's own Children(a, b, op) for inner nodes, ("var", name)
 # for variables, ("const", type, value) for constants. An entry leaves the table the moment
@@ -38,6 +43,7 @@ class _Ref(weakref.ref):
     constructor, which costs more than the rest of making a node."""
 
     __slots__ = ("key",)
+    key: tuple
 
 
 _table: dict[tuple, _Ref] = {}
@@ -76,16 +82,20 @@ class Tensor:
     """
 
     __slots__ = (
-        "children", "name", "is_const", "number", "shape", "_value", "_key", "__weakref__"
+        "children", "op", "name", "is_const", "number", "shape", "_value", "_key", "__weakref__"
     )
     # numpy defers to our reflected operators (`np.float64(2) * x` builds a node).
     __array_ufunc__ = None
 
     children: Children | None
+    op: Op | None  # the op of an inner node (its children's), None for a leaf
     name: str | None
     is_const: bool
-    number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
+    # a scalar number constant's value (exact for ints and fractions; not pi, not arrays)
+    number: float | int | Fraction | None
     shape: shapes.Shape  # () for a scalar (bound to an array, it broadcasts elementwise)
+    _value: Any  # a variable's binding (None when unbound) or a constant's value
+    _key: tuple  # the node's key in the interning table
 
     def __new__(
         cls, value: Any = None, children: Children | None = None, name: str | None = None
@@ -117,11 +127,6 @@ class Tensor:
             return None
         return float(self._value)
 
-    @property
-    def op(self) -> Op | None:
-        """The op of an inner node, None for a leaf."""
-        return None if self.children is None else self.children.op
-
     # --- values --------------------------------------------------------------------------
     @property
     def value(self) -> Any:
@@ -140,7 +145,7 @@ class Tensor:
 
     @value.setter
     def value(self, value: Any) -> None:
-        if not self.is_var:
+        if self.children is not None or self.name is None:  # not a variable
             raise AttributeError("only a variable's value can be set; constants are fixed")
         from symgrad.evaluate import check_value
 
@@ -169,8 +174,8 @@ class Tensor:
         return to_str(self)
 
     def __repr__(self) -> str:
-        if count_ops(self) > 100:
-            return f"<Tensor {self.op.name}: {count_ops(self)} ops>"
+        if self.children is not None and count_ops(self) > 100:
+            return f"<Tensor {self.children.op.name}: {count_ops(self)} ops>"
         return f"Tensor({self})"
 
     def _repr_latex_(self) -> str:
@@ -280,6 +285,8 @@ def _make(
     another thread entered first."""
     node = object.__new__(Tensor)
     node.children = children
+    # a plain attribute, not a property: folding and rules read it on every node they see
+    node.op = None if children is None else children.op
     node.name = name
     node.is_const = children is None and name is None
     node.number = (
@@ -297,10 +304,10 @@ def _make(
     entered = _table.setdefault(key, ref)
     if entered is ref:
         return node
-    return _enter_late(key, ref, entered)
+    return _enter_late(key, node, ref, entered)
 
 
-def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
+def _enter_late(key: tuple, node: Tensor, ref: _Ref, entered: _Ref) -> Tensor:
     """The node for `key` when another entry was there first: its node if live, else ours
     once the dead entry is gone (its node just died; its callback, running now, removes it)."""
     for _ in range(10_000):
@@ -310,9 +317,9 @@ def _enter_late(key: tuple, ref: _Ref, entered: _Ref) -> Tensor:
         time.sleep(0)  # let the callback finish
         entered = _table.setdefault(key, ref)
         if entered is ref:
-            return ref()
+            return node
     _table[key] = ref  # a callback that never came (interpreter shutdown): take the place
-    return ref()
+    return node
 
 
 def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
@@ -463,7 +470,7 @@ def _normalize_number(value: Any) -> Any:
         value = int(value)  # bool, IntEnum, numpy integers
         return value if math.isfinite(to_float(value)) else to_float(value)
     if isinstance(value, numbers.Rational):  # an exact fraction stays exact: 1/2, 2/3
-        value = Fraction(value.numerator, value.denominator)
+        value = Fraction(int(value.numerator), int(value.denominator))
         if value.denominator == 1:
             return _normalize_number(value.numerator)
         if max(abs(value.numerator), value.denominator) < 2**53:
@@ -516,7 +523,7 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         if node is not None:
             return node
     if isinstance(value, NamedConstant):
-        key = ("const", "named", value.name)
+        key: tuple = ("const", "named", value.name)
         return _interned(key) or _make(key, None, None, value)
     value = _normalize_number(value)
     if type(value) is float:
@@ -602,21 +609,24 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
     order: list[Tensor] = []
     done: set[Tensor] = set()  # nodes hash by identity, like their ids, without id() calls
     for root in roots:
-        stack = [(root, False)]
+        if root in done:
+            continue
+        # The stack is a path from the root down (a DAG has no node twice on a path): a node
+        # is finished once its first operand, then its second, is done.
+        stack = [root]
         while stack:
-            node, expanded = stack.pop()
-            if node in done:
-                continue
+            node = stack[-1]
             children = node.children
-            if expanded or children is None:
-                done.add(node)
-                order.append(node)
-                continue
-            stack.append((node, True))
-            if children.b is not None and children.b not in done:
-                stack.append((children.b, False))
-            if children.a not in done:
-                stack.append((children.a, False))
+            if children is not None:
+                if children.a not in done:
+                    stack.append(children.a)
+                    continue
+                if children.b is not None and children.b not in done:
+                    stack.append(children.b)
+                    continue
+            stack.pop()
+            done.add(node)
+            order.append(node)
     return order
 
 
@@ -629,7 +639,7 @@ def _flatten(root: Tensor) -> list[tuple]:
         children = node.children
         if children is not None:
             b = None if children.b is None else position[children.b]
-            entry = ("op", children.op.name, position[children.a], b)
+            entry: tuple = ("op", children.op.name, position[children.a], b)
         elif node.name is not None:
             entry = ("var", node.name, node.shape, node._value)
         else:  # `number` keeps a fraction exact; arrays and named constants are their value
@@ -681,6 +691,46 @@ def use_counts(nodes: Iterable[Tensor]) -> dict[Tensor, int]:
             if children.b is not None:
                 uses[children.b] = uses.get(children.b, 0) + 1
     return uses
+
+
+def name_of(variable: Tensor) -> str:
+    """The name of a variable, for code that knows `variable` is one (which a type checker
+    cannot see); a TypeError for a constant or an operation.
+
+    >>> name_of(var("x"))
+    'x'
+    """
+    if variable.children is not None or variable.name is None:
+        raise TypeError(f"{variable} is not a variable")
+    return variable.name
+
+
+def children_of(node: Tensor) -> Children:
+    """The operands and op of an inner node, for code that knows `node` is one from its op
+    (which a type checker cannot see); a TypeError for a leaf.
+
+    >>> x = var("x")
+    >>> children_of(x * 2).a
+    Tensor(2)
+    """
+    children = node.children
+    if children is None:
+        raise TypeError(f"{node} is a leaf, not an operation")
+    return children
+
+
+def binary_children(node: Tensor) -> tuple[Tensor, Tensor, Op]:
+    """`(a, b, op)` of a node of a binary op, for code that knows the op; a TypeError for a
+    leaf or a unary op.
+
+    >>> x = var("x")
+    >>> binary_children(x - 1)
+    (Tensor(x), Tensor(1), <op sub>)
+    """
+    children = node.children
+    if children is None or children.b is None:
+        raise TypeError(f"{node} is not a binary operation")
+    return children.a, children.b, children.op
 
 
 def free_variables(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:

@@ -249,8 +249,10 @@ def _infix(name: str, arity: int, source: str, sympy: Any, partials: Callable, *
 
 def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
     if b.is_const:  # the simple rule n*a**(n-1); a constant exponent has no derivative
+        if b.number == 2:  # squares are most common: 2*a
+            return (b * a, None)
         n = b if b.number is None else b.number  # (a scalar's n - 1 is plain arithmetic)
-        return (n * (a if n == 2 else a ** (n - 1)), None)  # squares are most common
+        return (n * a ** (n - 1), None)
     if a.number == 0:  # d/dy 0**y = 0 for y > 0, as autograd has it (not 0**y*log(0) = NaN)
         return (b * a ** (b - 1), 0)
     return (b * a ** (b - 1), out * log(a))
@@ -314,7 +316,7 @@ sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (1 / (2 * out)
 
 sin = _function("sin", "np.sin(a)", sp.sin, lambda a, b, out: (cos(a),),
                 latex="\\sin{{\\left({a} \\right)}}")
-cos = _function("cos", "np.cos(a)", sp.cos, lambda a, b, out: (-sin(a),),
+cos: Op = _function("cos", "np.cos(a)", sp.cos, lambda a, b, out: (-sin(a),),
                 latex="\\cos{{\\left({a} \\right)}}")
 tan = _function("tan", "np.tan(a)", sp.tan, lambda a, b, out: (1 + out**2,),
                 domain=Domain((Range(-1.4, 1.4),), text="cos(a) != 0"),
@@ -332,7 +334,7 @@ atan2 = _function("atan2", "np.arctan2(a, b)", sp.atan2,
                   doc="atan2(y, x): the angle of the point (x, y)")
 sinh = _function("sinh", "np.sinh(a)", sp.sinh, lambda a, b, out: (cosh(a),),
                  latex="\\sinh{{\\left({a} \\right)}}")
-cosh = _function("cosh", "np.cosh(a)", sp.cosh, lambda a, b, out: (sinh(a),),
+cosh: Op = _function("cosh", "np.cosh(a)", sp.cosh, lambda a, b, out: (sinh(a),),
                  latex="\\cosh{{\\left({a} \\right)}}")
 tanh = _function("tanh", "np.tanh(a)", sp.tanh, lambda a, b, out: (1 - out**2,),
                  latex="\\tanh{{\\left({a} \\right)}}")
@@ -352,7 +354,7 @@ erf = _function("erf", "special.erf(a)", sp.erf, lambda a, b, out: (_erf_slope(a
                 scalar="math.erf(a)", doc="the error function")
 erfc = _function("erfc", "special.erfc(a)", sp.erfc, lambda a, b, out: (-_erf_slope(a),),
                  scalar="math.erfc(a)", doc="1 - erf(a), accurate for large a")
-sigmoid = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
+sigmoid: Op = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
                     lambda a, b, out: (out * (1 - out),),
                     latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow")
 relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
@@ -361,12 +363,12 @@ relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
                  doc="relu'(0) = 0")
 abs = _function("abs", "np.abs(a)", sp.Abs, lambda a, b, out: (sign(a),),
                 kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0")
-step = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
+step: Op = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
                  lambda a, b, out: (0,), kinks=lambda a, b: (a,),
                  scalar="1.0 if a > 0.0 else (0.0 if a == a else a)",  # NaN stays NaN
                  latex="\\operatorname{{step}}{{\\left({a} \\right)}}",
                  doc="1 if a > 0 else 0: the derivative of relu")
-sign = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
+sign: Op = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
                  kinks=lambda a, b: (a,),
                  latex="\\operatorname{{sign}}{{\\left({a} \\right)}}",
                  doc="-1, 0 or 1: the derivative of abs")
@@ -432,12 +434,14 @@ def _fold_select(c: Tensor, x: Tensor) -> Tensor | None:
         return x if c.number != 0 else as_tensor(0)
     if x.number == 0:
         return x
-    if c.op is ne and c.children.b.number == 0:  # select_zero(c != 0, x) is select_zero(c, x)
-        return select_zero(c.children.a, x)
+    condition = c.children
+    if condition is not None and condition.op is ne and condition.b is not None \
+            and condition.b.number == 0:  # select_zero(c != 0, x) is select_zero(c, x)
+        return select_zero(condition.a, x)
     return None
 
 
-select_zero = _function(
+select_zero: Op = _function(
     "select_zero", "np.where(a != 0, b, 0.0)[()]",
     lambda c, x: sp.Piecewise((x, _condition(c)), (0, True)),
     lambda c, x, out: (0, select_zero(c, 1)),
@@ -454,7 +458,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     finite wherever the branch taken is, even where the other branch is NaN or inf.
 
     Built from binary nodes: select_zero(c, a) + select_zero(c == 0, b). A select_zero is a
-    strong zero: differentiation keeps it outermost (`diff._chain`), so the untaken branch's
+    strong zero: differentiation keeps it outermost (`diff._product`), so the untaken branch's
     NaN derivative is masked, not multiplied by 0. Conditions come from comparisons (`x > 0`,
     `sg.eq(x, 0)`); `x == 0` on Tensors is Python's identity test, not a comparison node.
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from symgrad.fold import apply
-from symgrad.graph import Tensor, count_ops, gc_paused, toposort
+from symgrad.graph import Tensor, count_ops, gc_paused, tensor_roots, toposort
 from symgrad.ops import OPS, Op
 from symgrad.rules import RULES_BY_OP, Var, build, match
 
@@ -46,7 +46,8 @@ class Rewrite(NamedTuple):
 def _short(node: Tensor, limit: int = 40) -> str:
     """The formula, or its size when printing it inline would be long (DAGs inline badly)."""
     ops = count_ops(node)
-    return str(node) if ops <= limit else f"<{node.op.name} with {ops} ops>"
+    children = node.children
+    return str(node) if ops <= limit or children is None else f"<{children.op.name} with {ops} ops>"
 
 
 _MASK = (1 << 64) - 1
@@ -124,6 +125,8 @@ def _requirement(pattern: Any) -> Any:
 def _fits(requirement: Any, node: Tensor | None) -> bool:
     if requirement is None:
         return True
+    if node is None:  # the missing second operand of a unary op
+        return False
     if requirement is _CONSTANT:
         return node.number is not None
     if isinstance(requirement, Op):
@@ -179,9 +182,9 @@ class _Pass:
 
     def rewrite(self, node: Tensor) -> Tensor | None:
         """The result of the first rule that fires at `node`, or None."""
-        if self.budget <= 0:
-            return None
         children = node.children
+        if self.budget <= 0 or children is None:
+            return None
         for rule, is_function, need_a, need_b in _INDEX.get(children.op.name, ()):
             if is_function:
                 fired = rule.replacement(node, self)
@@ -294,23 +297,13 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     >>> str(simplify(3 * x - x + x * x * x))
     '2*x + x**3'
     """
-    single = isinstance(t_or_list, Tensor)
-    if single:
-        roots = [t_or_list]
-    elif isinstance(t_or_list, Iterable) and not isinstance(t_or_list, str):
-        roots = list(t_or_list)
-        for item in roots:
-            if not isinstance(item, Tensor):
-                raise TypeError(f"simplify takes Tensors, got {type(item).__name__}")
-    else:
-        raise TypeError(f"simplify takes a Tensor or a list of Tensors, got "
-                        f"{type(t_or_list).__name__}")
+    roots, single = tensor_roots(t_or_list, "simplify")
     if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
         from symgrad.matrix_simplify import simplify_tensor
 
-        result = simplify_tensor(roots)
-        result = result[0] if single else result
-        return (result, []) if explain else result
+        simplified = simplify_tensor(roots)
+        shaped_result = simplified[0] if single else simplified
+        return (shaped_result, []) if explain else shaped_result
     log: list[Rewrite] | None = [] if explain else None
     keys = SortKeys()
     normal: set[Tensor] = set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,13 +29,15 @@ SCALAR_FORMS: dict[Op, Callable[..., np.ndarray]] = {}
 to write them out in scalars (for `scalar_expansion`)."""
 
 
-def _no_partials(a: Tensor, b: Tensor | None, out: Tensor) -> tuple:
-    raise TypeError(f"{out.op.name} is a tensor op: its adjoints come from its pullback")
-
-
 def _tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Callable,
                pullback: Callable, text: str, latex: str, **fields: Any) -> Op:
-    op = Op(name, arity, numpy, None, _no_partials, latex=latex, text=text,
+    def no_partials(a: Tensor, b: Tensor | None, out: Tensor) -> tuple:
+        raise TypeError(f"{name} is a tensor op: its adjoints come from its pullback")
+
+    def no_sympy(*operands: Any) -> Any:
+        raise TypeError(f"{name} is a tensor op: sympy sees its scalar expansion")
+
+    op = Op(name, arity, numpy, no_sympy, no_partials, latex=latex, text=text,
             infer_shape=infer_shape, pullback=pullback, **fields)
     ops.DECLARED_ELSEWHERE[name] = op
     return op
@@ -408,14 +410,14 @@ def _axis_error(axes: tuple[int, ...], shape: shapes.Shape) -> shapes.Shape:
     raise shapes.ShapeError(f"axis {axes} is out of range for shape {shapes.format_shape(shape)}")
 
 
-def _last_axis(a: Tensor, axis: Axis) -> tuple[int, ...] | None:
+def _last_axis(a: Tensor, axis: Axis | Literal["last"]) -> tuple[int, ...] | None:
     if a.shape == ():
         raise shapes.ShapeError("softmax and logsumexp take a vector or matrix, got a scalar")
     axes = shapes.normalize_axis(-1 if axis == "last" else axis, len(a.shape))
     return None if axes is not None and len(axes) == len(a.shape) else axes
 
 
-def softmax(a: Any, axis: Axis | str = "last") -> Tensor:
+def softmax(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
     """exp(a)/sum(exp(a)) over `axis` (by default the last; None: over every element).
 
     >>> str(softmax(vector("z", 3)))
@@ -425,7 +427,7 @@ def softmax(a: Any, axis: Axis | str = "last") -> Tensor:
     return apply(_softmax_op(_last_axis(a, axis)), a)
 
 
-def logsumexp(a: Any, axis: Axis | str = "last") -> Tensor:
+def logsumexp(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
     """log(sum(exp(a))) over `axis` (by default the last; None: over every element), computed
     without overflow.
 
