@@ -22,6 +22,7 @@ from symgrad.diff import forward_sweep, reverse_sweep
 from symgrad.evaluate import UnboundVariableError, evaluate
 from symgrad.fold import apply
 from symgrad.graph import (
+    Children,
     Tensor,
     as_tensor,
     children_of,
@@ -163,9 +164,10 @@ def format_number(value: Any) -> str:
 
 
 def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor],
-                built: dict[Tensor, Tensor] | None = None) -> Tensor:
-    """t with every node of `mapping` replaced, rebuilt bottom-up without recursion. Calls
-    that share `built` share the work (the cells of a table are parts of one graph)."""
+                built: dict[Tensor, Tensor] | None = None, combine: Any = apply) -> Tensor:
+    """t with every node of `mapping` replaced, rebuilt bottom-up without recursion by
+    `combine(op, a, b)` (folding, by default). Calls that share `built` share the work (the
+    cells of a table are parts of one graph)."""
     if t in mapping:
         return mapping[t]
     if built is None:
@@ -187,7 +189,7 @@ def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor],
             stack.extend((c, False) for c in (children.a, children.b) if c is not None)
             continue
         b = None if children.b is None else built[children.b]
-        built[node] = apply(children.op, built[children.a], b)
+        built[node] = combine(children.op, built[children.a], b)
     return built[t]
 
 
@@ -209,26 +211,34 @@ def _has_at_most_ops(t: Tensor, limit: int) -> bool:
     return True
 
 
-def _elided(t: Tensor, budget: int) -> dict[Tensor, str] | None:
-    """"…" for the nodes past the first `budget` inner nodes of t written out as a tree,
-    breadth first, or None when t fits. Writing t with these names costs O(budget): every
-    path from the top meets a named node within the budget's places."""
+ELIDED_NAME = "_elided_part_"
+ELIDED = var(ELIDED_NAME)
+"""Stands for the parts of a formula a cell leaves out; written "…"."""
+
+
+def _elided(t: Tensor, budget: int) -> Tensor:
+    """t with the parts past its first `budget` inner nodes written out as a tree, breadth
+    first, replaced by ELIDED (t itself when it fits). Costs O(budget): every path from the
+    top meets a replaced node within the budget's places. Rebuilt without folding, so two
+    left-out parts never cancel (… - … is not 0)."""
     queue = deque([t])
     explored = 0
-    elided: dict[Tensor, str] = {}
+    left_out: dict[Tensor, Tensor] = {}
     while queue:
         node = queue.popleft()
         children = node.children
         if children is None:
             continue
         if explored >= budget:
-            elided[node] = "…"
+            left_out[node] = ELIDED
             continue
         explored += 1
         queue.append(children.a)
         if children.b is not None:
             queue.append(children.b)
-    return elided or None
+    if not left_out:
+        return t
+    return _substitute(t, left_out, combine=lambda op, a, b: Tensor(children=Children(a, b, op)))
 
 
 def _numbers_text(numbers: Sequence[int], sep: str = " + ") -> str:
@@ -336,7 +346,8 @@ class Explanation:
         if max_chars is not None:
             # k inner nodes of a tree write out to at least 2k + 1 characters (operands and
             # symbols), so the top max_chars // 2 + 1 of them fill the cell
-            return render(shown, TEXT, _elided(shown, max_chars // 2 + 1))
+            elided = _elided(shown, max_chars // 2 + 1)
+            return render(elided, TEXT).replace(ELIDED_NAME, "…")
         if key not in self._texts:
             self._texts[key] = _text(shown)
         return self._texts[key]
@@ -351,8 +362,10 @@ class Explanation:
         """How a labelled node is computed from its inputs, e.g. `t1 = x*y`."""
         a, b, op = children_of(node)
         # node is not among its operands' nodes, so they are written with every label
-        a, b = (None if c is None else _substitute(c, self._symbols, self._built) for c in (a, b))
-        return f"{self.labels[node]} = {apply(op, a, b)}"
+        built = self._built
+        rebuilt = apply(op, _substitute(a, self._symbols, built),
+                        None if b is None else _substitute(b, self._symbols, built))
+        return f"{self.labels[node]} = {rebuilt}"
 
     def _cell(self, t: Tensor, value: Any, max_chars: int | None) -> str:
         text = self.formula(t, max_chars=max_chars)
@@ -365,7 +378,7 @@ class Explanation:
         return f"∂{self.output}/∂{self.name(w)}"
 
     # --- structure -------------------------------------------------------------------------
-    def sums(self) -> list[tuple[Tensor | None, Tensor, tuple[int, ...]]]:
+    def sums(self) -> list[tuple[Tensor | None, Tensor, Sequence[int]]]:
         """(wrt, node, step numbers) for every node whose derivative sums several
         contributions: in reverse mode a node feeding several parents, in forward mode a node
         with several inputs depending on wrt.
@@ -472,7 +485,7 @@ class Explanation:
             lines.append(f"{line}   ({why})")
         return lines
 
-    def _final_steps(self, w: Tensor) -> tuple[int, ...]:
+    def _final_steps(self, w: Tensor) -> Sequence[int]:
         """The steps whose contributions sum to d f / d w."""
         last = None
         for s in self.steps:

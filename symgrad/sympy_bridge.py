@@ -26,6 +26,7 @@ from symgrad.graph import (
     NamedConstant,
     Tensor,
     binary_children,
+    children_of,
     const,
     gc_paused,
     toposort,
@@ -278,7 +279,7 @@ def _build(node: Tensor, operands: list[Any], rational: bool) -> Any:
     """node's sympy form from its operands' forms. A node sympy refuses (it cannot compare
     NaN: Max(0, nan)) is its numpy value when its operands are numbers (relu(nan) is nan),
     else a NoSympyFormError naming it."""
-    op = node.children.op
+    op = children_of(node).op
     try:
         if op.commutative:
             return _balanced(op.sympy, operands)
