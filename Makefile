@@ -29,6 +29,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy  # the package type-checks clean ([tool.mypy] in pyproject.toml)
 	$(BIN)/pytest -q -n 2
 	$(BIN)/mkdocs build --strict --quiet
 
@@ -47,4 +48,4 @@ bench: setup
 	$(BIN)/python -m bench --quick
 
 clean:
-	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) symgrad-demo .pytest_cache .ruff_cache .mypy_cache .hypothesis build

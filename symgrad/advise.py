@@ -18,7 +18,7 @@ import numpy as np
 
 from symgrad.diff import gradient
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, free_variables, toposort
+from symgrad.graph import Tensor, as_tensor, children_of, free_variables, name_of, toposort
 from symgrad.precise import precise_values
 from symgrad.stabilize import first_rule, stabilize
 
@@ -195,7 +195,7 @@ def _measure(roots: list[Tensor], names: list[str], points: dict[str, np.ndarray
 
 def _local(node: Tensor, measured: _Measurements) -> np.ndarray:
     """node's op applied in float64 to its exactly rounded operands."""
-    a, b, op = node.children
+    a, b, op = children_of(node)
     operands = [measured.exact[a]] if b is None else [measured.exact[a], measured.exact[b]]
     with np.errstate(all="ignore"):
         return np.broadcast_to(np.asarray(op.numpy(*operands), dtype=np.float64),
@@ -257,7 +257,8 @@ def _short(node: Tensor, limit: int = 48) -> str:
 
 def _stable_rule(node: Tensor, users: dict[Tensor, list[Tensor]]) -> str:
     """The first stability row that fires at the node, an operand of it or a near user."""
-    operands = [n for n in (node.children.a, node.children.b) if n is not None]
+    a, b, _ = children_of(node)
+    operands = [a] if b is None else [a, b]
     nearby = [node, *operands, *users.get(node, ())]
     nearby += [user for first in users.get(node, ()) for user in users.get(first, ())]
     for candidate in nearby:
@@ -344,7 +345,7 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     if t.shape or any(v.shape for v in variables):
         raise ValueError("advise measures scalar formulas of scalar variables; for a tensor "
                          "formula, advise on one element written with scalars")
-    names = [v.name for v in variables]
+    names = [name_of(v) for v in variables]
     points = sample_points(names, ranges, count, seed)
     partials = gradient(t, variables) if variables else []
     stable = stabilize(t)

@@ -80,5 +80,6 @@ def _by_blocks(
         for result, value in zip(results, (chunk,) if single else chunk, strict=True):
             if np.ndim(result) > 0:
                 result[start:stop] = value
+    assert results is not None  # points > block: at least one block ran
     outputs = [result.reshape(shape) if np.ndim(result) > 0 else result for result in results]
     return outputs[0] if single else tuple(outputs)

@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, count_ops, toposort, unwrap, var
+from symgrad.graph import Tensor, as_tensor, count_ops, name_of, toposort, unwrap, var
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.stabilize import stabilize
@@ -77,14 +77,14 @@ class NumericComparison:
         return self.ok
 
 
-Formula = Tensor | sp.Expr
+Formula: TypeAlias = Tensor | sp.Expr
 
 
 def _names(formulas: Iterable[Any]) -> list[str]:
     names: list[str] = []
     for formula in formulas:
         if isinstance(formula, Tensor):
-            found = [node.name for node in toposort(formula) if node.is_var]
+            found = [name_of(node) for node in toposort(formula) if node.is_var]
         elif isinstance(formula, sp.Basic):
             found = sorted(symbol.name for symbol in formula.free_symbols)
         else:
@@ -122,8 +122,10 @@ def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
     for formula in formulas:
         if isinstance(formula, Tensor):
             for n in toposort(formula):
-                if n.op is not None and n.op.kinks is not None:
-                    found.extend(as_tensor(kink) for kink in n.op.kinks(n.children.a, n.children.b))
+                children = n.children
+                if children is not None and children.op.kinks is not None:
+                    kinks = children.op.kinks(children.a, children.b)
+                    found.extend(as_tensor(kink) for kink in kinks)
             continue
         if not isinstance(formula, sp.Basic):
             continue
@@ -207,7 +209,7 @@ def compare_at_points(
     """
     a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
     formulas = [a, b, *kinks]
-    names = [v.name if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
+    names = [name_of(v) if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples
     env = _candidates(names, count, seed)
     first = _values(_evaluator(a, names), env, count)
@@ -647,7 +649,7 @@ def check_derivative(
         )
     return CheckResult(
         ok=ok,
-        wrt=wrt.name,
+        wrt=name_of(wrt),
         symgrad=ours,
         sympy=theirs,
         derivative=derivative,
@@ -698,7 +700,7 @@ def _check_by_differences(
     names = _names([f, derivative, wrt])
     numeric = compare_at_points(
         derivative,
-        central_difference(f, wrt.name),
+        central_difference(f, name_of(wrt)),
         names,
         samples=samples,
         seed=seed,
@@ -711,7 +713,7 @@ def _check_by_differences(
     notes = [f"{reason}: compared with central differences (to 1e-4) instead", *numeric.notes]
     return CheckResult(
         ok=numeric.ok and bool(numeric.compared or numeric.on_kinks or not names),
-        wrt=wrt.name,
+        wrt=name_of(wrt),
         symgrad=None,
         sympy=None,
         derivative=derivative,
@@ -764,7 +766,7 @@ def check(
     if not isinstance(f, Tensor):
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
     single = isinstance(wrt, str | Tensor)
-    variables = [_as_variable(w) for w in ([wrt] if single else wrt)]
+    variables = [_as_variable(w) for w in ([wrt] if isinstance(wrt, str | Tensor) else wrt)]
     if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
         # sympy has no matrix calculus to compare with: the scalar expansion stands in
         from symgrad.matrix_check import check_tensor

@@ -15,10 +15,10 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from symgrad import __version__
-from symgrad.graph import Tensor, free_variables, var
+from symgrad.graph import Tensor, free_variables, name_of, var
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_INLINED = 5_000
@@ -136,7 +136,7 @@ def check_point(f: Tensor, point: dict[str, float]) -> None:
     Traceback (most recent call last):
     symgrad.cli.UsageError: no value for y: give every variable one, like --at x=1,y=1
     """
-    names = [v.name for v in free_variables(f)]
+    names = [name_of(v) for v in free_variables(f)]
     listed = ", ".join(names) or "none"
     for name in point:
         if name not in names:
@@ -160,7 +160,7 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
         if not variables:
             raise UsageError("the expression has no variables to differentiate by")
         return variables
-    present = [v.name for v in free_variables(f)]
+    present = [name_of(v) for v in free_variables(f)]
     result = []
     for item in names:
         for name in item.split(","):
@@ -462,7 +462,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 # --- entry point --------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

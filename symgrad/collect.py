@@ -32,7 +32,7 @@ from symgrad.flatten import (
     sum_terms,
 )
 from symgrad.fold import apply
-from symgrad.graph import Tensor
+from symgrad.graph import Tensor, binary_children, children_of
 from symgrad.ops import Op, add, cos, div, mul, neg, pow, sin, sub
 
 # --- sums ------------------------------------------------------------------------------------
@@ -75,7 +75,8 @@ def collect_sum(node: Tensor, context: CollectContext) -> tuple[Tensor, str] | N
 def _squared_trig(term: Tensor) -> tuple[Op, Tensor] | None:
     """(sin, u) for sin(u)**2, (cos, u) for cos(u)**2, else None."""
     children = term.children
-    if children is not None and children.op is pow and children.b.number == 2:
+    if children is not None and children.op is pow and children.b is not None \
+            and children.b.number == 2:
         inner = children.a.children
         if inner is not None and inner.op in (sin, cos):
             return inner.op, inner.a
@@ -112,8 +113,8 @@ def pythagoras(terms: dict[Tensor, Number], constant: Number) -> tuple[Number, b
 
 def _sum_is_canonical(node: Tensor, context: CollectContext) -> bool:
     """A quick, exact test that `collect_sum` would leave a two-term sum as it is."""
-    a, b, op = node.children
-    if op is neg or a.op in SUM_OPS or b.op in SUM_OPS or a.op is div or b.op is div:
+    a, b, op = children_of(node)
+    if b is None or a.op in SUM_OPS or b.op in SUM_OPS or a.op is div or b.op is div:
         return False
     if b.number is not None:  # t + c, t - c
         scale, term = split_coefficient(a)
@@ -263,20 +264,23 @@ def _kept_factor(node: Tensor) -> bool:
     op = node.op
     if node.is_const or op in (mul, div, neg, add, sub):
         return False
-    return op is not pow or node.children.b.number is None or node.children.b.number > 0
+    if op is not pow:
+        return True
+    exponent = binary_children(node)[1].number
+    return exponent is None or exponent > 0
 
 
 def _product_is_canonical(node: Tensor, context: CollectContext) -> bool:
     """A quick, exact test that `collect_product` would leave a two-factor product as it is."""
-    a, b, op = node.children
+    a, b, op = binary_children(node)
     if a.number is not None:  # c*t, c/t (a constant alone cannot cancel a sum's terms)
         return b.op in (add, sub) or _kept_factor(b)
     if b.number is not None:  # t/c
         return op is div and _kept_factor(a) and b.number > 0
     if not (_kept_factor(a) and _kept_factor(b)):
         return False
-    base_a = a.children.a if a.op is pow else a
-    base_b = b.children.a if b.op is pow else b
+    base_a = children_of(a).a if a.op is pow else a
+    base_b = children_of(b).a if b.op is pow else b
     if base_a is base_b:
         return False
     return op is div or context.key(base_a) <= context.key(base_b)

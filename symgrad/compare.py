@@ -29,7 +29,15 @@ from symgrad.explain import (
     format_number,
 )
 from symgrad.fold import apply
-from symgrad.graph import Tensor, as_tensor, const, free_variables
+from symgrad.graph import (
+    Tensor,
+    as_tensor,
+    binary_children,
+    children_of,
+    const,
+    free_variables,
+    name_of,
+)
 from symgrad.ops import add, mul, neg, sub
 
 SAMPLES = 12
@@ -96,7 +104,7 @@ class Comparison:
             lines = [f"right: the claimed {name} = {_text(self.claimed)} agrees with the true "
                      f"{name} = {true_text} at all {self.checked} sample points"]
         else:
-            point = ", ".join(f"{k} = {format_number(v)}" for k, v in self.point.items())
+            point = ", ".join(f"{k} = {format_number(v)}" for k, v in (self.point or {}).items())
             lines = [
                 f"wrong: the claimed {name} = {_text(self.claimed)} is not the true {name} = "
                 f"{true_text} ({out} = {_text(self.f)})",
@@ -176,15 +184,16 @@ def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 def _terms(t: Tensor) -> list[tuple[int, Tensor]]:
     """The signed additive terms of t: x - (y + z) gives (+1, x), (-1, y), (-1, z)."""
-    terms, stack = [], [(1, t)]
+    terms: list[tuple[int, Tensor]] = []
+    stack = [(1, t)]
     while stack:
         sign, node = stack.pop()
-        if node.op is add:
-            stack += [(sign, node.children.b), (sign, node.children.a)]
-        elif node.op is sub:
-            stack += [(-sign, node.children.b), (sign, node.children.a)]
-        elif node.op is neg:
-            stack.append((-sign, node.children.a))
+        op = node.op
+        if op is add or op is sub:
+            a, b, _ = binary_children(node)
+            stack += [(sign if op is add else -sign, b), (sign, a)]
+        elif op is neg:
+            stack.append((-sign, children_of(node).a))
         else:
             terms.append((sign, node))
     return terms
@@ -195,13 +204,13 @@ def _factors(t: Tensor) -> tuple[int, list[tuple[Tensor, int]]]:
     sign, factors, stack = 1, [], [(t, 1)]
     while stack:
         node, power = stack.pop()
-        if node.op is mul:
-            stack += [(node.children.b, power), (node.children.a, power)]
-        elif node.op is ops.div:
-            stack += [(node.children.b, -power), (node.children.a, power)]
-        elif node.op is neg:
+        op = node.op
+        if op is mul or op is ops.div:
+            a, b, _ = binary_children(node)
+            stack += [(b, power if op is mul else -power), (a, power)]
+        elif op is neg:
             sign = -sign
-            stack.append((node.children.a, power))
+            stack.append((children_of(node).a, power))
         else:
             factors.append((node, power))
     return sign, factors
@@ -265,12 +274,12 @@ def compare(
     explanation = explain(f, [w])
     derivative = explanation.gradients[w]
     notes = []
-    extra = [v.name for v in free_variables(claim) if v not in set(free_variables(f))]
+    extra = [name_of(v) for v in free_variables(claim) if v not in set(free_variables(f))]
     if extra:
         notes.append(f"the claim uses {', '.join(extra)}, which f does not depend on")
     if w not in set(free_variables(f)):
-        notes.append(f"f does not depend on {w.name}, so its derivative is 0")
-    names = list(dict.fromkeys([v.name for v in free_variables([f, claim])] + [w.name]))
+        notes.append(f"f does not depend on {name_of(w)}, so its derivative is 0")
+    names = list(dict.fromkeys([name_of(v) for v in free_variables([f, claim])] + [name_of(w)]))
     env = sample_points(names)
     own = 0
     if at:
@@ -299,7 +308,8 @@ def compare(
         result.notes += verdict.notes
         if not verdict:
             result.point = verdict.point
-            result.expected, result.claimed_value = verdict.values
+            if verdict.values is not None:  # always, for a failed verdict
+                result.expected, result.claimed_value = verdict.values
     result.right = result.point is None
     if result.right:
         return result
@@ -404,7 +414,7 @@ def _extra_term(claim: Tensor, values: _Sampler, derivative: Tensor) -> Hint | N
 def _signed(t: Tensor) -> bool:
     """Whether t is written with a leading minus: -a, -2*a, a negative constant."""
     while t.op is mul:  # constants come first in a product: -2*a
-        t = t.children.a
+        t = children_of(t).a
     if t.number is not None:
         return t.number < 0
     return t.op is neg
@@ -416,7 +426,9 @@ def _paths(explanation: Explanation, w: Tensor, limit: int = 64) -> list[list[Ex
     leaving: dict[Tensor, list[ExplainedStep]] = {}
     for s in explanation.steps:
         leaving.setdefault(s.node, []).append(s)
-    paths, stack, visits = [], [(explanation.f, [])], 0
+    paths: list[list[ExplainedStep]] = []
+    stack: list[tuple[Tensor, list[ExplainedStep]]] = [(explanation.f, [])]
+    visits = 0
     while stack:
         visits += 1
         node, path = stack.pop()

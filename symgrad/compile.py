@@ -27,8 +27,10 @@ from symgrad.graph import (
     NamedConstant,
     Tensor,
     as_tensor,
+    children_of,
     free_variables,
     gc_paused,
+    name_of,
     toposort,
     use_counts,
     var,
@@ -187,7 +189,7 @@ def _graph(args: Any, outputs: Any) -> _Graph:
     variables = _as_args(args)
     order = toposort(roots)
     given = set(variables)
-    missing = [node.name for node in order if node.is_var and node not in given]
+    missing = [name_of(node) for node in order if node.is_var and node not in given]
     if missing:
         raise ValueError(
             f"the graph uses variables that are not in args: {', '.join(missing)}; "
@@ -202,7 +204,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
     taken = {*SOURCE_IMPORTS, name, *OPS, *DECLARED_ELSEWHERE, *(["out"] if out else [])}
-    params = {variable: _fresh(source_name(variable.name), taken) for variable in variables}
+    params = {variable: _fresh(source_name(name_of(variable)), taken) for variable in variables}
 
     uses = use_counts(order)
     # A few outputs are written in the return statement; many get a line each, so that the
@@ -294,7 +296,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
         # array by its last ufunc; one already on a line of its own is copied there.
         writes = []
         for root, (text, _, depth, _) in zip(roots, results, strict=True):
-            callee = forms[root.op][1] if depth > 0 else ""
+            callee = forms[children_of(root).op][1] if depth > 0 else ""
             if callee.startswith("np."):
                 operands = ", ".join(texts[operand][0] for operand in _operands(root))
                 writes.append(f"{callee}({operands}, out=\0)".format_map(names))
@@ -375,7 +377,7 @@ def _allocate(
 
 
 def _operands(node: Tensor) -> tuple[Tensor, ...]:
-    a, b, _ = node.children
+    a, b, _ = children_of(node)
     return (a,) if b is None else (a, b)
 
 

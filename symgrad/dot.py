@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import graphviz
 import numpy as np
 
-from symgrad.graph import Tensor, as_tensor, toposort, unwrap
+from symgrad.graph import Tensor, as_tensor, children_of, name_of, toposort, unwrap
 from symgrad.shapes import format_shape
 
 MAX_NODES = 400
@@ -69,7 +69,7 @@ def node_title(node: Tensor) -> str:
     """
     if node.children is None:
         return node.name if node.name is not None else format_value(node._value)
-    op = node.op
+    op = node.children.op
     if op.arity == 1 and op.symbol is not None:  # unary minus: "-" alone reads like subtraction
         return op.name
     if op.pullback is not None and op.name != "matmul":  # outer, vecmat: not a plain "@"
@@ -106,7 +106,7 @@ def _escape_record(text: str) -> str:
 
 def _order_operand_edges(node: Tensor) -> list[tuple[Tensor, str | None]]:
     """(operand, edge label) pairs: positions 1 and 2 where the op's operand order matters."""
-    a, b, op = node.children
+    a, b, op = children_of(node)
     if b is None:
         return [(a, None)]
     if op.commutative:
@@ -128,14 +128,14 @@ def node_values(nodes: Sequence[Tensor], env: Mapping[Any, Any] | None = None) -
     """
     bindings: dict[str, Any] = {}
     for key, value in (env or {}).items():
-        name = key.name if isinstance(key, Tensor) else key
+        name = name_of(key) if isinstance(key, Tensor) else key
         bindings[name] = value
     values: dict[Tensor, Any] = {}
     with np.errstate(all="ignore"):
         for node in nodes:
             children = node.children
             if children is None:
-                value = bindings.get(node.name, node._value) if node.is_var else node._value
+                value = bindings.get(name_of(node), node._value) if node.is_var else node._value
                 if value is not None:
                     values[node] = value if node.is_const else _as_number(value)
                 continue

@@ -169,7 +169,7 @@ def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
     elsewhere is fine: callers pass one env to a function and to its derivatives."""
     unknown = [name for name in bindings if not is_variable_name(name)]
     if unknown:
-        known_here = [node.name for node in free_variables(roots)]
+        known_here = [node.name for node in free_variables(roots) if node.name is not None]
         unknown = [name for name in unknown if name not in known_here]
     if unknown:
         known = ", ".join(known_here) or "none"

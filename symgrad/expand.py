@@ -62,7 +62,7 @@ def _fingerprint(factors: dict[Tensor, Exponent]) -> int | None:
 
 def _ratio(flat: Factors) -> Number:
     n, d = flat.numerator, flat.denominator
-    return n if d == 1 else Fraction(n, d)
+    return n if d == 1 else Fraction(n) / d
 
 
 def _has_float(flat: Factors) -> bool:

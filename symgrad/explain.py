@@ -23,9 +23,11 @@ from symgrad.fold import apply
 from symgrad.graph import (
     Tensor,
     as_tensor,
+    children_of,
     const,
     count_ops,
     free_variables,
+    name_of,
     toposort,
     unwrap,
     var,
@@ -196,7 +198,7 @@ class Explanation:
         self._values = values
         self._simplify = _simplifier() if simplify else None
         self._shown: dict[tuple[Tensor, bool], str] = {}
-        taken = {v.name for v in free_variables([f, *gradients.values()])}
+        taken = {name_of(v) for v in free_variables([f, *gradients.values()])}
         inner = {s.node for s in steps} | {s.operand for s in steps if s.operand.children}
         prefix = _label_prefix(taken)
         # The output is called f, unless f is one of its variables.
@@ -235,7 +237,7 @@ class Explanation:
 
     def definition(self, node: Tensor) -> str:
         """How a labelled node is computed from its inputs, e.g. `t1 = x*y`."""
-        a, b, op = node.children
+        a, b, op = children_of(node)
         symbols = {n: s for n, s in self._symbols.items() if n is not node}
         rebuilt = apply(op, _substitute(a, symbols), None if b is None else _substitute(b, symbols))
         return f"{self.labels[node]} = {rebuilt}"
@@ -291,7 +293,7 @@ class Explanation:
         rows = []
         for s in self.steps:
             side = ""
-            if s.node.children.a is s.node.children.b:  # x*x: the input is used twice
+            if children_of(s.node).a is children_of(s.node).b:  # x*x: the input is used twice
                 side = " (left)" if s.position == 0 else " (right)"
             if self.mode == "reverse":
                 edge = f"{self.name(s.node)} → {self.name(s.operand)}{side}"
@@ -314,9 +316,10 @@ class Explanation:
             "forward mode, as grad(wrt) builds it")
         formula = _cut(_text(self.f), FULL_FORMULA_WIDTH)
         title = f"{self.output} = {formula}: {kind}, with respect to {names}"
-        if self.at is not None or self._values is not None:
-            point = ", ".join(f"{v.name} = {format_number(self._values[v])}"
-                              for v in free_variables(self.f) if v in self._values)
+        if self._values is not None:  # explained at a point
+            values = self._values
+            point = ", ".join(f"{name_of(v)} = {format_number(values[v])}"
+                              for v in free_variables(self.f) if v in values)
             title += f", at {point}" if point else ""
         return title
 
@@ -334,7 +337,7 @@ class Explanation:
         by_number = {s.number: s for s in self.steps}
         for wrt, node, numbers in self.sums():
             final = by_number[numbers[-1]]
-            if self.mode == "reverse":
+            if wrt is None:  # reverse mode: one sweep for every variable
                 target = f"∂{self.output}/∂{self.name(node)}"
                 why = f"{self.name(node)} feeds {len(numbers)} parents"
             else:
@@ -395,9 +398,9 @@ class Explanation:
 
     def to_text(self, widths: Mapping[str, int] | None = None) -> str:
         """The explanation as an aligned terminal table; long formulas are cut with "…"."""
-        caps = {**TEXT_WIDTHS, **(widths or {})}
-        caps = [None, caps["edge"], caps["local"], caps["upstream"], caps["contribution"],
-                caps["total"]]
+        width = {**TEXT_WIDTHS, **(widths or {})}
+        caps = [None, width["edge"], width["local"], width["upstream"], width["contribution"],
+                width["total"]]
         if self.mode == "forward":
             caps[2], caps[3] = caps[3], caps[2]
         headers = self._headers()
@@ -417,7 +420,7 @@ class Explanation:
             lines.append(_text_row(["-" * w for w in widths_now], widths_now))
             previous = None
             for (wrt, _), cells in zip(rows, cut, strict=True):
-                if self.mode == "forward" and wrt is not previous:
+                if self.mode == "forward" and wrt is not None and wrt is not previous:
                     lines.append(f"  -- derivatives with respect to {self.name(wrt)} --")
                     previous = wrt
                 lines.append(_text_row(cells, widths_now))
@@ -670,12 +673,12 @@ def explain(
 
     steps = []
     received: dict[tuple, list[int]] = {}
-    for number, (w, s) in enumerate(raw, start=1):
-        key = (w, s.operand if mode == "reverse" else s.node)
+    for number, (sweep, s) in enumerate(raw, start=1):
+        key = (sweep, s.operand if mode == "reverse" else s.node)
         received.setdefault(key, []).append(number)
         local = as_tensor(s.local)
         steps.append(ExplainedStep(
-            number, mode, w, s.node, s.operand, s.position, local, s.upstream, s.contribution,
+            number, mode, sweep, s.node, s.operand, s.position, local, s.upstream, s.contribution,
             s.total, tuple(received[key]), value(s.node), value(s.operand), value(local),
             value(s.upstream), value(s.contribution), value(s.total),
         ))

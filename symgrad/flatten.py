@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple, Protocol
 
 from symgrad.fold import apply
-from symgrad.graph import Tensor, const
+from symgrad.graph import Tensor, binary_children, const
 from symgrad.ops import Op, add, div, mul, neg, pow, sub
 
 Number = int | float | Fraction
@@ -145,12 +145,15 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
     while stack:
         term, side, sign = stack.pop()
         children = term.children
-        op = None if children is None else children.op
+        if children is None:
+            leaves.append((term, side, sign))
+            continue
+        op = children.op
         if op is neg:  # -t: no new node either way, so sharing does not matter
             negations += 1
             stack.append((children.a, side, -sign))
             continue
-        if op in ops and (term is node or expanded < LIMIT):
+        if op in ops and children.b is not None and (term is node or expanded < LIMIT):
             if term is node or through_shared or not context.shared(term):
                 expanded += 1
                 stack.append((children.b, -side if op is inverse else side, sign))
@@ -211,7 +214,8 @@ def product_factors(node: Tensor, context: CollectContext, through_shared: bool 
         exponent: Exponent = side
         base = term
         children = term.children
-        if term.op is pow and (children.b.number is not None or side > 0):
+        if children is not None and children.op is pow and children.b is not None \
+                and (children.b.number is not None or side > 0):
             base = children.a
             exponent = children.b.number * side if children.b.number is not None else children.b
         if base in factors:
@@ -241,12 +245,14 @@ def numeric_powers(flat: Factors) -> Factors:
 def split_coefficient(term: Tensor) -> tuple[Number, Tensor]:
     """c*t -> (c, t); (c*t)/d -> (c, t/d); t -> (1, t)."""
     children = term.children
-    if children is not None:
-        if children.op is mul and children.a.number is not None:
-            return children.a.number, children.b
-        if children.op is div and children.a.op is mul and children.a.children.a.number is not None:
-            inner = children.a.children
-            return inner.a.number, apply(div, inner.b, children.b)
+    if children is not None and children.b is not None:
+        a, b = children.a, children.b
+        if children.op is mul and a.number is not None:
+            return a.number, b
+        inner = a.children
+        if children.op is div and inner is not None and inner.op is mul \
+                and inner.b is not None and inner.a.number is not None:
+            return inner.a.number, apply(div, inner.b, b)
     return 1, term
 
 
@@ -255,7 +261,8 @@ def scaled(term: Tensor, coefficient: Number) -> Tensor:
     if coefficient == 1:
         return term
     if term.op is div and coefficient != -1:
-        return apply(div, apply(mul, coefficient, term.children.a), term.children.b)
+        numerator, denominator, _ = binary_children(term)
+        return apply(div, apply(mul, coefficient, numerator), denominator)
     return apply(mul, coefficient, term)
 
 
@@ -303,7 +310,8 @@ def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denomina
                     and not context.shared(base):
                 factors = dict(factors)
                 del factors[base]
-                add_to(factors, apply(sub, base.children.b, base.children.a), 1)
+                minuend, subtrahend, _ = binary_children(base)
+                add_to(factors, apply(sub, subtrahend, minuend), 1)
                 numerator = -numerator
                 break
     # A factor kept whole that starts with its own coefficient (a shared 2*u*v) goes first, so
@@ -341,7 +349,8 @@ def _power(base: Tensor, exponent: Exponent) -> Tensor:
 
 
 def _has_coefficient(node: Tensor) -> bool:
-    return node.op is mul and node.children.a.number is not None
+    children = node.children
+    return children is not None and children.op is mul and children.a.number is not None
 
 
 def _power_of_two(value: Any) -> bool:

@@ -91,7 +91,8 @@ class Tensor:
     op: Op | None  # the op of an inner node (its children's), None for a leaf
     name: str | None
     is_const: bool
-    number: float | int | None  # a scalar number constant's value (not pi, not arrays), else None
+    # a scalar number constant's value (exact for ints and fractions; not pi, not arrays)
+    number: float | int | Fraction | None
     shape: shapes.Shape  # () for a scalar (bound to an array, it broadcasts elementwise)
     _value: Any  # a variable's binding (None when unbound) or a constant's value
     _key: tuple  # the node's key in the interning table
@@ -690,6 +691,46 @@ def use_counts(nodes: Iterable[Tensor]) -> dict[Tensor, int]:
             if children.b is not None:
                 uses[children.b] = uses.get(children.b, 0) + 1
     return uses
+
+
+def name_of(variable: Tensor) -> str:
+    """The name of a variable, for code that knows `variable` is one (which a type checker
+    cannot see); a TypeError for a constant or an operation.
+
+    >>> name_of(var("x"))
+    'x'
+    """
+    if variable.children is not None or variable.name is None:
+        raise TypeError(f"{variable} is not a variable")
+    return variable.name
+
+
+def children_of(node: Tensor) -> Children:
+    """The operands and op of an inner node, for code that knows `node` is one from its op
+    (which a type checker cannot see); a TypeError for a leaf.
+
+    >>> x = var("x")
+    >>> children_of(x * 2).a
+    Tensor(2)
+    """
+    children = node.children
+    if children is None:
+        raise TypeError(f"{node} is a leaf, not an operation")
+    return children
+
+
+def binary_children(node: Tensor) -> tuple[Tensor, Tensor, Op]:
+    """`(a, b, op)` of a node of a binary op, for code that knows the op; a TypeError for a
+    leaf or a unary op.
+
+    >>> x = var("x")
+    >>> binary_children(x - 1)
+    (Tensor(x), Tensor(1), <op sub>)
+    """
+    children = node.children
+    if children is None or children.b is None:
+        raise TypeError(f"{node} is not a binary operation")
+    return children.a, children.b, children.op
 
 
 def free_variables(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -76,10 +76,10 @@ class Interpreter(NamedTuple):
 
     ops: tuple[Op, ...]
     opcodes: dict[Op, int]
-    run_point: object  # run_point(code, registers): registers is one float per slot
+    run_point: Callable[..., None]  # run_point(code, registers): one float per slot
     # run_blocks(code, registers, inputs, input_slots, results, output_slots, first, stop):
     # points first .. stop - 1, a block at a time; registers hold one block
-    run_blocks: object
+    run_blocks: Callable[..., None]
 
 
 def interpreter_source(ops: Sequence[Op]) -> str:
@@ -220,6 +220,8 @@ def _written(source: str) -> Path:
 
 def _imported(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the compiled interpreter {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)

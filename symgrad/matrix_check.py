@@ -15,7 +15,7 @@ from symgrad import scalar_expansion, shapes
 from symgrad.checking import CheckResult, CheckResults
 from symgrad.diff import gradient
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, free_variables
+from symgrad.graph import Tensor, free_variables, name_of
 
 RTOL, ATOL = 1e-6, 1e-8
 STEP = 1e-6  # central differences: relative step
@@ -28,22 +28,23 @@ def _random_sizes(f: Tensor, rng: np.random.Generator) -> dict[str, int]:
 
 def _random_env(f: Tensor, sizes: Mapping[str, int], rng: np.random.Generator) -> dict:
     return {
-        node.name: rng.uniform(-1, 1, scalar_expansion.concrete_shape(node.shape, sizes))
+        name_of(node): rng.uniform(-1, 1, scalar_expansion.concrete_shape(node.shape, sizes))
         for node in free_variables(f)
     }
 
 
 def central_differences(f: Tensor, w: Tensor, env: Mapping[str, Any]) -> np.ndarray:
     """d f / d w at `env` by central differences, element by element."""
-    base = np.asarray(env[w.name], dtype=float)
+    name = name_of(w)
+    base = np.asarray(env[name], dtype=np.float64)
     result = np.zeros_like(base)
     for index in np.ndindex(*base.shape):
-        step = STEP * max(1.0, abs(base[index]))
+        step = STEP * max(1.0, abs(float(base[index])))
         values = []
         for sign in (1, -1):
             moved = base.copy()
             moved[index] += sign * step
-            values.append(evaluate(f, {**env, w.name: moved}))
+            values.append(evaluate(f, {**env, name: moved}))
         result[index] = (values[0] - values[1]) / (2 * step)
     return result
 
@@ -99,26 +100,32 @@ def check_tensor(
             for reference, how in ((expanded, "scalar expansion"),
                                    (central_differences(f, w, env), "central differences")):
                 worst = _worst(value, reference, RTOL if how == "scalar expansion" else 1e-4)
-                if worst is not None and w.name not in failures:
-                    failures[w.name] = (how, worst)
-    return [
-        CheckResult(
-            ok=w.name not in failures,
-            wrt=w.name,
-            symgrad=None,
-            sympy=None,
-            derivative=d,
-            values=failures[w.name][1] if w.name in failures else None,
-            compared=samples,
-            reference=failures.get(w.name, ("scalar expansion and central differences",))[0],
-            notes=[f"gradient {d}" if len(str(d)) < 200 else f"gradient of {len(str(d))} chars"],
-        )
-        for w, d in zip(wrt, derivatives, strict=True)
-    ]
+                if worst is not None and name_of(w) not in failures:
+                    failures[name_of(w)] = (how, worst)
+    return [_result(name_of(w), d, failures.get(name_of(w)), samples)
+            for w, d in zip(wrt, derivatives, strict=True)]
+
+
+def _result(name: str, derivative: Tensor, failure: tuple[str, tuple[float, float]] | None,
+            samples: int) -> CheckResult:
+    """The verdict for one variable: its first failure (how it was found and the values), if
+    any."""
+    text = str(derivative)
+    return CheckResult(
+        ok=failure is None,
+        wrt=name,
+        symgrad=None,
+        sympy=None,
+        derivative=derivative,
+        values=None if failure is None else failure[1],
+        compared=samples,
+        reference="scalar expansion and central differences" if failure is None else failure[0],
+        notes=[f"gradient {text}" if len(text) < 200 else f"gradient of {len(text)} chars"],
+    )
 
 
 def check(f: Tensor, wrt: Tensor | Sequence[Tensor], **options: Any) -> Any:
     """`check_tensor` for one variable (a CheckResult) or a list (CheckResults)."""
-    single = isinstance(wrt, Tensor)
-    results = check_tensor(f, [wrt] if single else list(wrt), **options)
-    return results[0] if single else CheckResults(results)
+    if isinstance(wrt, Tensor):
+        return check_tensor(f, [wrt], **options)[0]
+    return CheckResults(check_tensor(f, list(wrt), **options))

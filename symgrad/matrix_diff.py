@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from symgrad import shapes
 from symgrad.fold import apply
-from symgrad.graph import Tensor, const, gc_paused
+from symgrad.graph import Tensor, children_of, const, gc_paused
 from symgrad.ops import add, mul
 from symgrad.tensor_ops import broadcast_like, expand, unbroadcast
 
@@ -26,7 +26,7 @@ def is_shaped(nodes: Sequence[Tensor]) -> bool:
 
 def _contributions(node: Tensor, upstream: Tensor) -> tuple:
     """The adjoint contributions to each operand of `node`, given its adjoint `upstream`."""
-    a, b, op = node.children
+    a, b, op = children_of(node)
     if op.pullback is not None:
         return op.pullback(a, b, node, upstream)
     # elementwise: the local derivative times the adjoint (folding takes 1*g and -1*g), summed
@@ -34,7 +34,8 @@ def _contributions(node: Tensor, upstream: Tensor) -> tuple:
     return tuple(
         None if local is None else 0 if _is_zero(local)
         else unbroadcast(apply(mul, upstream, local), operand, node)
-        for local, operand in zip(op.partials(a, b, node), (a, b), strict=False)
+        for local, operand in zip(op.partials(a, b, node), (a,) if b is None else (a, b),
+                                  strict=False)
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from symgrad.fold import apply
-from symgrad.graph import Tensor, gc_paused, toposort
+from symgrad.graph import Tensor, binary_children, children_of, gc_paused, toposort
 from symgrad.ops import add, div, mul, sub
 from symgrad.tensor_ops import (
     eye_like,
@@ -32,23 +32,30 @@ Rule = Callable[[Tensor], Tensor | None]
 
 def _transpose_of_product(node: Tensor) -> Tensor | None:
     """(A@B).T -> B.T@A.T"""
-    a = node.children.a
-    if node.op is transpose_op and a.op is matmul_op and len(a.children.b.shape) == 2:
-        return matmul(transpose(a.children.b), transpose(a.children.a))
+    if node.op is not transpose_op:
+        return None
+    product = children_of(node).a
+    if product.op is matmul_op:
+        a, b, _ = binary_children(product)
+        if len(b.shape) == 2:
+            return matmul(transpose(b), transpose(a))
     return None
 
 
 def _row_vector_product(node: Tensor) -> Tensor | None:
     """x.T@A -> A.T@x: a vector times a matrix, written with the vector as a column"""
     if node.op is vecmat:
-        return matmul(transpose(node.children.b), node.children.a)
+        x, a, _ = binary_children(node)
+        return matmul(transpose(a), x)
     return None
 
 
 def _scalar_factor(node: Tensor) -> tuple[Tensor, Tensor] | None:
     """(c, x) when node is c*x with a scalar c."""
-    if node.op is mul and node.children.a.shape == () and node.children.b.shape:
-        return node.children.a, node.children.b
+    if node.op is mul:
+        c, x, _ = binary_children(node)
+        if c.shape == () and x.shape:
+            return c, x
     return None
 
 
@@ -57,7 +64,7 @@ def _scalar_out_of_product(node: Tensor) -> Tensor | None:
     if node.op not in (matmul_op, outer_op):
         return None
     build = matmul if node.op is matmul_op else outer
-    a, b, _ = node.children
+    a, b, _ = binary_children(node)
     for position, operand in enumerate((a, b)):
         factor = _scalar_factor(operand)
         if factor is not None:
@@ -70,7 +77,7 @@ def _identity_product(node: Tensor) -> Tensor | None:
     """I@A -> A, A@I -> A"""
     if node.op is not matmul_op:
         return None
-    a, b, _ = node.children
+    a, b, _ = binary_children(node)
     if a.op is eye_like:
         return b
     if b.op is eye_like:
@@ -83,11 +90,11 @@ def _common_operand(node: Tensor) -> Tensor | None:
     differences: factoring a shared operand out of a sum of products"""
     if node.op not in (add, sub):
         return None
-    a, b, op = node.children
+    a, b, op = binary_children(node)
     if a.op is not b.op or a.op not in (matmul_op, outer_op):
         return None
     build = matmul if a.op is matmul_op else outer
-    (a1, a2, _), (b1, b2, _) = a.children, b.children
+    (a1, a2, _), (b1, b2, _) = binary_children(a), binary_children(b)
     if a2 is b2 and a1.shape == b1.shape:
         if op is add and a1.op is transpose_op and b1.op is not transpose_op:
             a1, b1 = b1, a1  # A + A.T, as people write it
@@ -100,15 +107,18 @@ def _common_operand(node: Tensor) -> Tensor | None:
 def _reciprocal_factor(node: Tensor) -> Tensor | None:
     """(1/c)*X -> X/c for a scalar c: a mean's 1/n reads as a division"""
     factor = _scalar_factor(node)
-    if factor is not None and factor[0].op is div and factor[0].children.a.number == 1:
-        return apply(div, factor[1], factor[0].children.b)
+    if factor is not None and factor[0].op is div:
+        one, c, _ = binary_children(factor[0])
+        if one.number == 1:
+            return apply(div, factor[1], c)
     return None
 
 
 def _like_terms(node: Tensor) -> Tensor | None:
     """X + X -> 2*X"""
-    if node.op is add and node.children.a is node.children.b:
-        return apply(mul, 2, node.children.a)
+    children = node.children
+    if children is not None and children.op is add and children.a is children.b:
+        return apply(mul, 2, children.a)
     return None
 
 

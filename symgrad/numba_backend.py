@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from symgrad.evaluate import real_input
-from symgrad.graph import Tensor
+from symgrad.graph import Tensor, name_of
 from symgrad.kernels import Interpreter, interpreter, numba_available
 from symgrad.tape import Tape, UnsupportedOpError, build_tape
 
@@ -35,7 +35,20 @@ MAX_BLOCK = 1024
 MIN_BLOCK = 16
 # Inputs of PARALLEL_POINTS points or more run on up to THREADS threads.
 PARALLEL_POINTS = 1 << 16
-THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (1 when the system cannot tell).
+
+    >>> usable_cores() >= 1
+    True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # cpu_count is None when the count is unknown
+
+
+THREADS = usable_cores()
 
 
 Source = str | Callable[[], str]  # a text, or how to write it when first asked
@@ -44,10 +57,14 @@ Source = str | Callable[[], str]  # a text, or how to write it when first asked
 class GraphLike(Protocol):
     """The checked graph `lambdify` hands over (every variable used is in `variables`)."""
 
-    variables: list[Tensor]
-    roots: list[Tensor]
-    single: bool
-    order: list[Tensor]
+    @property
+    def variables(self) -> list[Tensor]: ...
+    @property
+    def roots(self) -> list[Tensor]: ...
+    @property
+    def single(self) -> bool: ...
+    @property
+    def order(self) -> list[Tensor]: ...
 
 
 class BackendUnavailableError(ValueError):
@@ -86,7 +103,7 @@ def lambdify_numba(
         except UnsupportedOpError as error:
             reason = str(error)
         else:
-            names = [variable.name for variable in graph.variables]
+            names = [name_of(variable) for variable in graph.variables]
             return NumbaFunction(tape, names, graph.single, name, numpy_source, compiled)
     if required:
         raise BackendUnavailableError(f"backend='numba': {reason}")

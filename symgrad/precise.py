@@ -245,14 +245,15 @@ def precise_values(order: Sequence[Tensor], point: dict[str, float]) -> list[flo
     >>> precise_values(toposort(1 - cos(x)), {"x": 1e-150})[-1]
     5e-301
     """
-    forms = []
+    forms: list[Callable[..., Any] | None] = []
     for node in order:
-        if node.children is None:
+        children = node.children
+        if children is None:
             forms.append(None)
             continue
-        form = INTERVAL_FORMS.get(node.op.name)
+        form = INTERVAL_FORMS.get(children.op.name)
         if form is None:
-            raise NoPreciseFormError(f"no precise (interval) form for the op {node.op.name!r}")
+            raise NoPreciseFormError(f"no precise (interval) form for the op {children.op.name!r}")
         forms.append(form)
     precision = START_PRECISION
     best: list[float | None] = [None] * len(order)
@@ -264,10 +265,11 @@ def precise_values(order: Sequence[Tensor], point: dict[str, float]) -> list[flo
         if all(value is not None for value in best) or precision >= MAX_PRECISION:
             break
         precision *= 2
-    for index, interval in enumerate(intervals):
-        if best[index] is None:  # still undecided at the last precision: the midpoint's double
-            best[index] = _nearest(interval.mid._mpi_[0])
-    return [float(value) for value in best]
+    # still undecided at the last precision: the midpoint's double
+    return [
+        float(_nearest(interval.mid._mpi_[0]) if value is None else value)
+        for value, interval in zip(best, intervals, strict=True)
+    ]
 
 
 def _at_precision(order: Sequence[Tensor], point: dict[str, float], forms: Sequence[Any],

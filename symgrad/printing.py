@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import NamedConstant, Tensor, toposort, use_counts
+from symgrad.graph import NamedConstant, Tensor, children_of, name_of, toposort, use_counts
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
@@ -36,7 +36,7 @@ def format_number(value: Any) -> str:
 
 def _precedence(node: Tensor) -> int:
     if node.children is not None:
-        return node.op.precedence
+        return node.children.op.precedence
     if node.number is not None and math.copysign(1, node.number) < 0:  # -0.0 too: (-0.0)**x
         return PREC_NEG
     if type(node.number) is Fraction:  # 1/2 reads as a quotient: x**(1/2)
@@ -67,14 +67,15 @@ def _starts_with_minus(node: Tensor) -> bool:
     """Whether the text of `node` begins with a minus sign: a negative number or a negation
     at the start of its left spine (`-1/(x + 1)`, `-400*x`), which a sign before it would
     turn into `--`."""
-    while node.children is not None:
-        op = node.op
+    children = node.children
+    while children is not None:
+        op = children.op
         if op.symbol is None or op.arity == 1:
             return op.symbol is not None  # neg starts with -, a call with its name
-        a = node.children.a
-        if needs_parens(op, 0, a):
+        if needs_parens(op, 0, children.a):
             return False
-        node = a
+        node = children.a
+        children = node.children
     return node.number is not None and (node.number < 0 or str(node.number).startswith("-"))
 
 
@@ -164,16 +165,18 @@ def _latex_leaf(node: Tensor) -> str:
 def _latex_product(node: Tensor) -> str | None:
     """a*b as a lecture writes it: side by side (`2 x y`, `x \\sin(x)`), with \\cdot only
     where the right factor's text starts with a digit (`x \\cdot 2`)."""
-    a, b, op = node.children
+    a, b, op = children_of(node)
     if node.shape or a.shape:
         return matrix_template(node, latex=True)
-    if op.name != "mul":
+    if op.name != "mul" or b is None:
         return None
     first = b
-    while first.children is not None and not needs_parens(first.op, 0, first.children.a):
-        if first.op.symbol is None or first.op.arity == 1 or first.op.name == "div":
+    inner = first.children
+    while inner is not None and not needs_parens(inner.op, 0, inner.a):
+        if inner.op.symbol is None or inner.op.arity == 1 or inner.op.name == "div":
             break  # a call, a sign or a fraction: no digit to run into
-        first = first.children.a
+        first = inner.a
+        inner = first.children
     if needs_parens(op, 1, b) or not (first.is_const and _latex_leaf(first)[:1].isdigit()):
         return "{a} {b}"
     return "{a} \\cdot {b}"
@@ -200,9 +203,9 @@ def matrix_template(node: Tensor, latex: bool) -> str | None:
     """The template of a node of a tensor expression where it differs from its op's: in
     LaTeX a scalar multiple is written `2 A` and an elementwise product `A \\odot B`; a row
     vector (x.T@A) is not transposed again on the left of a product."""
-    a, b, op = node.children
+    a, b, op = children_of(node)
     if latex and op.name == "mul":
-        return "{a} \\odot {b}" if a.shape and b.shape else "{a} {b}"
+        return "{a} \\odot {b}" if a.shape and b is not None and b.shape else "{a} {b}"
     if op.name in ("inner", "vecmat") and a.op is not None and a.op.name == "vecmat":
         return "{a} {b}" if latex else "{a}@{b}"
     return None
@@ -263,7 +266,8 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
                 work.append(piece)
                 continue
             position = 0 if piece == "a" else 1
-            operand = children[position]
+            operand = children.a if position == 0 else children.b
+            assert operand is not None  # templates name b only for binary ops
             named = names is not None and operand in names  # a name is an atom
             if pieces[index + 1].startswith(style.postfix):  # (a + b).T
                 parenthesize = _precedence(operand) < PREC_POSTFIX or style.wrapped(
@@ -365,7 +369,7 @@ def shared_names(node: Tensor) -> dict[Tensor, str]:
 def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:
     """A prefix p such that no variable among `nodes` is named p1, p2, ...: `t`, else `_t`,
     `__t`, ..."""
-    taken = {node.name for node in nodes if node.is_var}
+    taken = {name_of(node) for node in nodes if node.is_var}
     while any(re.fullmatch(re.escape(prefix) + r"\d+", name) for name in taken):
         prefix = "_" + prefix
     return prefix

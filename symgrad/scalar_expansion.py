@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from symgrad import shapes
-from symgrad.graph import Tensor, as_tensor, toposort, var
+from symgrad.graph import Tensor, as_tensor, name_of, toposort, var
 from symgrad.tensor_ops import SCALAR_FORMS, elementwise
 
 
@@ -52,7 +52,7 @@ def element_variables(variable: Tensor, sizes: Mapping[str, int] | None = None) 
     shape = concrete_shape(variable.shape, sizes or {})
     elements = np.empty(shape, dtype=object)
     for index in np.ndindex(*shape):
-        elements[index] = var(element_name(variable.name, index))
+        elements[index] = var(element_name(name_of(variable), index))
     return elements
 
 
@@ -90,7 +90,7 @@ def expand_scalar(f: Tensor, sizes: Mapping[str, int] | None = None) -> Tensor:
     """A scalar tensor expression as one scalar graph."""
     if f.shape != ():
         raise shapes.ShapeError(f"expected a scalar, got shape {shapes.format_shape(f.shape)}")
-    return expand(f, sizes)[()]
+    return expand(f, sizes).item()  # the one element of a 0-d object array
 
 
 def element_values(env: Mapping[str, Any]) -> dict[str, float]:

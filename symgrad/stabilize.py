@@ -30,9 +30,10 @@ def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
     >>> rule.name, str(result)
     ('log(1 + exp(x)) -> softplus(x)', 'softplus(x)')
     """
-    if node.children is None:
+    children = node.children
+    if children is None:
         return None
-    for rule in STABLE_RULES_BY_OP.get(node.op.name, ()):
+    for rule in STABLE_RULES_BY_OP.get(children.op.name, ()):
         if rule.is_function:
             result = rule.replacement(node)
         else:
@@ -96,6 +97,6 @@ def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> An
     log: list[Rewrite] | None = [] if explain else None
     with gc_paused():
         stabilizer = _Stabilizer(roots, log)
-        result = [stabilizer(root) for root in roots]
-    result = result[0] if single else result
+        stable = [stabilizer(root) for root in roots]
+    result = stable[0] if single else stable
     return (result, log) if explain else result

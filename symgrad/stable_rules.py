@@ -17,7 +17,7 @@ from typing import Any
 
 from symgrad import tensor_ops
 from symgrad.fold import apply
-from symgrad.graph import Tensor, const
+from symgrad.graph import Tensor, binary_children, children_of, const
 from symgrad.ops import abs as abs_
 from symgrad.ops import (
     add,
@@ -117,9 +117,10 @@ def _chain(node: Tensor, op: Any) -> list[Tensor]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if current.op is op:
-            stack.append(current.children.b)
-            stack.append(current.children.a)
+        children = current.children
+        if children is not None and children.op is op and children.b is not None:
+            stack.append(children.b)
+            stack.append(children.a)
         else:
             operands.append(current)
     return operands
@@ -128,16 +129,16 @@ def _chain(node: Tensor, op: Any) -> list[Tensor]:
 def _exponent(term: Tensor) -> Tensor | None:
     """y for a term exp(y); 0 for the constant 1 (= exp(0)); else None."""
     if term.op is exp:
-        return term.children.a
+        return children_of(term).a
     return const(0) if term.number == 1 else None
 
 
 def log_sum_exp(node: Tensor) -> Tensor | None:
     """log(exp(a) + exp(b) + ...) -> logaddexp(logaddexp(a, b), ...): the log of a sum of two
     or more exponentials (1 counts as exp(0)) never forms the exponentials."""
-    terms = _chain(node.children.a, add)
-    exponents = [_exponent(term) for term in terms]
-    if len(exponents) < 2 or any(e is None for e in exponents):
+    terms = _chain(children_of(node).a, add)
+    exponents = [exponent for exponent in map(_exponent, terms) if exponent is not None]
+    if len(terms) < 2 or len(exponents) < len(terms):
         return None
     return _nested_logaddexp(exponents)
 
@@ -153,7 +154,7 @@ def log_sum_exp_minus_term(node: Tensor) -> Tensor | None:
     """logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...)): where a dominates, the
     difference of two large numbers (softmax cross-entropy at logits of 1,000) cancels, while
     softplus of a very negative number is exact."""
-    total, term = node.children.a, node.children.b
+    total, term, _ = binary_children(node)
     if total.op is not logaddexp:
         return None
     others = _chain(total, logaddexp)
@@ -167,13 +168,13 @@ def softmax(node: Tensor) -> Tensor | None:
     """exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + ...)): the quotient of two
     overflowing exponentials becomes the exponential of a difference (its log is rewritten to
     logaddexp in turn)."""
-    numerator, denominator = node.children.a, node.children.b
+    numerator, denominator, _ = binary_children(node)
     terms = _chain(denominator, add)
     if numerator.op is not exp or len(terms) < 2 or numerator not in terms:
         return None
     if any(_exponent(term) is None for term in terms):
         return None
-    return apply(exp, apply(sub, numerator.children.a, apply(log, denominator)))
+    return apply(exp, apply(sub, children_of(numerator).a, apply(log, denominator)))
 
 
 def hypot(x: Any, y: Any) -> Tensor:
@@ -202,19 +203,22 @@ def hypot(x: Any, y: Any) -> Tensor:
 def _square_base(term: Tensor) -> Tensor | None:
     """x for a term x**2 or x*x; else None (not a constant c = sqrt(c)**2: hypot's own
     sqrt(1 + r**2) would match again)."""
-    if term.op is pow and term.children.b.number == 2:
-        return term.children.a
-    if term.op is mul and term.children.a is term.children.b:
-        return term.children.a
+    children = term.children
+    if children is None or children.b is None:
+        return None
+    if children.op is pow and children.b.number == 2:
+        return children.a
+    if children.op is mul and children.a is children.b:
+        return children.a
     return None
 
 
 def norm(node: Tensor) -> Tensor | None:
     """sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...): no square overflows, and the
     gradient at the origin is 0 rather than 0/0."""
-    terms = _chain(node.children.a, add)
-    bases = [_square_base(term) for term in terms]
-    if len(bases) < 2 or any(base is None for base in bases):
+    terms = _chain(children_of(node).a, add)
+    bases = [base for base in map(_square_base, terms) if base is not None]
+    if len(terms) < 2 or len(bases) < len(terms):
         return None
     result = bases[0]
     for base in bases[1:]:
@@ -224,21 +228,23 @@ def norm(node: Tensor) -> Tensor | None:
 
 def _summed_exponent(node: Tensor) -> Tensor | None:
     """v for a node sum(exp(v)) summing every element of a tensor; else None."""
-    if node.op is None or node.op.name != "sum" or node.children.a.op is not exp:
+    children = node.children
+    if children is None or children.op.name != "sum" or children.a.op is not exp:
         return None
-    return node.children.a.children.a
+    return children_of(children.a).a
 
 
 def tensor_log_sum_exp(node: Tensor) -> Tensor | None:
     """log(sum(exp(v))) -> logsumexp(v), over every element of a vector or matrix."""
-    exponent = _summed_exponent(node.children.a)
+    exponent = _summed_exponent(children_of(node).a)
     return None if exponent is None else tensor_ops.logsumexp(exponent, axis=None)
 
 
 def tensor_softmax(node: Tensor) -> Tensor | None:
     """exp(v)/sum(exp(v)) -> softmax(v), over every element of a vector or matrix."""
-    exponent = _summed_exponent(node.children.b)
-    if exponent is None or node.children.a is not node.children.b.children.a:
+    numerator, denominator, _ = binary_children(node)
+    exponent = _summed_exponent(denominator)
+    if exponent is None or numerator is not children_of(denominator).a:
         return None
     return tensor_ops.softmax(exponent, axis=None)
 

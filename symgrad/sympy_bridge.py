@@ -18,7 +18,18 @@ import numpy as np
 import sympy as sp
 
 from symgrad import ops
-from symgrad.graph import PI, E, NamedConstant, Tensor, const, gc_paused, toposort, use_counts, var
+from symgrad.graph import (
+    PI,
+    E,
+    NamedConstant,
+    Tensor,
+    binary_children,
+    const,
+    gc_paused,
+    toposort,
+    use_counts,
+    var,
+)
 from symgrad.parse import parse
 
 __all__ = ["UnsupportedSympyError", "from_sympy", "to_sympy"]
@@ -201,9 +212,10 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
     # into the chain's top node and never converted on their own.
     absorbed = set()
     for node in order:
-        if node.op is not None and node.op.commutative:
-            for operand in (node.children.a, node.children.b):
-                if operand.op is node.op and uses[operand] == 1:
+        children = node.children
+        if children is not None and children.op.commutative and children.b is not None:
+            for operand in (children.a, children.b):
+                if operand.op is children.op and uses[operand] == 1:
                     absorbed.add(operand)
     converted: dict[Tensor, Any] = {}
     for node in order:
@@ -218,12 +230,13 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
             continue
         elif children.op.commutative:
             terms = []
-            stack = [children.b, children.a]
+            stack = [children.a] if children.b is None else [children.b, children.a]
             while stack:
                 operand = stack.pop()
                 if operand in absorbed:
-                    stack.append(operand.children.b)
-                    stack.append(operand.children.a)
+                    a, b, _ = binary_children(operand)
+                    stack.append(b)
+                    stack.append(a)
                 else:
                     terms.append(converted[operand])
             converted[node] = _balanced(children.op.sympy, terms)
@@ -413,7 +426,7 @@ def _plan_mul(expr: sp.Mul) -> _Plan:
             bottom.append(base if exponent == -1 else sp.Pow(base, -exponent, evaluate=False))
         else:
             top.append(factor)
-    number = None
+    number: int | float | None = None
     if coefficient.is_Rational and coefficient.q != 1:  # x/2 rather than 0.5*x
         number = None if coefficient.p == 1 else int(coefficient.p)
         bottom.append(sp.Integer(coefficient.q))
@@ -608,12 +621,12 @@ def from_sympy(expr: Any) -> Tensor:
             plan = plans.get(key)
             if plan is None:
                 seen.append(current)
-                plan = _plan(current, heights.get(key, 0) < _SHALLOW)
-                if isinstance(plan, Tensor):
-                    done[key] = plan
+                planned = _plan(current, heights.get(key, 0) < _SHALLOW)
+                if isinstance(planned, Tensor):
+                    done[key] = planned
                     stack.pop()
                     continue
-                plans[key] = plan
+                plans[key] = plan = planned
                 pending = [operand for operand in plan[0] if id(operand) not in done]
                 if pending:
                     stack.extend(reversed(pending))

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from symgrad.graph import Tensor, toposort
+from symgrad.graph import Tensor, children_of, toposort
 from symgrad.ops import Op
 
 
@@ -77,7 +77,7 @@ def build_tape(
     # The instruction index that reads each node last; outputs stay alive to the end.
     last_read: dict[Tensor, int] = {}
     for index, node in enumerate(inner):
-        a, b, _ = node.children
+        a, b, _ = children_of(node)
         last_read[a] = index
         if b is not None:
             last_read[b] = index
@@ -88,7 +88,7 @@ def build_tape(
     free: list[int] = []  # released slots, reused last-in first-out (warm in cache)
     slots = len(variables) + len(constants)
     for index, node in enumerate(inner):
-        a, b, op = node.children
+        a, b, op = children_of(node)
         opcode = opcodes.get(op)
         if opcode is None:
             raise UnsupportedOpError(f"the compiled backend has no instruction for {op.name}")

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -81,12 +82,14 @@ def value_loss(model: MLP, X: np.ndarray, y: np.ndarray, alpha: float = 1e-4
     """
     X, y = _check_batch(X, y)
     inputs = [list(map(Value, row)) for row in X.tolist()]
-    scores = [model(x) for x in inputs]
+    scores = [_value_score(model, x) for x in inputs]
     losses = [(1 + -float(yi) * score).relu() for yi, score in zip(y, scores, strict=True)]
     data_loss = sum(losses) * (1.0 / len(losses))
     reg_loss = alpha * sum(p * p for p in model.parameters())
     accuracy = np.mean([(yi > 0) == (score.data > 0) for yi, score in zip(y, scores, strict=True)])
-    return data_loss + reg_loss, float(accuracy)
+    # The sums start at 0 (micrograd's demo); batches and models are never empty, so the total
+    # is a Value, which the type of sum() cannot tell.
+    return cast(Value, data_loss + reg_loss), float(accuracy)
 
 
 @dataclass
@@ -96,6 +99,13 @@ class TrainingHistory:
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+
+
+def _value_score(model: MLP, x: list[Value]) -> Value:
+    score = model(x)
+    if isinstance(score, list):  # an MLP gives a list for a last layer of several neurons
+        raise ValueError(f"the model must end in one output neuron, it has {len(score)}")
+    return score
 
 
 def train_values(model: MLP, X: np.ndarray, y: np.ndarray, steps: int = 100,
@@ -253,6 +263,8 @@ def _check_batch(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=float)
     if X.ndim != 2 or y.shape != (len(X),):
         raise ValueError(f"X must be (n, features) and y (n,), got {X.shape} and {y.shape}")
+    if len(X) == 0:
+        raise ValueError("the batch is empty: X and y need at least one example")
     if not np.all(np.abs(y) == 1):
         raise ValueError("labels must be -1 or +1 (make_moons gives them so)")
     return X, y

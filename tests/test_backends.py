@@ -118,6 +118,15 @@ def test_threads_share_out_big_inputs_exactly(threads, monkeypatch):
     np.testing.assert_array_equal(ratio, x / y)
 
 
+def test_thread_count_is_one_where_the_system_cannot_count_cores(monkeypatch):
+    # Found by mypy: os.cpu_count() may be None (the count unknown), and min(None, n) fails.
+    monkeypatch.delattr(numba_backend.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(numba_backend.os, "cpu_count", lambda: None)
+    assert numba_backend.usable_cores() == 1
+    monkeypatch.setattr(numba_backend.os, "cpu_count", lambda: 6)
+    assert numba_backend.usable_cores() == 6
+
+
 @pytest.mark.usefixtures("interpreter")
 def test_numba_broadcasts_and_returns_what_numpy_returns():
     f = sg.lambdify([X, Y, Z], [X * Y + Z, Y, sg.const(2.0)], backend="numba")

@@ -237,6 +237,17 @@ def test_neuron_computes_its_activation():
     assert neuron([2.0, 3.0]).data == 0.0
 
 
+def test_a_one_neuron_hidden_layer_feeds_the_next_layer():
+    # Found by mypy: a layer of one neuron gives a Value, which the next layer took as its
+    # list of inputs (TypeError: object of type 'Value' has no len()).
+    model = MLP(2, [1, 2], nonlin="tanh", rng=random.Random(3))
+    hidden, last = model.layers[0].neurons[0], model.layers[1].neurons
+    x = [0.5, -1.5]
+    h = math.tanh(hidden.b.data + sum(w.data * xi for w, xi in zip(hidden.w, x, strict=True)))
+    expected = [n.b.data + n.w[0].data * h for n in last]
+    assert [out.data for out in model(x)] == pytest.approx(expected, rel=1e-15)
+
+
 def test_mlp_backward_and_zero_grad():
     model = MLP(3, [4, 4, 1], nonlin="tanh", rng=random.Random(1))
     x = [0.5, -1.0, 2.0]

@@ -102,3 +102,16 @@ def test_bad_batches_get_clear_errors():
     graph = loss_graph(model)
     with pytest.raises(ValueError, match="2 inputs per example"):
         graph.step(np.zeros(len(graph.parameters)), np.zeros((4, 3)), y)
+
+
+def test_empty_batches_and_several_outputs_get_clear_errors():
+    # Found by mypy: an empty batch trained to NaN losses (or divided by zero), and
+    # value_loss of a model with two outputs failed deep inside with a TypeError.
+    model = MLP(2, [3, 1], rng=random.Random(0))
+    for train in (value_loss, train_graph):
+        with pytest.raises(ValueError, match="batch is empty"):
+            train(model, np.zeros((0, 2)), np.zeros(0))
+    X, y = make_moons(4, seed=0)
+    for train in (value_loss, train_graph):
+        with pytest.raises(ValueError, match="one output neuron, it has 2"):
+            train(MLP(2, [3, 2], rng=random.Random(0)), X, y)

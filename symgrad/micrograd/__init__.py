@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, _node, const, fresh_var, gc_paused, move_aside
+from symgrad.graph import Tensor, _node, children_of, const, fresh_var, gc_paused, move_aside
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value"]
@@ -73,7 +73,7 @@ def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[fl
 
 def _local_partials(value: Value) -> list[Tensor | None]:
     """d value / d operand for each operand, from the op table (None: no derivative)."""
-    a, b, op = value.tensor.children
+    a, b, op = children_of(value.tensor)
     partials = op.partials(a, b, value.tensor)[: len(value._prev)]
     return [None if p is None else (p if isinstance(p, Tensor) else const(p)) for p in partials]
 

@@ -114,9 +114,10 @@ class MLP(Module):
         ]
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        for layer in self.layers[:-1]:
+            out = layer(x)
+            x = [out] if isinstance(out, Value) else out  # a one-neuron layer feeds on too
+        return self.layers[-1](x)
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
