@@ -4,7 +4,7 @@
 >>> x, y = sg.variables("x y")
 >>> f = x * y + sg.sin(x) ** 2
 >>> [str(p) for p in sg.gradient(f, [x, y])]
-['2*sin(x)*cos(x) + y', 'x']
+['y + 2*sin(x)*cos(x)', 'x']
 """
 
 import builtins as _builtins

@@ -470,12 +470,25 @@ def _short(expr: Any, width: int = 300) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _in_symgrad_order(expr: sp.Expr | None) -> Any:
+    """sympy's formula as a graph, so it prints in symgrad's order beside symgrad's own (`y +
+    2*sin(x)*cos(x)` on both lines); sympy's formula where the bridge cannot read it back."""
+    if expr is None:
+        return None
+    try:
+        return from_sympy(expr)
+    except (ValueError, TypeError, ArithmeticError, RecursionError):  # zoo, I, an unknown call
+        return expr
+
+
 @dataclass
 class CheckResult:
     """symgrad's derivative against sympy's for one variable; truthy when they agree.
 
     `symgrad` and `sympy` are the two derivatives as sympy expressions (sympy's rewritten to
-    symgrad's kink conventions), `point` a point where they differ (else None) and `values`
+    symgrad's kink conventions); printed, both are written as symgrad writes formulas (the
+    checked `derivative` itself, and sympy's read back), in one order, as `str`, `latex` and
+    the CLI write them. `point` is a point where they differ (else None) and `values`
     their values there: a falsy result without a point is undecided (no point where both are
     finite, and no proof). `proved` is True when sympy simplified the difference to 0. For a
     graph too big for sympy both formulas are None and central differences stand in (a note
@@ -524,9 +537,10 @@ class CheckResult:
         width = max(len(self.label), 5) + 1
         lines = [head]
         if self.symgrad is not None or self.sympy is not None:  # none for tensor gradients
+            ours = self.derivative if self.symgrad is not None else None
             lines += [
-                f"  {self.label + ':':<{width}} {_short(self.symgrad)}",
-                f"  {'sympy:':<{width}} {_short(self.sympy)}",
+                f"  {self.label + ':':<{width}} {_short(ours)}",
+                f"  {'sympy:':<{width}} {_short(_in_symgrad_order(self.sympy))}",
             ]
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
@@ -748,12 +762,12 @@ def check(
     True
     >>> print(check(ops.relu(x) * y, [x, y]))
     d/dx: agree (proved symbolically; equal at 20 random points)
-      symgrad: y*Heaviside(x, 0)
-      sympy:   y*Heaviside(x, 0)
+      symgrad: y*step(x)
+      sympy:   y*step(x)
       note: sympy writes relu' as Heaviside(x) with Heaviside(0) = 1/2; symgrad's step(0) = 0 (relu'(0) = 0). Compared with symgrad's value at 0, away from kinks.
     d/dy: agree (proved symbolically; equal at 20 random points)
-      symgrad: Max(0, x)
-      sympy:   Max(0, x)
+      symgrad: relu(x)
+      sympy:   relu(x)
     """  # noqa: E501
     from symgrad.diff import grad, gradient
 

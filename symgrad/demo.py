@@ -23,7 +23,7 @@ def neuron_loss() -> tuple[Tensor, list[Tensor]]:
 
     >>> loss, parameters = neuron_loss()
     >>> str(loss), [str(p) for p in parameters]
-    ('(tanh(w1*x1 + w2*x2 + b) - y)**2', ['w1', 'w2', 'b'])
+    ('(tanh(b + w1*x1 + w2*x2) - y)**2', ['w1', 'w2', 'b'])
     """
     x1, x2, w1, w2, b, y = variables("x1 x2 w1 w2 b y")
     return (tanh(w1 * x1 + w2 * x2 + b) - y) ** 2, [w1, w2, b]
@@ -37,7 +37,7 @@ def run(out: str | Path = "symgrad-demo", echo: Callable[[str], object] = print)
     >>> run(tempfile.mkdtemp(), echo=lines.append)
     True
     >>> lines[0]
-    'L = (tanh(w1*x1 + w2*x2 + b) - y)**2'
+    'L = (tanh(b + w1*x1 + w2*x2) - y)**2'
     """
     from symgrad.checking import check_derivative
     from symgrad.simplify import simplify

@@ -506,10 +506,10 @@ class Explanation:
         >>> for node, text in e.dot_labels().items():
         ...     print(f"{node}: {text}")
         sin(x): t1 #2
-        sin(x)*x: f
+        x*sin(x): f
         x: #1
         x*cos(x): #3
-        sin(x) + x*cos(x): Σ #2+#3
+        x*cos(x) + sin(x): Σ #2+#3
         """
         notes: dict[Tensor, list[str]] = {}
         for node, label in self.labels.items():

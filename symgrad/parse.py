@@ -337,7 +337,7 @@ def parse(text: str) -> Tensor:
     >>> str(parse("-x**2"))
     '-x**2'
     >>> str(parse("t1 = x*y\\nsin(t1) + t1"))
-    'sin(x*y) + x*y'
+    'x*y + sin(x*y)'
     """
     if not isinstance(text, str):
         raise TypeError(f"parse takes a string, got {type(text).__name__}")

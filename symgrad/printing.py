@@ -17,6 +17,7 @@ import numpy as np
 
 from symgrad.graph import NamedConstant, Tensor, children_of, name_of, toposort, use_counts
 from symgrad.ops import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
+from symgrad.order import CanonicalOrder
 
 PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
 
@@ -44,8 +45,10 @@ def _precedence(node: Tensor) -> int:
     return PREC_ATOM
 
 
-def needs_parens(op: Op, position: int, operand: Tensor) -> bool:
-    """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses."""
+def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True) -> bool:
+    """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses. `exact`
+    keeps every grouping that can change a float result (`a*(b*c)`), for text read back;
+    without it (LaTeX) `a b c` will do."""
     inner = _precedence(operand)
     if op.symbol is None:  # function call: its own parentheses
         return False
@@ -58,9 +61,11 @@ def needs_parens(op: Op, position: int, operand: Tensor) -> bool:
         return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
     if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand)):
         return True  # x*(-y), x**(-2), x - (-1/y)
-    # a - (b + c) and a/(b*c), but a + b + c, a*b*c and a**b**c (** groups right)
-    same_level_grouping = op.commutative or op.precedence == PREC_POW
-    return inner < op.precedence or (inner == op.precedence and not same_level_grouping)
+    # a - (b + c), a/(b*c) and a*(b*c) (exact: regrouped, 1e308*(x*y) can overflow), but
+    # a**b**c (** groups right)
+    # (a tensor expression is written for reading: 2*(W@x - y)@x.T)
+    loose = op.precedence == PREC_POW or (op.commutative and (not exact or bool(operand.shape)))
+    return inner < op.precedence or (inner == op.precedence and not loose)
 
 
 def _starts_with_minus(node: Tensor) -> bool:
@@ -85,7 +90,8 @@ class _Style:
     def __init__(self, leaf: Callable[[Tensor], str], template: Callable[[Op], str],
                  parens: Callable[[str], str], grouped: Callable[[Op, int], bool],
                  wrapped: Callable[[Op, int, Tensor], bool] = lambda op, position, a: False,
-                 postfix: str = "\0", node_template: Callable[[Tensor], str | None] | None = None):
+                 postfix: str = "\0", node_template: Callable[[Tensor], str | None] | None = None,
+                 exact: bool = True):
         self.leaf = leaf
         self.template = template
         self.parens = parens
@@ -93,6 +99,7 @@ class _Style:
         self.wrapped = wrapped  # True where the language needs parentheses precedence misses
         self.postfix = postfix  # a template text after an operand that binds it tightest (.T)
         self.node_template = node_template  # a template chosen per node, else None
+        self.exact = exact  # read back as text: every grouping that matters is shown
 
 
 def _text_template(op: Op) -> str:
@@ -177,7 +184,9 @@ def _latex_product(node: Tensor) -> str | None:
             break  # a call, a sign or a fraction: no digit to run into
         first = inner.a
         inner = first.children
-    if needs_parens(op, 1, b) or not (first.is_const and _latex_leaf(first)[:1].isdigit()):
+    if needs_parens(op, 1, b, exact=False) or not (
+        first.is_const and _latex_leaf(first)[:1].isdigit()
+    ):
         return "{a} {b}"
     return "{a} \\cdot {b}"
 
@@ -196,6 +205,7 @@ LATEX = _Style(
         or (operand.is_const and "^" in _latex_leaf(operand))
     ),
     node_template=_latex_product,
+    exact=False,
 )
 
 
@@ -219,6 +229,7 @@ MATRIX_LATEX = _Style(
     LATEX.wrapped,
     postfix="^",
     node_template=lambda node: matrix_template(node, latex=True),
+    exact=False,
 )
 
 
@@ -232,10 +243,14 @@ def _template_pieces(template: str) -> list[str]:
     return pieces
 
 
-def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = None) -> str:
-    """The whole graph inlined as one formula, written out with an explicit stack so deep
-    graphs neither recurse nor copy long strings: time is linear in the output's length.
-    Nodes in `names` (other than `node` itself) are written as their names."""
+def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = None,
+           order: CanonicalOrder | None = None) -> str:
+    """The whole graph inlined as one formula, its sums and products in canonical order
+    (`order.py`; pass one `order` for several formulas that name the same nodes), written out
+    with an explicit stack so deep graphs neither recurse nor copy long strings: time is
+    linear in the output's length. Nodes in `names` (other than `node` itself) are written as
+    their names."""
+    node = (order or CanonicalOrder(names or ()))(node)
     pieces_of: dict[Any, list[str]] = {}
     out: list[str] = []
     stack: list[Tensor | str] = [node]
@@ -274,7 +289,8 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
                     op, position, operand)
             else:
                 parenthesize = style.wrapped(op, position, operand) or (
-                    not style.grouped(op, position) and needs_parens(op, position, operand)
+                    not style.grouped(op, position)
+                    and needs_parens(op, position, operand, style.exact)
                 )
             if not named and parenthesize:
                 opening, closing = style.parens("\0").split("\0")
@@ -339,12 +355,13 @@ def latex(node: Tensor, shared: bool | None = None) -> str:
     if not shared:
         return render(node, style)
     names = {bound: latex_name(name) for bound, name in shared_names(node).items()}
-    lines = [f"&{render(node, style, names)}"]
+    order = CanonicalOrder(names)
+    lines = [f"&{render(node, style, names, order)}"]
     if automatic:
         lines.insert(0, f"&\\text{{written out, over {WRITTEN_OUT_LIMIT:,} nodes: shared form}}")
     for index, (bound, name) in enumerate(names.items()):
         lead = "\\text{where } " if index == 0 else ""
-        lines.append(f"{lead}{name} &= {render(bound, style, names)}")
+        lines.append(f"{lead}{name} &= {render(bound, style, names, order)}")
     return "\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}"
 
 
@@ -388,17 +405,18 @@ def pretty(node: Tensor, shared: bool = True) -> str:
     >>> print(pretty(s * s + x * y))
     t1 = x*y
     t2 = sin(t1)
-    t2*t2 + t1
+    t1 + t2*t2
     >>> pretty(s * s + x * y, shared=False)
-    'sin(x*y)*sin(x*y) + x*y'
+    'x*y + sin(x*y)*sin(x*y)'
     """
     if not isinstance(node, Tensor):
         raise TypeError(f"pretty takes a Tensor, got {type(node).__name__}")
     if not shared:
         return render(node, TEXT)  # asked for: written out whatever its size
     names = shared_names(node)
-    lines = [f"{name} = {render(bound, TEXT, names)}" for bound, name in names.items()]
-    lines.append(render(node, TEXT, names))
+    order = CanonicalOrder(names)
+    lines = [f"{name} = {render(bound, TEXT, names, order)}" for bound, name in names.items()]
+    lines.append(render(node, TEXT, names, order))
     return "\n".join(lines)
 
 

@@ -98,7 +98,7 @@ def test_help_shows_examples(capsys):
 def test_demo_writes_three_svgs_and_says_where(tmp_path):
     result = symgrad("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "L = (tanh(w1*x1 + w2*x2 + b) - y)**2" in result.stdout
+    assert "L = (tanh(b + w1*x1 + w2*x2) - y)**2" in result.stdout
     assert "all derivatives agree with sympy" in result.stdout
     assert str(tmp_path / "symgrad-demo") in result.stdout
     for name in ("forward.svg", "gradient.svg", "pair.svg"):

@@ -147,8 +147,8 @@ def test_steps_record_every_chain_rule_application():
     steps = []
     adjoints = sg.reverse_sweep(x * y + b, [x, y, b], record=steps)
     assert [(str(s.node), str(s.operand), str(s.contribution)) for s in steps] == [
-        ("x*y + b", "x*y", "1"),
-        ("x*y + b", "b", "1"),
+        ("b + x*y", "x*y", "1"),
+        ("b + x*y", "b", "1"),
         ("x*y", "x", "y"),
         ("x*y", "y", "x"),
     ]

@@ -29,17 +29,17 @@ def test_seed_003_numbers():
     assert (str(dx.node), str(dx.local), dx.local_value, dx.upstream_value) == ("x*y", "y", 3, 1)
     assert (dx.contribution_value, dx.total_value) == (3, 3)
     assert (str(dy.local), dy.total_value) == ("x", 2)
-    assert (str(db.node), str(db.local), db.total_value) == ("x*y + b", "1", 1)
+    assert (str(db.node), str(db.local), db.total_value) == ("b + x*y", "1", 1)
     assert dx.node_value == 6 and db.node_value == 7
 
 
 def test_seed_003_table_text():
     text = str(explain(x * y + b, [x, y, b], at=SEED_003))
     lines = text.splitlines()
-    assert lines[0] == ("f = x*y + b: backward pass (reverse mode), with respect to x, y, b, "
+    assert lines[0] == ("f = b + x*y: backward pass (reverse mode), with respect to x, y, b, "
                         "at x = 2, y = 3, b = 1")
     assert "  t1 = x*y = 6" in lines
-    assert "  f = t1 + b = 7" in lines
+    assert "  f = b + t1 = 7" in lines
     assert "3  t1 → x        y = 3               1                  y = 3         y = 3" in lines
     assert lines[-3:] == ["  ∂f/∂x = y = 3   (step #3)", "  ∂f/∂y = x = 2   (step #4)",
                           "  ∂f/∂b = 1   (step #2)"]
@@ -117,7 +117,7 @@ def test_seed_002_forward_mode_with_bound_values():
     e = explain(z2, c, mode="forward")  # bound values give the numbers
     assert e.value == 40 and e.gradient_values[c] == 13
     assert [(str(s.operand), str(s.node)) for s in e.steps] == [
-        ("c", "a + c"), ("a + c", "(a + c)*c"), ("c", "(a + c)*c")]
+        ("c", "a + c"), ("a + c", "c*(a + c)"), ("c", "c*(a + c)")]
     last = e.steps[-1]
     assert last.summands == (2, 3) and last.total_value == 13
     assert [s.contribution_value for s in e.steps[1:]] == [5, 8]

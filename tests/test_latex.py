@@ -65,10 +65,10 @@ def test_latex_parentheses():
     assert sg.latex((x + y) ** 2) == r"\left(x + y\right)^{2}"
     assert sg.latex(-(x + y)) == r"-\left(x + y\right)"
     assert sg.latex(x * (y + 1)) == r"x \left(y + 1\right)"
-    assert sg.latex(x - (y - 1)) == r"x - \left(y - 1\right)"
+    assert sg.latex(x - (y - 1e300)) == r"x - \left(y - 10^{300}\right)"
     assert sg.latex((x**y) ** 2) == r"\left(x^{y}\right)^{2}"
     assert sg.latex(x ** (y**2)) == r"x^{y^{2}}"
-    assert sg.latex(x * -y) == r"x \left(-y\right)"
+    assert sg.latex(x * -y) == r"-y x"  # a sign goes first
     assert sg.latex(-x * y) == r"-x y"
 
 
@@ -121,9 +121,10 @@ def test_repr_latex_shows_huge_inlined_formulas_shared():
 
 def test_latex_as_a_lecture_writes_it():
     sigma, mu, w1, x2, theta = sg.variables("sigma mu w1 x2 theta")
-    assert sg.latex(sigma * mu) == r"\sigma \mu"
-    assert sg.latex(w1 * x2 + 3 * theta) == r"w_{1} x_{2} + 3 \theta"
-    assert sg.latex(x * 2**y) == r"x \cdot 2^{y}"  # a digit after a factor keeps its dot
+    assert sg.latex(sigma * mu) == r"\mu \sigma"  # one order: by name
+    assert sg.latex(w1 * x2 + 3 * theta) == r"3 \theta + w_{1} x_{2}"
+    assert sg.latex(x * 2**y) == r"2^{y} x"
+    assert sg.latex(2**y * 1e300) == r"2^{y} \cdot 10^{300}"  # a digit after a factor: a dot
     assert sg.latex(sg.step(x)) == r"\operatorname{step}{\left(x \right)}"
     assert sg.latex(sg.var("_t7") * x) == r"\_t_{7} x"
 

@@ -12,15 +12,16 @@ x, y, z = sg.variables("x y z")
     [
         (x * y + sg.sin(x) ** 2, "x*y + sin(x)**2"),
         ((x + y) ** -2, "(x + y)**(-2)"),
-        ((x + y) * z, "(x + y)*z"),
+        ((x + y) * z, "z*(x + y)"),  # one order: variables before sums, as sympy
         (x + y * z, "x + y*z"),
-        (x - (y + z), "x - (y + z)"),
-        (x - (y - z), "x - (y - z)"),
+        (x - (y + z), "x - y - z"),  # a sum is written flat, added terms first
+        (x - (y - z), "x + z - y"),
+        (x - (y - 1e300), "x - (y - 1e+300)"),  # an extreme constant keeps the grouping
         ((x - y) - z, "x - y - z"),
         (x + (y + z), "x + y + z"),
         (x / (y * z), "x/(y*z)"),
-        (x / y * z, "x/y*z"),
-        (x * (y / z), "x*y/z"),
+        (x / y * z, "z*(x/y)"),
+        (x * (y / z), "x*(y/z)"),  # the grouping kept: x*y/z is (x*y)/z
         (x**y**z, "x**y**z"),
         ((x**y) ** z, "(x**y)**z"),
         (-(x**2), "-x**2"),
@@ -28,8 +29,9 @@ x, y, z = sg.variables("x y z")
         (-(x + y), "-(x + y)"),
         (-(x * y), "-x*y"),
         (-x * y, "-x*y"),
-        (x * -y, "x*(-y)"),
-        (x + (-y) * z, "x + -y*z"),
+        (x * -y, "-y*x"),  # a sign goes first
+        (y * (x * 2), "2*x*y"),
+        (x + (-y) * z, "x - y*z"),  # the sign of a term moves out (exact)
         (x ** sg.const(-1), "x**(-1)"),
         (sg.const(-2) ** x, "(-2)**x"),
         (x * 0.5, "0.5*x"),
@@ -74,7 +76,7 @@ def test_no_double_minus_in_raw_forms():
 
     assert str(_node(neg, _node(div, sg.const(-1), x + 1), None)) == "-(-1/(x + 1))"
     assert str(_node(neg, _node(mul, sg.const(-400), x), None)) == "-(-400*x)"
-    assert str(_node(sub, y, _node(mul, sg.const(-4), x))) == "y - (-4*x)"
+    assert str(_node(sub, y, _node(mul, sg.const(-4), x))) == "4*x + y"
     for tree in (sg.gradient(-1 / (x + 1), [x])[0], sg.gradient(-(-400 * x**2) / 2, [x])[0]):
         assert "--" not in str(tree) and "- -" not in str(tree)
         assert sg.evaluate(sg.parse(str(tree)), {"x": 0.7}) == sg.evaluate(tree, {"x": 0.7})

@@ -22,7 +22,7 @@ def test_seed_002_named_variables():
     y = sg.Tensor(5, name="y")
     assert ((x + y) * y).value == 40
     assert ((x + y) * y).grad(y).value == 13
-    assert str((x + y) * y) == "(x + y)*y"
+    assert str((x + y) * y) == "y*(x + y)"
 
 
 def test_seed_003_table():

@@ -148,7 +148,7 @@ def test_rosenbrock_gradient():
         grad = sg.gradient(f, list(xs))
     result = simplify(grad)
     assert sg.count_ops(result) < sg.count_ops(grad)
-    assert str(result[1]) == "200*(x1 - x0**2) - 2*(1 - x1) - 400*x1*(x2 - x1**2)"
+    assert str(result[1]) == "200*(x1 - x0**2) - 400*x1*(x2 - x1**2) - 2*(1 - x1)"
     point = {v.name: 0.1 * (i % 7) for i, v in enumerate(xs)}
     assert close(sg.evaluate(result[:50], point), sg.evaluate(grad[:50], point))
 
@@ -166,7 +166,7 @@ def test_same_result_under_another_hash_seed():
                          env=env, check=True).stdout.strip()
     q, p, r = sg.variables("q p r")
     e = sg.exp(r) + sg.exp(p) + sg.exp(q) + sg.sin(q * p) + sg.sin(p * r * q) + r * q * p
-    assert out == str(simplify(e)) == "exp(p) + exp(q) + exp(r) + p*q*r + sin(p*q) + sin(p*q*r)"
+    assert out == str(simplify(e)) == "p*q*r + exp(p) + exp(q) + exp(r) + sin(p*q) + sin(p*q*r)"
 
 
 def test_step_budget_bounds_the_work(monkeypatch):
@@ -179,4 +179,4 @@ def test_step_budget_bounds_the_work(monkeypatch):
     assert [r.rule for r in log if r.rule != "fold"] == ["sin(x)**2 + cos(x)**2 -> 1"]
     assert str(result) == "x + 1"  # the one rule, then folding only
     monkeypatch.setattr(engine, "MIN_STEPS", 0)
-    assert str(simplify(e)) == "sin(y)**2 + cos(y)**2 + x"  # folding only
+    assert str(simplify(e)) == "x + sin(y)**2 + cos(y)**2"  # folding only

