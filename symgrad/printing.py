@@ -316,8 +316,9 @@ def _too_big(node: Tensor) -> bool:
 
 
 def to_str(node: Tensor) -> str:
-    """Readable infix text that `parse` reads back; past `WRITTEN_OUT_LIMIT` written-out
-    nodes, the shared form of `pretty`, after a comment line saying so.
+    """Readable infix text that `parse` reads back to the same value, sums and products in
+    one order however the formula was built (`order.py`); past `WRITTEN_OUT_LIMIT`
+    written-out nodes, the shared form of `pretty`, after a comment line saying so.
 
     >>> from symgrad.graph import variables
     >>> from symgrad.ops import sin
