@@ -165,6 +165,7 @@ class _Pass:
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
         self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
+        self.rebuilt: dict[Tensor, frozenset] = {}  # emptied as the sharing changes
         self.unsettled: set[Tensor] = set()
 
     def settle(self, node: Tensor) -> None:
@@ -214,6 +215,7 @@ class _Pass:
     def normalize(self, start: Tensor) -> Tensor:
         """The simplified form of `start`, simplifying what it needs first, iteratively."""
         done = self.done
+        self.rebuilt.clear()  # the sharing changes between calls (_one_pass)
         stack = [start]
         waiting: dict[Tensor, Tensor] = {}  # node -> the rewrite whose result it takes
         while stack:
