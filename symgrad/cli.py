@@ -251,8 +251,10 @@ def run_diff(args: argparse.Namespace) -> int:
             derivatives = stabilize(derivatives)
     if args.format == "python":
         from symgrad.compile import codegen
+        from symgrad.order import in_canonical_order
 
-        print(codegen(derivatives, "python", args=free_variables(f) or None, name="gradient"))
+        ordered = in_canonical_order(derivatives)  # the code reads as the text formats do
+        print(codegen(ordered, "python", args=free_variables(f) or None, name="gradient"))
     else:
         for w, derivative in zip(wrt, derivatives, strict=True):
             inlined = inlined_size(derivative, limit=MAX_INLINED)

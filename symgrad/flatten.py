@@ -27,12 +27,20 @@ LIMIT = 8
 SUM_OPS = (add, sub, neg)
 PRODUCT_OPS = (mul, div)
 
+# Builds a NamedTuple without its Python-level __new__: flattenings are made for most nodes
+# a pass sees, and that constructor costs more than the tuple.
+_new_tuple = tuple.__new__
+
 
 class CollectContext(Protocol):
     """What the collecting engine needs from the simplifier's pass."""
 
     cache: dict[tuple, Any]
     """Flattenings by (node, kind, through_shared), for this pass."""
+
+    rebuilt: dict[Tensor, frozenset]
+    """Sums `collect_sum` built while the sharing stayed as it is, each with the
+    `exact_parts` it was built from: collected again from the same parts, a sum gives itself."""
 
     def key(self, node: Tensor) -> tuple:
         """The node's structural sort key (canonical order)."""
@@ -97,6 +105,27 @@ def add_to(counts: dict[Tensor, Any], key: Tensor, amount: Exponent) -> Exponent
     return total
 
 
+def exact_parts(terms: dict[Tensor, Number], constant: Number,
+                context: CollectContext) -> frozenset | None:
+    """A flattened sum's parts as a set, when the order they come in cannot change what
+    `collect_sum` makes of them: every number exact (ints and fractions add up alike in any
+    order; floats need not) and the terms' sort keys distinct. Else None.
+
+    >>> from symgrad.graph import var
+    >>> class Keys:
+    ...     key = staticmethod(lambda node: node.name)
+    >>> exact_parts({var("x"): 2}, 1, Keys()) == exact_parts({var("x"): 2}, 1.0, Keys())
+    False
+    """
+    numbers = [constant, *terms.values()]
+    if not all(type(number) in (int, Fraction) for number in numbers):
+        return None
+    if len({context.key(term) for term in terms}) < len(terms):
+        return None
+    return frozenset([(None, type(constant), constant),
+                      *((term, type(c), c) for term, c in terms.items())])
+
+
 class _Walk(NamedTuple):
     leaves: list[tuple[Tensor, int, int]]  # (leaf, side, sign)
     negations: int  # neg nodes passed through
@@ -132,7 +161,7 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
                 continue
             left_whole += 1
         leaves.append((term, side, sign))
-    return _Walk(leaves, negations, left_whole)
+    return _new_tuple(_Walk, (leaves, negations, left_whole))
 
 
 def sum_terms(node: Tensor, context: CollectContext, through_shared: bool = False) -> Terms:
@@ -154,7 +183,7 @@ def sum_terms(node: Tensor, context: CollectContext, through_shared: bool = Fals
         coefficient, base = split_coefficient(term)
         merged += base in terms
         add_to(terms, base, side * sign * coefficient)
-    found = Terms(terms, constant, merged, walk.left_whole, constants)
+    found = _new_tuple(Terms, (terms, constant, merged, walk.left_whole, constants))
     context.cache[cache_key] = found
     return found
 
@@ -195,7 +224,8 @@ def product_factors(node: Tensor, context: CollectContext, through_shared: bool 
             cancelled += not isinstance(total, Tensor) and total == 0
         else:
             factors[base] = exponent
-    found = Factors(factors, numerator, denominator, merged, cancelled, numbers, walk.left_whole)
+    found = _new_tuple(Factors, (factors, numerator, denominator, merged, cancelled, numbers,
+                                 walk.left_whole))
     context.cache[cache_key] = found
     return found
 
@@ -271,7 +301,7 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
 def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denominator: Number,
                     context: CollectContext) -> Tensor:
     """c_n * prod(b**e for e > 0) / (c_d * prod(b**-e for e < 0)), factors in canonical order."""
-    if isinstance(numerator, int) and isinstance(denominator, int) and denominator != 0:
+    if isinstance(numerator, int) and isinstance(denominator, int) and denominator not in (0, 1):
         ratio = Fraction(numerator, denominator)
         numerator, denominator = ratio.numerator, ratio.denominator
     if numerator == -1:  # -(a - b)*c -> (b - a)*c: one op less (at worst a copy of a - b)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-from symgrad.graph import Children, Tensor, const, gc_paused
+from symgrad.graph import Children, Tensor, const, gc_paused, toposort, use_counts
 from symgrad.ops import add, div, mul, neg, pow, sub
 
 Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
@@ -326,3 +326,49 @@ class CanonicalOrder:
         if current.number is None:
             factors.append(current)
         return factors
+
+
+def in_canonical_order(roots: list[Tensor]) -> list[Tensor]:
+    """The graphs rebuilt in the order `str` writes them (raw nodes: no folding), so
+    generated code reads as the formula does. A node used more than once stays one node, so
+    a product through it keeps that grouping (`y*(cos(x*y)*t)`, which `str` writes flat).
+    The values differ from the graphs' by rounding alone (see the module's note).
+
+    >>> from symgrad.graph import variables
+    >>> from symgrad.ops import sin, cos
+    >>> x, y = variables("x y")
+    >>> [str(t.children) for t in in_canonical_order([cos(x) * 2 * sin(x)])]
+    ['Children(a=Tensor(2*sin(x)), b=Tensor(cos(x)), op=<op mul>)']
+    """
+    nodes = toposort(roots)
+    uses = use_counts(nodes)
+    order = CanonicalOrder({node for node in nodes if node.children is not None
+                            and uses.get(node, 0) > 1})
+    built: dict[Any, Tensor] = {}  # display node (or original leaf or shared node) -> Tensor
+    with gc_paused():
+        for node in nodes:  # operands first, so a shared operand is built before its users
+            if node.children is not None and (uses.get(node, 0) > 1 or node in roots):
+                built[node] = _graph_of(order(node), built)
+    return [built.get(root, root) for root in roots]
+
+
+def _graph_of(display: Display, built: dict[Any, Tensor]) -> Tensor:
+    """The Tensor of a display graph; its named (shared) nodes and leaves already in `built`
+    or leaves as they are."""
+    stack = [display]
+    while stack:
+        current = stack[-1]
+        if current in built or current.children is None:
+            stack.pop()
+            continue
+        a, b, op = current.children
+        pending = [o for o in (a, b) if o is not None and o.children is not None
+                   and o not in built]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        built[current] = Tensor(children=Children(
+            built.get(a, a), None if b is None else built.get(b, b), op))
+    result = built.get(display)
+    return display if result is None else result

@@ -165,6 +165,7 @@ class _Pass:
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
         self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
+        self.rebuilt: dict[Tensor, frozenset] = {}  # emptied as the sharing changes
         self.unsettled: set[Tensor] = set()
 
     def settle(self, node: Tensor) -> None:
@@ -214,6 +215,7 @@ class _Pass:
     def normalize(self, start: Tensor) -> Tensor:
         """The simplified form of `start`, simplifying what it needs first, iteratively."""
         done = self.done
+        self.rebuilt.clear()  # the sharing changes between calls (_one_pass)
         stack = [start]
         waiting: dict[Tensor, Tensor] = {}  # node -> the rewrite whose result it takes
         while stack:
@@ -274,8 +276,8 @@ def _users(order: list[Tensor]) -> set[Tensor]:
     return shared
 
 
-def _one_pass(roots: list[Tensor], keys: SortKeys, log: list | None, budget: int,
-              normal: set):
+def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, budget: int,
+              normal: set[Tensor]) -> tuple[list[Tensor], int]:
     order = toposort(roots)
     shared = _users(order)
     current = _Pass(keys, shared, log, budget, normal)
@@ -312,10 +314,10 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
         budget = STEPS_PER_NODE * best_count + MIN_STEPS
         current = roots
         for _ in range(MAX_PASSES):
-            result, budget = _one_pass(current, keys, log, budget, normal)
-            if all(new is old for new, old in zip(result, current, strict=True)):
+            rewritten, budget = _one_pass(current, keys, log, budget, normal)
+            if all(new is old for new, old in zip(rewritten, current, strict=True)):
                 break
-            current = result
+            current = rewritten
             count = count_ops(current)
             if count <= best_count:
                 best, best_count = current, count

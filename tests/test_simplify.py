@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -180,3 +181,42 @@ def test_step_budget_bounds_the_work(monkeypatch):
     assert str(result) == "x + 1"  # the one rule, then folding only
     monkeypatch.setattr(engine, "MIN_STEPS", 0)
     assert str(simplify(e)) == "x + sin(y)**2 + cos(y)**2"  # folding only
+
+
+def _without_rebuilt_memo():
+    # collect_sum remembers nothing when no parts are exact enough to compare
+    return mock.patch.object(sys.modules["symgrad.collect"], "exact_parts", lambda *a: None)
+
+
+def test_rebuilt_sums_are_not_collected_again():
+    # collect_sum knows a sum it built from the same exact parts is final: same nodes, same
+    # log as collecting it again, and fewer rebuilds
+    collect = sys.modules["symgrad.collect"]
+    xs = sg.variables("r0 r1 r2 r3 r4")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(4))
+    gradient = sg.gradient(f, list(xs)) + [3 * X - X + 2 * Y - (X + Y)]
+    rebuilds = []
+
+    def counted(*arguments):
+        rebuilds.append(1)
+        return rebuild_sum(*arguments)
+
+    rebuild_sum = collect.rebuild_sum
+    with mock.patch.object(collect, "rebuild_sum", counted):
+        remembered, log = simplify(gradient, explain=True)
+        with_memo = len(rebuilds)
+        with _without_rebuilt_memo():
+            collected, full_log = simplify(gradient, explain=True)
+    assert all(a is b for a, b in zip(remembered, collected, strict=True))
+    assert [str(r) for r in log] == [str(r) for r in full_log]
+    assert str(remembered[1]) == "200*(r1 - r0**2) - 400*r1*(r2 - r1**2) - 2*(1 - r1)"
+    assert with_memo < len(rebuilds) - with_memo
+
+
+@given(expressions(smooth=False))
+def test_rebuilt_memo_changes_no_result(e):
+    derivative = e.grad(X)
+    remembered = simplify([e, derivative])
+    with _without_rebuilt_memo():
+        collected = simplify([e, derivative])
+    assert all(a is b for a, b in zip(remembered, collected, strict=True))
