@@ -203,7 +203,7 @@ class CanonicalOrder:
             factors = sorted((self._embedded(f) for f, _ in parts), key=self._key)
             result = factors[0]
             for factor in factors[1:]:
-                result = self._node(mul, result, factor)
+                result = self.raw_node(mul, result, factor)
             return result
         terms = []
         for part, sign in parts:
@@ -212,11 +212,11 @@ class CanonicalOrder:
             terms.append((term, sign) if positive is None else (positive, -sign))
         added = sorted((t for t, sign in terms if sign > 0), key=self.term_key)
         subtracted = sorted((t for t, sign in terms if sign < 0), key=self.term_key)
-        result = added[0] if added else self._node(neg, subtracted.pop(0), None)
+        result = added[0] if added else self.raw_node(neg, subtracted.pop(0), None)
         for term in added[1:]:
-            result = self._node(add, result, term)
+            result = self.raw_node(add, result, term)
         for term in subtracted:
-            result = self._node(sub, result, term)
+            result = self.raw_node(sub, result, term)
         return result
 
     def _negated(self, term: Display) -> Display | None:
@@ -235,7 +235,7 @@ class CanonicalOrder:
         else:
             return None
         for node in reversed(spine):
-            positive = self._node(node.op, positive, node.children.b, node.shape)
+            positive = self.raw_node(node.op, positive, node.children.b, node.shape)
         return positive
 
     def _kept(self, node: Display) -> Display:
@@ -249,9 +249,9 @@ class CanonicalOrder:
             if node not in self.keys:
                 self.keys[node] = self._inner_key(node)
             return node
-        return self._node(op, shown_a, shown_b, node.shape)
+        return self.raw_node(op, shown_a, shown_b, node.shape)
 
-    def _node(self, op: Any, a: Any, b: Any, shape: tuple = ()) -> Shown:
+    def raw_node(self, op: Any, a: Any, b: Any, shape: tuple = ()) -> Shown:
         node = Shown(op, a, b, shape)
         self.keys[node] = self._inner_key(node)
         return node
@@ -274,7 +274,7 @@ class CanonicalOrder:
                 key = (NUMBER, 0, "", _number_field(node.number), (0, 0.0), (), 0,
                        _digest("number " + repr(node.number)))
             else:  # pi, e, an array
-                text = repr(node._value)
+                text = repr(node.value)
                 key = (NAMED, 0, text, (0, 0.0), (0, 0.0), (), 0, _digest("constant " + text))
             self.keys[node] = key
         return key

@@ -224,7 +224,7 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
             if node.name is not None:
                 converted[node] = sp.Symbol(node.name, real=True) if real else sp.Symbol(node.name)
             else:
-                exact = node.number if node.number is not None else node._value
+                exact = node.number if node.number is not None else node.value
                 converted[node] = _sympy_number(exact, rational)
         elif node in absorbed:
             continue
