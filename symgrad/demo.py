@@ -5,6 +5,7 @@ against sympy, evaluated at micrograd's example point, and drawn as three SVG pi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from symgrad.diff import gradient
@@ -28,7 +29,7 @@ def neuron_loss() -> tuple[Tensor, list[Tensor]]:
     return (tanh(w1 * x1 + w2 * x2 + b) - y) ** 2, [w1, w2, b]
 
 
-def run(out: str | Path = "symgrad-demo", echo=print) -> bool:
+def run(out: str | Path = "symgrad-demo", echo: Callable[[str], object] = print) -> bool:
     """Derive, check and draw; `echo` gets each line of the report. True when sympy agrees.
 
     >>> import tempfile

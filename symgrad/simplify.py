@@ -276,8 +276,8 @@ def _users(order: list[Tensor]) -> set[Tensor]:
     return shared
 
 
-def _one_pass(roots: list[Tensor], keys: SortKeys, log: list | None, budget: int,
-              normal: set):
+def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, budget: int,
+              normal: set[Tensor]) -> tuple[list[Tensor], int]:
     order = toposort(roots)
     shared = _users(order)
     current = _Pass(keys, shared, log, budget, normal)
@@ -314,10 +314,10 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
         budget = STEPS_PER_NODE * best_count + MIN_STEPS
         current = roots
         for _ in range(MAX_PASSES):
-            result, budget = _one_pass(current, keys, log, budget, normal)
-            if all(new is old for new, old in zip(result, current, strict=True)):
+            rewritten, budget = _one_pass(current, keys, log, budget, normal)
+            if all(new is old for new, old in zip(rewritten, current, strict=True)):
                 break
-            current = result
+            current = rewritten
             count = count_ops(current)
             if count <= best_count:
                 best, best_count = current, count

@@ -164,3 +164,15 @@ def test_star_import_keeps_the_builtins():
     for name in ("abs", "sum", "max", "min", "pow"):
         assert name not in namespace
     assert str(sg.abs(sg.var("x"))) == "abs(x)" and str(sg.max(sg.var("x"), 1)) == "max(1, x)"
+
+
+def test_typed_accessors_refuse_the_wrong_kind_of_node():
+    from symgrad.graph import binary_children, children_of, name_of
+
+    x = sg.var("x")
+    assert name_of(x) == "x" and children_of(sg.sin(x)) == (x, None, sg.ops.sin)
+    assert binary_children(x * 3) == (sg.const(3), x, sg.ops.mul)  # numbers first
+    for accessor, node in [(name_of, sg.const(2)), (name_of, x + 1), (children_of, x),
+                           (binary_children, x), (binary_children, sg.sin(x))]:
+        with pytest.raises(TypeError, match="not a variable|leaf|not a binary"):
+            accessor(node)
