@@ -26,6 +26,7 @@ WORKLOADS = (
     "training",
     "interning",
     "stability",
+    "printing",
 )
 
 
