@@ -7,8 +7,8 @@ The key follows sympy's `sort_key` in spirit: in a product, numbers, then named 
 variables, function calls and compound factors (`2*x*y*sin(x)*(x + 1)`), a power next to its
 base (`x*x**2`), a negated factor first (`-x*y`); in a sum, variables, then products and powers
 (`x*y + y**3`), calls and compound terms, numbers last and the subtracted terms after the
-added ones (`y + 2*sin(x)*cos(x) - x - 1`). Ties are broken by
-names and a structural digest, never by node ids or hash seeds.
+added ones (`y + 2*sin(x)*cos(x) - x - 1`). Ties are broken by names and a structural digest,
+never by node ids or hash seeds.
 
 Reordering regroups a chain (`a + (b + c)` becomes `a + b + c`), which changes a float result
 by rounding alone while the constants are moderate. A chain holding an extreme constant (below
@@ -87,7 +87,8 @@ def _number_field(value: Any) -> tuple[int, float]:
 
 
 def moderate(node: Tensor) -> bool:
-    """Whether a constant operand lets its chain be reordered (see `MODERATE`).
+    """Whether an operand lets its chain be reordered: any but a constant outside the
+    `MODERATE` range (or not finite, or an array).
 
     >>> from symgrad.graph import const
     >>> moderate(const(2.5)), moderate(const(1e308)), moderate(const(float("nan")))
@@ -210,8 +211,8 @@ class CanonicalOrder:
             term = self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
-        added = sorted((t for t, sign in terms if sign > 0), key=self.term_key)
-        subtracted = sorted((t for t, sign in terms if sign < 0), key=self.term_key)
+        added = sorted((t for t, sign in terms if sign > 0), key=self._term_key)
+        subtracted = sorted((t for t, sign in terms if sign < 0), key=self._term_key)
         result = added[0] if added else self._node(neg, subtracted.pop(0), None)
         for term in added[1:]:
             result = self._node(add, result, term)
@@ -296,7 +297,7 @@ class CanonicalOrder:
             return (CALL, rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
         return (COMPOUND, 0, op.name, (0, 0.0), (0, 0.0), names, height, digest)
 
-    def term_key(self, node: Display) -> Key:
+    def _term_key(self, node: Display) -> Key:
         """The key of a term in a sum: a product by its factors other than numbers (2*x sorts
         as x), numbers last. A named node sorts as what it names."""
         if node in self.atoms and node.children is not None:
