@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # `python bench/interning.py`
 
 import symgrad as sg
 from bench.common import table
-from symgrad.graph import _node, gc_paused
+from symgrad.graph import gc_paused, raw_node
 from symgrad.ops import add, mul
 
 
@@ -39,15 +39,15 @@ def _raw_misses(count: int) -> list:
     x = sg.var("x")
     nodes, t = [], x
     for _ in range(count):  # every node new: a chain of adds
-        t = _node(add, t, x)
+        t = raw_node(add, t, x)
         nodes.append(t)
     return nodes
 
 
 def _raw_hits(count: int) -> list:
     x, y = sg.variables("x y")
-    product = _node(mul, x, y)
-    return [_node(mul, x, y) for _ in range(count)] + [product]
+    product = raw_node(mul, x, y)
+    return [raw_node(mul, x, y) for _ in range(count)] + [product]
 
 
 def _operator_misses(count: int) -> list:

@@ -160,8 +160,8 @@ def _constant_text(
 ) -> tuple[str, int]:
     """A constant leaf's text and precedence: a literal, or the name of a hoisted value."""
     number = node.number
-    if isinstance(node._value, NamedConstant):  # np.pi
-        return node._value.source, PREC_ATOM
+    if isinstance(node.value, NamedConstant):  # np.pi
+        return node.value.source, PREC_ATOM
     if type(number) is int and not -(2**53) <= number <= 2**53:  # numpy has no loops past int64
         number = float(number)
     if number is not None and math.isfinite(number):
@@ -170,7 +170,7 @@ def _constant_text(
             return text, PREC_NEG
         return text, (PREC_MUL if "/" in text else PREC_ATOM)
     name = _fresh("c0" if not constants else f"c{len(constants)}", taken)
-    value = node._value
+    value = node.value
     constants[name] = np.asarray(value, dtype=dtype) if isinstance(value, np.ndarray) else value
     return "{" + name + "}", PREC_ATOM
 

@@ -68,7 +68,7 @@ def node_title(node: Tensor) -> str:
     ['x', '2', '**', 'neg']
     """
     if node.children is None:
-        return node.name if node.name is not None else format_value(node._value)
+        return node.name if node.name is not None else format_value(node.value)
     op = node.children.op
     if op.arity == 1 and op.symbol is not None:  # unary minus: "-" alone reads like subtraction
         return op.name
@@ -135,7 +135,7 @@ def node_values(nodes: Sequence[Tensor], env: Mapping[Any, Any] | None = None) -
         for node in nodes:
             children = node.children
             if children is None:
-                value = bindings.get(name_of(node), node._value) if node.is_var else node._value
+                value = bindings.get(name_of(node), node.value) if node.is_var else node.value
                 if value is not None:
                     values[node] = value if node.is_const else _as_number(value)
                 continue

@@ -186,11 +186,11 @@ def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
         children = node.children
         if children is None:
             if node.name is None:
-                value = node._value
+                value = node.value
                 if type(value) is int:  # numpy has no ufunc loops past int64: use IEEE floats
                     value = to_float(value)
             else:
-                value = bindings.get(node.name, node._value)
+                value = bindings.get(node.name, node.value)
                 if value is None:
                     raise UnboundVariableError(node.name)
                 if node.shape:

@@ -738,7 +738,7 @@ def as_wrt_list(wrt: Any) -> list[Tensor]:
 def _point_values(tensors: list[Tensor], f: Tensor, at: Mapping | None) -> dict | None:
     """Every tensor's value at the point, in one `evaluate` call; None when there is no point
     (no `at` and some variable of f unbound)."""
-    if at is None and any(v._value is None for v in free_variables(f)):
+    if at is None and any(v.value is None for v in free_variables(f)):
         return None
     unique = list(dict.fromkeys(tensors))
     try:

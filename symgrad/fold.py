@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, _node, as_tensor, const
+from symgrad.graph import Tensor, as_tensor, const, raw_node
 from symgrad.ops import Op, add, div, mul, neg, sub
 from symgrad.ops import pow as pow_
 
@@ -43,7 +43,7 @@ def apply(op: Op, a: Any, b: Any = None) -> Tensor:
         if folded is not None:
             return folded
     fold = _BINARY_FOLDS.get(op)
-    return _node(op, a, b) if fold is None else fold(a, b)
+    return raw_node(op, a, b) if fold is None else fold(a, b)
 
 
 # Derivative graphs fold the same few constants over and over (1*-1, 2-1): remember them.
@@ -98,7 +98,7 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     exact_result = _exact(op, a, b)
     if exact_result is not None:
         return exact_result
-    operands = [a._value] if b is None else [a._value, b._value]
+    operands = [a.value] if b is None else [a.value, b.value]
     with np.errstate(all="ignore"):
         value = op.numpy(*[_as_float(operand) for operand in operands])
     if isinstance(value, np.ndarray):
@@ -144,8 +144,8 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
         if inner.op is neg:  # --x -> x
             return inner.a
         if inner.op is sub and inner.b is not None:  # -(x - y) -> y - x
-            return _node(sub, inner.b, inner.a)
-    return _node(op, a, None)
+            return raw_node(sub, inner.b, inner.a)
+    return raw_node(op, a, None)
 
 
 def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
@@ -177,11 +177,11 @@ def _fold_add(a: Tensor, b: Tensor) -> Tensor:
         a, b = b, a
     minus_b = _negated(b)
     if minus_b is not None:  # x + -y -> x - y
-        return _node(sub, a, minus_b)
+        return raw_node(sub, a, minus_b)
     minus_a = _negated(a)
     if minus_a is not None and not a.is_const:  # -x + y -> y - x
-        return _node(sub, b, minus_a)
-    return _node(add, a, b)
+        return raw_node(sub, b, minus_a)
+    return raw_node(add, a, b)
 
 
 def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
@@ -189,8 +189,8 @@ def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
         return apply(neg, b)
     minus_b = _negated(b)
     if minus_b is not None:  # x - -y -> x + y
-        return _node(add, a, minus_b)
-    return _node(sub, a, b)
+        return raw_node(add, a, minus_b)
+    return raw_node(sub, a, b)
 
 
 def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
@@ -198,7 +198,7 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
     if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
     if not a.is_const:
-        return _node(mul, a, b)
+        return raw_node(mul, a, b)
     if a.number == -1:  # -1*x -> -x
         return apply(neg, b)
     inner = b.children
@@ -211,7 +211,7 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
             return apply(mul, product, inner.b)
     if inner is not None and inner.op is neg:  # 2*(-x) -> -2*x
         return apply(mul, apply(neg, a), inner.a)
-    return _node(mul, a, b)
+    return raw_node(mul, a, b)
 
 
 # The identities of add, sub and mul that need no constant operand (x + -y -> x - y).

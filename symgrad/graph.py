@@ -101,7 +101,7 @@ class Tensor:
         cls, value: Any = None, children: Children | None = None, name: str | None = None
     ) -> Tensor:
         if children is not None:
-            return _node(children.op, children.a, children.b)
+            return raw_node(children.op, children.a, children.b)
         if name is not None:
             return var(name, value)
         if value is None:
@@ -322,8 +322,14 @@ def _enter_late(key: tuple, node: Tensor, ref: _Ref, entered: _Ref) -> Tensor:
     return node
 
 
-def _node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
-    """The interned inner node op(a, b), built raw (no folding)."""
+def raw_node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
+    """The interned inner node op(a, b), built raw: no folding, unlike `Tensor`'s operators.
+
+    >>> from symgrad.ops import mul
+    >>> one = const(1)
+    >>> str(raw_node(mul, one, one)), raw_node(mul, one, one) is raw_node(mul, one, one)
+    ('1*1', True)
+    """
     # A plain tuple finds the entry whose key is the node's own Children (tuples compare equal
     # and hash alike; Tensors and Ops compare by identity), so no key is allocated per node.
     ref = _table.get((a, b, op))

@@ -275,7 +275,7 @@ class CanonicalOrder:
                 key = (NUMBER, 0, "", _number_field(node.number), (0, 0.0), (), 0,
                        _digest("number " + repr(node.number)))
             else:  # pi, e, an array
-                text = repr(node._value)
+                text = repr(node.value)
                 key = (NAMED, 0, text, (0, 0.0), (0, 0.0), (), 0, _digest("constant " + text))
             self.keys[node] = key
         return key

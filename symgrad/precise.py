@@ -215,7 +215,7 @@ def _evaluate(order: Sequence[Tensor], point: dict[str, float], forms: Sequence[
     for node, form in zip(order, forms):
         children = node.children
         if children is None:
-            value = point[node.name] if node.name is not None else float(node._value)
+            value = point[node.name] if node.name is not None else float(node.value)
             result = iv.mpf(value)
         else:
             operands = [intervals.get(children.a)]

@@ -116,7 +116,7 @@ def _text_template(op: Op) -> str:
 def _text_leaf(node: Tensor) -> str:
     if node.name is not None:
         return node.name
-    return format_number(node._value if node.number is None else node.number)
+    return format_number(node.value if node.number is None else node.number)
 
 
 def _latex_number(value: Any) -> str:
@@ -165,7 +165,7 @@ def latex_name(name: str) -> str:
 
 def _latex_leaf(node: Tensor) -> str:
     if node.name is None:
-        return _latex_number(node._value if node.number is None else node.number)
+        return _latex_number(node.value if node.number is None else node.number)
     return latex_name(node.name)
 
 

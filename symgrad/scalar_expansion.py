@@ -71,7 +71,7 @@ def expand(f: Tensor, sizes: Mapping[str, int] | None = None) -> np.ndarray:
             if node.is_var and node.shape:
                 values[node] = element_variables(node, sizes)
             else:
-                values[node] = _as_tensors(node if node.is_var else node._value)
+                values[node] = _as_tensors(node if node.is_var else node.value)
             continue
         a, b, op = children
         operands = [values[a]] if b is None else [values[a], values[b]]

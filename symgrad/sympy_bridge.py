@@ -243,7 +243,7 @@ def _converted(order: list[Tensor], t: Tensor, absorbed: set[Tensor], rational: 
             if node.name is not None:
                 converted[node] = sp.Symbol(node.name, real=True) if real else sp.Symbol(node.name)
             else:
-                exact = node.number if node.number is not None else node._value
+                exact = node.number if node.number is not None else node.value
                 converted[node] = _sympy_number(exact, rational)
             continue
         below = height[children.a] if children.b is None else max(

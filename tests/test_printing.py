@@ -71,12 +71,12 @@ def test_latex(expr, text):
 
 
 def test_no_double_minus_in_raw_forms():
-    from symgrad.graph import _node
+    from symgrad.graph import raw_node
     from symgrad.ops import div, mul, neg, sub
 
-    assert str(_node(neg, _node(div, sg.const(-1), x + 1), None)) == "-(-1/(x + 1))"
-    assert str(_node(neg, _node(mul, sg.const(-400), x), None)) == "-(-400*x)"
-    assert str(_node(sub, y, _node(mul, sg.const(-4), x))) == "4*x + y"
+    assert str(raw_node(neg, raw_node(div, sg.const(-1), x + 1), None)) == "-(-1/(x + 1))"
+    assert str(raw_node(neg, raw_node(mul, sg.const(-400), x), None)) == "-(-400*x)"
+    assert str(raw_node(sub, y, raw_node(mul, sg.const(-4), x))) == "4*x + y"
     for tree in (sg.gradient(-1 / (x + 1), [x])[0], sg.gradient(-(-400 * x**2) / 2, [x])[0]):
         assert "--" not in str(tree) and "- -" not in str(tree)
         assert sg.evaluate(sg.parse(str(tree)), {"x": 0.7}) == sg.evaluate(tree, {"x": 0.7})

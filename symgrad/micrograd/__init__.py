@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, _node, children_of, const, fresh_var, gc_paused, move_aside
+from symgrad.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value"]
@@ -57,7 +57,7 @@ def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[fl
                 continue
             children = node.children
             if children is None:  # a constant of the gradient graph (forward leaves are known)
-                values[node] = node._value
+                values[node] = node.value
                 stack.pop()
                 continue
             a, b, op = children
@@ -132,11 +132,11 @@ class Value:
         """The Value op(a, b): its node built raw, its data from its operands' data."""
         out = object.__new__(cls)
         if b is None:
-            out.tensor = _node(op, a.tensor, None)
+            out.tensor = raw_node(op, a.tensor, None)
             out._data = float(op.numpy(a._data))
             out._prev = (a,)
         else:
-            out.tensor = _node(op, a.tensor, b.tensor)
+            out.tensor = raw_node(op, a.tensor, b.tensor)
             out._data = float(op.numpy(a._data, b._data))
             out._prev = (a, b)
         out.grad = 0.0
@@ -167,7 +167,7 @@ class Value:
     def data(self, value: Any) -> None:
         self._data = _number(value, "a Value's data")
         if self.tensor.is_var:
-            self.tensor._value = self._data
+            self.tensor.value = self._data
 
     # --- operations: thin calls into the op table ---------------------------------------
     def __add__(self, other: Any) -> Value:
