@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -142,3 +143,11 @@ def test_check_follows_the_zero_to_a_power_convention():
     assert result.ok and result.compared > 0
     assert any("0**y" in note for note in result.notes)
     assert result.sympy.subs({sp.Symbol("x", real=True): 3, sp.Symbol("y", real=True): 2}) == 3
+
+
+def test_check_shows_where_symgrads_derivative_is_undefined():
+    # (0**x)**x is 0**(x**2) to sympy, derivative 0 by the 0**y convention; symgrad's chain
+    # rule meets log(0**x)*0 = inf*0 = nan there: a DIFFER with both values, never agreement
+    result = sg.check((sg.const(0) ** x) ** x, x)
+    assert not result.ok and result.point is not None
+    assert np.isnan(result.values[0]) and result.values[1] == 0
