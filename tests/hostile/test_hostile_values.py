@@ -133,7 +133,10 @@ def constant_builds(draw):
             else:
                 op, function = draw(st.sampled_from(BINARY))
                 (a, av), (b, bv) = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
-                pool.append((op(a, b), reference(function, av, bv)))
+                # 0*t is 0 for a t that is not a number (README), even where t is NaN
+                absorbed = op is sg.ops.mul and any(
+                    zero.number == 0 and not other.is_const for zero, other in ((a, b), (b, a)))
+                pool.append((op(a, b), 0 if absorbed else reference(function, av, bv)))
     return pool[-1]
 
 
@@ -145,3 +148,11 @@ def test_random_constant_builds_agree_with_numpy(build):
         value, expected = float(sg.evaluate(t)), _as_float(expected)
         # integer constants have no -0 (numpy's floats do): zeros compare without sign here
         assert value == expected or (math.isnan(value) and math.isnan(expected)), str(t)
+
+
+def test_zero_times_a_formula_is_zero_even_where_the_formula_is_nan():
+    # as sympy's 0*x: the formula's value is not computed when the product is built
+    undefined = sg.log(sg.sin(sg.const(1e300)))  # sin(1e300) < 0: log of it is NaN
+    assert math.isnan(sg.evaluate(undefined))
+    assert sg.evaluate(0 * undefined) == 0 and sg.evaluate(undefined * 0) == 0
+    assert math.isnan(sg.evaluate(sg.const(0) * float("nan")))  # between numbers: IEEE
