@@ -102,10 +102,11 @@ def _in_range(value):
     return _as_float(value) if math.isinf(_as_float(value)) else value
 
 
-def reference(function, *operands):
-    """function(*operands) as the model above computes it."""
+def reference(function, *operands, folded=True):
+    """function(*operands) as the model above computes it; a node left unfolded
+    (`exp(1)/exp(1)`) is evaluated in floats, where log of it is 0.0 and its negation -0.0."""
     rule = EXACT.get(function)
-    if rule is not None and all(_is_exact(v) for v in operands):
+    if rule is not None and folded and all(_is_exact(v) for v in operands):
         try:
             value = rule(*operands)
         except ZeroDivisionError:
@@ -114,9 +115,25 @@ def reference(function, *operands):
             return int(value) if value.denominator == 1 else Fraction(value)
     value = float(function(*[np.float64(_as_float(v)) for v in operands]))
     negative_zero = value == 0 and math.copysign(1, value) < 0
-    if value.is_integer() and abs(value) < 2**53 and not negative_zero:
+    if folded and value.is_integer() and abs(value) < 2**53 and not negative_zero:
         return int(value)
     return value
+
+
+def identity(op, a, b):
+    """The value of symgrad's identities with the number 0 and a formula t (README): 0*t is 0
+    even where t is NaN, t + 0, 0 + t and t - 0 are t and 0 - t is -t, whatever the sign of
+    a zero t; None where no identity applies (operations between numbers are IEEE's)."""
+    (a, av), (b, bv) = a, b
+    if a.is_const == b.is_const or op not in (sg.ops.add, sg.ops.sub, sg.ops.mul):
+        return None
+    if (a.number if a.is_const else b.number) != 0:
+        return None
+    if op is sg.ops.mul:
+        return 0
+    if b.is_const:
+        return av
+    return bv if op is sg.ops.add else reference(np.negative, bv, folded=False)
 
 
 @st.composite
@@ -129,14 +146,15 @@ def constant_builds(draw):
             if draw(st.booleans()):
                 op, function = draw(st.sampled_from(UNARY))
                 a, av = draw(st.sampled_from(pool))
-                pool.append((op(a), reference(function, av)))
+                node = op(a)
+                pool.append((node, reference(function, av, folded=node.is_const)))
             else:
                 op, function = draw(st.sampled_from(BINARY))
                 (a, av), (b, bv) = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
-                # 0*t is 0 for a t that is not a number (README), even where t is NaN
-                absorbed = op is sg.ops.mul and any(
-                    zero.number == 0 and not other.is_const for zero, other in ((a, b), (b, a)))
-                pool.append((op(a, b), 0 if absorbed else reference(function, av, bv)))
+                node = op(a, b)
+                value = identity(op, (a, av), (b, bv))
+                pool.append((node, reference(function, av, bv, folded=node.is_const)
+                             if value is None else value))
     return pool[-1]
 
 
@@ -156,3 +174,13 @@ def test_zero_times_a_formula_is_zero_even_where_the_formula_is_nan():
     assert math.isnan(sg.evaluate(undefined))
     assert sg.evaluate(0 * undefined) == 0 and sg.evaluate(undefined * 0) == 0
     assert math.isnan(sg.evaluate(sg.const(0) * float("nan")))  # between numbers: IEEE
+
+
+def test_an_unfolded_zero_keeps_its_sign():
+    # exp(1)/exp(1) stays a formula, so log of it evaluates to the float 0.0 and its negation
+    # to -0.0: 1/-0.0 is -inf, as numpy has it (a folded integer 0 has no sign)
+    one = sg.exp(sg.const(1)) / sg.exp(sg.const(1))
+    assert sg.evaluate(1 / -sg.log(one)) == -math.inf
+    assert sg.evaluate(1 / -sg.const(0)) == math.inf
+    # 0 - t is -t: a zero t gives -0.0 (IEEE's 0 - 0.0 is 0.0), README
+    assert sg.evaluate(1 / (0 - sg.log(one))) == -math.inf
