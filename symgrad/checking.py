@@ -195,7 +195,8 @@ def compare_at_points(
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
     differ there. Points where both values are NaN or infinite are skipped too; a point where
     only one is finite counts as a difference. Points where a `domain` formula (the function
-    being differentiated) is not finite are outside the domain and skipped.
+    being differentiated, or for a graph any part of it) is not finite are outside the domain
+    and skipped.
 
     A difference in floats can be rounding: `confirm(point)`, when given, says whether it is
     real (say, by a high-precision evaluation); a point it clears is not reported.
@@ -226,7 +227,7 @@ def compare_at_points(
                 on_kink |= np.abs(np.broadcast_to(values, (count,))) < kink_tolerance
     inside = np.ones(count, dtype=bool)
     for formula in domain:
-        inside &= np.isfinite(_values(_evaluator(formula, names), env, count))
+        inside &= _inside_domain(formula, names, env, count)
     finite_first, finite_second = np.isfinite(first), np.isfinite(second)
     comparable = finite_first & finite_second & inside
     overflowed = _overflowed((a, b), (first, second), names, env, rtol, atol)
@@ -376,6 +377,22 @@ def simplifies_to_zero(difference: sp.Expr, timeout: float = 2.0) -> bool | None
     return False if simplified.is_Number else None
 
 
+def _inside_domain(formula: Any, names: list[str], env: dict[str, np.ndarray], count: int
+                   ) -> np.ndarray:
+    """Where `formula`, and for a graph every part of it, is finite: a comparison can hide a
+    NaN part (ge(x, acos(x)) at x < -1 is 0), and there the formula is outside its domain."""
+    inside = np.isfinite(_values(_evaluator(formula, names), env, count))
+    if isinstance(formula, Tensor):
+        with np.errstate(all="ignore"):
+            try:
+                parts = evaluate(toposort(formula), {name: env[name] for name in names})
+            except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
+                parts = []
+        for part in parts:
+            inside &= np.isfinite(np.broadcast_to(np.asarray(part, dtype=float), (count,)))
+    return inside
+
+
 PRECISE_DIGITS = 30
 """Digits of the evaluation that decides whether a difference in floats is real."""
 
@@ -389,7 +406,10 @@ def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     (0.1, None)
     """
     exact = {s: sp.Rational(point[s.name]) for s in expr.free_symbols if s.name in point}
-    value = expr.xreplace(exact).evalf(PRECISE_DIGITS)
+    try:
+        value = expr.xreplace(exact).evalf(PRECISE_DIGITS)
+    except TypeError:  # a comparison with a non-real part (x >= acos(x) at x < -1): undefined
+        return None
     if not value.is_number:
         raise ValueError(f"cannot evaluate {value} to a number")
     if value.is_real is not True or value.is_finite is not True:
