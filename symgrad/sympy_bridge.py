@@ -275,6 +275,15 @@ def _converted(order: list[Tensor], t: Tensor, absorbed: set[Tensor], rational: 
     return converted[t]
 
 
+def _real_or_nan(number: Any) -> float:
+    """A sympy number as numpy has it: NaN where it is not real (acos(pi/2), zoo)."""
+    try:
+        value = complex(number)
+    except (TypeError, ValueError):
+        return math.nan
+    return value.real if value.imag == 0 else math.nan
+
+
 def _build(node: Tensor, operands: list[Any], rational: bool) -> Any:
     """node's sympy form from its operands' forms. A node sympy refuses (it cannot compare
     NaN: Max(0, nan)) is its numpy value when its operands are numbers (relu(nan) is nan),
@@ -287,7 +296,7 @@ def _build(node: Tensor, operands: list[Any], rational: bool) -> Any:
     except (TypeError, ValueError) as error:
         if all(operand.is_number for operand in operands):
             with np.errstate(all="ignore"):
-                numbers = [float(operand) for operand in operands]
+                numbers = [_real_or_nan(operand) for operand in operands]
                 # a commutative chain holds several operands: max(max(nan, 1), 2)
                 value = functools.reduce(op.numpy, numbers) if len(numbers) > 2 else op.numpy(
                     *numbers)
@@ -558,6 +567,10 @@ _REWRITES: dict[Any, Callable[..., Tensor]] = {
     sp.Or: _chained(ops.max),
     sp.Not: lambda c: ops.eq(c, 0),
     sp.ITE: ops.where,  # a boolean if-then-else of 0/1 conditions
+    # symgrad's variables are real: re(x) is x and im(x) is 0 (sympy writes Abs(exp(x)) as
+    # exp(re(x)) for plain symbols); where the argument is not real symgrad's value is NaN
+    sp.re: lambda a: a,
+    sp.im: lambda a: const(0),
 }
 
 

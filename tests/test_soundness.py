@@ -195,8 +195,7 @@ def test_from_sympy_of_to_sympy_keeps_the_value(t, env):
     note(f"t = {t}")
     try:
         expr = sg.to_sympy(t)
-    except ValueError as error:  # Max(nan, 0), Max(x, acos(2)): sympy cannot order them
-        assert "comparable" in str(error), error
+    except sg.NoSympyFormError:  # Max(x, acos(2)): sympy cannot order them
         event("to_sympy(t): refused, t has an undefined constant part")
         return
     try:

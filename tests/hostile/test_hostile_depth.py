@@ -95,3 +95,15 @@ def test_a_node_feeding_many_parents_names_its_first_and_last_steps():
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(rows) == 3 * 1000 + 1 + 2  # a header, then a step per row; the gradient table
     assert max(len(row) for row in rows) < 1000  # cells are cut, not written out
+
+
+def test_to_sympy_of_a_comparison_with_a_complex_constant_is_numpys_nan():
+    # acos(acos(0)) = acos(pi/2) is not real: numpy's value is NaN, and so is max(0, NaN)
+    assert sg.to_sympy(sg.max(0, sg.acos(sg.acos(sg.const(0))))) is sympy.nan
+
+
+def test_from_sympy_reads_real_and_imaginary_parts_of_real_variables():
+    # plain sympy symbols: Abs(exp(x)) is exp(re(x)); symgrad's variables are real
+    x = sg.var("x")
+    assert str(sg.from_sympy(sg.to_sympy(sg.abs(sg.exp(x))))) == "exp(x)"
+    assert sg.from_sympy(sympy.im(sympy.Symbol("x")) + sympy.Symbol("x")) is x
