@@ -408,7 +408,7 @@ def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     exact = {s: sp.Rational(point[s.name]) for s in expr.free_symbols if s.name in point}
     try:
         value = expr.xreplace(exact).evalf(PRECISE_DIGITS)
-    except TypeError:  # a comparison with a non-real part (x >= acos(x) at x < -1): undefined
+    except (TypeError, ValueError):  # x >= acos(x) at x < -1, Max(0, nan): undefined there
         return None
     if not value.is_number:
         raise ValueError(f"cannot evaluate {value} to a number")

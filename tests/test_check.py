@@ -2,6 +2,7 @@
 values, float constants are compared as the fractions they stand for, a symbolic result never
 overrides the sampled points, and a difference in floats is confirmed at high precision."""
 
+import math
 import subprocess
 import sys
 import threading
@@ -161,3 +162,11 @@ def test_check_skips_points_where_a_part_of_f_is_undefined():
     assert result.ok and result.compared > 0
     comparison = sp.Ge(sp.Symbol("x", real=True), sp.acos(sp.Symbol("x", real=True)))
     assert precise_value(comparison, {"x": -1.9}) is None
+
+
+def test_precise_value_where_sympy_cannot_order_a_nan_is_none():
+    # relu(sin(atan2(x, x))) at x = 0: atan2(0, 0) is nan to sympy, Max(0, nan) is refused
+    x_real = sp.Symbol("x", real=True)
+    assert precise_value(sp.Max(0, sp.sin(sp.atan2(x_real, x_real))), {"x": 0.0}) is None
+    assert precise_value(sp.Max(0, sp.sin(sp.atan2(x_real, x_real))), {"x": 1.0}) == math.sqrt(
+        0.5)  # sqrt(2)/2 correctly rounded
