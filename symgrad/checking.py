@@ -381,16 +381,18 @@ def _inside_domain(formula: Any, names: list[str], env: dict[str, np.ndarray], c
                    ) -> np.ndarray:
     """Where `formula`, and for a graph every part of it, is finite: a comparison can hide a
     NaN part (ge(x, acos(x)) at x < -1 is 0), and there the formula is outside its domain."""
-    inside = np.isfinite(_values(_evaluator(formula, names), env, count))
-    if isinstance(formula, Tensor):
+    if isinstance(formula, Tensor):  # its parts end with the formula itself
         with np.errstate(all="ignore"):
             try:
                 parts = evaluate(toposort(formula), {name: env[name] for name in names})
             except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
-                parts = []
-        for part in parts:
-            inside &= np.isfinite(np.broadcast_to(np.asarray(part, dtype=float), (count,)))
-    return inside
+                parts = None
+        if parts is not None:
+            inside = np.ones(count, dtype=bool)
+            for part in parts:
+                inside &= np.isfinite(np.broadcast_to(np.asarray(part, dtype=float), (count,)))
+            return inside
+    return np.isfinite(_values(_evaluator(formula, names), env, count))
 
 
 PRECISE_DIGITS = 30
