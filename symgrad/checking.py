@@ -463,10 +463,14 @@ def _derivative_by_symgrad_conventions(
 ) -> tuple[sp.Expr, list[str]]:
     """sympy's derivative of `f`, rewritten to symgrad's conventions, with a note per rewrite."""
     notes = []
-    zero_powers = [p for p in f.atoms(sp.Pow) if p.base == 0 and p.exp.has(wrt)]
+    # sympy writes 0**(-y) as zoo**y: 0 where y < 0
+    signs = {sp.S.Zero: 1, sp.zoo: -1}
+    zero_powers = [p for p in f.atoms(sp.Pow) if p.base in signs and p.exp.has(wrt)]
     if zero_powers:
         # sympy's d/dy 0**y is 0**y*log(0) = nan; symgrad's is 0 where y > 0, as autograd's.
-        f = f.xreplace({p: sp.Piecewise((0, p.exp > 0), (p, True)) for p in zero_powers})
+        f = f.xreplace({
+            p: sp.Piecewise((0, signs[p.base] * p.exp > 0), (p, True)) for p in zero_powers
+        })
         notes.append("d/dy 0**y is 0 where y > 0 (symgrad's convention; sympy's is nan)")
     derivative = sp.diff(f, wrt)
     halves = [h for h in derivative.atoms(sp.Heaviside) if len(h.args) < 2 or h.args[1] != 0]
