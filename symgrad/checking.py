@@ -327,8 +327,8 @@ SYMPY_TREE_NODES_PER_SECOND = 10_000
 diff, lambdify and printing take about 40 us per tree node (measured), so 4x to spare."""
 
 
-class _OutOfTime(Exception):
-    pass
+class _OutOfTime(BaseException):
+    """The time limit passed (a BaseException: sympy's own `except Exception` must not eat it)."""
 
 
 @contextmanager
@@ -655,14 +655,20 @@ def check_derivative(
             label=label,
         )
     try:
-        if sympy_f is None:
-            sympy_f = to_sympy(f, rational=True, real=True)
-        sympy_f = simplest_fractions(sympy_f)
-        ours = simplest_fractions(to_sympy(derivative, rational=True, real=True))
-        wrt_symbol = sp.Symbol(wrt.name, real=True)
-        theirs, notes = _derivative_by_symgrad_conventions(sympy_f, wrt_symbol)
+        # the size guard bounds most formulas; some small ones still send sympy's automatic
+        # evaluation into minutes (a comparison of Piecewise terms asks for their periodicity)
+        with _time_limit(timeout):
+            if sympy_f is None:
+                sympy_f = to_sympy(f, rational=True, real=True)
+            sympy_f = simplest_fractions(sympy_f)
+            ours = simplest_fractions(to_sympy(derivative, rational=True, real=True))
+            wrt_symbol = sp.Symbol(wrt.name, real=True)
+            theirs, notes = _derivative_by_symgrad_conventions(sympy_f, wrt_symbol)
     except (ValueError, TypeError, ArithmeticError) as error:  # relu(nan): Max(nan, 0) refused
         reason = f"sympy cannot take this formula ({error})"
+        return _check_by_differences(f, wrt, derivative, reason, samples, seed, label)
+    except _OutOfTime:
+        reason = f"sympy did not write out and differentiate f within the {timeout:g} s timeout"
         return _check_by_differences(f, wrt, derivative, reason, samples, seed, label)
     if theirs.has(sp.Derivative):
         reason = f"sympy leaves part of the derivative unevaluated ({_short(theirs, 80)})"

@@ -22,7 +22,9 @@ Number = int | float | Fraction
 Exponent = Number | Tensor  # a power's exponent: a number, or a node (x**y)
 
 LIMIT = 8
-"""How many sums (products) one flattening expands through: keeps a long chain linear."""
+"""How many sums (products) one flattening expands through: keeps a long chain linear. The
+inner links of a chain longer than this (`CollectContext.inner`) do not count: such a chain is
+collected only at its top, which flattens through all of it once."""
 
 SUM_OPS = (add, sub, neg)
 PRODUCT_OPS = (mul, div)
@@ -50,8 +52,19 @@ class CollectContext(Protocol):
         """Whether the node has several users (collecting through it would copy it)."""
         ...
 
+    def inner(self, node: Tensor) -> bool:
+        """Whether the node is an inner link of a sum (product) chain: its one user is a sum
+        (product) too and collects through it, so collecting here would be done again there."""
+        ...
+
     def settle(self, node: Tensor) -> None:
         """Mark a node built in canonical form: no rule need look at it again."""
+        ...
+
+    def link(self, node: Tensor, kind: tuple[Op, ...]) -> None:
+        """Mark a node built as the inner link of a longer sum (`kind` SUM_OPS) or product
+        (PRODUCT_OPS): it is collected with the whole. A node of another kind is left alone
+        (a sum factor of a product is collected on its own)."""
         ...
 
     def unsettle(self, node: Tensor) -> None:
@@ -136,8 +149,9 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
           ) -> _Walk:
     """The leaves of the chain of `ops` (add, sub or mul, div) rooted at `node`, with their
     side (-1 under an odd number of right operands of sub/div) and sign (-1 under an odd number
-    of negations). Expands through at most LIMIT nodes below `node`, and through one with other
-    users only `through_shared` (else it is a leaf: collecting through it would copy it)."""
+    of negations). Expands through at most LIMIT nodes below `node` besides inner links, and
+    through one with other users only `through_shared` (else it is a leaf: collecting through
+    it would copy it; and a chain shared by many could be walked by each)."""
     inverse = ops[1]
     leaves: list[tuple[Tensor, int, int]] = []
     negations = left_whole = expanded = 0
@@ -153,7 +167,9 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
             negations += 1
             stack.append((children.a, side, -sign))
             continue
-        if op in ops and children.b is not None and (term is node or expanded < LIMIT):
+        if op in ops and children.b is not None and (
+                term is node or expanded < LIMIT
+                or (not through_shared and context.inner(term))):
             if term is node or through_shared or not context.shared(term):
                 expanded += 1
                 stack.append((children.b, -side if op is inverse else side, sign))
@@ -270,6 +286,7 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
                 ) -> Tensor:
     """Positive terms in canonical order, then the negative ones, then the constant."""
     items = sorted(((t, c) for t, c in terms.items() if c != 0), key=lambda i: context.key(i[0]))
+    long_chain = len(items) > LIMIT
     result = None
     for term, coefficient in items:
         if coefficient > 0:
@@ -278,6 +295,8 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
                 result = piece
             else:
                 context.settle(result)  # a canonical partial sum: no need to collect it again
+                if long_chain:
+                    context.link(result, SUM_OPS)
                 result = apply(add, result, piece)
     if result is None and constant > 0:
         result, constant = const(constant), 0
@@ -292,6 +311,8 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
                 result = scaled(term, coefficient)
             else:
                 context.settle(result)
+                if long_chain:
+                    context.link(result, SUM_OPS)
                 result = apply(sub, result, scaled(term, -coefficient))
     if result is None:
         return const(constant)
@@ -320,13 +341,14 @@ def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denomina
         factors.items(),
         key=lambda item: (not _has_coefficient(item[0]), context.key(item[0])),
     )
+    chain = context if len(items) > LIMIT else None
     top = None
     bottom = None
     for base, exponent in items:
         if isinstance(exponent, Tensor) or exponent > 0:
-            top = _times(top, _power(base, exponent))
+            top = _times(top, _power(base, exponent), chain)
         elif exponent < 0:
-            bottom = _times(bottom, _power(base, -exponent))
+            bottom = _times(bottom, _power(base, -exponent), chain)
     if numerator == 0:
         return const(0)
     if bottom is None and _power_of_two(denominator) and numerator != 1:
@@ -357,8 +379,13 @@ def _power_of_two(value: Any) -> bool:
     return isinstance(value, int) and value > 1 and value & (value - 1) == 0
 
 
-def _times(product: Tensor | None, factor: Tensor) -> Tensor:
-    return factor if product is None else apply(mul, product, factor)
+def _times(product: Tensor | None, factor: Tensor, chain: CollectContext | None) -> Tensor:
+    """product*factor; in a long `chain`, the partial product is marked an inner link."""
+    if product is None:
+        return factor
+    if chain is not None:
+        chain.link(product, PRODUCT_OPS)
+    return apply(mul, product, factor)
 
 
 def local_count(root: Tensor, stop: set[Tensor]) -> int:

@@ -8,7 +8,9 @@ returned, so `count_ops` never grows. Operands are ordered by a structural key c
 per node (never by `id()`), so results are deterministic.
 
 Collecting terms through a subexpression with other users would copy it, so rules ask
-`shared(node)` (users counted at the start of each pass). Nodes no rule changed are
+`shared(node)` (users counted at the start of each pass). A sum (product) whose one user is a
+sum (product) is an inner link of a chain: only the chain's top collects, through all of it, so
+a chain of n links is collected once, not n times. Nodes no rule changed are
 remembered across passes and not tried again, except those whose outcome depended on sharing:
 the next pass, with the users of the rewritten graph, tries them once more.
 """
@@ -19,6 +21,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from symgrad.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
 from symgrad.fold import apply
 from symgrad.graph import Tensor, count_ops, gc_paused, tensor_roots, toposort
 from symgrad.ops import OPS, Op
@@ -156,11 +159,12 @@ class _Pass:
     """One bottom-up pass: the memo `done` maps every node seen to its simplified form. It is
     the `flatten.CollectContext` the collecting rules ask about sharing, order and settling."""
 
-    def __init__(self, keys: SortKeys, shared: set, log: list | None, budget: int,
+    def __init__(self, keys: SortKeys, users: Users, log: list | None, budget: int,
                  normal: set):
         self.key = keys
         self.normal = normal  # nodes no rule changed, in this or an earlier pass
-        self.shared_nodes = shared
+        self.shared_nodes = users.shared
+        self.links = users.links
         self.log = log
         self.budget = budget
         self.done: dict[Tensor, Tensor] = {}
@@ -172,6 +176,15 @@ class _Pass:
         """Mark a node a rule built in canonical form: it gets no rule of its own."""
         if node.children is not None and node not in self.done:
             self.normal.add(node)
+
+    def inner(self, node: Tensor) -> bool:
+        """Whether the node is an inner link of a sum (product) chain: its user collects it."""
+        return node in self.links and node not in self.shared_nodes
+
+    def link(self, node: Tensor, kind: tuple[Op, ...]) -> None:
+        """Mark a node built as the inner link of a longer sum or product (`kind`)."""
+        if node.op in kind:
+            self.links.add(node)
 
     def unsettle(self, node: Tensor) -> None:
         """Mark a node whose rewrite depended on sharing: the next pass tries it again."""
@@ -186,8 +199,11 @@ class _Pass:
         children = node.children
         if self.budget <= 0 or children is None:
             return None
+        inner = node in self.links and node not in self.shared_nodes
         for rule, is_function, need_a, need_b in _INDEX.get(children.op.name, ()):
             if is_function:
+                if inner:  # the chain's top collects it
+                    continue
                 fired = rule.replacement(node, self)
                 if fired is None:
                     continue
@@ -249,38 +265,68 @@ class _Pass:
                 self.log.append(Rewrite("fold", node, target))
             if target is None or target is node or target in waiting:
                 done[node] = node
-                if node not in self.unsettled:
-                    self.normal.add(node)
+                if node not in self.unsettled and node not in self.links:
+                    self.normal.add(node)  # (an inner link was not tried: its user collects)
                 stack.pop()
                 continue
             waiting[node] = target
+            if node in self.links:
+                self.link(target, _CHAIN_OPS[children.op])  # its user is the same one
             stack.append(target)
         return done[start]
 
 
-def _users(order: list[Tensor]) -> set[Tensor]:
-    """The nodes with more than one user."""
-    seen: set[Tensor] = set()
+_CHAIN_OPS = {op: kind for kind in (SUM_OPS, PRODUCT_OPS) for op in kind}
+
+
+class Users(NamedTuple):
+    """What a pass knows of the nodes' users (counted at its start)."""
+
+    shared: set[Tensor]  # nodes with more than one user
+    links: set[Tensor]  # inner links: a sum (product) whose one user is a sum (product)
+
+
+def _users(order: list[Tensor], roots: list[Tensor]) -> Users:
+    """Who uses what in `order`. An inner link is a sum (product) whose one user is a sum
+    (product) and which holds more than `flatten.LIMIT` links itself, so a short chain is
+    collected at every link, as each may find something the whole does not. A root is used by
+    the caller, so it is never an inner link."""
+    user: dict[Tensor, Tensor | None] = {root: None for root in roots}
     shared: set[Tensor] = set()
+    chain_nodes = []
     for node in order:
         children = node.children
         if children is None:
             continue
+        if children.op in _CHAIN_OPS:
+            chain_nodes.append(node)
         for operand in (children.a, children.b):
             if operand is None:
                 continue
-            if operand in seen:
+            if operand in user:
                 shared.add(operand)
             else:
-                seen.add(operand)
-    return shared
+                user[operand] = node
+    size: dict[Tensor, int] = {}  # for a node inside a chain: the links at and below it
+    links: set[Tensor] = set()
+    for node in chain_nodes:  # operands first
+        a, b, op = node.children
+        its_user = user[node]
+        if its_user is None or node in shared or _CHAIN_OPS.get(its_user.op) is not _CHAIN_OPS[op]:
+            continue
+        count = 1 + size.get(a, 0) + size.get(b, 0)
+        size[node] = count
+        if count > LIMIT:
+            links.add(node)
+    return Users(shared, links)
 
 
 def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, budget: int,
               normal: set[Tensor]) -> tuple[list[Tensor], int]:
     order = toposort(roots)
-    shared = _users(order)
-    current = _Pass(keys, shared, log, budget, normal)
+    users = _users(order, roots)
+    shared = users.shared
+    current = _Pass(keys, users, log, budget, normal)
     for node in order:
         result = current.normalize(node)
         if node in shared:
