@@ -142,9 +142,16 @@ def _transpose_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
     return (g if g.shape == () else transpose(expand(g, out)),)
 
 
+def _fold_transpose(a: Tensor, b: None) -> Tensor | None:
+    """A.T.T -> A, wherever a transpose is built (the simplifier rebuilds through `apply`)."""
+    children = a.children
+    return children.a if children is not None and children.op is transpose_op else None
+
+
 transpose_op = _tensor_op(
     "transpose", 1, np.transpose, lambda a, b: shapes.transpose(a), _transpose_pullback,
     "{a}.T", "{a}^{{\\top}}", symbol=".T", precedence=PREC_POSTFIX, doc="a matrix's transpose",
+    fold=_fold_transpose,
 )
 
 
@@ -180,9 +187,7 @@ def transpose(a: Any) -> Tensor:
     a = _as_operand(a)
     if len(a.shape) < 2:
         return a
-    if a.op is transpose_op:  # A.T.T -> A
-        return a.children.a
-    return apply(transpose_op, a)
+    return apply(transpose_op, a)  # A.T.T folds to A (the op's `fold`)
 
 
 # --- reductions ------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symgrad as sg
+from symgrad.fold import apply
 from symgrad.matrix_check import central_differences, check_tensor
 from symgrad.shapes import ShapeError
-from symgrad.tensor_ops import unbroadcast
+from symgrad.tensor_ops import eye_like, transpose, transpose_op, unbroadcast
 
 SEEDS = range(3)
 
@@ -212,3 +213,10 @@ def test_random_tensor_expressions_match_the_scalar_expansion(f, seed):
     wrt = sg.free_variables(f)
     results = check_tensor(f, wrt, samples=1, seed=seed)
     assert all(results), f"{f}\n" + "\n".join(map(str, results))
+
+
+def test_a_transpose_rebuilt_by_the_simplifier_folds_twice_transposed():
+    # simplify rebuilds (A.T@I).T through apply: A.T.T came out before, unfolded
+    A = sg.matrix("A", (3, 3))
+    assert sg.simplify(transpose(A.T @ eye_like(A))) is A
+    assert apply(transpose_op, A.T) is A
