@@ -102,18 +102,29 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    expr = expr.xreplace({sp.zoo: sp.nan})  # 1/0: infinite of no sign, numpy has no such value
     # The generated code names its arguments arg0, arg1, ..., never after the variables: one
     # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
     arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
     by_name = {symbol.name: symbol for symbol in expr.free_symbols}
-    expr = expr.xreplace({by_name[n]: a for n, a in zip(names, arguments) if n in by_name})
+    renamed: dict[sp.Basic, sp.Basic] = {by_name[n]: a for n, a in zip(names, arguments)
+                                         if n in by_name}
+    renamed[sp.zoo] = sp.nan  # 1/0: infinite of no sign, numpy has no such value
+    with sp.evaluate(False):  # as written: sympy refuses to build nan > 0 (numpy says False)
+        expr = expr.xreplace(renamed)
     try:
-        function = sp.lambdify(arguments, expr, modules=["scipy", "numpy"])  # scipy: erf
+        # lambdify's printer simplifies the logic of Piecewise conditions holding an ITE,
+        # which can take minutes (min(logaddexp(x, acos(u)), min(x, acos(u))): bounded
+        with _time_limit(LAMBDIFY_SECONDS):
+            function = sp.lambdify(arguments, expr, modules=["scipy", "numpy"])  # scipy: erf
         return lambda env: function(*(env[name] for name in names))
-    except (RecursionError, SyntaxError, MemoryError, TypeError, NameError, KeyError):
-        graph = from_sympy(expr)  # too big or too odd for lambdify: evaluate the graph
+    except (RecursionError, SyntaxError, MemoryError, TypeError, NameError, KeyError,
+            _OutOfTime):
+        graph = from_sympy(expr)  # too big, slow or odd for lambdify: evaluate the graph
         return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)})
+
+
+LAMBDIFY_SECONDS = 1.0
+"""How long sympy's lambdify may take to write a formula before it is evaluated as a graph."""
 
 
 def _kink_arguments(formulas: Iterable[Any]) -> list[Tensor]:
@@ -249,8 +260,8 @@ def compare_at_points(
         break
     if cleared:
         result.notes.append(
-            f"at {cleared} point(s) the float values differ by rounding: a "
-            f"{PRECISE_DIGITS}-digit evaluation agrees there"
+            f"at {cleared} point(s) the float values differ, but a {PRECISE_DIGITS}-digit "
+            "evaluation agrees there"
         )
     kink_differences = np.flatnonzero(~agree & on_kink)
     if len(kink_differences):
@@ -419,22 +430,45 @@ def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     return float(value)
 
 
-def _differ_precisely(a: sp.Expr, b: sp.Expr, rtol: float, atol: float
-                      ) -> Callable[[dict[str, float]], bool]:
-    """The `confirm` test of `compare_at_points`: do `a` and `b` differ at a point when both
-    are evaluated to PRECISE_DIGITS digits? (True when that evaluation fails: the float
-    difference stands.)"""
+class _DifferPrecisely:
+    """The `confirm` test of `compare_at_points` for `check`: do symgrad's derivative `ours`
+    and sympy's `theirs` differ at a point when both are evaluated to PRECISE_DIGITS digits?
+    (True when that evaluation fails: the float difference stands.)
 
-    def differ(point: dict[str, float]) -> bool:
+    Where sympy's derivative is undefined but symgrad's is a number, f's own slope decides: a
+    central difference of `f` at that precision. sympy's chain rule can meet log(0) or 0*inf
+    where f is flat: 0**(0**x) is 1 for every x > 0, so its derivative is 0 there, but sympy's
+    is nan (`slopes` counts the points cleared so).
+    """
+
+    def __init__(self, ours: sp.Expr, theirs: sp.Expr, f: sp.Expr, wrt: sp.Symbol,
+                 rtol: float, atol: float):
+        self.ours, self.theirs, self.f, self.wrt = ours, theirs, f, wrt
+        self.rtol, self.atol = rtol, atol
+        self.slopes = 0
+
+    def __call__(self, point: dict[str, float]) -> bool:
         try:
-            first, second = precise_value(a, point), precise_value(b, point)
+            first, second = precise_value(self.ours, point), precise_value(self.theirs, point)
+            if first is not None and second is None:
+                second = self._slope(point)
+                self.slopes += second is not None and self._close(first, second)
         except (ValueError, TypeError, ZeroDivisionError, RecursionError):
             return True
         if first is None or second is None:
             return (first is None) != (second is None)
-        return not bool(_close(np.array(first), np.array(second), rtol, atol))
+        return not self._close(first, second)
 
-    return differ
+    def _close(self, first: float, second: float) -> bool:
+        return bool(_close(np.array(first), np.array(second), self.rtol, self.atol))
+
+    def _slope(self, point: dict[str, float]) -> float | None:
+        """(f(w + h) - f(w - h)) / 2h at PRECISE_DIGITS digits (sympy's evalf works out the
+        cancellation), h = 1e-12*max(1, |w|); None where it is not a finite number."""
+        w = self.wrt
+        h = sp.Rational(1, 10**12) * max(1, abs(sp.Rational(point[w.name])))
+        slope = (self.f.xreplace({w: w + h}) - self.f.xreplace({w: w - h})) / (2 * h)
+        return precise_value(slope, point)
 
 
 def simplest_fractions(expr: sp.Expr) -> sp.Expr:
@@ -531,6 +565,7 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     proved: bool = False
     compared: int = 0
+    slopes: int = 0  # points where sympy's is undefined and f's own slope agreed instead
     label: str = "symgrad"  # whose derivative `symgrad` holds ("claimed" for a user's)
     reference: str = "sympy"  # what it was compared with ("central differences" for big f)
 
@@ -548,6 +583,8 @@ class CheckResult:
     def __str__(self) -> str:
         if self.ok:
             how = [f"equal at {self.compared} random points"] if self.compared else []
+            if self.slopes:
+                how.append(f"equal to f's slope at {self.slopes} points where sympy's is nan")
             if self.proved:
                 how.insert(0, "proved symbolically")
             head = f"d/d{self.wrt}: agree ({'; '.join(how) or 'no finite point to compare'})"
@@ -674,15 +711,23 @@ def check_derivative(
         reason = f"sympy leaves part of the derivative unevaluated ({_short(theirs, 80)})"
         return _check_by_differences(f, wrt, derivative, reason, samples, seed, label)
     names = _names([f, derivative, wrt])
+    confirm = _DifferPrecisely(ours, theirs, sympy_f, wrt_symbol, rtol=1e-6, atol=1e-9)
     numeric = compare_at_points(
         derivative, theirs, names, samples=samples, seed=seed, kinks=[f, sympy_f], domain=[f],
-        confirm=_differ_precisely(ours, theirs, rtol=1e-6, atol=1e-9),
+        confirm=confirm,
     )
     notes.extend(numeric.notes)
+    if confirm.slopes:
+        notes.append(
+            f"of those, at {confirm.slopes} point(s) sympy's derivative is undefined and "
+            f"symgrad's agrees with f's own slope (a {PRECISE_DIGITS}-digit central difference):"
+            " sympy's chain rule meets log(0) or 0*inf where f is flat"
+        )
     proved = simplifies_to_zero(ours - theirs, timeout) if symbolic else None
     # The points decide: a difference is shown at a point, with both values. A symbolic result
     # only adds to agreement at the points (and stands in when every point sat on a kink).
-    ok = numeric.ok and bool(numeric.compared or numeric.on_kinks or not names or proved)
+    ok = numeric.ok and bool(numeric.compared or confirm.slopes or numeric.on_kinks
+                             or not names or proved)
     if proved is True and not numeric.ok:
         notes.append(
             "sympy simplifies the difference to 0, yet the two differ at the point shown "
@@ -704,6 +749,7 @@ def check_derivative(
         notes=notes,
         proved=proved is True,
         compared=numeric.compared,
+        slopes=confirm.slopes,
         label=label,
     )
 

@@ -12,6 +12,7 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
+from symgrad import checking
 from symgrad.checking import check_derivative, compare_at_points, precise_value, simplest_fractions
 
 x, y = sg.variables("x y")
@@ -59,7 +60,7 @@ def test_float_cancellation_is_confirmed_at_high_precision():
     lossy = (x + 1e12) - 1e12
     assert not compare_at_points(lossy, X)
     confirmed = compare_at_points(lossy, X, confirm=lambda point: False)
-    assert confirmed and "rounding" in confirmed.notes[0]
+    assert confirmed and "30-digit evaluation agrees" in confirmed.notes[0]
     result = check_derivative(x * x / 2, x, lossy)
     assert result and any("30-digit evaluation agrees" in note for note in result.notes)
 
@@ -176,3 +177,45 @@ def test_check_follows_the_zero_power_convention_when_sympy_writes_zoo():
     # sympy writes 0**(-x) as zoo**x
     result = sg.check(sg.const(0) ** (-x), x)
     assert result.ok and result.compared > 0
+
+
+def test_where_sympys_derivative_is_undefined_fs_slope_decides():
+    # 0**(0**x) is 0**0 = 1 for every x > 0: flat, derivative 0 (symgrad's). sympy's chain rule
+    # meets log(0) there and gives nan; a 30-digit central difference of f confirms the 0.
+    # check said DIFFER before (found by make fuzz).
+    f = sg.const(0) ** (sg.const(0) ** x)
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert result.ok and result.point is None and result.slopes > 0
+    assert any("f's own slope" in note for note in result.notes)
+    assert str(result).startswith(f"d/dx: agree (equal to f's slope at {result.slopes} points")
+    # a wrong derivative is still shown, with both values: f + x has slope 1, not 1.01
+    g = f + x
+    wrong = check_derivative(g, x, 1.01 * g.grad(x), samples=8, symbolic=False)
+    assert not wrong.ok and wrong.values[0] == 1.01 and math.isnan(wrong.values[1])
+
+
+def test_check_keeps_its_timeout_when_sympy_builds_a_slow_formula():
+    # sympy's automatic evaluation of a comparison of Piecewise terms asked for periodicity and
+    # ran for over 30 minutes (found by make fuzz): check falls back on central differences
+    f = sg.parse("eq(log2(3.95*sigmoid(log1p(4.9*sigmoid(x) - 0.9)) + 0.05),"
+                 " select_zero(log1p(4.9*sigmoid(x) - 0.9), 2))")
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False, timeout=0.5)
+    assert result.ok
+    assert any("within the 0.5 s timeout" in note for note in result.notes)
+
+
+def test_a_comparison_with_sympys_unsigned_infinity_is_evaluated_not_a_crash():
+    # sympy's derivative of x/ge(x, x/0) holds x >= zoo*x; numpy has no zoo, so it becomes
+    # nan, and sympy refused to build nan >= ... (a TypeError out of check, found by make fuzz)
+    f = x / sg.ge(x, x / 0)
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert not result.ok and result.point is None  # undecided: nowhere finite
+
+
+def test_a_formula_lambdify_is_slow_to_write_is_evaluated_as_a_graph(monkeypatch):
+    # lambdify's printer simplifies Piecewise conditions, which took 13 s for this one
+    f = sg.parse("min(logaddexp(x, acos(1.9*sigmoid(y) - 0.95)), min(x, acos(1.9*sigmoid(y)"
+                 " - 0.95)))")
+    monkeypatch.setattr(checking, "LAMBDIFY_SECONDS", 1e-6)  # no time at all: the graph
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert result.ok and result.compared == 8
