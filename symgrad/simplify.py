@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from symgrad.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
 from symgrad.fold import apply
-from symgrad.graph import Tensor, count_ops, gc_paused, tensor_roots, toposort
+from symgrad.graph import Tensor, children_of, count_ops, gc_paused, tensor_roots, toposort
 from symgrad.ops import OPS, Op
 from symgrad.rules import RULES_BY_OP, Var, build, match
 
@@ -276,7 +276,9 @@ class _Pass:
         return done[start]
 
 
-_CHAIN_OPS = {op: kind for kind in (SUM_OPS, PRODUCT_OPS) for op in kind}
+_CHAIN_OPS: dict[Op | None, tuple[Op, ...]] = {
+    op: kind for kind in (SUM_OPS, PRODUCT_OPS) for op in kind
+}
 
 
 class Users(NamedTuple):
@@ -307,10 +309,10 @@ def _users(order: list[Tensor], roots: list[Tensor]) -> Users:
                 shared.add(operand)
             else:
                 user[operand] = node
-    size: dict[Tensor, int] = {}  # for a node inside a chain: the links at and below it
+    size: dict[Tensor | None, int] = {}  # for a node inside a chain: links at and below it
     links: set[Tensor] = set()
     for node in chain_nodes:  # operands first
-        a, b, op = node.children
+        a, b, op = children_of(node)
         its_user = user[node]
         if its_user is None or node in shared or _CHAIN_OPS.get(its_user.op) is not _CHAIN_OPS[op]:
             continue
