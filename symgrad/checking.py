@@ -20,7 +20,16 @@ import sympy as sp
 
 from symgrad import ops
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, count_ops, name_of, toposort, unwrap, var
+from symgrad.graph import (
+    Tensor,
+    as_tensor,
+    count_ops,
+    free_variables,
+    name_of,
+    toposort,
+    unwrap,
+    var,
+)
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
 from symgrad.stabilize import stabilize
@@ -109,8 +118,11 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     renamed: dict[sp.Basic, sp.Basic] = {by_name[n]: a for n, a in zip(names, arguments)
                                          if n in by_name}
     renamed[sp.zoo] = sp.nan  # 1/0: infinite of no sign, numpy has no such value
-    with sp.evaluate(False):  # as written: sympy refuses to build nan > 0 (numpy says False)
+    try:
         expr = expr.xreplace(renamed)
+    except TypeError:  # sympy refuses to build nan > 0 (numpy says False): keep it as written
+        with sp.evaluate(False):
+            expr = expr.xreplace(renamed)
     try:
         # lambdify's printer simplifies the logic of Piecewise conditions holding an ITE,
         # which can take minutes (min(logaddexp(x, acos(u)), min(x, acos(u))): bounded
@@ -120,7 +132,9 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     except (RecursionError, SyntaxError, MemoryError, TypeError, NameError, KeyError,
             _OutOfTime):
         graph = from_sympy(expr)  # too big, slow or odd for lambdify: evaluate the graph
-        return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)})
+        used = {name_of(v) for v in free_variables(graph)}  # evaluate refuses unused names
+        return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
+                                            if f"arg{i}" in used})
 
 
 LAMBDIFY_SECONDS = 1.0

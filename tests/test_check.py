@@ -219,3 +219,13 @@ def test_a_formula_lambdify_is_slow_to_write_is_evaluated_as_a_graph(monkeypatch
     monkeypatch.setattr(checking, "LAMBDIFY_SECONDS", 1e-6)  # no time at all: the graph
     result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
     assert result.ok and result.compared == 8
+
+
+def test_a_formula_evaluated_as_a_graph_gets_only_the_variables_it_uses(monkeypatch):
+    # sympy's derivative of log(lt(y, y))/x is zoo/x**2: no y. Evaluated as a graph (lambdify
+    # out of time), the env named y too, and evaluate refused it (found by make fuzz)
+    monkeypatch.setattr(checking, "LAMBDIFY_SECONDS", 1e-6)
+    f = sg.log(sg.lt(y, y)) / x
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert result.point is None
+    assert compare_at_points(sg.const(2.0), sp.Integer(2), ["x", "y"]).compared == 20
