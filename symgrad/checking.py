@@ -123,18 +123,29 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     except TypeError:  # sympy refuses to build nan > 0 (numpy says False): keep it as written
         with sp.evaluate(False):
             expr = expr.xreplace(renamed)
+
+    def graph_values(env: dict[str, np.ndarray]) -> Any:  # the formula as a symgrad graph
+        graph = from_sympy(expr)
+        used = {name_of(v) for v in free_variables(graph)}  # evaluate refuses unused names
+        return evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
+                                if f"arg{i}" in used})
+
     try:
         # lambdify's printer simplifies the logic of Piecewise conditions holding an ITE,
         # which can take minutes (min(logaddexp(x, acos(u)), min(x, acos(u))): bounded
         with _time_limit(LAMBDIFY_SECONDS):
             function = sp.lambdify(arguments, expr, modules=["scipy", "numpy"])  # scipy: erf
-        return lambda env: function(*(env[name] for name in names))
     except (RecursionError, SyntaxError, MemoryError, TypeError, NameError, KeyError,
             _OutOfTime):
-        graph = from_sympy(expr)  # too big, slow or odd for lambdify: evaluate the graph
-        used = {name_of(v) for v in free_variables(graph)}  # evaluate refuses unused names
-        return lambda env: evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
-                                            if f"arg{i}" in used})
+        return graph_values  # too big, slow or odd for lambdify
+
+    def values(env: dict[str, np.ndarray]) -> Any:
+        try:
+            return function(*(env[name] for name in names))
+        except TypeError:  # lambdify's numpy code can be wrong: np.select on a bare True
+            return graph_values(env)
+
+    return values
 
 
 LAMBDIFY_SECONDS = 1.0

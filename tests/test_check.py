@@ -229,3 +229,11 @@ def test_a_formula_evaluated_as_a_graph_gets_only_the_variables_it_uses(monkeypa
     result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
     assert result.point is None
     assert compare_at_points(sg.const(2.0), sp.Integer(2), ["x", "y"]).compared == 20
+
+
+def test_where_lambdifys_numpy_code_fails_the_graph_is_evaluated():
+    # sympy's lambdify writes np.select with a bare True for this derivative's nested
+    # Piecewise, which numpy refuses (a TypeError out of check, found by make fuzz)
+    f = sg.parse("min(max(0, erfc(x)), min(eq(0.001, x), log1p(4.9*sigmoid(y) - 0.9)))")
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert result.ok and result.compared == 8
