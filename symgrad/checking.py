@@ -443,7 +443,11 @@ def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     >>> precise_value((x + 10**12) - 10**12, {"x": 0.1}), precise_value(sp.log(x), {"x": -1.0})
     (0.1, None)
     """
-    exact = {s: sp.Rational(point[s.name]) for s in expr.free_symbols if s.name in point}
+    # Each float exactly (a double has at most 53 significant bits, so 60 digits hold it as
+    # far as the evaluation can tell), as a Float: an exact Rational would make sympy compute
+    # (81/40)**(1947189/1000000) exactly, a number of millions of digits (24 GB, found by fuzz)
+    exact = {s: sp.Float(point[s.name], PRECISE_DIGITS + 30) for s in expr.free_symbols
+             if s.name in point}
     try:
         value = expr.xreplace(exact).evalf(PRECISE_DIGITS)
     except (TypeError, ValueError):  # x >= acos(x) at x < -1, Max(0, nan): undefined there

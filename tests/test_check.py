@@ -237,3 +237,23 @@ def test_where_lambdifys_numpy_code_fails_the_graph_is_evaluated():
     f = sg.parse("min(max(0, erfc(x)), min(eq(0.001, x), log1p(4.9*sigmoid(y) - 0.9)))")
     result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
     assert result.ok and result.compared == 8
+
+
+def test_thirty_digit_evaluation_of_a_power_stays_small():
+    # the point's floats went in as exact fractions: sympy then computed
+    # (81/40)**(1947189/1000000) exactly, millions of digits (24 GB, killed; found by make
+    # fuzz). In a child capped at 2 GB of address space, check finishes and shows the DIFFER.
+    script = """if True:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+        import symgrad as sg
+        from symgrad.checking import check_derivative
+        x = sg.var("x")
+        f = sg.parse("(3.95*sigmoid(0) + 0.05)**x")
+        d = f.grad(x)
+        print(check_derivative(f, x, d + 1e-3 * (1 + d * d), samples=8, symbolic=False).point)
+    """
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "{'x': -1.947189}"
