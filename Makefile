@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test docs bench fuzz lint clean
+.PHONY: setup demo test docs bench fuzz fuzz-chunks lint clean
 
 $(BIN)/symgrad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,19 @@ fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -n 2 -p no:randomly tests/test_soundness.py \
 	  tests/hostile/test_hostile_parse.py tests/hostile/test_hostile_values.py \
 	  --hypothesis-show-statistics
+
+# One property (or file) in chunks of CHUNK cases, a line of counts per chunk as it ends (one
+# `make fuzz` of 10^5 cases prints nothing for hours); capped at 6 GB, so a blow-up is a
+# MemoryError with its example: make fuzz-chunks PROP=tests/test_soundness.py::test_x SEEDS="1 2"
+PROP ?= tests/test_soundness.py
+SEEDS ?= 1 2 3 4 5 6 7 8 9 10
+CHUNK ?= 10000
+fuzz-chunks: setup
+	@ulimit -v 6000000; for seed in $(SEEDS); do \
+	  HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(CHUNK) $(BIN)/pytest -q -p no:randomly \
+	    -p no:cacheprovider $(PROP) --hypothesis-seed=$$seed --hypothesis-show-statistics 2>&1 \
+	    | grep -E "^tests/.*:$$|[0-9]+ passing, [0-9]+ failing|^E " | sed "s/^/seed $$seed: /"; \
+	done
 
 bench: setup
 	$(BIN)/python -m bench --quick
