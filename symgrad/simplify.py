@@ -8,9 +8,10 @@ returned, so `count_ops` never grows. Operands are ordered by a structural key c
 per node (never by `id()`), so results are deterministic.
 
 Collecting terms through a subexpression with other users would copy it, so rules ask
-`shared(node)` (users counted at the start of each pass). A sum (product) whose one user is a
-sum (product) is an inner link of a chain: only the chain's top collects, through all of it, so
-a chain of n links is collected once, not n times. Nodes no rule changed are
+`shared(node)` (users counted at the start of each pass). In a sum (product) chain of more than
+`flatten.LIMIT` links, each sum (product) whose one user is a sum (product) is an inner link:
+only the chain's top collects, through all of it, so the chain is collected once, not once per
+link (a shorter chain is collected at every link). Nodes no rule changed are
 remembered across passes and not tried again, except those whose outcome depended on sharing:
 the next pass, with the users of the rewritten graph, tries them once more.
 """
@@ -199,7 +200,7 @@ class _Pass:
         children = node.children
         if self.budget <= 0 or children is None:
             return None
-        inner = node in self.links and node not in self.shared_nodes
+        inner = self.inner(node)
         for rule, is_function, need_a, need_b in _INDEX.get(children.op.name, ()):
             if is_function:
                 if inner:  # the chain's top collects it
