@@ -120,7 +120,7 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
     renamed[sp.zoo] = sp.nan  # 1/0: infinite of no sign, numpy has no such value
     try:
         expr = expr.xreplace(renamed)
-    except TypeError:  # sympy refuses to build nan > 0 (numpy says False): keep it as written
+    except (TypeError, ValueError):  # sympy refuses nan > 0, Max(x, nan): keep it as written
         with sp.evaluate(False):
             expr = expr.xreplace(renamed)
 

@@ -213,6 +213,10 @@ def test_a_comparison_with_sympys_unsigned_infinity_is_evaluated_not_a_crash():
     f = x / sg.ge(x, x / 0)
     result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
     assert not result.ok and result.point is None  # undecided: nowhere finite
+    # and inside a Max, which sympy cannot order with nan (a ValueError)
+    f = sg.acos(sg.max(x, x / 0))
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert not result.ok and result.point is None
 
 
 def test_a_formula_lambdify_is_slow_to_write_is_evaluated_as_a_graph(monkeypatch):
