@@ -125,7 +125,10 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
             expr = expr.xreplace(renamed)
 
     def graph_values(env: dict[str, np.ndarray]) -> Any:  # the formula as a symgrad graph
-        graph = from_sympy(expr)
+        try:
+            graph = from_sympy(expr)
+        except (TypeError, ArithmeticError) as error:  # a NaN sympy cannot order: no values
+            raise ValueError(f"sympy's formula cannot be evaluated: {error}") from error
         used = {name_of(v) for v in free_variables(graph)}  # evaluate refuses unused names
         return evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
                                 if f"arg{i}" in used})

@@ -217,6 +217,10 @@ def test_a_comparison_with_sympys_unsigned_infinity_is_evaluated_not_a_crash():
     f = sg.acos(sg.max(x, x / 0))
     result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
     assert not result.ok and result.point is None
+    # lambdify's code fails and the graph cannot be built either (a NaN sympy cannot order)
+    f = (x * sg.ge(x, y)) ** x
+    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    assert not result.ok and result.point is None
 
 
 def test_a_formula_lambdify_is_slow_to_write_is_evaluated_as_a_graph(monkeypatch):
