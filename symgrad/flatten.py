@@ -287,6 +287,13 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
     """Positive terms in canonical order, then the negative ones, then the constant."""
     items = sorted(((t, c) for t, c in terms.items() if c != 0), key=lambda i: context.key(i[0]))
     long_chain = len(items) > LIMIT
+
+    def extended(partial: Tensor, op: Op, piece: Tensor) -> Tensor:
+        context.settle(partial)  # a canonical partial sum: no need to collect it again
+        if long_chain:
+            context.link(partial, SUM_OPS)  # collected with the whole
+        return apply(op, partial, piece)
+
     result = None
     for term, coefficient in items:
         if coefficient > 0:
@@ -294,10 +301,7 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
             if result is None:
                 result = piece
             else:
-                context.settle(result)  # a canonical partial sum: no need to collect it again
-                if long_chain:
-                    context.link(result, SUM_OPS)
-                result = apply(add, result, piece)
+                result = extended(result, add, piece)
     if result is None and constant > 0:
         result, constant = const(constant), 0
     for term, coefficient in items:
@@ -310,10 +314,7 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
             elif result is None:
                 result = scaled(term, coefficient)
             else:
-                context.settle(result)
-                if long_chain:
-                    context.link(result, SUM_OPS)
-                result = apply(sub, result, scaled(term, -coefficient))
+                result = extended(result, sub, scaled(term, -coefficient))
     if result is None:
         return const(constant)
     return apply(add, result, constant) if constant != 0 else result

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.core.parameters import evaluate as sympy_evaluate
 
 from symgrad import ops
 from symgrad.graph import (
@@ -270,7 +269,7 @@ def _converted(order: list[Tensor], t: Tensor, absorbed: set[Tensor], rational: 
         # is_number, which recurses), so a chain of n costs O(n**2): past EVALUATED_HEIGHT
         # levels nodes are built unevaluated, which keeps shallow results exactly as sympy
         # writes them and deep ones linear.
-        with sympy_evaluate(height[node] <= EVALUATED_HEIGHT):
+        with sp.evaluate(height[node] <= EVALUATED_HEIGHT):
             converted[node] = _build(node, operands, rational)
     return converted[t]
 
