@@ -25,6 +25,7 @@ WORKLOADS = (
     "simplify_counts",
     "training",
     "interning",
+    "derivation_floor",
     "stability",
     "printing",
 )

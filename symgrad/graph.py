@@ -278,23 +278,37 @@ class Tensor:
         return ops.abs(self)
 
 
-def _make(
-    key: tuple, children: Children | None, name: str | None, value: Any, shape: shapes.Shape = ()
-) -> Tensor:
-    """The node interned under `key`: a new one entered in the table, or the live one that
-    another thread entered first."""
+def _make(key: tuple, name: str | None, value: Any, shape: shapes.Shape = ()) -> Tensor:
+    """The leaf interned under `key` (a variable, or a constant when `name` is None): a new
+    one entered in the table, or the live one that another thread entered first."""
     node = object.__new__(Tensor)
-    node.children = children
-    # a plain attribute, not a property: folding and rules read it on every node they see
-    node.op = None if children is None else children.op
+    node.children = node.op = None
     node.name = name
-    node.is_const = children is None and name is None
+    node.is_const = name is None
     node.number = (
         value if node.is_const and not isinstance(value, np.ndarray | NamedConstant) else None
     )
     node.shape = shape
     # Evaluation reads _value: a fraction evaluates as its float, `number` keeps it exact.
     node._value = float(value) if type(value) is Fraction else value
+    return _enter(key, node)
+
+
+def _make_inner(children: Children, shape: shapes.Shape) -> Tensor:
+    """The inner node interned under its own `children`, as `_make` does for a leaf (the
+    hot path of building graphs: no tests for what only leaves have)."""
+    node = object.__new__(Tensor)
+    node.children = children
+    # a plain attribute, not a property: folding and rules read it on every node they see
+    node.op = children.op
+    node.name = node.number = node._value = None
+    node.is_const = False
+    node.shape = shape
+    return _enter(children, node)
+
+
+def _enter(key: tuple, node: Tensor) -> Tensor:
+    """Enter `node` under `key`, or return the live node another thread entered first."""
     node._key = key
     ref = _Ref(node, _forget)
     ref.key = key
@@ -340,7 +354,7 @@ def raw_node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
         if shape or op.infer_shape is not None or (b is not None and b.shape):
             shape = _inferred_shape(op, a, b)
         children = _new_tuple(Children, (a, b, op))  # skips namedtuple's Python-level __new__
-        node = _make(children, children, None, None, shape)
+        node = _make_inner(children, shape)
     return node
 
 
@@ -365,7 +379,7 @@ def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
     key = ("var", name) if not shape else ("var", name, shape)
     node = _interned(key)
     if node is None:
-        node = _make(key, None, name, None, shape)
+        node = _make(key, name, None, shape)
         if shape:
             _shaped_variables.setdefault(name, weakref.WeakSet()).add(node)
     if value is not None:
@@ -530,7 +544,7 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
             return node
     if isinstance(value, NamedConstant):
         key: tuple = ("const", "named", value.name)
-        return _interned(key) or _make(key, None, None, value)
+        return _interned(key) or _make(key, None, value)
     value = _normalize_number(value)
     if type(value) is float:
         # -0.0 == 0.0 and nan != nan: keyed by their text, they are one node each
@@ -544,12 +558,12 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         value = value.astype(float)
         shape = value.shape if shaped else ()
         key = ("const", "array", value.shape, value.tobytes(), shaped)
-        return _interned(key) or _make(key, None, None, value, shape)
+        return _interned(key) or _make(key, None, value, shape)
     else:
         raise TypeError(
             f"a constant must be a real number or numeric array, got {type(value).__name__}"
         )
-    return _interned(key) or _make(key, None, None, value)
+    return _interned(key) or _make(key, None, value)
 
 
 # The constants that fold rules and local derivatives use all the time stay alive.

@@ -249,8 +249,8 @@ def _infix(name: str, arity: int, source: str, sympy: Any, partials: Callable, *
 
 def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
     if b.is_const:  # the simple rule n*a**(n-1); a constant exponent has no derivative
-        if b.number == 2:  # squares are most common: 2*a
-            return (b * a, None)
+        if b.number == 2:  # squares are most common: 2*a (built directly: this is hot)
+            return (fold.apply(mul, b, a), None)
         n = b if b.number is None else b.number  # (a scalar's n - 1 is plain arithmetic)
         return (n * a ** (n - 1), None)
     if a.number == 0:  # d/dy 0**y = 0 for y > 0, as autograd has it (not 0**y*log(0) = NaN)

@@ -42,3 +42,20 @@ def test_formatting():
     assert ratio_text(300, 2) == "150x"
     assert ratio_text(1, None) == "—"
     assert table("T", ["a", "b"], [[1, 2]]) == "**T**\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n"
+
+
+def test_derivation_floor_replays_exactly_the_nodes_gradient_made():
+    import symgrad as sg
+    from bench.common import symgrad_library
+    from bench.derivation_floor import _made_by_gradient, _replay
+    from bench.rosenbrock import rosenbrock
+    from symgrad.graph import toposort
+
+    f, variables = rosenbrock(symgrad_library(), 10)
+    partials = sg.gradient(f, variables)
+    steps = _made_by_gradient(f, partials)
+    made = _replay(steps)
+    of_f = set(toposort(f))
+    assert len(made) == len(steps) == 62
+    # interned: replaying through raw_node finds the very nodes gradient made
+    assert set(made) == {n for n in toposort(partials) if n not in of_f and n.children}
