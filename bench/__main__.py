@@ -26,6 +26,7 @@ WORKLOADS = (
     "training",
     "interning",
     "derivation_floor",
+    "output_digest",
     "stability",
     "printing",
 )

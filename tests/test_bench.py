@@ -59,3 +59,16 @@ def test_derivation_floor_replays_exactly_the_nodes_gradient_made():
     assert len(made) == len(steps) == 62
     # interned: replaying through raw_node finds the very nodes gradient made
     assert set(made) == {n for n in toposort(partials) if n not in of_f and n.children}
+
+
+def test_output_digest_is_deterministic_and_sees_every_expression():
+    from bench.output_digest import outputs
+
+    lines: list[str] = []
+    first = outputs(40, depth=4, lines=lines)
+    again = outputs(40, depth=4)
+    assert first == again  # no output may depend on ids or the order nodes were made
+    assert len(lines) == first.count == 40
+    assert [line.split(" | ")[0] for line in lines] == [str(seed) for seed in range(40)]
+    assert outputs(40, depth=5).sha256 != first.sha256
+    assert first.gradient_ops > 0 and first.simplified_gradient_ops > 0
