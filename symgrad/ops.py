@@ -326,7 +326,19 @@ asin = _function("asin", "np.arcsin(a)", sp.asin, lambda a, b, out: (1 / sqrt(1 
 acos = _function("acos", "np.arccos(a)", sp.acos, lambda a, b, out: (-1 / sqrt(1 - a**2),),
                  domain=_UNIT)
 atan = _function("atan", "np.arctan(a)", sp.atan, lambda a, b, out: (1 / (1 + a**2),))
-atan2 = _function("atan2", "np.arctan2(a, b)", sp.atan2,
+
+
+def _sympy_atan2(y: Any, x: Any) -> Any:
+    """sympy's atan2, but NaN for a number that is not real, as numpy has it: sympy's atan2
+    answers such numbers with complex formulas or never returns (atan2(acos(E), acos(E)),
+    atan2(acos(E), 0)), and symgrad's values are real."""
+    if any(isinstance(v, sp.Basic) and v.is_number and v.is_extended_real is False
+           for v in (y, x)):
+        return sp.nan
+    return sp.atan2(y, x)
+
+
+atan2 = _function("atan2", "np.arctan2(a, b)", _sympy_atan2,
                   lambda a, b, out: (b / (a**2 + b**2), -a / (a**2 + b**2)),
                   domain=Domain(holds=lambda a, b: a**2 + b**2 > 0.01, text="(a, b) != (0, 0)"),
                   kinks=lambda a, b: (a,),  # the jump of 2*pi across the negative x axis

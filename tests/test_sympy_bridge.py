@@ -3,6 +3,7 @@ awkward ones (relu, sigmoid, step, powers), round trips on random expressions, b
 inputs, unsupported functions; then check and its numeric comparer, kinks included."""
 
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -78,6 +79,26 @@ def test_to_sympy_numbers():
     assert sg.to_sympy(sg.const(0.1)) == sp.Float(0.1)
     assert sg.to_sympy(0.1 * x, rational=True) == X / 10
     assert sg.to_sympy(sg.const(float("inf"))) == sp.oo
+
+
+def test_to_sympy_atan2_of_a_non_real_number_is_nan_not_a_hang():
+    # sympy's own atan2(acos(E), 0) never returns (found by the round-trip property, seed
+    # 31); symgrad's values are real, so a non-real number operand is NaN, as in numpy
+    def too_slow(*_):
+        raise TimeoutError("to_sympy took over 20 s")
+
+    acos_e = sg.acos(sg.exp(sg.const(1)))
+    previous = signal.signal(signal.SIGALRM, too_slow)  # a regression fails, not hangs
+    signal.alarm(20)
+    try:
+        for t in (sg.atan2(acos_e, 0), sg.atan2(acos_e, acos_e), sg.atan2(1, acos_e)):
+            assert sg.to_sympy(t) is sp.nan
+            assert math.isnan(sg.evaluate(t, {}))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert sg.to_sympy(sg.atan2(sg.acos(x + 3), 0)) == sp.atan2(sp.acos(X + 3), 0)
+    assert sg.to_sympy(sg.atan2(1, sg.const(2))) == sp.atan(sp.Rational(1, 2))
 
 
 def test_to_sympy_rejects_arrays_and_non_tensors():
