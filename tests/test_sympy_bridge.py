@@ -93,7 +93,8 @@ def test_to_sympy_atan2_of_a_non_real_number_is_nan_not_a_hang():
     try:
         for t in (sg.atan2(acos_e, 0), sg.atan2(acos_e, acos_e), sg.atan2(1, acos_e)):
             assert sg.to_sympy(t) is sp.nan
-            assert math.isnan(sg.evaluate(t, {}))
+            with np.errstate(invalid="ignore"):  # acos(e) is NaN, as intended
+                assert math.isnan(sg.evaluate(t, {}))
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
