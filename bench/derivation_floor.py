@@ -1,7 +1,7 @@
 """What `gradient` cannot go below while every node is an interned Python `Tensor`: the floor
 is walking f (`toposort`) plus making exactly the nodes `gradient` makes, each through
-`raw_node` with no folding, no partials and no adjoint bookkeeping. Issue 13 asked for half
-of `gradient`'s time per node; this table shows whether the floor leaves room for it.
+`raw_node` with no folding, no partials and no adjoint bookkeeping: what tuning can still
+win, and what only another node representation could.
 
 The nodes are found, not recorded: in a fresh graph, every node of the partials that is not a
 node of f was made by `gradient`. They are replayed operands first, on fresh nodes (the

@@ -1,7 +1,7 @@
 """Tests for lambdify's backends: the numba tape interpreter (`symgrad.tape`, `kernels`,
 `numba_backend`) agrees with the numpy backend and with `evaluate` to rounding, on scalars,
 on arrays across block boundaries and on deep graphs; the numpy backend's blocks keep memory
-bounded. numba's compile is paid once per session (the `interpreter` fixture)."""
+bounded. numba's compile is paid once per test run (the `interpreter` fixture)."""
 
 import pickle
 import tracemalloc

@@ -123,7 +123,7 @@ def test_sigmoid_is_stable_for_large_inputs():
     assert values.tolist() == [0.0, 0.5, 1.0]
 
 
-# --- the second wave: selection, ties, comparisons, log with a base ----------------------------
+# --- selection, ties, comparisons, log with a base ----------------------------------------
 
 
 def test_where_gradient_is_finite_where_the_untaken_branch_is_nan():

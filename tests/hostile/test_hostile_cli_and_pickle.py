@@ -1,6 +1,6 @@
-"""The CLI on hostile input (issue 11, items 6, 7, 9): expressions starting with '-', errors
+"""The CLI on hostile input: expressions starting with '-', errors
 as one message (no traceback), the shared form for derivatives too big to write out; and
-graphs and compiled functions that pickle and copy (issue 11, item 9)."""
+graphs and compiled functions that pickle and copy."""
 
 import copy
 import json

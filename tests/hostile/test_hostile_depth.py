@@ -1,6 +1,6 @@
-"""Deep graphs through the slow paths of issue 11 item 7: each one finishes in time linear in
+"""Deep graphs through the slow paths: each one finishes in time linear in
 the depth (these tests assert results, not timings; the figures are in the README), and a
-constant sympy cannot build (issue 10: relu(nan)) is a clear symgrad error or its value."""
+constant sympy cannot build (relu(nan)) is a clear symgrad error or its value."""
 
 import math
 

@@ -1,5 +1,5 @@
 """Variable names that Python reads differently from how they are spelled (NFKC: `ｔ0` is `t0`,
-`𝐱` is `x`) compile to code that computes the right values (issue 11, item 2): generated
+`𝐱` is `x`) compile to code that computes the right values: generated
 names never meet a user's name, and two user names never become one."""
 
 import unicodedata

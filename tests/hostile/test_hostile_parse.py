@@ -1,5 +1,5 @@
 """Any text given to `parse` gives a Tensor or a `ParseError` with a caret, never another
-exception (issue 11, item 6); long input is read in one linear pass."""
+exception; long input is read in one linear pass."""
 
 import math
 

@@ -1,5 +1,5 @@
 """No user text is ever run as Python: `from_sympy` and `compare_at_points` read text with
-symgrad's own parser (issue 11, item 1). Each payload would leave a mark if it ran."""
+symgrad's own parser. Each payload would leave a mark if it ran."""
 
 import builtins
 

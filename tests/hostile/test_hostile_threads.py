@@ -1,4 +1,4 @@
-"""Graphs built from many threads at once (issue 11, item 3): interning is one node per
+"""Graphs built from many threads at once: interning is one node per
 structure under races, so parse + gradient give the right numbers, and a variable or a
 labelled micrograd Value is one object per name."""
 

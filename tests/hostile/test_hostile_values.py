@@ -1,4 +1,4 @@
-"""Non-finite and huge constants follow IEEE/numpy semantics (issue 11, items 5 and 9): no
+"""Non-finite and huge constants follow IEEE/numpy semantics: no
 infinite recursion in folding, no OverflowError, and evaluate/lambdify agree with numpy."""
 
 import math
