@@ -5,9 +5,15 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test docs bench fuzz fuzz-chunks lint clean
 
+# The demo needs symgrad and its core dependencies only (about 330 MB); the tests add the
+# development tools (numba, mypy, ruff, mkdocs, jupyter: about 870 MB in all).
 $(BIN)/symgrad: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/dev-installed: $(BIN)/symgrad
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
@@ -22,10 +28,12 @@ dot:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
-setup: $(BIN)/symgrad dot
+setup: $(VENV)/dev-installed dot
 
-demo: setup
+demo: $(BIN)/symgrad dot
 	$(BIN)/symgrad demo
+	@echo "symgrad is installed in $(VENV): run $(BIN)/symgrad --help, or activate the" \
+	      "environment first (. $(BIN)/activate) and type symgrad"
 
 test: setup
 	$(BIN)/ruff check .
