@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test docs bench fuzz fuzz-chunks lint clean
+.PHONY: setup dot browser demo test docs bench fuzz fuzz-chunks lint clean
 
 # The demo needs symgrad and its core dependencies only (about 330 MB); the tests add the
 # development tools (numba, mypy, ruff, mkdocs, jupyter: about 1 GB in all).
@@ -28,7 +28,18 @@ dot:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
-setup: $(VENV)/dev-installed dot
+# The page's browser test drives the system's chromium (playwright's own browser download
+# needs a network the tests must not rely on).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { \
+	    echo "the browser test of symgrad serve needs chromium: install it, then run make" \
+	         "again" >&2; exit 1; }; \
+	  echo "installing the system chromium package (for the browser test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+setup: $(VENV)/dev-installed dot browser
 
 demo: $(BIN)/symgrad dot
 	$(BIN)/symgrad demo

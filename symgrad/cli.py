@@ -462,6 +462,28 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if run(args.out) else EXIT_FAILED
 
 
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
+    parser.add_argument("--time-limit", type=float, default=30.0, metavar="SECONDS",
+                        help="wall time one formula's analysis may take (default 30)")
+
+
+@command("serve", "a local web page: type a formula, see its partials, pictures and checks",
+         _serve_arguments, examples="  symgrad serve\n  symgrad serve --port 8080")
+def run_serve(args: argparse.Namespace) -> int:
+    try:  # flask and waitress are the serve extra, loaded only for this command
+        from symgrad.serve.app import Limits, serve
+    except ImportError as error:
+        raise UsageError(f"symgrad serve needs the serve extra ({error.name} is missing): "
+                         f"pip install 'symgrad[serve]'") from None
+    if not 0 < args.port < 65536 or args.time_limit <= 0:
+        raise UsageError("--port is 1 to 65535 and --time-limit a positive number of seconds")
+    serve(args.host, args.port, Limits(seconds=args.time_limit))
+    return EXIT_OK
+
+
 # --- entry point --------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
