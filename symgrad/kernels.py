@@ -213,7 +213,10 @@ def cache_directory() -> Path:
             continue
         if not os.access(directory, os.W_OK | os.X_OK):
             continue
-        problem = _not_private(directory)
+        try:
+            problem = _not_private(directory)
+        except OSError as error:  # a file where __pycache__ should be, or the like
+            problem = str(error)
         if problem is None:
             return directory
         refused.append(f"{directory} ({problem})")
@@ -237,21 +240,29 @@ def _not_private(directory: Path) -> str | None:
     if not hasattr(os, "getuid"):  # Windows: no POSIX owners; the user's profile has its ACL
         return None
     uid = os.getuid()
+    mode = os.stat(directory).st_mode
+    problem = _not_owned(directory, uid)
+    if problem is None and mode & 0o022:
+        problem = f"{directory} is writable by others (mode {mode & 0o777:o})"
+    if problem is not None:
+        return problem
     pycache = directory / "__pycache__"
     pycache.mkdir(mode=0o700, exist_ok=True)
-    for path in (directory, pycache):
-        for status in (os.lstat(path), os.stat(path)):  # a symbolic link, and its target
-            if status.st_uid != uid:
-                return f"{path} is owned by uid {status.st_uid}, not {uid}"
-    mode = os.stat(directory).st_mode
-    if mode & 0o022:
-        return f"{directory} is writable by others (mode {mode & 0o777:o})"
-    if os.stat(pycache).st_mode & 0o077:
+    problem = _not_owned(pycache, uid)
+    if problem is None and os.stat(pycache).st_mode & 0o077:
         os.chmod(pycache, 0o700)
         for entry in pycache.iterdir():
             status = os.lstat(entry)
             if status.st_uid != uid or status.st_mode & 0o022:
                 entry.unlink()
+    return problem
+
+
+def _not_owned(path: Path, uid: int) -> str | None:
+    """Why `path` (a symbolic link, or its target) is not the user's, or None."""
+    for status in (os.lstat(path), os.stat(path)):
+        if status.st_uid != uid:
+            return f"{path} is owned by uid {status.st_uid}, not {uid}"
     return None
 
 
