@@ -33,7 +33,8 @@ from symgrad.ops import OPS, Op
 CACHE_ENVIRONMENT = "SYMGRAD_CACHE_DIR"
 """Where the generated interpreter and numba's compiled code live: this variable if set,
 else `$XDG_CACHE_HOME/symgrad` (`~/.cache/symgrad`), else a directory under the system's
-temporary directory when that is not writable."""
+temporary directory when that is not writable; only a directory private to the user
+(`cache_directory` says which one is in use)."""
 
 
 def numba_available() -> bool:

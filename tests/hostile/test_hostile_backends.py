@@ -54,9 +54,9 @@ def exact_nan_sign(op) -> bool:
     return all(module == "np" and name in EXACT for module, name in calls)
 
 
-def mismatches(expected, actual, nan_sign: bool = True) -> list[int]:
+def mismatches(expected, actual, nan_sign: bool = True, ulps: int = ULPS) -> list[int]:
     """Positions where `actual` is not `expected`: NaN-ness, the sign of zeros, infinities
-    and (with `nan_sign`) the sign of NaNs bit for bit; other finite values within ULPS."""
+    and (with `nan_sign`) the sign of NaNs bit for bit; other finite values within `ulps`."""
     expected = np.atleast_1d(np.asarray(expected, dtype=np.float64))
     actual = np.atleast_1d(np.asarray(actual, dtype=np.float64))
     nan_e, nan_a = np.isnan(expected), np.isnan(actual)
@@ -69,9 +69,9 @@ def mismatches(expected, actual, nan_sign: bool = True) -> list[int]:
     finite = ~nan_e & ~nan_a
     bad |= finite & special & ~same_bits
     # floats of one sign are ordered as their bits: the difference counts ulps
-    ulps = np.abs(expected.view(np.int64) - actual.view(np.int64))
+    distance = np.abs(expected.view(np.int64) - actual.view(np.int64))
     opposite = np.signbit(expected) != np.signbit(actual)
-    bad |= finite & ~special & (opposite | (ulps > ULPS))
+    bad |= finite & ~special & (opposite | (distance > ulps))
     return np.flatnonzero(bad).tolist()
 
 
@@ -137,15 +137,50 @@ def test_every_op_agrees_with_numpy_and_evaluate_at_any_float(name, a, b):
 @given(expressions(smooth=False), st.tuples(*[st.sampled_from(SPECIALS)] * 3))
 def test_formulas_agree_at_special_points(expression, values):
     # Random formulas, numba against numpy at points; values reach every op at a special
-    # point through the guards too (sigmoid(inf) = 1, the edge of a domain).
+    # point through the guards too (sigmoid(inf) = 1, the edge of a domain). The ops' ulps
+    # of difference grow through a formula (6*sigmoid(a) - 3 cancels): finite values that
+    # are not zero agree to 2**-20 (2**32 ulps).
     numba = sg.lambdify(VARIABLES, expression, backend="numba")
     numpy = sg.lambdify(VARIABLES, expression, backend="numpy")
     with np.errstate(all="ignore"):
         expected = numpy(*values)
         at_point = numba(*values)
         on_arrays = numba(*(np.full(3, value) for value in values))
-    assert not mismatches(expected, at_point, nan_sign=False), (values, expected, at_point)
-    assert not mismatches(expected, on_arrays[0], nan_sign=False), (values, expected, on_arrays)
+    for actual in (at_point, on_arrays[0]):
+        assert not mismatches(expected, actual, False, 2**32), (values, expected, actual)
+
+
+EXACT_OPS = [name for name in NUMBA_OPS if exact_nan_sign(OPS[name])]
+
+
+def exact_formulas() -> st.SearchStrategy[sg.Tensor]:
+    """Random formulas of the exact ops (no guards: every value is fine for them), with
+    special constants."""
+    unary = [OPS[name] for name in EXACT_OPS if OPS[name].arity == 1]
+    binary = [OPS[name] for name in EXACT_OPS if OPS[name].arity == 2]
+    leaves = st.one_of(st.sampled_from(VARIABLES), st.sampled_from(SPECIALS).map(sg.const))
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            st.builds(lambda op, a: op(a), st.sampled_from(unary), children),
+            st.builds(lambda op, a, b: op(a, b), st.sampled_from(binary), children, children),
+        ),
+        max_leaves=12,
+    )
+
+
+@pytest.mark.usefixtures("interpreter")
+@given(exact_formulas(), st.tuples(*[special_values] * 3))
+def test_formulas_of_exact_ops_agree_bit_for_bit(expression, values):
+    # Where every op is exactly rounded, nothing may differ: not one ulp, nor a NaN's sign.
+    numba = sg.lambdify(VARIABLES, expression, backend="numba")
+    numpy = sg.lambdify(VARIABLES, expression, backend="numpy")
+    with np.errstate(all="ignore"):
+        expected = numpy(*values)
+        at_point = numba(*values)
+        on_arrays = numba(*(np.full(3, value) for value in values))
+    for actual in (at_point, on_arrays[0]):
+        assert not mismatches(expected, actual, True, 0), (values, expected, actual)
 
 
 # --- the reported cases ----------------------------------------------------------------------
