@@ -257,8 +257,11 @@ def _translate(
             text = f"{callee}({text_a})" if b is None else f"{callee}({text_a}, {text_b})"
             precedence = PREC_ATOM
         else:
-            # Infix, parenthesized as printing does it; atoms never need parentheses.
-            if precedence_a != PREC_ATOM and needs_parens(op, 0, a):
+            # Infix, parenthesized as printing does it; atoms never need parentheses. A
+            # negated product keeps its order, -(a*b): (-a)*b has the other NaN where a*b
+            # is invalid (0*inf), which numpy makes negative, and -(a*b) positive.
+            negated_product = b is None and precedence_a < PREC_NEG
+            if precedence_a != PREC_ATOM and (needs_parens(op, 0, a) or negated_product):
                 text_a = f"({text_a})"
             precedence = op.precedence
             if b is None:

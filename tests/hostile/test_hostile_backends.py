@@ -32,8 +32,9 @@ SPECIALS = (
 special_values = st.one_of(st.sampled_from(SPECIALS), st.floats(allow_subnormal=True))
 
 # numpy functions that are exact IEEE operations or selections: an op built from these alone
-# passes NaNs through as the hardware does, so numpy defines its NaN's sign (elsewhere the
-# sign of a NaN is the math library's choice, and only NaN-ness is compared).
+# passes a NaN through as the hardware does, so numpy defines its NaN's sign (elsewhere the
+# sign of a NaN is the math library's choice, and only NaN-ness is compared). Between two
+# NaNs IEEE leaves the choice open (and compilers swap a + b), so that is not compared.
 EXACT = {
     "add", "subtract", "multiply", "divide", "negative", "absolute", "sqrt", "maximum",
     "minimum", "sign", "heaviside", "where", "less", "less_equal", "greater", "greater_equal",
@@ -107,9 +108,11 @@ def test_each_op_gives_numpys_special_values_on_every_pair(name):
         expected = [op.numpy(*point) for point in points]
         at_points = [f(*point) for point in points]
         on_arrays = f(*columns)
+    one_nan = np.sum(np.isnan(columns), axis=0) <= 1  # at most one NaN operand
     sign = exact_nan_sign(op)
     for actual in (at_points, on_arrays):
-        wrong = mismatches(expected, actual, sign)
+        wrong = [i for i in mismatches(expected, actual, sign) if one_nan[i]]
+        wrong += [i for i in mismatches(expected, actual, False) if not one_nan[i]]
         assert not wrong, [(points[i], expected[i], np.asarray(actual)[i]) for i in wrong[:5]]
 
 
@@ -129,8 +132,9 @@ def test_every_op_agrees_with_numpy_and_evaluate_at_any_float(name, a, b):
             compiled(name, "numpy")(*point),
             sg.evaluate(expression, env),
         ]
+    sign = exact_nan_sign(op) and sum(math.isnan(v) for v in point) <= 1
     for value in actual:
-        assert not mismatches(expected, value, exact_nan_sign(op)), (point, expected, actual)
+        assert not mismatches(expected, value, sign), (point, expected, actual)
 
 
 @pytest.mark.usefixtures("interpreter")
@@ -172,7 +176,8 @@ def exact_formulas() -> st.SearchStrategy[sg.Tensor]:
 @pytest.mark.usefixtures("interpreter")
 @given(exact_formulas(), st.tuples(*[special_values] * 3))
 def test_formulas_of_exact_ops_agree_bit_for_bit(expression, values):
-    # Where every op is exactly rounded, nothing may differ: not one ulp, nor a NaN's sign.
+    # Where every op is exactly rounded, nothing may differ by one ulp (a NaN's sign may:
+    # nan + (-nan) is either, as IEEE has it).
     numba = sg.lambdify(VARIABLES, expression, backend="numba")
     numpy = sg.lambdify(VARIABLES, expression, backend="numpy")
     with np.errstate(all="ignore"):
@@ -180,7 +185,7 @@ def test_formulas_of_exact_ops_agree_bit_for_bit(expression, values):
         at_point = numba(*values)
         on_arrays = numba(*(np.full(3, value) for value in values))
     for actual in (at_point, on_arrays[0]):
-        assert not mismatches(expected, actual, True, 0), (values, expected, actual)
+        assert not mismatches(expected, actual, False, 0), (values, numpy.source, expected, actual)
 
 
 # --- the reported cases ----------------------------------------------------------------------
@@ -208,6 +213,18 @@ def test_power_takes_numpys_rules_for_a_half():
         assert math.isnan(f(-math.inf, 0.5))  # numpy: sqrt(-inf), not pow's inf
         assert math.copysign(1.0, f(-0.0, 0.5)) == -1.0
         assert math.isnan(f(np.array([-math.inf, 4.0]), 0.5)[0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_negated_product_keeps_numpys_nan(backend):
+    # -(x/x) at 0 is -(default NaN), positive; the numpy backend wrote -x/x, a negative NaN
+    if backend == "numba":
+        pytest.importorskip("numba")
+    for formula, point in [(-(X / X), (0.0, 1.0)), (-(X * Y), (0.0, math.inf))]:
+        with np.errstate(invalid="ignore"):
+            expected = sg.evaluate(formula, dict(zip("xy", point)))
+            value = sg.lambdify([X, Y], formula, backend=backend)(*point)
+        assert math.isnan(value) and np.signbit(value) == np.signbit(expected) == False  # noqa: E712
 
 
 def test_unused_arguments_keep_negative_zero():
