@@ -207,6 +207,7 @@ def cache_directory() -> Path:
     user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
     candidates.append(Path(tempfile.gettempdir()) / f"symgrad-cache-{user}")
     refused = []
+    chosen = None
     for directory in candidates:
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -217,19 +218,24 @@ def cache_directory() -> Path:
         try:
             problem = _not_private(directory)
         except OSError as error:  # a file where __pycache__ should be, or the like
-            problem = str(error)
+            problem = f"{directory}: {error}"
         if problem is None:
-            return directory
-        refused.append(f"{directory} ({problem})")
-    fresh = _fresh_directory()
+            chosen = directory
+            break
+        refused.append(problem)
+    if chosen is None:
+        chosen = _fresh_directory()
+        where = f"{chosen}, for this process only"
+    else:
+        where = str(chosen)
     if refused:
         warnings.warn(
-            f"symgrad refuses the cache directory {'; '.join(refused)}: others could plant "
-            f"code there. The numba interpreter is cached in {fresh} for this process only; "
-            f"set {CACHE_ENVIRONMENT} to a directory of your own (mode 0700) to keep it.",
+            f"symgrad refuses a cache directory: {'; '.join(refused)}, so others could plant "
+            f"code there. The numba interpreter is cached in {where}; make a directory of "
+            f"yours private (chmod 700), or set {CACHE_ENVIRONMENT} to one.",
             stacklevel=2,
         )
-    return fresh
+    return chosen
 
 
 def _not_private(directory: Path) -> str | None:

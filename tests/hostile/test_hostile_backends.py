@@ -332,12 +332,23 @@ def test_a_cache_directory_others_can_write_is_refused(monkeypatch, tmp_path, fr
         Planted(marker).plant(directory, "symgrad_interpreter_0.py", ["x.nbi"])
         directory.chmod(0o777)
     monkeypatch.setenv(kernels.CACHE_ENVIRONMENT, str(shared))
-    refused = f"refuses the cache directory {shared}.*writable by"
+    refused = f"refuses a cache directory: {shared} is writable by others"
     with pytest.warns(UserWarning, match=refused) as caught:
         assert kernels.cache_directory() == fresh
     assert str(fallback) in str(caught[0].message) and str(fresh) in str(caught[0].message)
     assert fresh.name.startswith("symgrad-cache-") and fresh.stat().st_mode & 0o777 == 0o700
     assert not marker.exists()
+
+
+def test_a_refused_directory_is_named_when_the_fallback_serves(monkeypatch, tmp_path, fresh):
+    shared, fallback = tmp_path / "shared", tmp_path / f"symgrad-cache-{os.getuid()}"
+    shared.mkdir()
+    shared.chmod(0o775)
+    monkeypatch.setenv(kernels.CACHE_ENVIRONMENT, str(shared))
+    named = f"{re.escape(str(shared))} is writable by others .* in {re.escape(str(fallback))};"
+    with pytest.warns(UserWarning, match=named):
+        assert kernels.cache_directory() == fallback
+    assert fallback.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_cache_directory_of_another_user_is_refused(monkeypatch, tmp_path, fresh):
@@ -397,7 +408,7 @@ def test_lambdify_runs_nothing_planted_in_a_shared_fallback(monkeypatch, tmp_pat
     monkeypatch.setattr(kernels, "_fresh_directory", lambda: real.parent)
     kernels._interpreter.cache_clear()
     try:
-        with pytest.warns(UserWarning, match=f"refuses the cache directory {fallback}"):
+        with pytest.warns(UserWarning, match=f"refuses a cache directory: {fallback} is"):
             f = sg.lambdify([X], X * 2 + 1, backend="numba")
         assert f(2.0) == 5.0
         assert kernels.interpreter().path == real
