@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from symgrad.argcheck import checked_argument
 from symgrad.blocks import block_size, in_blocks
-from symgrad.evaluate import real_input
 from symgrad.graph import (
     NamedConstant,
     Tensor,
@@ -47,6 +47,7 @@ from symgrad.ops import (
     op_named,
 )
 from symgrad.printing import format_number, needs_parens
+from symgrad.shapes import Shape
 
 LANGUAGES = ("python",)
 """The languages `codegen` writes."""
@@ -72,6 +73,7 @@ class _Program(NamedTuple):
     """A translated graph, ready to be written as a function definition."""
 
     params: list[str]  # parameter names, in the order of `args`
+    shapes: list[Shape]  # each parameter's declared shape
     converted: list[str]  # the parameters the body reads (converted to arrays on entry)
     lines: list[str]  # body statements, temporaries named
     results: list[str]  # one expression per output
@@ -198,9 +200,10 @@ def _graph(args: Any, outputs: Any) -> _Graph:
     return _Graph(variables, roots, single, order)
 
 
-def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False) -> _Program:
+def _translate(
+    args: Any, outputs: Any, dtype: np.dtype, name: str, out: bool = False
+) -> _Program:
     variables, roots, single, order = _graph(args, outputs)
-    dtype = np.dtype(float if dtype is None else dtype)
 
     # Names the source uses: numpy, op helpers, the function itself; parameters avoid them.
     taken = {*SOURCE_IMPORTS, name, *OPS, *DECLARED_ELSEWHERE, *(["out"] if out else [])}
@@ -254,8 +257,11 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
             text = f"{callee}({text_a})" if b is None else f"{callee}({text_a}, {text_b})"
             precedence = PREC_ATOM
         else:
-            # Infix, parenthesized as printing does it; atoms never need parentheses.
-            if precedence_a != PREC_ATOM and needs_parens(op, 0, a):
+            # Infix, parenthesized as printing does it; atoms never need parentheses. A
+            # negated product keeps its order, -(a*b): (-a)*b has the other NaN where a*b
+            # is invalid (0*inf), which numpy makes negative, and -(a*b) positive.
+            negated_product = b is None and precedence_a < PREC_NEG
+            if precedence_a != PREC_ATOM and (needs_parens(op, 0, a) or negated_product):
                 text_a = f"({text_a})"
             precedence = op.precedence
             if b is None:
@@ -281,15 +287,16 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
     partial = _partial_roots(order, roots, variables)
     if partial:
         # An output that ignores some inputs (a constant derivative) still takes their shape,
-        # so `plt.plot(xs, df(xs))` works: it is added to zeros of the inputs' common shape.
+        # so `plt.plot(xs, df(xs))` works: it is added to zeros of the inputs' common shape,
+        # negative ones, since v + -0.0 is v for every v (v + 0.0 is 0.0 for v = -0.0).
         shape = _fresh("shape", taken)
         shapes = ", ".join(f"np.shape({param})" for param in params.values())
         lines.append(f"{shape} = np.broadcast_shapes({shapes})")
         for index in partial:
             text, precedence, depth, reads = results[index]
             text = text if precedence >= PREC_MUL else f"({text})"
-            results[index] = (f"{text} + np.zeros({shape}, dtype={_dtype_text(dtype)})",
-                              precedence, depth, reads)
+            zeros = f"np.full({shape}, -0.0, dtype={_dtype_text(dtype)})"
+            results[index] = (f"{text} + {zeros}", precedence, depth, reads)
     writes = None
     if out:
         # An output written in the return statement is computed straight into its `out`
@@ -304,6 +311,7 @@ def _translate(args: Any, outputs: Any, dtype: Any, name: str, out: bool = False
                 writes.append(f"\0[...] = {text}".format_map(names))
     return _Program(
         params=list(params.values()),
+        shapes=[variable.shape for variable in variables],
         converted=[param for param in params.values() if param in read_params],
         lines=lines,
         results=[text.format_map(names) for text, *_ in results],
@@ -446,6 +454,7 @@ def lambdify(
     <BLANKLINE>
     """
     name = _function_name(name)
+    dtype = float_dtype(dtype)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend != "numpy":
@@ -467,30 +476,61 @@ def lambdify(
             name,
             program.params,
             program.converted,
+            program.shapes,
             program.helpers,
             program.constants,
             0 if program.shaped else block_size(program.temporaries),
         )
 
 
-def _numba_unsupported(dtype: Any, out: bool) -> str | None:
+def _numba_unsupported(dtype: np.dtype, out: bool) -> str | None:
     """Why these options need the numpy backend, or None."""
-    if dtype is not None and np.dtype(dtype) != np.float64:
-        return f"the numba backend computes in float64, not {np.dtype(dtype)}"
+    if dtype != np.float64:
+        return f"the numba backend computes in float64, not {dtype}"
     if out:
         return "the numba backend does not write into out="
     return None
 
 
 def _function_name(name: str) -> str:
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+    """`name` as Python reads it (NFKC), checked: an identifier that is not a keyword, and
+    not a name the generated code calls (`np`, an op's helper), which it would hide."""
+    if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier, got {name!r}")
-    return unicodedata.normalize("NFKC", name)
+    normal = unicodedata.normalize("NFKC", name)
+    if keyword.iskeyword(normal) or normal == "__debug__":
+        raise ValueError(f"name must be a Python identifier, got the keyword {name!r}")
+    if normal in SOURCE_IMPORTS or normal in OPS or normal in DECLARED_ELSEWHERE:
+        raise ValueError(
+            f"name {name!r} is taken: the generated code calls {normal!r} (numpy, "
+            f"scipy.special or an op's helper), which the function would hide; choose another"
+        )
+    return normal
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """The dtype compiled functions compute in: float64 for None, else a real floating type
+    (float16, float32, float64, longdouble); a TypeError for any other.
+
+    >>> float_dtype(None), float_dtype("float32")
+    (dtype('float64'), dtype('float32'))
+    """
+    try:
+        resolved = np.dtype(np.float64 if dtype is None else dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.kind != "f":
+        raise TypeError(
+            "dtype must be a real floating type (float16, float32, float64 or longdouble), "
+            f"got {dtype!r}"
+        )
+    return resolved
 
 
 class CompiledFunction:
     """What `lambdify` returns: the compiled function, with its `.source`. Inputs are checked
-    as `evaluate` checks them (None or text is a TypeError, not NaN), and it pickles (by its
+    as `evaluate` checks them (`checked_argument`: None or text is a TypeError, not NaN; a
+    vector or matrix of another shape than declared is a ShapeError), and it pickles (by its
     source, compiled again on loading), so it can be sent to worker processes.
 
     >>> from symgrad.graph import var
@@ -507,6 +547,7 @@ class CompiledFunction:
         name: str,
         params: Sequence[str],
         checked: Sequence[str],
+        shapes: Sequence[Shape],
         helpers: Iterable[str],
         constants: dict[str, Any],
         block: int,
@@ -524,21 +565,28 @@ class CompiledFunction:
             name,
             tuple(params),
             tuple(checked),
+            tuple(shapes),
             tuple(helpers),
             constants,
             block,
         )
-        # positions and names of the inputs the body reads (unused ones may be anything)
-        self._checked = [(index, param) for index, param in enumerate(params) if param in checked]
+        # positions, names and shapes of the inputs the body reads (unused ones may be
+        # anything, as in `evaluate`)
+        self._checked = [
+            (index, param, shape)
+            for index, (param, shape) in enumerate(zip(params, shapes, strict=True))
+            if param in checked
+        ]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        count = len(args)
-        for index, param in self._checked:
-            if index < count:
-                real_input(param, args[index])
+        values = list(args)
+        dims: dict[str, int] = {}  # named dimensions, one size across the arguments
+        for index, param, shape in self._checked:
+            if index < len(values):
+                values[index] = checked_argument(param, values[index], shape, dims)
             elif param in kwargs:
-                real_input(param, kwargs[param])
-        return self.function(*args, **kwargs)
+                kwargs[param] = checked_argument(param, kwargs[param], shape, dims)
+        return self.function(*values, **kwargs)
 
     def __reduce__(self) -> tuple:
         return (CompiledFunction, self._rebuild)
@@ -586,7 +634,7 @@ def codegen(
         roots, _ = _as_outputs(outputs)
         args = free_variables(roots)
     with gc_paused():
-        program = _translate(args, outputs, dtype, name)
+        program = _translate(args, outputs, float_dtype(dtype), name)
     helpers = [helper_source(op) for op in program.helpers.values()]
     used = [name for name in SOURCE_IMPORTS if any(f"{name}." in text for text in helpers)]
     blocks = ["\n".join(dict.fromkeys(SOURCE_IMPORTS[name] for name in ["np", *used]))]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from symgrad.evaluate import real_input
+from symgrad.argcheck import checked_argument
 from symgrad.graph import Tensor, name_of
 from symgrad.kernels import Interpreter, interpreter, numba_available
 from symgrad.tape import Tape, UnsupportedOpError, build_tape
@@ -183,7 +183,7 @@ class NumbaFunction:
         if stacked is not None and stacked.dtype.kind in "biuf" and stacked.ndim == 1:
             return self._at_point(stacked.astype(np.float64, copy=False))
         arrays = [
-            np.asarray(real_input(name, value), dtype=np.float64)
+            np.asarray(checked_argument(name, value), dtype=np.float64)
             for name, value in zip(self._names, values, strict=True)
         ]
         return self._on_arrays(arrays)

@@ -377,7 +377,7 @@ abs = _function("abs", "np.abs(a)", sp.Abs, lambda a, b, out: (sign(a),),
                 kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0")
 step: Op = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
                  lambda a, b, out: (0,), kinks=lambda a, b: (a,),
-                 scalar="1.0 if a > 0.0 else (0.0 if a == a else a)",  # NaN stays NaN
+                 scalar="1.0 if a > 0.0 else (0.0 if a == a else math.nan)",  # NaN: numpy's
                  latex="\\operatorname{{step}}{{\\left({a} \\right)}}",
                  doc="1 if a > 0 else 0: the derivative of relu")
 sign: Op = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),

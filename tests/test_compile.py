@@ -78,7 +78,7 @@ def test_readable_source_is_pinned():
         "    y = np.asarray(y, dtype=np.float64)\n"
         "    t0 = np.sin(x)\n"
         "    shape = np.broadcast_shapes(np.shape(x), np.shape(y))\n"
-        "    return (x*y + t0**2, 2*t0*np.cos(x) + y, x + np.zeros(shape, dtype=np.float64))\n"
+        "    return (x*y + t0**2, 2*t0*np.cos(x) + y, x + np.full(shape, -0.0, dtype=np.float64))\n"
     )
     assert sg.lambdify([X, Y], [X * Y, X + Y]).source.endswith("    return (x*y, x + y)\n")
     assert sg.lambdify([X, Y], (X - Y) / (X + Y) ** -2).source.splitlines()[-1] == (
