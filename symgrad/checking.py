@@ -38,6 +38,7 @@ from symgrad.sympy_bridge import (
     from_sympy,
     graph_depth,
     in_deep_thread,
+    sympy_expression,
     to_sympy,
     with_deep_stack,
 )
@@ -102,21 +103,65 @@ def _names(formulas: Iterable[Any]) -> list[str]:
     return names
 
 
+def _formula(value: Any, where: str) -> Any:
+    """A Tensor, a sympy expression or a function of a dict of arrays as is; text read by
+    `parse`; a plain number as a sympy number; `NotSympyError` for anything else. Never
+    `sympy.sympify`, which runs text (inside containers too) as Python."""
+    kind = type(value)  # type(), not isinstance: no __class__ of the user's runs
+    if kind is str:
+        return parse(value)
+    if issubclass(kind, Tensor) or (callable(value) and not issubclass(kind, sp.Basic)):
+        return value
+    return sympy_expression(value, where)
+
+
+_CODE_MODULES = ("sympy.core.", "sympy.functions.", "sympy.logic.")
+
+
+def _writable_as_code(expr: sp.Basic) -> bool:
+    """Whether lambdify may write `expr` as Python source: every node is of sympy's own core,
+    function or logic classes, and none but a Symbol carries a name (lambdify writes names
+    out as they are: an undefined function or a MatrixSymbol named with code would run it;
+    the symbols are renamed before). Walked with an explicit stack."""
+    stack: list[Any] = [expr]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        kind = type(node)
+        if not issubclass(kind, sp.Basic) or not str(kind.__module__).startswith(_CODE_MODULES):
+            return False
+        if not issubclass(kind, sp.Symbol) and hasattr(node, "name"):
+            return False
+        stack.extend(node.args)
+    return True
+
+
 def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.ndarray]], Any]:
-    """A function of a dict of arrays (one per name) giving the formula's values."""
+    """A function of a dict of arrays (one per name) giving the formula's values (a formula
+    as `_formula` returns it)."""
     if callable(formula) and not isinstance(formula, Tensor | sp.Basic):
         return formula
     if isinstance(formula, Tensor):
         return lambda env: evaluate(formula, {name: env[name] for name in names})
-    expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
+    expr = formula
+    unknown = sorted(symbol.name for symbol in expr.free_symbols if symbol.name not in names)
+    if unknown:
+        raise ValueError(f"the sympy formula uses {', '.join(unknown)}, not among the "
+                         f"variables {', '.join(names)}: name them in `variables`")
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     # The generated code names its arguments arg0, arg1, ..., never after the variables: one
-    # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
+    # named like a function (`sin`, or a look-alike of it after NFKC), or like code, would
+    # be written out as it is. Bound symbols (of a Lambda, say) get names of sympy's own.
     arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
-    by_name = {symbol.name: symbol for symbol in expr.free_symbols}
-    renamed: dict[sp.Basic, sp.Basic] = {by_name[n]: a for n, a in zip(names, arguments)
-                                         if n in by_name}
+    by_name = dict(zip(names, arguments))
+    renamed: dict[sp.Basic, sp.Basic] = {
+        symbol: by_name[symbol.name] if symbol.name in by_name else sp.Dummy()
+        for symbol in expr.atoms(sp.Symbol)
+    }
     renamed[sp.zoo] = sp.nan  # 1/0: infinite of no sign, numpy has no such value
     try:
         expr = expr.xreplace(renamed)
@@ -133,6 +178,8 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
         return evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
                                 if f"arg{i}" in used})
 
+    if not _writable_as_code(expr):
+        return graph_values  # the bridge reads sympy's own functions, or refuses
     try:
         # lambdify's printer simplifies the logic of Piecewise conditions holding an ITE,
         # which can take minutes (min(logaddexp(x, acos(u)), min(x, acos(u))): bounded
@@ -227,8 +274,9 @@ def compare_at_points(
     domain: Iterable[Any] = (),
     confirm: Callable[[dict[str, float]], bool] | None = None,
 ) -> NumericComparison:
-    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, or functions
-    of a dict of arrays keyed by variable name) at random points.
+    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, numbers, or
+    functions of a dict of arrays keyed by variable name) at random points. Anything else
+    raises `NotSympyError` (a TypeError): it is never handed to `sympy.sympify`.
 
     Points where a kinked function (relu, abs, step, sign, Max, Heaviside, ...) of either
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
@@ -247,7 +295,9 @@ def compare_at_points(
     >>> compare_at_points(x * x, x + x).point is not None
     True
     """
-    a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
+    a, b = _formula(a, "compare_at_points"), _formula(b, "compare_at_points")
+    kinks = [_formula(kink, "compare_at_points' kinks") for kink in kinks]
+    domain = [_formula(formula, "compare_at_points' domain") for formula in domain]
     formulas = [a, b, *kinks]
     names = [name_of(v) if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples
