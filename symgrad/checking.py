@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import sympy as sp
 
-from symgrad import ops
+from symgrad import ops, sympy_worker
 from symgrad.evaluate import evaluate
 from symgrad.graph import (
     Tensor,
@@ -42,6 +42,7 @@ from symgrad.sympy_bridge import (
     to_sympy,
     with_deep_stack,
 )
+from symgrad.sympy_worker import SympyTimeoutError
 
 __all__ = [
     "CheckResult",
@@ -752,7 +753,8 @@ def check_derivative(
     label: str = "symgrad",
 ) -> CheckResult:
     """Compare a given `derivative` of `f` (say a claimed one) with `sympy.diff(f, wrt)`, as
-    `check` does for symgrad's own.
+    `check` does for symgrad's own. sympy works in a worker process, within
+    `answer_seconds(timeout)` (see `check`); `sympy_f`, when given, is f as sympy writes it.
 
     >>> from symgrad.graph import var
     >>> x = var("x")
@@ -761,23 +763,51 @@ def check_derivative(
     (False, {'x': 1.947189})
     """
     wrt = _as_variable(wrt)
+    if sympy_f is not None:
+        sympy_f = sympy_expression(sympy_f, "check_derivative's sympy_f")
+    try:
+        return _ask_sympy(f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label)
+    except SympyTimeoutError as error:
+        return _check_by_differences(f, wrt, derivative, str(error), samples, seed, label)
+
+
+def answer_seconds(timeout: float) -> float:
+    """How long `check` waits for sympy's answer on one variable: `timeout` for writing out
+    and differentiating f, `timeout` for simplifying the difference, LAMBDIFY_SECONDS for
+    writing sympy's derivative as code, and a second for the rest.
+
+    >>> answer_seconds(2.0)
+    6.0
+    """
+    return 2 * timeout + LAMBDIFY_SECONDS + 1.0
+
+
+def _ask_sympy(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: int,
+               symbolic: bool, timeout: float, sympy_f: sp.Expr | None, label: str
+               ) -> CheckResult:
+    """sympy's verdict on `derivative`, from a worker process (`SympyTimeoutError` when it
+    does not answer in time); central differences for a formula too big for sympy."""
     too_big = _past_sympy(f, derivative, timeout)
     if too_big is not None:
         return _check_by_differences(f, wrt, derivative, too_big, samples, seed, label)
+    result: CheckResult = sympy_worker.run(
+        sympy_verdict, f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label,
+        seconds=answer_seconds(timeout),
+    )
+    result.derivative = derivative  # the caller's node, not its copy from the worker
+    return result
+
+
+def sympy_verdict(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: int,
+                  symbolic: bool, timeout: float, sympy_f: sp.Expr | None, label: str
+                  ) -> CheckResult:
+    """The sympy side of `check_derivative`, run where it is called (the worker process
+    runs it): each sympy step bounded by a SIGALRM timer of `timeout` s where one is
+    available (the main thread, no other alarm pending)."""
     deep = graph_depth(toposort(f)) > DEEP_GRAPH or graph_depth(toposort(derivative)) > DEEP_GRAPH
     if deep and not getattr(in_deep_thread, "active", False):
-        return with_deep_stack(
-            check_derivative,
-            f,
-            wrt,
-            derivative,
-            samples=samples,
-            seed=seed,
-            symbolic=symbolic,
-            timeout=timeout,
-            sympy_f=sympy_f,
-            label=label,
-        )
+        return with_deep_stack(sympy_verdict, f, wrt, derivative, samples, seed, symbolic,
+                               timeout, sympy_f, label)
     try:
         # the size guard bounds most formulas; some small ones still send sympy's automatic
         # evaluation into minutes (a comparison of Piecewise terms asks for their periodicity)
@@ -918,6 +948,11 @@ def check(
     every kink, and symbolically (sympy.simplify of the difference, guarded by size and a
     `timeout` in seconds). Truthy when they agree; a list `wrt` gives one result per variable.
 
+    sympy works in a worker process: writing out and differentiating f get `timeout` s,
+    simplifying gets `timeout` s, and a worker that has not answered by `answer_seconds
+    (timeout)` (2*timeout + 2 s) is stopped, from any thread, with or without an alarm
+    pending; central differences then decide, with a note "sympy did not answer within T s".
+
     At kinks sympy and symgrad use different conventions (sympy's Heaviside(0) = 1/2, symgrad's
     relu'(0) = 0); points there are skipped and the convention is noted, never failed.
 
@@ -953,16 +988,15 @@ def check(
         tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
         return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    sympy_f = None
-    if _past_sympy(f, None, timeout) is None:
-        try:
-            sympy_f = to_sympy(f, rational=True, real=True)
-        except (ValueError, TypeError, ArithmeticError):  # check_derivative says why
-            pass
-    results = [
-        check_derivative(
-            f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f
-        )
-        for w, d in zip(variables, derivatives, strict=True)
-    ]
+    results = []
+    unanswered = None  # once sympy has not answered on f, it is not asked again
+    for w, d in zip(variables, derivatives, strict=True):
+        if unanswered is None:
+            try:
+                results.append(_ask_sympy(f, w, d, samples, seed, symbolic, timeout, None,
+                                          "symgrad"))
+                continue
+            except SympyTimeoutError as error:
+                unanswered = str(error)
+        results.append(_check_by_differences(f, w, d, unanswered, samples, seed, "symgrad"))
     return results[0] if single else CheckResults(results)
