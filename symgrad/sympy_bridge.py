@@ -39,6 +39,7 @@ __all__ = [
     "NotSympyError",
     "UnsupportedSympyError",
     "from_sympy",
+    "plain_number",
     "sympy_expression",
     "to_sympy",
 ]
@@ -638,12 +639,6 @@ def _heights(expr: sp.Basic) -> dict[int, int]:
             heights[key] = 1 + max((heights[id(arg)] for arg in args), default=0)
             keep.append(current)
             continue
-        for arg in args:  # Basic(...) stores its arguments unchecked: text would be read as code
-            if not issubclass(type(arg), sp.Basic):
-                raise NotSympyError(
-                    f"a sympy expression holds a {type(arg).__name__} as an argument of "
-                    f"{type(current).__name__}, not a sympy object"
-                )
         stack.append((current, True))
         stack.extend((arg, False) for arg in args if id(arg) not in heights)
     return heights
@@ -653,22 +648,31 @@ _PLAIN_NUMBERS = (bool, int, float, Fraction)
 _CONTAINERS = (tuple, list, dict, set, frozenset)
 
 
-def _plain_number(value: Any) -> sp.Basic | None:
-    """value as a sympy number if its type is exactly a plain number type (a subclass could
-    override `__float__` or `__index__`) or one of numpy's own real scalars, else None."""
+def plain_number(value: Any) -> bool | int | float | Fraction | None:
+    """`value` if its type is exactly bool, int, float or Fraction, a numpy real scalar as the
+    Python number it holds, else None: a subclass could run code of its own in `__float__`
+    or `__index__`, and the conversion would give its number, not the value's.
+
+    >>> plain_number(np.float32(0.5)), plain_number("1"), plain_number(Fraction(1, 3))
+    (0.5, None, Fraction(1, 3))
+    """
     kind = type(value)
     if kind.__module__ == "numpy" and issubclass(kind, np.integer | np.floating | np.bool_):
         value = value.item()
         kind = type(value)
-    if kind is bool:
-        return sp.true if value else sp.false
-    if kind is int:
-        return sp.Integer(value)
-    if kind is Fraction:
-        return sp.Rational(value.numerator, value.denominator)
-    if kind is float:
-        return sp.Float(value)
-    return None
+    return value if kind in _PLAIN_NUMBERS else None
+
+
+def _plain_number(value: Any) -> sp.Basic | None:
+    """value as a sympy number when it is a plain number (see `plain_number`), else None."""
+    number = plain_number(value)
+    if number is None:
+        return None
+    if type(number) is bool:
+        return sp.true if number else sp.false
+    if type(number) is Fraction:
+        return sp.Rational(number.numerator, number.denominator)
+    return sp.Integer(number) if type(number) is int else sp.Float(number)
 
 
 def _describe(value: Any) -> str:
@@ -698,10 +702,29 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _check_arguments(expr: sp.Basic) -> None:
+    """`NotSympyError` unless every argument below `expr` is a sympy object: `Basic(...)`
+    keeps its arguments unchecked, and sympy's printers write text out as it is (lambdify
+    then runs it). An explicit stack, each shared subexpression once."""
+    stack = [expr]
+    seen = {id(expr)}
+    while stack:
+        current = stack.pop()
+        for arg in current.args:
+            if not issubclass(type(arg), sp.Basic):
+                raise NotSympyError(
+                    f"a sympy expression holds a {type(arg).__name__} as an argument of "
+                    f"{type(current).__name__}, not a sympy object"
+                )
+            if id(arg) not in seen:
+                seen.add(id(arg))
+                stack.append(arg)
+
+
 def sympy_expression(value: Any, where: str = "symgrad") -> sp.Basic:
-    """`value` if it is a sympy object, a sympy number for a plain number (int, float, bool,
-    Fraction or a numpy scalar), else `NotSympyError` naming the type found (for a tuple, list,
-    dict or set also the first offending thing inside it).
+    """`value` if it is a sympy object with sympy objects all the way down, a sympy number for
+    a plain number (int, float, bool, Fraction or a numpy scalar), else `NotSympyError` naming
+    the type found (for a tuple, list, dict or set also the first offending thing inside it).
 
     Never `sympy.sympify`: it runs text as Python, inside containers too, and calls an
     object's `_sympy_` or `__float__`.
@@ -714,6 +737,7 @@ def sympy_expression(value: Any, where: str = "symgrad") -> sp.Basic:
     symgrad.sympy_bridge.NotSympyError: symgrad takes a sympy expression or a number, got tuple holding str at [0]
     """  # noqa: E501
     if issubclass(type(value), sp.Basic):  # type(), not isinstance: no __class__ of the user's
+        _check_arguments(value)
         return value
     number = _plain_number(value)
     if number is not None:
