@@ -454,6 +454,7 @@ def simplifies_to_zero(difference: sp.Expr, timeout: float = 2.0) -> bool | None
     >>> print(simplifies_to_zero(sp.Piecewise((sp.nan, x > 0), (0, True))))
     None
     """
+    difference = sympy_expression(difference, "simplifies_to_zero")  # sp.simplify sympifies
     if difference.has(sp.nan, sp.zoo):
         return None
     if difference == 0:
@@ -505,6 +506,7 @@ def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     # Each float exactly (a double has at most 53 significant bits, so 60 digits hold it as
     # far as the evaluation can tell), as a Float: an exact Rational would make sympy compute
     # (81/40)**(1947189/1000000) exactly, a number of millions of digits (24 GB, found by fuzz)
+    expr = sympy_expression(expr, "precise_value")
     exact = {s: sp.Float(point[s.name], PRECISE_DIGITS + 30) for s in expr.free_symbols
              if s.name in point}
     try:
