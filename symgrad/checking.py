@@ -35,6 +35,7 @@ from symgrad.printing import inlined_size
 from symgrad.stabilize import stabilize
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
+    TAKES_TEXT,
     from_sympy,
     graph_depth,
     in_deep_thread,
@@ -113,7 +114,7 @@ def _formula(value: Any, where: str) -> Any:
         return parse(value)
     if issubclass(kind, Tensor) or (callable(value) and not issubclass(kind, sp.Basic)):
         return value
-    return sympy_expression(value, where)
+    return sympy_expression(value, where, TAKES_TEXT)
 
 
 _CODE_MODULES = ("sympy.core.", "sympy.functions.", "sympy.logic.")
@@ -792,12 +793,28 @@ def _ask_sympy(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: i
     too_big = _past_sympy(f, derivative, timeout)
     if too_big is not None:
         return _check_by_differences(f, wrt, derivative, too_big, samples, seed, label)
+    if not _worker_has_ops(f, derivative):  # the worker cannot rebuild the graph: here, then
+        return sympy_verdict(f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label)
     result: CheckResult = sympy_worker.run(
         sympy_verdict, f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label,
         seconds=answer_seconds(timeout),
     )
     result.derivative = derivative  # the caller's node, not its copy from the worker
     return result
+
+
+_WORKER_OPS = dict(ops.OPS)
+"""The ops a worker process has: those of symgrad's own table. An op registered later lives
+in this process only (its numpy and sympy forms are functions, which do not pickle)."""
+
+
+def _worker_has_ops(*graphs: Tensor) -> bool:
+    for graph in graphs:
+        for node in toposort(graph):
+            children = node.children
+            if children is not None and _WORKER_OPS.get(children.op.name) is not children.op:
+                return False
+    return True
 
 
 def sympy_verdict(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: int,
@@ -954,6 +971,8 @@ def check(
     simplifying gets `timeout` s, and a worker that has not answered by `answer_seconds
     (timeout)` (2*timeout + 2 s) is stopped, from any thread, with or without an alarm
     pending; central differences then decide, with a note "sympy did not answer within T s".
+    (A graph with an op registered at run time, which a worker cannot rebuild, is checked in
+    this process, where only the main thread has a timer.)
 
     At kinks sympy and symgrad use different conventions (sympy's Heaviside(0) = 1/2, symgrad's
     relu'(0) = 0); points there are skipped and the convention is noted, never failed.

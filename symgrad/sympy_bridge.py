@@ -721,10 +721,12 @@ def _check_arguments(expr: sp.Basic) -> None:
                 stack.append(arg)
 
 
-def sympy_expression(value: Any, where: str = "symgrad") -> sp.Basic:
+def sympy_expression(value: Any, where: str = "symgrad",
+                     takes: str = "a sympy expression or a number") -> sp.Basic:
     """`value` if it is a sympy object with sympy objects all the way down, a sympy number for
     a plain number (int, float, bool, Fraction or a numpy scalar), else `NotSympyError` naming
-    the type found (for a tuple, list, dict or set also the first offending thing inside it).
+    the type found (for a tuple, list, dict or set also the first offending thing inside it);
+    `takes` says what `where` takes, for the message.
 
     Never `sympy.sympify`: it runs text as Python, inside containers too, and calls an
     object's `_sympy_` or `__float__`.
@@ -742,7 +744,7 @@ def sympy_expression(value: Any, where: str = "symgrad") -> sp.Basic:
     number = _plain_number(value)
     if number is not None:
         return number
-    raise NotSympyError(f"{where} takes a sympy expression or a number, got {_describe(value)}")
+    raise NotSympyError(f"{where} takes {takes}, got {_describe(value)}")
 
 
 def as_sympy(expr: Any, where: str = "from_sympy") -> sp.Basic | Tensor:
@@ -758,7 +760,11 @@ def as_sympy(expr: Any, where: str = "from_sympy") -> sp.Basic | Tensor:
         return parse(expr)
     if isinstance(expr, Tensor):
         return expr
-    return sympy_expression(expr, where)
+    return sympy_expression(expr, where, TAKES_TEXT)
+
+
+TAKES_TEXT = "a sympy expression, a number or formula text"
+"""What the entry points that read text with `parse` take, as their NotSympyError says."""
 
 
 def from_sympy(expr: Any) -> Tensor:

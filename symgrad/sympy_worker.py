@@ -131,9 +131,10 @@ def run(function: Callable[..., Any], *args: Any, seconds: float) -> Any:
     return value
 
 
-def _answer(function: Callable[..., Any], args: tuple) -> bytes:
-    """The pickled (True, value) or (False, exception) of function(*args)."""
+def _answer(request: bytes) -> bytes:
+    """The pickled (True, value) or (False, exception) of the pickled call `request`."""
     try:
+        function, args = pickle.loads(request)
         return _dumps((True, function(*args)))
     except Exception as error:
         note = getattr(error, "add_note", None)
@@ -148,8 +149,8 @@ def _answer(function: Callable[..., Any], args: tuple) -> bytes:
 
 
 def _serve() -> None:
-    """The worker's loop: answer each (function, args) from stdin on stdout until stdin
-    closes. Its own output goes to stderr, so nothing else reaches the pipe."""
+    """The worker's loop: answer each pickled (function, args) from stdin on stdout until
+    stdin closes. Its own output goes to stderr, so nothing else reaches the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
     requests = Connection(os.dup(0), writable=False)
     answers = Connection(os.dup(1), readable=False)
@@ -160,10 +161,10 @@ def _serve() -> None:
     answers.send_bytes(_READY)
     while True:
         try:
-            function, args = pickle.loads(requests.recv_bytes())
+            request = requests.recv_bytes()
         except EOFError:
             return
-        answers.send_bytes(_answer(function, args))
+        answers.send_bytes(_answer(request))
 
 
 @atexit.register

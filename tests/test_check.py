@@ -282,7 +282,9 @@ def test_a_worker_call_is_stopped_past_its_time_and_raises_what_the_call_raised(
         sympy_worker.run(operator.truediv, 1, 0, seconds=60)
     if sys.version_info >= (3, 11):
         assert "in the sympy worker process" in caught.value.__notes__[0]
-    assert sympy_worker.run(operator.add, 2, 3, seconds=60) == 5
+    with pytest.raises(ModuleNotFoundError):  # this test module is not on the worker's path
+        sympy_worker.run(in_process, x, x, x, seconds=60)
+    assert sympy_worker.run(operator.add, 2, 3, seconds=60) == 5  # and the worker still serves
 
 
 def test_check_derivative_refuses_a_sympy_f_that_is_not_sympy():
