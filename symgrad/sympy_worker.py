@@ -1,11 +1,11 @@
 """sympy's work in a child process, under a time limit that holds wherever it is called from.
 
 sympy can run for minutes on a small formula (its automatic evaluation asks for periodicity,
-simplification of Piecewise logic), in code no signal reaches; a SIGALRM timer works only in
-the main thread, with no other alarm pending. So `run` hands the call to a worker process
-and kills it when it does not answer in time. Workers are plain `python -m` children (no
-re-run of the caller's script, safe beside threads), started once and reused: a call
-costs a round trip through a pipe, not a process start.
+simplification of Piecewise logic), and a SIGALRM timer stops it only in the main thread,
+with no other alarm pending, and never inside C code. So `run` hands the call to a worker
+process and kills it when it does not answer in time. Workers are plain `python -c`
+children (no re-run of the caller's script, safe beside threads), started once (about
+0.8 s) and reused: a call then costs a round trip through a pipe, not a process start.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ __all__ = ["SympyTimeoutError", "run"]
 
 START_SECONDS = 120.0
 """How long a new worker may take to import sympy and symgrad before it counts as failed."""
+
+MAX_IDLE = 4
+"""Workers kept waiting for the next call (each holds sympy and symgrad: about 100 MB)."""
 
 _READY = b"ready"
 
@@ -125,7 +128,11 @@ def run(function: Callable[..., Any], *args: Any, seconds: float) -> Any:
             raise RuntimeError("the sympy worker process ended without answering") from error
         raise
     with _lock:
-        _idle.append(worker)
+        kept = len(_idle) < MAX_IDLE
+        if kept:
+            _idle.append(worker)
+    if not kept:  # many threads at once needed many workers: not all stay
+        worker.kill()
     if not ok:
         raise value
     return value
