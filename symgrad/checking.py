@@ -141,13 +141,21 @@ def _writable_as_code(expr: sp.Basic) -> bool:
     return True
 
 
+def _bindings(graphs: Tensor | list[Tensor], names: Sequence[str], env: dict[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
+    """The arrays of `env` for the variables `graphs` use: evaluate refuses a name that no
+    variable has (a sympy symbol's, `a b` or code, is never one)."""
+    used = {name_of(v) for v in free_variables(graphs)}
+    return {name: env[name] for name in names if name in used}
+
+
 def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.ndarray]], Any]:
     """A function of a dict of arrays (one per name) giving the formula's values (a formula
     as `_formula` returns it)."""
     if callable(formula) and not isinstance(formula, Tensor | sp.Basic):
         return formula
     if isinstance(formula, Tensor):
-        return lambda env: evaluate(formula, {name: env[name] for name in names})
+        return lambda env: evaluate(formula, _bindings(formula, names, env))
     expr = formula
     unknown = sorted(symbol.name for symbol in expr.free_symbols if symbol.name not in names)
     if unknown:
@@ -176,9 +184,8 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
             graph = from_sympy(expr)
         except (TypeError, ArithmeticError) as error:  # a NaN sympy cannot order: no values
             raise ValueError(f"sympy's formula cannot be evaluated: {error}") from error
-        used = {name_of(v) for v in free_variables(graph)}  # evaluate refuses unused names
-        return evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
-                                if f"arg{i}" in used})
+        return evaluate(graph, _bindings(graph, [f"arg{i}" for i in range(len(names))],
+                                         {f"arg{i}": env[name] for i, name in enumerate(names)}))
 
     if not _writable_as_code(expr):
         return graph_values  # the bridge reads sympy's own functions, or refuses
@@ -311,7 +318,7 @@ def compare_at_points(
     if arguments:  # one evaluation of all of them: they share most of their nodes
         with np.errstate(all="ignore"):
             try:
-                kink_values = evaluate(arguments, {name: env[name] for name in names})
+                kink_values = evaluate(arguments, _bindings(arguments, names, env))
             except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
                 kink_values = []
             for values in kink_values:
@@ -481,7 +488,7 @@ def _inside_domain(formula: Any, names: list[str], env: dict[str, np.ndarray], c
     if isinstance(formula, Tensor):  # its parts end with the formula itself
         with np.errstate(all="ignore"):
             try:
-                parts = evaluate(toposort(formula), {name: env[name] for name in names})
+                parts = evaluate(toposort(formula), _bindings(formula, names, env))
             except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
                 parts = None
         if parts is not None:
