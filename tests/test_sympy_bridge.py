@@ -265,10 +265,10 @@ def payload_never_runs():
     ],
 )
 def test_text_inside_a_container_never_reaches_sympify(value, found, payload_never_runs):
-    expected = f"from_sympy takes a sympy expression or a number, got {found}"
+    expected = f"from_sympy takes a sympy expression, a number or formula text, got {found}"
     with pytest.raises(NotSympyError, match=re.escape(expected) + "$"):
         sg.from_sympy(value)
-    with pytest.raises(NotSympyError, match="compare_at_points takes a sympy expression"):
+    with pytest.raises(NotSympyError, match="compare_at_points takes a sympy expression, a"):
         compare_at_points(x, value)
     with pytest.raises(NotSympyError, match="kinks takes a sympy expression"):
         compare_at_points(x, X, kinks=[value])
