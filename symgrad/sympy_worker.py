@@ -107,8 +107,9 @@ if hasattr(os, "register_at_fork"):
 
 def run(function: Callable[..., Any], *args: Any, seconds: float) -> Any:
     """function(*args) in a worker process; `SympyTimeoutError` when it has not answered
-    after `seconds` (the worker is killed; the next call starts another). `function`, its
-    arguments and its result travel by pickle; an exception it raises is raised here.
+    after `seconds` (the worker is killed, and another starts for the next call).
+    `function`, its arguments and its result travel by pickle; an exception it raises is
+    raised here.
 
     >>> import operator
     >>> run(operator.add, 2, 3, seconds=60)
@@ -124,18 +125,25 @@ def run(function: Callable[..., Any], *args: Any, seconds: float) -> Any:
         # out of time, interrupted, or the worker died: an answer still to come would reach
         # the next caller, so the worker goes
         worker.kill()
+        if isinstance(error, SympyTimeoutError):  # its successor imports while the caller
+            _give_back(_Worker())                 # goes on without sympy
         if isinstance(error, EOFError | BrokenPipeError | ConnectionResetError):
             raise RuntimeError("the sympy worker process ended without answering") from error
         raise
+    _give_back(worker)
+    if not ok:
+        raise value
+    return value
+
+
+def _give_back(worker: _Worker) -> None:
+    """Keep `worker` for the next call, unless MAX_IDLE already wait."""
     with _lock:
         kept = len(_idle) < MAX_IDLE
         if kept:
             _idle.append(worker)
     if not kept:  # many threads at once needed many workers: not all stay
         worker.kill()
-    if not ok:
-        raise value
-    return value
 
 
 def _answer(request: bytes) -> bytes:
