@@ -40,7 +40,13 @@ from symgrad.printing import latex, pretty
 from symgrad.shapes import ShapeError
 from symgrad.simplify import Rewrite, simplify
 from symgrad.stabilize import stabilize
-from symgrad.sympy_bridge import NoSympyFormError, UnsupportedSympyError, from_sympy, to_sympy
+from symgrad.sympy_bridge import (
+    NoSympyFormError,
+    NotSympyError,
+    UnsupportedSympyError,
+    from_sympy,
+    to_sympy,
+)
 from symgrad.tensor_ops import (
     logsumexp,
     matmul,
@@ -73,6 +79,7 @@ __all__ = [
     "Explanation",
     "Finding",
     "NoSympyFormError",
+    "NotSympyError",
     "Op",
     "PI",
     "ParseError",

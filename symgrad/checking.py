@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import sympy as sp
 
-from symgrad import ops
+from symgrad import ops, sympy_worker
 from symgrad.evaluate import evaluate
 from symgrad.graph import (
     Tensor,
@@ -35,12 +35,15 @@ from symgrad.printing import inlined_size
 from symgrad.stabilize import stabilize
 from symgrad.sympy_bridge import (
     DEEP_GRAPH,
+    TAKES_TEXT,
     from_sympy,
     graph_depth,
     in_deep_thread,
+    sympy_expression,
     to_sympy,
     with_deep_stack,
 )
+from symgrad.sympy_worker import SympyTimeoutError
 
 __all__ = [
     "CheckResult",
@@ -102,21 +105,73 @@ def _names(formulas: Iterable[Any]) -> list[str]:
     return names
 
 
+def _formula(value: Any, where: str) -> Any:
+    """A Tensor, a sympy expression or a function of a dict of arrays as is; text read by
+    `parse`; a plain number as a sympy number; `NotSympyError` for anything else. Never
+    `sympy.sympify`, which runs text (inside containers too) as Python."""
+    kind = type(value)  # type(), not isinstance: no __class__ of the user's runs
+    if kind is str:
+        return parse(value)
+    if issubclass(kind, Tensor) or (callable(value) and not issubclass(kind, sp.Basic)):
+        return value
+    return sympy_expression(value, where, TAKES_TEXT)
+
+
+_CODE_MODULES = ("sympy.core.", "sympy.functions.", "sympy.logic.")
+
+
+def _writable_as_code(expr: sp.Basic) -> bool:
+    """Whether lambdify may write `expr` as Python source: every node is of sympy's own core,
+    function or logic classes, and none but a Symbol carries a name (lambdify writes names
+    out as they are: an undefined function or a MatrixSymbol named with code would run it;
+    the symbols are renamed before). Walked with an explicit stack."""
+    stack: list[Any] = [expr]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        kind = type(node)
+        if not issubclass(kind, sp.Basic) or not str(kind.__module__).startswith(_CODE_MODULES):
+            return False
+        if not issubclass(kind, sp.Symbol) and hasattr(node, "name"):
+            return False
+        stack.extend(node.args)
+    return True
+
+
+def _bindings(graphs: Tensor | list[Tensor], names: Sequence[str], env: dict[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
+    """The arrays of `env` for the variables `graphs` use: evaluate refuses a name that no
+    variable has (a sympy symbol's, `a b` or code, is never one)."""
+    used = {name_of(v) for v in free_variables(graphs)}
+    return {name: env[name] for name in names if name in used}
+
+
 def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.ndarray]], Any]:
-    """A function of a dict of arrays (one per name) giving the formula's values."""
+    """A function of a dict of arrays (one per name) giving the formula's values (a formula
+    as `_formula` returns it)."""
     if callable(formula) and not isinstance(formula, Tensor | sp.Basic):
         return formula
     if isinstance(formula, Tensor):
-        return lambda env: evaluate(formula, {name: env[name] for name in names})
-    expr = sp.sympify(formula, strict=True)  # never text: sympify would run it as Python
+        return lambda env: evaluate(formula, _bindings(formula, names, env))
+    expr = formula
+    unknown = sorted(symbol.name for symbol in expr.free_symbols if symbol.name not in names)
+    if unknown:
+        raise ValueError(f"the sympy formula uses {', '.join(unknown)}, not among the "
+                         f"variables {', '.join(names)}: name them in `variables`")
     if expr.has(sp.DiracDelta):  # zero away from its argument's root, which we avoid
         expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     # The generated code names its arguments arg0, arg1, ..., never after the variables: one
-    # named like a function (`sin`, or a look-alike of it after NFKC) would shadow it
+    # named like a function (`sin`, or a look-alike of it after NFKC), or like code, would
+    # be written out as it is. Bound symbols (of a Lambda, say) get names of sympy's own.
     arguments = [sp.Symbol(f"arg{index}", real=True) for index in range(len(names))]
-    by_name = {symbol.name: symbol for symbol in expr.free_symbols}
-    renamed: dict[sp.Basic, sp.Basic] = {by_name[n]: a for n, a in zip(names, arguments)
-                                         if n in by_name}
+    by_name = dict(zip(names, arguments))
+    renamed: dict[sp.Basic, sp.Basic] = {
+        symbol: by_name[symbol.name] if symbol.name in by_name else sp.Dummy()
+        for symbol in expr.atoms(sp.Symbol)
+    }
     renamed[sp.zoo] = sp.nan  # 1/0: infinite of no sign, numpy has no such value
     try:
         expr = expr.xreplace(renamed)
@@ -129,10 +184,11 @@ def _evaluator(formula: Any, names: Sequence[str]) -> Callable[[dict[str, np.nda
             graph = from_sympy(expr)
         except (TypeError, ArithmeticError) as error:  # a NaN sympy cannot order: no values
             raise ValueError(f"sympy's formula cannot be evaluated: {error}") from error
-        used = {name_of(v) for v in free_variables(graph)}  # evaluate refuses unused names
-        return evaluate(graph, {f"arg{i}": env[name] for i, name in enumerate(names)
-                                if f"arg{i}" in used})
+        return evaluate(graph, _bindings(graph, [f"arg{i}" for i in range(len(names))],
+                                         {f"arg{i}": env[name] for i, name in enumerate(names)}))
 
+    if not _writable_as_code(expr):
+        return graph_values  # the bridge reads sympy's own functions, or refuses
     try:
         # lambdify's printer simplifies the logic of Piecewise conditions holding an ITE,
         # which can take minutes (min(logaddexp(x, acos(u)), min(x, acos(u))): bounded
@@ -227,8 +283,9 @@ def compare_at_points(
     domain: Iterable[Any] = (),
     confirm: Callable[[dict[str, float]], bool] | None = None,
 ) -> NumericComparison:
-    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, or functions
-    of a dict of arrays keyed by variable name) at random points.
+    """Compare two formulas (Tensors, sympy expressions, formula text for `parse`, numbers, or
+    functions of a dict of arrays keyed by variable name) at random points. Anything else
+    raises `NotSympyError` (a TypeError): it is never handed to `sympy.sympify`.
 
     Points where a kinked function (relu, abs, step, sign, Max, Heaviside, ...) of either
     formula, or of the extra `kinks` formulas, has its argument at 0 are skipped: conventions
@@ -247,7 +304,9 @@ def compare_at_points(
     >>> compare_at_points(x * x, x + x).point is not None
     True
     """
-    a, b = (parse(f) if isinstance(f, str) else f for f in (a, b))  # never sympify text
+    a, b = _formula(a, "compare_at_points"), _formula(b, "compare_at_points")
+    kinks = [_formula(kink, "compare_at_points' kinks") for kink in kinks]
+    domain = [_formula(formula, "compare_at_points' domain") for formula in domain]
     formulas = [a, b, *kinks]
     names = [name_of(v) if isinstance(v, Tensor) else v for v in variables or _names(formulas)]
     count = 4 * samples
@@ -259,7 +318,7 @@ def compare_at_points(
     if arguments:  # one evaluation of all of them: they share most of their nodes
         with np.errstate(all="ignore"):
             try:
-                kink_values = evaluate(arguments, {name: env[name] for name in names})
+                kink_values = evaluate(arguments, _bindings(arguments, names, env))
             except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
                 kink_values = []
             for values in kink_values:
@@ -403,6 +462,7 @@ def simplifies_to_zero(difference: sp.Expr, timeout: float = 2.0) -> bool | None
     >>> print(simplifies_to_zero(sp.Piecewise((sp.nan, x > 0), (0, True))))
     None
     """
+    difference = sympy_expression(difference, "simplifies_to_zero")  # sp.simplify sympifies
     if difference.has(sp.nan, sp.zoo):
         return None
     if difference == 0:
@@ -428,7 +488,7 @@ def _inside_domain(formula: Any, names: list[str], env: dict[str, np.ndarray], c
     if isinstance(formula, Tensor):  # its parts end with the formula itself
         with np.errstate(all="ignore"):
             try:
-                parts = evaluate(toposort(formula), {name: env[name] for name in names})
+                parts = evaluate(toposort(formula), _bindings(formula, names, env))
             except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
                 parts = None
         if parts is not None:
@@ -454,6 +514,7 @@ def precise_value(expr: sp.Expr, point: dict[str, float]) -> float | None:
     # Each float exactly (a double has at most 53 significant bits, so 60 digits hold it as
     # far as the evaluation can tell), as a Float: an exact Rational would make sympy compute
     # (81/40)**(1947189/1000000) exactly, a number of millions of digits (24 GB, found by fuzz)
+    expr = sympy_expression(expr, "precise_value")
     exact = {s: sp.Float(point[s.name], PRECISE_DIGITS + 30) for s in expr.free_symbols
              if s.name in point}
     try:
@@ -702,7 +763,8 @@ def check_derivative(
     label: str = "symgrad",
 ) -> CheckResult:
     """Compare a given `derivative` of `f` (say a claimed one) with `sympy.diff(f, wrt)`, as
-    `check` does for symgrad's own.
+    `check` does for symgrad's own. sympy works in a worker process, within
+    `answer_seconds(timeout)` (see `check`); `sympy_f`, when given, is f as sympy writes it.
 
     >>> from symgrad.graph import var
     >>> x = var("x")
@@ -711,23 +773,67 @@ def check_derivative(
     (False, {'x': 1.947189})
     """
     wrt = _as_variable(wrt)
+    if sympy_f is not None:
+        sympy_f = sympy_expression(sympy_f, "check_derivative's sympy_f")
+    try:
+        return _ask_sympy(f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label)
+    except SympyTimeoutError as error:
+        return _check_by_differences(f, wrt, derivative, str(error), samples, seed, label)
+
+
+def answer_seconds(timeout: float) -> float:
+    """How long `check` waits for sympy's answer on one variable: `timeout` for writing out
+    and differentiating f, `timeout` for simplifying the difference, LAMBDIFY_SECONDS for
+    writing sympy's derivative as code, and a second for the rest.
+
+    >>> answer_seconds(2.0)
+    6.0
+    """
+    return 2 * timeout + LAMBDIFY_SECONDS + 1.0
+
+
+def _ask_sympy(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: int,
+               symbolic: bool, timeout: float, sympy_f: sp.Expr | None, label: str
+               ) -> CheckResult:
+    """sympy's verdict on `derivative`, from a worker process (`SympyTimeoutError` when it
+    does not answer in time); central differences for a formula too big for sympy."""
     too_big = _past_sympy(f, derivative, timeout)
     if too_big is not None:
         return _check_by_differences(f, wrt, derivative, too_big, samples, seed, label)
+    if not _worker_has_ops(f, derivative):  # the worker cannot rebuild the graph: here, then
+        return sympy_verdict(f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label)
+    result: CheckResult = sympy_worker.run(
+        sympy_verdict, f, wrt, derivative, samples, seed, symbolic, timeout, sympy_f, label,
+        seconds=answer_seconds(timeout),
+    )
+    result.derivative = derivative  # the caller's node, not its copy from the worker
+    return result
+
+
+_WORKER_OPS = dict(ops.OPS)
+"""The ops a worker process has: those of symgrad's own table. An op registered later lives
+in this process only (its numpy and sympy forms are functions, which do not pickle)."""
+
+
+def _worker_has_ops(*graphs: Tensor) -> bool:
+    for graph in graphs:
+        for node in toposort(graph):
+            children = node.children
+            if children is not None and _WORKER_OPS.get(children.op.name) is not children.op:
+                return False
+    return True
+
+
+def sympy_verdict(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: int,
+                  symbolic: bool, timeout: float, sympy_f: sp.Expr | None, label: str
+                  ) -> CheckResult:
+    """The sympy side of `check_derivative`, run where it is called (the worker process
+    runs it): each sympy step bounded by a SIGALRM timer of `timeout` s where one is
+    available (the main thread, no other alarm pending)."""
     deep = graph_depth(toposort(f)) > DEEP_GRAPH or graph_depth(toposort(derivative)) > DEEP_GRAPH
     if deep and not getattr(in_deep_thread, "active", False):
-        return with_deep_stack(
-            check_derivative,
-            f,
-            wrt,
-            derivative,
-            samples=samples,
-            seed=seed,
-            symbolic=symbolic,
-            timeout=timeout,
-            sympy_f=sympy_f,
-            label=label,
-        )
+        return with_deep_stack(sympy_verdict, f, wrt, derivative, samples, seed, symbolic,
+                               timeout, sympy_f, label)
     try:
         # the size guard bounds most formulas; some small ones still send sympy's automatic
         # evaluation into minutes (a comparison of Piecewise terms asks for their periodicity)
@@ -868,6 +974,13 @@ def check(
     every kink, and symbolically (sympy.simplify of the difference, guarded by size and a
     `timeout` in seconds). Truthy when they agree; a list `wrt` gives one result per variable.
 
+    sympy works in a worker process: writing out and differentiating f get `timeout` s,
+    simplifying gets `timeout` s, and a worker that has not answered by `answer_seconds
+    (timeout)` (2*timeout + 2 s) is stopped, from any thread, with or without an alarm
+    pending; central differences then decide, with a note "sympy did not answer within T s".
+    (A graph with an op registered at run time, which a worker cannot rebuild, is checked in
+    this process, where only the main thread has a timer.)
+
     At kinks sympy and symgrad use different conventions (sympy's Heaviside(0) = 1/2, symgrad's
     relu'(0) = 0); points there are skipped and the convention is noted, never failed.
 
@@ -903,16 +1016,15 @@ def check(
         tensor_results = check_tensor(f, variables, samples=min(samples, 3), seed=seed)
         return tensor_results[0] if single else CheckResults(tensor_results)
     derivatives = [grad(f, variables[0])] if single else gradient(f, variables)
-    sympy_f = None
-    if _past_sympy(f, None, timeout) is None:
-        try:
-            sympy_f = to_sympy(f, rational=True, real=True)
-        except (ValueError, TypeError, ArithmeticError):  # check_derivative says why
-            pass
-    results = [
-        check_derivative(
-            f, w, d, samples=samples, seed=seed, symbolic=symbolic, timeout=timeout, sympy_f=sympy_f
-        )
-        for w, d in zip(variables, derivatives, strict=True)
-    ]
+    results = []
+    unanswered = None  # once sympy has not answered on f, it is not asked again
+    for w, d in zip(variables, derivatives, strict=True):
+        if unanswered is None:
+            try:
+                results.append(_ask_sympy(f, w, d, samples, seed, symbolic, timeout, None,
+                                          "symgrad"))
+                continue
+            except SympyTimeoutError as error:
+                unanswered = str(error)
+        results.append(_check_by_differences(f, w, d, unanswered, samples, seed, "symgrad"))
     return results[0] if single else CheckResults(results)

@@ -39,6 +39,7 @@ from symgrad.graph import (
     name_of,
 )
 from symgrad.ops import add, mul, neg, sub
+from symgrad.sympy_bridge import plain_number
 
 SAMPLES = 12
 """Sample points per range for the hints; the mixed-sign range comes first, then a positive
@@ -168,8 +169,12 @@ def _with_points_first(env: dict[str, np.ndarray], at: Mapping[Any, Any]) -> tup
 
 
 def _as_claim(claimed: Any) -> Tensor:
-    if isinstance(claimed, int | float) and not isinstance(claimed, bool):
-        return const(claimed)
+    number = plain_number(claimed)
+    if number is not None:
+        return const(number)
+    if issubclass(type(claimed), int | float | complex):  # its own __float__ would decide
+        raise TypeError(f"the claimed derivative is a {type(claimed).__name__}, a number type "
+                        "of its own: pass an int, a float, a Tensor or text")
     try:
         return _as_expression(claimed)
     except TypeError:

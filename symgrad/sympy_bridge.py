@@ -34,7 +34,15 @@ from symgrad.graph import (
 )
 from symgrad.parse import parse
 
-__all__ = ["NoSympyFormError", "UnsupportedSympyError", "from_sympy", "to_sympy"]
+__all__ = [
+    "NoSympyFormError",
+    "NotSympyError",
+    "UnsupportedSympyError",
+    "from_sympy",
+    "plain_number",
+    "sympy_expression",
+    "to_sympy",
+]
 
 
 class UnsupportedSympyError(ValueError):
@@ -48,6 +56,14 @@ class UnsupportedSympyError(ValueError):
 
 class NoSympyFormError(ValueError):
     """A node sympy refuses to build, such as `max(x, nan)`: sympy cannot compare NaN."""
+
+
+class NotSympyError(TypeError):
+    """An object where a sympy expression is taken that is neither one nor a plain number.
+
+    sympy's own `sympify` would convert it, and that runs text as Python (inside a tuple, list
+    or dict too) and calls an object's `_sympy_` or `__float__`: symgrad never hands it over.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -628,26 +644,127 @@ def _heights(expr: sp.Basic) -> dict[int, int]:
     return heights
 
 
-def as_sympy(expr: Any) -> sp.Basic | Tensor:
-    """A sympy object as is, a number as a sympy number, text as the Tensor `parse` reads.
+_PLAIN_NUMBERS = (bool, int, float, Fraction)
+_CONTAINERS = (tuple, list, dict, set, frozenset)
 
-    Never `sympy.sympify` on text: it runs the text as Python code.
+
+def plain_number(value: Any) -> bool | int | float | Fraction | None:
+    """`value` if its type is exactly bool, int, float or Fraction, a numpy real scalar as the
+    Python number it holds, else None: a subclass could run code of its own in `__float__`
+    or `__index__`, and the conversion would give its number, not the value's.
+
+    >>> plain_number(np.float32(0.5)), plain_number("1"), plain_number(Fraction(1, 3))
+    (0.5, None, Fraction(1, 3))
+    """
+    kind = type(value)
+    if kind.__module__ == "numpy" and issubclass(kind, np.integer | np.floating | np.bool_):
+        value = value.item()
+        kind = type(value)
+    return value if kind in _PLAIN_NUMBERS else None
+
+
+def _plain_number(value: Any) -> sp.Basic | None:
+    """value as a sympy number when it is a plain number (see `plain_number`), else None."""
+    number = plain_number(value)
+    if number is None:
+        return None
+    if type(number) is bool:
+        return sp.true if number else sp.false
+    if type(number) is Fraction:
+        return sp.Rational(number.numerator, number.denominator)
+    return sp.Integer(number) if type(number) is int else sp.Float(number)
+
+
+def _describe(value: Any) -> str:
+    """The type of `value` and, for a container, the first thing inside it that is neither
+    sympy nor a plain number, with where it sits (`tuple holding str at [0]`). Only the
+    builtin containers are opened, with an explicit stack; nothing of the user's runs."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    seen: set[int] = set()
+    while stack:
+        item, where = stack.pop()
+        kind = type(item)
+        if kind in _CONTAINERS:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if kind is dict:
+                entries = [(f"{where}[key {index}]", key) for index, key in enumerate(item)]
+                entries += [(f"{where}[{index}]", entry) for index, entry in
+                            enumerate(item.values())]
+            elif kind in (set, frozenset):
+                entries = [(f"{where}{{...}}", entry) for entry in item]
+            else:
+                entries = [(f"{where}[{index}]", entry) for index, entry in enumerate(item)]
+            stack.extend((entry, path) for path, entry in reversed(entries))
+        elif item is not value and not issubclass(kind, sp.Basic) and _plain_number(item) is None:
+            return f"{type(value).__name__} holding {kind.__name__} at {where}"
+    return type(value).__name__
+
+
+def _check_arguments(expr: sp.Basic) -> None:
+    """`NotSympyError` unless every argument below `expr` is a sympy object: `Basic(...)`
+    keeps its arguments unchecked, and sympy's printers write text out as it is (lambdify
+    then runs it). An explicit stack, each shared subexpression once."""
+    stack = [expr]
+    seen = {id(expr)}
+    while stack:
+        current = stack.pop()
+        for arg in current.args:
+            if not issubclass(type(arg), sp.Basic):
+                raise NotSympyError(
+                    f"a sympy expression holds a {type(arg).__name__} as an argument of "
+                    f"{type(current).__name__}, not a sympy object"
+                )
+            if id(arg) not in seen:
+                seen.add(id(arg))
+                stack.append(arg)
+
+
+def sympy_expression(value: Any, where: str = "symgrad",
+                     takes: str = "a sympy expression or a number") -> sp.Basic:
+    """`value` if it is a sympy object with sympy objects all the way down, a sympy number for
+    a plain number (int, float, bool, Fraction or a numpy scalar), else `NotSympyError` naming
+    the type found (for a tuple, list, dict or set also the first offending thing inside it);
+    `takes` says what `where` takes, for the message.
+
+    Never `sympy.sympify`: it runs text as Python, inside containers too, and calls an
+    object's `_sympy_` or `__float__`.
+
+    >>> sympy_expression(0.5), sympy_expression(np.int64(2))
+    (0.500000000000000, 2)
+    >>> sympy_expression(("1 + 1",))
+    Traceback (most recent call last):
+    ...
+    symgrad.sympy_bridge.NotSympyError: symgrad takes a sympy expression or a number, got tuple holding str at [0]
+    """  # noqa: E501
+    if issubclass(type(value), sp.Basic):  # type(), not isinstance: no __class__ of the user's
+        _check_arguments(value)
+        return value
+    number = _plain_number(value)
+    if number is not None:
+        return number
+    raise NotSympyError(f"{where} takes {takes}, got {_describe(value)}")
+
+
+def as_sympy(expr: Any, where: str = "from_sympy") -> sp.Basic | Tensor:
+    """A sympy object as is, a number as a sympy number, text as the Tensor `parse` reads;
+    `NotSympyError` for anything else (see `sympy_expression`).
 
     >>> as_sympy(2)
     2
     >>> as_sympy("2*x")
     Tensor(2*x)
     """
-    if isinstance(expr, str):
+    if type(expr) is str:
         return parse(expr)
-    if isinstance(expr, Tensor | sp.Basic):
+    if isinstance(expr, Tensor):
         return expr
-    try:
-        return sp.sympify(expr, strict=True)  # numbers and objects with _sympy_; no text
-    except sp.SympifyError:
-        raise TypeError(
-            f"expected a sympy expression, a number or formula text, got {type(expr).__name__}"
-        ) from None
+    return sympy_expression(expr, where, TAKES_TEXT)
+
+
+TAKES_TEXT = "a sympy expression, a number or formula text"
+"""What the entry points that read text with `parse` take, as their NotSympyError says."""
 
 
 def from_sympy(expr: Any) -> Tensor:
@@ -656,7 +773,8 @@ def from_sympy(expr: Any) -> Tensor:
     Sums and products become binary trees, `x**-1` becomes `1/x`, `Max(x, 0)` becomes
     `relu(x)`, `Heaviside(x, 0)` becomes `step(x)` and `1/(1 + exp(-x))` becomes `sigmoid(x)`.
     A function with no op raises `UnsupportedSympyError` (a ValueError) naming it. Text is
-    read by symgrad's own `parse`, never by `sympy.sympify` (which evaluates it as Python).
+    read by symgrad's own `parse`, never by `sympy.sympify` (which evaluates it as Python);
+    anything else that is not sympy, nor a plain number, raises `NotSympyError` (a TypeError).
 
     >>> x = sp.Symbol("x", real=True)
     >>> str(from_sympy(sp.Max(x, 0) / x**2 + sp.sqrt(x)))

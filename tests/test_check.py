@@ -3,20 +3,30 @@ values, float constants are compared as the fractions they stand for, a symbolic
 overrides the sampled points, and a difference in floats is confirmed at high precision."""
 
 import math
+import operator
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 import sympy as sp
 
 import symgrad as sg
-from symgrad import checking
+from symgrad import checking, sympy_worker
 from symgrad.checking import check_derivative, compare_at_points, precise_value, simplest_fractions
+from symgrad.sympy_bridge import NotSympyError
+from symgrad.sympy_worker import SympyTimeoutError
 
 x, y = sg.variables("x y")
 X = sp.Symbol("x", real=True)
+
+
+def in_process(f, wrt, derivative):
+    """check_derivative's sympy side in this process (no worker), at 8 points, no proof."""
+    return checking.sympy_verdict(f, wrt, derivative, 8, 0, False, 2.0, None, "symgrad")
 
 
 def test_a_float_constant_is_the_fraction_it_stands_for():
@@ -207,6 +217,82 @@ def test_check_keeps_its_timeout_when_sympy_builds_a_slow_formula():
     assert any("within the 0.5 s timeout" in note for note in result.notes)
 
 
+SLOW_FOR_SYMPY = ("eq(log2(3.95*sigmoid(log1p(4.9*sigmoid(x) - 0.9)) + 0.05),"
+                  " select_zero(log1p(4.9*sigmoid(x) - 0.9), 2))")
+
+
+@pytest.fixture
+def alarm_pending():
+    """An alarm of the caller's pending (20 s: past it the test fails instead of hanging)."""
+
+    def too_slow(signum, frame):
+        raise AssertionError("check ran past its timeout")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, 20)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_check_keeps_its_timeout_with_an_alarm_pending(alarm_pending):
+    # writing f out for sympy ran before the timed part, and for over 300 s; with an alarm of
+    # the caller's pending there was no time limit at all
+    start = time.monotonic()
+    result = sg.check(sg.parse(SLOW_FOR_SYMPY), "x", timeout=2.0)
+    assert time.monotonic() - start < 10
+    assert result.ok and result.reference == "central differences"
+    assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] < 20  # the caller's alarm, untouched
+
+
+def test_check_keeps_its_timeout_in_a_thread():
+    # a SIGALRM timer works in the main thread only: in a thread there was no limit at all
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(sg.check(sg.parse(SLOW_FOR_SYMPY), "x", timeout=0.5)),
+        daemon=True,
+    )
+    start = time.monotonic()
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "check ran past its timeout"
+    assert time.monotonic() - start < 10
+    assert results[0].ok and results[0].reference == "central differences"
+
+
+def test_a_sympy_that_does_not_answer_is_stopped(monkeypatch):
+    # where no timer reaches sympy (C code, a deep stack's thread), its worker is stopped
+    monkeypatch.setattr(checking, "answer_seconds", lambda timeout: 0.01)
+    start = time.monotonic()
+    results = sg.check(sg.parse(SLOW_FOR_SYMPY) + y**2, [x, y])
+    assert time.monotonic() - start < 5
+    for result in results:  # asked once: the second variable does not wait again
+        assert result and result.reference == "central differences"
+        assert result.notes[0].startswith("sympy did not answer within 0.01 s: compared with")
+    monkeypatch.undo()
+    assert sg.check(sg.sin(x), x).proved  # the next check has a worker again
+
+
+def test_a_worker_call_is_stopped_past_its_time_and_raises_what_the_call_raised():
+    start = time.monotonic()
+    with pytest.raises(SympyTimeoutError, match="sympy did not answer within 0.2 s"):
+        sympy_worker.run(time.sleep, 60, seconds=0.2)
+    assert time.monotonic() - start < 5
+    with pytest.raises(ZeroDivisionError) as caught:
+        sympy_worker.run(operator.truediv, 1, 0, seconds=60)
+    if sys.version_info >= (3, 11):
+        assert "in the sympy worker process" in caught.value.__notes__[0]
+    with pytest.raises(ModuleNotFoundError):  # this test module is not on the worker's path
+        sympy_worker.run(in_process, x, x, x, seconds=60)
+    assert sympy_worker.run(operator.add, 2, 3, seconds=60) == 5  # and the worker still serves
+
+
+def test_check_derivative_refuses_a_sympy_f_that_is_not_sympy():
+    with pytest.raises(NotSympyError, match="sympy_f takes a sympy expression or a number, got "
+                                            "list holding str at"):
+        check_derivative(x, x, sg.const(1), sympy_f=["__import__('os').getpid()"])
+
+
 def test_a_comparison_with_sympys_unsigned_infinity_is_evaluated_not_a_crash():
     # sympy's derivative of x/ge(x, x/0) holds x >= zoo*x; numpy has no zoo, so it becomes
     # nan, and sympy refused to build nan >= ... (a TypeError out of check, found by make fuzz)
@@ -228,7 +314,7 @@ def test_a_formula_lambdify_is_slow_to_write_is_evaluated_as_a_graph(monkeypatch
     f = sg.parse("min(logaddexp(x, acos(1.9*sigmoid(y) - 0.95)), min(x, acos(1.9*sigmoid(y)"
                  " - 0.95)))")
     monkeypatch.setattr(checking, "LAMBDIFY_SECONDS", 1e-6)  # no time at all: the graph
-    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    result = in_process(f, x, f.grad(x))  # where the patched setting holds
     assert result.ok and result.compared == 8
 
 
@@ -237,7 +323,7 @@ def test_a_formula_evaluated_as_a_graph_gets_only_the_variables_it_uses(monkeypa
     # out of time), the env named y too, and evaluate refused it (found by make fuzz)
     monkeypatch.setattr(checking, "LAMBDIFY_SECONDS", 1e-6)
     f = sg.log(sg.lt(y, y)) / x
-    result = check_derivative(f, x, f.grad(x), samples=8, symbolic=False)
+    result = in_process(f, x, f.grad(x))
     assert result.point is None
     assert compare_at_points(sg.const(2.0), sp.Integer(2), ["x", "y"]).compared == 20
 

@@ -2,7 +2,9 @@
 awkward ones (relu, sigmoid, step, powers), round trips on random expressions, big and deep
 inputs, unsupported functions; then check and its numeric comparer, kinks included."""
 
+import builtins
 import math
+import re
 import signal
 
 import numpy as np
@@ -20,7 +22,7 @@ from symgrad.checking import (
     kinked_ops,
     simplifies_to_zero,
 )
-from symgrad.sympy_bridge import UnsupportedSympyError
+from symgrad.sympy_bridge import NotSympyError, UnsupportedSympyError
 
 x, y, z = VARIABLES
 X, Y, Z = sp.symbols("x y z")  # plain symbols, as users write them
@@ -235,6 +237,83 @@ def test_from_sympy_unsupported_function_is_named(expr, name):
     assert isinstance(caught.value, ValueError)
     assert caught.value.name == name
     assert str(caught.value).startswith(f"sympy function {name!r} has no symgrad op")
+
+
+# Text that, run as Python, leaves a mark: sympy's sympify would run it
+MARK = "symgrad_test_payload_ran"
+PAYLOAD = f"__import__('builtins').setattr(__import__('builtins'), {MARK!r}, 1)"
+
+
+@pytest.fixture
+def payload_never_runs():
+    yield
+    ran = getattr(builtins, MARK, None)
+    if ran is not None:
+        delattr(builtins, MARK)
+    assert ran is None, "the payload text was run as Python"
+
+
+@pytest.mark.parametrize(
+    "value, found",
+    [
+        ((PAYLOAD,), "tuple holding str at [0]"),
+        ([1, [PAYLOAD]], "list holding str at [1][0]"),
+        ({PAYLOAD: 1}, "dict holding str at [key 0]"),
+        ({"formula": {"f": PAYLOAD}}, "dict holding str at [key 0]"),
+        (frozenset({PAYLOAD}), "frozenset holding str at {...}"),
+        ((X, 2.5), "tuple"),
+    ],
+)
+def test_text_inside_a_container_never_reaches_sympify(value, found, payload_never_runs):
+    expected = f"from_sympy takes a sympy expression, a number or formula text, got {found}"
+    with pytest.raises(NotSympyError, match=re.escape(expected) + "$"):
+        sg.from_sympy(value)
+    with pytest.raises(NotSympyError, match="compare_at_points takes a sympy expression, a"):
+        compare_at_points(x, value)
+    with pytest.raises(NotSympyError, match="kinks takes a sympy expression"):
+        compare_at_points(x, X, kinks=[value])
+    with pytest.raises(NotSympyError, match="domain takes a sympy expression"):
+        compare_at_points(x, X, domain=[value])
+    assert isinstance(NotSympyError("?"), TypeError)
+
+
+def test_objects_that_convert_themselves_are_refused_unrun():
+    called = []
+
+    class Converts:
+        def _sympy_(self):
+            called.append("_sympy_")
+            return sp.Integer(1)
+
+        def __float__(self):
+            called.append("__float__")
+            return 1.0
+
+    class Number(float):  # a float whose conversion is code of its own
+        def __float__(self):
+            called.append("__float__")
+            return 1.0
+
+    for value in (Converts(), Number(2.0), [Converts()]):
+        with pytest.raises(NotSympyError, match="got (Converts|Number|list holding Converts)"):
+            sg.from_sympy(value)
+        with pytest.raises(NotSympyError):
+            compare_at_points(x, value)
+    assert called == []
+    # plain numbers, numpy's among them, still convert
+    assert sg.from_sympy(np.float64(0.5)) is sg.const(0.5)
+    assert sg.from_sympy(np.int32(3)) is sg.const(3)
+    assert compare_at_points(sg.const(2.0), 2).compared == 20
+
+
+def test_names_in_a_sympy_formula_are_never_written_out_as_code(payload_never_runs):
+    # lambdify writes a symbol's or an undefined function's name into the code it runs
+    named = sp.Symbol(PAYLOAD, real=True)
+    with pytest.raises(ValueError, match="not among the variables x"):
+        compare_at_points(x, XR + named, ["x"])
+    assert not compare_at_points(x, sp.Function(PAYLOAD)(XR)).compared  # no values: unknown
+    with pytest.raises(NotSympyError, match="holds a str as an argument of Basic"):
+        sg.from_sympy(sp.Basic.__new__(sp.Basic, PAYLOAD))  # sympy's Basic keeps text as is
 
 
 def test_from_sympy_rejects_complex_numbers():
