@@ -1,8 +1,8 @@
 """Differentiation: `grad` (forward mode, the 30-line Tensor design's recursive rule made
-iterative and memoized) and `gradient` (reverse mode: one backward sweep gives every partial),
-with `jacobian` and `hessian` built on them. Both sweeps visit each node once, so derivatives
-of an N-node DAG cost O(N) time and nodes. Each sweep can record its steps, which `explain`
-shows to users.
+iterative and memoized) and `gradient` (reverse mode: one backward sweep gives every partial,
+for scalar and tensor graphs alike), with `jacobian` and `hessian` built on them. Both sweeps
+visit each node once, so derivatives of an N-node DAG cost O(N) time and nodes. Each sweep can
+record its steps, which `explain` shows to users.
 """
 
 from __future__ import annotations
@@ -148,6 +148,8 @@ def _either(c1: Tensor | None, c2: Tensor | None) -> Tensor | None:
     one is the other's negation c == 0, as where's two branches are)."""
     if c1 is None or c2 is None or _negates(c1, c2) or _negates(c2, c1):
         return None
+    if c1 is c2:
+        return c1
     # conditions hold where nonzero: a count of those that hold is nonzero where either does
     return apply(add, _indicator(c1), _indicator(c2))
 
