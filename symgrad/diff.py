@@ -1,8 +1,8 @@
 """Differentiation: `grad` (forward mode, the 30-line Tensor design's recursive rule made
-iterative and memoized) and `gradient` (reverse mode: one backward sweep gives every partial),
-with `jacobian` and `hessian` built on them. Both sweeps visit each node once, so derivatives
-of an N-node DAG cost O(N) time and nodes. Each sweep can record its steps, which `explain`
-shows to users.
+iterative and memoized) and `gradient` (reverse mode: one backward sweep gives every partial,
+for scalar and tensor graphs alike), with `jacobian` and `hessian` built on them. Both sweeps
+visit each node once, so derivatives of an N-node DAG cost O(N) time and nodes. Each sweep can
+record its steps, which `explain` shows to users.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import NamedTuple, overload
 from symgrad import matrix_diff
 from symgrad.fold import apply
 from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
-from symgrad.ops import Op, add, mul, neg, select_zero
+from symgrad.ops import COMPARISONS, Op, add, eq, mul, ne, neg, select_zero
 from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
+from symgrad.tensor_ops import unbroadcast
 
 
 class Step(NamedTuple):
@@ -50,18 +51,19 @@ def _no_derivative(op: Op, position: int) -> ValueError:
 
 def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
     """upstream * local, the chain rule's product for one operand."""
+    # select_zero is a strong zero: u*select_zero(c, v) = select_zero(c, u*v), kept outermost
+    # (also through add's and sub's partials, 1 and -1) so that where's untaken branch
+    # contributes exactly 0 even where its derivative is NaN (the trap of JAX's where, which
+    # multiplies that NaN by 0).
+    # (the op tests first: most products have no mask, and a call per product would show)
+    mask = _masked(upstream) if upstream.op is select_zero else None
+    if mask is not None:
+        return apply(select_zero, mask.condition, _product(mask.masked, local))
     if local.__class__ is int:  # add's and sub's partials, 1 and -1: no product to build
         if local == 1:
             return upstream
         if local == -1:
             return apply(neg, upstream)
-    # select_zero is a strong zero: u*select_zero(c, v) = select_zero(c, u*v), kept outermost
-    # so that where's untaken branch contributes exactly 0 even where its derivative is NaN
-    # (the trap of JAX's where, which multiplies that NaN by 0).
-    # (the op tests first: most products have no mask, and a call per product would show)
-    mask = _masked(upstream) if upstream.op is select_zero else None
-    if mask is not None:
-        return apply(select_zero, mask.condition, _product(mask.masked, local))
     if isinstance(local, Tensor) and local.op is select_zero:
         mask = _masked(local)
         if mask is not None:
@@ -94,6 +96,74 @@ def _sum(total: Tensor, contribution: Tensor) -> Tensor:
         masked = apply(add, total_mask.masked, contribution_mask.masked)
         return apply(select_zero, total_mask.condition, masked)
     return apply(add, total, contribution)
+
+
+class _Adjoints:
+    """The adjoints of a reverse sweep, summed as contributions arrive, with the strong zero
+    kept through sums: select_zero(c1, u) + select_zero(c2, v) is exactly 0 wherever neither
+    condition holds, so the sum carries the condition "c1 or c2", and each product with a local
+    derivative is masked by it, else a NaN local (sqrt's at x < 0) would turn that 0 to NaN."""
+
+    def __init__(self) -> None:
+        self.total: dict[Tensor, Tensor] = {}
+        # the condition outside which a node's adjoint, a sum of masked terms, is exactly 0
+        self._zero_outside: dict[Tensor, Tensor] = {}
+
+    def product(self, node: Tensor, local: Tensor | float) -> Tensor:
+        """node's adjoint times `local`, exactly 0 wherever the adjoint is masked to 0."""
+        contribution = _product(self.total[node], local)
+        condition = self._zero_outside.get(node)
+        if condition is None:
+            return contribution
+        return apply(select_zero, condition, contribution)
+
+    def add(self, operand: Tensor, contribution: Tensor) -> Tensor:
+        """Add a contribution to operand's adjoint; the adjoint so far."""
+        previous = self.total.get(operand)
+        if previous is None:
+            self.total[operand] = contribution
+            return contribution
+        total = self.total[operand] = _sum(previous, contribution)
+        if total.op is select_zero:  # the merge of one condition's masks keeps its mask
+            self._zero_outside.pop(operand, None)
+            return total
+        condition = self._zero_outside.get(operand)
+        if condition is None:
+            condition = _mask_condition(previous)
+        condition = _either(condition, _mask_condition(contribution))
+        if condition is None:
+            self._zero_outside.pop(operand, None)
+        else:
+            self._zero_outside[operand] = condition
+        return total
+
+
+def _mask_condition(node: Tensor) -> Tensor | None:
+    mask = _masked(node) if node.op is select_zero else None
+    return None if mask is None else mask.condition
+
+
+def _either(c1: Tensor | None, c2: Tensor | None) -> Tensor | None:
+    """A condition that holds where c1 or c2 does; None for "everywhere" (either is None, or
+    one is the other's negation c == 0, as where's two branches are)."""
+    if c1 is None or c2 is None or _negates(c1, c2) or _negates(c2, c1):
+        return None
+    if c1 is c2:
+        return c1
+    # conditions hold where nonzero: a count of those that hold is nonzero where either does
+    return apply(add, _indicator(c1), _indicator(c2))
+
+
+def _negates(c: Tensor, other: Tensor) -> bool:
+    """Whether c is the condition other == 0."""
+    children = c.children
+    return (children is not None and children.op is eq and children.a is other
+            and children.b is not None and children.b.number == 0)
+
+
+def _indicator(c: Tensor) -> Tensor:
+    """1 where the condition c holds (is nonzero, or NaN as select_zero has it), else 0."""
+    return c if c.op in COMPARISONS else apply(ne, c, 0)
 
 
 def forward_sweep(f: Tensor, wrt: Tensor, record: list[Step] | None = None) -> dict[Tensor, Tensor]:
@@ -130,6 +200,8 @@ def _forward_sweep(
                 local = local_derivatives[position]
                 if local is None:
                     raise _no_derivative(op, position)
+                if matrix_diff.is_zero(local):
+                    continue  # a strong zero, as in the reverse sweep
                 contribution = _product(upstream, local)
                 total = contribution if total is None else _sum(total, contribution)
                 if record is not None:
@@ -175,39 +247,52 @@ def reverse_sweep(
             and (children.a in active or (children.b is not None and children.b in active))
         ):
             active.add(node)
-    if matrix_diff.is_shaped(order):
+    shaped = matrix_diff.is_shaped(order)
+    if shaped:
+        matrix_diff.check_scalar(f)
         if record is not None:
             raise ShapeError("explain and compare show scalar gradients step by step; for "
                              "vectors and matrices use sg.gradient and sg.check")
-        return matrix_diff.reverse_sweep(f, order, targets, active)
-    adjoint: dict[Tensor, Tensor] = {}
+    adjoints = _Adjoints()
     if f in active:
-        adjoint[f] = const(1)
+        adjoints.total[f] = const(1)
     with gc_paused():
         for node in reversed(order):
-            upstream = adjoint.get(node)
-            if upstream is None:
-                continue
+            upstream = adjoints.total.get(node)
             children = node.children
-            # A wrt node is independent: its own operands are not differentiated through.
-            if children is None or node in targets:
+            # A wrt node is independent: its own operands are not differentiated through; a
+            # zero adjoint is a strong zero, 0 even against a NaN local derivative.
+            if upstream is None or children is None or node in targets or upstream.number == 0:
                 continue
             a, b, op = children
-            local_derivatives = op.partials(a, b, node)
-            for position, operand in enumerate((a,) if b is None else (a, b)):
+            operands = (a,) if b is None else (a, b)
+            if op.pullback is not None:  # a tensor op gives its operands' adjoints itself
+                contributions = op.pullback(a, b, node, upstream)
+                local_derivatives = contributions
+            else:
+                local_derivatives = op.partials(a, b, node)
+                contributions = None
+            for position, operand in enumerate(operands):
                 if operand not in active:
                     continue
                 local = local_derivatives[position]
                 if local is None:
                     raise _no_derivative(op, position)
-                contribution = _product(upstream, local)
-                previous = adjoint.get(operand)
-                total = contribution if previous is None else _sum(previous, contribution)
-                adjoint[operand] = total
+                if contributions is None:
+                    if matrix_diff.is_zero(local):
+                        continue  # a zero local derivative (a comparison's) is a strong zero
+                    contribution = adjoints.product(node, local)
+                    if shaped:  # summed back where the operand was broadcast
+                        contribution = unbroadcast(contribution, operand, node)
+                elif isinstance(local, int) and local == 0:
+                    continue  # a 0 marks an operand that gives only its shape
+                else:
+                    contribution = local
+                total = adjoints.add(operand, contribution)
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))
-    return adjoint
+    return adjoints.total
 
 
 @overload

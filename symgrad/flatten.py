@@ -71,6 +71,11 @@ class CollectContext(Protocol):
         """Mark a node whose outcome depended on sharing: the next pass tries it again."""
         ...
 
+    def share(self, node: Tensor) -> None:
+        """Mark a node that gains a user (a copy of the chain above it): no longer an inner
+        link, so no walk expands through it unbounded."""
+        ...
+
 
 class Terms(NamedTuple):
     """A sum flattened: sum(c*t for t, c in terms.items()) + constant, with counts of what
@@ -176,6 +181,12 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
                 stack.append((children.a, side, sign))
                 continue
             left_whole += 1
+        elif through_shared and context.inner(term):
+            # the link of a shared chain, cut here: a product (sum) built from these leaves
+            # copies the chain above and uses the link too. As an inner link it would be
+            # expanded, without limit, by each copy's own walk: O(n) per copy, O(n**2) in all
+            # for a recurrence whose every level copies the level below.
+            context.share(term)
         leaves.append((term, side, sign))
     return _new_tuple(_Walk, (leaves, negations, left_whole))
 

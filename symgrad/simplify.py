@@ -191,6 +191,10 @@ class _Pass:
         """Mark a node whose rewrite depended on sharing: the next pass tries it again."""
         self.unsettled.add(node)
 
+    def share(self, node: Tensor) -> None:
+        """Mark a node that gains a user: no longer an inner link of its chain."""
+        self.shared_nodes.add(node)
+
     def shared(self, node: Tensor) -> bool:
         """Whether the node has several users (then collecting through it would copy it)."""
         return node in self.shared_nodes

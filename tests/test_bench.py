@@ -72,3 +72,18 @@ def test_output_digest_is_deterministic_and_sees_every_expression():
     assert [line.split(" | ")[0] for line in lines] == [str(seed) for seed in range(40)]
     assert outputs(40, depth=5).sha256 != first.sha256
     assert first.gradient_ops > 0 and first.simplified_gradient_ops > 0
+
+
+
+def test_recurrence_prints_a_row_per_workload_with_ratios(capsys, monkeypatch):
+    import bench.recurrence as recurrence
+
+    monkeypatch.setattr(recurrence, "QUICK_LEVELS", (5, 50))
+    recurrence.main(quick=True)
+    out = capsys.readouterr().out
+    assert "| workload | time 5 | time 50 | ratio (10x levels) |" in out
+    for workload in recurrence.WORKLOADS:
+        row = next(line for line in out.splitlines() if line.startswith(f"| {workload.name} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1].endswith(("s", "ms", "µs")) and cells[2].endswith(("s", "ms", "µs"))
+        assert cells[3].endswith("x") and cells[5].endswith("MB")  # (a ratio to 0 MB is —)

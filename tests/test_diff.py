@@ -153,3 +153,39 @@ def test_steps_record_every_chain_rule_application():
         ("x*y", "y", "x"),
     ]
     assert str(adjoints[x]) == "y"
+
+
+def _at(values, **point):
+    with np.errstate(invalid="ignore", divide="ignore"):  # the untaken branches' NaN
+        return [sg.evaluate(v, point) for v in values]
+
+
+def test_where_masks_a_nan_node_shared_by_several_conditions():
+    # the adjoints of sqrt(x) from two conditions meet in a sum: masked by "either holds",
+    # else 0 + 0 met sqrt's NaN slope at x < 0
+    x = X
+    f = sg.where(x > 0, sg.sqrt(x), 0) + sg.where(x > 1, sg.sqrt(x), 0)
+    three = f + sg.where(x > 2, sg.sqrt(x) * 3, 0)
+    for g in (f, three):
+        assert _at([sg.gradient(g, [x])[0], g.grad(x)], x=-1.0) == [0.0, 0.0]
+    assert _at([sg.gradient(f, x)], x=4.0) == [0.5]
+    assert _at([sg.gradient(three, x)], x=1.5) == pytest.approx([1 / np.sqrt(1.5)])
+    # a chain below the shared node, and the condition on one side only
+    inner = sg.sqrt(sg.sqrt(x))
+    g = sg.where(x > 0, inner, 0) + sg.where(x > 1, inner * 2, 0)
+    assert _at([sg.gradient(g, x)], x=-1.0) == [0.0]
+    assert _at([sg.gradient(g, x)], x=16.0) == pytest.approx([3 * 0.25 * 16**-0.75])
+
+
+def test_where_masks_a_nan_slope_through_a_negation():
+    # sub's and neg's partial -1 keep the mask outermost: -select_zero(c, 1) * NaN was NaN
+    x = X
+    for f in (sg.where(x > 0, 1 - sg.sqrt(x), 0), sg.where(x > 0, -sg.sqrt(x), 0)):
+        assert _at([sg.gradient(f, x), f.grad(x)], x=-1.0) == [0.0, 0.0]
+
+
+def test_a_comparison_is_a_strong_zero_against_an_infinite_adjoint():
+    # where's condition gets the local derivative 0: nothing, not inf * 0 = NaN
+    x = X
+    f = sg.where(x >= 0, x, x) / 0.0
+    assert _at([sg.gradient(f, x), f.grad(x)], x=0.0) == [np.inf, np.inf]

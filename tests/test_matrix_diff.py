@@ -220,3 +220,15 @@ def test_a_transpose_rebuilt_by_the_simplifier_folds_twice_transposed():
     A = sg.matrix("A", (3, 3))
     assert sg.simplify(transpose(A.T @ eye_like(A))) is A
     assert apply(transpose_op, A.T) is A
+
+
+def test_where_on_a_vector_masks_the_nan_of_the_untaken_branch():
+    # the tensor sweep keeps where's mask outermost, as the scalar sweep does: was [nan, 0.25]
+    v = sg.vector("v", 2)
+    g = sg.gradient(sg.sum(sg.where(v > 0, sg.sqrt(v), 0)), v)
+    with np.errstate(invalid="ignore"):
+        assert sg.evaluate(g, {"v": np.array([-1.0, 4.0])}).tolist() == [0.0, 0.25]
+    two = sg.where(v > 0, sg.sqrt(v), 0) + sg.where(v > 1, -sg.sqrt(v), 0)
+    g = sg.gradient(sg.sum(two), v)
+    with np.errstate(invalid="ignore"):
+        assert sg.evaluate(g, {"v": np.array([-1.0, 0.25])}).tolist() == [0.0, 1.0]
