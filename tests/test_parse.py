@@ -256,3 +256,27 @@ def test_comparisons_read_as_in_python_and_do_not_chain():
     for text in ("x < y < 1", "x < y + 1 >= 3"):
         with pytest.raises(ParseError, match="comparisons do not chain"):
             parse(text)
+
+
+@pytest.mark.parametrize(
+    "build, expected",
+    [
+        (lambda: -sg.const(0.0), -0.0),
+        (lambda: sg.const(0.0) * -1.0, -0.0),
+        (lambda: sg.const(0) * sg.const(-1), -0.0),
+        (lambda: sg.const(0) / -3, -0.0),
+        (lambda: sg.const(0) - sg.const(0), 0.0),
+        (lambda: sg.parse("-0.0"), -0.0),
+        (lambda: sg.parse("-0"), -0.0),
+        (lambda: sg.parse("1/(-0.0)"), -math.inf),
+        (lambda: sg.parse("-(-0.0)"), 0.0),
+        (lambda: -sg.pi * 0, -0.0),  # a formula of constants: IEEE's sign, not a bare 0
+        (lambda: 0 * -sg.log(sg.const(2)), -0.0),
+        (lambda: sg.const(-0.0) * sg.pi, -0.0),
+    ],
+)
+def test_signed_zeros_fold_as_numpy_computes_them(build, expected):
+    folded = build()
+    assert folded.is_const
+    assert repr(float(folded.value)) == repr(expected)
+    assert repr(float(sg.parse(str(folded)).value)) == repr(expected)  # prints as it parses
