@@ -3,6 +3,7 @@ table), errors with column and caret, long input, and `parse(str(e))` keeping va
 
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -116,7 +117,8 @@ def test_built_through_folding_and_interning():
         ("sinn(x)", 1, "unknown function 'sinn' (did you mean 'sin'?)"),
         ("sin(x, y)", 1, "sin takes 1 argument(s), got 2"),
         ("sin()", 1, "sin() needs an argument"),
-        ("sin + 1", 1, "sin is a function: write sin(...)"),
+        ("sin x", 5, "expected an operator, got 'x' (write * to multiply, or sin(...) to call "
+                     "sin)"),
         ("x, y", 2, "',' outside a function call"),
         ("", 1, "empty formula"),
         ("x = 1", 1, "the last line must be the result, not a binding"),
@@ -280,3 +282,50 @@ def test_signed_zeros_fold_as_numpy_computes_them(build, expected):
     assert folded.is_const
     assert repr(float(folded.value)) == repr(expected)
     assert repr(float(sg.parse(str(folded)).value)) == repr(expected)  # prints as it parses
+
+
+@pytest.mark.parametrize(
+    "text, column, message",
+    [
+        ("+" * 10**6, 10**6 + 1, "unexpected end of input"),
+        ("x" + "+" * 10**6, 10**6 + 2, "unexpected end of input"),
+        ("x" + "- " * 10**6, 2 * 10**6 + 2, "unexpected end of input"),
+        ("x" + "*" * 10**6, 4, "expected a number, a name or '(', got '**'"),
+        ("x $" + "(" * 10**6, 3, "unexpected character '$'"),
+    ],
+)
+def test_long_bad_input_fails_at_its_first_error_in_little_memory(text, column, message):
+    """The text is read as the parser asks for it, a run of signs in one step: 1 MB of
+    operators is neither tokenized nor stacked up (it took 120 MB before)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ParseError) as caught:
+            parse(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (caught.value.column, caught.value.message) == (column, message)
+    assert peak < 4 * len(text) + 100_000
+    assert parse("-" * 10**6 + "x") is x and parse("- -+- x") is -x
+
+
+def test_open_operators_are_bounded(monkeypatch):
+    monkeypatch.setattr(sys.modules["symgrad.parse"], "MAX_PENDING", 1000)
+    assert parse("(" * 999 + "x" + ")" * 999) is x
+    with pytest.raises(ParseError, match="more than 1,000 operators and parentheses are open"):
+        parse("(" * 1000 + "x" + ")" * 1000)
+    with pytest.raises(ParseError, match="more than 1,000 operators") as caught:
+        parse("x**" * 2000 + "x")
+    assert caught.value.column == 3001
+
+
+@pytest.mark.parametrize("name", ["sin", "where", "log", "max", "sigmoid", "ln"])
+def test_a_variable_may_be_named_like_a_function(name):
+    v = sg.var(name)
+    for t in (v * 2, sg.sin(v) + v, v**v, sg.ops.FUNCTIONS["max"](v, x)):
+        assert str(parse(str(t))) == str(t)
+        assert sg.evaluate(parse(str(t)), {name: 0.5, "x": 2.0}) == sg.evaluate(
+            t, {name: 0.5, "x": 2.0})
+    assert parse(f"{name} = x*y\n{name} + 1") is x * y + 1  # a binding of that name too
