@@ -2,8 +2,9 @@
 subcommand, each entered in `COMMANDS` by the `@command` decorator (adding a subcommand is one
 function).
 
-Usage mistakes (bad expression, bad `--at`, unknown variable) print one clear message to
-stderr and exit 2, as argparse does for its own; library errors exit 1; success exits 0.
+Usage mistakes (bad expression, bad `--at`, unknown variable, a picture past `--max-nodes`,
+a file that cannot be written) print one clear line to stderr and exit 2, as argparse does for
+its own; library errors exit 1 (and a wrong `--claim`); success exits 0.
 """
 
 from __future__ import annotations
@@ -341,15 +342,16 @@ def run_explain(args: argparse.Namespace) -> int:
     wrt = parse_wrt(args.wrt, f)
     if args.claim is not None and len(wrt) != 1:
         raise UsageError("--claim checks one derivative: give exactly one --wrt")
+    claim = None if args.claim is None else parse_expression(args.claim)  # before any output
     explanation = explain(f, wrt, at=point or None, mode=args.mode)
     print(explanation)
     if args.dot:
         write_picture(explanation.to_dot(), args.dot)
-    if args.claim is None:
+    if claim is None:
         return EXIT_OK
     from symgrad.compare import compare
 
-    verdict = compare(f, wrt[0], parse_expression(args.claim))
+    verdict = compare(f, wrt[0], claim)
     print(f"\n{verdict}")
     return EXIT_OK if verdict else EXIT_FAILED
 
@@ -477,9 +479,14 @@ def run_draw(args: argparse.Namespace) -> int:
             from symgrad.simplify import simplify
 
             derivatives = simplify(derivatives)
-        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name, **picture)
-    else:
-        graph = to_dot(f, point, outline=args.outline, **picture)
+    try:
+        if args.grad:
+            graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name,
+                                **picture)
+        else:
+            graph = to_dot(f, point, outline=args.outline, **picture)
+    except ValueError as error:  # a graph past --max-nodes: the options' mistake
+        raise UsageError(str(error)) from None
     write_picture(graph, args.output)
     return EXIT_OK
 
@@ -550,7 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command].run(args)
     except UsageError as error:
-        print(f"symgrad {args.command}: error: {one_line(str(error))}", file=sys.stderr)
+        message = in_flags(str(error), vars(args), _options(parser))
+        print(f"symgrad {args.command}: error: {one_line(message)}", file=sys.stderr)
         if error.detail:
             print(error.detail, file=sys.stderr)
         return EXIT_USAGE

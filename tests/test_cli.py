@@ -156,7 +156,7 @@ def test_draw(capsys, tmp_path):
 def test_draw_too_big_a_graph_fails_with_a_message(capsys, tmp_path):
     text = " + ".join(f"sin({k}*x)" for k in range(1, 40))
     code, _, err = run(capsys, "draw", text, "-o", str(tmp_path / "f.svg"), "--max-nodes", "50")
-    assert code == 1 and "more than --max-nodes 50" in err and "\n" == err[-1]
+    assert code == 2 and "more than --max-nodes 50" in err and "\n" == err[-1]
 
 
 def test_bad_wrt_name(capsys):
@@ -225,10 +225,10 @@ def test_version_and_functions_in_help(capsys):
             assert f" {name}," in out or f" {name};" in out
 
 
-def test_library_errors_name_the_flags(capsys, tmp_path):
+def test_messages_name_the_flags(capsys, tmp_path):
     code, _, err = run(capsys, "draw", "sin(x)*cos(x)*x", "--max-nodes", "2",
                        "-o", str(tmp_path / "g.svg"))
-    assert code == 1 and "--max-nodes 2" in err and "--max-nodes 5" in err
+    assert code == 2 and "--max-nodes 2" in err and "--max-nodes 5" in err
     assert "max_nodes" not in err
 
 
