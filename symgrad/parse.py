@@ -110,6 +110,7 @@ class Token(NamedTuple):
 
 
 _new_token = tuple.__new__  # skips NamedTuple's Python-level __new__: a token per character
+_WORD = re.compile(r"\w*")
 _SIGNS = re.compile(r"[-+ \t\r]*")  # a run of unary signs (and spaces), read in one step
 
 MAX_PENDING = 1_000_000
@@ -146,6 +147,20 @@ class Tokens:
         self._position = match.end()
         return match.group().count("-")
 
+    def _name_end(self) -> int:
+        """Where the name read up to here ends: past the letters and digits the regex took, and
+        the other characters a Python name may go on with (combining marks: `x́`, `कि`)."""
+        text, end = self.text, self._position
+        while True:
+            word = _WORD.match(text, end)
+            assert word is not None  # the pattern matches an empty word too
+            end = word.end()
+            if end == len(text) or text[end].isascii() or not ("x" + text[end]).isidentifier():
+                break
+            end += 1
+        self._position = end
+        return end
+
     def _read(self) -> Token:
         text = self.text
         while True:
@@ -158,6 +173,9 @@ class Tokens:
                 break
         value = match.group()
         column = match.start() - self._line_start + 1
+        if kind == "name" or (kind == "other" and value.isidentifier()):  # (℘ starts names)
+            kind = "name"
+            value = text[match.start() : self._name_end()]
         if kind == "other":
             raise _error(text, self._line, column, f"unexpected character {value!r}")
         token = _new_token(Token, ("end" if kind == "newline" or value == ";" else kind, value,

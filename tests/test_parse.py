@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from strategies import VARIABLES, close, expressions, points
 
 import symgrad as sg
@@ -329,3 +330,22 @@ def test_a_variable_may_be_named_like_a_function(name):
         assert sg.evaluate(parse(str(t)), {name: 0.5, "x": 2.0}) == sg.evaluate(
             t, {name: 0.5, "x": 2.0})
     assert parse(f"{name} = x*y\n{name} + 1") is x * y + 1  # a binding of that name too
+
+
+@given(st.text(min_size=1, max_size=6).filter(str.isidentifier))
+def test_any_variable_name_reads_back(name):
+    """Names with combining marks (`x́`, `कि`), names starting with `℘`, names of functions:
+    parse(str(t)) reads every name a variable may have (the constants' names pi, e, inf and
+    nan read as the constants)."""
+    if name in ("pi", "e", "inf", "nan"):
+        return
+    v = sg.var(name)
+    t = 2 * v + sg.sin(v) * x
+    assert str(parse(str(t))) == str(t)
+    assert parse(str(v)) is v
+
+
+@pytest.mark.parametrize("name", ["x\u0301", "कि", "\u2118", "\u2118\u2118", "x\u203f1", "_\u0300"])
+def test_names_with_marks_read_back(name):
+    v = sg.var(name)
+    assert parse(f"2*{name} + 1") is 2 * v + 1
