@@ -34,10 +34,12 @@ texts = st.one_of(
     st.sampled_from(["x", "y", "x*y", "x,y", "x=1,y=2", "x=0.5", "f", "-x", "--wrt", "-o", "--",
                      "-h", "--at=x=1", "8,6", "svg", "sin(x)", "-0.0", "nan", "1e999"]),
 )
+FORMULAS = ["x*y + sin(x)**2", "(x + y)*y", "-x**2*y", "x/y", "log(x) - 1/(-0.0) + y",
+            "atan2(-0.0, x)*y", "max(x, y)**2", "t1 = x*y\nt1 + sin(t1)"]
+"""Formulas of x and y, so that --at and --wrt values of x and y fit them."""
 expressions = st.one_of(
     texts,
-    *[st.sampled_from(["x*y + sin(x)**2", "(x + y)*y", "-x**2", "x/y", "log(x) - 1/(-0.0)",
-                       "atan2(-0.0, x)*y", "max(x, y)**2"])] * 3,
+    *[st.sampled_from(FORMULAS)] * 4,
     st.lists(st.sampled_from(["x", "y", "+", "-", "*", "/", "**", "(", ")", "sin(", "1", "0.0",
                               ",", " "]), min_size=1, max_size=10).map("".join),
 )
@@ -48,41 +50,49 @@ OUTPUT = Path(tempfile.mkdtemp(prefix="symgrad-cli-fuzz-"))
 def file_names(draw) -> str:
     """A file in the test's own directory: any name (no `/`), with a suffix or none."""
     name = draw(st.one_of(texts, st.just("out"))).replace("/", "_")
-    suffix = draw(st.sampled_from([".dot", ".dot", ".dot", ".svg", ".gv", "", ".jpg", ".svg/"]))
+    suffix = draw(st.sampled_from([".dot"] * 6 + [".svg", ".gv", "", ".jpg", ".svg/"]))
     return str(OUTPUT / (name + suffix))
 
 
 
 
-def mostly(*valid: str) -> st.SearchStrategy[str]:
-    """Any text a quarter of the time, else one of `valid`: runs get past their first error."""
-    return st.one_of(*[st.sampled_from(valid)] * 3, texts)
+def sane(*valid: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(valid)
 
 
-WRT = mostly("x", "y", "x,y")
-AT = mostly("x=1,y=2", "x=0.5,y=-0.0", "x=-0.0,y=1e999", "x=pi/2,y=nan")
+PICTURES = st.sampled_from(["f.dot", "f.svg", "sub/f.gv"]).map(lambda name: str(OUTPUT / name))
+WRT = sane("x", "y", "x,y")
+AT = sane("x=1,y=2", "x=0.5,y=-0.0", "x=-0.0,y=1e999", "x=pi/2,y=nan")
 OPTIONS = {
-    "eval": {"--at": AT},
-    "diff": {"--wrt": WRT, "--at": AT, "--format": mostly("text", "latex", "python"),
-             "--dot": file_names()},
-    "explain": {"--wrt": WRT, "--at": AT, "--mode": mostly("reverse", "forward"),
-                "--claim": st.one_of(st.sampled_from(["y", "2*x", "0"]), expressions),
-                "--dot": file_names()},
-    "draw": {"-o": file_names(), "--grad": WRT, "--at": AT, "--name": texts,
-             "--size": mostly("8,6", "2"), "--dpi": mostly("72", "1.5"),
-             "--max-nodes": mostly("400", "3")},
+    "eval": {"--at": (AT, texts)},
+    "diff": {"--wrt": (WRT, texts), "--at": (AT, texts),
+             "--format": (sane("text", "latex", "python"), texts),
+             "--dot": (PICTURES, file_names())},
+    "explain": {"--wrt": (sane("x", "y"), texts), "--at": (AT, texts),
+                "--mode": (sane("reverse", "forward"), texts),
+                "--claim": (sane("y", "2*x", "0"), expressions),
+                "--dot": (PICTURES, file_names())},
+    "draw": {"-o": (PICTURES, file_names()), "--grad": (WRT, texts), "--at": (AT, texts),
+             "--name": (sane("f", "L"), texts), "--size": (sane("8,6", "2"), texts),
+             "--dpi": (sane("72", "1.5"), texts), "--max-nodes": (sane("400", "3"), texts)},
 }
-"""Each subcommand's string options (choices and numbers too: their text is fuzzed)."""
+"""Each subcommand's string options (choices and numbers too: their text is fuzzed), each
+with values that work and hostile text."""
 
 
 @st.composite
 def command_lines(draw) -> list[str]:
-    """A subcommand, its expression and some of its options, in any order."""
+    """A subcommand, its expression and some of its options, in any order: one of them (or
+    none, or all) hostile text, the others values that work, so that each hostile text meets
+    the code that reads it."""
     command = draw(st.sampled_from(sorted(OPTIONS)))
-    parts = [[draw(expressions)]]
-    for option, values in OPTIONS[command].items():
-        if draw(st.booleans()) or option == "-o":
-            parts.append([option, draw(values)])
+    hostile = draw(st.sampled_from(["expression", *OPTIONS[command], "none", "all"]))
+    parts = [[draw(expressions if hostile in ("expression", "all") else sane(*FORMULAS))]]
+    for option, (valid, fuzzed) in OPTIONS[command].items():
+        if option == hostile or (hostile == "all" and draw(st.booleans())):
+            parts.append([option, draw(fuzzed)])
+        elif option == "-o" or draw(st.booleans()):
+            parts.append([option, draw(valid)])
     return [command, *(arg for part in draw(st.permutations(parts)) for arg in part)]
 
 
