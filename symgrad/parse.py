@@ -121,7 +121,14 @@ MAX_PENDING = 1_000_000
 class Tokens:
     """The tokens of `text`, read as the parser asks for them (statements end with an "end"
     token at a newline or `;`, the text with one whose text is empty), so an error stops the
-    reading where it is: the text after it is never tokenized."""
+    reading where it is: the text after it is never tokenized.
+
+    >>> tokens = Tokens("2*--x")
+    >>> tokens.next().text, tokens.next().text, tokens.next().text, tokens.minus_signs()
+    ('2', '*', '-', 1)
+    >>> tokens.next(), tokens.next().kind
+    (Token(kind='name', text='x', column=5, line=1), 'end')
+    """
 
     def __init__(self, text: str):
         self.text = text
