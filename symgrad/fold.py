@@ -171,15 +171,11 @@ def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
 
 
 def _absorbed(op: Op, a: Tensor, b: Tensor) -> Tensor:
-    """x*0 folded to 0, as sympy does even where x is nan or inf. For a formula of constants
-    it is the zero of the sign IEEE gives (-pi*0 is -0.0); a big formula of constants is left
-    as it is."""
+    """x*0 folded to 0, as sympy does even where x is nan or inf. For a small formula of
+    constants it is the zero of the sign IEEE gives (-pi*0 is -0.0)."""
     zero, other = (a, b) if a.number == op.absorbing else (b, a)
-    kind = _constant_formula(other)
-    if kind is False:
+    if not _constant_formula(other):
         return const(op.absorbing)
-    if kind is None:
-        return raw_node(op, a, b)
     from symgrad.evaluate import evaluate
 
     with np.errstate(all="ignore"):
@@ -188,9 +184,9 @@ def _absorbed(op: Op, a: Tensor, b: Tensor) -> Tensor:
     return const(op.numpy(sign, zero.value) if other is b else op.numpy(zero.value, sign))
 
 
-def _constant_formula(node: Tensor, limit: int = 64) -> bool | None:
-    """Whether `node` is a formula of constants alone (no variable), looking at `limit` nodes
-    at most: None when they are all constants but there are more."""
+def _constant_formula(node: Tensor, limit: int = 64) -> bool:
+    """Whether `node` is a formula of constants alone (no variable) of at most `limit` nodes:
+    x*0 folds in constant time, however big x is."""
     stack, seen = [node], {node}
     while stack:
         current = stack.pop()
@@ -201,7 +197,7 @@ def _constant_formula(node: Tensor, limit: int = 64) -> bool | None:
             for operand in (children.a, children.b):
                 if operand is not None and operand not in seen:
                     if len(seen) == limit:
-                        return None
+                        return False
                     seen.add(operand)
                     stack.append(operand)
     return True
