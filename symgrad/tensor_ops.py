@@ -201,11 +201,21 @@ def _axes_key(axes: tuple[int, ...] | None) -> str:
 
 def _dims_key(dims: shapes.Shape) -> str:
     """Dimensions in an op's name, each as its length and text (`N_k`, 2 -> `3_N_k_1_2`), so
-    names with underscores read back as they were."""
-    return "_".join(f"{len(str(dim))}_{dim}" for dim in dims)
+    names with underscores read back as they were; a name with other than ASCII as the hex
+    of its UTF-8 (`ℕ` -> `6ue28495`), so the op's name stays a name in generated code (where
+    Python reads `ℕ` as `N`)."""
+    keys = []
+    for dim in dims:
+        text = str(dim)
+        if text.isascii():
+            keys.append(f"{len(text)}_{text}")
+        else:
+            hexed = text.encode().hex()
+            keys.append(f"{len(hexed)}u{hexed}")
+    return "_".join(keys)
 
 
-_DIM = re.compile(r"(\d+)_")
+_DIM = re.compile(r"(\d+)([_u])")
 
 
 def _dims_from_key(key: str) -> shapes.Shape | None:
@@ -220,6 +230,11 @@ def _dims_from_key(key: str) -> shapes.Shape | None:
             return None
         position = match.end() + int(match.group(1))
         text = key[match.end() : position]
+        if match.group(2) == "u":
+            try:
+                text = bytes.fromhex(text).decode()
+            except ValueError:
+                return None
         dims.append(int(text) if text.isdecimal() else text)
     return tuple(dims)
 

@@ -187,16 +187,19 @@ def test_ops_made_per_axis_are_found_by_their_names():
     from symgrad.ops import op_named
 
     counts = []
-    for shape in [("N", "k"), ("N_k", "k"), ("N", 3)]:
+    for shape in [("N", "k"), ("N_k", "k"), ("N", 3), ("ℕ", "u")]:
         M = sg.matrix("M_" + "_".join(map(str, shape)), shape)
         (d,) = sg.gradient(sg.mean(M), [M])
         counts += [n.op for n in sg.toposort(d) if n.op is not None and n.op.name[:5] == "count"]
         assert pickle.loads(pickle.dumps(d)) is d
+        # the count is a helper the compiled code calls by the op's name
+        assert sg.lambdify([M], d)(np.ones((2, 4))).tolist() == [[0.125] * 4] * 2
     assert [op.name for op in counts] == [
-        "count_of_1_N_1_k", "count_of_3_N_k_1_k", "count_of_1_N_1_3"
+        "count_of_1_N_1_k", "count_of_3_N_k_1_k", "count_of_1_N_1_3", "count_of_6ue28495_1_u"
     ]
     assert all(op_named(op.name) is op for op in counts)
     for name in ("sum_axis1_0", "sum_axis01", "softmax_keepdims", "expand_dims", "count_axis0",
-                 "count_of_2_N", "sum_of_1_N", "mean_axis0_of_1_N"):
+                 "count_of_2_N", "count_of_2uzz", "count_of_2u4e", "sum_of_1_N",
+                 "mean_axis0_of_1_N"):
         with pytest.raises(KeyError, match="no op is called"):
             op_named(name)
