@@ -7,9 +7,11 @@ under the spot) - never a traceback, never another exit code. Constant formulas 
 numpy computes, bit for bit with the sign of a zero, and print to text that parses back so.
 """
 
+import atexit
 import contextlib
 import io
 import math
+import shutil
 import struct
 import subprocess
 import sys
@@ -44,6 +46,7 @@ expressions = st.one_of(
                               ",", " "]), min_size=1, max_size=10).map("".join),
 )
 OUTPUT = Path(tempfile.mkdtemp(prefix="symgrad-cli-fuzz-"))
+atexit.register(shutil.rmtree, OUTPUT, ignore_errors=True)
 
 
 @st.composite
