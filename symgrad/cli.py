@@ -2,13 +2,15 @@
 subcommand, each entered in `COMMANDS` by the `@command` decorator (adding a subcommand is one
 function).
 
-Usage mistakes (bad expression, bad `--at`, unknown variable) print one clear message to
-stderr and exit 2, as argparse does for its own; library errors exit 1; success exits 0.
+Usage mistakes (bad expression, bad `--at`, unknown variable, a picture past `--max-nodes`,
+a file that cannot be written) print one clear line to stderr and exit 2, as argparse does for
+its own; library errors exit 1 (and a wrong `--claim`); success exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import textwrap
@@ -39,7 +41,22 @@ examples:
 
 
 class UsageError(Exception):
-    """A mistake in how the command was called: one line to stderr, exit 2."""
+    """A mistake in how the command was called: one line to stderr (then `detail`, the lines
+    that show where, if any), exit 2."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
+def one_line(text: str) -> str:
+    r"""`text` as one line of printable text: newlines, NUL, escapes and the like as Python
+    writes them in a string.
+
+    >>> print(one_line("a\nb\x00c"))
+    a\nb\x00c
+    """
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 @dataclass
@@ -77,7 +94,8 @@ def parse_expression(text: str) -> Tensor:
     try:
         return parse(text)
     except ParseError as error:
-        raise UsageError(f"bad expression: {error}") from None
+        message, _, where = str(error).partition("\n")  # the text and a caret under the spot
+        raise UsageError(f"bad expression: {message}", where) from None
 
 
 def parse_at(items: Sequence[str] | None) -> dict[str, float]:
@@ -201,13 +219,18 @@ def quiet_evaluate(outputs: Any, point: dict[str, float]) -> Any:
 
 
 def write_picture(graph: Any, path: str) -> None:
-    from symgrad.dot import render
+    from symgrad.dot import GraphvizError, GraphvizNotFoundError, render
 
     suffix = Path(path).suffix.lower()
     if suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
-        raise UsageError(f"{path}: end the file name with .svg, .png, .pdf or .dot")
-    render(graph, path)
-    print(f"wrote {path}", file=sys.stderr)
+        raise UsageError(f"{path!r}: end the file name with .svg, .png, .pdf or .dot")
+    try:
+        render(graph, path)
+    except OSError as error:  # no such directory, no permission, a directory
+        raise UsageError(f"cannot write {path!r}: {error.strerror or error}") from None
+    except (ValueError, GraphvizError, GraphvizNotFoundError) as error:  # a NUL in the name
+        raise UsageError(f"cannot write {path!r}: {error}") from None
+    print(f"wrote {one_line(path)}", file=sys.stderr)
 
 
 # --- subcommands ----------------------------------------------------------------------------------
@@ -319,15 +342,16 @@ def run_explain(args: argparse.Namespace) -> int:
     wrt = parse_wrt(args.wrt, f)
     if args.claim is not None and len(wrt) != 1:
         raise UsageError("--claim checks one derivative: give exactly one --wrt")
+    claim = None if args.claim is None else parse_expression(args.claim)  # before any output
     explanation = explain(f, wrt, at=point or None, mode=args.mode)
     print(explanation)
     if args.dot:
         write_picture(explanation.to_dot(), args.dot)
-    if args.claim is None:
+    if claim is None:
         return EXIT_OK
     from symgrad.compare import compare
 
-    verdict = compare(f, wrt[0], parse_expression(args.claim))
+    verdict = compare(f, wrt[0], claim)
     print(f"\n{verdict}")
     return EXIT_OK if verdict else EXIT_FAILED
 
@@ -346,12 +370,23 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> float:
+    """A finite number > 0 (`--dpi 200`), else argparse's error (exit 2)."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return number
+
+
 def _inches(text: str) -> tuple[float, float]:
     """`--size 8,6` -> (8.0, 6.0): width and height in inches."""
     width, comma, height = text.partition(",")
     try:
-        return float(width), float(height if comma else width)
-    except ValueError:
+        return _positive(width), _positive(height if comma else width)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected W,H in inches like 8,6; got {text!r}") from None
 
 
@@ -417,7 +452,7 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outline", action="store_true",
                         help="past --max-nodes, draw the N nodes nearest the output and a "
                              "dashed box for each part left out")
-    parser.add_argument("--dpi", type=float, metavar="DPI", help="resolution of a .png")
+    parser.add_argument("--dpi", type=_positive, metavar="DPI", help="resolution of a .png")
     parser.add_argument("--size", metavar="W,H", type=_inches,
                         help="the largest width and height in inches (scaled down to fit)")
 
@@ -431,6 +466,8 @@ def run_draw(args: argparse.Namespace) -> int:
     from symgrad.dot import to_dot, to_dot_pair
 
     f, point = expression_and_point(args)
+    if not args.name:
+        raise UsageError("--name: give the expression a name to show, like --name L")
     picture = {"rankdir": "TB" if args.top_down else "LR", "adjoints": bool(args.at),
                "max_nodes": args.max_nodes, "dpi": args.dpi, "size": args.size}
     if args.grad:
@@ -442,9 +479,14 @@ def run_draw(args: argparse.Namespace) -> int:
             from symgrad.simplify import simplify
 
             derivatives = simplify(derivatives)
-        graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name, **picture)
-    else:
-        graph = to_dot(f, point, outline=args.outline, **picture)
+    try:
+        if args.grad:
+            graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name,
+                                **picture)
+        else:
+            graph = to_dot(f, point, outline=args.outline, **picture)
+    except ValueError as error:  # a graph past --max-nodes: the options' mistake
+        raise UsageError(str(error)) from None
     write_picture(graph, args.output)
     return EXIT_OK
 
@@ -487,7 +529,8 @@ def run_serve(args: argparse.Namespace) -> int:
 # --- entry point --------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE,
+                  f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def _functions_help() -> str:
@@ -536,13 +579,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command].run(args)
     except UsageError as error:
-        print(f"symgrad {args.command}: error: {error}", file=sys.stderr)
+        message = in_flags(str(error), vars(args), _options(parser))
+        print(f"symgrad {args.command}: error: {one_line(message)}", file=sys.stderr)
+        if error.detail:
+            print(error.detail, file=sys.stderr)
         return EXIT_USAGE
     except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError,
             MemoryError) as error:  # one line, never a traceback (RecursionError included)
         message = in_flags(str(error), vars(args), _options(parser))
         message = message.splitlines()[0] if message else message
-        print(f"symgrad {args.command}: {type(error).__name__}: {message}", file=sys.stderr)
+        print(f"symgrad {args.command}: {type(error).__name__}: {one_line(message)}",
+              file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -9,6 +9,7 @@ the same. Leans on `graphviz` (the Python package) for the DOT text and on `diff
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -59,6 +60,10 @@ class GraphvizNotFoundError(RuntimeError):
         super().__init__(INSTALL_DOT)
 
 
+class GraphvizError(RuntimeError):
+    """The system `dot` program refused a picture; the message is the first line it said."""
+
+
 # --- labels ---------------------------------------------------------------------------------
 def node_title(node: Tensor) -> str:
     """What a box says first: the op's symbol, the variable's name or the constant's number.
@@ -98,10 +103,34 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _escape_record(text: str) -> str:
-    for char in "\\{}|<>\"":
-        text = text.replace(char, "\\" + char)
-    return text
+_DOT_SPECIAL = re.compile(r'[\\"{}|<>]|[^ -~]')  # and whatever is not printable ASCII
+
+
+def dot_text(text: str, record: bool = False) -> str:
+    r"""`text` as graphviz shows it literally in a label: every string that reaches the DOT
+    text goes through here. Backslashes and quotes are escaped, a newline is a line break,
+    other control characters (NUL, tabs, escapes) and lone surrogates show as Python escapes
+    (`\x00`), a label never reads as HTML (`<b>x</b>`), and `record` also escapes what
+    separates a record's fields (`{}|<>`).
+
+    >>> print(dot_text('a\\ "b"\nc\x00'), dot_text("<x|y>", record=True))
+    a\\ \"b\"\nc\\x00 \<x\|y\>
+    """
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+
+    def escaped(match: re.Match) -> str:
+        char = match.group()
+        if char == "\n":
+            return "\\n"
+        if char in "{}|<>":
+            return "\\" + char if record else char
+        if char in '\\"':
+            return "\\" + char
+        if char.isprintable():  # Unicode letters and symbols stay as they are
+            return char
+        return repr(char)[1:-1].replace("\\", "\\\\")  # NUL: \x00, its backslash escaped
+
+    return graphviz.nohtml(_DOT_SPECIAL.sub(escaped, text))
 
 
 def _order_operand_edges(node: Tensor) -> list[tuple[Tensor, str | None]]:
@@ -268,10 +297,10 @@ def _add_node(
     if note:
         fields.append(note)
     if len(fields) == 1:
-        attrs["label"] = fields[0]
+        attrs["label"] = dot_text(fields[0])
     else:
         # A record: fields side by side (braces flip the record's direction in LR graphs).
-        body = " | ".join(_escape_record(field) for field in fields)
+        body = " | ".join(dot_text(field, record=True) for field in fields)
         attrs["label"] = "{ " + body + " }" if rankdir in ("LR", "RL") else body
         attrs["shape"] = "record" if kind == "op" else "Mrecord"
         if kind == "op":
@@ -335,10 +364,11 @@ def to_dot(
                   (labels or {}).get(node), extra)
     for index, node in enumerate(cut):
         ids[node] = f"cut{index}"
-        dot.node(ids[node], f"{node_title(node)} …", **STYLE["cut"])
+        dot.node(ids[node], dot_text(f"{node_title(node)} …"), **STYLE["cut"])
     if cut:
-        dot.node("outline", f"showing {len(nodes)} of {total} nodes; each dashed box stands "
-                 f"for the part of the graph below it", shape="plaintext", fontsize="10")
+        dot.node("outline", dot_text(f"showing {len(nodes)} of {total} nodes; each dashed box "
+                                     f"stands for the part of the graph below it"),
+                 shape="plaintext", fontsize="10")
     for node in nodes:
         if node.children is not None:
             for operand, label in _order_operand_edges(node):
@@ -441,22 +471,22 @@ def to_dot_pair(
             title += f" = {formula}"
         else:
             title += f" ({len(forward)} nodes)"
-        cluster.attr(label=title, fontsize="14", style="rounded", color="#4a78a8")
+        cluster.attr(label=dot_text(title), fontsize="14", style="rounded", color="#4a78a8")
         for node in forward:
             extra = dict(STYLE["reused"]) if node in reused else {}
             _add_node(cluster, ids[node], node, rankdir, values.get(node), grads.get(node),
                       labels.get(node), extra)
-        cluster.node("out_f", name, shape="plaintext", fontsize="14")
+        cluster.node("out_f", dot_text(name), shape="plaintext", fontsize="14")
     partial = [f"d{name}/d{w.name}" for w in wrt_list]
     names = ", ".join(partial)
     with dot.subgraph(name="cluster_gradient") as cluster:
-        cluster.attr(label=f"gradient graph: {names}", fontsize="14", style="rounded",
-                     color="#a03030")
+        cluster.attr(label=dot_text(f"gradient graph: {names}"), fontsize="14",
+                     style="rounded", color="#a03030")
         for node in backward:
             _add_node(cluster, ids[node], node, rankdir, values.get(node), None,
                       labels.get(node))
         for index, text in enumerate(partial):
-            cluster.node(f"out_d{index}", text, shape="plaintext", fontsize="14")
+            cluster.node(f"out_d{index}", dot_text(text), shape="plaintext", fontsize="14")
     for node in forward + backward:
         if node.children is not None:
             for operand, label in _order_operand_edges(node):
@@ -464,8 +494,8 @@ def to_dot_pair(
     dot.edge(ids[f], "out_f", style="dashed", arrowhead="none")
     for index, derivative in enumerate(derivatives):
         dot.edge(ids[derivative], f"out_d{index}", style="dashed", arrowhead="none")
-    dot.node("legend", "yellow: nodes of f that the gradient reuses", shape="plaintext",
-             fontsize="10", fontcolor="#806000")
+    dot.node("legend", dot_text("yellow: nodes of f that the gradient reuses"),
+             shape="plaintext", fontsize="10", fontcolor="#806000")
     return dot
 
 
@@ -492,6 +522,10 @@ def pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
         return graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError() from None
+    except graphviz.CalledProcessError as error:
+        said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise GraphvizError(f"graphviz's dot failed (exit {error.returncode}): "
+                            f"{said[0] if said else 'it gave no reason'}") from None
 
 
 def render(
@@ -534,7 +568,7 @@ def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
         return {}
     try:
         svg = pipe(to_dot(node, max_nodes=max_nodes, outline=True), "svg").decode()
-    except (ValueError, GraphvizNotFoundError, graphviz.CalledProcessError):
+    except (ValueError, GraphvizNotFoundError, GraphvizError):
         return {}
     start = svg.find("<svg")
     inline = svg[start:] if start >= 0 else svg

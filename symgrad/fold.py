@@ -86,7 +86,7 @@ def _exact(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
         value = rule(*numbers, *[None] * (2 - len(numbers)))
     except ZeroDivisionError:
         return None  # 1/0: left for evaluation to report
-    if value is None:
+    if value is None or value == 0:  # a zero has the sign IEEE gives it: -(0) and 0*-1 are -0.0
         return None
     value = Fraction(value)
     if max(abs(value.numerator), value.denominator) >= 2**53:
@@ -103,8 +103,6 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
         value = op.numpy(*[_as_float(operand) for operand in operands])
     if isinstance(value, np.ndarray):
         return const(value, shaped=bool(a.shape or (b is not None and b.shape)))
-    if value == 0 and all(type(operand) is int for operand in operands):
-        value = 0  # integers have no -0: -(0) and 0*-1 are 0
     # Functions fold only to integers (exp(0) -> 1) and to inf or nan; log(2) stays exact, as
     # sympy keeps it. So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi) and exact
     # numbers whose result is not exact (2**(1/2) stays, as sympy's sqrt(2)).
@@ -164,12 +162,45 @@ def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
     absorbing = op.absorbing
     # x*0 -> 0 and x**0 -> 1, for scalars: a vector or matrix keeps its shape
     if absorbing is not None and (an == absorbing or bn == absorbing) and not (a.shape or b.shape):
-        return const(absorbing)
+        return _absorbed(op, a, b)
     if op is pow_ and bn == 0 and not a.shape:
         return const(1)
     if op is div and bn == -1:  # x/-1 -> -x
         return apply(neg, a)
     return None
+
+
+def _absorbed(op: Op, a: Tensor, b: Tensor) -> Tensor:
+    """x*0 folded to 0, as sympy does even where x is nan or inf. For a small formula of
+    constants it is the zero of the sign IEEE gives (-pi*0 is -0.0)."""
+    zero, other = (a, b) if a.number == op.absorbing else (b, a)
+    if not _constant_formula(other):
+        return const(op.absorbing)
+    from symgrad.evaluate import evaluate
+
+    with np.errstate(all="ignore"):
+        value = float(evaluate(other, {}))
+    sign = 1.0 if math.isnan(value) else math.copysign(1.0, value)
+    return const(op.numpy(sign, zero.value) if other is b else op.numpy(zero.value, sign))
+
+
+def _constant_formula(node: Tensor, limit: int = 64) -> bool:
+    """Whether `node` is a formula of constants alone (no variable) of at most `limit` nodes:
+    x*0 folds in constant time, however big x is."""
+    stack, seen = [node], {node}
+    while stack:
+        current = stack.pop()
+        if current.is_var:
+            return False
+        children = current.children
+        if children is not None:
+            for operand in (children.a, children.b):
+                if operand is not None and operand not in seen:
+                    if len(seen) == limit:
+                        return False
+                    seen.add(operand)
+                    stack.append(operand)
+    return True
 
 
 def _fold_add(a: Tensor, b: Tensor) -> Tensor:

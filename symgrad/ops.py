@@ -230,6 +230,10 @@ def op_named(name: str) -> Op:
     True
     """
     op = OPS.get(name) or DECLARED_ELSEWHERE.get(name)
+    if op is None:  # an op made per axis, which this process may not have made yet
+        from symgrad.tensor_ops import op_made_per_parameter
+
+        op = op_made_per_parameter(name)
     if op is None:
         raise KeyError(f"no op is called {name!r}")
     return op

@@ -1,8 +1,10 @@
 """Reading formulas: `parse("x*y + sin(x)**2")` builds the graph through the op table (so
 folding applies). The grammar comes from the op table's symbols and precedences, which follow
 Python's: `**` groups right and binds tighter than unary minus (`-x**2` is `-(x**2)`); `^` also
-means `**`. A hand-written tokenizer feeds an operator-precedence (shunting-yard) parser with
-explicit stacks, so long or deeply nested input never hits Python's recursion limit.
+means `**`. A hand-written tokenizer, read as the parser asks for tokens (an error stops the
+reading there), feeds an operator-precedence (shunting-yard) parser with explicit stacks, so
+long or deeply nested input never hits Python's recursion limit. A function's name not
+followed by `(` is a variable of that name.
 
 Text of several lines is the shared form `pretty(t, shared=True)` prints: let-bindings
 `name = expression`, one per line, then the result expression on the last line.
@@ -108,33 +110,86 @@ class Token(NamedTuple):
 
 
 _new_token = tuple.__new__  # skips NamedTuple's Python-level __new__: a token per character
+_WORD = re.compile(r"\w*")
+_SIGNS = re.compile(r"[-+ \t\r]*")  # a run of unary signs (and spaces), read in one step
+
+MAX_PENDING = 1_000_000
+"""Operators and parentheses waiting for their operands (`((((x` or `x**x**x`) past which
+`parse` refuses: memory stays bounded by it whatever the length of the text."""
 
 
-def tokenize(text: str) -> list[list[Token]]:
-    """The tokens of each statement (statements end at a newline or `;`), each closed by an
-    "end" token. One pass of the regex engine over the text: linear in its length."""
-    statements: list[list[Token]] = []
-    current: list[Token] = []
-    line, line_start = 1, 0
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind == "space":
-            continue
+class Tokens:
+    """The tokens of `text`, read as the parser asks for them (statements end with an "end"
+    token at a newline or `;`, the text with one whose text is empty), so an error stops the
+    reading where it is: the text after it is never tokenized.
+
+    >>> tokens = Tokens("2*--x")
+    >>> tokens.next().text, tokens.next().text, tokens.next().text, tokens.minus_signs()
+    ('2', '*', '-', 1)
+    >>> tokens.next(), tokens.next().kind
+    (Token(kind='name', text='x', column=5, line=1), 'end')
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self._position = 0
+        self._line, self._line_start = 1, 0
+        self._ahead: list[Token] = []
+
+    def peek(self, ahead: int = 0) -> Token:
+        """The token after the next `ahead` ones, without reading it."""
+        while len(self._ahead) <= ahead:
+            self._ahead.append(self._read())
+        return self._ahead[ahead]
+
+    def next(self) -> Token:
+        return self._ahead.pop(0) if self._ahead else self._read()
+
+    def minus_signs(self) -> int:
+        """Reads the run of `+` and `-` signs that comes next; how many of them are minus."""
+        if self._ahead:
+            return 0
+        match = _SIGNS.match(self.text, self._position)
+        assert match is not None  # the pattern matches an empty run too
+        self._position = match.end()
+        return match.group().count("-")
+
+    def _name_end(self) -> int:
+        """Where the name read up to here ends: past the letters and digits the regex took, and
+        the other characters a Python name may go on with (combining marks: `x́`, `कि`)."""
+        text, end = self.text, self._position
+        while True:
+            word = _WORD.match(text, end)
+            assert word is not None  # the pattern matches an empty word too
+            end = word.end()
+            if end == len(text) or text[end].isascii() or not ("x" + text[end]).isidentifier():
+                break
+            end += 1
+        self._position = end
+        return end
+
+    def _read(self) -> Token:
+        text = self.text
+        while True:
+            match = _TOKEN.match(text, self._position)
+            if match is None:  # the end of the text (every other position matches)
+                return _new_token(Token, ("end", "", len(text) - self._line_start + 1, self._line))
+            self._position = match.end()
+            kind = match.lastgroup
+            if kind != "space":
+                break
         value = match.group()
-        column = match.start() - line_start + 1
+        column = match.start() - self._line_start + 1
+        if kind == "name" or (kind == "other" and value.isidentifier()):  # (℘ starts names)
+            kind = "name"
+            value = text[match.start() : self._name_end()]
         if kind == "other":
-            raise _error(text, line, column, f"unexpected character {value!r}")
-        if kind == "newline" or value == ";":
-            current.append(_new_token(Token, ("end", value, column, line)))
-            statements.append(current)
-            current = []
-            if kind == "newline":
-                line, line_start = line + 1, match.end()
-            continue
-        current.append(_new_token(Token, (kind, value, column, line)))
-    current.append(Token("end", "", len(text) - line_start + 1, line))
-    statements.append(current)
-    return [statement for statement in statements if len(statement) > 1]
+            raise _error(text, self._line, column, f"unexpected character {value!r}")
+        token = _new_token(Token, ("end" if kind == "newline" or value == ";" else kind, value,
+                                   column, self._line))
+        if kind == "newline":
+            self._line, self._line_start = self._line + 1, self._position
+        return token
 
 
 def _line_of(text: str, line: int) -> str:
@@ -193,25 +248,28 @@ def _pending_comparison(operators: list[tuple]) -> bool:
     return False
 
 
-def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]) -> Tensor:
-    """One expression from its tokens; names in `bindings` stand for their Tensors."""
+def parse_expression(text: str, tokens: Tokens, bindings: dict[str, Tensor]) -> Tensor:
+    """One expression, read from `tokens` up to its "end" token; names in `bindings` stand for
+    their Tensors."""
     operands: list[Tensor] = []
     # entries: (kind, op, precedence, token, argument count); kinds: binary, prefix, paren, call
     operators: list[tuple] = []
     expect_operand = True
-    index = 0
+    previous = Token("end", "", 1, 1)
     while True:
-        token = tokens[index]
-        index += 1
+        token = tokens.next()
+        if len(operators) >= MAX_PENDING:
+            raise _error(text, token.line, token.column,
+                         f"more than {MAX_PENDING:,} operators and parentheses are open here")
         if expect_operand:
             if token.kind == "number":
                 operands.append(_number(token))
                 expect_operand = False
             elif token.kind == "name":
-                if tokens[index].text == "(":
+                if tokens.peek().text == "(":
                     operators.append(("call", _function(text, token), 0, token, 1))
-                    index += 1
-                    if tokens[index].text == ")":
+                    tokens.next()
+                    if tokens.peek().text == ")":
                         raise _error(
                             text, token.line, token.column, f"{token.text}() needs an argument"
                         )
@@ -221,7 +279,9 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
             elif token.text == "(":
                 operators.append(("paren", None, 0, token, 0))
             elif token.text in PREFIX:
-                operators.append(("prefix", PREFIX[token.text], PREC_NEG, token, 0))
+                # a run of signs at once: --x is x, +x is x
+                if ((token.text == "-") + tokens.minus_signs()) % 2:
+                    operators.append(("prefix", PREFIX["-"], PREC_NEG, token, 0))
             elif token.kind == "end":
                 raise _error(text, token.line, token.column, "unexpected end of input")
             else:
@@ -231,6 +291,7 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
                     token.column,
                     f"expected a number, a name or '(', got {token.text!r}",
                 )
+            previous = token
             continue
         if token.kind == "symbol" and (token.text in BINARY or token.text in COMPARISONS):
             op = BINARY.get(token.text) or COMPARISONS[token.text]
@@ -285,9 +346,12 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
             )
         else:
             hint = " (write * to multiply)" if token.kind in ("name", "number") else ""
+            if hint and previous.kind == "name" and previous.text in functions():
+                hint = f" (write * to multiply, or {previous.text}(...) to call {previous.text})"
             raise _error(
                 text, token.line, token.column, f"expected an operator, got {token.text!r}{hint}"
             )
+        previous = token
     while operators:
         kind, _, _, opener, _ = operators[-1]
         if kind in ("paren", "call"):
@@ -302,10 +366,7 @@ def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
         return bindings[token.text]
     if token.text in CONSTANT_NAMES:
         return CONSTANT_NAMES[token.text]
-    if token.text in functions():
-        raise _error(
-            text, token.line, token.column, f"{token.text} is a function: write {token.text}(...)"
-        )
+    # a function's name not followed by `(` is a variable of that name (it prints so: 2*sin)
     if not token.text.isidentifier():  # letters with digits or numbers Python's names refuse
         raise _error(text, token.line, token.column, _not_a_name(token.text))
     return var(token.text)
@@ -352,31 +413,37 @@ def parse(text: str) -> Tensor:
 
 
 def _parse(text: str) -> Tensor:
-    statements = tokenize(text)
-    if not statements:
-        raise _error(text, 1, 1, "empty formula")
+    tokens = Tokens(text)
     bindings: dict[str, Tensor] = {}
-    for number, tokens in enumerate(statements, start=1):
-        last = number == len(statements)
-        first = tokens[0]
-        if first.kind == "name" and tokens[1].text == "=":
-            if last:
-                raise _error(
-                    text,
-                    first.line,
-                    first.column,
-                    "the last line must be the result, not a binding",
-                )
+    binding = None  # the first token of the last binding read
+    while True:
+        first = _next_statement(tokens)
+        if first is None:
+            if binding is None:
+                raise _error(text, 1, 1, "empty formula")
+            raise _error(text, binding.line, binding.column,
+                         "the last line must be the result, not a binding")
+        if first.kind == "name" and tokens.peek(1).text == "=":
             if first.text in bindings:
                 raise _error(text, first.line, first.column, f"{first.text} is bound twice")
-            bindings[first.text] = parse_expression(text, tokens[2:], bindings)
-        elif not last:
-            raise _error(
-                text,
-                first.line,
-                first.column,
-                "only the last line is an expression; the others are name = ...",
-            )
-        else:
-            return parse_expression(text, tokens, bindings)
-    raise AssertionError("unreachable")
+            binding = tokens.next()
+            tokens.next()
+            bindings[first.text] = parse_expression(text, tokens, bindings)
+            continue
+        result = parse_expression(text, tokens, bindings)
+        if _next_statement(tokens) is not None:
+            raise _error(text, first.line, first.column,
+                         "only the last line is an expression; the others are name = ...")
+        return result
+
+
+def _next_statement(tokens: Tokens) -> Token | None:
+    """The first token of the next statement that is not empty, not read yet; None at the
+    end of the text."""
+    while True:
+        token = tokens.peek()
+        if token.kind != "end":
+            return token
+        if not token.text:
+            return None
+        tokens.next()

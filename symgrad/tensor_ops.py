@@ -11,6 +11,7 @@ Elementwise ops are the scalar table's own (`ops.py`), broadcasting as numpy doe
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -193,6 +194,88 @@ def transpose(a: Any) -> Tensor:
 # --- reductions ------------------------------------------------------------------------
 
 
+def _axes_key(axes: tuple[int, ...] | None) -> str:
+    """The part of an op's name that says its axes: `_axis0_1`, or nothing for every axis."""
+    return "" if axes is None else "_axis" + "_".join(map(str, axes))
+
+
+def _dims_key(dims: shapes.Shape) -> str:
+    """Dimensions in an op's name, each as its length and text (`N_k`, 2 -> `3_N_k_1_2`), so
+    names with underscores read back as they were; a name with other than ASCII as the hex
+    of its UTF-8 (`ℕ` -> `6ue28495`), so the op's name stays a name in generated code (where
+    Python reads `ℕ` as `N`)."""
+    keys = []
+    for dim in dims:
+        text = str(dim)
+        if text.isascii():
+            keys.append(f"{len(text)}_{text}")
+        else:
+            hexed = text.encode().hex()
+            keys.append(f"{len(hexed)}u{hexed}")
+    return "_".join(keys)
+
+
+_DIM = re.compile(r"(\d+)([_u])")
+
+
+def _dims_from_key(key: str) -> shapes.Shape | None:
+    """The dimensions `_dims_key` wrote, or None for text it cannot have written."""
+    dims: list[int | str] = []
+    position = 0
+    while position < len(key):
+        if dims and key[position] == "_":
+            position += 1
+        match = _DIM.match(key, position)
+        if match is None:
+            return None
+        position = match.end() + int(match.group(1))
+        text = key[match.end() : position]
+        if match.group(2) == "u":
+            try:
+                text = bytes.fromhex(text).decode()
+            except ValueError:
+                return None
+        dims.append(int(text) if text.isdecimal() else text)
+    return tuple(dims)
+
+
+_PER_PARAMETER = re.compile(
+    r"(?P<family>sum|mean|count|expand_dims|softmax|logsumexp)(?:_axis(?P<axes>\d+(?:_\d+)*))?"
+    r"(?P<keepdims>_keepdims)?(?:_of_(?P<dims>\w+))?"
+)
+
+
+def op_made_per_parameter(name: str) -> Op | None:
+    """The op of this module that a parameter (an axis) makes, found by its name and made now
+    if this process has not made it yet; None if no such op has that name. A pickled graph and
+    a compiled function name their ops, so they load in a process that never built them.
+
+    >>> op_made_per_parameter("sum_axis0_keepdims").text
+    'sum({a}, axis=0, keepdims=True)'
+    >>> op_made_per_parameter("sum_axis1_0") is None  # never made: axes are sorted
+    True
+    """
+    match = _PER_PARAMETER.fullmatch(name)
+    if match is None:
+        return None
+    family, axes_text, keepdims, dims_text = match.group("family", "axes", "keepdims", "dims")
+    axes = None if axes_text is None else tuple(int(axis) for axis in axes_text.split("_"))
+    if axes is not None and axes != tuple(sorted(set(axes))):
+        return None
+    op: Op | None = None
+    if dims_text is not None:
+        dims = _dims_from_key(dims_text)
+        if family == "count" and dims and not keepdims:
+            op = _count_op(axes, dims)
+    elif family in ("sum", "mean"):
+        op = _sum_op(axes, keepdims is not None, family == "mean")
+    elif keepdims is None and family in ("softmax", "logsumexp"):
+        op = (_softmax_op if family == "softmax" else _logsumexp_op)(axes)
+    elif keepdims is None and family == "expand_dims" and axes is not None:
+        op = _expand_dims_op(axes)
+    return op if op is not None and op.name == name else None
+
+
 def _axis_text(axes: tuple[int, ...] | None, keepdims: bool) -> str:
     text = "" if axes is None else f", axis={axes[0] if len(axes) == 1 else axes}"
     return text + (", keepdims=True" if keepdims else "")
@@ -201,7 +284,6 @@ def _axis_text(axes: tuple[int, ...] | None, keepdims: bool) -> str:
 @functools.cache
 def _sum_op(axes: tuple[int, ...] | None, keepdims: bool, mean: bool) -> Op:
     name = "mean" if mean else "sum"
-    suffix = "" if axes is None else "_axis" + "_".join(map(str, axes))
     function = np.mean if mean else np.sum
 
     def numpy(a: Any) -> Any:
@@ -216,7 +298,7 @@ def _sum_op(axes: tuple[int, ...] | None, keepdims: bool, mean: bool) -> Op:
     subscript = "" if axes is None else f"_{{{{{','.join(map(str, axes))}}}}}"  # _{0}
     latex = "\\operatorname{{" + name + "}}" + subscript + "\\left({a}\\right)"
     return _tensor_op(
-        name + suffix + ("_keepdims" if keepdims else ""), 1, numpy,
+        name + _axes_key(axes) + ("_keepdims" if keepdims else ""), 1, numpy,
         lambda a, b: shapes.reduce(a, shapes.normalize_axis(axes, len(a)), keepdims),
         pullback, f"{name}({{a}}{axis_text})", latex,
         doc=f"{name} over {'every axis' if axes is None else f'axis {axes}'}",
@@ -229,17 +311,19 @@ def _over_count(g: Tensor, a: Tensor, axes: tuple[int, ...] | None) -> Tensor:
     reduced = a.shape if axes is None else tuple(a.shape[axis] for axis in axes)
     if not any(isinstance(dim, str) for dim in reduced):
         return apply(mul, const(1 / shapes.size(reduced)), g)
-    return apply(ops.div, g, apply(_count_op(axes, "*".join(map(str, reduced))), a))
+    return apply(ops.div, g, apply(_count_op(axes, reduced), a))
 
 
 @functools.cache
-def _count_op(axes: tuple[int, ...] | None, text: str) -> Op:
+def _count_op(axes: tuple[int, ...] | None, dims: shapes.Shape) -> Op:
+    text = "*".join(map(str, dims))
+
     def numpy(a: Any) -> float:
         dims = np.shape(a) if axes is None else [np.shape(a)[axis] for axis in axes]
         return float(np.prod(dims))
 
     return _tensor_op(
-        "count" + ("" if axes is None else "_axis" + "_".join(map(str, axes))), 1, numpy,
+        "count" + _axes_key(axes) + "_of_" + _dims_key(dims), 1, numpy,
         lambda a, b: (), lambda a, b, out, g: (0,), text if "*" not in text else f"({text})",
         text.replace("*", " "), doc="the number of elements a mean divides by",
     )
@@ -288,7 +372,7 @@ def _expand_dims_op(axes: tuple[int, ...]) -> Op:
         return (apply(_sum_op(axes, False, False), expand(g, out)),)
 
     return _tensor_op(
-        "expand_dims_axis" + "_".join(map(str, axes)), 1,
+        "expand_dims" + _axes_key(axes), 1,
         lambda a: np.expand_dims(a, axes), infer, pullback,
         f"expand_dims({{a}}, {axes[0] if len(axes) == 1 else axes})", "{a}",
         doc="the operand with new axes of length 1 (a reduction's adjoint, put back in place)",
@@ -360,7 +444,7 @@ def _softmax_op(axes: tuple[int, ...] | None) -> Op:
         return (out * (g - sum(g * out, axis=axes, keepdims=True)),)
 
     op = _tensor_op(
-        "softmax" + ("" if axes is None else "_axis" + "_".join(map(str, axes))), 1, numpy,
+        "softmax" + _axes_key(axes), 1, numpy,
         lambda a, b: a if axes is None or max(axes) < len(a) else _axis_error(axes, a),
         pullback, f"softmax({{a}}{_axis_text(axes, False)})",
         "\\operatorname{{softmax}}\\left({a}\\right)", doc="exp(a)/sum(exp(a)) along an axis",
@@ -380,7 +464,7 @@ def _logsumexp_op(axes: tuple[int, ...] | None) -> Op:
         return (g * apply(_softmax_op(axes), a),)
 
     op = _tensor_op(
-        "logsumexp" + ("" if axes is None else "_axis" + "_".join(map(str, axes))), 1, numpy,
+        "logsumexp" + _axes_key(axes), 1, numpy,
         lambda a, b: shapes.reduce(a, axes, False),
         pullback, f"logsumexp({{a}}{_axis_text(axes, False)})",
         "\\operatorname{{logsumexp}}\\left({a}\\right)", doc="log(sum(exp(a))) along an axis",

@@ -156,7 +156,7 @@ def test_draw(capsys, tmp_path):
 def test_draw_too_big_a_graph_fails_with_a_message(capsys, tmp_path):
     text = " + ".join(f"sin({k}*x)" for k in range(1, 40))
     code, _, err = run(capsys, "draw", text, "-o", str(tmp_path / "f.svg"), "--max-nodes", "50")
-    assert code == 1 and "more than --max-nodes 50" in err and "\n" == err[-1]
+    assert code == 2 and "more than --max-nodes 50" in err and "\n" == err[-1]
 
 
 def test_bad_wrt_name(capsys):
@@ -225,10 +225,10 @@ def test_version_and_functions_in_help(capsys):
             assert f" {name}," in out or f" {name};" in out
 
 
-def test_library_errors_name_the_flags(capsys, tmp_path):
+def test_messages_name_the_flags(capsys, tmp_path):
     code, _, err = run(capsys, "draw", "sin(x)*cos(x)*x", "--max-nodes", "2",
                        "-o", str(tmp_path / "g.svg"))
-    assert code == 1 and "--max-nodes 2" in err and "--max-nodes 5" in err
+    assert code == 2 and "--max-nodes 2" in err and "--max-nodes 5" in err
     assert "max_nodes" not in err
 
 
@@ -253,3 +253,43 @@ def test_at_reads_constants_and_formulas_of_them(capsys):
     assert code == 0 and out.strip() == "1"
     code, _, err = run(capsys, "eval", "sin(x)", "--at", "x=y+1")
     assert code == 2 and "'y+1' is not a number" in err
+
+
+def test_draw_names_with_backslashes_and_quotes(capsys, tmp_path):
+    path = tmp_path / "a.svg"
+    code, _, err = run(capsys, "draw", "x*y", "-o", str(path), "--grad", "x", "--name", "a\\")
+    assert (code, err) == (0, f"wrote {path}\n")
+    texts = [t.text for t in ET.parse(path).iter("{http://www.w3.org/2000/svg}text")]
+    assert "a\\" in texts and "da\\/dx" in texts
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-o", "{tmp}/dir.svg/"], "cannot write"),  # a directory of that name exists
+        (["-o", "{tmp}/a\x00b.svg"], "cannot write '"),
+        (["-o", "{tmp}/f.svg", "--dpi", "nan"], "argument --dpi: expected a positive number"),
+        (["-o", "{tmp}/f.svg", "--size", "0,1"], "argument --size: expected W,H"),
+        (["-o", "{tmp}/f.svg", "--name", ""], "--name: give the expression a name"),
+        (["-o", "{tmp}/f.svg", "--at", "x=1\ny=2"], "--at x=1\\ny=2: '1\\ny=2' is not a num"),
+    ],
+)
+def test_draw_mistakes_exit_2_with_one_line(capsys, tmp_path, argv, message):
+    (tmp_path / "dir.svg").mkdir()
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    code, out, err = run(capsys, "draw", "x*y", "--grad", "x", *argv)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_graphviz_failure_exits_2_with_one_line(capsys, tmp_path, monkeypatch):
+    from symgrad import dot
+
+    def refuse(graph, fmt):
+        raise dot.GraphvizError("graphviz's dot failed (exit 1): Error: syntax error in line 1")
+
+    monkeypatch.setattr(dot, "pipe", refuse)
+    code, _, err = run(capsys, "draw", "x", "-o", str(tmp_path / "f.svg"))
+    assert code == 2
+    assert err == (f"symgrad draw: error: cannot write '{tmp_path / 'f.svg'}': graphviz's dot "
+                   f"failed (exit 1): Error: syntax error in line 1\n")

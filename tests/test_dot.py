@@ -198,3 +198,29 @@ def test_outline_dpi_and_size():
     assert "dpi=150" in source and 'size="8,6"' in source
     with pytest.raises(ValueError, match="dpi"):
         to_dot(x, dpi=0)
+
+
+def svg_texts(graph) -> list[str]:
+    """The text lines of the rendered picture, as graphviz drew them."""
+    svg = dot_module.pipe(graph, "svg").decode()
+    return [t.text or "" for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_every_user_text_shows_literally():
+    """Names and labels with backslashes, quotes, HTML-like text, record separators, newlines,
+    NUL and Unicode reach the picture as written (control characters as Python escapes)."""
+    texts = ['a\\', '"q"', "<b>x</b>", "x|y{z}", "é中∂", "a\x00b", "\\N", "two\nlines", "\ud800"]
+    shown = ['a\\', '"q"', "<b>x</b>", "x|y{z}", "é中∂", "a\\x00b", "\\N", "two", "\\ud800"]
+    vs = sg.variables(" ".join(f"v{i}" for i in range(len(texts))))
+    graph = to_dot_pair(sum(vs[1:], vs[0]), vs[0], name='a\\"<', labels=dict(zip(vs, texts)))
+    lines = svg_texts(graph)
+    assert all(text in lines for text in shown), lines
+    assert {'a\\"<', 'da\\"</dv0'} <= set(lines) and "lines" in lines
+    assert "<b>x</b>" in svg_texts(to_dot(x, labels={x: "<b>x</b>"}))
+
+
+def test_a_picture_dot_refuses_is_one_clear_error(monkeypatch):
+    graph = to_dot(x)
+    monkeypatch.setattr(graph, "body", [*graph.body, "}"])  # a DOT syntax error
+    with pytest.raises(dot_module.GraphvizError, match=r"dot failed \(exit 1\): Error: .*syntax"):
+        dot_module.pipe(graph, "svg")

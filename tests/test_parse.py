@@ -3,10 +3,12 @@ table), errors with column and caret, long input, and `parse(str(e))` keeping va
 
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from strategies import VARIABLES, close, expressions, points
 
 import symgrad as sg
@@ -116,7 +118,8 @@ def test_built_through_folding_and_interning():
         ("sinn(x)", 1, "unknown function 'sinn' (did you mean 'sin'?)"),
         ("sin(x, y)", 1, "sin takes 1 argument(s), got 2"),
         ("sin()", 1, "sin() needs an argument"),
-        ("sin + 1", 1, "sin is a function: write sin(...)"),
+        ("sin x", 5, "expected an operator, got 'x' (write * to multiply, or sin(...) to call "
+                     "sin)"),
         ("x, y", 2, "',' outside a function call"),
         ("", 1, "empty formula"),
         ("x = 1", 1, "the last line must be the result, not a binding"),
@@ -256,3 +259,93 @@ def test_comparisons_read_as_in_python_and_do_not_chain():
     for text in ("x < y < 1", "x < y + 1 >= 3"):
         with pytest.raises(ParseError, match="comparisons do not chain"):
             parse(text)
+
+
+@pytest.mark.parametrize(
+    "build, expected",
+    [
+        (lambda: -sg.const(0.0), -0.0),
+        (lambda: sg.const(0.0) * -1.0, -0.0),
+        (lambda: sg.const(0) * sg.const(-1), -0.0),
+        (lambda: sg.const(0) / -3, -0.0),
+        (lambda: sg.const(0) - sg.const(0), 0.0),
+        (lambda: sg.parse("-0.0"), -0.0),
+        (lambda: sg.parse("-0"), -0.0),
+        (lambda: sg.parse("1/(-0.0)"), -math.inf),
+        (lambda: sg.parse("-(-0.0)"), 0.0),
+        (lambda: -sg.pi * 0, -0.0),  # a formula of constants: IEEE's sign, not a bare 0
+        (lambda: 0 * -sg.log(sg.const(2)), -0.0),
+        (lambda: sg.const(-0.0) * sg.pi, -0.0),
+    ],
+)
+def test_signed_zeros_fold_as_numpy_computes_them(build, expected):
+    folded = build()
+    assert folded.is_const
+    assert repr(float(folded.value)) == repr(expected)
+    assert repr(float(sg.parse(str(folded)).value)) == repr(expected)  # prints as it parses
+
+
+@pytest.mark.parametrize(
+    "text, column, message",
+    [
+        ("+" * 10**6, 10**6 + 1, "unexpected end of input"),
+        ("x" + "+" * 10**6, 10**6 + 2, "unexpected end of input"),
+        ("x" + "- " * 10**6, 2 * 10**6 + 2, "unexpected end of input"),
+        ("x" + "*" * 10**6, 4, "expected a number, a name or '(', got '**'"),
+        ("x $" + "(" * 10**6, 3, "unexpected character '$'"),
+    ],
+)
+def test_long_bad_input_fails_at_its_first_error_in_little_memory(text, column, message):
+    """The text is read as the parser asks for it, a run of signs in one step: 1 MB of
+    operators is neither tokenized nor stacked up (it took 120 MB before)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ParseError) as caught:
+            parse(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (caught.value.column, caught.value.message) == (column, message)
+    assert peak < 4 * len(text) + 100_000
+    assert parse("-" * 10**6 + "x") is x and parse("- -+- x") is -x
+
+
+def test_open_operators_are_bounded(monkeypatch):
+    monkeypatch.setattr(sys.modules["symgrad.parse"], "MAX_PENDING", 1000)
+    assert parse("(" * 999 + "x" + ")" * 999) is x
+    with pytest.raises(ParseError, match="more than 1,000 operators and parentheses are open"):
+        parse("(" * 1000 + "x" + ")" * 1000)
+    with pytest.raises(ParseError, match="more than 1,000 operators") as caught:
+        parse("x**" * 2000 + "x")
+    assert caught.value.column == 3001
+
+
+@pytest.mark.parametrize("name", ["sin", "where", "log", "max", "sigmoid", "ln"])
+def test_a_variable_may_be_named_like_a_function(name):
+    v = sg.var(name)
+    for t in (v * 2, sg.sin(v) + v, v**v, sg.ops.FUNCTIONS["max"](v, x)):
+        assert str(parse(str(t))) == str(t)
+        assert sg.evaluate(parse(str(t)), {name: 0.5, "x": 2.0}) == sg.evaluate(
+            t, {name: 0.5, "x": 2.0})
+    assert parse(f"{name} = x*y\n{name} + 1") is x * y + 1  # a binding of that name too
+
+
+@given(st.text(min_size=1, max_size=6).filter(str.isidentifier))
+def test_any_variable_name_reads_back(name):
+    """Names with combining marks (`x́`, `कि`), names starting with `℘`, names of functions:
+    parse(str(t)) reads every name a variable may have (the constants' names pi, e, inf and
+    nan read as the constants)."""
+    if name in ("pi", "e", "inf", "nan"):
+        return
+    v = sg.var(name)
+    t = 2 * v + sg.sin(v) * x
+    assert str(parse(str(t))) == str(t)
+    assert parse(str(v)) is v
+
+
+@pytest.mark.parametrize("name", ["x\u0301", "कि", "\u2118", "\u2118\u2118", "x\u203f1", "_\u0300"])
+def test_names_with_marks_read_back(name):
+    v = sg.var(name)
+    assert parse(f"2*{name} + 1") is 2 * v + 1

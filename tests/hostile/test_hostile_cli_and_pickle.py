@@ -99,3 +99,107 @@ def test_lambdify_checks_inputs_as_evaluate_does():
         with pytest.raises(TypeError, match="the value of 'x'"):
             sg.evaluate(x + 1, {"x": bad})
     assert f(x=np.array([1, 2])).tolist() == [2.0, 3.0]
+
+
+def _every_op_kind():
+    """A formula for every op of the scalar table and every tensor op (each family of ops made
+    per axis too, and their gradients' ops), with the point to evaluate it at."""
+    from symgrad.graph import Children, Tensor
+
+    x, y = sg.variables("x y")
+    scalar = [
+        Tensor(children=Children(x, y if op.arity == 2 else None, op)) for op in sg.OPS.values()
+    ]
+    W, A = sg.matrix("W", (2, 3)), sg.matrix("A", (3, 3))
+    v, u = sg.vector("v", 3), sg.vector("u", 2)
+    N = sg.matrix("N", ("rows", "cols_2"))  # named dimensions: the mean's gradient counts them
+    tensor = [
+        W @ v, u @ W, v @ v, sg.outer(u, v), W.T, sg.trace(A), sg.sum(W), sg.mean(W, axis=0),
+        sg.sum(W, axis=1, keepdims=True), sg.mean(N, axis=(0, 1), keepdims=True),
+        sg.softmax(W), sg.softmax(W, axis=0), sg.logsumexp(W), sg.logsumexp(W, axis=None),
+    ]
+    gradients = [
+        sg.gradient(sg.sum(f * f) if f.shape else f, [*sg.free_variables(f)])
+        for f in [*tensor, sg.mean(N), sg.mean(N, axis=1)]
+    ]
+    tensor += [d for ds in gradients for d in ds]
+    rng = np.random.default_rng(0)
+    point = {"x": 0.3, "y": 0.7, "W": rng.normal(size=(2, 3)), "A": rng.normal(size=(3, 3)),
+             "v": rng.normal(size=3), "u": rng.normal(size=2), "N": rng.normal(size=(4, 5))}
+    return scalar, tensor, point
+
+
+def _values(formulas, point):
+    with np.errstate(all="ignore"):
+        return [np.asarray(sg.evaluate(f, point), dtype=float) for f in formulas]
+
+
+def test_every_op_kind_pickles_into_a_fresh_process():
+    """Graphs and compiled functions of every op, scalar and tensor (ops made per axis too),
+    load in a process that never built them and compute the same values, bit for bit."""
+    from symgrad.tensor_ops import TENSOR_OPS
+
+    scalar, tensor, point = _every_op_kind()
+    formulas = scalar + tensor
+    used = {n.op.name for n in sg.toposort(formulas) if n.op is not None}
+    assert set(sg.OPS) | set(TENSOR_OPS) <= used
+    for family in ("sum", "mean", "count", "expand_dims", "softmax", "logsumexp"):
+        assert any(name.startswith(family + "_") for name in used), family
+    x, y = sg.variables("x y")
+    compiled = [sg.lambdify(sorted(sg.free_variables(f), key=lambda v: v.name), f)
+                for f in formulas]
+    compiled.append(sg.lambdify([x, y], scalar, backend="numba"))
+    program = (
+        "import pickle, sys\n"
+        "import numpy as np\n"
+        "import symgrad as sg\n"
+        "formulas, compiled, point = pickle.loads(sys.stdin.buffer.read())\n"
+        "with np.errstate(all='ignore'):\n"
+        "    values = [np.asarray(sg.evaluate(f, point), dtype=float) for f in formulas]\n"
+        "    calls = [np.asarray(f(**{k: point[k] for k in f.__signature__.parameters}),\n"
+        "                        dtype=float) for f in compiled[:-1]]\n"
+        "    calls.append(np.asarray(compiled[-1](point['x'], point['y']), dtype=float))\n"
+        "sys.stdout.buffer.write(pickle.dumps(([str(f) for f in formulas], values, calls)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        input=pickle.dumps((formulas, compiled, point)),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    texts, values, calls = pickle.loads(done.stdout)
+    assert texts == [str(f) for f in formulas]
+    expected = _values(formulas, point)
+    same = [np.array_equal(a, b, equal_nan=True) for a, b in zip(values, expected, strict=True)]
+    assert all(same), [str(f) for f, ok in zip(formulas, same, strict=True) if not ok]
+    with np.errstate(all="ignore"):
+        expected_calls = [np.asarray(f(**{k: point[k] for k in f.__signature__.parameters}),
+                                     dtype=float) for f in compiled[:-1]]
+        expected_calls.append(np.asarray(compiled[-1](point["x"], point["y"]), dtype=float))
+    assert all(np.array_equal(a, b, equal_nan=True)
+               for a, b in zip(calls, expected_calls, strict=True))
+
+
+def test_ops_made_per_axis_are_found_by_their_names():
+    """A mean's gradient divides by a count of its named dimensions: one op per set of names,
+    each with its own name, so `M_N_k`'s count is not `M_N`'s (which would print wrongly)."""
+    from symgrad.ops import op_named
+
+    counts = []
+    for shape in [("N", "k"), ("N_k", "k"), ("N", 3), ("ℕ", "u")]:
+        M = sg.matrix("M_" + "_".join(map(str, shape)), shape)
+        (d,) = sg.gradient(sg.mean(M), [M])
+        counts += [n.op for n in sg.toposort(d) if n.op is not None and n.op.name[:5] == "count"]
+        assert pickle.loads(pickle.dumps(d)) is d
+        # the count is a helper the compiled code calls by the op's name
+        assert sg.lambdify([M], d)(np.ones((2, 4))).tolist() == [[0.125] * 4] * 2
+    assert [op.name for op in counts] == [
+        "count_of_1_N_1_k", "count_of_3_N_k_1_k", "count_of_1_N_1_3", "count_of_6ue28495_1_u"
+    ]
+    assert all(op_named(op.name) is op for op in counts)
+    for name in ("sum_axis1_0", "sum_axis01", "softmax_keepdims", "expand_dims", "count_axis0",
+                 "count_of_2_N", "count_of_2uzz", "count_of_2u4e", "sum_of_1_N",
+                 "mean_axis0_of_1_N"):
+        with pytest.raises(KeyError, match="no op is called"):
+            op_named(name)

@@ -27,7 +27,7 @@ def _parses_or_says_where(text: str) -> None:
         ("x²", "write powers with \\*\\*"),
         ("½", "write numbers with digits"),
         ("x\x00", "unexpected character"),
-        ("x\u0301", "unexpected character"),
+        ("\u0301x", "unexpected character"),  # a combining mark after a letter is a name
         ("x −y", "unexpected character"),  # a pasted unicode minus
         ("\x1b[2J", "unexpected character"),
     ],

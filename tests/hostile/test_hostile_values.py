@@ -178,9 +178,10 @@ def test_zero_times_a_formula_is_zero_even_where_the_formula_is_nan():
 
 def test_an_unfolded_zero_keeps_its_sign():
     # exp(1)/exp(1) stays a formula, so log of it evaluates to the float 0.0 and its negation
-    # to -0.0: 1/-0.0 is -inf, as numpy has it (a folded integer 0 has no sign)
+    # to -0.0: 1/-0.0 is -inf, as numpy has it; so does the folded -0 (0 and 0.0 are one
+    # constant, and numpy's -0.0 is -0.0)
     one = sg.exp(sg.const(1)) / sg.exp(sg.const(1))
     assert sg.evaluate(1 / -sg.log(one)) == -math.inf
-    assert sg.evaluate(1 / -sg.const(0)) == math.inf
+    assert sg.evaluate(1 / -sg.const(0)) == -math.inf
     # 0 - t is -t: a zero t gives -0.0 (IEEE's 0 - 0.0 is 0.0), README
     assert sg.evaluate(1 / (0 - sg.log(one))) == -math.inf
