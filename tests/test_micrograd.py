@@ -293,3 +293,61 @@ def test_pictures_explain_and_check_take_a_value(tmp_path):
     assert sg.render(out, tmp_path / "v.svg").read_text().count("<svg") == 1
     assert "cluster_gradient" in sg.to_dot_pair(out, a).source
     assert bool(sg.compare(out, a, (1 - out.tensor**2) * b.tensor))
+
+
+# --- labels and micrograd's picture --------------------------------------------------------------
+def test_a_label_can_be_set_on_any_value_as_in_the_lecture():
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    e = a * b
+    assert e.label == ""
+    e.label = "e"
+    assert (a.label, e.label) == ("a", "e") and str(e.tensor) == "a*b"
+    with pytest.raises(TypeError, match="a label is text"):
+        e.label = 3
+
+
+def test_draw_dot_shows_data_and_the_grads_backward_set():
+    from symgrad.micrograd import draw_dot
+
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
+    e = a * b
+    e.label = "e"
+    d = e + c
+    d.label = "d"
+    f = Value(-2.0, label="f")
+    L = d * f
+    L.label = "L"
+    L.backward()
+    source = draw_dot(L).source
+    for line in ("{ a | data 2.0000 | grad 6.0000 }", "{ b | data -3.0000 | grad -4.0000 }",
+                 "{ e | data -6.0000 | grad -2.0000 }", "{ L | data -8.0000 | grad 1.0000 }"):
+        assert line in source
+    assert source.count("shape=record") == 7 and source.count('label="*"') == 2
+
+
+def test_draw_dot_numbers_the_operands_where_order_matters():
+    from symgrad.micrograd import draw_dot
+
+    x, y = Value(1.0, label="x"), Value(4.0, label="y")
+    source = draw_dot(x - y).source
+    assert "taillabel=1]" in source.split("v0 -> v2_op")[1].split("\n")[0]
+    assert "taillabel=2]" in source.split("v1 -> v2_op")[1].split("\n")[0]
+    assert "taillabel" not in draw_dot(x + y).source
+
+
+def test_draw_dot_shows_any_label_literally():
+    from symgrad.micrograd import draw_dot
+
+    v = Value(1.0) * 2
+    v.label = 'a|b {c} "d"'
+    assert r'{ a\|b \{c\} \"d\" | data 2.0000 | grad 0.0000 }' in draw_dot(v).source
+    draw_dot(v).pipe(format="svg")  # and graphviz reads it
+
+
+def test_draw_dot_walks_deep_graphs_without_recursion():
+    from symgrad.micrograd import draw_dot
+
+    v = Value(0.5, label="x")
+    for _ in range(5_000):
+        v = v * 1.0001
+    assert draw_dot(v).source.count("shape=record") == 10_001  # 5,000 constants too

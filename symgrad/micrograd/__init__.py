@@ -25,7 +25,7 @@ import numpy as np
 from symgrad.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
 from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
-__all__ = ["Value"]
+__all__ = ["Value", "draw_dot"]
 
 
 def _number(value: Any, what: str) -> float:
@@ -108,7 +108,7 @@ class Value:
     'u*v + v**3'
     """
 
-    __slots__ = ("tensor", "grad", "_data", "_prev", "_op")
+    __slots__ = ("tensor", "grad", "_data", "_prev", "_op", "_label")
 
     def __init__(self, data: Any, _children: tuple = (), _op: str = "", label: str = ""):
         if _children:
@@ -126,6 +126,7 @@ class Value:
         self.grad = 0.0
         self._prev: tuple[Value, ...] = ()
         self._op = _op
+        self._label = label
 
     @classmethod
     def _apply(cls, op: Op, a: Value, b: Value | None = None) -> Value:
@@ -141,6 +142,7 @@ class Value:
             out._prev = (a, b)
         out.grad = 0.0
         out._op = op.symbol or op.name
+        out._label = ""
         return out
 
     @classmethod
@@ -152,6 +154,7 @@ class Value:
         out.grad = 0.0
         out._prev = ()
         out._op = ""
+        out._label = ""
         return out
 
     @staticmethod
@@ -168,6 +171,19 @@ class Value:
         self._data = _number(value, "a Value's data")
         if self.tensor.is_var:
             self.tensor.value = self._data
+
+    @property
+    def label(self) -> str:
+        """The Value's name in `draw_dot`, settable on any Value as in micrograd's lecture
+        (`e = a*b; e.label = "e"`). A label given to `Value(...)` also names the leaf's
+        variable in formulas; one set later names the Value in pictures only."""
+        return self._label
+
+    @label.setter
+    def label(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"a label is text, got {type(text).__name__}")
+        self._label = text
 
     # --- operations: thin calls into the op table ---------------------------------------
     def __add__(self, other: Any) -> Value:
@@ -265,3 +281,59 @@ class Value:
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
+
+
+def _graph_of(root: Value) -> tuple[list[Value], list[tuple[Value, Value]]]:
+    """Every Value below `root` (operands first) and the (operand, user) edges, as micrograd's
+    `trace`, with an explicit stack."""
+    order: list[Value] = []
+    seen: set[int] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        value, expanded = stack.pop()
+        if expanded:
+            order.append(value)
+        elif id(value) not in seen:
+            seen.add(id(value))
+            stack.append((value, True))
+            stack.extend((operand, False) for operand in reversed(value._prev))
+    edges = [(operand, value) for value in order for operand in value._prev]
+    return order, edges
+
+
+def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
+    """micrograd's picture of `root`'s graph: a record `label | data | grad` for each Value
+    (the grads `backward()` set) and a small node for each operation. Operands of `-`, `/`
+    and `**` are numbered where their order matters.
+
+    >>> a = Value(2.0, label="a"); b = Value(-3.0, label="b")
+    >>> e = a * b; e.label = "e"
+    >>> e.backward()
+    >>> source = draw_dot(e).source
+    >>> "e | data -6.0000 | grad 1.0000" in source, "a | data 2.0000 | grad -3.0000" in source
+    (True, True)
+    """
+    import graphviz  # loaded only for pictures
+
+    from symgrad.dot import dot_text
+
+    if rankdir not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"rankdir is LR, TB, RL or BT, got {rankdir!r}")
+    order, edges = _graph_of(root)
+    names = {id(value): f"v{index}" for index, value in enumerate(order)}  # from the graph
+    dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir})
+    for value in order:
+        name = names[id(value)]
+        fields = (dot_text(value.label, record=True), f"data {value.data:.4f}",
+                  f"grad {value.grad:.4f}")
+        dot.node(name, label="{ " + " | ".join(fields) + " }", shape="record")
+        if value._op:
+            dot.node(name + "_op", label=dot_text(value._op))
+            dot.edge(name + "_op", name)
+    for operand, user in edges:
+        if user._op in ("-", "/", "**") and len(user._prev) == 2:
+            dot.edge(names[id(operand)], names[id(user)] + "_op", fontcolor="firebrick",
+                     fontsize="10", taillabel=str(user._prev.index(operand) + 1))
+        else:
+            dot.edge(names[id(operand)], names[id(user)] + "_op")
+    return dot
