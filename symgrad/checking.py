@@ -28,7 +28,6 @@ from symgrad.graph import (
     name_of,
     toposort,
     unwrap,
-    var,
 )
 from symgrad.parse import parse
 from symgrad.printing import inlined_size
@@ -44,6 +43,7 @@ from symgrad.sympy_bridge import (
     with_deep_stack,
 )
 from symgrad.sympy_worker import SympyTimeoutError
+from symgrad.wrt import as_variables
 
 __all__ = [
     "CheckResult",
@@ -741,15 +741,6 @@ class CheckResults:
         printer.text(str(self))
 
 
-def _as_variable(wrt: Any) -> Tensor:
-    wrt = unwrap(wrt)
-    if isinstance(wrt, str):
-        return var(wrt)
-    if isinstance(wrt, Tensor) and wrt.is_var:
-        return wrt
-    raise TypeError(f"check differentiates with respect to variables or names, got {wrt!r}")
-
-
 def check_derivative(
     f: Tensor,
     wrt: Tensor | str,
@@ -772,7 +763,10 @@ def check_derivative(
     >>> bool(result), result.point
     (False, {'x': 1.947189})
     """
-    wrt = _as_variable(wrt)
+    variables, single = as_variables(wrt, f)
+    if not single:
+        raise TypeError(f"check_derivative compares one partial: give one variable, got {wrt!r}")
+    wrt = variables[0]
     if sympy_f is not None:
         sympy_f = sympy_expression(sympy_f, "check_derivative's sympy_f")
     try:
@@ -1000,15 +994,13 @@ def check(
     from symgrad.diff import grad, gradient
 
     f = unwrap(f)
-    wrt = unwrap(wrt)
     if isinstance(f, str):
         from symgrad.parse import parse
 
         f = parse(f)
     if not isinstance(f, Tensor):
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
-    single = isinstance(wrt, str | Tensor)
-    variables = [_as_variable(w) for w in ([wrt] if isinstance(wrt, str | Tensor) else wrt)]
+    variables, single = as_variables(wrt, f)
     if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
         # sympy has no matrix calculus to compare with: the scalar expansion stands in
         from symgrad.matrix_check import check_tensor

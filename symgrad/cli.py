@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from symgrad import __version__
-from symgrad.graph import Tensor, free_variables, name_of, var
+from symgrad.graph import Tensor, free_variables, name_of
+from symgrad.wrt import as_variables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_INLINED = 5_000
@@ -150,6 +151,7 @@ def expression_and_point(args: argparse.Namespace, required: bool = False) -> tu
 def check_point(f: Tensor, point: dict[str, float]) -> None:
     """Every variable of f has a value in `point`, and `point` names no other variable.
 
+    >>> from symgrad.graph import var
     >>> check_point(var("x") * var("y"), {"x": 1.0})
     Traceback (most recent call last):
     symgrad.cli.UsageError: no value for y: give every variable one, like --at x=1,y=1
@@ -169,6 +171,7 @@ def check_point(f: Tensor, point: dict[str, float]) -> None:
 def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
     """The variables to differentiate by; all of f's variables when none are given.
 
+    >>> from symgrad.graph import var
     >>> f = var("x") * var("y") + var("z")
     >>> [w.name for w in parse_wrt(["y", "x,z"], f)], parse_wrt(None, var("x"))
     (['y', 'x', 'z'], [Tensor(x)])
@@ -178,18 +181,16 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
         if not variables:
             raise UsageError("the expression has no variables to differentiate by")
         return variables
-    present = [name_of(v) for v in free_variables(f)]
-    result = []
-    for item in names:
-        for name in item.split(","):
-            name = name.strip()
-            if not name.isidentifier():
-                raise UsageError(f"--wrt {name!r}: a variable name is a letter or _ then "
-                                 f"letters, digits or _")
-            if name not in present:  # a typo, most likely; d f/d name would be a silent 0
-                raise UsageError(f"--wrt {name}: {name} is not a variable of the expression "
-                                 f"(its variables: {', '.join(present) or 'none'})")
-            result.append(var(name))
+    present = free_variables(f)
+    try:
+        result = as_variables(list(names), f).variables
+    except (TypeError, ValueError) as error:  # a name that is not one: "wrt '2x': ..."
+        raise UsageError(f"--{error}") from None
+    for variable in result:
+        if variable not in present:  # a typo, most likely; d f/d name would be a silent 0
+            listed = ", ".join(name_of(v) for v in present) or "none"
+            raise UsageError(f"--wrt {variable.name}: {variable.name} is not a variable of the "
+                             f"expression (its variables: {listed})")
     return result
 
 

@@ -24,7 +24,6 @@ from symgrad.explain import (
     _as_expression,
     _grouped,
     _text,
-    as_wrt_list,
     explain,
     format_number,
 )
@@ -40,6 +39,7 @@ from symgrad.graph import (
 )
 from symgrad.ops import add, mul, neg, sub
 from symgrad.sympy_bridge import plain_number
+from symgrad.wrt import as_variables
 
 SAMPLES = 12
 """Sample points per range for the hints; the mixed-sign range comes first, then a positive
@@ -271,7 +271,7 @@ def compare(
     'sin(x*y)'
     """
     f = _as_expression(f)
-    wrt_list = as_wrt_list(wrt)
+    wrt_list = as_variables(wrt, f).variables
     if len(wrt_list) != 1:
         raise ValueError("compare checks one partial derivative: give one variable as wrt")
     w = wrt_list[0]

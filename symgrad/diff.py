@@ -8,7 +8,7 @@ record its steps, which `explain` shows to users.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 from symgrad import matrix_diff
 from symgrad.fold import apply
@@ -17,6 +17,7 @@ from symgrad.ops import COMPARISONS, Op, add, eq, mul, ne, neg, select_zero
 from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
 from symgrad.tensor_ops import unbroadcast
+from symgrad.wrt import as_variables
 
 
 class Step(NamedTuple):
@@ -212,15 +213,23 @@ def _forward_sweep(
     return derivative
 
 
-def grad(f: Tensor, wrt: Tensor) -> Tensor:
-    """The derivative graph d f / d wrt.
+def _one_variable(wrt: Tensor | str, f: Tensor) -> Tensor:
+    variables, single = as_variables(wrt, f)
+    if not single:
+        raise TypeError(f"grad differentiates by one variable, got {wrt!r}; for several, "
+                        f"use gradient(f, wrt)")
+    return variables[0]
+
+
+def grad(f: Tensor, wrt: Tensor | str) -> Tensor:
+    """The derivative graph d f / d wrt (a variable or its name).
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
     >>> str(grad(x * y + x, x))
     'y + 1'
     """
-    _check_wrt(wrt)
+    wrt = _one_variable(wrt, f)
     if not (f.shape or wrt.shape):
         order = toposort(f)
         if not matrix_diff.is_shaped(order):
@@ -298,8 +307,10 @@ def reverse_sweep(
 @overload
 def gradient(f: Tensor, wrt: Tensor, stable: bool = False) -> Tensor: ...
 @overload
-def gradient(f: Tensor, wrt: Sequence[Tensor], stable: bool = False) -> list[Tensor]: ...
-def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor], stable: bool = False
+def gradient(f: Tensor, wrt: str, stable: bool = False) -> Any: ...  # "x": a partial; "x y": a list
+@overload
+def gradient(f: Tensor, wrt: Sequence[Tensor | str], stable: bool = False) -> list[Tensor]: ...
+def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str], stable: bool = False
              ) -> Tensor | list[Tensor]:
     """The partials of a scalar f with respect to each of `wrt`, by one reverse sweep; one
     variable (not in a list) gives its one partial. With `stable=True`, the partials of
@@ -316,18 +327,18 @@ def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor], stable: bool = False
     'sigmoid(x)'
     """
     f = as_tensor(f)
-    if isinstance(wrt, Tensor):
-        return gradient(f, [wrt], stable)[0]
+    variables, single = as_variables(wrt, f)
     if stable:
-        return stabilize(gradient(stabilize(f), wrt))
-    adjoint = reverse_sweep(f, wrt)
-    partials = [adjoint.get(w, const(0)) for w in wrt]
-    if f.shape or matrix_diff.is_shaped(wrt) or matrix_diff.is_shaped(partials):
-        return matrix_diff.shaped_like(partials, wrt)
-    return partials
+        partials = stabilize(gradient(stabilize(f), variables))
+    else:
+        adjoint = reverse_sweep(f, variables)
+        partials = [adjoint.get(w, const(0)) for w in variables]
+        if f.shape or matrix_diff.is_shaped(variables) or matrix_diff.is_shaped(partials):
+            partials = matrix_diff.shaped_like(partials, variables)
+    return partials[0] if single else partials
 
 
-def diff(f: Tensor, wrt: Tensor) -> Tensor:
+def diff(f: Tensor, wrt: Tensor | str) -> Tensor:
     """d f / d wrt, sympy's spelling of `f.grad(wrt)`.
 
     >>> from symgrad.graph import var
@@ -338,7 +349,7 @@ def diff(f: Tensor, wrt: Tensor) -> Tensor:
     return grad(as_tensor(f), wrt)
 
 
-def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:
+def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor] | Tensor | str) -> list[list[Tensor]]:
     """Rows of partials, one row per output: `J[i][j] = d fs[i] / d wrt[j]`.
 
     >>> from symgrad.graph import variables
@@ -346,10 +357,10 @@ def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[list[Tensor]]:
     >>> [[str(p) for p in row] for row in jacobian([x * y, x + y], [x, y])]
     [['y', 'x'], ['1', '1']]
     """
-    return [gradient(f, wrt) for f in fs]
+    return [gradient(f, as_variables(wrt, f).variables) for f in fs]
 
 
-def hessian(f: Tensor, wrt: Sequence[Tensor]) -> list[list[Tensor]]:
+def hessian(f: Tensor, wrt: Sequence[Tensor] | Tensor | str) -> list[list[Tensor]]:
     """Second partials: `H[i][j] = d^2 f / d wrt[i] d wrt[j]`.
 
     >>> from symgrad.graph import variables
@@ -357,4 +368,5 @@ def hessian(f: Tensor, wrt: Sequence[Tensor]) -> list[list[Tensor]]:
     >>> [[str(p) for p in row] for row in hessian(x**2 * y, [x, y])]
     [['2*y', '2*x'], ['2*x', '0']]
     """
-    return jacobian(gradient(f, wrt), wrt)
+    variables = as_variables(wrt, f).variables
+    return jacobian(gradient(f, variables), variables)

@@ -20,6 +20,7 @@ import numpy as np
 
 from symgrad.graph import Tensor, as_tensor, children_of, name_of, toposort, unwrap
 from symgrad.shapes import format_shape
+from symgrad.wrt import as_variables
 
 MAX_NODES = 400
 """Past this many distinct nodes `to_dot` refuses: dot gets slow and the picture unreadable."""
@@ -398,13 +399,6 @@ def _roots(outputs: Any) -> list[Tensor]:
     return [as_tensor(item) for item in items]
 
 
-def _wrt_list(wrt: Any) -> list[Tensor]:
-    items = [unwrap(w) for w in (wrt if isinstance(wrt, list | tuple) else [wrt])]
-    if not items or not all(isinstance(w, Tensor) and w.is_var for w in items):
-        raise TypeError(f"wrt must be a variable or a list of variables, got {wrt!r}")
-    return list(items)
-
-
 def to_dot_pair(
     f: Tensor,
     wrt: Tensor | Sequence[Tensor],
@@ -437,7 +431,7 @@ def to_dot_pair(
     from symgrad.printing import inlined_size
 
     (f,) = _roots(f)
-    wrt_list = _wrt_list(wrt)
+    wrt_list = as_variables(wrt, f).variables
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty text, got {name!r}")
     if derivatives is None:

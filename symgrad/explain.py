@@ -34,9 +34,9 @@ from symgrad.graph import (
     toposort,
     unwrap,
     var,
-    variables,
 )
 from symgrad.printing import TEXT, inlined_size, render
+from symgrad.wrt import as_variables
 
 MODES = ("reverse", "forward")
 SIMPLIFY_MAX_OPS = 60
@@ -707,34 +707,6 @@ def _as_expression(f: Any) -> Tensor:
     raise TypeError(f"explain a Tensor or a formula as text, got {type(f).__name__}")
 
 
-def as_wrt_list(wrt: Any) -> list[Tensor]:
-    """wrt as a list of distinct variables: a Tensor, a name, "x y" or a list of either.
-
-    >>> [w.name for w in as_wrt_list("x y x")], [w.name for w in as_wrt_list(var("z"))]
-    (['x', 'y'], ['z'])
-    """
-    wrt = unwrap(wrt)
-    if isinstance(wrt, str):
-        items: list[Any] = list(variables(wrt))
-    elif isinstance(wrt, Tensor):
-        items = [wrt]
-    elif isinstance(wrt, Sequence):
-        items = list(wrt)
-    else:
-        raise TypeError(f"wrt must be a variable, a name or a list of them, got {wrt!r}")
-    result = []
-    for item in items:
-        item = unwrap(item)
-        w = var(item) if isinstance(item, str) else item
-        if not isinstance(w, Tensor) or not w.is_var:
-            raise TypeError(f"differentiate with respect to variables, got {item!r}")
-        if w not in result:
-            result.append(w)
-    if not result:
-        raise ValueError("wrt is empty: name at least one variable")
-    return result
-
-
 def _point_values(tensors: list[Tensor], f: Tensor, at: Mapping | None) -> dict | None:
     """Every tensor's value at the point, in one `evaluate` call; None when there is no point
     (no `at` and some variable of f unbound)."""
@@ -787,7 +759,7 @@ def _explained(f: Any, wrt: Any, at: Mapping | None, mode: str, simplify: bool) 
     if mode not in MODES:
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
     f = _as_expression(f)
-    wrt_list = as_wrt_list(wrt)
+    wrt_list = list(dict.fromkeys(as_variables(wrt, f).variables))  # each variable once
     raw: list[tuple[Tensor | None, Any]] = []
     gradients: dict[Tensor, Tensor] = {}
     if mode == "reverse":

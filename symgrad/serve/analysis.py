@@ -23,6 +23,7 @@ from symgrad.printing import latex
 from symgrad.simplify import simplify
 from symgrad.tensor_ops import matrix, vector
 from symgrad.tensor_ops import sum as tensor_sum
+from symgrad.wrt import as_variables
 
 
 class FormInput(NamedTuple):
@@ -91,10 +92,10 @@ def _read(form: FormInput) -> tuple[Tensor, list[Tensor], dict[str, Any]]:
     variables = {name_of(variable): variable for variable in free_variables(f)}
     if not variables:
         raise UsageError("the formula has no variables to differentiate by")
-    names = [name for name in form.wrt.replace(",", " ").split()] or list(variables)
-    for name in names:
-        if name not in variables:
-            raise UsageError(f"{name} is not a variable of the formula "
+    wrt = as_variables(form.wrt, f).variables if form.wrt.strip() else list(variables.values())
+    for variable in wrt:
+        if variable not in variables.values():
+            raise UsageError(f"{variable.name} is not a variable of the formula "
                              f"(its variables: {', '.join(variables)})")
     point: dict[str, Any] = parse_at([form.at]) if form.at.strip() else {}
     rng = np.random.default_rng(0)
@@ -102,7 +103,7 @@ def _read(form: FormInput) -> tuple[Tensor, list[Tensor], dict[str, Any]]:
     for name, variable in variables.items():
         sizes = [size if isinstance(size, int) else 3 for size in variable.shape]  # "n" -> 3
         env[name] = np.round(rng.normal(size=sizes), 2) if sizes else point.get(name, 1.0)
-    return f, [variables[name] for name in names], env
+    return f, wrt, env
 
 
 def _shapes(text: str) -> dict[str, Any]:
