@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from symgrad import __version__
 from symgrad.graph import Tensor, free_variables, name_of
+from symgrad.printing import format_value
 from symgrad.wrt import as_variables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -85,6 +86,9 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
         return run
 
     return register
+
+
+DIGITS = 10  # significant digits of the values the terminal shows
 
 
 # --- argument helpers ---------------------------------------------------------------------------
@@ -194,21 +198,6 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
     return result
 
 
-def format_number(value: Any) -> str:
-    """A computed value for the terminal: 10 significant digits, integers without `.0`.
-
-    >>> format_number(7.0), format_number(2**0.5), format_number(float("nan"))
-    ('7', '1.414213562', 'nan')
-    """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return f"{number:.10g}"
-
-
 def quiet_evaluate(outputs: Any, point: dict[str, float]) -> Any:
     """Values at the point; nan and inf speak for themselves, without numpy's warnings."""
     import numpy as np
@@ -296,11 +285,11 @@ def run_diff(args: argparse.Namespace) -> int:
     comment = {"text": "", "latex": "% ", "python": "# "}[args.format]
     if args.at:
         values = quiet_evaluate([f, *derivatives], point)
-        shown = ", ".join(f"{name}={format_number(v)}" for name, v in point.items())
+        shown = ", ".join(f"{name}={format_value(v, DIGITS)}" for name, v in point.items())
         print(f"{comment}at {shown}:")
-        print(f"{comment}  f = {format_number(values[0])}")
+        print(f"{comment}  f = {format_value(values[0], DIGITS)}")
         for w, value in zip(wrt, values[1:], strict=True):
-            print(f"{comment}  df/d{w.name} = {format_number(value)}")
+            print(f"{comment}  df/d{w.name} = {format_value(value, DIGITS)}")
     failed = False
     if args.check:
         from symgrad.checking import check_derivative
@@ -367,7 +356,7 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
          examples='  symgrad eval "x*y + b" --at x=2,y=3,b=1')
 def run_eval(args: argparse.Namespace) -> int:
     f, point = expression_and_point(args, required=True)
-    print(format_number(quiet_evaluate(f, point)))
+    print(format_value(quiet_evaluate(f, point), DIGITS))
     return EXIT_OK
 
 

@@ -25,7 +25,6 @@ from symgrad.explain import (
     _grouped,
     _text,
     explain,
-    format_number,
 )
 from symgrad.fold import apply
 from symgrad.graph import (
@@ -38,6 +37,7 @@ from symgrad.graph import (
     name_of,
 )
 from symgrad.ops import add, mul, neg, sub
+from symgrad.printing import format_value
 from symgrad.sympy_bridge import plain_number
 from symgrad.wrt import as_variables
 
@@ -105,12 +105,12 @@ class Comparison:
             lines = [f"right: the claimed {name} = {_text(self.claimed)} agrees with the true "
                      f"{name} = {true_text} at all {self.checked} sample points"]
         else:
-            point = ", ".join(f"{k} = {format_number(v)}" for k, v in (self.point or {}).items())
+            point = ", ".join(f"{k} = {format_value(v)}" for k, v in (self.point or {}).items())
             lines = [
                 f"wrong: the claimed {name} = {_text(self.claimed)} is not the true {name} = "
                 f"{true_text} ({out} = {_text(self.f)})",
-                f"  first differs at {point}: claimed {format_number(self.claimed_value)}, "
-                f"true {format_number(self.expected)}",
+                f"  first differs at {point}: claimed {format_value(self.claimed_value)}, "
+                f"true {format_value(self.expected)}",
             ]
             if self.hint is not None:
                 lines.append(f"  likely mistake: {self.hint.text}")
@@ -400,7 +400,7 @@ def _whole_scaled(explanation: Explanation, w: Tensor, claim: Tensor,
     if np.isclose(ratio[0], -1):
         text = f"a sign error: the claim is the whole derivative {whole} with its sign flipped"
         return Hint("sign", None, derivative, -1.0, (), text)
-    text = (f"a wrong constant: the claim is {format_number(ratio[0])} times the whole "
+    text = (f"a wrong constant: the claim is {format_value(ratio[0])} times the whole "
             f"derivative {whole}")
     return Hint("scaled", None, derivative, float(ratio[0]), (), text)
 
@@ -550,7 +550,7 @@ def _hint(explanation: Explanation, kind: str, step: ExplainedStep, share: Tenso
         text = (f"an extra factor {explanation.formula(factor, labelled=False)} on the part "
                 f"{part}")
     elif kind == "scaled":
-        text = (f"a wrong constant: the claim has {format_number(factor)}*{_grouped(part)} "
+        text = (f"a wrong constant: the claim has {format_value(factor)}*{_grouped(part)} "
                 f"for {part}")
     else:  # wrong local derivative
         text = (f"a wrong local derivative: the claim has {factor} where "

@@ -8,7 +8,6 @@ the same. Leans on `graphviz` (the Python package) for the DOT text and on `diff
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +18,7 @@ import graphviz
 import numpy as np
 
 from symgrad.graph import Tensor, as_tensor, children_of, name_of, toposort, unwrap
+from symgrad.printing import format_value
 from symgrad.shapes import format_shape
 from symgrad.wrt import as_variables
 
@@ -74,7 +74,7 @@ def node_title(node: Tensor) -> str:
     ['x', '2', '**', 'neg']
     """
     if node.children is None:
-        return node.name if node.name is not None else format_value(node.value)
+        return node.name if node.name is not None else format_value(node.value, DIGITS)
     op = node.children.op
     if op.arity == 1 and op.symbol is not None:  # unary minus: "-" alone reads like subtraction
         return op.name
@@ -83,26 +83,7 @@ def node_title(node: Tensor) -> str:
     return op.symbol if op.symbol is not None else op.name
 
 
-def format_value(value: Any) -> str:
-    """A value as a short label: 4 significant digits, arrays by their first few entries.
-
-    >>> format_value(2.0), format_value(0.70710678), format_value(np.arange(8.0))
-    ('2', '0.7071', '[0, 1, 2, ...] (8,)')
-    """
-    if isinstance(value, np.ndarray):
-        if value.ndim == 0:
-            return format_value(value.item())
-        flat = value.ravel()
-        shown = ", ".join(format_value(v) for v in flat[:3])
-        more = ", ..." if flat.size > 3 else ""
-        return f"[{shown}{more}] {value.shape}"
-    if isinstance(value, float | int | np.number):
-        value = float(value)
-        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.4g}"
-    return str(value)
-
+DIGITS = 4  # significant digits of the values a picture shows
 
 _DOT_SPECIAL = re.compile(r'[\\"{}|<>]|[^ -~]')  # and whatever is not printable ASCII
 
@@ -292,9 +273,9 @@ def _add_node(
     if node.shape:  # vectors and matrices show their shapes
         fields.append(format_shape(node.shape))
     if value is not None and kind != "const":
-        fields.append(f"data {format_value(value)}")
+        fields.append(f"data {format_value(value, DIGITS)}")
     if adjoint is not None:
-        fields.append(f"grad {format_value(adjoint)}")
+        fields.append(f"grad {format_value(adjoint, DIGITS)}")
     if note:
         fields.append(note)
     if len(fields) == 1:

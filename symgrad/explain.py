@@ -35,7 +35,7 @@ from symgrad.graph import (
     unwrap,
     var,
 )
-from symgrad.printing import TEXT, inlined_size, render
+from symgrad.printing import TEXT, format_value, inlined_size, render
 from symgrad.wrt import as_variables
 
 MODES = ("reverse", "forward")
@@ -130,7 +130,7 @@ class ExplainedStep:
 
     def __repr__(self) -> str:
         def shown(t: Tensor, value: Any) -> str:
-            return _text(t) if value is None else f"{_text(t)} = {format_number(value)}"
+            return _text(t) if value is None else f"{_text(t)} = {format_value(value)}"
 
         node, operand = _text(self.node), _text(self.operand)
         arrow = f"{node} → {operand}" if self.mode == "reverse" else f"{operand} → {node}"
@@ -145,22 +145,6 @@ class ExplainedStep:
     def accumulates(self) -> bool:
         """Whether this step adds to earlier contributions (the `+=` of the backward pass)."""
         return len(self.summands) > 1
-
-
-def format_number(value: Any) -> str:
-    """A value for a table cell: 6 significant digits, integers without a point.
-
-    >>> format_number(3.0), format_number(0.41997434161402614), format_number(-2)
-    ('3', '0.419974', '-2')
-    """
-    if value is None:
-        return "?"
-    if isinstance(value, np.ndarray) and value.ndim > 0:
-        return np.array2string(value, precision=4, separator=", ", threshold=4, edgeitems=2)
-    value = float(value)
-    if np.isfinite(value) and value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.6g}"
 
 
 def _substitute(t: Tensor, mapping: Mapping[Tensor, Tensor],
@@ -371,7 +355,7 @@ class Explanation:
         text = self.formula(t, max_chars=max_chars)
         if self._values is None:
             return text
-        number = format_number(value)
+        number = format_value(value)
         return number if text == number else f"{text} = {number}"
 
     def _wrt_text(self, w: Tensor) -> str:
@@ -445,7 +429,7 @@ class Explanation:
         title = f"{self.output} = {formula}: {kind}, with respect to {names}"
         if self._values is not None:  # explained at a point
             values = self._values
-            point = ", ".join(f"{name_of(v)} = {format_number(values[v])}"
+            point = ", ".join(f"{name_of(v)} = {format_value(values[v])}"
                               for v in free_variables(self.f) if v in values)
             title += f", at {point}" if point else ""
         if self._simplify is None and len(self.steps) > SIMPLIFY_MAX_STEPS:
@@ -457,7 +441,7 @@ class Explanation:
         for node in self.labels:
             line = self.definition(node)
             if self._values is not None:
-                line += f" = {format_number(self._values[node])}"
+                line += f" = {format_value(self._values[node])}"
             lines.append(line)
         return lines
 
@@ -479,9 +463,9 @@ class Explanation:
             total = _cut(self.formula(final.total, max_chars=CELL_CHARS), CELL_CHARS)
             line = " = ".join(dict.fromkeys([target, _numbers_text(numbers), *terms, total]))
             if self._values is not None:
-                values = [" + ".join(format_number(by_number[n].contribution_value)
+                values = [" + ".join(format_value(by_number[n].contribution_value)
                                      for n in numbers)] if listed else []
-                line += " = " + " = ".join([*values, format_number(final.total_value)])
+                line += " = " + " = ".join([*values, format_value(final.total_value)])
             lines.append(f"{line}   ({why})")
         return lines
 
@@ -502,7 +486,7 @@ class Explanation:
             full = self.formula(g, labelled=False, max_chars=FULL_FORMULA_WIDTH)
             if len(full) <= FULL_FORMULA_WIDTH:  # written out in f's variables, when short
                 texts.append(full)
-            value = "" if self.gradient_values is None else format_number(
+            value = "" if self.gradient_values is None else format_value(
                 self.gradient_values[w])
             formula = " = ".join([self._wrt_text(w), *dict.fromkeys(texts)])
             numbers = self._final_steps(w)

@@ -35,6 +35,31 @@ def format_number(value: Any) -> str:
     return repr(value)
 
 
+def format_value(value: Any, digits: int = 6) -> str:
+    """A computed value for people to read: `digits` significant digits, integers without a
+    point, an array by its first entries and its shape, `?` for a value not known. (A
+    constant in a formula is written by `format_number`, exactly, so it parses back.)
+
+    >>> format_value(3.0), format_value(0.41997434161402614), format_value(2**0.5, 10)
+    ('3', '0.419974', '1.414213562')
+    >>> format_value(np.arange(8.0), 4), format_value(None), format_value(float("nan"))
+    ('[0, 1, 2, ...] (8,)', '?', 'nan')
+    """
+    if value is None:
+        return "?"
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        flat = value.ravel()
+        shown = ", ".join(format_value(entry, digits) for entry in flat[:3])
+        return f"[{shown}{', ...' if flat.size > 3 else ''}] {value.shape}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isfinite(number) and number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:.{digits}g}"
+
+
 def _precedence(node: Tensor) -> int:
     if node.children is not None:
         return node.children.op.precedence

@@ -9,7 +9,8 @@ from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
 from symgrad.cli import main
-from symgrad.explain import explain, format_number
+from symgrad.explain import explain
+from symgrad.printing import format_value
 
 x, y, b = sg.variables("x y b")
 SEED_003 = {"x": 2.0, "y": 3.0, "b": 1.0}
@@ -154,8 +155,8 @@ def test_wide_formulas_are_cut_keeping_values():
     assert " = " in cut.split("…", 1)[1]  # the value after a cut formula survives
 
 
-def test_format_number():
-    assert [format_number(v) for v in (7.0, -1.5, 1e-12, 2 / 3)] == ["7", "-1.5", "1e-12",
+def test_format_value():
+    assert [format_value(v) for v in (7.0, -1.5, 1e-12, 2 / 3)] == ["7", "-1.5", "1e-12",
                                                                        "0.666667"]
 
 

@@ -297,11 +297,11 @@ def test_pictures_explain_and_check_take_a_value(tmp_path):
 
 # --- labels and micrograd's picture --------------------------------------------------------------
 def test_a_label_can_be_set_on_any_value_as_in_the_lecture():
-    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    a, b = Value(2.0, label="lecture_a"), Value(-3.0, label="lecture_b")
     e = a * b
     assert e.label == ""
     e.label = "e"
-    assert (a.label, e.label) == ("a", "e") and str(e.tensor) == "a*b"
+    assert (a.label, e.label) == ("lecture_a", "e") and str(e.tensor) == "lecture_a*lecture_b"
     with pytest.raises(TypeError, match="a label is text"):
         e.label = 3
 
