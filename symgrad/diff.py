@@ -12,7 +12,7 @@ from typing import NamedTuple, overload
 
 from symgrad import matrix_diff
 from symgrad.fold import apply
-from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
+from symgrad.graph import Tensor, as_tensor, check_names, const, gc_paused, toposort
 from symgrad.ops import Op, add, mul, neg, select_zero
 from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
@@ -100,6 +100,7 @@ def forward_sweep(f: Tensor, wrt: Tensor, record: list[Step] | None = None) -> d
     """d node / d wrt for every node of f that depends on wrt, keyed by node."""
     _check_wrt(wrt)
     order = toposort(f)
+    check_names(order, [wrt])
     if matrix_diff.is_shaped(order):
         raise ShapeError("forward mode takes scalar graphs; differentiate tensor expressions "
                          "with grad or gradient (reverse mode)")
@@ -149,12 +150,24 @@ def grad(f: Tensor, wrt: Tensor) -> Tensor:
     'y + 1'
     """
     _check_wrt(wrt)
-    if not (f.shape or wrt.shape):
+    if not wrt.shape:
         order = toposort(f)
-        if not matrix_diff.is_shaped(order):
+        if _elementwise(order, [wrt]):
+            check_names(order, [wrt])
             return _forward_sweep(order, wrt).get(f, const(0))
     # Tensor expressions: reverse mode, which gives the gradient the shape of `wrt`
     return gradient(f, [wrt])[0]
+
+
+def _elementwise(order: list[Tensor], wrt: Sequence[Tensor]) -> bool:
+    """Whether every op of the graph acts element by element and every `wrt` is a scalar.
+    Then each element of f is a scalar formula of the wrt (an array in it is a batch of
+    points, like an array bound to a scalar variable), differentiated element by element;
+    a reduction (`sum`) or product (`@`) needs the tensor sweep, which sums adjoints back."""
+    return not matrix_diff.is_shaped(wrt) and (
+        not matrix_diff.is_shaped(order) or all(node.op is None or node.op.pullback is None
+                                               for node in order)
+    )
 
 
 def reverse_sweep(
@@ -167,6 +180,7 @@ def reverse_sweep(
     """
     targets = {_check_wrt(w) for w in wrt}
     order = toposort(f)
+    check_names(order, wrt)
     active: set[Tensor] = set()
     for node in order:
         children = node.children
@@ -175,7 +189,7 @@ def reverse_sweep(
             and (children.a in active or (children.b is not None and children.b in active))
         ):
             active.add(node)
-    if matrix_diff.is_shaped(order):
+    if not _elementwise(order, wrt):
         if record is not None:
             raise ShapeError("explain and compare show scalar gradients step by step; for "
                              "vectors and matrices use sg.gradient and sg.check")
@@ -237,7 +251,7 @@ def gradient(f: Tensor, wrt: Tensor | Sequence[Tensor], stable: bool = False
         return stabilize(gradient(stabilize(f), wrt))
     adjoint = reverse_sweep(f, wrt)
     partials = [adjoint.get(w, const(0)) for w in wrt]
-    if f.shape or matrix_diff.is_shaped(wrt) or matrix_diff.is_shaped(partials):
+    if matrix_diff.is_shaped(wrt):
         return matrix_diff.shaped_like(partials, wrt)
     return partials
 

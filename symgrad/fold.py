@@ -102,7 +102,7 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     with np.errstate(all="ignore"):
         value = op.numpy(*[_as_float(operand) for operand in operands])
     if isinstance(value, np.ndarray):
-        return const(value, shaped=bool(a.shape or (b is not None and b.shape)))
+        return const(value)
     if value == 0 and all(type(operand) is int for operand in operands):
         value = 0  # integers have no -0: -(0) and 0*-1 are 0
     # Functions fold only to integers (exp(0) -> 1) and to inf or nan; log(2) stays exact, as

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
-from typing import NamedTuple
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
-from symgrad.graph import PI, E, Tensor, const, gc_paused, var
+from symgrad.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
 from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, eq, ge, gt, le, lt, ne, where
+from symgrad.shapes import as_shape
 
 __all__ = ["ParseError", "parse"]
 
@@ -193,8 +195,9 @@ def _pending_comparison(operators: list[tuple]) -> bool:
     return False
 
 
-def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]) -> Tensor:
-    """One expression from its tokens; names in `bindings` stand for their Tensors."""
+def parse_expression(text: str, tokens: list[Token], bindings: ChainMap[str, Tensor]) -> Tensor:
+    """One expression from its tokens; names in `bindings` stand for their Tensors, and a
+    variable found is entered in its last map."""
     operands: list[Tensor] = []
     # entries: (kind, op, precedence, token, argument count); kinds: binary, prefix, paren, call
     operators: list[tuple] = []
@@ -297,7 +300,7 @@ def parse_expression(text: str, tokens: list[Token], bindings: dict[str, Tensor]
     return operands[0]
 
 
-def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
+def _leaf(text: str, token: Token, bindings: ChainMap[str, Tensor]) -> Tensor:
     if token.text in bindings:
         return bindings[token.text]
     if token.text in CONSTANT_NAMES:
@@ -308,7 +311,9 @@ def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
         )
     if not token.text.isidentifier():  # letters with digits or numbers Python's names refuse
         raise _error(text, token.line, token.column, _not_a_name(token.text))
-    return var(token.text)
+    # looked up once per parse: finding a declared vector or matrix may run the collector
+    variable = bindings.maps[-1][token.text] = var(token.text)
+    return variable
 
 
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
@@ -323,8 +328,12 @@ def _not_a_name(word: str) -> str:
     return message
 
 
-def parse(text: str) -> Tensor:
+def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Tensor:
     """The graph a formula describes; `parse(str(t))` is equivalent to `t`.
+
+    A name is the variable declared under it: with the shape `shapes` gives it (name ->
+    shape, as `(3,)` or `("m", "n")`), else the vector or matrix already declared by that
+    name (`vector`, `matrix`), else a scalar.
 
     Numbers (`2`, `0.5`, `1e-3`, `1/2` exactly), the constants `pi` and `e`, names,
     `+ - * / **` (or `^`), unary minus, comparisons (`x > 0`, not chained), parentheses, the op
@@ -338,24 +347,28 @@ def parse(text: str) -> Tensor:
     '-x**2'
     >>> str(parse("t1 = x*y\\nsin(t1) + t1"))
     'x*y + sin(x*y)'
+    >>> parse("2*q", shapes={"q": (3,)}).shape
+    (3,)
     """
     if not isinstance(text, str):
         raise TypeError(f"parse takes a string, got {type(text).__name__}")
+    declared = {name: var(name, shape=as_shape(shape)) for name, shape in (shapes or {}).items()}
     # Big formulas allocate many nodes and free none: the collector would only rescan them.
     with gc_paused():
         try:
-            return _parse(text)
-        except ParseError:
+            return _parse(text, declared)
+        except (ParseError, NameClashError):  # a name's declarations, not the text, are wrong
             raise
         except (ArithmeticError, ValueError, TypeError) as error:  # a net under the checks
             raise _error(text, 1, 1, f"cannot build this formula: {error}") from None
 
 
-def _parse(text: str) -> Tensor:
+def _parse(text: str, declared: dict[str, Tensor]) -> Tensor:
     statements = tokenize(text)
     if not statements:
         raise _error(text, 1, 1, "empty formula")
     bindings: dict[str, Tensor] = {}
+    scope = ChainMap(bindings, declared)  # a `name = ...` line shadows a declared variable
     for number, tokens in enumerate(statements, start=1):
         last = number == len(statements)
         first = tokens[0]
@@ -369,7 +382,7 @@ def _parse(text: str) -> Tensor:
                 )
             if first.text in bindings:
                 raise _error(text, first.line, first.column, f"{first.text} is bound twice")
-            bindings[first.text] = parse_expression(text, tokens[2:], bindings)
+            bindings[first.text] = parse_expression(text, tokens[2:], scope)
         elif not last:
             raise _error(
                 text,
@@ -378,5 +391,5 @@ def _parse(text: str) -> Tensor:
                 "only the last line is an expression; the others are name = ...",
             )
         else:
-            return parse_expression(text, tokens, bindings)
+            return parse_expression(text, tokens, scope)
     raise AssertionError("unreachable")
