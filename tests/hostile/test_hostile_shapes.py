@@ -55,54 +55,49 @@ def formulas(n_arrays: int):
     )
 
 
-def build(tree, w, arrays):
-    """The formula as a symgrad graph (arrays as they are: numpy operands of Tensors)."""
-    stack, done = [tree], {}
-    while stack:  # iterative post-order over the tree
-        node = stack[-1]
-        pending = [child for child in node[1:] if isinstance(child, tuple) and
-                   id(child) not in done]
-        if node[0] not in ("w", "data", "number") and pending:
-            stack.extend(pending)
+def post_order(tree) -> list:
+    """The tree's nodes, operands before the node using them (iteratively)."""
+    order, stack = [], [(tree, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded or node[0] in ("w", "data", "number"):
+            order.append(node)
             continue
-        stack.pop()
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node[1:]))
+    return order
+
+
+def interpret(tree, leaf, table_column: int):
+    """The tree's value, with `leaf` giving leaves and the ops from column 0 (symgrad) or
+    1 (numpy dual numbers) of UNARY and BINARY; operands are tuples in the dual column."""
+    done: dict[int, object] = {}
+    for node in post_order(tree):
         kind = node[0]
-        if kind == "w":
-            done[id(node)] = w
-        elif kind == "data":
-            done[id(node)] = sg.const(arrays[node[1]])
-        elif kind == "number":
-            done[id(node)] = sg.const(node[1])
-        elif kind in UNARY:
-            done[id(node)] = UNARY[kind][0](done[id(node[1])])
+        if kind in UNARY or kind in BINARY:
+            operands = [done[id(child)] for child in node[1:]]
+            rule = (UNARY.get(kind) or BINARY[kind])[table_column]
+            if table_column == 1:
+                operands = [part for pair in operands for part in pair]
+            done[id(node)] = rule(*operands)
         else:
-            done[id(node)] = BINARY[kind][0](done[id(node[1])], done[id(node[2])])
+            done[id(node)] = leaf(node)
     return done[id(tree)]
+
+
+def build(tree, w, arrays):
+    """The formula as a symgrad graph (the arrays as constants)."""
+    kinds = {"w": lambda node: w, "data": lambda node: sg.const(arrays[node[1]]),
+             "number": lambda node: sg.const(node[1])}
+    return interpret(tree, lambda node: kinds[node[0]](node), 0)
 
 
 def dual(tree, w_value, arrays):
     """The formula's value and derivative by w, in numpy with dual numbers."""
-    stack, done = [tree], {}
-    while stack:
-        node = stack[-1]
-        pending = [child for child in node[1:] if isinstance(child, tuple) and
-                   id(child) not in done]
-        if node[0] not in ("w", "data", "number") and pending:
-            stack.extend(pending)
-            continue
-        stack.pop()
-        kind = node[0]
-        if kind == "w":
-            done[id(node)] = (np.float64(w_value), np.float64(1.0))
-        elif kind == "data":
-            done[id(node)] = (arrays[node[1]], np.zeros_like(arrays[node[1]]))
-        elif kind == "number":
-            done[id(node)] = (np.float64(node[1]), np.float64(0.0))
-        elif kind in UNARY:
-            done[id(node)] = UNARY[kind][1](*done[id(node[1])])
-        else:
-            done[id(node)] = BINARY[kind][1](*done[id(node[1])], *done[id(node[2])])
-    return done[id(tree)]
+    kinds = {"w": lambda node: (np.float64(w_value), np.float64(1.0)),
+             "data": lambda node: (arrays[node[1]], np.zeros_like(arrays[node[1]])),
+             "number": lambda node: (np.float64(node[1]), np.float64(0.0))}
+    return interpret(tree, lambda node: kinds[node[0]](node), 1)
 
 
 @st.composite
