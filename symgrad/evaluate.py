@@ -13,9 +13,9 @@ import numpy as np
 from symgrad.graph import (
     Tensor,
     as_tensor,
+    check_names,
     gc_paused,
     is_variable_name,
-    name_clash,
     to_float,
     toposort,
 )
@@ -114,6 +114,7 @@ def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
     with gc_paused():
         order = toposort(roots)
         _check_names(bindings, order)
+        check_names(order)  # before any value is read: a clash, not a shape error, is the news
         results = _broadcast(_evaluate(order, roots, bindings), bindings, order)
     return results[0] if single else _nest(outputs, iter(results))
 
@@ -192,7 +193,6 @@ def _check_names(bindings: dict[str, Any], order: list[Tensor]) -> None:
 def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
     values: dict[Tensor, Any] = {}
     dims: dict[str, int] = {}  # sizes of named dimensions, bound by the first array seen
-    variables: dict[str, Tensor] = {}  # one name is one variable: a second one is refused
     for node in order:
         children = node.children
         if children is None:
@@ -201,9 +201,6 @@ def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]
                 if type(value) is int:  # numpy has no ufunc loops past int64: use IEEE floats
                     value = to_float(value)
             else:
-                first = variables.setdefault(node.name, node)
-                if first is not node:
-                    raise name_clash(first, node)
                 value = bindings.get(node.name, node.value)
                 if value is None:
                     raise UnboundVariableError(node.name)

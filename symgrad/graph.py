@@ -476,21 +476,14 @@ def check_names(nodes: Iterable[Tensor], wrt: Iterable[Tensor] = ()) -> None:
     # only variables have names (inner nodes and constants have None): one quick pass finds them
     named = [(node.name, node) for node in itertools.chain(wrt, nodes) if node.name is not None]
     for name, node in named:
-        if node.children is None:
-            first = seen.setdefault(name, node)
-            if first is not node:
-                raise name_clash(first, node)
-
-
-def name_clash(first: Tensor, second: Tensor) -> NameClashError:
-    """The error for two distinct variables `first` and `second` of one name in one graph."""
-    name = first.name
-    return NameClashError(
-        f"variable {name!r} appears with shapes {shapes.format_shape(first.shape)} and "
-        f"{shapes.format_shape(second.shape)} in one graph: one name is one variable "
-        f"(declare it once, as vector({name!r}, n) or matrix({name!r}, (m, n)), before "
-        f"using the name; parse takes shapes={{{name!r}: ...}})"
-    )
+        first = seen.setdefault(name, node)
+        if first is not node:
+            raise NameClashError(
+                f"variable {name!r} appears with shapes {shapes.format_shape(first.shape)} and "
+                f"{shapes.format_shape(node.shape)} in one graph: one name is one variable "
+                f"(declare it once, as vector({name!r}, n) or matrix({name!r}, (m, n)), before "
+                f"using the name; parse takes shapes={{{name!r}: ...}})"
+            )
 
 
 def is_variable_name(name: str) -> bool:

@@ -3,6 +3,8 @@ and norm (values and derivatives against numpy), one name is one variable howeve
 declared (reused, or refused with a clear error, never a silent zero gradient), and env
 entries for variables outside a graph change none of its values or shapes."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -144,25 +146,27 @@ def test_data_arrays_in_scalar_formulas_are_reduced_and_differentiated(case):
 
 # --- (b) one name, one variable -------------------------------------------------------------
 
-NAME = "dup_v"
 SHAPES = [(), (2,), (3,), (2, 3)]
+# Each case declares its own name: a case's variables that a failure's traceback keeps alive
+# must not change what the next case's declarations mean.
+_fresh_names = (f"dup_v{index}" for index in itertools.count())
 
 
-def declare(kind: str, shape: tuple):
-    """The variable called NAME, asked for in one of the public ways."""
+def declare(name: str, kind: str, shape: tuple):
+    """The variable called `name`, asked for in one of the public ways."""
     if kind == "var":
-        return sg.var(NAME)
+        return sg.var(name)
     if kind == "var_shaped":
-        return sg.var(NAME, shape=shape)
+        return sg.var(name, shape=shape)
     if kind == "declare":
         if len(shape) == 1:
-            return sg.vector(NAME, shape[0])
+            return sg.vector(name, shape[0])
         if len(shape) == 2:
-            return sg.matrix(NAME, shape)
-        return sg.var(NAME, shape=())
+            return sg.matrix(name, shape)
+        return sg.var(name, shape=())
     if kind == "parse":
-        return sg.parse(NAME)
-    return sg.parse(f"1*{NAME}", shapes={NAME: shape})
+        return sg.parse(name)
+    return sg.parse(f"1*{name}", shapes={name: shape})
 
 
 declarations = st.lists(
@@ -174,12 +178,13 @@ declarations = st.lists(
 
 @given(declarations, st.data())
 def test_one_name_is_one_variable_or_a_clear_error(steps, data):
+    name = next(_fresh_names)
     held = []  # every declaration stays alive, as a user's variables do
     try:
         for kind, shape in steps:
-            held.append(declare(kind, shape))
+            held.append(declare(name, kind, shape))
     except sg.NameClashError as error:
-        assert NAME in str(error) and "declared with shapes" in str(error)
+        assert f"variable {name!r} is declared with shapes" in str(error)
         return
     used = data.draw(st.lists(st.integers(0, len(held) - 1), min_size=1, max_size=3))
     coefficients = data.draw(st.lists(st.integers(1, 5), min_size=len(used),
@@ -193,23 +198,23 @@ def test_one_name_is_one_variable_or_a_clear_error(steps, data):
     for differentiate in (lambda: sg.gradient(f, target), lambda: f.grad(target),
                           lambda: sg.gradient(f, [target])[0]):
         if not one_variable:
-            with pytest.raises(sg.NameClashError, match=f"variable '{NAME}' appears with "
+            with pytest.raises(sg.NameClashError, match=f"variable '{name}' appears with "
                                                         r"shapes \(.*\) and \(.*\)"):
                 differentiate()
             continue
-        gradient = sg.evaluate(differentiate(), {NAME: point})
+        gradient = sg.evaluate(differentiate(), {name: point})
         expected = sum(coefficients) * np.cos(point)
         assert np.shape(gradient) == target.shape
         np.testing.assert_allclose(gradient, expected, rtol=1e-12)
     held_in_f = {id(held[index]): held[index] for index in used}
     if len(held_in_f) > 1:
-        with pytest.raises(sg.NameClashError, match=f"variable '{NAME}' appears with"):
-            sg.evaluate(f, {NAME: point})
+        with pytest.raises(sg.NameClashError, match=f"variable '{name}' appears with"):
+            sg.evaluate(f, {name: point})
     else:
         (variable,) = held_in_f.values()
         value = np.linspace(0.1, 1.0, int(np.prod(variable.shape))).reshape(variable.shape)
         expected_value = sum(coefficients) * np.sum(np.sin(value))
-        assert sg.evaluate(f, {NAME: value}) == pytest.approx(expected_value, rel=1e-12)
+        assert sg.evaluate(f, {name: value}) == pytest.approx(expected_value, rel=1e-12)
 
 
 # --- (c) env entries of other variables ---------------------------------------------------
