@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, overload
 
 from symgrad import matrix_diff
 from symgrad.fold import apply
-from symgrad.graph import Tensor, as_tensor, const, gc_paused, toposort
+from symgrad.graph import Tensor, as_tensor, check_names, const, gc_paused, toposort
 from symgrad.ops import COMPARISONS, Op, add, eq, mul, ne, neg, select_zero
 from symgrad.shapes import ShapeError
 from symgrad.stabilize import stabilize
@@ -171,6 +171,7 @@ def forward_sweep(f: Tensor, wrt: Tensor, record: list[Step] | None = None) -> d
     """d node / d wrt for every node of f that depends on wrt, keyed by node."""
     _check_wrt(wrt)
     order = toposort(f)
+    check_names(order, [wrt])
     if matrix_diff.is_shaped(order):
         raise ShapeError("forward mode takes scalar graphs; differentiate tensor expressions "
                          "with grad or gradient (reverse mode)")
@@ -230,12 +231,24 @@ def grad(f: Tensor, wrt: Tensor | str) -> Tensor:
     'y + 1'
     """
     wrt = _one_variable(wrt, f)
-    if not (f.shape or wrt.shape):
+    if not wrt.shape:
         order = toposort(f)
-        if not matrix_diff.is_shaped(order):
+        if _elementwise(order, [wrt]):
+            check_names(order, [wrt])
             return _forward_sweep(order, wrt).get(f, const(0))
     # Tensor expressions: reverse mode, which gives the gradient the shape of `wrt`
     return gradient(f, [wrt])[0]
+
+
+def _elementwise(order: list[Tensor], wrt: Sequence[Tensor]) -> bool:
+    """Whether every op of the graph acts element by element and every `wrt` is a scalar.
+    Then each element of f is a scalar formula of the wrt (an array in it is a batch of
+    points, like an array bound to a scalar variable), differentiated element by element;
+    a reduction (`sum`) or product (`@`) needs the tensor sweep, which sums adjoints back."""
+    return not matrix_diff.is_shaped(wrt) and (
+        not matrix_diff.is_shaped(order) or all(node.op is None or node.op.pullback is None
+                                               for node in order)
+    )
 
 
 def reverse_sweep(
@@ -248,6 +261,7 @@ def reverse_sweep(
     """
     targets = {_check_wrt(w) for w in wrt}
     order = toposort(f)
+    check_names(order, wrt)
     active: set[Tensor] = set()
     for node in order:
         children = node.children
@@ -256,7 +270,7 @@ def reverse_sweep(
             and (children.a in active or (children.b is not None and children.b in active))
         ):
             active.add(node)
-    shaped = matrix_diff.is_shaped(order)
+    shaped = not _elementwise(order, wrt)
     if shaped:
         matrix_diff.check_scalar(f)
         if record is not None:
@@ -333,7 +347,7 @@ def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str], stable: bool
     else:
         adjoint = reverse_sweep(f, variables)
         partials = [adjoint.get(w, const(0)) for w in variables]
-        if f.shape or matrix_diff.is_shaped(variables) or matrix_diff.is_shaped(partials):
+        if matrix_diff.is_shaped(variables):
             partials = matrix_diff.shaped_like(partials, variables)
     return partials[0] if single else partials
 

@@ -13,7 +13,7 @@ import numpy as np
 from symgrad.graph import (
     Tensor,
     as_tensor,
-    free_variables,
+    check_names,
     gc_paused,
     is_variable_name,
     to_float,
@@ -91,8 +91,10 @@ def _plain(value: Any) -> Any:
 
 def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
     """The value of a Tensor, or values shaped like `outputs` for a list or nested lists of
-    Tensors (a `jacobian` or `hessian`). Every output has the broadcast shape of the arrays in
-    `env`, so a constant derivative of f(xs) is an array like xs.
+    Tensors (a `jacobian` or `hessian`). A scalar variable bound to an array is a batch of
+    points; outputs evaluated together at a batch all have its shape, so a constant
+    derivative listed beside f(xs) is an array like xs. Entries of `env` for variables the
+    outputs do not hold change no value and no shape.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
@@ -100,15 +102,20 @@ def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
     array([3., 5.])
     >>> evaluate([[x * y, x], [3, y]], {"x": 2, "y": 5})
     [[10.0, 2.0], [3.0, 5.0]]
-    >>> evaluate((3 * x + 1).grad(x), {"x": np.array([0.0, 1.0, 2.0])})
-    array([3., 3., 3.])
+    >>> f = 3 * x + 1
+    >>> evaluate([f, f.grad(x)], {"x": np.array([0.0, 1.0, 2.0])})
+    [array([1., 4., 7.]), array([3., 3., 3.])]
+    >>> evaluate(f.grad(x), {"x": np.array([0.0, 1.0, 2.0])})
+    3.0
     """
     single = isinstance(outputs, Tensor)
     roots = [outputs] if single else _flatten(outputs)
     bindings = _bindings(env)
     with gc_paused():
-        _check_names(bindings, roots)
-        results = _broadcast(_evaluate(roots, bindings), bindings, roots)
+        order = toposort(roots)
+        _check_names(bindings, order)
+        check_names(order)  # before any value is read: a clash, not a shape error, is the news
+        results = _broadcast(_evaluate(order, roots, bindings), bindings, order)
     return results[0] if single else _nest(outputs, iter(results))
 
 
@@ -136,16 +143,20 @@ def _nest(outputs: Any, results: Iterator[Any]) -> Any:
     return next(results)
 
 
-def _broadcast(results: list[Any], bindings: dict[str, Any], roots: list[Tensor]) -> list[Any]:
-    """Each result broadcast to the shape of the env's arrays for scalar variables: the
-    derivative 3 of 3*x + 1 at an array of xs is an array, ready to plot against them. (A
-    vector or matrix variable's array is one value, not a batch of points.)"""
-    arrays = [name for name, value in bindings.items() if isinstance(value, np.ndarray)]
-    if not arrays:
+def _broadcast(results: list[Any], bindings: dict[str, Any], order: list[Tensor]) -> list[Any]:
+    """Each result broadcast to the batch shape: that of the arrays bound to the scalar
+    variables of the outputs' graph (`order`), so the derivative 3 listed beside 3*x + 1 at an
+    array of xs is an array, ready to plot against them. A graph with vectors, matrices or
+    array constants has no batch: each result keeps the shape its graph gives it. Arrays in
+    `env` for variables outside the graph play no part."""
+    if not any(isinstance(value, np.ndarray) for value in bindings.values()):
         return results
-    shaped = {node.name for node in free_variables(roots) if node.shape}
-    shapes = [np.shape(bindings[name]) for name in arrays if name not in shaped]
-    if not shapes or shaped:
+    if any(node.shape for node in order):
+        return results
+    names = {node.name for node in order if node.is_var}
+    shapes = [np.shape(value) for name, value in bindings.items()
+              if name in names and isinstance(value, np.ndarray)]
+    if not shapes:
         return results
     try:
         shape = np.broadcast_shapes(*shapes)
@@ -164,12 +175,12 @@ def _broadcast_one(result: Any, shape: tuple[int, ...]) -> Any:
         return result
 
 
-def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
+def _check_names(bindings: dict[str, Any], order: list[Tensor]) -> None:
     """A name that no variable has is a typo (`{"Y": 2}` for y): say so. A name of a variable
     elsewhere is fine: callers pass one env to a function and to its derivatives."""
     unknown = [name for name in bindings if not is_variable_name(name)]
     if unknown:
-        known_here = [node.name for node in free_variables(roots) if node.name is not None]
+        known_here = [node.name for node in order if node.is_var and node.name is not None]
         unknown = [name for name in unknown if name not in known_here]
     if unknown:
         known = ", ".join(known_here) or "none"
@@ -179,10 +190,10 @@ def _check_names(bindings: dict[str, Any], roots: list[Tensor]) -> None:
         )
 
 
-def _evaluate(roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
+def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
     values: dict[Tensor, Any] = {}
     dims: dict[str, int] = {}  # sizes of named dimensions, bound by the first array seen
-    for node in toposort(roots):
+    for node in order:
         children = node.children
         if children is None:
             if node.name is None:

@@ -102,7 +102,7 @@ def _compute_constant(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     with np.errstate(all="ignore"):
         value = op.numpy(*[_as_float(operand) for operand in operands])
     if isinstance(value, np.ndarray):
-        return const(value, shaped=bool(a.shape or (b is not None and b.shape)))
+        return const(value)
     # Functions fold only to integers (exp(0) -> 1) and to inf or nan; log(2) stays exact, as
     # sympy keeps it. So do named constants (cos(pi) -> -1, but 2*pi stays 2*pi) and exact
     # numbers whose result is not exact (2**(1/2) stays, as sympy's sqrt(2)).

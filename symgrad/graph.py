@@ -368,14 +368,23 @@ def _inferred_shape(op: Op, a: Tensor, b: Tensor | None) -> shapes.Shape:
     return shapes.broadcast(a.shape, b.shape, op.name)
 
 
-def var(name: str, value: Any = None, *, shape: shapes.Shape = ()) -> Tensor:
-    """The variable called `name` (one object per name and shape), bound to `value` if given.
+def var(name: str, value: Any = None, *, shape: shapes.Shape | None = None) -> Tensor:
+    """The variable called `name`, bound to `value` if given: one object per name and shape.
+
+    Without `shape`, the vector or matrix already declared under `name` (`vector`, `matrix`)
+    if one is, so that a name in text or code means that variable; else a scalar. `shape=()`
+    asks for the scalar.
 
     >>> var("x") is var("x")
+    True
+    >>> v = var("v3", shape=(3,))
+    >>> var("v3") is v
     True
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a variable name must be an identifier, got {name!r}")
+    if shape is None:
+        shape = declared_shape(name)
     key = ("var", name) if not shape else ("var", name, shape)
     node = _interned(key)
     if node is None:
@@ -422,6 +431,61 @@ def move_aside(node: Tensor) -> None:
         ref.key = key
 
 
+def declared_shape(name: str) -> shapes.Shape:
+    """The shape of the live vector or matrix variable called `name`, else `()`; a
+    NameClashError when several shapes are live under it (the caller must say which).
+
+    >>> keep = var("w5", shape=(5,))
+    >>> declared_shape("w5"), declared_shape("nobody_has_this")
+    ((5,), ())
+    """
+    candidates = _shaped_variables.get(name)
+    if not candidates:
+        return ()
+    # Only variables still in use count: one that an exception's traceback cycle keeps alive
+    # until the collector runs must not decide what a name means.
+    gc.collect()
+    declared = {node.shape for node in list(candidates)}
+    if len(declared) > 1:
+        listed = " and ".join(sorted(map(shapes.format_shape, declared)))
+        raise NameClashError(
+            f"variable {name!r} is declared with shapes {listed}: name the shape "
+            f"(var({name!r}, shape=...), or parse(text, shapes={{{name!r}: ...}}))"
+        )
+    return declared.pop() if declared else ()
+
+
+class NameClashError(ValueError):
+    """Two different variables under one name where one is meant: a scalar and a vector
+    `v`, or vectors `v` of two sizes. The message names the variable and both shapes."""
+
+
+def check_names(nodes: Iterable[Tensor], wrt: Iterable[Tensor] = ()) -> None:
+    """A NameClashError if two distinct variables among `nodes` (a graph's nodes) share a
+    name, or if a variable of `wrt` shares its name with another variable of the graph: one
+    name is one variable, and either would give a silently wrong value (d/dv of a graph
+    holding another `v` is 0). Only the graph decides, never which variables are alive.
+
+    >>> x = var("x")
+    >>> check_names(toposort(x * var("x", shape=(2,))))
+    Traceback (most recent call last):
+    ...
+    symgrad.graph.NameClashError: variable 'x' appears with shapes () and (2,) in one graph...
+    """
+    seen: dict[str, Tensor] = {}
+    # only variables have names (inner nodes and constants have None): one quick pass finds them
+    named = [(node.name, node) for node in itertools.chain(wrt, nodes) if node.name is not None]
+    for name, node in named:
+        first = seen.setdefault(name, node)
+        if first is not node:
+            raise NameClashError(
+                f"variable {name!r} appears with shapes {shapes.format_shape(first.shape)} and "
+                f"{shapes.format_shape(node.shape)} in one graph: one name is one variable "
+                f"(declare it once, as vector({name!r}, n) or matrix({name!r}, (m, n)), before "
+                f"using the name; parse takes shapes={{{name!r}: ...}})"
+            )
+
+
 def is_variable_name(name: str) -> bool:
     """Whether a live variable is called `name`.
 
@@ -445,10 +509,10 @@ def fresh_var(label: str, value: Any = None) -> Tensor:
     with _fresh_lock:
         name = label
         suffix = 1
-        while _interned(("var", name)) is not None:
+        while is_variable_name(name):
             suffix += 1
             name = f"{label}_{suffix}"
-        node = var(name)
+        node = var(name, shape=())
     if value is not None:
         node.value = value
     return node
@@ -526,14 +590,16 @@ class NamedConstant(float):
         return NamedConstant, (float(self), self.name, self.latex, self.source)
 
 
-def const(value: Any, *, shaped: bool = False) -> Tensor:
+def const(value: Any) -> Tensor:
     """The constant leaf holding `value` (a number or a numpy array); one object per value.
 
-    An array is a batch of scalars (shape `()`, broadcasting elementwise) unless `shaped`,
-    which gives it the array's shape, for tensor expressions.
+    An array constant has the array's shape, so shape inference, reductions and gradients
+    see it as the data it is (`sum(w*X)` adds up X's elements).
 
     >>> const(2) is const(2.0)
     True
+    >>> const(np.ones((2, 3))).shape
+    (2, 3)
     >>> const(Fraction(1, 2)).number, const(Fraction(1, 2)).value
     (Fraction(1, 2), 0.5)
     """
@@ -556,9 +622,8 @@ def const(value: Any, *, shaped: bool = False) -> Tensor:
         key = ("const", "Fraction", value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = value.astype(float)
-        shape = value.shape if shaped else ()
-        key = ("const", "array", value.shape, value.tobytes(), shaped)
-        return _interned(key) or _make(key, None, value, shape)
+        key = ("const", "array", value.shape, value.tobytes())
+        return _interned(key) or _make(key, None, value, value.shape)
     else:
         raise TypeError(
             f"a constant must be a real number or numeric array, got {type(value).__name__}"
@@ -664,7 +729,7 @@ def _flatten(root: Tensor) -> list[tuple]:
             entry = ("var", node.name, node.shape, node._value)
         else:  # `number` keeps a fraction exact; arrays and named constants are their value
             value = node._value if node.number is None else node.number
-            entry = ("const", value, bool(node.shape), None)
+            entry = ("const", value, None, None)
         position[node] = len(entries)
         entries.append(entry)
     return entries
@@ -681,7 +746,7 @@ def _rebuild(entries: list[tuple]) -> Tensor:
             elif kind == "var":
                 nodes.append(var(first, third, shape=second))
             else:
-                nodes.append(const(first, shaped=second))
+                nodes.append(const(first))
     return nodes[-1]
 
 

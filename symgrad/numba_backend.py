@@ -85,7 +85,8 @@ def lambdify_numba(
     if reason is None and not numba_available():
         reason = "numba is not installed (pip install 'symgrad[numba]')"
     if reason is None and any(node.shape for node in graph.order):
-        reason = "the tape holds scalar graphs (elementwise over arrays), not vectors or matrices"
+        reason = ("the tape holds scalar graphs (elementwise over arrays), not vectors or matrices "
+                  "(nor array constants)")
     if reason is None and not required:
         operations = sum(1 for node in graph.order if node.children is not None)
         if operations < AUTO_NUMBA_OPS:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
-from typing import NamedTuple
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
-from symgrad.graph import PI, E, Tensor, const, gc_paused, var
+from symgrad.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
 from symgrad.ops import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, eq, ge, gt, le, lt, ne, where
+from symgrad.shapes import as_shape
 
 __all__ = ["ParseError", "parse"]
 
@@ -248,9 +250,9 @@ def _pending_comparison(operators: list[tuple]) -> bool:
     return False
 
 
-def parse_expression(text: str, tokens: Tokens, bindings: dict[str, Tensor]) -> Tensor:
+def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor]) -> Tensor:
     """One expression, read from `tokens` up to its "end" token; names in `bindings` stand for
-    their Tensors."""
+    their Tensors, and a variable found is entered in its last map."""
     operands: list[Tensor] = []
     # entries: (kind, op, precedence, token, argument count); kinds: binary, prefix, paren, call
     operators: list[tuple] = []
@@ -361,7 +363,7 @@ def parse_expression(text: str, tokens: Tokens, bindings: dict[str, Tensor]) -> 
     return operands[0]
 
 
-def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
+def _leaf(text: str, token: Token, bindings: ChainMap[str, Tensor]) -> Tensor:
     if token.text in bindings:
         return bindings[token.text]
     if token.text in CONSTANT_NAMES:
@@ -369,7 +371,9 @@ def _leaf(text: str, token: Token, bindings: dict[str, Tensor]) -> Tensor:
     # a function's name not followed by `(` is a variable of that name (it prints so: 2*sin)
     if not token.text.isidentifier():  # letters with digits or numbers Python's names refuse
         raise _error(text, token.line, token.column, _not_a_name(token.text))
-    return var(token.text)
+    # looked up once per parse: finding a declared vector or matrix may run the collector
+    variable = bindings.maps[-1][token.text] = var(token.text)
+    return variable
 
 
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
@@ -384,8 +388,12 @@ def _not_a_name(word: str) -> str:
     return message
 
 
-def parse(text: str) -> Tensor:
+def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Tensor:
     """The graph a formula describes; `parse(str(t))` is equivalent to `t`.
+
+    A name is the variable declared under it: with the shape `shapes` gives it (name ->
+    shape, as `(3,)` or `("m", "n")`), else the vector or matrix already declared by that
+    name (`vector`, `matrix`), else a scalar.
 
     Numbers (`2`, `0.5`, `1e-3`, `1/2` exactly), the constants `pi` and `e`, names,
     `+ - * / **` (or `^`), unary minus, comparisons (`x > 0`, not chained), parentheses, the op
@@ -399,22 +407,26 @@ def parse(text: str) -> Tensor:
     '-x**2'
     >>> str(parse("t1 = x*y\\nsin(t1) + t1"))
     'x*y + sin(x*y)'
+    >>> parse("2*q", shapes={"q": (3,)}).shape
+    (3,)
     """
     if not isinstance(text, str):
         raise TypeError(f"parse takes a string, got {type(text).__name__}")
+    declared = {name: var(name, shape=as_shape(shape)) for name, shape in (shapes or {}).items()}
     # Big formulas allocate many nodes and free none: the collector would only rescan them.
     with gc_paused():
         try:
-            return _parse(text)
-        except ParseError:
+            return _parse(text, declared)
+        except (ParseError, NameClashError):  # a name's declarations, not the text, are wrong
             raise
         except (ArithmeticError, ValueError, TypeError) as error:  # a net under the checks
             raise _error(text, 1, 1, f"cannot build this formula: {error}") from None
 
 
-def _parse(text: str) -> Tensor:
+def _parse(text: str, declared: dict[str, Tensor]) -> Tensor:
     tokens = Tokens(text)
     bindings: dict[str, Tensor] = {}
+    scope = ChainMap(bindings, declared)  # a `name = ...` line shadows a declared variable
     binding = None  # the first token of the last binding read
     while True:
         first = _next_statement(tokens)
@@ -428,9 +440,9 @@ def _parse(text: str) -> Tensor:
                 raise _error(text, first.line, first.column, f"{first.text} is bound twice")
             binding = tokens.next()
             tokens.next()
-            bindings[first.text] = parse_expression(text, tokens, bindings)
+            bindings[first.text] = parse_expression(text, tokens, scope)
             continue
-        result = parse_expression(text, tokens, bindings)
+        result = parse_expression(text, tokens, scope)
         if _next_statement(tokens) is not None:
             raise _error(text, first.line, first.column,
                          "only the last line is an expression; the others are name = ...")

@@ -74,8 +74,6 @@ class NotSympyError(TypeError):
 def _sympy_number(value: Any, rational: bool) -> sp.Expr:
     if isinstance(value, NamedConstant):
         return {"pi": sp.pi, "e": sp.E}[value.name]
-    if isinstance(value, np.ndarray):
-        raise TypeError("to_sympy converts scalar graphs; this one holds an array constant")
     if isinstance(value, int):
         return sp.Integer(value)
     if isinstance(value, Fraction):
@@ -227,7 +225,8 @@ def to_sympy(t: Tensor, rational: bool = False, *, real: bool = False) -> sp.Exp
     shaped = next((node for node in order if node.shape), None)
     if shaped is not None:
         raise TypeError(
-            f"to_sympy converts scalar expressions, but {shaped} has shape {shaped.shape}: "
+            f"to_sympy converts scalar expressions, but {'the array constant ' * shaped.is_const}"
+            f"{shaped} has shape {shaped.shape}: "
             f"write it out in scalars first, with symgrad.scalar_expansion.expand"
         )
     if graph_depth(order) > DEEP_GRAPH and not getattr(in_deep_thread, "active", False):

@@ -44,13 +44,6 @@ def _tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Ca
     return op
 
 
-def _as_operand(value: Any) -> Tensor:
-    """A Tensor, with numpy arrays taken as shaped constants (they are matrices here)."""
-    if isinstance(value, np.ndarray):
-        return const(value, shaped=True)
-    return as_tensor(value)
-
-
 def expand(g: Tensor, like: Tensor) -> Tensor:
     """The adjoint `g` broadcast to the full shape of `like` (no node when it already is)."""
     if g.shape == like.shape:
@@ -163,7 +156,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     >>> (W @ x).shape, str(x @ W.T), (x @ x).shape
     ((2,), 'x.T@W.T', ())
     """
-    a, b = _as_operand(a), _as_operand(b)
+    a, b = as_tensor(a), as_tensor(b)
     if len(a.shape) == 1:
         return apply(inner if len(b.shape) == 1 else vecmat, a, b)
     return apply(matmul_op, a, b)
@@ -175,7 +168,7 @@ def outer(a: Any, b: Any) -> Tensor:
     >>> str(outer(vector("u", 2), vector("v", 3)))
     'u@v.T'
     """
-    return apply(outer_op, _as_operand(a), _as_operand(b))
+    return apply(outer_op, as_tensor(a), as_tensor(b))
 
 
 def transpose(a: Any) -> Tensor:
@@ -185,7 +178,7 @@ def transpose(a: Any) -> Tensor:
     >>> transpose(W).shape, transpose(transpose(W)) is W
     ((3, 2), True)
     """
-    a = _as_operand(a)
+    a = as_tensor(a)
     if len(a.shape) < 2:
         return a
     return apply(transpose_op, a)  # A.T.T folds to A (the op's `fold`)
@@ -330,7 +323,7 @@ def _count_op(axes: tuple[int, ...] | None, dims: shapes.Shape) -> Op:
 
 
 def _reduction(a: Any, axis: Axis, keepdims: bool, mean: bool) -> Tensor:
-    a = _as_operand(a)
+    a = as_tensor(a)
     if a.shape == () and axis is None:
         return a  # the sum (and mean) of one number
     axes = shapes.normalize_axis(axis, len(a.shape))
@@ -421,7 +414,7 @@ def trace(a: Any) -> Tensor:
     >>> str(trace(matrix("A", (3, 3))))
     'trace(A)'
     """
-    return apply(trace_op, _as_operand(a))
+    return apply(trace_op, as_tensor(a))
 
 
 # --- softmax and logsumexp -------------------------------------------------------------
@@ -512,7 +505,7 @@ def softmax(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
     >>> str(softmax(vector("z", 3)))
     'softmax(z)'
     """
-    a = _as_operand(a)
+    a = as_tensor(a)
     return apply(_softmax_op(_last_axis(a, axis)), a)
 
 
@@ -523,7 +516,7 @@ def logsumexp(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
     >>> str(logsumexp(vector("z", 3)))
     'logsumexp(z)'
     """
-    a = _as_operand(a)
+    a = as_tensor(a)
     return apply(_logsumexp_op(_last_axis(a, axis)), a)
 
 
@@ -536,7 +529,7 @@ def squared_norm(a: Any) -> Tensor:
     >>> str(squared_norm(vector("x", 3)))
     'sum(x**2)'
     """
-    return sum(_as_operand(a) ** 2)
+    return sum(as_tensor(a) ** 2)
 
 
 def norm(a: Any) -> Tensor:

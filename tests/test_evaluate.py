@@ -99,3 +99,19 @@ def test_zero_to_a_negative_power_is_inf_as_numpy_floats_have_it():
         assert sg.evaluate(x**y, {"x": 0, "y": -1}) == np.inf  # integers, not a ValueError
         assert sg.lambdify([x, y], x**y)(0, -1) == np.inf
         assert sg.evaluate(sg.parse("0**-1"), {}) == np.inf
+
+
+def test_env_entries_of_other_variables_do_not_shape_the_result():
+    W, s = sg.matrix("W", (2, 3)), sg.var("s")
+    value = sg.evaluate((sg.sum(W) + 3 * s).grad(s), {"W": np.ones((2, 3)), "s": 1.0})
+    assert value == 3.0 and type(value) is float
+    z = sg.var("z")
+    assert sg.evaluate(s * 2, {"s": 1.0, z: np.ones(4)}) == 2.0
+    assert sg.evaluate((z * s).grad(z), {"s": 1.0, "z": np.ones(4)}) == 1.0
+
+
+def test_outputs_evaluated_together_share_their_batch_of_points():
+    x = sg.var("x")
+    f = 3 * x + 1
+    values = sg.evaluate([f, f.grad(x)], {"x": np.array([0.0, 1.0, 2.0])})
+    np.testing.assert_array_equal(values[1], [3.0, 3.0, 3.0])

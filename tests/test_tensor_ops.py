@@ -7,9 +7,20 @@ import pytest
 import symgrad as sg
 from symgrad.shapes import ShapeError
 
-W = sg.matrix("W", (3, 4))
-A = sg.matrix("A", (4, 4))
-x, y = sg.vector("x", 4), sg.vector("y", 3)
+# A declared vector or matrix is what its name means everywhere (`var("x")`, `parse("x")`),
+# so this module's shaped W, A, x, y live only while its tests run, not beside other modules'.
+W = A = x = y = sg.const(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _declared_for_this_module():
+    global W, A, x, y
+    W, A = sg.matrix("W", (3, 4)), sg.matrix("A", (4, 4))
+    x, y = sg.vector("x", 4), sg.vector("y", 3)
+    yield
+    W = A = x = y = sg.const(0)
+
+
 RNG = np.random.default_rng(7)
 ENV = {"W": RNG.normal(size=(3, 4)), "A": RNG.normal(size=(4, 4)), "x": RNG.normal(size=4),
        "y": RNG.normal(size=3)}
@@ -90,14 +101,17 @@ def test_named_dimensions_check_and_bind():
         sg.evaluate(M @ v, {"M": np.ones((2, 3)), "v": np.ones(4)})
 
 
-def test_a_matrix_and_a_scalar_of_one_name_are_different_variables():
+def test_a_name_is_the_shaped_variable_declared_under_it():
     assert sg.matrix("W", (3, 4)) is W
-    assert sg.var("W").shape == () and sg.matrix("W", (2, 2)).shape == (2, 2)
+    assert sg.var("W") is W and sg.parse("2*W").shape == (3, 4)
+    assert sg.var("W", shape=()).shape == ()  # asked for by its shape: another variable
 
 
 def test_numpy_arrays_are_matrices_in_tensor_expressions():
     c = np.arange(12.0).reshape(3, 4)
-    assert (W + sg.const(c, shaped=True)).shape == (3, 4)
+    assert sg.const(c).shape == (3, 4)
+    assert (W + c).shape == (3, 4)
+    assert np.allclose(value(W + c), ENV["W"] + c)
     assert np.allclose(value(c @ x), c @ ENV["x"])
 
 
@@ -161,3 +175,52 @@ def test_the_scalar_expansion_goes_to_sympy():
     M, v = sg.matrix("M", (2, 2)), sg.vector("v", 2)
     expanded = sg.to_sympy(expand(sg.sum(M @ v))[()])
     assert str(expanded) == "M_0_0*v_0 + M_0_1*v_1 + M_1_0*v_0 + M_1_1*v_1"
+
+
+@pytest.mark.parametrize(
+    "reduce, value, derivative",
+    [(sg.sum, 0.25, -3.0), (sg.mean, 0.25 / 3, -1.0), (sg.norm, 0.5, -3.0)],
+)
+def test_a_data_array_in_a_scalar_formula_is_reduced(reduce, value, derivative):
+    w = sg.var("w")
+    data, target = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.5])
+    f = reduce((w * data - target) ** 2) if reduce is not sg.norm else reduce(w * data - target)
+    assert f.shape == () and (w * data).shape == (3,)
+    assert sg.evaluate(f, {"w": 2.0}) == pytest.approx(value)
+    assert sg.evaluate(f.grad(w), {"w": 2.0}) == pytest.approx(derivative)
+    assert sg.evaluate(sg.gradient(f, w), {"w": 2.0}) == pytest.approx(derivative)
+
+
+def test_an_elementwise_formula_of_a_data_array_has_elementwise_derivatives():
+    w, data = sg.var("w"), np.array([[1.0, 2.0], [3.0, 4.0]])
+    f = sg.sin(w * data)
+    assert f.shape == (2, 2)
+    np.testing.assert_allclose(sg.evaluate(f.grad(w), {"w": 0.5}), data * np.cos(0.5 * data))
+    np.testing.assert_allclose(sg.evaluate(sg.gradient(f, w), {"w": 0.5}),
+                               data * np.cos(0.5 * data))
+    with pytest.raises(ShapeError, match="reduce it first"):
+        sg.gradient(sg.sum(data @ sg.vector("q", 2)) * f, sg.vector("q", 2))
+
+
+def test_text_names_the_vector_declared_under_its_name():
+    v = sg.vector("v", 3)
+    f = sg.sum(sg.parse("sin(v)*2"))
+    point = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(sg.evaluate(f.grad(v), {"v": point}), 2 * np.cos(point))
+    assert sg.var("v") is v
+    assert sg.parse("2*k", shapes={"k": (2, "n")}).shape == (2, "n")
+
+
+def test_two_variables_under_one_name_are_refused_where_they_would_mislead():
+    scalar, vec = sg.var("u", shape=()), sg.vector("u", 2)
+    clash = r"variable 'u' appears with shapes \(\) and \(2,\)"
+    with pytest.raises(sg.NameClashError, match=clash):
+        sg.evaluate(scalar * sg.sum(vec), {"u": 1.0})
+    with pytest.raises(sg.NameClashError, match=r"'u' appears with shapes \(2,\) and \(\)"):
+        sg.sum(sg.sin(scalar) * 2).grad(vec)  # d/du of a graph holding the other u: not 0
+    with pytest.raises(sg.NameClashError, match=r"'u' appears with shapes \(\) and \(2,\)"):
+        sg.gradient(sg.sum(vec) * 2, scalar)
+    with pytest.raises(sg.NameClashError, match=r"'u' is declared with shapes \(2,\) and \(3,\)"):
+        also = sg.vector("u", 3)
+        sg.parse("u + 1")
+    del also
