@@ -741,6 +741,13 @@ class CheckResults:
         printer.text(str(self))
 
 
+def _refuse_inner_nodes(variables: list[Tensor]) -> None:
+    inner = [node for node in variables if not node.is_var]
+    if inner:
+        raise TypeError(f"check differentiates with respect to variables or names (sympy.diff "
+                        f"needs a symbol), got {inner[0]}")
+
+
 def check_derivative(
     f: Tensor,
     wrt: Tensor | str,
@@ -766,6 +773,7 @@ def check_derivative(
     variables, single = as_variables(wrt, f)
     if not single:
         raise TypeError(f"check_derivative compares one partial: give one variable, got {wrt!r}")
+    _refuse_inner_nodes(variables)
     wrt = variables[0]
     if sympy_f is not None:
         sympy_f = sympy_expression(sympy_f, "check_derivative's sympy_f")
@@ -1001,6 +1009,7 @@ def check(
     if not isinstance(f, Tensor):
         raise TypeError(f"check takes a Tensor (or text) to differentiate, got {type(f).__name__}")
     variables, single = as_variables(wrt, f)
+    _refuse_inner_nodes(variables)
     if any(node.shape for node in toposort(f)) or any(w.shape for w in variables):
         # sympy has no matrix calculus to compare with: the scalar expansion stands in
         from symgrad.matrix_check import check_tensor
