@@ -2,6 +2,8 @@
 mpmath intervals (checked against mpmath at 3,000 bits, op by op), and the table it prints."""
 
 import math
+import subprocess
+import sys
 
 import mpmath
 import numpy as np
@@ -12,7 +14,13 @@ import symgrad as sg
 from symgrad.advise import bits_of_error, sample_points
 from symgrad.graph import toposort
 from symgrad.ops import OPS
-from symgrad.precise import INTERVAL_FORMS, NoPreciseFormError, precise_values
+from symgrad.precise import (
+    INTERVAL_FORMS,
+    MAX_EXPONENT,
+    NoPreciseFormError,
+    precise,
+    precise_values,
+)
 
 x, y = sg.variables("x y")
 
@@ -33,8 +41,9 @@ def test_precise_values_see_through_cancellation_and_overflow():
     assert precise_values(toposort(sg.log(1 + sg.exp(x))), {"x": -700.0})[-1] == \
         float(mpmath.log1p(mpmath.exp(-700)))
     big = sg.exp(x) / (sg.exp(x) + 1)
-    assert precise_values(toposort(big), {"x": 1e300})[-1] == 1.0
-    assert precise_values(toposort(sg.log(sg.exp(x))), {"x": 1e300})[-1] == 1e300
+    assert precise_values(toposort(big), {"x": 1e6})[-1] == 1.0
+    assert precise_values(toposort(sg.log(sg.exp(x))), {"x": 1e6})[-1] == 1e6
+    assert precise_values(toposort(sg.exp(x) - sg.exp(x)), {"x": 1e6})[-1] == 0.0
     assert math.isnan(precise_values(toposort(sg.log(x)), {"x": -1.0})[-1])
     assert math.isnan(precise_values(toposort(x / x), {"x": 0.0})[-1])
 
@@ -161,3 +170,31 @@ def test_cli_advise_usage_mistakes_exit_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) <= 3
+
+
+@pytest.mark.parametrize("text", ["exp(-exp(-x))", "0**(-2**(-x))"])
+def test_advise_near_huge_exponents_reports_instead_of_crashing(text):
+    # in a child: gmp aborts the interpreter on an mpmath number of 2**(10**200)
+    script = f"""if True:
+        import symgrad as sg
+        advice = sg.advise(sg.parse({text!r}), count=16)
+        print(advice.findings[0].expression)
+    """
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"f = {sg.parse(text)}"
+
+
+def test_precise_values_past_the_exponent_bound_are_infinite_zero_or_out_of_reach():
+    point = {"x": 1e200}
+    assert precise_values(toposort(sg.exp(x)), point)[-1] == math.inf
+    assert precise_values(toposort(sg.exp(-sg.exp(x))), point)[-1] == 0.0
+    assert precise_values(toposort(sg.sigmoid(-(2**x))), point)[-1] == 0.0
+    assert precise_values(toposort(sg.softplus(x)), point)[-1] == 1e200  # exact, no exp(x)
+    assert precise_values(toposort(sg.erfc(sg.exp(x))), point)[-1] == 0.0
+    assert math.isnan(precise_values(toposort(0 ** -(2**x)), point)[-1])  # 0**(-y): 1/0
+    unreachable = precise(toposort(sg.log(sg.exp(sg.exp(x)))), {"x": 20.0})
+    assert unreachable.out_of_reach[-1] and math.isnan(unreachable.values[-1])
+    assert precise(toposort(sg.sin(sg.exp(x))), {"x": 1e4}).out_of_reach[-1]
+    assert MAX_EXPONENT < 2**62  # mpmath exponents stay machine integers
