@@ -198,3 +198,20 @@ def test_precise_values_past_the_exponent_bound_are_infinite_zero_or_out_of_reac
     assert unreachable.out_of_reach[-1] and math.isnan(unreachable.values[-1])
     assert precise(toposort(sg.sin(sg.exp(x))), {"x": 1e4}).out_of_reach[-1]
     assert MAX_EXPONENT < 2**62  # mpmath exponents stay machine integers
+
+
+def test_advise_stabilizes_once_and_prints_each_node_from_its_top(monkeypatch, sin_chain):
+    import importlib
+
+    module = importlib.import_module("symgrad.advise")
+    calls = []
+    forms = module.stable_forms
+    monkeypatch.setattr(module, "stable_forms", lambda roots: calls.append(1) or forms(roots))
+    f = x
+    for _ in range(60):
+        f = sg.log(1 + sg.exp(f))
+    advice = sg.advise(f, count=1)
+    assert len(calls) == 2  # f's graph and its stable gradient's, not once per subexpression
+    assert advice.findings[0].expression == "f = log(exp(log(... + 1)) + 1)"
+    _, chain = sin_chain  # 100,000 deep: the text of a node costs the same at any depth
+    assert module._short(chain) == "sin(sin(sin(sin(sin(...)))))"

@@ -44,7 +44,7 @@ CASES = [
     ("logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...))",
      sg.log(E(x) + E(y) + E(z)) - x, [{"x": 1e3, "y": 990.0, "z": 0.0},
                                       {"x": 1e3, "y": 1e3, "z": 999.0}]),
-    ("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))",
+    ("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - logaddexp(a, logaddexp(b, ...)))",
      E(x) / (E(x) + E(y)), [{"x": 1e3, "y": 999.0}, {"x": -800.0, "y": -801.0}]),
     ("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", sg.sqrt(x**2 + y**2),
      [{"x": 1e200, "y": 3e200}, {"x": 3e-200, "y": -4e-200}, {"x": 1e200, "y": 1e200}]),
@@ -178,6 +178,81 @@ def test_stable_gradient_option():
     (partial,) = sg.gradient(f, [x], stable=True)
     assert str(partial) == "sigmoid(x)"
     assert str(sg.gradient(1 - sg.tanh(x), x, stable=True)) == "-cosh(x)**(-2)"
+
+
+def test_softmax_over_a_sum_with_a_constant_keeps_its_value_at_extremes():
+    # log(1 + exp(x) + exp(y)) once went to log1p(exp(x) + exp(y)), whose sum overflows:
+    # exp(x - log1p(inf)) = 0 at x = 800, where the softmax is 1
+    f = E(x) / (E(x) + E(y) + 1)
+    stable = sg.stabilize(f)
+    formula = sg.to_sympy(f)
+    for point in ({"x": 800.0, "y": 0.0}, {"x": 0.0, "y": 800.0}, {"x": 800.0, "y": 799.0},
+                  {"x": -800.0, "y": -800.0}, {"x": 1.0, "y": 2.0}):
+        want = exact(formula, point)
+        got = float(sg.evaluate(stable, point))
+        assert abs(got - want) <= 1e-12 * abs(want) + TINY, (point, got, want)
+    assert float(sg.evaluate(stable, {"x": 800.0, "y": 0.0})) == 1.0
+    total = sg.stabilize(sg.log(1 + E(x) + E(y)))
+    assert float(sg.evaluate(total, {"x": 800.0, "y": 0.0})) == 800.0
+
+
+def _with_row_first(monkeypatch, row):
+    from symgrad import stable_rules
+
+    op = row.ops[0].name
+    monkeypatch.setitem(stable_rules.STABLE_RULES_BY_OP, op,
+                        [row, *stable_rules.STABLE_RULES_BY_OP[op]])
+
+
+def test_a_rewrite_worse_than_the_formula_somewhere_is_not_made(monkeypatch):
+    from symgrad.ops import add, exp, log, log1p, neg
+    from symgrad.rules import X
+    from symgrad.stable_rules import StableRule
+
+    # right for x > -709, but exp(-x) overflows below: inf where log(1 + exp(x)) is 0
+    row = StableRule("log(1 + exp(x)) -> x + log1p(exp(-x))", (log, (add, 1, (exp, X))),
+                     (add, X, (log1p, (exp, (neg, X)))))
+    _with_row_first(monkeypatch, row)
+    f = sg.log(1 + E(x * y))
+    stable, records = sg.stabilize(f, explain=True)
+    assert str(stable) == "softplus(x*y)"  # the next row, which passes
+    assert row.name not in [rewrite.rule for rewrite in records]
+    wrong = StableRule("log(1 + x) -> x", (log, (add, 1, X)), X)
+    _with_row_first(monkeypatch, wrong)
+    assert str(sg.stabilize(sg.log(1 + sg.sin(x)))) == "log1p(sin(x))"
+
+
+def _softplus_chain(levels):
+    f = x
+    for _ in range(levels):
+        f = sg.log(1 + E(f))
+    return f
+
+
+def test_stabilize_walks_the_graph_once_not_once_per_rewrite(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("symgrad.stabilize")
+    walked = []
+    walk = module.toposort
+    monkeypatch.setattr(module, "toposort", lambda roots: walked.append(walk(roots)) or walked[-1])
+    stable = sg.stabilize(_softplus_chain(2000))
+    assert str(stable).startswith("softplus(softplus(")
+    # once over the 8,001 nodes (for the budget), then only a checked rewrite's few nodes;
+    # a walk of the whole graph below each of the 2,000 rewrites is 2 million
+    assert sum(map(len, walked)) < 8_100
+
+
+def test_the_check_runs_once_per_distinct_rewrite(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("symgrad.stabilize")
+    calls = []
+    check = module.keeps_accuracy
+    monkeypatch.setattr(module, "keeps_accuracy", lambda *a: calls.append(a) or check(*a))
+    monkeypatch.setattr(module, "_checked", {})
+    sg.stabilize(_softplus_chain(2000))
+    assert len(calls) == 1  # log(1 + exp(_0)) -> softplus(_0), for all 2,000 levels
 
 
 # --- never changes a value where both are finite --------------------------------------------
