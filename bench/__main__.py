@@ -29,6 +29,7 @@ WORKLOADS = (
     "output_digest",
     "stability",
     "printing",
+    "recurrence_stability",
 )
 
 

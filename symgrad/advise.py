@@ -120,6 +120,8 @@ def _sample(low: float, high: float, count: int, rng: np.random.Generator) -> np
         return np.exp(rng.uniform(math.log(low), math.log(high), count))
     if high < 0 and low / high > 1e3:
         return -np.exp(rng.uniform(math.log(-high), math.log(-low), count))
+    if math.isinf(high - low):  # (-1e308, 1e308): numpy's uniform overflows on the width
+        return 2.0 * rng.uniform(low / 2, high / 2, count)
     return rng.uniform(low, high, count)
 
 

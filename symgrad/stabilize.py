@@ -49,11 +49,13 @@ _checked: dict[tuple[Tensor, Tensor], bool] = {}
 
 
 class Fired(NamedTuple):
-    """A row that rewrites a node, its result and the operands it keeps whole."""
+    """A row that rewrites a node, its result and the operands it keeps whole; `part`, the
+    part of the node it changes, before and after, when it changes only part of it."""
 
     rule: StableRule
     result: Tensor
     operands: list[Tensor]
+    part: tuple[Tensor, Tensor] | None = None
 
 
 def rewrites(node: Tensor) -> Iterator[Fired]:
@@ -66,8 +68,9 @@ def rewrites(node: Tensor) -> Iterator[Fired]:
             rewritten: Rewritten | None = rule.replacement(node)
             if rewritten is None:
                 continue
-            result, operands = rewritten
+            result, operands, part = rewritten
         else:
+            part = None
             bindings: dict = {}
             if not match(rule.pattern, node, bindings):
                 continue
@@ -75,7 +78,7 @@ def rewrites(node: Tensor) -> Iterator[Fired]:
                 continue
             result, operands = build(rule.replacement, bindings), list(bindings.values())
         if result is not node:
-            yield Fired(rule, result, operands)
+            yield Fired(rule, result, operands, part)
 
 
 def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
@@ -213,7 +216,8 @@ class _Stabilizer:
                 break
             self.budget -= 1
             result = self(fired.result)
-            if not self._accurate(rebuilt, result, fired.operands):
+            before, after = (rebuilt, result) if fired.part is None else fired.part
+            if not self._accurate(before, after, fired.operands):
                 continue
             if self.log is not None:
                 self.log.append(Rewrite(fired.rule.name, rebuilt, fired.result))

@@ -58,10 +58,12 @@ class StableRule(Rule):
 
 class Rewritten(NamedTuple):
     """What a named-function row makes of a node, and the operands it keeps whole (the
-    exponents of log(exp(a) + exp(b)), the bases of sqrt(x**2 + y**2))."""
+    exponents of log(exp(a) + exp(b)), the bases of sqrt(x**2 + y**2)); `part`, when the row
+    rewrites only part of the node (two factors of a product), that part before and after."""
 
     result: Tensor
     operands: list[Tensor]
+    part: tuple[Tensor, Tensor] | None = None
 
 
 _EXP_X = (exp, X)
@@ -270,6 +272,63 @@ def tensor_softmax(node: Tensor) -> Rewritten | None:
     return Rewritten(tensor_ops.softmax(exponent, axis=None), [exponent])
 
 
+_FACTOR_LIMIT = 8
+"""Products looked into per node by `sinh_times_cosh_power`: a bound keeps stabilize linear on
+long product chains (the gradient of a deep chain is one)."""
+
+
+def _factors(node: Tensor) -> list[Tensor]:
+    """The factors of a product, expanding at most _FACTOR_LIMIT products, left to right."""
+    factors: list[Tensor] = []
+    stack, expanded = [node], 0
+    while stack:
+        current = stack.pop()
+        if current.op is mul and expanded < _FACTOR_LIMIT:
+            expanded += 1
+            a, b, _ = binary_children(current)
+            stack += [b, a]
+        else:
+            factors.append(current)
+    return factors
+
+
+def sinh_times_cosh_power(node: Tensor) -> Rewritten | None:
+    """sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1) for a number k <= -1, among the factors
+    of a product (the gradient of cosh(x)**-2 is -2*cosh(x)**-3*sinh(x), times the upstream
+    adjoint): past |x| = 710, sinh is inf and cosh(x)**k is 0, and inf*0 = NaN."""
+    factors = _factors(node)
+    for i, first in enumerate(factors):
+        if first.op is not sinh:
+            continue
+        argument = children_of(first).a
+        for j, power in enumerate(factors):
+            if power.op is not pow:
+                continue
+            base, exponent, _ = binary_children(power)
+            k = exponent.number
+            if base.op is not cosh or children_of(base).a is not argument or k is None \
+                    or k > -1:
+                continue
+            stable = apply(tanh, argument)
+            if k != -1:
+                stable = apply(mul, stable, apply(pow, base, k + 1))
+            result = stable
+            for index, factor in enumerate(factors):
+                if index not in (i, j):
+                    result = apply(mul, factor, result)
+            return Rewritten(result, [argument], (apply(mul, first, power), stable))
+    return None
+
+
+PRODUCTS = [
+    StableRule("sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1), k <= -1", (mul,),
+               sinh_times_cosh_power,
+               why="sinh(x) = inf and cosh(x)**k = 0 past |x| = 710: inf*0 = NaN (the "
+                   "gradient of cosh(x)**-2)"),
+]
+"""Products of hyperbolic functions (a named function: it looks a few products deep)."""
+
+
 SUMS = [
     StableRule("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))", (log,),
                log_sum_exp, why="each exp overflows for an exponent > 709"),
@@ -288,7 +347,7 @@ SUMS = [
 ]
 """Sums of any length, and over the elements of a vector or matrix (named functions)."""
 
-STABLE_RULES: list[StableRule] = SOFTPLUS_AND_SIGMOID + SUMS + NEAR_ZERO + OVERFLOW
+STABLE_RULES: list[StableRule] = SOFTPLUS_AND_SIGMOID + SUMS + NEAR_ZERO + OVERFLOW + PRODUCTS
 """Every row, tried in this order at each node: sums before log(1 + x) -> log1p(x), which would
 take log(1 + exp(a) + exp(b)) to log1p(exp(a) + exp(b)), whose sum overflows."""
 

@@ -215,3 +215,8 @@ def test_advise_stabilizes_once_and_prints_each_node_from_its_top(monkeypatch, s
     assert advice.findings[0].expression == "f = log(exp(log(... + 1)) + 1)"
     _, chain = sin_chain  # 100,000 deep: the text of a node costs the same at any depth
     assert module._short(chain) == "sin(sin(sin(sin(sin(...)))))"
+
+
+def test_a_range_as_wide_as_the_doubles_is_sampled():
+    points = sample_points(["x"], {"x": (-1e308, 1e308)}, count=64)["x"]
+    assert np.all(np.isfinite(points)) and points.min() < -1e306 and points.max() > 1e306

@@ -36,6 +36,8 @@ CASES = [
     ("1 - tanh(x)**2 -> cosh(x)**-2", 1 - sg.tanh(x) ** 2, [{"x": 20.0}, {"x": -30.0}]),
     ("tanh(x)**2 - 1 -> -cosh(x)**-2", sg.tanh(x) ** 2 - 1, [{"x": 20.0}, {"x": 25.0}]),
     ("log(exp(x)) -> x", sg.log(E(x)), [{"x": 1e3}, {"x": -800.0}]),
+    ("sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1), k <= -1",
+     sg.sinh(x) * sg.cosh(x) ** -3, [{"x": 745.0}, {"x": -800.0}]),
     ("log(exp(x)/y) -> x - log(y)", sg.log(E(x) / y), [{"x": 1e3, "y": 2.0},
                                                          {"x": -800.0, "y": 0.5}]),
     ("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))",
@@ -68,10 +70,14 @@ def close(computed, expected):
         abs(computed - expected) <= RELATIVE * abs(expected) + TINY)
 
 
-def values_and_gradient(f, point):
+def values_and_gradient(f, point, stable=False):
     wrt = [v for v in (x, y, z) if v.name in point]
     with np.errstate(all="ignore"):
-        return sg.evaluate([f, *sg.gradient(f, wrt)], point), wrt
+        return sg.evaluate([f, *sg.gradient(f, wrt, stable=stable)], point), wrt
+
+
+STABLE_GRADIENT_ONLY = {"sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1), k <= -1"}
+"""Rows whose result's own gradient holds the product again: stabilize rewrites it in turn."""
 
 
 TENSOR_ROWS = ["log(sum(exp(v))) -> logsumexp(v)", "exp(v)/sum(exp(v)) -> softmax(v)"]
@@ -120,7 +126,7 @@ def test_row_is_exact_at_extremes_where_the_formula_is_not(name, formula, points
         wrt = [v for v in (x, y, z) if v.name in point]
         expected = [exact(reference, point)]
         expected += [exact(sympy.diff(reference, sg.to_sympy(v)), point) for v in wrt]
-        got, _ = values_and_gradient(stable, point)
+        got, _ = values_and_gradient(stable, point, stable=name in STABLE_GRADIENT_ONLY)
         for value, want in zip(got, expected, strict=True):
             assert close(value, want), (name, point, got, expected)
         before, _ = values_and_gradient(formula, point)
