@@ -122,16 +122,28 @@ OVERFLOW = [
 # --- named functions: sums of any length ---------------------------------------------------
 
 
-def _chain(node: Tensor, op: Any) -> list[Tensor]:
+CHAIN_LIMIT = 64
+"""Nodes of a tree of one op `_chain` opens: past it the rest stays one operand, so a rule that
+runs at every node of a nested logaddexp (or sum) 10,000 deep costs the same at each."""
+
+
+def _chain(node: Tensor, op: Any, limit: int = CHAIN_LIMIT) -> list[Tensor]:
     """The operands of a tree of `op`s, left to right: the terms of a + b + c (a subtraction
-    stays one term), the leaves of logaddexp(logaddexp(a, b), c)."""
+    stays one term), the leaves of logaddexp(logaddexp(a, b), c), opening at most `limit`
+    nodes of the tree; for products, -a is the factors -1 and a."""
     operands: list[Tensor] = []
     stack = [node]
     while stack:
         current = stack.pop()
         children = current.children
-        if children is not None and children.op is op and children.b is not None:
-            stack.append(children.b)
+        if children is None or limit <= 0:
+            operands.append(current)
+        elif children.op is op and children.b is not None:
+            limit -= 1
+            stack += [children.b, children.a]
+        elif op is mul and children.op is neg:
+            limit -= 1
+            operands.append(const(-1))
             stack.append(children.a)
         else:
             operands.append(current)
@@ -273,30 +285,14 @@ def tensor_softmax(node: Tensor) -> Rewritten | None:
 
 
 _FACTOR_LIMIT = 8
-"""Products looked into per node by `sinh_times_cosh_power`: a bound keeps stabilize linear on
-long product chains (the gradient of a deep chain is one)."""
-
-
-def _factors(node: Tensor) -> list[Tensor]:
-    """The factors of a product, expanding at most _FACTOR_LIMIT products, left to right."""
-    factors: list[Tensor] = []
-    stack, expanded = [node], 0
-    while stack:
-        current = stack.pop()
-        if current.op is mul and expanded < _FACTOR_LIMIT:
-            expanded += 1
-            a, b, _ = binary_children(current)
-            stack += [b, a]
-        else:
-            factors.append(current)
-    return factors
+"""Products `sinh_times_cosh_power` opens per node (the factors of a gradient's term)."""
 
 
 def sinh_times_cosh_power(node: Tensor) -> Rewritten | None:
     """sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1) for a number k <= -1, among the factors
     of a product (the gradient of cosh(x)**-2 is -2*cosh(x)**-3*sinh(x), times the upstream
     adjoint): past |x| = 710, sinh is inf and cosh(x)**k is 0, and inf*0 = NaN."""
-    factors = _factors(node)
+    factors = _chain(node, mul, _FACTOR_LIMIT)
     for i, first in enumerate(factors):
         if first.op is not sinh:
             continue

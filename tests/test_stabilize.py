@@ -261,6 +261,17 @@ def test_the_check_runs_once_per_distinct_rewrite(monkeypatch):
     assert len(calls) == 1  # log(1 + exp(_0)) -> softplus(_0), for all 2,000 levels
 
 
+def test_stable_gradient_of_one_minus_tanh_squared_is_finite_past_overflow():
+    # cosh(x)**-2 differentiates to -2*cosh(x)**-3*sinh(x): 0*inf = NaN past |x| = 710,
+    # where the plain gradient -2*tanh(x)*(1 - tanh(x)**2) is 0
+    for f in (1 - sg.tanh(x) ** 2, sg.tanh(x) ** 2 - 1):
+        partial = sg.gradient(f, x, stable=True)
+        with np.errstate(all="ignore"):
+            values = [float(sg.evaluate(partial, {"x": v})) for v in (-745.0, 800.0, 0.5)]
+        plain = float(sg.evaluate(sg.gradient(f, x), {"x": 0.5}))
+        assert values[:2] == [0.0, 0.0] and math.isclose(values[2], plain, rel_tol=1e-15)
+
+
 # --- never changes a value where both are finite --------------------------------------------
 
 _SMALL = st.sampled_from([x, y, -x, 2 * x, x * y, x + y, sg.sin(x), x / 3])

@@ -6,6 +6,7 @@ a clear error, never a crash or an abort of the interpreter (it runs in a forked
 
 from __future__ import annotations
 
+import faulthandler
 import math
 import multiprocessing
 import os
@@ -125,6 +126,7 @@ EXTREME_RANGES = [None, {"x": (1e200, 1e300)}, {"x": (-1e300, -1e200)}, {"x": (7
 def _serve(connection: Any) -> None:
     """The child: advise on each formula it receives, answering 'ok', 'clear: ...' or 'bug'
     (its stderr is closed: an abort shows as its exit code, -6, in the parent)."""
+    faulthandler.disable()
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     while True:
         try:
