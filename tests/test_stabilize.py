@@ -323,3 +323,14 @@ def test_check_skips_points_where_one_side_overflowed_and_says_so():
     assert any("one side overflowed" in note for note in result.notes)
     wrong = compare_at_points(textbook, sg.softplus(400 * x) + 1e-3)
     assert not wrong
+
+
+def test_the_recurrence_bench_times_each_operation_in_a_child():
+    from bench.recurrence_stability import WORKLOADS, _operations, measure
+
+    for workload in WORKLOADS:
+        f, _ = WORKLOADS[workload](3)
+        assert sg.count_ops(f) > 3
+        for operation in _operations():
+            result = measure(workload, operation, 2, 60)
+            assert set(result) == {"time"} and result["time"] > 0, (workload, operation, result)
