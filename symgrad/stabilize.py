@@ -50,12 +50,12 @@ _checked: dict[tuple[Tensor, Tensor], bool] = {}
 
 class Fired(NamedTuple):
     """A row that rewrites a node, its result and the operands it keeps whole; `part`, the
-    part of the node it changes, before and after, when it changes only part of it."""
+    part of the node it changes, when it changes only part of it."""
 
     rule: StableRule
     result: Tensor
     operands: list[Tensor]
-    part: tuple[Tensor, Tensor] | None = None
+    part: Tensor | None = None
 
 
 def rewrites(node: Tensor) -> Iterator[Fired]:
@@ -95,15 +95,14 @@ def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
     return None
 
 
-def _over_operands(roots: list[Tensor], operands: list[Tensor], limit: int
-                   ) -> list[Tensor] | None:
-    """`roots` with each operand replaced by a variable named for its place (`_0`, `_1`, ...),
-    so that equal rewrites of different operands are one formula; None past `limit` nodes."""
+def _over_operands(root: Tensor, operands: list[Tensor], limit: int) -> Tensor | None:
+    """`root` with each operand replaced by a variable named for its place (`_0`, `_1`, ...),
+    so that a row's rewrites of different operands are one formula; None past `limit` nodes."""
     copies: dict[Tensor, Tensor] = {}
     for index, operand in enumerate(operands):
         if operand.children is not None or operand.name is not None:  # constants stay
             copies.setdefault(operand, var(f"_{index}"))
-    stack = list(roots)
+    stack = [root]
     while stack:
         node = stack[-1]
         if node in copies:
@@ -124,7 +123,7 @@ def _over_operands(roots: list[Tensor], operands: list[Tensor], limit: int
         b = None if children.b is None else copies[children.b]
         copies[node] = raw_node(children.op, copies[children.a], b)
         stack.pop()
-    return [copies[root] for root in roots]
+    return copies[root]
 
 
 def check_points(count: int) -> list[tuple[float, ...]]:
@@ -215,37 +214,48 @@ class _Stabilizer:
             if self.budget <= 0:
                 break
             self.budget -= 1
-            result = self(fired.result)
-            before, after = (rebuilt, result) if fired.part is None else fired.part
-            if not self._accurate(before, after, fired.operands):
+            before = rebuilt if fired.part is None else fired.part
+            if not self._accurate(fired.rule, before, fired.operands):
                 continue
             if self.log is not None:
                 self.log.append(Rewrite(fired.rule.name, rebuilt, fired.result))
-            return result
+            return self(fired.result)
         return rebuilt
 
-    def _accurate(self, before: Tensor, after: Tensor, operands: list[Tensor]) -> bool:
-        """`keeps_accuracy` over the operands, cached; tensor rewrites, which the exact
-        oracle cannot evaluate, are kept unchecked."""
+    def _accurate(self, rule: StableRule, before: Tensor, operands: list[Tensor]) -> bool:
+        """Whether `rule` keeps accuracy on `before` over its operands: the row applied to
+        `before` with the operands as variables, stabilized in turn, against that formula
+        (`keeps_accuracy`); cached by row and formula, so each distinct one is checked once.
+        Tensor rewrites, which the exact oracle cannot evaluate, are kept unchecked."""
         if before.shape or any(operand.shape for operand in operands):
             return True
-        pair = _over_operands([before, after], operands, MAX_CHECKED_NODES)
-        if pair is None:
+        formula = _over_operands(before, operands, MAX_CHECKED_NODES)
+        if formula is None:
             return False
-        key = (pair[0], pair[1])
+        key = (rule.name, formula)
         verdict = _checked.get(key)
         if verdict is None:
-            if self.check_budget <= 0:
+            self.check_budget -= len(toposort(formula))
+            if self.check_budget < 0:
                 return False
-            self.check_budget -= len(toposort(pair))
-            try:
-                verdict = keeps_accuracy(*pair)
-            except NoPreciseFormError:
-                return True
+            _checked[key] = False  # while checking: a row that would check itself refuses
+            verdict = _row_keeps_accuracy(rule, formula)
             if len(_checked) >= _CACHE_SIZE:
                 _checked.clear()
             _checked[key] = verdict
         return verdict
+
+
+def _row_keeps_accuracy(rule: StableRule, formula: Tensor) -> bool:
+    """`keeps_accuracy` of `formula` against what `rule` makes of it, stabilized in turn."""
+    fired = next((fired for fired in rewrites(formula) if fired.rule is rule), None)
+    if fired is None:
+        return False
+    after = _Stabilizer([fired.result], None)(fired.result)
+    try:
+        return keeps_accuracy(formula, after)
+    except NoPreciseFormError:
+        return True
 
 
 def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:

@@ -59,11 +59,12 @@ class StableRule(Rule):
 class Rewritten(NamedTuple):
     """What a named-function row makes of a node, and the operands it keeps whole (the
     exponents of log(exp(a) + exp(b)), the bases of sqrt(x**2 + y**2)); `part`, when the row
-    rewrites only part of the node (two factors of a product), that part before and after."""
+    rewrites only part of the node (two factors of a product), that part as a node of its own,
+    which the row rewrites too."""
 
     result: Tensor
     operands: list[Tensor]
-    part: tuple[Tensor, Tensor] | None = None
+    part: Tensor | None = None
 
 
 _EXP_X = (exp, X)
@@ -312,7 +313,7 @@ def sinh_times_cosh_power(node: Tensor) -> Rewritten | None:
             for index, factor in enumerate(factors):
                 if index not in (i, j):
                     result = apply(mul, factor, result)
-            return Rewritten(result, [argument], (apply(mul, first, power), stable))
+            return Rewritten(result, [argument], apply(mul, first, power))
     return None
 
 
