@@ -44,8 +44,8 @@ CHECK_NODES_PER_NODE = 64
 linear when many distinct large rewrites each need a check; past it rewrites are not made."""
 _CACHE_SIZE = 4096
 
-_checked: dict[tuple[Tensor, Tensor], bool] = {}
-"""Verdicts by (formula, rewrite) over named operands: a chain of 10,000 softplus is one check."""
+_checked: dict[tuple[str, Tensor], bool] = {}
+"""Verdicts by (row, formula over named operands): a chain of 10,000 softplus is one check."""
 
 
 class Fired(NamedTuple):
