@@ -9,6 +9,7 @@ the formula it replaces at a fixed set of ordinary and extreme points (`precise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -26,12 +27,14 @@ MAX_REWRITES_PER_NODE = 8
 """A bound on rewrites per input node; rows only ever trade an op for a stabler one."""
 
 CHECK_VALUES = (0.0, 1e-300, -1e-300, 1e-8, -1e-8, 0.5, -0.5, 0.999, -0.999, 1.0, -1.0, 3.0,
-                -3.0, 40.0, -40.0, 710.0, -710.0, 800.0, -800.0, 1e3, -1e3, 1e200, -1e200)
+                -3.0, 40.0, -40.0, 710.0, -710.0, 800.0, -800.0, 1e3, -1e3, 1e200, -1e200,
+                math.inf)
 """Where a rewrite is checked, for each operand: 0, tiny, near +-1 (the edges of log1p, asin),
-ordinary, past exp's overflow at 709.78, and huge."""
-CHECK_STRIDES = (6, 11)
+ordinary, past exp's overflow at 709.78, huge, and inf (an operand that overflowed; not -inf,
+where the exact oracle takes log(exp(x)/-inf) for log(-0) = -inf)."""
+CHECK_STRIDES = (7, 13)
 """With several operands, besides all at one value, operand i also takes the value
-i * stride further along `CHECK_VALUES` (for two operands: (800, 0), (1e3, 3), ...)."""
+i * stride further along `CHECK_VALUES` (for two operands: (800, 0), (1e3, 0.999), ...)."""
 ACCURATE_BITS = 12.0
 """Bits of error (doubles between the value and the exact one, as a log) within which a value
 counts as accurate: exp(a - logaddexp(a, b)) at a = 700 loses 9 bits to the rounding of the
@@ -130,7 +133,7 @@ def check_points(count: int) -> list[tuple[float, ...]]:
     """The points a rewrite with `count` operands is checked at.
 
     >>> len(check_points(1)), (800.0, 0.0) in check_points(2)
-    (23, True)
+    (24, True)
     """
     size = len(CHECK_VALUES)
     points = [(value,) * count for value in CHECK_VALUES]

@@ -14,6 +14,7 @@ sigmoid(a - b), expm1's = exp), so gradients of the result are.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -29,6 +30,7 @@ from symgrad.ops import (
     exp,
     expm1,
     gt,
+    lt,
     log,
     log1p,
     logaddexp,
@@ -231,7 +233,9 @@ def hypot(x: Any, y: Any) -> Tensor:
     n = apply(min_, apply(abs_, x), apply(abs_, y))
     ratio = apply(div, n, m)
     scaled = apply(mul, m, apply(sqrt, apply(add, 1, apply(pow, ratio, 2))))
-    return where(apply(gt, m, 0), scaled, 0)
+    # an infinite operand makes n/m = inf/inf: the result is m itself
+    finite = where(apply(lt, m, math.inf), scaled, m)
+    return where(apply(gt, m, 0), finite, 0)
 
 
 def _square_base(term: Tensor) -> Tensor | None:
