@@ -113,6 +113,9 @@ OVERFLOW = [
                why="1 - tanh(x)**2 cancels to 0 for |x| > 19 (it is 4*exp(-2|x|) there)"),
     StableRule("tanh(x)**2 - 1 -> -cosh(x)**-2", (sub, (pow, (tanh, X), 2), 1),
                (neg, (pow, (cosh, X), -2)), why="the same cancellation, negated"),
+    StableRule("logaddexp(x, x) -> x + log(2)", (logaddexp, X, X), (add, X, math.log(2)),
+               why="its gradient sigmoid(x - x) is NaN where x is infinite (an exponent that "
+                   "overflowed: log(exp(3*y) + exp(3*y)) at y = -1e308)"),
     StableRule("log(exp(x)) -> x", (log, _EXP_X), X,
                why="exp(x) overflows for x > 709 (softmax: log(exp(a - logsumexp)))"),
     StableRule("log(exp(x)/y) -> x - log(y)", (log, (div, _EXP_X, Y)), (sub, X, (log, Y)),

@@ -81,10 +81,12 @@ STABLE_GRADIENT_ONLY = {"sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1), k <= -1
 
 
 TENSOR_ROWS = ["log(sum(exp(v))) -> logsumexp(v)", "exp(v)/sum(exp(v)) -> softmax(v)"]
+INFINITE_ROWS = ["logaddexp(x, x) -> x + log(2)"]
+"""Rows for an operand that overflowed: the value is infinite either way, the gradient not."""
 
 
 def test_every_row_has_a_case():
-    covered = [name for name, _, _ in CASES] + TENSOR_ROWS
+    covered = [name for name, _, _ in CASES] + TENSOR_ROWS + INFINITE_ROWS
     assert sorted(covered) == sorted(rule.name for rule in STABLE_RULES)
 
 
@@ -270,6 +272,17 @@ def test_stable_gradient_of_one_minus_tanh_squared_is_finite_past_overflow():
             values = [float(sg.evaluate(partial, {"x": v})) for v in (-745.0, 800.0, 0.5)]
         plain = float(sg.evaluate(sg.gradient(f, x), {"x": 0.5}))
         assert values[:2] == [0.0, 0.0] and math.isclose(values[2], plain, rel_tol=1e-15)
+
+
+def test_stable_gradient_of_a_log_sum_exp_of_an_overflowed_exponent_is_finite():
+    # logaddexp(a, a)'s partial sigmoid(a - a) is NaN at a = 3*y = -inf; the plain gradient is 0
+    f = sg.log(E(3 * y) + E(3 * y) + 1)
+    partial = sg.gradient(f, y, stable=True)
+    with np.errstate(all="ignore"):
+        assert float(sg.evaluate(partial, {"y": -1e308})) == 0.0
+        assert float(sg.evaluate(sg.gradient(f, y), {"y": -1e308})) == 0.0
+    assert math.isclose(float(sg.evaluate(partial, {"y": 0.3})),
+                        float(sg.evaluate(sg.gradient(f, y), {"y": 0.3})), rel_tol=1e-15)
 
 
 # --- never changes a value where both are finite --------------------------------------------
