@@ -30,6 +30,7 @@ WORKLOADS = (
     "stability",
     "printing",
     "recurrence",
+    "recurrence_stability",
 )
 
 

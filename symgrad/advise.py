@@ -18,9 +18,18 @@ import numpy as np
 
 from symgrad.diff import gradient
 from symgrad.evaluate import evaluate
-from symgrad.graph import Tensor, as_tensor, children_of, free_variables, name_of, toposort
-from symgrad.precise import precise_values
-from symgrad.stabilize import first_rule, stabilize
+from symgrad.graph import (
+    Tensor,
+    as_tensor,
+    children_of,
+    free_variables,
+    name_of,
+    raw_node,
+    toposort,
+    var,
+)
+from symgrad.precise import bits_of_error, precise
+from symgrad.stabilize import first_rule, stable_forms
 
 DEFAULT_COUNT = 256
 """Sampled points (besides the probes at 0 and the extremes)."""
@@ -53,10 +62,17 @@ class Advice:
     """The findings of `advise`; `str()` is a text table, `.markdown()` a markdown one, and
     Jupyter shows an HTML table."""
 
-    def __init__(self, findings: list[Finding], points: int, stable: Tensor):
+    def __init__(self, findings: list[Finding], points: int, stable: Tensor,
+                 out_of_reach: int = 0):
         self.findings = findings
         self.points = points
         self.stable = stable  # stabilize(t)
+        self.out_of_reach = out_of_reach  # points where f's exact value could not be bounded
+
+    def _footer(self) -> str:
+        unreached = (f", {self.out_of_reach} of them where the exact value is out of reach "
+                     f"(not counted)" if self.out_of_reach else "")
+        return f"{self.points} points{unreached}; bits of error of 64"
 
     @property
     def problems(self) -> list[Finding]:
@@ -73,7 +89,7 @@ class Advice:
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
                  for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
-        return "\n".join(lines) + f"\n({self.points} points; bits of error of 64)"
+        return "\n".join(lines) + f"\n({self._footer()})"
 
     def markdown(self) -> str:
         """The table in markdown."""
@@ -89,10 +105,10 @@ class Advice:
         body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells)
                        + "</tr>" for cells in self._cells())
         return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-                f"<p>{self.points} points; bits of error of 64</p>")
+                f"<p>{html.escape(self._footer())}</p>")
 
     def __repr__(self) -> str:
-        return f"<Advice: {len(self.problems)} problem(s) over {self.points} points>"
+        return f"<Advice: {len(self.problems)} problem(s) over {self._footer().split(';')[0]}>"
 
 
 # --- sampling ----------------------------------------------------------------------------
@@ -104,6 +120,8 @@ def _sample(low: float, high: float, count: int, rng: np.random.Generator) -> np
         return np.exp(rng.uniform(math.log(low), math.log(high), count))
     if high < 0 and low / high > 1e3:
         return -np.exp(rng.uniform(math.log(-high), math.log(-low), count))
+    if math.isinf(high - low):  # (-1e308, 1e308): numpy's uniform overflows on the width
+        return 2.0 * rng.uniform(low / 2, high / 2, count)
     return rng.uniform(low, high, count)
 
 
@@ -145,36 +163,11 @@ def sample_points(names: Sequence[str], ranges: Mapping[str, tuple[float, float]
 # --- measuring ---------------------------------------------------------------------------
 
 
-def _ordinal(values: np.ndarray) -> np.ndarray:
-    """Doubles as integers in order, so the difference counts the doubles between them."""
-    bits = np.asarray(values, dtype=np.float64).view(np.int64)
-    return np.where(bits < 0, -(bits & np.int64(0x7FFFFFFFFFFFFFFF)), bits)
-
-
-def bits_of_error(computed: np.ndarray, exact: np.ndarray) -> np.ndarray:
-    """log2(1 + the number of doubles between computed and exact), Herbie's measure: 0 when
-    equal, 64 when one is NaN and the other not.
-
-    >>> float(bits_of_error(np.array([1.0]), np.array([np.nextafter(1.0, 2.0)]))[0])
-    1.0
-    """
-    computed = np.broadcast_to(np.asarray(computed, dtype=np.float64), np.shape(exact))
-    exact = np.asarray(exact, dtype=np.float64)
-    a, b = _ordinal(computed), _ordinal(exact)
-    same_sign = (a >= 0) == (b >= 0)
-    with np.errstate(over="ignore"):
-        steps = np.where(same_sign, np.abs(a - b).astype(np.float64),
-                         np.abs(a.astype(np.float64) - b.astype(np.float64)))
-    bits = np.log2(1.0 + steps)
-    nan_computed, nan_exact = np.isnan(computed), np.isnan(exact)
-    bits = np.where(nan_computed | nan_exact, 64.0, bits)
-    return np.where(nan_computed & nan_exact, 0.0, bits)
-
-
 class _Measurements(NamedTuple):
     points: dict[str, np.ndarray]
     computed: dict[Tensor, np.ndarray]
     exact: dict[Tensor, np.ndarray]
+    out_of_reach: dict[Tensor, np.ndarray]  # where the exact value could not be bounded
 
 
 def _measure(roots: list[Tensor], names: list[str], points: dict[str, np.ndarray]
@@ -186,11 +179,13 @@ def _measure(roots: list[Tensor], names: list[str], points: dict[str, np.ndarray
     computed = {node: np.broadcast_to(np.asarray(value, dtype=np.float64), (size,))
                 for node, value in zip(order, computed_list)}
     table = np.empty((len(order), size))
+    unreached = np.zeros((len(order), size), dtype=bool)
     for column in range(size):
         point = {name: float(points[name][column]) for name in names}
-        table[:, column] = precise_values(order, point)
+        table[:, column], unreached[:, column] = precise(order, point)
     exact = {node: table[row] for row, node in enumerate(order)}
-    return _Measurements(points, computed, exact)
+    out_of_reach = {node: unreached[row] for row, node in enumerate(order)}
+    return _Measurements(points, computed, exact, out_of_reach)
 
 
 def _local(node: Tensor, measured: _Measurements) -> np.ndarray:
@@ -250,8 +245,26 @@ def _bits(computed: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
     return float(bits.mean()), float(bits.max())
 
 
+_ELIDED = "elided_by_advise"
+_SHORT_DEPTH = 5
+
+
+def _top(node: Tensor, depth: int, elided: Tensor) -> Tensor:
+    """The top `depth` levels of `node`, deeper operands replaced by `elided` (the recursion is
+    at most `depth` deep)."""
+    children = node.children
+    if children is None:
+        return node
+    if depth == 0:
+        return elided
+    b = None if children.b is None else _top(children.b, depth - 1, elided)
+    return raw_node(children.op, _top(children.a, depth - 1, elided), b)
+
+
 def _short(node: Tensor, limit: int = 48) -> str:
-    text = str(node)
+    """The formula cut to `limit` characters, written from its top levels only, so that each
+    node of a deep chain costs the same."""
+    text = str(_top(node, _SHORT_DEPTH, var(_ELIDED))).replace(_ELIDED, "...")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -278,7 +291,8 @@ def _users(order: list[Tensor]) -> dict[Tensor, list[Tensor]]:
     return users
 
 
-def _subexpression_findings(t: Tensor, measured: _Measurements) -> list[Finding]:
+def _subexpression_findings(t: Tensor, measured: _Measurements,
+                            stable_of: dict[Tensor, Tensor]) -> list[Finding]:
     order = toposort(t)
     users = _users(order)
     findings = []
@@ -296,7 +310,7 @@ def _subexpression_findings(t: Tensor, measured: _Measurements) -> list[Finding]
             operand_size = np.maximum(operand_size, np.abs(measured.exact[b]))
         kinds = _kind(local, exact, operand_size)
         bits = _bits(computed, exact)
-        stable = stabilize(node)
+        stable = stable_of[node]
         stable_form = "" if stable is node else _short(stable)
         rule = _stable_rule(node, users)
         for problem, where in _by_kind(kinds, bad, measured.points):
@@ -348,12 +362,16 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     names = [name_of(v) for v in variables]
     points = sample_points(names, ranges, count, seed)
     partials = gradient(t, variables) if variables else []
-    stable = stabilize(t)
-    stable_partials = stabilize(gradient(stable, variables)) if variables else []
+    stable_of = stable_forms([t])
+    stable = stable_of[t]
+    stable_gradient = gradient(stable, variables) if variables else []
+    stable_of_partial = stable_forms(stable_gradient)
     measured = _measure([t, *partials], names, points)
     findings = [Finding("f = " + _short(t), *_bits(measured.computed[t], measured.exact[t]),
                         "", "", "" if stable is t else _short(stable))]
-    findings += _subexpression_findings(t, measured)
-    for name, partial, stable_partial in zip(names, partials, stable_partials):
-        findings += _gradient_findings(name, partial, stable_partial, t, measured)
-    return Advice(findings, len(points[names[0]]) if names else 1, stable)
+    findings += _subexpression_findings(t, measured, stable_of)
+    for name, partial, stable_partial in zip(names, partials, stable_gradient):
+        findings += _gradient_findings(name, partial, stable_of_partial[stable_partial], t,
+                                       measured)
+    unreached = int(np.count_nonzero(measured.out_of_reach[t]))
+    return Advice(findings, len(points[names[0]]) if names else 1, stable, unreached)

@@ -2,6 +2,8 @@
 mpmath intervals (checked against mpmath at 3,000 bits, op by op), and the table it prints."""
 
 import math
+import subprocess
+import sys
 
 import mpmath
 import numpy as np
@@ -12,7 +14,13 @@ import symgrad as sg
 from symgrad.advise import bits_of_error, sample_points
 from symgrad.graph import toposort
 from symgrad.ops import OPS
-from symgrad.precise import INTERVAL_FORMS, NoPreciseFormError, precise_values
+from symgrad.precise import (
+    INTERVAL_FORMS,
+    MAX_EXPONENT,
+    NoPreciseFormError,
+    precise,
+    precise_values,
+)
 
 x, y = sg.variables("x y")
 
@@ -33,8 +41,9 @@ def test_precise_values_see_through_cancellation_and_overflow():
     assert precise_values(toposort(sg.log(1 + sg.exp(x))), {"x": -700.0})[-1] == \
         float(mpmath.log1p(mpmath.exp(-700)))
     big = sg.exp(x) / (sg.exp(x) + 1)
-    assert precise_values(toposort(big), {"x": 1e300})[-1] == 1.0
-    assert precise_values(toposort(sg.log(sg.exp(x))), {"x": 1e300})[-1] == 1e300
+    assert precise_values(toposort(big), {"x": 1e6})[-1] == 1.0
+    assert precise_values(toposort(sg.log(sg.exp(x))), {"x": 1e6})[-1] == 1e6
+    assert precise_values(toposort(sg.exp(x) - sg.exp(x)), {"x": 1e6})[-1] == 0.0
     assert math.isnan(precise_values(toposort(sg.log(x)), {"x": -1.0})[-1])
     assert math.isnan(precise_values(toposort(x / x), {"x": 0.0})[-1])
 
@@ -161,3 +170,56 @@ def test_cli_advise_usage_mistakes_exit_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) <= 3
+
+
+@pytest.mark.parametrize("text, ranges", [
+    ("exp(-exp(-x))", None),  # a gmpy2 TypeError on an exponent past a C long
+    ("0**(-2**(-x))", {"x": (-1e18, -1e17)}),  # gmp aborted on 2**(3.9e17)
+])
+def test_advise_near_huge_exponents_reports_instead_of_crashing(text, ranges):
+    # in a child, so that an abort of the interpreter fails the test instead of ending pytest
+    script = f"""if True:
+        import symgrad as sg
+        advice = sg.advise(sg.parse({text!r}), ranges={ranges!r}, count=8)
+        print(advice.findings[0].expression)
+    """
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"f = {sg.parse(text)}"
+
+
+def test_precise_values_past_the_exponent_bound_are_infinite_zero_or_out_of_reach():
+    point = {"x": 1e200}
+    assert precise_values(toposort(sg.exp(x)), point)[-1] == math.inf
+    assert precise_values(toposort(sg.exp(-sg.exp(x))), point)[-1] == 0.0
+    assert precise_values(toposort(sg.sigmoid(-(2**x))), point)[-1] == 0.0
+    assert precise_values(toposort(sg.softplus(x)), point)[-1] == 1e200  # exact, no exp(x)
+    assert precise_values(toposort(sg.erfc(sg.exp(x))), point)[-1] == 0.0
+    assert math.isnan(precise_values(toposort(0 ** -(2**x)), point)[-1])  # 0**(-y): 1/0
+    unreachable = precise(toposort(sg.log(sg.exp(sg.exp(x)))), {"x": 20.0})
+    assert unreachable.out_of_reach[-1] and math.isnan(unreachable.values[-1])
+    assert precise(toposort(sg.sin(sg.exp(x))), {"x": 1e4}).out_of_reach[-1]
+    assert MAX_EXPONENT < 2**62  # mpmath exponents stay machine integers
+
+
+def test_advise_stabilizes_once_and_prints_each_node_from_its_top(monkeypatch, sin_chain):
+    import importlib
+
+    module = importlib.import_module("symgrad.advise")
+    calls = []
+    forms = module.stable_forms
+    monkeypatch.setattr(module, "stable_forms", lambda roots: calls.append(1) or forms(roots))
+    f = x
+    for _ in range(60):
+        f = sg.log(1 + sg.exp(f))
+    advice = sg.advise(f, count=1)
+    assert len(calls) == 2  # f's graph and its stable gradient's, not once per subexpression
+    assert advice.findings[0].expression == "f = log(exp(log(... + 1)) + 1)"
+    _, chain = sin_chain  # 100,000 deep: the text of a node costs the same at any depth
+    assert module._short(chain) == "sin(sin(sin(sin(sin(...)))))"
+
+
+def test_a_range_as_wide_as_the_doubles_is_sampled():
+    points = sample_points(["x"], {"x": (-1e308, 1e308)}, count=64)["x"]
+    assert np.all(np.isfinite(points)) and points.min() < -1e306 and points.max() > 1e306

@@ -36,6 +36,8 @@ CASES = [
     ("1 - tanh(x)**2 -> cosh(x)**-2", 1 - sg.tanh(x) ** 2, [{"x": 20.0}, {"x": -30.0}]),
     ("tanh(x)**2 - 1 -> -cosh(x)**-2", sg.tanh(x) ** 2 - 1, [{"x": 20.0}, {"x": 25.0}]),
     ("log(exp(x)) -> x", sg.log(E(x)), [{"x": 1e3}, {"x": -800.0}]),
+    ("sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1), k <= -1",
+     sg.sinh(x) * sg.cosh(x) ** -3, [{"x": 745.0}, {"x": -800.0}]),
     ("log(exp(x)/y) -> x - log(y)", sg.log(E(x) / y), [{"x": 1e3, "y": 2.0},
                                                          {"x": -800.0, "y": 0.5}]),
     ("log(exp(a) + exp(b) + ...) -> logaddexp(a, logaddexp(b, ...))",
@@ -44,7 +46,7 @@ CASES = [
     ("logaddexp(a, b, ...) - a -> softplus(logaddexp(b - a, ...))",
      sg.log(E(x) + E(y) + E(z)) - x, [{"x": 1e3, "y": 990.0, "z": 0.0},
                                       {"x": 1e3, "y": 1e3, "z": 999.0}]),
-    ("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - log(exp(a) + exp(b) + ...))",
+    ("exp(a)/(exp(a) + exp(b) + ...) -> exp(a - logaddexp(a, logaddexp(b, ...)))",
      E(x) / (E(x) + E(y)), [{"x": 1e3, "y": 999.0}, {"x": -800.0, "y": -801.0}]),
     ("sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...)", sg.sqrt(x**2 + y**2),
      [{"x": 1e200, "y": 3e200}, {"x": 3e-200, "y": -4e-200}, {"x": 1e200, "y": 1e200}]),
@@ -68,17 +70,23 @@ def close(computed, expected):
         abs(computed - expected) <= RELATIVE * abs(expected) + TINY)
 
 
-def values_and_gradient(f, point):
+def values_and_gradient(f, point, stable=False):
     wrt = [v for v in (x, y, z) if v.name in point]
     with np.errstate(all="ignore"):
-        return sg.evaluate([f, *sg.gradient(f, wrt)], point), wrt
+        return sg.evaluate([f, *sg.gradient(f, wrt, stable=stable)], point), wrt
+
+
+STABLE_GRADIENT_ONLY = {"sinh(x)*cosh(x)**k -> tanh(x)*cosh(x)**(k + 1), k <= -1"}
+"""Rows whose result's own gradient holds the product again: stabilize rewrites it in turn."""
 
 
 TENSOR_ROWS = ["log(sum(exp(v))) -> logsumexp(v)", "exp(v)/sum(exp(v)) -> softmax(v)"]
+INFINITE_ROWS = ["logaddexp(x, x) -> x + log(2)"]
+"""Rows for an operand that overflowed: the value is infinite either way, the gradient not."""
 
 
 def test_every_row_has_a_case():
-    covered = [name for name, _, _ in CASES] + TENSOR_ROWS
+    covered = [name for name, _, _ in CASES] + TENSOR_ROWS + INFINITE_ROWS
     assert sorted(covered) == sorted(rule.name for rule in STABLE_RULES)
 
 
@@ -120,7 +128,7 @@ def test_row_is_exact_at_extremes_where_the_formula_is_not(name, formula, points
         wrt = [v for v in (x, y, z) if v.name in point]
         expected = [exact(reference, point)]
         expected += [exact(sympy.diff(reference, sg.to_sympy(v)), point) for v in wrt]
-        got, _ = values_and_gradient(stable, point)
+        got, _ = values_and_gradient(stable, point, stable=name in STABLE_GRADIENT_ONLY)
         for value, want in zip(got, expected, strict=True):
             assert close(value, want), (name, point, got, expected)
         before, _ = values_and_gradient(formula, point)
@@ -180,6 +188,103 @@ def test_stable_gradient_option():
     assert str(sg.gradient(1 - sg.tanh(x), x, stable=True)) == "-cosh(x)**(-2)"
 
 
+def test_softmax_over_a_sum_with_a_constant_keeps_its_value_at_extremes():
+    # log(1 + exp(x) + exp(y)) once went to log1p(exp(x) + exp(y)), whose sum overflows:
+    # exp(x - log1p(inf)) = 0 at x = 800, where the softmax is 1
+    f = E(x) / (E(x) + E(y) + 1)
+    stable = sg.stabilize(f)
+    formula = sg.to_sympy(f)
+    for point in ({"x": 800.0, "y": 0.0}, {"x": 0.0, "y": 800.0}, {"x": 800.0, "y": 799.0},
+                  {"x": -800.0, "y": -800.0}, {"x": 1.0, "y": 2.0}):
+        want = exact(formula, point)
+        got = float(sg.evaluate(stable, point))
+        assert abs(got - want) <= 1e-12 * abs(want) + TINY, (point, got, want)
+    assert float(sg.evaluate(stable, {"x": 800.0, "y": 0.0})) == 1.0
+    total = sg.stabilize(sg.log(1 + E(x) + E(y)))
+    assert float(sg.evaluate(total, {"x": 800.0, "y": 0.0})) == 800.0
+
+
+def _with_row_first(monkeypatch, row):
+    from symgrad import stable_rules
+
+    op = row.ops[0].name
+    monkeypatch.setitem(stable_rules.STABLE_RULES_BY_OP, op,
+                        [row, *stable_rules.STABLE_RULES_BY_OP[op]])
+
+
+def test_a_rewrite_worse_than_the_formula_somewhere_is_not_made(monkeypatch):
+    from symgrad.ops import add, exp, log, log1p, neg
+    from symgrad.rules import X
+    from symgrad.stable_rules import StableRule
+
+    # right for x > -709, but exp(-x) overflows below: inf where log(1 + exp(x)) is 0
+    row = StableRule("log(1 + exp(x)) -> x + log1p(exp(-x))", (log, (add, 1, (exp, X))),
+                     (add, X, (log1p, (exp, (neg, X)))))
+    _with_row_first(monkeypatch, row)
+    f = sg.log(1 + E(x * y))
+    stable, records = sg.stabilize(f, explain=True)
+    assert str(stable) == "softplus(x*y)"  # the next row, which passes
+    assert row.name not in [rewrite.rule for rewrite in records]
+    wrong = StableRule("log(1 + x) -> x", (log, (add, 1, X)), X)
+    _with_row_first(monkeypatch, wrong)
+    assert str(sg.stabilize(sg.log(1 + sg.sin(x)))) == "log1p(sin(x))"
+
+
+def _softplus_chain(levels):
+    f = x
+    for _ in range(levels):
+        f = sg.log(1 + E(f))
+    return f
+
+
+def test_stabilize_walks_the_graph_once_not_once_per_rewrite(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("symgrad.stabilize")
+    walked = []
+    walk = module.toposort
+    monkeypatch.setattr(module, "toposort", lambda roots: walked.append(walk(roots)) or walked[-1])
+    stable = sg.stabilize(_softplus_chain(2000))
+    assert str(stable).startswith("softplus(softplus(")
+    # once over the 8,001 nodes (for the budget), then only a checked rewrite's few nodes;
+    # a walk of the whole graph below each of the 2,000 rewrites is 2 million
+    assert sum(map(len, walked)) < 8_100
+
+
+def test_the_check_runs_once_per_distinct_rewrite(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("symgrad.stabilize")
+    calls = []
+    check = module.keeps_accuracy
+    monkeypatch.setattr(module, "keeps_accuracy", lambda *a: calls.append(a) or check(*a))
+    monkeypatch.setattr(module, "_checked", {})
+    sg.stabilize(_softplus_chain(2000))
+    assert len(calls) == 1  # log(1 + exp(_0)) -> softplus(_0), for all 2,000 levels
+
+
+def test_stable_gradient_of_one_minus_tanh_squared_is_finite_past_overflow():
+    # cosh(x)**-2 differentiates to -2*cosh(x)**-3*sinh(x): 0*inf = NaN past |x| = 710,
+    # where the plain gradient -2*tanh(x)*(1 - tanh(x)**2) is 0
+    for f in (1 - sg.tanh(x) ** 2, sg.tanh(x) ** 2 - 1):
+        partial = sg.gradient(f, x, stable=True)
+        with np.errstate(all="ignore"):
+            values = [float(sg.evaluate(partial, {"x": v})) for v in (-745.0, 800.0, 0.5)]
+        plain = float(sg.evaluate(sg.gradient(f, x), {"x": 0.5}))
+        assert values[:2] == [0.0, 0.0] and math.isclose(values[2], plain, rel_tol=1e-15)
+
+
+def test_stable_gradient_of_a_log_sum_exp_of_an_overflowed_exponent_is_finite():
+    # logaddexp(a, a)'s partial sigmoid(a - a) is NaN at a = 3*y = -inf; the plain gradient is 0
+    f = sg.log(E(3 * y) + E(3 * y) + 1)
+    partial = sg.gradient(f, y, stable=True)
+    with np.errstate(all="ignore"):
+        assert float(sg.evaluate(partial, {"y": -1e308})) == 0.0
+        assert float(sg.evaluate(sg.gradient(f, y), {"y": -1e308})) == 0.0
+    assert math.isclose(float(sg.evaluate(partial, {"y": 0.3})),
+                        float(sg.evaluate(sg.gradient(f, y), {"y": 0.3})), rel_tol=1e-15)
+
+
 # --- never changes a value where both are finite --------------------------------------------
 
 _SMALL = st.sampled_from([x, y, -x, 2 * x, x * y, x + y, sg.sin(x), x / 3])
@@ -231,3 +336,14 @@ def test_check_skips_points_where_one_side_overflowed_and_says_so():
     assert any("one side overflowed" in note for note in result.notes)
     wrong = compare_at_points(textbook, sg.softplus(400 * x) + 1e-3)
     assert not wrong
+
+
+def test_the_recurrence_bench_times_each_operation_in_a_child():
+    from bench.recurrence_stability import WORKLOADS, _operations, measure
+
+    for workload in WORKLOADS:
+        f, _ = WORKLOADS[workload](3)
+        assert sg.count_ops(f) > 3
+        for operation in _operations():
+            result = measure(workload, operation, 2, 60)
+            assert set(result) == {"time"} and result["time"] > 0, (workload, operation, result)
