@@ -40,9 +40,11 @@ def test_a_scalar_formula_gets_every_section():
 
 def test_a_vector_formula_is_summed_and_differentiated_by_the_vector():
     shown = sections(FormInput("(v - y)**2", wrt="v", shapes="v:3 y:3"))
-    assert shown["formula"][0] == "math"
+    assert shown["formula"][0] == "math" and "sum" in shown["formula"][1]
     assert "v" in shown["partial derivatives"][1]
+    assert "(3,)" in shown["the formula at the point"][1]  # the vector's value, by its shape
     assert shown["the gradient graph beside it"][1].startswith("<svg")
+    assert "the chain rule, step by step" not in shown  # explain and check are for scalars
 
 
 @pytest.mark.parametrize("form, message", [

@@ -21,7 +21,6 @@ from symgrad.graph import Tensor, free_variables, name_of
 from symgrad.parse import ParseError, parse
 from symgrad.printing import latex
 from symgrad.simplify import simplify
-from symgrad.tensor_ops import matrix, vector
 from symgrad.tensor_ops import sum as tensor_sum
 from symgrad.wrt import as_variables
 
@@ -83,10 +82,7 @@ def analyse(form: FormInput) -> list[Section]:
 
 def _read(form: FormInput) -> tuple[Tensor, list[Tensor], dict[str, Any]]:
     """The formula, the variables to differentiate by, and a value for every variable."""
-    declared = [vector(name, shape[0]) if len(shape) == 1 else matrix(name, shape)
-                for name, shape in _shapes(form.shapes).items()]
-    f = parse(form.formula)  # reads the declared names as those shaped variables
-    del declared
+    f = parse(form.formula, shapes=_shapes(form.shapes))
     if f.shape:  # the gradient is of a scalar: a vector or matrix formula is summed
         f = tensor_sum(f)
     variables = {name_of(variable): variable for variable in free_variables(f)}
