@@ -4,6 +4,7 @@ broadcast. Variables take their values from `env`, falling back to the values bo
 
 from __future__ import annotations
 
+import difflib
 import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -15,7 +16,6 @@ from symgrad.graph import (
     as_tensor,
     check_names,
     gc_paused,
-    is_variable_name,
     to_float,
     toposort,
 )
@@ -23,12 +23,14 @@ from symgrad.shapes import bind_dims
 
 
 class UnboundVariableError(LookupError):
-    """A variable the graph needs has no value."""
+    """A variable the graph needs has no value; `near` is an env name that looks like a typo
+    for it (`"Y"` for y)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, near: str | None = None):
+        typo = "" if near is None else f" (env has {near!r}: a typo?)"
         super().__init__(
-            f"variable {name!r} has no value: bind it (var({name!r}, value)) or pass it, "
-            f"as in evaluate(t, {{{name!r}: 1.0}})"
+            f"variable {name!r} has no value{typo}: bind it (var({name!r}, value)) or pass "
+            f"it, as in evaluate(t, {{{name!r}: 1.0}})"
         )
         self.name = name
 
@@ -113,7 +115,6 @@ def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
     bindings = _bindings(env)
     with gc_paused():
         order = toposort(roots)
-        _check_names(bindings, order)
         check_names(order)  # before any value is read: a clash, not a shape error, is the news
         results = _broadcast(_evaluate(order, roots, bindings), bindings, order)
     return results[0] if single else _nest(outputs, iter(results))
@@ -175,19 +176,13 @@ def _broadcast_one(result: Any, shape: tuple[int, ...]) -> Any:
         return result
 
 
-def _check_names(bindings: dict[str, Any], order: list[Tensor]) -> None:
-    """A name that no variable has is a typo (`{"Y": 2}` for y): say so. A name of a variable
-    elsewhere is fine: callers pass one env to a function and to its derivatives."""
-    unknown = [name for name in bindings if not is_variable_name(name)]
-    if unknown:
-        known_here = [node.name for node in order if node.is_var and node.name is not None]
-        unknown = [name for name in unknown if name not in known_here]
-    if unknown:
-        known = ", ".join(known_here) or "none"
-        raise KeyError(
-            f"env names no variable {', '.join(map(repr, unknown))}; "
-            f"the variables here are: {known}"
-        )
+def _near(name: str, bindings: dict[str, Any]) -> str | None:
+    """The env name most like `name`, if one is close (decided from the env and the name
+    alone: an env name no variable of the graph has is otherwise ignored, as sympy's `subs`
+    ignores it, so that one env serves a function and its derivatives)."""
+    same_letters = [key for key in bindings if key.casefold() == name.casefold()]
+    close = same_letters or difflib.get_close_matches(name, list(bindings), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
@@ -203,7 +198,7 @@ def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]
             else:
                 value = bindings.get(node.name, node.value)
                 if value is None:
-                    raise UnboundVariableError(node.name)
+                    raise UnboundVariableError(node.name, _near(node.name, bindings))
                 if node.shape:
                     bind_dims(node.shape, np.shape(value), dims, node.name)
         elif children.b is None:
