@@ -143,6 +143,11 @@ def test_formulas_agree_at_special_points(expression, values):
     # point through the guards too (sigmoid(inf) = 1, the edge of a domain). The ops' ulps
     # of difference grow through a formula (6*sigmoid(a) - 3 cancels): finite values that
     # are not zero agree to 2**-20 (2**32 ulps).
+    assert_backends_agree(expression, values, 2**32)
+
+
+def assert_backends_agree(expression: sg.Tensor, values: tuple, ulps: int) -> None:
+    """numba at a point and on arrays gives numpy's value, within `ulps` where finite."""
     numba = sg.lambdify(VARIABLES, expression, backend="numba")
     numpy = sg.lambdify(VARIABLES, expression, backend="numpy")
     with np.errstate(all="ignore"):
@@ -150,7 +155,8 @@ def test_formulas_agree_at_special_points(expression, values):
         at_point = numba(*values)
         on_arrays = numba(*(np.full(3, value) for value in values))
     for actual in (at_point, on_arrays[0]):
-        assert not mismatches(expected, actual, False, 2**32), (values, expected, actual)
+        assert not mismatches(expected, actual, False, ulps), (values, numpy.source, expected,
+                                                              actual)
 
 
 EXACT_OPS = [name for name in NUMBA_OPS if exact_nan_sign(OPS[name])]
@@ -177,14 +183,7 @@ def exact_formulas() -> st.SearchStrategy[sg.Tensor]:
 def test_formulas_of_exact_ops_agree_bit_for_bit(expression, values):
     # Where every op is exactly rounded, nothing may differ by one ulp (a NaN's sign may:
     # nan + (-nan) is either, as IEEE has it).
-    numba = sg.lambdify(VARIABLES, expression, backend="numba")
-    numpy = sg.lambdify(VARIABLES, expression, backend="numpy")
-    with np.errstate(all="ignore"):
-        expected = numpy(*values)
-        at_point = numba(*values)
-        on_arrays = numba(*(np.full(3, value) for value in values))
-    for actual in (at_point, on_arrays[0]):
-        assert not mismatches(expected, actual, False, 0), (values, numpy.source, expected, actual)
+    assert_backends_agree(expression, values, 0)
 
 
 # --- the reported cases ----------------------------------------------------------------------
