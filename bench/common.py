@@ -187,7 +187,7 @@ def measure_symgrad(
 ) -> dict[str, Any]:
     """Derive the gradient of `build`'s function with `sg.gradient`, compile it, evaluate it."""
     import symgrad as sg
-    from symgrad.graph import gc_paused
+    from symgrad.ir.graph import gc_paused
 
     with gc_paused():
         (f, variables), build_time = once(lambda: build(symgrad_library()))

@@ -22,8 +22,8 @@ def _deep_chain(depth: int) -> tuple[Any, list]:
 
 def _measure(label: str, build: Any) -> list[Any]:
     import symgrad as sg
-    from symgrad import compile as compile_module
-    from symgrad.graph import gc_paused, toposort
+    from symgrad.backends import compile as compile_module
+    from symgrad.ir.graph import gc_paused, toposort
 
     with gc_paused():
         outputs, variables = build()

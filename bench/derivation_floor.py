@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python bench/derivation_floor.py`
 import symgrad as sg
 from bench.common import symgrad_library, table
 from bench.rosenbrock import rosenbrock
-from symgrad.graph import Tensor, gc_paused, raw_node, toposort
+from symgrad.ir.graph import Tensor, gc_paused, raw_node, toposort
 
 
 def _best(function: Callable[[], Any], repeat: int) -> float:

@@ -42,8 +42,8 @@ def chain(library: Library, steps: int) -> tuple[Any, list]:
 
 def _symgrad(build: Callable[[Library], tuple[Any, list]], seconds: float) -> dict[str, Any]:
     import symgrad as sg
-    from symgrad.diff import grad
-    from symgrad.graph import gc_paused
+    from symgrad.autodiff.diff import grad
+    from symgrad.ir.graph import gc_paused
 
     with gc_paused():
         f, variables = build(symgrad_library())

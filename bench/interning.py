@@ -18,8 +18,8 @@ if __package__ in (None, ""):  # `python bench/interning.py`
 
 import symgrad as sg
 from bench.common import table
-from symgrad.graph import gc_paused, raw_node
-from symgrad.ops import add, mul
+from symgrad.ir.graph import gc_paused, raw_node
+from symgrad.ops.scalar import add, mul
 
 
 def _per_node(build, count: int, repeats: int) -> float:

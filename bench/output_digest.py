@@ -25,9 +25,9 @@ if __package__ in (None, ""):  # `python bench/output_digest.py`
 
 import symgrad as sg
 from bench.common import table
-from symgrad.fold import apply
-from symgrad.graph import Tensor, const, count_ops
-from symgrad.ops import OPS
+from symgrad.ir.fold import apply
+from symgrad.ir.graph import Tensor, const, count_ops
+from symgrad.ops.scalar import OPS
 
 _NAMES = ("x", "y", "z")
 _NUMBERS = (0, 1, -1, 2, 3, 0.5)

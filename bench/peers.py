@@ -320,7 +320,7 @@ def main(quick: bool = False) -> str:
         print(message, flush=True)
         return message
     # numba's interpreter is loaded once per process (from its disk cache): not in the figures.
-    from symgrad.kernels import interpreter
+    from symgrad.backends.kernels import interpreter
 
     _, load = once(interpreter)
     point_rows, derive_rows = _one_point_runs(quick)

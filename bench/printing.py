@@ -1,4 +1,4 @@
-"""Printing cost: what writing a formula in the one order (`symgrad/order.py`) adds to
+"""Printing cost: what writing a formula in the one order (`symgrad/present/order.py`) adds to
 writing it out, per op, for `str`, `latex` and the shared form `pretty`. "as built" renders
 the graph in the order it was built (the printer before the one order); "ordered" is what
 `str` does. Run `python bench/printing.py`.
@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # `python bench/printing.py`
 
 import symgrad as sg
 from bench.common import table
-from symgrad.printing import LATEX, TEXT, render
+from symgrad.present.printing import LATEX, TEXT, render
 
 
 def _chain(steps: int) -> sg.Tensor:

@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python bench/recurrence.py`
 
 import symgrad as sg
 from bench.common import ratio_text, run_limited, seconds_text, table
-from symgrad.graph import Tensor
+from symgrad.ir.graph import Tensor
 
 LEVELS = (1_000, 10_000)
 QUICK_LEVELS = (30, 300)

@@ -77,7 +77,7 @@ def _theirs(build: Callable[[], tuple[sg.Tensor, sg.Tensor]], seconds: float) ->
 
 def _large(quick: bool) -> list[list[Any]]:
     """simplify on big graphs: Rosenbrock gradients (reverse mode) and a deep chain."""
-    from symgrad.graph import gc_paused
+    from symgrad.ir.graph import gc_paused
 
     rows = []
     for n in (1_000, 2_000) if quick else (1_000, 10_000):

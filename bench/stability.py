@@ -19,9 +19,9 @@ import numpy as np
 
 import symgrad as sg
 from bench.common import machine, table
-from symgrad.advise import bits_of_error, sample_points
-from symgrad.graph import toposort
-from symgrad.precise import precise_values
+from symgrad.backends.precise import precise_values
+from symgrad.ir.graph import toposort
+from symgrad.verify.advise import bits_of_error, sample_points
 
 
 class Formula(NamedTuple):

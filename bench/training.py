@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from bench.common import machine, ratio_text, seconds_text, table
-from symgrad.graph import gc_paused
+from symgrad.ir.graph import gc_paused
 from symgrad.micrograd.nn import MLP
 from symgrad.train import learning_rate, loss_graph, make_moons, train_graph, value_loss
 

@@ -11,16 +11,26 @@ import builtins as _builtins
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
-from symgrad.advise import Advice, Finding, advise
-from symgrad.checking import CheckResult, CheckResults, check
-from symgrad.compare import Comparison, compare
-from symgrad.compile import codegen, lambdify
-from symgrad.diff import Step, diff, forward_sweep, gradient, hessian, jacobian, reverse_sweep
-from symgrad.display import init_printing
-from symgrad.dot import render, to_dot, to_dot_pair
-from symgrad.evaluate import UnboundVariableError, evaluate
-from symgrad.explain import ExplainedStep, Explanation, explain
-from symgrad.graph import (
+from symgrad.autodiff.diff import (
+    Step,
+    diff,
+    forward_sweep,
+    gradient,
+    hessian,
+    jacobian,
+    reverse_sweep,
+)
+from symgrad.backends.compile import codegen, lambdify
+from symgrad.backends.evaluate import UnboundVariableError, evaluate
+from symgrad.interop.parse import ParseError, parse
+from symgrad.interop.sympy_bridge import (
+    NoSympyFormError,
+    NotSympyError,
+    UnsupportedSympyError,
+    from_sympy,
+    to_sympy,
+)
+from symgrad.ir.graph import (
     PI,
     Children,
     E,
@@ -35,20 +45,9 @@ from symgrad.graph import (
     var,
     variables,
 )
-from symgrad.ops import OPS, Op, public_functions
-from symgrad.parse import ParseError, parse
-from symgrad.printing import latex, pretty
-from symgrad.shapes import ShapeError
-from symgrad.simplify import Rewrite, simplify
-from symgrad.stabilize import stabilize
-from symgrad.sympy_bridge import (
-    NoSympyFormError,
-    NotSympyError,
-    UnsupportedSympyError,
-    from_sympy,
-    to_sympy,
-)
-from symgrad.tensor_ops import (
+from symgrad.ir.shapes import ShapeError
+from symgrad.ops.scalar import OPS, Op, public_functions
+from symgrad.ops.tensor import (
     logsumexp,
     matmul,
     matrix,
@@ -62,6 +61,15 @@ from symgrad.tensor_ops import (
     transpose,
     vector,
 )
+from symgrad.present.display import init_printing
+from symgrad.present.dot import render, to_dot, to_dot_pair
+from symgrad.present.explain import ExplainedStep, Explanation, explain
+from symgrad.present.printing import latex, pretty
+from symgrad.rewrite.simplify import Rewrite, simplify
+from symgrad.rewrite.stabilize import stabilize
+from symgrad.verify.advise import Advice, Finding, advise
+from symgrad.verify.checking import CheckResult, CheckResults, check
+from symgrad.verify.compare import Comparison, compare
 
 try:
     __version__ = _version("symgrad")

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from symgrad import __version__
-from symgrad.graph import Tensor, free_variables, name_of
-from symgrad.printing import format_value
-from symgrad.wrt import as_variables
+from symgrad.ir.graph import Tensor, free_variables, name_of
+from symgrad.ir.wrt import as_variables
+from symgrad.present.printing import format_value
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_INLINED = 5_000
@@ -94,7 +94,7 @@ DIGITS = 10  # significant digits of the values the terminal shows
 # --- argument helpers ---------------------------------------------------------------------------
 def parse_expression(text: str) -> Tensor:
     """The expression, or a UsageError carrying the parser's message with its caret."""
-    from symgrad.parse import ParseError, parse
+    from symgrad.interop.parse import ParseError, parse
 
     try:
         return parse(text)
@@ -127,8 +127,8 @@ def parse_at(items: Sequence[str] | None) -> dict[str, float]:
 
 def _constant_value(name: str, text: str) -> float:
     """The number `text` stands for: a literal, or a formula of constants (`pi/2`)."""
-    from symgrad.evaluate import evaluate
-    from symgrad.parse import ParseError, parse
+    from symgrad.backends.evaluate import evaluate
+    from symgrad.interop.parse import ParseError, parse
 
     try:
         return float(text)
@@ -155,7 +155,7 @@ def expression_and_point(args: argparse.Namespace, required: bool = False) -> tu
 def check_point(f: Tensor, point: dict[str, float]) -> None:
     """Every variable of f has a value in `point`, and `point` names no other variable.
 
-    >>> from symgrad.graph import var
+    >>> from symgrad.ir.graph import var
     >>> check_point(var("x") * var("y"), {"x": 1.0})
     Traceback (most recent call last):
     symgrad.cli.UsageError: no value for y: give every variable one, like --at x=1,y=1
@@ -175,7 +175,7 @@ def check_point(f: Tensor, point: dict[str, float]) -> None:
 def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
     """The variables to differentiate by; all of f's variables when none are given.
 
-    >>> from symgrad.graph import var
+    >>> from symgrad.ir.graph import var
     >>> f = var("x") * var("y") + var("z")
     >>> [w.name for w in parse_wrt(["y", "x,z"], f)], parse_wrt(None, var("x"))
     (['y', 'x', 'z'], [Tensor(x)])
@@ -202,14 +202,14 @@ def quiet_evaluate(outputs: Any, point: dict[str, float]) -> Any:
     """Values at the point; nan and inf speak for themselves, without numpy's warnings."""
     import numpy as np
 
-    from symgrad.evaluate import evaluate
+    from symgrad.backends.evaluate import evaluate
 
     with np.errstate(all="ignore"):
         return evaluate(outputs, point)
 
 
 def write_picture(graph: Any, path: str) -> None:
-    from symgrad.dot import GraphvizError, GraphvizNotFoundError, render
+    from symgrad.present.dot import GraphvizError, GraphvizNotFoundError, render
 
     suffix = Path(path).suffix.lower()
     if suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
@@ -247,9 +247,9 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
          examples='  symgrad diff "x*y + sin(x)**2" --wrt x --wrt y --check\n'
                   '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
 def run_diff(args: argparse.Namespace) -> int:
-    from symgrad.diff import gradient
-    from symgrad.printing import inlined_size, latex, pretty
-    from symgrad.stabilize import stabilize
+    from symgrad.autodiff.diff import gradient
+    from symgrad.present.printing import inlined_size, latex, pretty
+    from symgrad.rewrite.stabilize import stabilize
 
     f, point = expression_and_point(args)
     if args.stable:
@@ -257,14 +257,14 @@ def run_diff(args: argparse.Namespace) -> int:
     wrt = parse_wrt(args.wrt, f)
     derivatives = gradient(f, wrt, stable=args.stable)
     if not args.raw:
-        from symgrad.simplify import simplify
+        from symgrad.rewrite.simplify import simplify
 
         derivatives = simplify(derivatives)
         if args.stable:  # simplify knows nothing of stability: 1 - sigmoid(x) may come back
             derivatives = stabilize(derivatives)
     if args.format == "python":
-        from symgrad.compile import codegen
-        from symgrad.order import in_canonical_order
+        from symgrad.backends.compile import codegen
+        from symgrad.present.order import in_canonical_order
 
         ordered = in_canonical_order(derivatives)  # the code reads as the text formats do
         print(codegen(ordered, "python", args=free_variables(f) or None, name="gradient"))
@@ -292,7 +292,7 @@ def run_diff(args: argparse.Namespace) -> int:
             print(f"{comment}  df/d{w.name} = {format_value(value, DIGITS)}")
     failed = False
     if args.check:
-        from symgrad.checking import check_derivative
+        from symgrad.verify.checking import check_derivative
 
         for w, derivative in zip(wrt, derivatives, strict=True):
             verdict = check_derivative(f, w, derivative)
@@ -300,7 +300,7 @@ def run_diff(args: argparse.Namespace) -> int:
             text = f"check against sympy: {verdict}"
             print("\n".join(comment + line for line in text.splitlines()))
     if args.dot:
-        from symgrad.dot import to_dot_pair
+        from symgrad.present.dot import to_dot_pair
 
         write_picture(to_dot_pair(f, wrt, point, derivatives=derivatives), args.dot)
     return EXIT_FAILED if failed else EXIT_OK
@@ -326,7 +326,7 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad explain "tanh(w*x + b)" --wrt w --mode forward\n'
                   '  symgrad explain "sin(x**2)" --wrt x --claim "cos(x**2)"')
 def run_explain(args: argparse.Namespace) -> int:
-    from symgrad.explain import explain
+    from symgrad.present.explain import explain
 
     f, point = expression_and_point(args)
     wrt = parse_wrt(args.wrt, f)
@@ -339,7 +339,7 @@ def run_explain(args: argparse.Namespace) -> int:
         write_picture(explanation.to_dot(), args.dot)
     if claim is None:
         return EXIT_OK
-    from symgrad.compare import compare
+    from symgrad.verify.compare import compare
 
     verdict = compare(f, wrt[0], claim)
     print(f"\n{verdict}")
@@ -412,7 +412,7 @@ def parse_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, float]]:
          examples='  symgrad advise "log(1 + exp(x))"\n'
                   '  symgrad advise "sqrt(x**2 + y**2)" --range x=-1:1 --range y=-1:1')
 def run_advise(args: argparse.Namespace) -> int:
-    from symgrad.advise import advise
+    from symgrad.verify.advise import advise
 
     f = parse_expression(args.expression)
     try:
@@ -453,7 +453,7 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5 --dpi 200\n'
                   '  symgrad draw "(w*x - t)**2" -o loss.svg --grad w --name L --simplify')
 def run_draw(args: argparse.Namespace) -> int:
-    from symgrad.dot import to_dot, to_dot_pair
+    from symgrad.present.dot import to_dot, to_dot_pair
 
     f, point = expression_and_point(args)
     if not args.name:
@@ -461,12 +461,12 @@ def run_draw(args: argparse.Namespace) -> int:
     picture = {"rankdir": "TB" if args.top_down else "LR", "adjoints": bool(args.at),
                "max_nodes": args.max_nodes, "dpi": args.dpi, "size": args.size}
     if args.grad:
-        from symgrad.diff import gradient
+        from symgrad.autodiff.diff import gradient
 
         wrt = parse_wrt(args.grad, f)
         derivatives = gradient(f, wrt)
         if args.simplify:
-            from symgrad.simplify import simplify
+            from symgrad.rewrite.simplify import simplify
 
             derivatives = simplify(derivatives)
     try:
@@ -527,7 +527,7 @@ def _functions_help() -> str:
     """The functions expressions may call, from the op table, wrapped for --help."""
     from textwrap import fill
 
-    from symgrad.ops import FUNCTIONS
+    from symgrad.ops.scalar import FUNCTIONS
 
     names = ", ".join(sorted(FUNCTIONS))
     return fill(f"functions: {names}; operators + - * / ** (or ^)", width=78,

@@ -17,12 +17,12 @@ from typing import cast
 
 import numpy as np
 
-from symgrad.compile import lambdify
-from symgrad.diff import gradient
-from symgrad.graph import Tensor, gc_paused, var
+from symgrad.autodiff.diff import gradient
+from symgrad.backends.compile import lambdify
+from symgrad.ir.graph import Tensor, gc_paused, var
 from symgrad.micrograd import Value
 from symgrad.micrograd.nn import MLP
-from symgrad.ops import relu, tanh
+from symgrad.ops.scalar import relu, tanh
 
 __all__ = [
     "LossGraph",

@@ -15,8 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.graph import Tensor
-from symgrad.ops import OPS, Op
+from symgrad.ir.graph import Tensor
+from symgrad.ops.scalar import OPS, Op
 
 X, Y, Z = sg.variables("x y z")
 VARIABLES = (X, Y, Z)

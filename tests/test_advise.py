@@ -11,16 +11,16 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.advise import bits_of_error, sample_points
-from symgrad.graph import toposort
-from symgrad.ops import OPS
-from symgrad.precise import (
+from symgrad.backends.precise import (
     INTERVAL_FORMS,
     MAX_EXPONENT,
     NoPreciseFormError,
     precise,
     precise_values,
 )
+from symgrad.ir.graph import toposort
+from symgrad.ops.scalar import OPS
+from symgrad.verify.advise import bits_of_error, sample_points
 
 x, y = sg.variables("x y")
 
@@ -68,7 +68,7 @@ def test_interval_form_of_each_op_matches_mpmath(op):
 
 
 def test_an_op_without_an_interval_form_is_a_clear_error():
-    from symgrad.ops import Op, registered
+    from symgrad.ops.scalar import Op, registered
 
     strange = Op("strange_h15", 1, "np.negative(a)", lambda a: -a, lambda a, b, out: (-1,))
     with registered(strange), pytest.raises(NoPreciseFormError, match="strange_h15"):
@@ -206,7 +206,7 @@ def test_precise_values_past_the_exponent_bound_are_infinite_zero_or_out_of_reac
 def test_advise_stabilizes_once_and_prints_each_node_from_its_top(monkeypatch, sin_chain):
     import importlib
 
-    module = importlib.import_module("symgrad.advise")
+    module = importlib.import_module("symgrad.verify.advise")
     calls = []
     forms = module.stable_forms
     monkeypatch.setattr(module, "stable_forms", lambda roots: calls.append(1) or forms(roots))

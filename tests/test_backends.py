@@ -1,4 +1,4 @@
-"""Tests for lambdify's backends: the numba tape interpreter (`symgrad.tape`, `kernels`,
+"""Tests for lambdify's backends: the numba tape interpreter (`symgrad.backends.tape`, `kernels`,
 `numba_backend`) agrees with the numpy backend and with `evaluate` to rounding, on scalars,
 on arrays across block boundaries and on deep graphs; the numpy backend's blocks keep memory
 bounded. numba's compile is paid once per test run (the `interpreter` fixture)."""
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
-from symgrad import blocks, kernels, numba_backend
-from symgrad.ops import OPS, Op, registered
-from symgrad.tape import build_tape
+from symgrad.backends import blocks, kernels, numba_backend
+from symgrad.backends.tape import build_tape
+from symgrad.ops.scalar import OPS, Op, registered
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def test_derivation_floor_replays_exactly_the_nodes_gradient_made():
     from bench.common import symgrad_library
     from bench.derivation_floor import _made_by_gradient, _replay
     from bench.rosenbrock import rosenbrock
-    from symgrad.graph import toposort
+    from symgrad.ir.graph import toposort
 
     f, variables = rosenbrock(symgrad_library(), 10)
     partials = sg.gradient(f, variables)

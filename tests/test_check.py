@@ -1,4 +1,4 @@
-"""Tests for `check`'s verdicts (symgrad/checking.py): a DIFFER always names a point and both
+"""Tests for `check`'s verdicts (symgrad/verify/checking.py): a DIFFER always names a point and both
 values, float constants are compared as the fractions they stand for, a symbolic result never
 overrides the sampled points, and a difference in floats is confirmed at high precision."""
 
@@ -15,10 +15,16 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
-from symgrad import checking, sympy_worker
-from symgrad.checking import check_derivative, compare_at_points, precise_value, simplest_fractions
-from symgrad.sympy_bridge import NotSympyError
-from symgrad.sympy_worker import SympyTimeoutError
+from symgrad.interop import sympy_worker
+from symgrad.interop.sympy_bridge import NotSympyError
+from symgrad.interop.sympy_worker import SympyTimeoutError
+from symgrad.verify import checking
+from symgrad.verify.checking import (
+    check_derivative,
+    compare_at_points,
+    precise_value,
+    simplest_fractions,
+)
 
 x, y = sg.variables("x y")
 X = sp.Symbol("x", real=True)
@@ -344,7 +350,7 @@ def test_thirty_digit_evaluation_of_a_power_stays_small():
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
         import symgrad as sg
-        from symgrad.checking import check_derivative
+        from symgrad.verify.checking import check_derivative
         x = sg.var("x")
         f = sg.parse("(3.95*sigmoid(0) + 0.05)**x")
         d = f.grad(x)

@@ -165,7 +165,7 @@ def test_bad_wrt_name(capsys):
 
 
 def test_check_failure_exit_code_is_1(capsys, monkeypatch):
-    import symgrad.checking as checking
+    import symgrad.verify.checking as checking
 
     class Wrong:
         def __bool__(self):
@@ -221,7 +221,7 @@ def test_version_and_functions_in_help(capsys):
     for argv in (["--help"], ["diff", "--help"]):
         exit_code(argv)
         out = " ".join(capsys.readouterr().out.split())
-        for name in sg.ops.FUNCTIONS:
+        for name in sg.ops.scalar.FUNCTIONS:
             assert f" {name}," in out or f" {name};" in out
 
 
@@ -283,7 +283,7 @@ def test_draw_mistakes_exit_2_with_one_line(capsys, tmp_path, argv, message):
 
 
 def test_a_graphviz_failure_exits_2_with_one_line(capsys, tmp_path, monkeypatch):
-    from symgrad import dot
+    from symgrad.present import dot
 
     def refuse(graph, fmt):
         raise dot.GraphvizError("graphviz's dot failed (exit 1): Error: syntax error in line 1")

@@ -1,5 +1,5 @@
-"""Tests for symgrad.compile: `lambdify` agrees with `evaluate`, shares work, broadcasts, handles
-deep and wide graphs, and writes readable, pasteable source (`codegen`)."""
+"""Tests for symgrad.backends.compile: `lambdify` agrees with `evaluate`, shares work,
+broadcasts, handles deep and wide graphs, and writes readable, pasteable source (`codegen`)."""
 
 
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
-from symgrad.graph import gc_paused
+from symgrad.ir.graph import gc_paused
 
 
 @given(expressions(smooth=False), points())

@@ -3,8 +3,8 @@
 import pytest
 
 import symgrad as sg
-from symgrad.checking import check_derivative
-from symgrad.display import DISPLAY_LIMIT, printing_mode
+from symgrad.present.display import DISPLAY_LIMIT, printing_mode
+from symgrad.verify.checking import check_derivative
 
 x, y = sg.variables("x y")
 
@@ -32,7 +32,7 @@ def test_big_graphs_show_shared_formulas_and_outlined_pictures():
     f = x
     for _ in range(12):
         f = sg.sin(f) * sg.cos(f)
-    assert sg.printing.inlined_size(f) > DISPLAY_LIMIT
+    assert sg.present.printing.inlined_size(f) > DISPLAY_LIMIT
     sg.init_printing("formula")
     latex = f._repr_mimebundle_()["text/latex"]
     assert latex.startswith(r"$\begin{aligned}") and r"\text{where }" in latex

@@ -10,8 +10,8 @@ from hypothesis import given
 from strategies import expressions
 
 import symgrad as sg
-from symgrad import dot as dot_module
-from symgrad.dot import node_title, render, to_dot, to_dot_pair
+from symgrad.present import dot as dot_module
+from symgrad.present.dot import node_title, render, to_dot, to_dot_pair
 
 x, y, z = sg.variables("x y z")
 

@@ -9,8 +9,8 @@ from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
 from symgrad.cli import main
-from symgrad.explain import explain
-from symgrad.printing import format_value
+from symgrad.present.explain import explain
+from symgrad.present.printing import format_value
 
 x, y, b = sg.variables("x y b")
 SEED_003 = {"x": 2.0, "y": 3.0, "b": 1.0}
@@ -190,7 +190,7 @@ def test_bad_input():
 
 
 def test_text_input():
-    pytest.importorskip("symgrad.parse")
+    pytest.importorskip("symgrad.interop.parse")
     e = explain("x*y + b", "x y b", at=SEED_003)
     assert [e.gradient_values[v] for v in (x, y, b)] == [3, 2, 1]
 

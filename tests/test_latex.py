@@ -5,7 +5,7 @@ import pytest
 from strategies import VARIABLES
 
 import symgrad as sg
-from symgrad import ops
+from symgrad.ops import scalar as ops
 
 x, y, z = VARIABLES
 

@@ -10,8 +10,8 @@ import sympy as sp
 from strategies import close
 
 import symgrad as sg
-from symgrad import ops
-from symgrad.ops import Domain, Op, Range
+from symgrad.ops import scalar as ops
+from symgrad.ops.scalar import Domain, Op, Range
 
 X, Y = sp.symbols("x y")  # plain symbols, as to_sympy gives
 
@@ -94,7 +94,7 @@ def test_readme_lists_the_functions_of_the_table():
     begin, end = "<!-- function table: begin -->\n", "<!-- function table: end -->"
     listed = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
     assert listed == ops.function_table(), (
-        "README's function list is stale: paste print(symgrad.ops.function_table()) there"
+        "README's function list is stale: paste print(symgrad.ops.scalar.function_table()) there"
     )
 
 

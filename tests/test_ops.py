@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from strategies import close, operand_points
 
 import symgrad as sg
-from symgrad.ops import OPS
+from symgrad.ops.scalar import OPS
 
 A, B = sg.variables("a b")
 SYMBOLS = sp.symbols("a b", real=True)
@@ -216,8 +216,8 @@ def test_samples_lie_in_the_domain_and_off_the_kinks(op):
 @pytest.mark.parametrize("op", OPS.values(), ids=OPS)
 def test_source_is_the_numpy_function(op):
     # numpy is compiled from the source codegen writes: the pasted helper computes the same
-    from symgrad.compile import helper_source
-    from symgrad.ops import SOURCE_NAMESPACE
+    from symgrad.backends.compile import helper_source
+    from symgrad.ops.scalar import SOURCE_NAMESPACE
 
     namespace = dict(SOURCE_NAMESPACE)
     exec(helper_source(op), namespace)

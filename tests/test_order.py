@@ -1,4 +1,4 @@
-"""One canonical order (`symgrad/order.py`): a formula prints the same from the library, the
+"""One canonical order (`symgrad/present/order.py`): a formula prints the same from the library, the
 CLI and `check`, however it was built; and printing keeps every grouping an extreme constant
 makes matter, so `parse(str(t))` has t's float value."""
 
@@ -12,11 +12,11 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.checking import check_derivative
 from symgrad.cli import main
-from symgrad.graph import Children, Tensor
-from symgrad.ops import OPS
-from symgrad.order import in_canonical_order
+from symgrad.ir.graph import Children, Tensor
+from symgrad.ops.scalar import OPS
+from symgrad.present.order import in_canonical_order
+from symgrad.verify.checking import check_derivative
 
 X, Y, Z = sg.variables("x y z")
 
@@ -98,7 +98,7 @@ def trees(max_leaves: int = 10) -> st.SearchStrategy[Tensor]:
 def mirrored(node: Tensor) -> Tensor:
     """The same formula with the operands of every commutative node swapped."""
     built: dict[Tensor, Tensor] = {}
-    for current in sg.graph.toposort(node):
+    for current in sg.ir.graph.toposort(node):
         if current.children is None:
             built[current] = current
             continue

@@ -8,7 +8,7 @@ from hypothesis import given
 from strategies import VARIABLES, close, expressions, points
 
 import symgrad as sg
-from symgrad.printing import binding_prefix, inlined_size, pretty
+from symgrad.present.printing import binding_prefix, inlined_size, pretty
 
 x, y, z = VARIABLES
 

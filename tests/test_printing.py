@@ -71,8 +71,8 @@ def test_latex(expr, text):
 
 
 def test_no_double_minus_in_raw_forms():
-    from symgrad.graph import raw_node
-    from symgrad.ops import div, mul, neg, sub
+    from symgrad.ir.graph import raw_node
+    from symgrad.ops.scalar import div, mul, neg, sub
 
     assert str(raw_node(neg, raw_node(div, sg.const(-1), x + 1), None)) == "-(-1/(x + 1))"
     assert str(raw_node(neg, raw_node(mul, sg.const(-400), x), None)) == "-(-400*x)"

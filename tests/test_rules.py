@@ -1,4 +1,4 @@
-"""Tests for the rule table (symgrad/rules.py), family by family: each row instantiated and
+"""Tests for the rule table (symgrad/rewrite/rules.py), family by family: each row instantiated and
 checked against sympy at random points, including points outside the domain where a rule is
 marked `holds=` (values must agree wherever the input is finite); then the collection
 functions (like terms, powers, canonical order, common factors, distribution) and the derivative
@@ -12,10 +12,10 @@ import sympy
 from strategies import X, Y, close
 
 import symgrad as sg
-from symgrad import rules
-from symgrad.graph import const, raw_node
-from symgrad.rules import DERIVATIVE_FORMS, IDENTITIES, RULES, C, N, Var, build, match
-from symgrad.simplify import simplify
+from symgrad.ir.graph import const, raw_node
+from symgrad.rewrite import rules
+from symgrad.rewrite.rules import DERIVATIVE_FORMS, IDENTITIES, RULES, C, N, Var, build, match
+from symgrad.rewrite.simplify import simplify
 
 BINDINGS = {Var("x"): X, Var("y"): Y, C: const(3), N: const(2)}
 RNG = np.random.default_rng(0)

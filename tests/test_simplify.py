@@ -1,6 +1,6 @@
-"""Tests for the simplifier engine (symgrad/simplify.py): the named derivative forms, values kept
-at random points (hypothesis), op counts never growing, determinism, the explain log, deep and
-large graphs."""
+"""Tests for the simplifier engine (symgrad/rewrite/simplify.py): the named derivative forms,
+values kept at random points (hypothesis), op counts never growing, determinism, the explain
+log, deep and large graphs."""
 
 import math
 import os
@@ -14,8 +14,8 @@ from hypothesis import given
 from strategies import X, Y, close, expressions, points
 
 import symgrad as sg
-from symgrad.graph import gc_paused
-from symgrad.simplify import Rewrite, simplify
+from symgrad.ir.graph import gc_paused
+from symgrad.rewrite.simplify import Rewrite, simplify
 
 
 def test_sigmoid_derivative_form():
@@ -172,7 +172,7 @@ def test_same_result_under_another_hash_seed():
 
 def test_step_budget_bounds_the_work(monkeypatch):
     # with no budget for rules, simplify still folds as it rebuilds, and stops
-    engine = sys.modules["symgrad.simplify"]
+    engine = sys.modules["symgrad.rewrite.simplify"]
     e = sg.sin(Y) ** 2 + sg.cos(Y) ** 2 + X * 1
     monkeypatch.setattr(engine, "STEPS_PER_NODE", 0)
     monkeypatch.setattr(engine, "MIN_STEPS", 1)
@@ -185,13 +185,13 @@ def test_step_budget_bounds_the_work(monkeypatch):
 
 def _without_rebuilt_memo():
     # collect_sum remembers nothing when no parts are exact enough to compare
-    return mock.patch.object(sys.modules["symgrad.collect"], "exact_parts", lambda *a: None)
+    return mock.patch.object(sys.modules["symgrad.rewrite.collect"], "exact_parts", lambda *a: None)
 
 
 def test_rebuilt_sums_are_not_collected_again():
     # collect_sum knows a sum it built from the same exact parts is final: same nodes, same
     # log as collecting it again, and fewer rebuilds
-    collect = sys.modules["symgrad.collect"]
+    collect = sys.modules["symgrad.rewrite.collect"]
     xs = sg.variables("r0 r1 r2 r3 r4")
     f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(4))
     gradient = sg.gradient(f, list(xs)) + [3 * X - X + 2 * Y - (X + Y)]

@@ -27,8 +27,8 @@ from hypothesis import event, given, note
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.checking import check_derivative, precise_value
-from symgrad.ops import EVERYWHERE, OPS, Op, Range
+from symgrad.ops.scalar import EVERYWHERE, OPS, Op, Range
+from symgrad.verify.checking import check_derivative, precise_value
 
 X, Y = sg.variables("x y")
 VARIABLES = (X, Y)
@@ -99,7 +99,7 @@ def every_part_finite(t: sg.Tensor, env: dict[str, np.ndarray]) -> np.ndarray:
     """Where every node of `t` is finite: a comparison or select_zero can hide a NaN part
     (ge(y/y, x) at y = 0 is 0), and there `t` is outside its domain, as x/x is at 0."""
     with np.errstate(all="ignore"):
-        parts = sg.evaluate(sg.graph.toposort(t), env)
+        parts = sg.evaluate(sg.ir.graph.toposort(t), env)
     finite = np.ones(len(env["x"]), dtype=bool)
     for part in parts:
         finite &= np.isfinite(np.broadcast_to(np.asarray(part, dtype=float), finite.shape))
@@ -150,7 +150,7 @@ ITE(Eq(x, y), ...)) and a comparison with zoo is False, as numpy's with NaN
 
 def bridged(t: sg.Tensor) -> bool:
     return not any(node.op is not None and node.op.name in SYMPY_GAPS
-                   for node in sg.graph.toposort(t))
+                   for node in sg.ir.graph.toposort(t))
 
 
 # --- the properties --------------------------------------------------------------------------

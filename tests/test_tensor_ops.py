@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.shapes import ShapeError
+from symgrad.ir.shapes import ShapeError
 
 # A declared vector or matrix is what its name means everywhere (`var("x")`, `parse("x")`),
 # so this module's shaped W, A, x, y live only while its tests run, not beside other modules'.
@@ -170,7 +170,7 @@ def test_scalar_only_tools_say_so(call, error, message):
 
 
 def test_the_scalar_expansion_goes_to_sympy():
-    from symgrad.scalar_expansion import expand
+    from symgrad.verify.scalar_expansion import expand
 
     M, v = sg.matrix("M", (2, 2)), sg.vector("v", 2)
     expanded = sg.to_sympy(expand(sg.sum(M @ v))[()])

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
-from symgrad.ops import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
+from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
+from symgrad.ops.scalar import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["Value", "draw_dot"]
 
@@ -315,7 +315,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
     """
     import graphviz  # loaded only for pictures
 
-    from symgrad.dot import dot_text
+    from symgrad.present.dot import dot_text
 
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir is LR, TB, RL or BT, got {rankdir!r}")

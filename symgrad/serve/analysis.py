@@ -10,19 +10,19 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from symgrad.advise import advise
-from symgrad.checking import check
+from symgrad.autodiff.diff import gradient
 from symgrad.cli import UsageError, parse_at
-from symgrad.compare import compare
-from symgrad.diff import gradient
-from symgrad.dot import to_dot, to_dot_pair
-from symgrad.explain import explain
-from symgrad.graph import Tensor, free_variables, name_of
-from symgrad.parse import ParseError, parse
-from symgrad.printing import latex
-from symgrad.simplify import simplify
-from symgrad.tensor_ops import sum as tensor_sum
-from symgrad.wrt import as_variables
+from symgrad.interop.parse import ParseError, parse
+from symgrad.ir.graph import Tensor, free_variables, name_of
+from symgrad.ir.wrt import as_variables
+from symgrad.ops.tensor import sum as tensor_sum
+from symgrad.present.dot import to_dot, to_dot_pair
+from symgrad.present.explain import explain
+from symgrad.present.printing import latex
+from symgrad.rewrite.simplify import simplify
+from symgrad.verify.advise import advise
+from symgrad.verify.checking import check
+from symgrad.verify.compare import compare
 
 
 class FormInput(NamedTuple):

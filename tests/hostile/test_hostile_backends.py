@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from strategies import VARIABLES, X, Y, expressions
 
 import symgrad as sg
-from symgrad import kernels
-from symgrad.ops import OPS
-from symgrad.shapes import ShapeError
+from symgrad.backends import kernels
+from symgrad.ir.shapes import ShapeError
+from symgrad.ops.scalar import OPS
 
 TINY, HUGE = 5e-324, 1.7976931348623157e308
 SPECIALS = (

@@ -104,7 +104,7 @@ def test_lambdify_checks_inputs_as_evaluate_does():
 def _every_op_kind():
     """A formula for every op of the scalar table and every tensor op (each family of ops made
     per axis too, and their gradients' ops), with the point to evaluate it at."""
-    from symgrad.graph import Children, Tensor
+    from symgrad.ir.graph import Children, Tensor
 
     x, y = sg.variables("x y")
     scalar = [
@@ -137,7 +137,7 @@ def _values(formulas, point):
 def test_every_op_kind_pickles_into_a_fresh_process():
     """Graphs and compiled functions of every op, scalar and tensor (ops made per axis too),
     load in a process that never built them and compute the same values, bit for bit."""
-    from symgrad.tensor_ops import TENSOR_OPS
+    from symgrad.ops.tensor import TENSOR_OPS
 
     scalar, tensor, point = _every_op_kind()
     formulas = scalar + tensor
@@ -184,7 +184,7 @@ def test_every_op_kind_pickles_into_a_fresh_process():
 def test_ops_made_per_axis_are_found_by_their_names():
     """A mean's gradient divides by a count of its named dimensions: one op per set of names,
     each with its own name, so `M_N_k`'s count is not `M_N`'s (which would print wrongly)."""
-    from symgrad.ops import op_named
+    from symgrad.ops.scalar import op_named
 
     counts = []
     for shape in [("N", "k"), ("N_k", "k"), ("N", 3), ("ℕ", "u")]:

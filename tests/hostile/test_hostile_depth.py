@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.sympy_bridge import EVALUATED_HEIGHT
+from symgrad.interop.sympy_bridge import EVALUATED_HEIGHT
 
 
 def _chain(depth: int, step) -> tuple[sg.Tensor, sg.Tensor]:
@@ -133,7 +133,7 @@ def test_a_chain_longer_than_a_flattening_is_built_in_canonical_order():
     x, f = _sines(12)
     node = sg.simplify(sg.gradient(f, x))
     factors = []
-    while node.op is sg.ops.mul:
+    while node.op is sg.ops.scalar.mul:
         node, factor = node.children.a, node.children.b
         factors.append(factor)
     assert [node, *factors[::-1]] == [sg.cos(_nested_sines(x, k)) for k in range(12)]

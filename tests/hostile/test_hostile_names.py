@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.compile import source_name
+from symgrad.backends.compile import source_name
 
 # Names the generated code uses itself, and names users write.
 BASES = ["t0", "t1", "_t0", "c0", "c1", "np", "f", "out", "x", "x_", "sin", "arg", "lam"]

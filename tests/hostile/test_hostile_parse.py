@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.parse import ParseError
+from symgrad.interop.parse import ParseError
 
 
 def _parses_or_says_where(text: str) -> None:

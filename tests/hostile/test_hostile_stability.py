@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from strategies import VARIABLES, expressions
 
 import symgrad as sg
-from symgrad.graph import free_variables, name_of, toposort
-from symgrad.precise import bits_of_error, precise
-from symgrad.stabilize import ACCURATE_BITS
+from symgrad.backends.precise import bits_of_error, precise
+from symgrad.ir.graph import free_variables, name_of, toposort
+from symgrad.rewrite.stabilize import ACCURATE_BITS
 
 E = sg.exp
 

@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.checking import check_derivative, compare_at_points
-from symgrad.compare import Comparison
-from symgrad.sympy_bridge import NotSympyError, UnsupportedSympyError, plain_number
+from symgrad.interop.sympy_bridge import NotSympyError, UnsupportedSympyError, plain_number
+from symgrad.verify.checking import check_derivative, compare_at_points
+from symgrad.verify.compare import Comparison
 
 x = sg.var("x")
 X = sp.Symbol("x", real=True)

@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 import symgrad as sg
-from symgrad.checking import compare_at_points
-from symgrad.parse import ParseError
+from symgrad.interop.parse import ParseError
+from symgrad.verify.checking import compare_at_points
 
 PAYLOADS = [
     "__import__('builtins').setattr(__import__('builtins'), 'symgrad_pwned', 1)",

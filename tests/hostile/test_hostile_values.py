@@ -72,9 +72,10 @@ def test_negative_zero_keeps_its_sign():
 
 EXTREMES = [0, 1, -1, 2, 0.5, -0.0, 1e-320, 1e-300, 1e300, 1e308, -1e308, 10**400, 10**20,
             99999999999999999999, INF, -INF, NAN, 3.5]
-BINARY = [(sg.ops.add, operator.add), (sg.ops.sub, operator.sub), (sg.ops.mul, operator.mul),
-          (sg.ops.div, np.divide), (sg.ops.pow, np.power)]
-UNARY = [(sg.ops.neg, np.negative), (sg.exp, np.exp), (sg.sin, np.sin), (sg.log, np.log),
+SCALAR = sg.ops.scalar
+BINARY = [(SCALAR.add, operator.add), (SCALAR.sub, operator.sub), (SCALAR.mul, operator.mul),
+          (SCALAR.div, np.divide), (SCALAR.pow, np.power)]
+UNARY = [(sg.ops.scalar.neg, np.negative), (sg.exp, np.exp), (sg.sin, np.sin), (sg.log, np.log),
          (sg.sqrt, np.sqrt), (sg.tanh, np.tanh), (sg.abs, np.abs)]
 
 
@@ -94,7 +95,7 @@ def _is_exact(value):
 
 
 def _as_float(value):
-    return sg.graph.to_float(value) if _is_exact(value) else value
+    return sg.ir.graph.to_float(value) if _is_exact(value) else value
 
 
 def _in_range(value):
@@ -125,15 +126,15 @@ def identity(op, a, b):
     even where t is NaN, t + 0, 0 + t and t - 0 are t and 0 - t is -t, whatever the sign of
     a zero t; None where no identity applies (operations between numbers are IEEE's)."""
     (a, av), (b, bv) = a, b
-    if a.is_const == b.is_const or op not in (sg.ops.add, sg.ops.sub, sg.ops.mul):
+    if a.is_const == b.is_const or op not in (SCALAR.add, SCALAR.sub, SCALAR.mul):
         return None
     if (a.number if a.is_const else b.number) != 0:
         return None
-    if op is sg.ops.mul:
+    if op is sg.ops.scalar.mul:
         return 0
     if b.is_const:
         return av
-    return bv if op is sg.ops.add else reference(np.negative, bv, folded=False)
+    return bv if op is sg.ops.scalar.add else reference(np.negative, bv, folded=False)
 
 
 @st.composite

@@ -1,0 +1,1 @@
+"""Differentiation: forward and reverse sweeps over the graph, for scalars and tensors."""

@@ -1,0 +1,1 @@
+"""Showing graphs to people: text, LaTeX, order, notebook display, pictures and explain tables."""

@@ -1,0 +1,90 @@
+"""How notebooks show symgrad's objects: a Tensor as its picture or as its formula (switched by
+`init_printing`, sympy's habit), big graphs in their shared form or as an outlined picture, and
+check results as a coloured verdict instead of a dataclass dump.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from symgrad.ir.graph import Tensor
+
+MODES = ("picture", "formula")
+DISPLAY_LIMIT = 300
+"""Written-out nodes past which a notebook shows a formula in its shared form (let-bindings)
+rather than as one giant line."""
+
+_settings = {"mode": "picture"}
+
+
+def init_printing(mode: str = "formula") -> None:
+    """How notebooks show a Tensor from now on: `"formula"` (LaTeX, as sympy's init_printing
+    does) or `"picture"` (its graph, the default).
+
+    >>> init_printing("formula"); printing_mode()
+    'formula'
+    >>> init_printing("picture"); printing_mode()
+    'picture'
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'formula' or 'picture', got {mode!r}")
+    _settings["mode"] = mode
+
+
+def printing_mode() -> str:
+    """The current mode of `init_printing`: "picture" or "formula"."""
+    return _settings["mode"]
+
+
+def formula_latex(node: Tensor) -> str:
+    """The LaTeX a notebook shows for `node`: inline, or past `DISPLAY_LIMIT` written-out
+    nodes the shared form, which says so.
+
+    >>> from symgrad.ir.graph import var
+    >>> formula_latex(var("sigma") * var("w1"))
+    '$\\\\sigma w_{1}$'
+    """
+    from symgrad.present.printing import inlined_size, latex
+
+    shared = inlined_size(node, limit=DISPLAY_LIMIT) > DISPLAY_LIMIT
+    return f"${latex(node, shared=shared)}$"
+
+
+def tensor_mimebundle(node: Tensor) -> dict[str, str]:
+    """What a notebook shows for a Tensor in the current mode: its picture (outlined when big;
+    the formula when `dot` is missing) or its formula.
+
+    >>> from symgrad.ir.graph import var
+    >>> init_printing("formula")
+    >>> sorted(tensor_mimebundle(var("x") + 1))
+    ['text/latex', 'text/plain']
+    >>> init_printing("picture")
+    >>> sorted(tensor_mimebundle(var("x") + 1))
+    ['image/svg+xml', 'text/html', 'text/plain']
+    """
+    bundle = {"text/plain": repr(node)}
+    if printing_mode() == "picture":
+        from symgrad.present.dot import mimebundle
+
+        picture = mimebundle(node)
+        if picture:
+            return {**picture, **bundle}
+    return {"text/latex": formula_latex(node), **bundle}
+
+
+def verdict_html(text: str, ok: bool) -> str:
+    """A verdict (the `str` of a check) as html: its first line coloured, the rest as is.
+
+    >>> verdict_html("d/dx: agree\\n  symgrad: y", True)[:60]
+    '<div><b style="color:#1a7f37">d/dx: agree</b><pre style="mar'
+    """
+    head, _, rest = text.partition("\n")
+    colour = "#1a7f37" if ok else "#cf222e"
+    body = f'<pre style="margin:0.2em 0 0.6em 1em">{html.escape(rest)}</pre>' if rest else ""
+    return f'<div><b style="color:{colour}">{html.escape(head)}</b>{body}</div>'
+
+
+def results_html(results: Any) -> str:
+    """Several verdicts (one per variable) as html, one after another."""
+    return "".join(verdict_html(str(result), bool(result)) for result in results)

@@ -1,0 +1,375 @@
+"""The one order in which formulas are written: the terms of a sum and the factors of a product
+sorted by a structural key, so `str`, `pretty`, `latex`, the CLI and `check` write a formula the
+same way however it was built (`a + b` and `b + a`, or `(2*sin(x))*cos(x)` from the chain rule
+and `(2*cos(x))*sin(x)` from `simplify`, both print `2*sin(x)*cos(x)`).
+
+The key follows sympy's `sort_key` in spirit: in a product, numbers, then named constants,
+variables, function calls and compound factors (`2*x*y*sin(x)*(x + 1)`), a power next to its
+base (`x*x**2`), a negated factor first (`-x*y`); in a sum, variables, then products and powers
+(`x*y + y**3`), calls and compound terms, numbers last and the subtracted terms after the
+added ones (`y + 2*sin(x)*cos(x) - x - 1`). Ties are broken by names and a structural digest,
+never by node ids or hash seeds.
+
+Reordering regroups a chain (`a + (b + c)` becomes `a + b + c`), which changes a float result
+by rounding alone while the constants are moderate. A chain holding an extreme constant (below
+2**-32 or above 2**32 in magnitude, or not finite) keeps its grouping, since regrouping it can
+overflow (`1e308*(x*y)` is not `(1e308*x)*y` at x = 10, y = 0.1): only the operands of each
+node are swapped there, which is exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Collection
+from typing import Any
+
+from symgrad.ir.graph import Children, Tensor, const, gc_paused, toposort, use_counts
+from symgrad.ops.scalar import add, div, mul, neg, pow, sub
+
+Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
+Display = Any  # a display node: a `Shown`, or a `Tensor` (a leaf, a named node, one unchanged)
+
+FUNCTION_RANK = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30,
+                 "cosh": 31, "tanh": 32}
+"""Calls sympy orders specially (`sin(x)*cos(x)`, `exp(x)*log(x)`); other calls by name."""
+
+# factor groups: a product reads -x*2*pi*y*sin(x)*(x + 1)
+SIGNED, NUMBER, NAMED, VARIABLE, CALL, COMPOUND = range(-1, 5)
+# term groups: a sum reads x + x*y + sin(x) + (a/b) + pi + 1
+TERM_GROUP = {SIGNED: 4, NAMED: 8, VARIABLE: 1, CALL: 3, COMPOUND: 4}
+MONOMIAL, NUMBER_TERM = 2, 9
+
+MODERATE = 2.0**32
+"""Constants whose magnitude lies in [1/MODERATE, MODERATE] (or is 0) let a chain be
+reordered: partial results then differ by rounding alone, unless the inputs are extreme."""
+
+_MASK = (1 << 64) - 1
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+_OP_DIGESTS: dict[str, int] = {}
+
+
+def _mix(op_name: str, a: int, b: int) -> int:
+    op_digest = _OP_DIGESTS.get(op_name)
+    if op_digest is None:
+        op_digest = _OP_DIGESTS[op_name] = _digest("op " + op_name)
+    mixed = (op_digest ^ (a * 0x100000001B3) ^ (b * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
+    return mixed ^ (mixed >> 29)
+
+
+class Shown:
+    """An inner node of a display graph: what the printer reads of a `Tensor` (`children`,
+    `op`, `shape`), made for one printing only, so neither interned nor folded."""
+
+    __slots__ = ("children", "op", "shape")
+    name = None
+    number = None
+    is_const = False
+
+    def __init__(self, op: Any, a: Any, b: Any, shape: tuple) -> None:
+        self.children = Children(a, b, op)
+        self.op = op
+        self.shape = shape
+
+
+def _number_field(value: Any) -> tuple[int, float]:
+    """A number as a sortable pair: NaN after everything, big integers as infinities."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.copysign(math.inf, value)
+    return (1, 0.0) if number != number else (0, number)
+
+
+def moderate(node: Tensor) -> bool:
+    """Whether an operand lets its chain be reordered: any but a constant outside the
+    `MODERATE` range (or not finite, or an array).
+
+    >>> from symgrad.ir.graph import const
+    >>> moderate(const(2.5)), moderate(const(1e308)), moderate(const(float("nan")))
+    (True, False, False)
+    """
+    value = node.number
+    if value is None:
+        return node.children is not None or not node.is_const or node.scalar_value is not None
+    try:
+        magnitude = abs(float(value))
+    except OverflowError:  # an integer past the float range
+        return False
+    return magnitude == 0 or 1 / MODERATE <= magnitude <= MODERATE  # False for inf, NaN
+
+
+class CanonicalOrder:
+    """Rewrites a graph for display with its sums and products in canonical order (see the
+    module's docstring); `atoms` (nodes a shared form names) are kept whole, as leaves.
+
+    >>> from symgrad.ir.graph import variables
+    >>> from symgrad.ops.scalar import sin, cos
+    >>> x, y = variables("x y")
+    >>> from symgrad.present.printing import render, TEXT
+    >>> render(cos(x) * 2 * sin(x) + y, TEXT), render(y + (2 * sin(x)) * cos(x), TEXT)
+    ('y + 2*sin(x)*cos(x)', 'y + 2*sin(x)*cos(x)')
+    """
+
+    def __init__(self, atoms: Collection[Tensor] = ()) -> None:
+        self.atoms = atoms
+        self.expanded: dict[Tensor, Any] = {}  # node -> its display form
+        self.keys: dict[Any, Key] = {}  # display node -> key
+
+    def __call__(self, node: Tensor) -> Display:
+        """The display form of `node` (expanded even if it is an atom)."""
+        if node.children is None:
+            return node
+        expanded = self.expanded
+        found = expanded.get(node)
+        if found is not None:
+            return found
+        with gc_paused():  # many small objects, no cycles: the collector would only rescan
+            return self._expand(node)
+
+    def _expand(self, node: Tensor) -> Display:
+        expanded = self.expanded
+        stack: list[Any] = [node]
+        parts_of: dict[Tensor, list[tuple[Tensor, int]] | None] = {}
+        while stack:
+            current = stack[-1]
+            if current in expanded:
+                stack.pop()
+                continue
+            if current in parts_of:
+                parts = parts_of[current]
+            else:
+                parts = parts_of[current] = self._parts(current)
+                operands = (current.children[:2] if parts is None
+                            else [part for part, _ in parts])
+                pending = False
+                for operand in operands:
+                    if operand is None:
+                        continue
+                    if operand.children is None:
+                        self._leaf_key(operand)
+                    elif operand not in expanded:
+                        stack.append(operand)
+                        pending = True
+                if pending:
+                    continue
+            stack.pop()
+            expanded[current] = self._build(current, parts)
+        return expanded[node]
+
+    # --- reading chains ----------------------------------------------------------------------
+    def _embedded(self, operand: Tensor) -> Display:
+        """An operand as it appears inside another node's display: an atom stays itself."""
+        if operand.children is None or operand in self.atoms:
+            return operand
+        return self.expanded[operand]
+
+    def _parts(self, node: Tensor) -> list[tuple[Tensor, int]] | None:
+        """The signed terms of a sum or the factors of a product rooted at `node` (sign 1),
+        or None where `node` is kept as it is (another op, a shaped node, an extreme
+        constant in the chain)."""
+        op = node.op
+        if node.shape or op not in (add, sub, mul):  # -(x + y) stays: its sign is outside
+            return None
+        chain_ops = (mul,) if op is mul else (add, sub, neg)
+        parts: list[tuple[Tensor, int]] = []
+        stack: list[tuple[Any, int]] = [(node, 1)]
+        while stack:
+            current, sign = stack.pop()
+            inner = current is node or (current.op in chain_ops and current not in self.atoms
+                                        and not current.shape)
+            if not inner:
+                if not moderate(current):
+                    return None
+                parts.append((current, sign))
+                continue
+            a, b, current_op = current.children
+            if current_op is neg:
+                stack.append((a, -sign))
+            else:
+                stack.append((b, -sign if current_op is sub else sign))
+                stack.append((a, sign))
+        return parts
+
+    # --- writing them in order ---------------------------------------------------------------
+    def _build(self, node: Tensor, parts: list[tuple[Tensor, int]] | None) -> Display:
+        if parts is None:
+            return self._kept(node)
+        if node.op is mul:
+            factors = sorted((self._embedded(f) for f, _ in parts), key=self._key)
+            result = factors[0]
+            for factor in factors[1:]:
+                result = self._node(mul, result, factor)
+            return result
+        terms = []
+        for part, sign in parts:
+            term = self._embedded(part)
+            positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
+            terms.append((term, sign) if positive is None else (positive, -sign))
+        added = sorted((t for t, sign in terms if sign > 0), key=self._term_key)
+        subtracted = sorted((t for t, sign in terms if sign < 0), key=self._term_key)
+        result = added[0] if added else self._node(neg, subtracted.pop(0), None)
+        for term in added[1:]:
+            result = self._node(add, result, term)
+        for term in subtracted:
+            result = self._node(sub, result, term)
+        return result
+
+    def _negated(self, term: Display) -> Display | None:
+        """-term without its leading minus sign where its text starts with one (-2*y, -y/x,
+        -1.5), else None. Exact: a float's sign commutes with *, / and rounding."""
+        spine = []
+        current = term
+        while current.op in (mul, div) and current not in self.atoms:
+            spine.append(current)
+            current = current.children.a
+        if current.op is neg and current not in self.atoms:
+            positive = current.children.a  # already in display form
+        elif current.number is not None and current.number < 0:
+            positive = const(-current.number)
+            self._leaf_key(positive)
+        else:
+            return None
+        for node in reversed(spine):
+            positive = self._node(node.op, positive, node.children.b, node.shape)
+        return positive
+
+    def _kept(self, node: Display) -> Display:
+        """`node` over its operands' display forms; a commutative op's operands in order."""
+        a, b, op = node.children
+        shown_a, shown_b = self._embedded(a), None if b is None else self._embedded(b)
+        if op.commutative and b is not None and not node.shape and (
+                self._key(shown_b) < self._key(shown_a)):
+            shown_a, shown_b = shown_b, shown_a
+        elif shown_a is a and shown_b is b:  # as it stands: the node itself
+            if node not in self.keys:
+                self.keys[node] = self._inner_key(node)
+            return node
+        return self._node(op, shown_a, shown_b, node.shape)
+
+    def _node(self, op: Any, a: Any, b: Any, shape: tuple = ()) -> Shown:
+        node = Shown(op, a, b, shape)
+        self.keys[node] = self._inner_key(node)
+        return node
+
+    # --- keys --------------------------------------------------------------------------------
+    def _key(self, node: Display) -> Key:
+        if node.children is None:
+            return self._leaf_key(node)
+        if node in self.atoms and node not in self.keys:
+            return self.keys[self(node)]
+        return self.keys[node]
+
+    def _leaf_key(self, node: Tensor) -> Key:
+        key = self.keys.get(node)
+        if key is None:
+            if node.name is not None:
+                key = (VARIABLE, 0, node.name, (0, 0.0), (0, 0.0), (node.name,), 0,
+                       _digest("var " + node.name))
+            elif node.number is not None:
+                key = (NUMBER, 0, "", _number_field(node.number), (0, 0.0), (), 0,
+                       _digest("number " + repr(node.number)))
+            else:  # pi, e, an array
+                text = repr(node.value)
+                key = (NAMED, 0, text, (0, 0.0), (0, 0.0), (), 0, _digest("constant " + text))
+            self.keys[node] = key
+        return key
+
+    def _inner_key(self, node: Display) -> Key:
+        a, b, op = node.children
+        key_a = self._key(a)
+        key_b = self._key(b) if b is not None else None
+        height = 1 + max(key_a[6], 0 if key_b is None else key_b[6])
+        names = (key_a[5] + (() if key_b is None else key_b[5]))[:3]
+        digest = _mix(op.name, key_a[7], 0 if key_b is None else key_b[7])
+        if op is pow:  # next to its base: x*x**2*x**y
+            power = (1, _number_field(b.number)[1]) if b.number is not None else (2, 0.0)
+            return (*key_a[:4], power, names, height, digest)
+        if op is neg:  # a sign goes first, as a coefficient does: -x*y
+            return (SIGNED, *key_a[1:5], names, height, digest)
+        if op.symbol is None:  # a call: sin(x)
+            rank = FUNCTION_RANK.get(op.name, 99)
+            return (CALL, rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
+        return (COMPOUND, 0, op.name, (0, 0.0), (0, 0.0), names, height, digest)
+
+    def _term_key(self, node: Display) -> Key:
+        """The key of a term in a sum: a product by its factors other than numbers (2*x sorts
+        as x), numbers last. A named node sorts as what it names."""
+        if node in self.atoms and node.children is not None:
+            node = self(node)
+        key = self._key(node)
+        if key[0] == NUMBER:
+            return (NUMBER_TERM, *key[1:])
+        if node.op is mul and node not in self.atoms:
+            factors = self._factors(node)
+            if len(factors) >= 2:
+                return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), key[5], key[6], key[7])
+            if factors:
+                key = (*self._key(factors[0])[:7], key[7])
+        if key[0] == VARIABLE and key[4] != (0, 0.0):  # x**2 reads as a product: x*y + y**3
+            return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), *key[5:])
+        return (TERM_GROUP.get(key[0], NUMBER_TERM), *key[1:])
+
+    def _factors(self, product: Display) -> list[Display]:
+        """The factors other than numbers of a display product (a left-nested chain)."""
+        factors = []
+        current = product
+        while current.op is mul and current not in self.atoms:
+            a, b, _ = current.children
+            if b.number is None:
+                factors.append(b)
+            current = a
+        if current.number is None:
+            factors.append(current)
+        return factors
+
+
+def in_canonical_order(roots: list[Tensor]) -> list[Tensor]:
+    """The graphs rebuilt in the order `str` writes them (raw nodes: no folding), so
+    generated code reads as the formula does. A node used more than once stays one node, so
+    a product through it keeps that grouping (`y*(cos(x*y)*t)`, which `str` writes flat).
+    The values differ from the graphs' by rounding alone (see the module's note).
+
+    >>> from symgrad.ir.graph import variables
+    >>> from symgrad.ops.scalar import sin, cos
+    >>> x, y = variables("x y")
+    >>> [str(t.children) for t in in_canonical_order([cos(x) * 2 * sin(x)])]
+    ['Children(a=Tensor(2*sin(x)), b=Tensor(cos(x)), op=<op mul>)']
+    """
+    nodes = toposort(roots)
+    uses = use_counts(nodes)
+    order = CanonicalOrder({node for node in nodes if node.children is not None
+                            and uses.get(node, 0) > 1})
+    built: dict[Any, Tensor] = {}  # display node (or original leaf or shared node) -> Tensor
+    with gc_paused():
+        for node in nodes:  # operands first, so a shared operand is built before its users
+            if node.children is not None and (uses.get(node, 0) > 1 or node in roots):
+                built[node] = _graph_of(order(node), built)
+    return [built.get(root, root) for root in roots]
+
+
+def _graph_of(display: Display, built: dict[Any, Tensor]) -> Tensor:
+    """The Tensor of a display graph; its named (shared) nodes and leaves already in `built`
+    or leaves as they are."""
+    stack = [display]
+    while stack:
+        current = stack[-1]
+        if current in built or current.children is None:
+            stack.pop()
+            continue
+        a, b, op = current.children
+        pending = [o for o in (a, b) if o is not None and o.children is not None
+                   and o not in built]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        built[current] = Tensor(children=Children(
+            built.get(a, a), None if b is None else built.get(b, b), op))
+    result = built.get(display)
+    return display if result is None else result

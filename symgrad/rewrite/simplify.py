@@ -1,0 +1,382 @@
+"""The simplifier: applies the rules of `rules.py` bottom-up over the DAG to a fixed point.
+
+Each pass walks the graph once, operands before users, with an explicit stack (no recursion).
+A node is first rebuilt from its simplified operands through `fold.apply`; then the first rule
+that fires replaces it, and the replacement is simplified the same way. A memo per pass means
+each node is rewritten once, a step budget bounds the work, and the smallest graph seen is
+returned, so `count_ops` never grows. Operands are ordered by a structural key computed once
+per node (never by `id()`), so results are deterministic.
+
+Collecting terms through a subexpression with other users would copy it, so rules ask
+`shared(node)` (users counted at the start of each pass). In a sum (product) chain of more than
+`flatten.LIMIT` links, each sum (product) whose one user is a sum (product) is an inner link:
+only the chain's top collects, through all of it, so the chain is collected once, not once per
+link (a shorter chain is collected at every link). Nodes no rule changed are
+remembered across passes and not tried again, except those whose outcome depended on sharing:
+the next pass, with the users of the rewritten graph, tries them once more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from symgrad.ir.fold import apply
+from symgrad.ir.graph import Tensor, children_of, count_ops, gc_paused, tensor_roots, toposort
+from symgrad.ops.scalar import OPS, Op
+from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
+from symgrad.rewrite.rules import RULES_BY_OP, Var, build, match
+
+MAX_PASSES = 4
+"""Passes over the whole graph; a pass that changes nothing ends the loop sooner."""
+
+STEPS_PER_NODE = 20
+MIN_STEPS = 1000
+"""The step budget: rule firings allowed, STEPS_PER_NODE per node of the input + MIN_STEPS."""
+
+
+class Rewrite(NamedTuple):
+    """One logged rewrite: the rule's name, the subexpression before and after."""
+
+    rule: str
+    before: Tensor
+    after: Tensor
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {_short(self.before)}  =>  {_short(self.after)}"
+
+
+def _short(node: Tensor, limit: int = 40) -> str:
+    """The formula, or its size when printing it inline would be long (DAGs inline badly)."""
+    ops = count_ops(node)
+    children = node.children
+    return str(node) if ops <= limit or children is None else f"<{children.op.name} with {ops} ops>"
+
+
+_MASK = (1 << 64) - 1
+_OP_CODES = {name: (index + 1) * 0x9E3779B97F4A7C15 & _MASK for index, name in enumerate(OPS)}
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+class SortKeys:
+    """A structural sort key per node, computed bottom-up once and remembered.
+
+    Constants first (by value), then variables (by name), then inner nodes by height, op name
+    and a structural digest: `x + sin(x)`, `2*x*y`, `sigmoid(x)*(1 - sigmoid(x))`.
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[Tensor, tuple] = {}
+
+    def __call__(self, node: Tensor) -> tuple:
+        keys = self.keys
+        key = keys.get(node)
+        if key is not None:
+            return key
+        stack = [node]
+        while stack:
+            current = stack[-1]
+            if current in keys:
+                stack.pop()
+                continue
+            children = current.children
+            if children is None:
+                keys[current] = self._leaf(current)
+                stack.pop()
+                continue
+            a, b = children.a, children.b
+            if a not in keys or (b is not None and b not in keys):
+                stack.append(a)
+                if b is not None:
+                    stack.append(b)
+                continue
+            key_a = keys[a]
+            key_b = keys[b] if b is not None else (0, 0, 0.0, "", "", 0)
+            height = 1 + max(key_a[1], key_b[1])
+            digest = (_OP_CODES[children.op.name] ^ (key_a[5] * 0x100000001B3)
+                      ^ (key_b[5] * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
+            # the leftmost leaf's name orders exp(a) before exp(b); the digest breaks ties
+            keys[current] = (2, height, 0.0, children.op.name, key_a[4], digest ^ (digest >> 29))
+            stack.pop()
+        return keys[node]
+
+    @staticmethod
+    def _leaf(node: Tensor) -> tuple:
+        if node.name is not None:
+            return (1, 0, 0.0, node.name, node.name, _digest("var " + node.name))
+        value = node.number
+        if value is None:  # an array constant
+            return (0, 0, 0.0, "array", "", _digest(repr(node._key)))
+        return (0, 0, float(value), "", "", _digest(repr(value)))
+
+
+_CONSTANT = object()
+
+
+def _requirement(pattern: Any) -> Any:
+    """What an operand must be for `pattern` to have a chance: an op, a number, a constant."""
+    if isinstance(pattern, tuple):
+        return pattern[0]
+    if isinstance(pattern, Var):
+        return _CONSTANT if pattern.constant else None
+    return pattern
+
+
+def _fits(requirement: Any, node: Tensor | None) -> bool:
+    if requirement is None:
+        return True
+    if node is None:  # the missing second operand of a unary op
+        return False
+    if requirement is _CONSTANT:
+        return node.number is not None
+    if isinstance(requirement, Op):
+        return node.children is not None and node.children.op is requirement
+    return node.number is not None and node.number == requirement
+
+
+def _index() -> dict[str, list[tuple]]:
+    """Rules by op name, each with a cheap pre-test on its operands' ops before `match`."""
+    index: dict[str, list[tuple]] = {}
+    for name, rules in RULES_BY_OP.items():
+        entries = []
+        for rule in rules:
+            if rule.is_function:
+                entries.append((rule, True, None, None))
+            else:
+                operands = [_requirement(p) for p in rule.pattern[1:]] + [None]
+                entries.append((rule, False, operands[0], operands[1]))
+        index[name] = entries
+    return index
+
+
+_INDEX = _index()
+
+
+class _Pass:
+    """One bottom-up pass: the memo `done` maps every node seen to its simplified form. It is
+    the `flatten.CollectContext` the collecting rules ask about sharing, order and settling."""
+
+    def __init__(self, keys: SortKeys, users: Users, log: list | None, budget: int,
+                 normal: set):
+        self.key = keys
+        self.normal = normal  # nodes no rule changed, in this or an earlier pass
+        self.shared_nodes = users.shared
+        self.links = users.links
+        self.log = log
+        self.budget = budget
+        self.done: dict[Tensor, Tensor] = {}
+        self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
+        self.rebuilt: dict[Tensor, frozenset] = {}  # emptied as the sharing changes
+        self.unsettled: set[Tensor] = set()
+
+    def settle(self, node: Tensor) -> None:
+        """Mark a node a rule built in canonical form: it gets no rule of its own."""
+        if node.children is not None and node not in self.done:
+            self.normal.add(node)
+
+    def inner(self, node: Tensor) -> bool:
+        """Whether the node is an inner link of a sum (product) chain: its user collects it."""
+        return node in self.links and node not in self.shared_nodes
+
+    def link(self, node: Tensor, kind: tuple[Op, ...]) -> None:
+        """Mark a node built as the inner link of a longer sum or product (`kind`)."""
+        if node.op in kind:
+            self.links.add(node)
+
+    def unsettle(self, node: Tensor) -> None:
+        """Mark a node whose rewrite depended on sharing: the next pass tries it again."""
+        self.unsettled.add(node)
+
+    def share(self, node: Tensor) -> None:
+        """Mark a node that gains a user: no longer an inner link of its chain."""
+        self.shared_nodes.add(node)
+
+    def shared(self, node: Tensor) -> bool:
+        """Whether the node has several users (then collecting through it would copy it)."""
+        return node in self.shared_nodes
+
+    def rewrite(self, node: Tensor) -> Tensor | None:
+        """The result of the first rule that fires at `node`, or None."""
+        children = node.children
+        if self.budget <= 0 or children is None:
+            return None
+        inner = self.inner(node)
+        for rule, is_function, need_a, need_b in _INDEX.get(children.op.name, ()):
+            if is_function:
+                if inner:  # the chain's top collects it
+                    continue
+                fired = rule.replacement(node, self)
+                if fired is None:
+                    continue
+                result, name = fired if isinstance(fired, tuple) else (fired, rule.name)
+            else:
+                a, b = children.a, children.b
+                if not (_fits(need_a, a) and _fits(need_b, b)) and not (
+                    children.op.commutative and _fits(need_a, b) and _fits(need_b, a)
+                ):
+                    continue
+                bindings: dict = {}
+                if not match(rule.pattern, node, bindings):
+                    continue
+                if rule.when is not None and not rule.when(bindings):
+                    continue
+                result, name = build(rule.replacement, bindings), rule.name
+            if result is node:
+                continue
+            self.budget -= 1
+            if self.log is not None:
+                self.log.append(Rewrite(name, node, result))
+            return result
+        return None
+
+    def normalize(self, start: Tensor) -> Tensor:
+        """The simplified form of `start`, simplifying what it needs first, iteratively."""
+        done = self.done
+        self.rebuilt.clear()  # the sharing changes between calls (_one_pass)
+        stack = [start]
+        waiting: dict[Tensor, Tensor] = {}  # node -> the rewrite whose result it takes
+        while stack:
+            node = stack[-1]
+            if node in done:
+                stack.pop()
+                continue
+            target = waiting.pop(node, None)
+            if target is not None:
+                # a cycle of rewrites leaves target unfinished: keep the node as it is
+                done[node] = done.get(target, node)
+                stack.pop()
+                continue
+            children = node.children
+            if children is None:
+                done[node] = node
+                stack.pop()
+                continue
+            a, b = children.a, children.b
+            if a not in done or (b is not None and b not in done):
+                stack.append(a)
+                if b is not None:
+                    stack.append(b)
+                continue
+            new_a = done[a]
+            new_b = None if b is None else done[b]
+            target = apply(children.op, new_a, new_b)
+            if target is node:
+                target = None if node in self.normal else self.rewrite(node)
+            elif self.log is not None and new_a is a and new_b is b:
+                self.log.append(Rewrite("fold", node, target))
+            if target is None or target is node or target in waiting:
+                done[node] = node
+                if node not in self.unsettled and node not in self.links:
+                    self.normal.add(node)  # (an inner link was not tried: its user collects)
+                stack.pop()
+                continue
+            waiting[node] = target
+            if node in self.links:
+                self.link(target, _CHAIN_OPS[children.op])  # its user is the same one
+            stack.append(target)
+        return done[start]
+
+
+_CHAIN_OPS: dict[Op | None, tuple[Op, ...]] = {
+    op: kind for kind in (SUM_OPS, PRODUCT_OPS) for op in kind
+}
+
+
+class Users(NamedTuple):
+    """What a pass knows of the nodes' users (counted at its start)."""
+
+    shared: set[Tensor]  # nodes with more than one user
+    links: set[Tensor]  # inner links: a sum (product) whose one user is a sum (product)
+
+
+def _users(order: list[Tensor], roots: list[Tensor]) -> Users:
+    """Who uses what in `order`. An inner link is a sum (product) whose one user is a sum
+    (product) and which holds more than `flatten.LIMIT` links itself, so a short chain is
+    collected at every link, as each may find something the whole does not. A root is used by
+    the caller, so it is never an inner link."""
+    user: dict[Tensor, Tensor | None] = {root: None for root in roots}
+    shared: set[Tensor] = set()
+    chain_nodes = []
+    for node in order:
+        children = node.children
+        if children is None:
+            continue
+        if children.op in _CHAIN_OPS:
+            chain_nodes.append(node)
+        for operand in (children.a, children.b):
+            if operand is None:
+                continue
+            if operand in user:
+                shared.add(operand)
+            else:
+                user[operand] = node
+    size: dict[Tensor | None, int] = {}  # for a node inside a chain: links at and below it
+    links: set[Tensor] = set()
+    for node in chain_nodes:  # operands first
+        a, b, op = children_of(node)
+        its_user = user[node]
+        if its_user is None or node in shared or _CHAIN_OPS.get(its_user.op) is not _CHAIN_OPS[op]:
+            continue
+        count = 1 + size.get(a, 0) + size.get(b, 0)
+        size[node] = count
+        if count > LIMIT:
+            links.add(node)
+    return Users(shared, links)
+
+
+def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, budget: int,
+              normal: set[Tensor]) -> tuple[list[Tensor], int]:
+    order = toposort(roots)
+    users = _users(order, roots)
+    shared = users.shared
+    current = _Pass(keys, users, log, budget, normal)
+    for node in order:
+        result = current.normalize(node)
+        if node in shared:
+            shared.add(result)
+    return [current.done[root] for root in roots], current.budget
+
+
+def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
+    """An equivalent, simplified Tensor (or a list for a list); with `explain=True`, the pair
+    `(result, log)` where `log` lists the `Rewrite(rule, before, after)` records in order.
+
+    >>> import symgrad as sg
+    >>> x = sg.var("x")
+    >>> str(simplify(sg.sigmoid(x).grad(x)))
+    'sigmoid(x)*(1 - sigmoid(x))'
+    >>> str(simplify(3 * x - x + x * x * x))
+    '2*x + x**3'
+    """
+    roots, single = tensor_roots(t_or_list, "simplify")
+    if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
+        from symgrad.rewrite.matrix_simplify import simplify_tensor
+
+        simplified = simplify_tensor(roots)
+        shaped_result = simplified[0] if single else simplified
+        return (shaped_result, []) if explain else shaped_result
+    log: list[Rewrite] | None = [] if explain else None
+    keys = SortKeys()
+    normal: set[Tensor] = set()
+    with gc_paused():
+        best, best_count = roots, count_ops(roots)
+        budget = STEPS_PER_NODE * best_count + MIN_STEPS
+        current = roots
+        for _ in range(MAX_PASSES):
+            rewritten, budget = _one_pass(current, keys, log, budget, normal)
+            if all(new is old for new, old in zip(rewritten, current, strict=True)):
+                break
+            current = rewritten
+            count = count_ops(current)
+            if count <= best_count:
+                best, best_count = current, count
+        if log is not None and best is not current:
+            for old, new in zip(current, best, strict=True):
+                if old is not new:
+                    log.append(Rewrite("keep the smaller graph", old, new))
+    result = best[0] if single else list(best)
+    return (result, log) if explain else result

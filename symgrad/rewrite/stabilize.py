@@ -1,0 +1,308 @@
+"""`stabilize`: rewrites a graph into numerically stable forms with the rows of
+`stable_rules.py`, bottom-up, each node once, with `rules.match`/`rules.build` as the matcher.
+
+Unlike `simplify` it does not look for the smallest graph: a stable form may be larger
+(2*sin(x/2)**2 for 1 - cos(x)), and it never runs the simplifier's own rules, which know
+nothing of stability. Each rewrite is kept only if, over its operands, it is as accurate as
+the formula it replaces at a fixed set of ordinary and extreme points (`precise.py` judges).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from symgrad.backends.evaluate import evaluate
+from symgrad.backends.precise import NoPreciseFormError, bits_of_error, precise
+from symgrad.ir.fold import apply
+from symgrad.ir.graph import (
+    Tensor,
+    free_variables,
+    gc_paused,
+    raw_node,
+    tensor_roots,
+    toposort,
+    var,
+)
+from symgrad.rewrite.rules import build, match
+from symgrad.rewrite.simplify import Rewrite
+from symgrad.rewrite.stable_rules import STABLE_RULES_BY_OP, Rewritten, StableRule
+
+MAX_REWRITES_PER_NODE = 8
+"""A bound on rewrites per input node; rows only ever trade an op for a stabler one."""
+
+CHECK_VALUES = (0.0, 1e-300, -1e-300, 1e-8, -1e-8, 0.5, -0.5, 0.999, -0.999, 1.0, -1.0, 3.0,
+                -3.0, 40.0, -40.0, 710.0, -710.0, 800.0, -800.0, 1e3, -1e3, 1e200, -1e200,
+                math.inf)
+"""Where a rewrite is checked, for each operand: 0, tiny, near +-1 (the edges of log1p, asin),
+ordinary, past exp's overflow at 709.78, huge, and inf (an operand that overflowed; not -inf,
+where the exact oracle takes log(exp(x)/-inf) for log(-0) = -inf)."""
+CHECK_STRIDES = (7, 13)
+"""With several operands, besides all at one value, operand i also takes the value
+i * stride further along `CHECK_VALUES` (for two operands: (800, 0), (1e3, 0.999), ...)."""
+ACCURATE_BITS = 12.0
+"""Bits of error (doubles between the value and the exact one, as a log) within which a value
+counts as accurate: exp(a - logaddexp(a, b)) at a = 700 loses 9 bits to the rounding of the
+difference alone."""
+MAX_CHECKED_NODES = 256
+"""The largest rewrite (nodes above its operands, both sides) that is checked; a larger one
+(a sum of hundreds of exponentials) is not made."""
+CHECK_NODES_PER_NODE = 64
+"""Checked nodes allowed per node of the input (plus `MAX_CHECKED_NODES`), keeping stabilize
+linear when many distinct large rewrites each need a check; past it rewrites are not made."""
+_CACHE_SIZE = 4096
+
+_checked: dict[tuple[str, Tensor], bool] = {}
+"""Verdicts by (row, formula over named operands): a chain of 10,000 softplus is one check."""
+
+
+class Fired(NamedTuple):
+    """A row that rewrites a node, its result and the operands it keeps whole; `part`, the
+    part of the node it changes, when it changes only part of it."""
+
+    rule: StableRule
+    result: Tensor
+    operands: list[Tensor]
+    part: Tensor | None = None
+
+
+def rewrites(node: Tensor) -> Iterator[Fired]:
+    """Each row that rewrites `node` itself (not its operands), in the order they are tried."""
+    children = node.children
+    if children is None:
+        return
+    for rule in STABLE_RULES_BY_OP.get(children.op.name, ()):
+        if rule.is_function:
+            rewritten: Rewritten | None = rule.replacement(node)
+            if rewritten is None:
+                continue
+            result, operands, part = rewritten
+        else:
+            part = None
+            bindings: dict = {}
+            if not match(rule.pattern, node, bindings):
+                continue
+            if rule.when is not None and not rule.when(bindings):
+                continue
+            result, operands = build(rule.replacement, bindings), list(bindings.values())
+        if result is not node:
+            yield Fired(rule, result, operands, part)
+
+
+def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
+    """The first row that rewrites `node` itself (not its operands), with its result.
+
+    >>> from symgrad.ir.graph import var
+    >>> from symgrad.ops.scalar import exp, log
+    >>> rule, result = first_rule(log(1 + exp(var("x"))))
+    >>> rule.name, str(result)
+    ('log(1 + exp(x)) -> softplus(x)', 'softplus(x)')
+    """
+    for fired in rewrites(node):
+        return fired.rule, fired.result
+    return None
+
+
+def _over_operands(root: Tensor, operands: list[Tensor], limit: int) -> Tensor | None:
+    """`root` with each operand replaced by a variable named for its place (`_0`, `_1`, ...),
+    so that a row's rewrites of different operands are one formula; None past `limit` nodes."""
+    copies: dict[Tensor, Tensor] = {}
+    for index, operand in enumerate(operands):
+        if operand.children is not None or operand.name is not None:  # constants stay
+            copies.setdefault(operand, var(f"_{index}"))
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if node in copies:
+            stack.pop()
+            continue
+        children = node.children
+        if children is None:
+            copies[node] = node
+            stack.pop()
+            continue
+        pending = [c for c in (children.b, children.a) if c is not None and c not in copies]
+        if pending:
+            limit -= len(pending)
+            if limit < 0:
+                return None
+            stack += pending
+            continue
+        b = None if children.b is None else copies[children.b]
+        copies[node] = raw_node(children.op, copies[children.a], b)
+        stack.pop()
+    return copies[root]
+
+
+def check_points(count: int) -> list[tuple[float, ...]]:
+    """The points a rewrite with `count` operands is checked at.
+
+    >>> len(check_points(1)), (800.0, 0.0) in check_points(2)
+    (24, True)
+    """
+    size = len(CHECK_VALUES)
+    points = [(value,) * count for value in CHECK_VALUES]
+    if count > 1:
+        points += [tuple(CHECK_VALUES[(j + i * stride) % size] for i in range(count))
+                   for stride in CHECK_STRIDES for j in range(size)]
+    return points
+
+
+def keeps_accuracy(before: Tensor, after: Tensor) -> bool:
+    """Whether `after` is as accurate as `before` in float64 at every `check_points` point
+    where `before` is accurate (within `ACCURATE_BITS` of the exact value); `precise` gives
+    the exact values, and points where they are not real numbers or out of reach do not count.
+
+    >>> from symgrad.ops.scalar import exp, log, log1p, softplus
+    >>> x = var("x")
+    >>> keeps_accuracy(log(1 + exp(x)), softplus(x)), keeps_accuracy(log(1 + x), x)
+    (True, False)
+    """
+    names = sorted({variable.name or "" for variable in free_variables([before, after])})
+    points = check_points(len(names))
+    columns = {name: np.array([point[i] for point in points]) for i, name in enumerate(names)}
+    with np.errstate(all="ignore"):
+        computed = evaluate([before, after], columns)
+    original, rewritten = (np.broadcast_to(np.asarray(value, dtype=np.float64), (len(points),))
+                           for value in computed)
+    order = toposort(before)
+    for index, point in enumerate(points):
+        exact = precise(order, dict(zip(names, point)))
+        if exact.out_of_reach[-1] or np.isnan(exact.values[-1]):
+            continue
+        errors = bits_of_error(np.array([original[index], rewritten[index]]),
+                               np.full(2, exact.values[-1]))
+        if errors[1] <= ACCURATE_BITS:
+            continue
+        if errors[0] <= ACCURATE_BITS:
+            return False
+    return True
+
+
+class _Stabilizer:
+    """Stable forms by node, filled in topological order; `log` collects the rewrites."""
+
+    def __init__(self, roots: list[Tensor], log: list[Rewrite] | None):
+        self.stable: dict[Tensor, Tensor] = {}
+        self.log = log
+        size = len(toposort(roots))
+        self.budget = MAX_REWRITES_PER_NODE * size
+        self.check_budget = CHECK_NODES_PER_NODE * size + MAX_CHECKED_NODES
+
+    def __call__(self, root: Tensor) -> Tensor:
+        """The stable form of `root`, walking only the nodes not met before (a rewrite's
+        result shares all but a few nodes with the graph)."""
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in self.stable:
+                stack.pop()
+                continue
+            children = node.children
+            if children is not None:
+                pending = [c for c in (children.b, children.a)
+                           if c is not None and c not in self.stable]
+                if pending:
+                    stack += pending
+                    continue
+            stack.pop()
+            result = self._rewrite(node)
+            self.stable[node] = result
+            self.stable.setdefault(result, result)
+        return self.stable[root]
+
+    def _rewrite(self, node: Tensor) -> Tensor:
+        """The node over its operands' stable forms, then what the first row that fires and
+        passes the check makes of it, itself stabilized (exp(a - log(S)) needs log(S) in turn)."""
+        if node.children is None:
+            return node
+        a, b, op = node.children
+        rebuilt = apply(op, self.stable[a], None if b is None else self.stable[b])
+        for fired in rewrites(rebuilt):
+            if self.budget <= 0:
+                break
+            self.budget -= 1
+            before = rebuilt if fired.part is None else fired.part
+            if not self._accurate(fired.rule, before, fired.operands):
+                continue
+            if self.log is not None:
+                self.log.append(Rewrite(fired.rule.name, rebuilt, fired.result))
+            return self(fired.result)
+        return rebuilt
+
+    def _accurate(self, rule: StableRule, before: Tensor, operands: list[Tensor]) -> bool:
+        """Whether `rule` keeps accuracy on `before` over its operands: the row applied to
+        `before` with the operands as variables, stabilized in turn, against that formula
+        (`keeps_accuracy`); cached by row and formula, so each distinct one is checked once.
+        Tensor rewrites, which the exact oracle cannot evaluate, are kept unchecked."""
+        if before.shape or any(operand.shape for operand in operands):
+            return True
+        formula = _over_operands(before, operands, MAX_CHECKED_NODES)
+        if formula is None:
+            return False
+        key = (rule.name, formula)
+        verdict = _checked.get(key)
+        if verdict is None:
+            self.check_budget -= len(toposort(formula))
+            if self.check_budget < 0:
+                return False
+            _checked[key] = False  # while checking: a row that would check itself refuses
+            verdict = _row_keeps_accuracy(rule, formula)
+            if len(_checked) >= _CACHE_SIZE:
+                _checked.clear()
+            _checked[key] = verdict
+        return verdict
+
+
+def _row_keeps_accuracy(rule: StableRule, formula: Tensor) -> bool:
+    """`keeps_accuracy` of `formula` against what `rule` makes of it, stabilized in turn."""
+    fired = next((fired for fired in rewrites(formula) if fired.rule is rule), None)
+    if fired is None:
+        return False
+    after = _Stabilizer([fired.result], None)(fired.result)
+    try:
+        return keeps_accuracy(formula, after)
+    except NoPreciseFormError:
+        return True
+
+
+def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
+    """An equal Tensor (or a list for a list) in numerically stable forms: softplus, logaddexp,
+    log1p, expm1, hypot, sigmoid where the formula overflows or cancels. With `explain=True`,
+    the pair `(result, log)`, `log` listing the `Rewrite(rule, before, after)` records.
+
+    >>> import symgrad as sg
+    >>> x = sg.var("x")
+    >>> str(stabilize(sg.log(1 + sg.exp(x))))
+    'softplus(x)'
+    >>> float(sg.evaluate(stabilize(sg.log(1 + sg.exp(x))).grad(x), {"x": 800.0}))
+    1.0
+    """
+    roots, single = tensor_roots(t_or_list, "stabilize")
+    log: list[Rewrite] | None = [] if explain else None
+    with gc_paused():
+        stabilizer = _Stabilizer(roots, log)
+        stable = [stabilizer(root) for root in roots]
+    result = stable[0] if single else stable
+    return (result, log) if explain else result
+
+
+def stable_forms(roots: Iterable[Tensor]) -> dict[Tensor, Tensor]:
+    """The stable form of every node of the graphs of `roots`, from one walk: what
+    `stabilize(node)` gives for each node, in time linear in the graph.
+
+    >>> import symgrad as sg
+    >>> x = sg.var("x")
+    >>> f = sg.log(1 + sg.exp(x))
+    >>> str(stable_forms([f])[f])
+    'softplus(x)'
+    """
+    roots = list(roots)
+    with gc_paused():
+        stabilizer = _Stabilizer(roots, None)
+        for root in roots:
+            stabilizer(root)
+    return stabilizer.stable

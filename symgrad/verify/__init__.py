@@ -1,0 +1,2 @@
+"""Checking derivatives: against sympy (check), a claimed derivative (compare), accuracy
+(advise)."""
