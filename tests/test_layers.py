@@ -19,7 +19,6 @@ TOP = 5
 KNOWN = {  # (importer, imported): the cuts still to make
     ("symgrad.autodiff.diff", "symgrad.rewrite.stabilize"),
     ("symgrad.backends.compile", "symgrad.present.printing"),
-    ("symgrad.interop.sympy_worker", "symgrad.verify.checking"),
     ("symgrad.ir.fold", "symgrad.backends.evaluate"),
     ("symgrad.ir.fold", "symgrad.ops.scalar"),
     ("symgrad.ir.graph", "symgrad.autodiff.diff"),
@@ -28,7 +27,6 @@ KNOWN = {  # (importer, imported): the cuts still to make
     ("symgrad.ir.graph", "symgrad.ops.tensor"),
     ("symgrad.ir.graph", "symgrad.present.display"),
     ("symgrad.ir.graph", "symgrad.present.printing"),
-    ("symgrad.ops.tensor", "symgrad.present.printing"),
     ("symgrad.rewrite.stabilize", "symgrad.backends.evaluate"),
     ("symgrad.rewrite.stabilize", "symgrad.backends.precise"),
 }

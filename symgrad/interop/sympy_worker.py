@@ -171,7 +171,7 @@ def _serve() -> None:
     answers = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    import symgrad.verify.checking  # noqa: F401  the imports, before saying ready
+    import symgrad  # noqa: F401  symgrad and sympy loaded before saying ready
 
     answers.send_bytes(_READY)
     while True:

@@ -28,6 +28,7 @@ from symgrad.ir.graph import PI, E, Tensor, as_tensor
 
 # Printing precedences, as Python binds its operators (unary minus between * and **).
 PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 40, 50, 55, 60, 1000
+PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
 
 
 class _LazyModule:

@@ -21,8 +21,7 @@ from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, as_tensor, const, var
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import PREC_MUL, Op, mul
-from symgrad.present.printing import PREC_POSTFIX
+from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op, mul
 
 Axis = int | Sequence[int] | None
 

@@ -16,10 +16,8 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.graph import NamedConstant, Tensor, children_of, name_of, toposort, use_counts
-from symgrad.ops.scalar import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
+from symgrad.ops.scalar import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POSTFIX, PREC_POW, Op
 from symgrad.present.order import CanonicalOrder
-
-PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
 
 
 def format_number(value: Any) -> str:
