@@ -21,12 +21,7 @@ KNOWN = {  # (importer, imported): the cuts still to make
     ("symgrad.backends.compile", "symgrad.present.printing"),
     ("symgrad.ir.fold", "symgrad.backends.evaluate"),
     ("symgrad.ir.fold", "symgrad.ops.scalar"),
-    ("symgrad.ir.graph", "symgrad.autodiff.diff"),
-    ("symgrad.ir.graph", "symgrad.backends.evaluate"),
     ("symgrad.ir.graph", "symgrad.ops.scalar"),
-    ("symgrad.ir.graph", "symgrad.ops.tensor"),
-    ("symgrad.ir.graph", "symgrad.present.display"),
-    ("symgrad.ir.graph", "symgrad.present.printing"),
     ("symgrad.rewrite.stabilize", "symgrad.backends.evaluate"),
     ("symgrad.rewrite.stabilize", "symgrad.backends.precise"),
 }

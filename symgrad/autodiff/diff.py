@@ -12,7 +12,15 @@ from typing import Any, NamedTuple, overload
 
 from symgrad.autodiff import matrix_diff
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import Tensor, as_tensor, check_names, const, gc_paused, toposort
+from symgrad.ir.graph import (
+    PROVIDED,
+    Tensor,
+    as_tensor,
+    check_names,
+    const,
+    gc_paused,
+    toposort,
+)
 from symgrad.ir.shapes import ShapeError
 from symgrad.ir.wrt import as_variables
 from symgrad.ops.scalar import COMPARISONS, Op, add, eq, mul, ne, neg, select_zero
@@ -384,3 +392,6 @@ def hessian(f: Tensor, wrt: Sequence[Tensor] | Tensor | str) -> list[list[Tensor
     """
     variables = as_variables(wrt, f).variables
     return jacobian(gradient(f, variables), variables)
+
+
+PROVIDED.grad = grad

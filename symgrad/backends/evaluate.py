@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.graph import (
+    PROVIDED,
     Tensor,
     as_tensor,
     check_names,
@@ -208,3 +209,15 @@ def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]
         values[node] = value
     # Scalars come back as Python floats, arrays as arrays.
     return [_plain(values[root]) for root in roots]
+
+
+def _value_or_none(node: Tensor) -> Any:
+    """`node.value`: its value once every variable below it is bound, else None."""
+    try:
+        return evaluate(node, {})
+    except UnboundVariableError:
+        return None
+
+
+PROVIDED.value = _value_or_none
+PROVIDED.check_value = check_value

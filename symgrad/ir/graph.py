@@ -14,8 +14,9 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,6 +26,34 @@ from symgrad.ir import shapes
 
 if TYPE_CHECKING:
     from symgrad.ops.scalar import Op
+
+
+def _missing(name: str) -> Callable[..., Any]:
+    def missing(*args: Any) -> Any:
+        raise RuntimeError(f"a Tensor's {name} comes from symgrad's upper layers: import symgrad")
+
+    return missing
+
+
+@dataclass
+class Provided:
+    """What the layers above the graph give a Tensor's conveniences (`.value`, `.grad`, `str`,
+    `@`, `.T`, notebook display). Each module registers its part as it is imported, as JAX's
+    primitives get their rules from open tables, so the graph imports nothing above it;
+    `import symgrad` registers them all."""
+
+    value: Callable[[Tensor], Any] = field(default_factory=lambda: _missing("value"))
+    check_value: Callable[[str, Any], Any] = field(default_factory=lambda: _missing("value"))
+    grad: Callable[[Tensor, Any], Tensor] = field(default_factory=lambda: _missing("grad"))
+    text: Callable[[Tensor], str] = field(default_factory=lambda: _missing("text"))
+    latex: Callable[[Tensor], str] = field(default_factory=lambda: _missing("latex"))
+    mimebundle: Callable[[Tensor], dict[str, str]] = field(
+        default_factory=lambda: _missing("picture"))
+    matmul: Callable[[Any, Any], Tensor] = field(default_factory=lambda: _missing("@"))
+    transpose: Callable[[Any], Tensor] = field(default_factory=lambda: _missing(".T"))
+
+
+PROVIDED = Provided()
 
 
 class Children(NamedTuple):
@@ -136,21 +165,14 @@ class Tensor:
         `Tensor(3, name="x")` rebinds every use of x."""
         if self.children is None:
             return self._value
-        from symgrad.backends.evaluate import UnboundVariableError, evaluate
-
-        try:
-            return evaluate(self, {})
-        except UnboundVariableError:
-            return None
+        return PROVIDED.value(self)
 
     @value.setter
     def value(self, value: Any) -> None:
         if self.children is not None or self.name is None:  # not a variable
             raise AttributeError("only a variable's value can be set; constants are fixed")
-        from symgrad.backends.evaluate import check_value
-
         if value is not None:
-            value = check_value(self.name, value)
+            value = PROVIDED.check_value(self.name, value)
             if self.shape:
                 shapes.bind_dims(self.shape, np.shape(value), {}, self.name)
         self._value = value
@@ -163,15 +185,11 @@ class Tensor:
         >>> str((x * x).grad(x))
         'x + x'
         """
-        from symgrad.autodiff.diff import grad
-
-        return grad(self, wrt)
+        return PROVIDED.grad(self, wrt)
 
     # --- text ----------------------------------------------------------------------------
     def __str__(self) -> str:
-        from symgrad.present.printing import to_str
-
-        return to_str(self)
+        return PROVIDED.text(self)
 
     def __repr__(self) -> str:
         if self.children is not None and count_ops(self) > 100:
@@ -180,15 +198,11 @@ class Tensor:
 
     def _repr_latex_(self) -> str:
         """`$...$` so notebooks show the formula; a big one in its shared form."""
-        from symgrad.present.display import formula_latex
-
-        return formula_latex(self)
+        return PROVIDED.latex(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter shows a Tensor as its picture or its formula: `sg.init_printing(mode)`."""
-        from symgrad.present.display import tensor_mimebundle
-
-        return tensor_mimebundle(self)
+        return PROVIDED.mimebundle(self)
 
     # --- pickling and copying ------------------------------------------------------------
     def __reduce__(self) -> tuple:
@@ -251,21 +265,15 @@ class Tensor:
         return ops.neg(self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        from symgrad.ops.tensor import matmul
-
-        return matmul(self, other)
+        return PROVIDED.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        from symgrad.ops.tensor import matmul
-
-        return matmul(other, self)
+        return PROVIDED.matmul(other, self)
 
     @property
     def T(self) -> Tensor:  # noqa: N802  (numpy's name)
         """The transpose of a matrix; a vector or scalar is its own."""
-        from symgrad.ops.tensor import transpose
-
-        return transpose(self)
+        return PROVIDED.transpose(self)
 
     @property
     def ndim(self) -> int:

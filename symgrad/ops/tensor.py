@@ -19,7 +19,7 @@ import numpy as np
 
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import Tensor, as_tensor, const, var
+from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, const, var
 from symgrad.ops import scalar as ops
 from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op, mul
 
@@ -577,3 +577,7 @@ TENSOR_OPS: dict[str, Op] = {
 __all__ = ["TENSOR_OPS", "unbroadcast", "expand", "inner", "logsumexp", "matmul", "matrix",
            "mean", "norm", "outer", "softmax", "squared_norm", "sum", "trace", "transpose",
            "vector"]
+
+
+PROVIDED.matmul = matmul
+PROVIDED.transpose = transpose

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from symgrad.ir.graph import Tensor
+from symgrad.ir.graph import PROVIDED, Tensor
 
 MODES = ("picture", "formula")
 DISPLAY_LIMIT = 300
@@ -88,3 +88,7 @@ def verdict_html(text: str, ok: bool) -> str:
 def results_html(results: Any) -> str:
     """Several verdicts (one per variable) as html, one after another."""
     return "".join(verdict_html(str(result), bool(result)) for result in results)
+
+
+PROVIDED.latex = formula_latex
+PROVIDED.mimebundle = tensor_mimebundle

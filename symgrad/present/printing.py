@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.graph import NamedConstant, Tensor, children_of, name_of, toposort, use_counts
+from symgrad.ir.graph import (
+    PROVIDED,
+    NamedConstant,
+    Tensor,
+    children_of,
+    name_of,
+    toposort,
+    use_counts,
+)
 from symgrad.ops.scalar import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POSTFIX, PREC_POW, Op
 from symgrad.present.order import CanonicalOrder
 
@@ -464,3 +472,6 @@ def inlined_size(node: Tensor, limit: int | None = None) -> int:
             return total
         size[current] = total
     return size[node]
+
+
+PROVIDED.text = to_str
