@@ -11,11 +11,11 @@ import builtins as _builtins
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
+from symgrad.api import gradient
 from symgrad.autodiff.diff import (
     Step,
     diff,
     forward_sweep,
-    gradient,
     hessian,
     jacobian,
     reverse_sweep,

@@ -247,7 +247,7 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
          examples='  symgrad diff "x*y + sin(x)**2" --wrt x --wrt y --check\n'
                   '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
 def run_diff(args: argparse.Namespace) -> int:
-    from symgrad.autodiff.diff import gradient
+    from symgrad.api import gradient
     from symgrad.present.printing import inlined_size, latex, pretty
     from symgrad.rewrite.stabilize import stabilize
 
@@ -461,7 +461,7 @@ def run_draw(args: argparse.Namespace) -> int:
     picture = {"rankdir": "TB" if args.top_down else "LR", "adjoints": bool(args.at),
                "max_nodes": args.max_nodes, "dpi": args.dpi, "size": args.size}
     if args.grad:
-        from symgrad.autodiff.diff import gradient
+        from symgrad.api import gradient
 
         wrt = parse_wrt(args.grad, f)
         derivatives = gradient(f, wrt)

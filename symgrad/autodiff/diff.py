@@ -25,7 +25,6 @@ from symgrad.ir.shapes import ShapeError
 from symgrad.ir.wrt import as_variables
 from symgrad.ops.scalar import COMPARISONS, Op, add, eq, mul, ne, neg, select_zero
 from symgrad.ops.tensor import unbroadcast
-from symgrad.rewrite.stabilize import stabilize
 
 
 class Step(NamedTuple):
@@ -327,16 +326,15 @@ def reverse_sweep(
 
 
 @overload
-def gradient(f: Tensor, wrt: Tensor, stable: bool = False) -> Tensor: ...
+def gradient(f: Tensor, wrt: Tensor) -> Tensor: ...
 @overload
-def gradient(f: Tensor, wrt: str, stable: bool = False) -> Any: ...  # "x": a partial; "x y": a list
+def gradient(f: Tensor, wrt: str) -> Any: ...  # "x": a partial; "x y": a list
 @overload
-def gradient(f: Tensor, wrt: Sequence[Tensor | str], stable: bool = False) -> list[Tensor]: ...
-def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str], stable: bool = False
-             ) -> Tensor | list[Tensor]:
+def gradient(f: Tensor, wrt: Sequence[Tensor | str]) -> list[Tensor]: ...
+def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str]) -> Tensor | list[Tensor]:
     """The partials of a scalar f with respect to each of `wrt`, by one reverse sweep; one
-    variable (not in a list) gives its one partial. With `stable=True`, the partials of
-    `stabilize(f)`, stabilized in turn, which stay finite and accurate at extreme inputs.
+    variable (not in a list) gives its one partial. (`sg.gradient` also takes `stable=True`:
+    `symgrad.api.gradient`.)
 
     >>> from symgrad.ir.graph import variables
     >>> x, y = variables("x y")
@@ -344,19 +342,13 @@ def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str], stable: bool
     ['y + 1', 'x']
     >>> str(gradient(x * y + x, x))
     'y + 1'
-    >>> from symgrad.ops.scalar import exp, log
-    >>> str(gradient(log(1 + exp(x)), x, stable=True))
-    'sigmoid(x)'
     """
     f = as_tensor(f)
     variables, single = as_variables(wrt, f)
-    if stable:
-        partials = stabilize(gradient(stabilize(f), variables))
-    else:
-        adjoint = reverse_sweep(f, variables)
-        partials = [adjoint.get(w, const(0)) for w in variables]
-        if matrix_diff.is_shaped(variables):
-            partials = matrix_diff.shaped_like(partials, variables)
+    adjoint = reverse_sweep(f, variables)
+    partials = [adjoint.get(w, const(0)) for w in variables]
+    if matrix_diff.is_shaped(variables):
+        partials = matrix_diff.shaped_like(partials, variables)
     return partials[0] if single else partials
 
 
