@@ -449,7 +449,8 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-down", action="store_true", help="draw top-down, not left-right")
     parser.add_argument("--tree", action="store_true",
                         help="draw the expression tree (output on top, a box for every use of "
-                             "a shared part) instead of the shared graph")
+                             "a shared part) instead of the shared graph; not with --grad, "
+                             "--outline")
     parser.add_argument("--max-nodes", type=int, default=400, metavar="N",
                         help="refuse graphs with more than N nodes (default 400)")
     parser.add_argument("--outline", action="store_true",
@@ -472,9 +473,9 @@ def run_draw(args: argparse.Namespace) -> int:
     f, point = expression_and_point(args)
     if not args.name:
         raise UsageError("--name: give the expression a name to show, like --name L")
-    if args.tree and args.grad:
-        raise UsageError("--tree draws one expression: leave out --grad")
-    picture = {"rankdir": "TB" if args.top_down else ("BT" if args.tree else "LR"),
+    if args.tree and (args.grad or args.outline):
+        raise UsageError("--tree draws one whole expression: leave out --grad and --outline")
+    picture = {"rankdir": "BT" if args.tree else ("TB" if args.top_down else "LR"),
                "adjoints": bool(args.at), "max_nodes": args.max_nodes, "dpi": args.dpi,
                "size": args.size}
     if args.grad:

@@ -353,8 +353,9 @@ def to_dot(
     A graph past `max_nodes` is refused, or with `outline=True` drawn as its `max_nodes`
     nodes nearest the outputs, each part left out shown as one dashed box. `tree=True` draws
     the expression tree as sympy's `dotprint` does: the output on top and a box for every use
-    of a shared node. `rankdir` is "LR" (the default; "BT" for a tree), "TB", "RL" or "BT";
-    `dpi` and `size` (inches) set the picture's resolution and largest extent.
+    of a shared node (each copy shows the node's value and its whole adjoint). `rankdir` is
+    "LR" (the default; "BT" for a tree), "TB", "RL" or "BT"; `dpi` and `size` (inches) set
+    the picture's resolution and largest extent.
 
     >>> from symgrad.graph import variables
     >>> x, y = variables("x y")
@@ -397,8 +398,10 @@ def to_dot(
         if node in cut:
             dot.node(box, dot_text(f"{node_title(node)} …"), **STYLE["cut"])
             continue
-        extra = STYLE["output"] if node in roots and node not in outputs_drawn else None
-        outputs_drawn.update([node] if extra else [])
+        extra = None
+        if node in roots and node not in outputs_drawn:  # in a tree: the top copy only
+            extra = STYLE["output"]
+            outputs_drawn.add(node)
         _add_node(dot, box, node, rankdir, values.get(node), grads.get(node),
                   (labels or {}).get(node), extra)
     if cut:
@@ -422,7 +425,7 @@ def _graph_boxes(nodes: Sequence[Tensor], cut: Mapping[Tensor, None]) -> tuple[l
     ids.update({node: f"cut{index}" for index, node in enumerate(cut)})
     edges = [(ids[operand], ids[node], label) for node in nodes if node.children is not None
              for operand, label in _order_operand_edges(node)]
-    return list((box, node) for node, box in ids.items()), edges
+    return [(box, node) for node, box in ids.items()], edges
 
 
 def _tree_boxes(roots: Sequence[Tensor], max_nodes: int | None) -> tuple[list[Box],

@@ -218,8 +218,11 @@ def test_cli_draw_tree(tmp_path, capsys):
     path = tmp_path / "tree.dot"
     assert main(["draw", "sin(x)*sin(x) + x/2", "--tree", "-o", str(path)]) == 0
     assert len(boxes(path.read_text())) == 9
-    assert main(["draw", "x*x", "--tree", "--grad", "x", "-o", str(path)]) == 2
-    assert "--tree draws one expression" in capsys.readouterr().err
+    assert main(["draw", "x*x", "--tree", "--top-down", "-o", str(path)]) == 0
+    assert "rankdir=BT" in path.read_text()  # the output on top either way
+    for extra in (["--grad", "x"], ["--outline"]):
+        assert main(["draw", "x*x", "--tree", *extra, "-o", str(path)]) == 2
+        assert "--tree draws one whole expression" in capsys.readouterr().err
 
 
 # --- tuples and lists as LaTeX -----------------------------------------------------------------
