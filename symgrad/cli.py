@@ -208,12 +208,20 @@ def quiet_evaluate(outputs: Any, point: dict[str, float]) -> Any:
         return evaluate(outputs, point)
 
 
-def write_picture(graph: Any, path: str) -> None:
-    from symgrad.present.dot import GraphvizError, GraphvizNotFoundError, render
-
+def check_picture_path(path: str) -> None:
+    """Refuse a picture path before any work: a format we cannot write, a missing folder."""
     suffix = Path(path).suffix.lower()
     if suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
         raise UsageError(f"{path!r}: end the file name with .svg, .png, .pdf or .dot")
+    folder = Path(path).parent
+    if not folder.is_dir():  # a typo in the folder is not a request to create it
+        raise UsageError(f"cannot write {path!r}: the folder {str(folder)!r} does not exist")
+
+
+def write_picture(graph: Any, path: str) -> None:
+    from symgrad.present.dot import GraphvizError, GraphvizNotFoundError, render
+
+    check_picture_path(path)
     try:
         render(graph, path)
     except OSError as error:  # no such directory, no permission, a directory
@@ -251,6 +259,8 @@ def run_diff(args: argparse.Namespace) -> int:
     from symgrad.present.printing import inlined_size, latex, pretty
     from symgrad.rewrite.stabilize import stabilize
 
+    if args.dot:
+        check_picture_path(args.dot)
     f, point = expression_and_point(args)
     if args.stable:
         f = stabilize(f)  # then its printed value is finite where the formula overflows
@@ -437,6 +447,10 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="f", metavar="NAME",
                         help="what to call the expression in the picture (default f: df/dx)")
     parser.add_argument("--top-down", action="store_true", help="draw top-down, not left-right")
+    parser.add_argument("--tree", action="store_true",
+                        help="draw the expression tree (output on top, a box for every use of "
+                             "a shared part) instead of the shared graph; not with --grad, "
+                             "--outline")
     parser.add_argument("--max-nodes", type=int, default=400, metavar="N",
                         help="refuse graphs with more than N nodes (default 400)")
     parser.add_argument("--outline", action="store_true",
@@ -455,11 +469,15 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
 def run_draw(args: argparse.Namespace) -> int:
     from symgrad.present.dot import to_dot, to_dot_pair
 
+    check_picture_path(args.output)
     f, point = expression_and_point(args)
     if not args.name:
         raise UsageError("--name: give the expression a name to show, like --name L")
-    picture = {"rankdir": "TB" if args.top_down else "LR", "adjoints": bool(args.at),
-               "max_nodes": args.max_nodes, "dpi": args.dpi, "size": args.size}
+    if args.tree and (args.grad or args.outline):
+        raise UsageError("--tree draws one whole expression: leave out --grad and --outline")
+    picture = {"rankdir": "BT" if args.tree else ("TB" if args.top_down else "LR"),
+               "adjoints": bool(args.at), "max_nodes": args.max_nodes, "dpi": args.dpi,
+               "size": args.size}
     if args.grad:
         from symgrad.api import gradient
 
@@ -474,7 +492,7 @@ def run_draw(args: argparse.Namespace) -> int:
             graph = to_dot_pair(f, wrt, point, derivatives=derivatives, name=args.name,
                                 **picture)
         else:
-            graph = to_dot(f, point, outline=args.outline, **picture)
+            graph = to_dot(f, point, outline=args.outline, tree=args.tree, **picture)
     except ValueError as error:  # a graph past --max-nodes: the options' mistake
         raise UsageError(str(error)) from None
     write_picture(graph, args.output)

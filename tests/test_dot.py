@@ -67,8 +67,8 @@ def test_every_op_and_leaf_once_per_distinct_node(f):
 def test_operand_order_is_visible():
     first, second = to_dot(x - y).source, to_dot(y - x).source
     assert first != second
-    assert "n0 -> n2 [headlabel=1 labelangle=-40]" in first
-    assert "n1 -> n2 [headlabel=2 labelangle=40]" in first
+    assert "n0 -> n2 [headlabel=1 headport=n labelangle=-40]" in first
+    assert "n1 -> n2 [headlabel=2 headport=s labelangle=40]" in first
     assert 'n0 [label=y' in second
     assert "headlabel" not in to_dot(x * y).source  # commutative: no positions
 

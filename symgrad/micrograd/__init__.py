@@ -313,15 +313,13 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
     >>> "e | data -6.0000 | grad 1.0000" in source, "a | data 2.0000 | grad -3.0000" in source
     (True, True)
     """
-    import graphviz  # loaded only for pictures
-
-    from symgrad.present.dot import dot_text
+    from symgrad.present.dot import Picture, dot_text  # graphviz loaded only for pictures
 
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir is LR, TB, RL or BT, got {rankdir!r}")
     order, edges = _graph_of(root)
     names = {id(value): f"v{index}" for index, value in enumerate(order)}  # from the graph
-    dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir})
+    dot = Picture(format=format, graph_attr={"rankdir": rankdir})  # scaled to a notebook cell
     for value in order:
         name = names[id(value)]
         fields = (dot_text(value.label, record=True), f"data {value.data:.4f}",

@@ -30,6 +30,66 @@ def init_printing(mode: str = "formula") -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be 'formula' or 'picture', got {mode!r}")
     _settings["mode"] = mode
+    try:
+        from IPython import get_ipython  # optional: only a notebook or IPython has a shell
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        hook_formatters(shell.display_formatter)
+
+
+def hook_formatters(display_formatter: Any) -> None:
+    r"""Teach an IPython `DisplayFormatter` to show tuples and lists of Tensors as LaTeX in
+    formula mode (`sequence_latex`); a Tensor shows itself through `_repr_mimebundle_`.
+
+    >>> from IPython.core.formatters import DisplayFormatter
+    >>> from symgrad.ir.graph import variables
+    >>> formatter = DisplayFormatter()
+    >>> hook_formatters(formatter)
+    >>> init_printing("formula")
+    >>> formatter.format(list(variables("x y")))[0]["text/latex"]
+    '$\\left[ x, \\  y\\right]$'
+    >>> init_printing("picture")
+    """
+    latex_formatter = display_formatter.formatters["text/latex"]
+    for kind in (tuple, list):
+        latex_formatter.for_type(kind, sequence_latex)
+
+
+BRACKETS = {tuple: ("\\left( ", "\\right)"), list: ("\\left[ ", "\\right]")}
+
+
+def sequence_latex(items: tuple | list) -> str | None:
+    r"""The LaTeX of a tuple or list of Tensors (or of such tuples and lists) in formula mode,
+    brackets as sympy writes them; None for anything else, which then shows as usual.
+
+    >>> from symgrad.ir.graph import variables
+    >>> x, y = variables("x y")
+    >>> init_printing("formula")
+    >>> sequence_latex((x * y, [x, 2 * y]))
+    '$\\left( x y, \\  \\left[ x, \\  2 y\\right]\\right)$'
+    >>> sequence_latex((x, "y")) is None
+    True
+    >>> init_printing("picture")
+    """
+    if printing_mode() != "formula":
+        return None
+    body = _sequence_body(items)
+    return None if body is None else f"${body}$"
+
+
+def _sequence_body(items: tuple | list) -> str | None:
+    if not items or type(items) not in BRACKETS:  # a namedtuple has its own repr
+        return None
+    parts = []
+    for item in items:
+        part = _formula_body(item) if isinstance(item, Tensor) else _sequence_body(item)
+        if part is None:
+            return None
+        parts.append(part)
+    left, right = BRACKETS[type(items)]
+    return left + ", \\  ".join(parts) + right
 
 
 def printing_mode() -> str:
@@ -45,10 +105,14 @@ def formula_latex(node: Tensor) -> str:
     >>> formula_latex(var("sigma") * var("w1"))
     '$\\\\sigma w_{1}$'
     """
+    return f"${_formula_body(node)}$"
+
+
+def _formula_body(node: Tensor) -> str:
     from symgrad.present.printing import inlined_size, latex
 
     shared = inlined_size(node, limit=DISPLAY_LIMIT) > DISPLAY_LIMIT
-    return f"${latex(node, shared=shared)}$"
+    return latex(node, shared=shared)
 
 
 def tensor_mimebundle(node: Tensor) -> dict[str, str]:

@@ -20,7 +20,7 @@ import numpy as np
 from symgrad.ir.graph import Tensor, as_tensor, children_of, name_of, toposort, unwrap
 from symgrad.ir.shapes import format_shape
 from symgrad.ir.wrt import as_variables
-from symgrad.present.printing import format_value
+from symgrad.present.printing import format_value, inlined_size
 
 MAX_NODES = 400
 """Past this many distinct nodes `to_dot` refuses: dot gets slow and the picture unreadable."""
@@ -51,7 +51,12 @@ EDGE_ATTRS = {
 }
 
 
-POSITION_ANGLE = {"1": "-40", "2": "40"}  # degrees from the arrow, for each operand's number
+# Where the arrows of operands 1 and 2 meet their op's box (compass points, per direction of
+# the picture) and the angle of each number from its arrow: the two arrows end a box's height
+# or width apart and the numbers lean away from each other, so they never overlap.
+OPERAND_PORTS = {"LR": ("n", "s"), "RL": ("n", "s"), "TB": ("w", "e"), "BT": ("w", "e")}
+OPERAND_ANGLES = {"LR": ("-40", "40"), "RL": ("40", "-40"), "TB": ("40", "-40"),
+                  "BT": ("-40", "40")}
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -63,6 +68,41 @@ class GraphvizNotFoundError(RuntimeError):
 
 class GraphvizError(RuntimeError):
     """The system `dot` program refused a picture; the message is the first line it said."""
+
+
+class Picture(graphviz.Digraph):
+    """A `graphviz.Digraph` that a notebook shows scaled to the cell's width (never larger
+    than its natural size), so a wide pair of graphs is not cut off.
+
+    >>> picture = Picture()
+    >>> picture.node("x")
+    >>> 'width="100%"' in picture._repr_mimebundle_()["text/html"]
+    True
+    """
+
+    def _repr_image_svg_xml(self) -> str:
+        return scaled_svg(super()._repr_image_svg_xml())
+
+    def _repr_mimebundle_(self, include: Iterable[str] | None = None,
+                          exclude: Iterable[str] | None = None, **options: Any) -> dict:
+        bundle = super()._repr_mimebundle_(include, exclude, **options)
+        svg = bundle.get("image/svg+xml")
+        if isinstance(svg, str) and include is None:  # inline too: html scales in every front end
+            bundle["text/html"] = svg[svg.find("<svg"):]
+        return bundle
+
+
+_SVG_SIZE = re.compile(r'<svg width="([\d.]+)pt" height="[\d.]+pt"')
+
+
+def scaled_svg(svg: str) -> str:
+    """`svg` (as `dot` writes it) shown as wide as its container allows, at most its natural
+    width, the height following from its viewBox.
+
+    >>> scaled_svg('<svg width="300pt" height="80pt" viewBox="0 0 300 80">')
+    '<svg width="100%" style="max-width:300pt;height:auto" viewBox="0 0 300 80">'
+    """
+    return _SVG_SIZE.sub(r'<svg width="100%" style="max-width:\1pt;height:auto"', svg, count=1)
 
 
 # --- labels ---------------------------------------------------------------------------------
@@ -209,13 +249,13 @@ class Canvas(NamedTuple):
         return attrs
 
 
-def _new_digraph(name: str, rankdir: str, canvas: Canvas | None = None) -> graphviz.Digraph:
+def _new_digraph(name: str, rankdir: str, canvas: Canvas | None = None) -> Picture:
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(
             f"rankdir must be 'LR' (left to right) or 'TB' (top down), got {rankdir!r}"
         )
     graph_attr = {**GRAPH_ATTRS, "rankdir": rankdir, **(canvas or Canvas()).attrs()}
-    dot = graphviz.Digraph(name, graph_attr=graph_attr, node_attr=NODE_ATTRS,
+    dot = Picture(name, graph_attr=graph_attr, node_attr=NODE_ATTRS,
                            edge_attr=EDGE_ATTRS)
     return dot
 
@@ -296,13 +336,14 @@ def to_dot(
     env: Mapping[Any, Any] | None = None,
     *,
     adjoints: bool = False,
-    rankdir: str = "LR",
+    rankdir: str | None = None,
     max_nodes: int | None = MAX_NODES,
     labels: Mapping[Tensor, str] | None = None,
     outline: bool = False,
+    tree: bool = False,
     dpi: float | None = None,
     size: tuple[float, float] | None = None,
-) -> graphviz.Digraph:
+) -> Picture:
     """A `graphviz.Digraph` of the graph(s): one box per distinct node, arrows from operands.
 
     Inner nodes show their op's symbol, leaves their name or number; non-commutative ops
@@ -310,63 +351,120 @@ def to_dot(
     needs has a value (bound, or given in `env`), the node also shows `data`; `adjoints=True`
     adds micrograd's `grad` = d output / d node. `labels` adds a line of text per node.
     A graph past `max_nodes` is refused, or with `outline=True` drawn as its `max_nodes`
-    nodes nearest the outputs, each part left out shown as one dashed box. `dpi` and `size`
-    (inches) set the picture's resolution and largest extent.
+    nodes nearest the outputs, each part left out shown as one dashed box. `tree=True` draws
+    the expression tree as sympy's `dotprint` does: the output on top and a box for every use
+    of a shared node (each copy shows the node's value and its whole adjoint). `rankdir` is
+    "LR" (the default; "BT" for a tree), "TB", "RL" or "BT"; `dpi` and `size` (inches) set
+    the picture's resolution and largest extent.
 
     >>> from symgrad.ir.graph import variables
     >>> x, y = variables("x y")
     >>> source = to_dot(x - y, {"x": 3, "y": 5}).source
-    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [headlabel=1' in source
+    >>> 'n2 [label="{ - | data -2 }"' in source, 'n0 -> n2 [headlabel=1 headport=n ' in source
     (True, True)
+    >>> u = variables("u_tree")[0]
+    >>> to_dot(u * u + u, tree=True).source.count("label=u_tree")
+    3
     """
     roots = _roots(outputs)
+    rankdir = rankdir or ("BT" if tree else "LR")
     nodes = toposort(roots)
     total = len(nodes)
     cut: dict[Tensor, None] = {}
-    if outline and max_nodes is not None and total > max_nodes:
+    if tree:
+        if outline:
+            raise ValueError("outline=True draws the shared graph; pass tree=False for it")
+        boxes, edges = _tree_boxes(roots, max_nodes)
+    elif outline and max_nodes is not None and total > max_nodes:
         kept = nearest_nodes(roots, max_nodes)
         for node in nodes:
             if node in kept and node.children is not None:
                 cut.update((a, None) for a, _ in _order_operand_edges(node) if a not in kept)
-        nodes = [node for node in nodes if node in kept]
+        boxes, edges = _graph_boxes([node for node in nodes if node in kept], cut)
     else:
         _check_size(total, max_nodes)
-    values = node_values(toposort(roots) if cut else nodes, env)
+        boxes, edges = _graph_boxes(nodes, cut)
+    values = node_values(nodes, env)
     grads: dict[Tensor, Any] = {}
     if adjoints:
         if len(roots) != 1:
             raise ValueError("adjoints=True needs a single output")
         if roots[0] in values:
             grads = node_adjoints(roots[0], values)
-    ids = {node: f"n{index}" for index, node in enumerate(nodes)}
     dot = _new_digraph("symgrad", rankdir, Canvas(dpi, size))
-    for node in nodes:
-        extra = STYLE["output"] if node in roots else None
-        _add_node(dot, ids[node], node, rankdir, values.get(node), grads.get(node),
+    if tree:
+        dot.attr(ordering="in")  # operand 1 left of operand 2, as the formula reads
+    outputs_drawn: set[Tensor] = set()
+    for box, node in boxes:
+        if node in cut:
+            dot.node(box, dot_text(f"{node_title(node)} …"), **STYLE["cut"])
+            continue
+        extra = None
+        if node in roots and node not in outputs_drawn:  # in a tree: the top copy only
+            extra = STYLE["output"]
+            outputs_drawn.add(node)
+        _add_node(dot, box, node, rankdir, values.get(node), grads.get(node),
                   (labels or {}).get(node), extra)
-    for index, node in enumerate(cut):
-        ids[node] = f"cut{index}"
-        dot.node(ids[node], dot_text(f"{node_title(node)} …"), **STYLE["cut"])
     if cut:
-        dot.node("outline", dot_text(f"showing {len(nodes)} of {total} nodes; each dashed box "
+        shown = len(boxes) - len(cut)
+        dot.node("outline", dot_text(f"showing {shown} of {total} nodes; each dashed box "
                                      f"stands for the part of the graph below it"),
                  shape="plaintext", fontsize="10")
-    for node in nodes:
-        if node.children is not None:
-            for operand, label in _order_operand_edges(node):
-                _add_edge(dot, ids[operand], ids[node], label)
+    for tail, head, label in edges:
+        _add_edge(dot, tail, head, label, rankdir)
     return dot
 
 
-def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | None) -> None:
+Box = tuple[str, Tensor]  # a box's id and the node it draws
+Edge = tuple[str, str, str | None]  # operand's box, user's box, the operand's position
+
+
+def _graph_boxes(nodes: Sequence[Tensor], cut: Mapping[Tensor, None]) -> tuple[list[Box],
+                                                                               list[Edge]]:
+    """One box per node (ids from the topological order) and per part cut off."""
+    ids = {node: f"n{index}" for index, node in enumerate(nodes)}
+    ids.update({node: f"cut{index}" for index, node in enumerate(cut)})
+    edges = [(ids[operand], ids[node], label) for node in nodes if node.children is not None
+             for operand, label in _order_operand_edges(node)]
+    return [(box, node) for node, box in ids.items()], edges
+
+
+def _tree_boxes(roots: Sequence[Tensor], max_nodes: int | None) -> tuple[list[Box],
+                                                                         list[Edge]]:
+    """One box per use of a node, in preorder from each root, with its edge to its user."""
+    written = sum(inlined_size(root, limit=max_nodes) for root in roots)
+    if max_nodes is not None and written > max_nodes:
+        raise ValueError(
+            f"the expression tree has more than max_nodes={max_nodes} boxes (one per use of a "
+            f"shared node); draw the shared graph (tree=False), a smaller part, or pass "
+            f"max_nodes=None to draw it anyway"
+        )
+    boxes: list[Box] = []
+    edges: list[Edge] = []
+    stack: list[tuple[Tensor, str | None, str | None]] = [(r, None, None) for r in roots[::-1]]
+    while stack:
+        node, user, label = stack.pop()
+        box = f"t{len(boxes)}"
+        boxes.append((box, node))
+        if user is not None:
+            edges.append((box, user, label))
+        if node.children is not None:
+            stack += [(operand, box, position)
+                      for operand, position in _order_operand_edges(node)[::-1]]
+    return boxes, edges
+
+
+def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | None,
+              rankdir: str) -> None:
     # The operand's position sits at the arrowhead, where it belongs to its op even when the
-    # arrow is long (a mid-edge label drifts away from the box it numbers).
-    # The two positions sit on either side of their arrows, so they never overlap where the
-    # arrows meet (x**2 draws both arrows into one box side by side).
+    # arrow is long (a mid-edge label drifts away from the box it numbers); each position has
+    # its own corner of the box, so x**x's two arrows and their numbers stay apart.
     if position is None:
         graph.edge(tail, head)
-    else:
-        graph.edge(tail, head, headlabel=position, labelangle=POSITION_ANGLE[position])
+        return
+    index = int(position) - 1
+    graph.edge(tail, head, headlabel=position, headport=OPERAND_PORTS[rankdir][index],
+               labelangle=OPERAND_ANGLES[rankdir][index])
 
 
 def _roots(outputs: Any) -> list[Tensor]:
@@ -378,6 +476,39 @@ def _roots(outputs: Any) -> list[Tensor]:
         if not isinstance(item, Tensor | int | float | np.number | np.ndarray):
             raise TypeError(f"draw a Tensor or a list of Tensors, got {type(item).__name__}")
     return [as_tensor(item) for item in items]
+
+
+def forward_twins(forward: Sequence[Tensor], derivatives: Sequence[Tensor]) -> dict[Tensor, Tensor]:
+    """Nodes of the derivatives that are a node of `forward` with a commutative op's operands
+    swapped (simplify writes `b + w*x` where f built `w*x + b`), each mapped to that node, so
+    a picture draws them once; operands are matched after their own mapping, bottom up.
+
+    >>> from symgrad.ir.graph import variables
+    >>> from symgrad.ops.scalar import tanh
+    >>> w, b = variables("w b")
+    >>> f = tanh(w + b)
+    >>> twins = forward_twins(toposort(f), [1 - tanh(b + w) ** 2])
+    >>> twins[tanh(b + w)] is f
+    True
+    """
+    def key(node: Tensor, operands: list[Tensor]) -> tuple:
+        op = children_of(node).op
+        ids = [id(operand) for operand in operands]
+        return (op, *(sorted(ids) if op.commutative else ids))
+
+    def operands(node: Tensor) -> list[Tensor]:
+        return [operand for operand, _ in _order_operand_edges(node)]
+
+    in_forward = set(forward)
+    known = {key(node, operands(node)): node for node in forward if node.children is not None}
+    twins: dict[Tensor, Tensor] = {}
+    for node in toposort(derivatives):
+        if node in in_forward or node.children is None:
+            continue
+        twin = known.get(key(node, [twins.get(a, a) for a in operands(node)]))
+        if twin is not None:
+            twins[node] = twin
+    return twins
 
 
 def to_dot_pair(
@@ -393,7 +524,7 @@ def to_dot_pair(
     name: str = "f",
     dpi: float | None = None,
     size: tuple[float, float] | None = None,
-) -> graphviz.Digraph:
+) -> Picture:
     """f and its derivative graph side by side, in two labelled clusters.
 
     The derivatives (`sg.gradient(f, wrt)`, or the given `derivatives`, e.g. simplified ones)
@@ -409,7 +540,6 @@ def to_dot_pair(
     (True, True, True)
     """
     from symgrad.autodiff.diff import gradient
-    from symgrad.present.printing import inlined_size
 
     (f,) = _roots(f)
     wrt_list = as_variables(wrt, f).variables
@@ -422,17 +552,18 @@ def to_dot_pair(
         raise ValueError(f"{len(derivatives)} derivatives for {len(wrt_list)} variables")
     forward = toposort(f)
     in_forward = set(forward)
-    backward = [node for node in toposort(derivatives) if node not in in_forward]
+    shared = forward_twins(forward, derivatives)
+    values = node_values(toposort([f, *derivatives]), env)  # twins' users need their values
+    derivatives = [shared.get(d, d) for d in derivatives]
+    backward = [node for node in toposort(derivatives) if node not in in_forward
+                and node not in shared]
     _check_size(len(forward) + len(backward), max_nodes, outline_offered=False)
-    values = node_values(forward + backward, env)
     grads = node_adjoints(f, values) if adjoints and f in values else {}
-    reused = {
-        operand
-        for node in backward
-        if node.children is not None
-        for operand, _ in _order_operand_edges(node)
-        if operand in in_forward
-    } | {d for d in derivatives if d in in_forward}
+    edges = {node: [(shared.get(operand, operand), label)
+                    for operand, label in _order_operand_edges(node)]
+             for node in forward + backward if node.children is not None}
+    reused = {operand for node in backward for operand, _ in edges.get(node, [])
+              if operand in in_forward} | {d for d in derivatives if d in in_forward}
     ids = {node: f"f{index}" for index, node in enumerate(forward)}
     ids.update({node: f"g{index}" for index, node in enumerate(backward)})
     labels = labels or {}
@@ -462,14 +593,13 @@ def to_dot_pair(
                       labels.get(node))
         for index, text in enumerate(partial):
             cluster.node(f"out_d{index}", dot_text(text), shape="plaintext", fontsize="14")
-    for node in forward + backward:
-        if node.children is not None:
-            for operand, label in _order_operand_edges(node):
-                _add_edge(dot, ids[operand], ids[node], label)
+    for node, operands in edges.items():
+        for operand, label in operands:
+            _add_edge(dot, ids[operand], ids[node], label, rankdir)
     dot.edge(ids[f], "out_f", style="dashed", arrowhead="none")
     for index, derivative in enumerate(derivatives):
         dot.edge(ids[derivative], f"out_d{index}", style="dashed", arrowhead="none")
-    dot.node("legend", dot_text("yellow: nodes of f that the gradient reuses"),
+    dot.node("legend", dot_text(f"yellow: nodes of {name} that the gradient reuses"),
              shape="plaintext", fontsize="10", fontcolor="#806000")
     return dot
 
@@ -542,7 +672,7 @@ def mimebundle(node: Tensor, max_nodes: int = 150) -> dict[str, str]:
     if not dot_available():
         return {}
     try:
-        svg = pipe(to_dot(node, max_nodes=max_nodes, outline=True), "svg").decode()
+        svg = scaled_svg(pipe(to_dot(node, max_nodes=max_nodes, outline=True), "svg").decode())
     except (ValueError, GraphvizNotFoundError, GraphvizError):
         return {}
     start = svg.find("<svg")
