@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.micrograd import Value
+from symgrad.micrograd import LabelClashWarning, Value
 from symgrad.micrograd.nn import MLP, Layer, Neuron
 
 
@@ -169,8 +169,10 @@ def test_tensor_hands_over_the_graph():
 
 def test_labels_name_the_leaves_uniquely():
     a = Value(1.0, label="weight")
-    b = Value(2.0, label="weight")
-    # the newest Value takes the label (a re-run cell); the older one moves aside
+    # the newest Value takes the label (a re-run cell); the older one moves aside, aloud
+    with pytest.warns(LabelClashWarning, match=r"label 'weight' .* is now 'weight_2'") as caught:
+        b = Value(2.0, label="weight")
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the user's line
     assert (a.tensor.name, b.tensor.name) == ("weight_2", "weight")
     out = a * b
     out.backward()
@@ -186,7 +188,12 @@ def test_rerunning_a_cell_keeps_the_labels():
         return x1 * w1 + 1
 
     first = cell()
-    again = cell()
+    with pytest.warns(LabelClashWarning) as caught:
+        again = cell()
+    assert [str(w.message) for w in caught] == [
+        "label 'rerun_x1' now names the new Value; the older one (data=2.0) is now 'rerun_x1_2'",
+        "label 'rerun_w1' now names the new Value; the older one (data=-3.0) is now 'rerun_w1_2'",
+    ]
     assert str(again.tensor) == "rerun_w1*rerun_x1 + 1"
     # the stale graph says it is the older one
     assert str(first.tensor) == "rerun_w1_2*rerun_x1_2 + 1"
@@ -194,7 +201,8 @@ def test_rerunning_a_cell_keeps_the_labels():
 
 def test_a_users_own_variable_keeps_its_name():
     mine = sg.var("kept_by_user")
-    v = Value(1.0, label="kept_by_user")
+    with pytest.warns(LabelClashWarning, match="this Value is 'kept_by_user_2'"):
+        v = Value(1.0, label="kept_by_user")
     assert mine.name == "kept_by_user" and v.tensor.name == "kept_by_user_2"
 
 
