@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import random
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -359,3 +361,42 @@ def test_draw_dot_walks_deep_graphs_without_recursion():
     for _ in range(5_000):
         v = v * 1.0001
     assert draw_dot(v).source.count("shape=record") == 10_001  # 5,000 constants too
+
+
+def test_mlp_parameters_are_named_by_place():
+    model = MLP(2, [2, 1], rng=random.Random(0), name="lecture")
+    x, target = [2.0, -1.0], 1.0
+    loss = (model(x) - target) ** 2
+    text = str(loss.tensor)
+    for layer, neuron, inputs in ((0, 0, 2), (0, 1, 2), (1, 0, 2)):
+        assert f"lecture_b{layer}_{neuron}" in text
+        for k in range(inputs):
+            assert f"lecture_w{layer}_{neuron}_{k}" in text
+    assert "_t" not in text
+    assert [p.tensor.name for p in model.layers[1].parameters()] == [
+        "lecture_w1_0_0", "lecture_w1_0_1", "lecture_b1_0"]
+    # the names are the parameters: d loss / d lecture_b1_0 is what backward gives
+    loss.backward()
+    bias = model.layers[1].neurons[0].b
+    assert sg.gradient(loss.tensor, sg.var("lecture_b1_0")).value == pytest.approx(bias.grad)
+
+
+def test_a_second_mlp_takes_free_names_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no clash warning for default names
+        first, second = MLP(2, [1]), MLP(2, [1])
+    first_names = [p.tensor.name for p in first.parameters()]
+    second_names = [p.tensor.name for p in second.parameters()]
+    prefix = re.fullmatch(r"(|net\d+_)w0_0_0", first_names[0]).group(1)
+    assert first_names == [f"{prefix}w0_0_0", f"{prefix}w0_0_1", f"{prefix}b0_0"]
+    number = int(prefix[3:-1]) if prefix else 1
+    assert second_names == [f"net{number + 1}_{name}" for name in ("w0_0_0", "w0_0_1", "b0_0")]
+    # a name given twice clashes as a label does: aloud
+    named = MLP(1, [1], name="twice")
+    with pytest.warns(LabelClashWarning) as caught:
+        MLP(1, [1], name="twice")
+    assert [str(w.message).rsplit(" ", 1)[1] for w in caught] == [
+        "'twice_w0_0_0_2'", "'twice_b0_0_2'"]
+    assert named.layers[0].neurons[0].w[0].tensor.name == "twice_w0_0_0_2"
+    with pytest.raises(ValueError, match="identifier"):
+        MLP(1, [1], name="not a name")
