@@ -212,7 +212,30 @@ def _fold_add(a: Tensor, b: Tensor) -> Tensor:
     minus_a = _negated(a)
     if minus_a is not None and not a.is_const:  # -x + y -> y - x
         return raw_node(sub, b, minus_a)
+    repeated = _repeated_term(a, b)
+    if repeated is not None:
+        return repeated
     return raw_node(add, a, b)
+
+
+def _repeated_term(a: Tensor, b: Tensor) -> Tensor | None:
+    """(x + y) + y -> x + 2*y, and the same with y on either side of either sum: a derivative
+    of a product with a repeated factor ((x + y)*y) sums one term twice. Like the constant
+    folds it regroups a sum, so the last bit may round differently (and where x + y
+    cancels a y near the float range, 2*y may overflow where the sum did not)."""
+    inner = a.children
+    if inner is not None and inner.op is add and inner.b is not None:
+        if inner.b is b:  # (x + y) + y
+            return apply(add, inner.a, apply(mul, 2, b))
+        if inner.a is b:  # (y + x) + y
+            return apply(add, inner.b, apply(mul, 2, b))
+    inner = b.children
+    if inner is not None and inner.op is add and inner.b is not None:
+        if inner.a is a:  # y + (y + x)
+            return apply(add, inner.b, apply(mul, 2, a))
+        if inner.b is a:  # y + (x + y)
+            return apply(add, inner.a, apply(mul, 2, a))
+    return None
 
 
 def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
