@@ -219,23 +219,37 @@ def _fold_add(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _repeated_term(a: Tensor, b: Tensor) -> Tensor | None:
-    """(x + y) + y -> x + 2*y, and the same with y on either side of either sum: a derivative
-    of a product with a repeated factor ((x + y)*y) sums one term twice. Like the constant
-    folds it regroups a sum, so the last bit may round differently (and where x + y
-    cancels a y near the float range, 2*y may overflow where the sum did not)."""
-    inner = a.children
-    if inner is not None and inner.op is add and inner.b is not None:
-        if inner.b is b:  # (x + y) + y
-            return apply(add, inner.a, apply(mul, 2, b))
-        if inner.a is b:  # (y + x) + y
-            return apply(add, inner.b, apply(mul, 2, b))
-    inner = b.children
-    if inner is not None and inner.op is add and inner.b is not None:
-        if inner.a is a:  # y + (y + x)
-            return apply(add, inner.b, apply(mul, 2, a))
-        if inner.b is a:  # y + (x + y)
-            return apply(add, inner.a, apply(mul, 2, a))
+    """(x + y) + y -> x + 2*y, with y on either side of either sum: a derivative of a product
+    with a repeated factor ((x + y)*y) sums one term twice. Only where that gathers every y
+    in sight: x + x + x stays a chain for the simplifier's like terms rather than becoming
+    x + 2*x. Like the constant folds it regroups a sum, so the last bit may round
+    differently (and where x + y cancels a y near the float range, 2*y may overflow)."""
+    rest = _other_term(a, b)
+    if rest is not None:
+        return apply(add, rest, apply(mul, 2, b))
+    rest = _other_term(b, a)
+    if rest is not None:
+        return apply(add, rest, apply(mul, 2, a))
     return None
+
+
+def _other_term(total: Tensor, term: Tensor) -> Tensor | None:
+    """x when `total` is x + term or term + x and x shows no `term` (is not it, nor a sum
+    with it as an operand), else None."""
+    children = total.children
+    if children is None or children.op is not add:
+        return None
+    if children.b is term:
+        rest = children.a
+    elif children.a is term and children.b is not None:
+        rest = children.b
+    else:
+        return None
+    inner = rest.children  # a unary node's b is None, never `term`
+    if rest is term or (inner is not None and inner.op is add
+                        and (inner.a is term or inner.b is term)):
+        return None
+    return rest
 
 
 def _fold_sub(a: Tensor, b: Tensor) -> Tensor:

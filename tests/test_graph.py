@@ -226,3 +226,10 @@ def test_folding_a_repeated_term_keeps_the_value(a, b, order):
     at = {"fold_x": a, "fold_y": b}
     expected = sg.evaluate(raw_sum[order], at)
     assert sg.evaluate(built[order], at) == pytest.approx(expected, rel=1e-15, abs=1e-9)
+
+
+def test_a_chain_of_one_term_is_left_for_the_simplifier():
+    x = sg.var("x")
+    chain = x + x + x + x
+    assert str(chain) == "x + x + x + x" and sg.count_ops(chain) == 3
+    assert str(sg.simplify(chain)) == "4*x"
