@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import expressions, points
 
 import symgrad as sg
 from symgrad.graph import _table
@@ -233,3 +234,26 @@ def test_a_chain_of_one_term_is_left_for_the_simplifier():
     chain = x + x + x + x
     assert str(chain) == "x + x + x + x" and sg.count_ops(chain) == 3
     assert str(sg.simplify(chain)) == "4*x"
+
+
+REPR_VARIABLES = sg.variables("repr_p repr_q")
+
+
+@given(expressions(REPR_VARIABLES, max_leaves=8), points(REPR_VARIABLES))
+def test_repr_is_the_formula_and_its_value_once_bound(f, at):
+    used = [v for v in REPR_VARIABLES if v in sg.free_variables(f)]
+    try:
+        for v in REPR_VARIABLES:
+            v.value = at[v.name]
+        if f.is_const:
+            assert repr(f) == f"Tensor({f})"
+            return
+        with np.errstate(all="ignore"):
+            value = sg.evaluate(f)
+        assert repr(f) == f"Tensor({f} = {value!r})"
+        if used:
+            used[0].value = None
+            assert repr(f) == f"Tensor({f})"
+    finally:
+        for v in REPR_VARIABLES:
+            v.value = None
