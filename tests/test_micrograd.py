@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.micrograd import LabelClashWarning, Value
@@ -400,3 +402,17 @@ def test_a_second_mlp_takes_free_names_without_warning():
     assert named.layers[0].neurons[0].w[0].tensor.name == "twice_w0_0_0_2"
     with pytest.raises(ValueError, match="identifier"):
         MLP(1, [1], name="not a name")
+
+
+@given(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=1, max_size=3))
+def test_every_mlp_parameter_is_named_by_its_place(nin, nouts):
+    model = MLP(nin, nouts, name="placed")
+    sizes = [nin, *nouts]
+    expected = [name for i in range(len(nouts)) for j in range(sizes[i + 1])
+                for name in [*(f"placed_w{i}_{j}_{k}" for k in range(sizes[i])),
+                             f"placed_b{i}_{j}"]]
+    assert [p.tensor.name for p in model.parameters()] == expected
+    out = model([0.5] * nin)
+    first = out if isinstance(out, Value) else out[0]
+    # the formula reads back: its value at the parameters' data is the forward pass's
+    assert sg.parse(str(first.tensor)).value == pytest.approx(first.data, rel=1e-12)
