@@ -212,44 +212,7 @@ def _fold_add(a: Tensor, b: Tensor) -> Tensor:
     minus_a = _negated(a)
     if minus_a is not None and not a.is_const:  # -x + y -> y - x
         return raw_node(sub, b, minus_a)
-    repeated = _repeated_term(a, b)
-    if repeated is not None:
-        return repeated
     return raw_node(add, a, b)
-
-
-def _repeated_term(a: Tensor, b: Tensor) -> Tensor | None:
-    """(x + y) + y -> x + 2*y, with y on either side of either sum: a derivative of a product
-    with a repeated factor ((x + y)*y) sums one term twice. Only where that gathers every y
-    in sight: x + x + x stays a chain for the simplifier's like terms rather than becoming
-    x + 2*x. Like the constant folds it regroups a sum, so the last bit may round
-    differently (and where x + y cancels a y near the float range, 2*y may overflow)."""
-    rest = _other_term(a, b)
-    if rest is not None:
-        return apply(add, rest, apply(mul, 2, b))
-    rest = _other_term(b, a)
-    if rest is not None:
-        return apply(add, rest, apply(mul, 2, a))
-    return None
-
-
-def _other_term(total: Tensor, term: Tensor) -> Tensor | None:
-    """x when `total` is x + term or term + x and x shows no `term` (is not it, nor a sum
-    with it as an operand), else None."""
-    children = total.children
-    if children is None or children.op is not add:
-        return None
-    if children.b is term:
-        rest = children.a
-    elif children.a is term and children.b is not None:
-        rest = children.b
-    else:
-        return None
-    inner = rest.children  # a unary node's b is None, never `term`
-    if rest is term or (inner is not None and inner.op is add
-                        and (inner.a is term or inner.b is term)):
-        return None
-    return rest
 
 
 def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
