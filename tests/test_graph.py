@@ -1,9 +1,12 @@
 """The graph: interning, leaves, folding as graphs are built, traversal, op counts."""
 
 import gc
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from strategies import expressions, points
 
 import symgrad as sg
 from symgrad.ir.graph import _table
@@ -176,3 +179,47 @@ def test_typed_accessors_refuse_the_wrong_kind_of_node():
                            (binary_children, x), (binary_children, sg.sin(x))]:
         with pytest.raises(TypeError, match="not a variable|leaf|not a binary"):
             accessor(node)
+
+
+def test_repr_shows_the_value_once_every_variable_is_bound():
+    a, b = sg.var("repr_a"), sg.var("repr_b")
+    f = a / b
+    assert repr(f) == "Tensor(repr_a/repr_b)"
+    a.value = 1.0
+    assert repr(f) == "Tensor(repr_a/repr_b)"  # b still unbound
+    b.value = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1/0 is inf, shown without a numpy warning
+        assert repr(f) == "Tensor(repr_a/repr_b = inf)"
+    assert repr(sg.const(2)) == "Tensor(2)"
+    assert repr(2 * sg.PI) == "Tensor(2*pi = 6.283185307179586)"
+    m = sg.matrix("repr_m", (2, 2))
+    m.value = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert repr(m @ m) == "Tensor(repr_m@repr_m = [[ 7., 10.], [15., 22.]])"  # one line
+    # a graph evaluate refuses (one name, two shapes) shows its formula alone
+    v = sg.var("repr_v", 1.0, shape=())
+    clash = v * sg.var("repr_v", np.ones(2), shape=(2,))
+    assert repr(clash) == f"Tensor({clash})"
+
+
+REPR_VARIABLES = sg.variables("repr_p repr_q")
+
+
+@given(expressions(REPR_VARIABLES, max_leaves=8), points(REPR_VARIABLES))
+def test_repr_is_the_formula_and_its_value_once_bound(f, at):
+    used = [v for v in REPR_VARIABLES if v in sg.free_variables(f)]
+    try:
+        for v in REPR_VARIABLES:
+            v.value = at[v.name]
+        if f.is_const:
+            assert repr(f) == f"Tensor({f})"
+            return
+        with np.errstate(all="ignore"):
+            value = sg.evaluate(f)
+        assert repr(f) == f"Tensor({f} = {value!r})"
+        if used:
+            used[0].value = None
+            assert repr(f) == f"Tensor({f})"
+    finally:
+        for v in REPR_VARIABLES:
+            v.value = None

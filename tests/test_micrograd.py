@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 import random
+import re
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.micrograd import Value
+from symgrad.micrograd import LabelClashWarning, Value
 from symgrad.micrograd.nn import MLP, Layer, Neuron
 
 
@@ -169,8 +173,10 @@ def test_tensor_hands_over_the_graph():
 
 def test_labels_name_the_leaves_uniquely():
     a = Value(1.0, label="weight")
-    b = Value(2.0, label="weight")
-    # the newest Value takes the label (a re-run cell); the older one moves aside
+    # the newest Value takes the label (a re-run cell); the older one moves aside, aloud
+    with pytest.warns(LabelClashWarning, match=r"label 'weight' .* is now 'weight_2'") as caught:
+        b = Value(2.0, label="weight")
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the user's line
     assert (a.tensor.name, b.tensor.name) == ("weight_2", "weight")
     out = a * b
     out.backward()
@@ -186,7 +192,12 @@ def test_rerunning_a_cell_keeps_the_labels():
         return x1 * w1 + 1
 
     first = cell()
-    again = cell()
+    with pytest.warns(LabelClashWarning) as caught:
+        again = cell()
+    assert [str(w.message) for w in caught] == [
+        "label 'rerun_x1' now names the new Value; the older one (data=2.0) is now 'rerun_x1_2'",
+        "label 'rerun_w1' now names the new Value; the older one (data=-3.0) is now 'rerun_w1_2'",
+    ]
     assert str(again.tensor) == "rerun_w1*rerun_x1 + 1"
     # the stale graph says it is the older one
     assert str(first.tensor) == "rerun_w1_2*rerun_x1_2 + 1"
@@ -194,7 +205,8 @@ def test_rerunning_a_cell_keeps_the_labels():
 
 def test_a_users_own_variable_keeps_its_name():
     mine = sg.var("kept_by_user")
-    v = Value(1.0, label="kept_by_user")
+    with pytest.warns(LabelClashWarning, match="this Value is 'kept_by_user_2'"):
+        v = Value(1.0, label="kept_by_user")
     assert mine.name == "kept_by_user" and v.tensor.name == "kept_by_user_2"
 
 
@@ -351,3 +363,56 @@ def test_draw_dot_walks_deep_graphs_without_recursion():
     for _ in range(5_000):
         v = v * 1.0001
     assert draw_dot(v).source.count("shape=record") == 10_001  # 5,000 constants too
+
+
+def test_mlp_parameters_are_named_by_place():
+    model = MLP(2, [2, 1], rng=random.Random(0), name="lecture")
+    x, target = [2.0, -1.0], 1.0
+    loss = (model(x) - target) ** 2
+    text = str(loss.tensor)
+    for layer, neuron, inputs in ((0, 0, 2), (0, 1, 2), (1, 0, 2)):
+        assert f"lecture_b{layer}_{neuron}" in text
+        for k in range(inputs):
+            assert f"lecture_w{layer}_{neuron}_{k}" in text
+    assert "_t" not in text
+    assert [p.tensor.name for p in model.layers[1].parameters()] == [
+        "lecture_w1_0_0", "lecture_w1_0_1", "lecture_b1_0"]
+    # the names are the parameters: d loss / d lecture_b1_0 is what backward gives
+    loss.backward()
+    bias = model.layers[1].neurons[0].b
+    assert sg.gradient(loss.tensor, sg.var("lecture_b1_0")).value == pytest.approx(bias.grad)
+
+
+def test_a_second_mlp_takes_free_names_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no clash warning for default names
+        first, second = MLP(2, [1]), MLP(2, [1])
+    first_names = [p.tensor.name for p in first.parameters()]
+    second_names = [p.tensor.name for p in second.parameters()]
+    prefix = re.fullmatch(r"(|net\d+_)w0_0_0", first_names[0]).group(1)
+    assert first_names == [f"{prefix}w0_0_0", f"{prefix}w0_0_1", f"{prefix}b0_0"]
+    number = int(prefix[3:-1]) if prefix else 1
+    assert second_names == [f"net{number + 1}_{name}" for name in ("w0_0_0", "w0_0_1", "b0_0")]
+    # a name given twice clashes as a label does: aloud
+    named = MLP(1, [1], name="twice")
+    with pytest.warns(LabelClashWarning) as caught:
+        MLP(1, [1], name="twice")
+    assert [str(w.message).rsplit(" ", 1)[1] for w in caught] == [
+        "'twice_w0_0_0_2'", "'twice_b0_0_2'"]
+    assert named.layers[0].neurons[0].w[0].tensor.name == "twice_w0_0_0_2"
+    with pytest.raises(ValueError, match="identifier"):
+        MLP(1, [1], name="not a name")
+
+
+@given(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=1, max_size=3))
+def test_every_mlp_parameter_is_named_by_its_place(nin, nouts):
+    model = MLP(nin, nouts, name="placed")
+    sizes = [nin, *nouts]
+    expected = [name for i in range(len(nouts)) for j in range(sizes[i + 1])
+                for name in [*(f"placed_w{i}_{j}_{k}" for k in range(sizes[i])),
+                             f"placed_b{i}_{j}"]]
+    assert [p.tensor.name for p in model.parameters()] == expected
+    out = model([0.5] * nin)
+    first = out if isinstance(out, Value) else out[0]
+    # the formula reads back: its value at the parameters' data is the forward pass's
+    assert sg.parse(str(first.tensor)).value == pytest.approx(first.data, rel=1e-12)

@@ -17,6 +17,23 @@ def test_seed_002_forward_and_gradient_graph():
     assert z2.grad(x).value == 5
 
 
+def test_seed_002_the_repl_shows_the_value_as_the_blog_does():
+    # The blog's `print(z2)` shows `T:40`: at the REPL (repr) a bound Tensor shows its
+    # formula and that value; `str` stays the formula alone, which `parse` reads back.
+    x = sg.Tensor(3)
+    y = sg.Tensor(5)
+    z1 = x + y
+    z2 = z1 * y
+    assert repr([x, y]) == f"[Tensor({x.name} = 3.0), Tensor({y.name} = 5.0)]"
+    assert repr(z2) == f"Tensor({y.name}*({x.name} + {y.name}) = 40.0)"
+    g = z2.grad(y)
+    assert repr(g) == f"Tensor({g} = 13.0)"
+    assert str(z2) == f"{y.name}*({x.name} + {y.name})" and sg.parse(str(z2)).value == 40
+    # an unbound variable below: the formula alone, as before
+    x.value = None
+    assert repr(z2) == f"Tensor({z2})" and repr(x) == f"Tensor({x.name})"
+
+
 def test_seed_002_named_variables():
     x = sg.Tensor(3, name="x")
     y = sg.Tensor(5, name="y")

@@ -103,10 +103,10 @@ class RebindWarning(UserWarning):
 class Tensor:
     """A node of an expression graph: a variable, a constant, or `op(a, b)`.
 
-    >>> x = Tensor(3, name="x"); y = Tensor(5, name="y")
-    >>> ((x + y) * y).value
+    >>> a = Tensor(3, name="a"); b = Tensor(5, name="b")
+    >>> ((a + b) * b).value
     40.0
-    >>> ((x + y) * y).grad(y).value
+    >>> ((a + b) * b).grad(b).value
     13.0
     """
 
@@ -192,9 +192,19 @@ class Tensor:
         return PROVIDED.text(self)
 
     def __repr__(self) -> str:
+        """The formula, and its value once every variable in it is bound, as the 30-line
+        Tensor's `T:40` shows it; a big graph shows its size.
+
+        >>> a = Tensor(3, name="a"); b = Tensor(5, name="b")
+        >>> (a + b) * b
+        Tensor(b*(a + b) = 40.0)
+        >>> a * var("unbound_z")
+        Tensor(a*unbound_z)
+        """
         if self.children is not None and count_ops(self) > 100:
             return f"<Tensor {self.children.op.name}: {count_ops(self)} ops>"
-        return f"Tensor({self})"
+        value = None if self.is_const else _bound_value(self)
+        return f"Tensor({self})" if value is None else f"Tensor({self} = {value})"
 
     def _repr_latex_(self) -> str:
         """`$...$` so notebooks show the formula; a big one in its shared form."""
@@ -284,6 +294,24 @@ class Tensor:
 
     def __abs__(self) -> Tensor:
         return ops.abs(self)
+
+
+def _bound_value(node: Tensor) -> str | None:
+    """The value of `node` as one line of text when every variable below it is bound, else
+    None; None too when evaluating fails (a clash of names or shapes): `evaluate` reports it."""
+    from symgrad.evaluate import evaluate
+
+    if any(leaf.is_var and leaf._value is None for leaf in toposort(node)):
+        return None
+    try:
+        with np.errstate(all="ignore"):  # 1/x at x = 0 shows inf, as evaluate gives it
+            value = evaluate(node, {})
+    except (LookupError, ValueError, TypeError):
+        return None
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, threshold=8, edgeitems=2, separator=", ")
+        return " ".join(text.split())  # one line, even for a matrix
+    return repr(value)
 
 
 def _make(key: tuple, name: str | None, value: Any, shape: shapes.Shape = ()) -> Tensor:

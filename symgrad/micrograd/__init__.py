@@ -12,11 +12,24 @@ constant nodes (`c + 1`), so their internal Values get no `.grad`.
 A label names the leaf's variable. Re-running a notebook cell that makes `Value(2.0,
 label="x1")` keeps the name `x1` for the new Value: an older live Value labelled `x1` is
 renamed `x1_2`, so formulas and pictures of the current graph read as the user wrote them.
+The rename is said aloud: a `LabelClashWarning` names the older Value's new name. So is a
+label that a variable the user made already holds: the new Value then gets `x1_2`.
+
+>>> import warnings
+>>> first = Value(1.0, label="clash")
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     second = Value(2.0, label="clash")
+>>> print(caught[0].message)
+label 'clash' now names the new Value; the older one (data=1.0) is now 'clash_2'
+>>> first.tensor.name, second.tensor.name
+('clash_2', 'clash')
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 import weakref
 from typing import Any
 
@@ -25,7 +38,12 @@ import numpy as np
 from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
 from symgrad.ops.scalar import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
-__all__ = ["Value", "draw_dot"]
+__all__ = ["LabelClashWarning", "Value", "draw_dot"]
+
+
+class LabelClashWarning(UserWarning):
+    """A Value's label was already a live variable's name, so one of the two was renamed:
+    the message says which, and its new name."""
 
 
 def _number(value: Any, what: str) -> float:
@@ -38,6 +56,11 @@ def _number(value: Any, what: str) -> float:
 
 # The variables that labelled Values made, by label: only these hand their label on.
 _labelled_leaves: weakref.WeakValueDictionary[str, Tensor] = weakref.WeakValueDictionary()
+
+
+def _warn_clash(message: str) -> None:
+    # stacklevel 3: the user's line that made the Value, past __init__
+    warnings.warn(message, LabelClashWarning, stacklevel=3)
 
 
 def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[float]:
@@ -119,7 +142,12 @@ class Value:
             holder = _labelled_leaves.get(label)
             if holder is not None and holder.name == label:
                 move_aside(holder)
+                _warn_clash(f"label {label!r} now names the new Value; the older one (data="
+                            f"{holder.value}) is now {holder.name!r}")
             self.tensor: Tensor = fresh_var(label, self._data)
+            if self.tensor.name != label:
+                _warn_clash(f"label {label!r} is already a live variable's name: this "
+                            f"Value is {self.tensor.name!r} in formulas")
             _labelled_leaves[label] = self.tensor
         else:
             self.tensor = Tensor(self._data)

@@ -80,6 +80,7 @@ def test_nodes_are_one_object_per_structure_across_threads(switch_often):
             assert len({id(thread[number][i]) for thread in results}) == 1
 
 
+@pytest.mark.filterwarnings("ignore::symgrad.micrograd.LabelClashWarning")  # 400 live "u"s
 def test_labelled_values_get_distinct_names_across_threads(switch_often):
     results = _run_together(lambda number: Value(float(number), label="u"), rounds=50)
     values = [value for thread in results for value in thread]
