@@ -299,13 +299,11 @@ class Tensor:
 def _bound_value(node: Tensor) -> str | None:
     """The value of `node` as one line of text when every variable below it is bound, else
     None; None too when evaluating fails (a clash of names or shapes): `evaluate` reports it."""
-    from symgrad.evaluate import evaluate
-
     if any(leaf.is_var and leaf._value is None for leaf in toposort(node)):
         return None
     try:
         with np.errstate(all="ignore"):  # 1/x at x = 0 shows inf, as evaluate gives it
-            value = evaluate(node, {})
+            value = PROVIDED.value(node)
     except (LookupError, ValueError, TypeError):
         return None
     if isinstance(value, np.ndarray):

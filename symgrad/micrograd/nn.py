@@ -17,7 +17,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from symgrad.graph import is_variable_name
+from symgrad.ir.graph import is_variable_name
 from symgrad.micrograd import Value
 
 __all__ = ["MLP", "Layer", "Module", "Neuron"]
