@@ -47,7 +47,7 @@ from symgrad.ops.scalar import (
     Op,
     op_named,
 )
-from symgrad.present.printing import format_number, needs_parens
+from symgrad.ops.text import format_number, needs_parens
 
 LANGUAGES = ("python",)
 """The languages `codegen` writes."""

@@ -24,21 +24,9 @@ from symgrad.ir.graph import (
     toposort,
     use_counts,
 )
-from symgrad.ops.scalar import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POSTFIX, PREC_POW, Op
+from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op
+from symgrad.ops.text import format_number, needs_parens, precedence_of
 from symgrad.present.order import CanonicalOrder
-
-
-def format_number(value: Any) -> str:
-    """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`, `2/3`.
-
-    Floats print as given (their shortest repr: 0.1 stays 0.1); exact fractions as p/q."""
-    if isinstance(value, NamedConstant):
-        return value.name
-    if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
-    if isinstance(value, np.ndarray):
-        return np.array2string(value, separator=", ")
-    return repr(value)
 
 
 def format_value(value: Any, digits: int = 6) -> str:
@@ -64,55 +52,6 @@ def format_value(value: Any, digits: int = 6) -> str:
     if math.isfinite(number) and number.is_integer() and abs(number) < 1e15:
         return str(int(number))
     return f"{number:.{digits}g}"
-
-
-def _precedence(node: Tensor) -> int:
-    if node.children is not None:
-        return node.children.op.precedence
-    if node.number is not None and math.copysign(1, node.number) < 0:  # -0.0 too: (-0.0)**x
-        return PREC_NEG
-    if type(node.number) is Fraction:  # 1/2 reads as a quotient: x**(1/2)
-        return PREC_MUL
-    return PREC_ATOM
-
-
-def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True) -> bool:
-    """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses. `exact`
-    keeps every grouping that can change a float result (`a*(b*c)`), for text read back;
-    without it (LaTeX) `a b c` will do."""
-    inner = _precedence(operand)
-    if op.symbol is None:  # function call: its own parentheses
-        return False
-    if op.arity == 1 and op.precedence > PREC_POW:  # postfix, as A.T: (A@B).T
-        return inner < op.precedence
-    if op.arity == 1:  # unary minus: -(a + b), -(-a), -(-1/x), but -a*b
-        return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand)
-    if position == 0:
-        # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses
-        return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
-    if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand)):
-        return True  # x*(-y), x**(-2), x - (-1/y)
-    # a - (b + c), a/(b*c) and a*(b*c) (exact: regrouped, 1e308*(x*y) can overflow), but
-    # a**b**c (** groups right)
-    # (a tensor expression is written for reading: 2*(W@x - y)@x.T)
-    loose = op.precedence == PREC_POW or (op.commutative and (not exact or bool(operand.shape)))
-    return inner < op.precedence or (inner == op.precedence and not loose)
-
-
-def _starts_with_minus(node: Tensor) -> bool:
-    """Whether the text of `node` begins with a minus sign: a negative number or a negation
-    at the start of its left spine (`-1/(x + 1)`, `-400*x`), which a sign before it would
-    turn into `--`."""
-    children = node.children
-    while children is not None:
-        op = children.op
-        if op.symbol is None or op.arity == 1:
-            return op.symbol is not None  # neg starts with -, a call with its name
-        if needs_parens(op, 0, children.a):
-            return False
-        node = children.a
-        children = node.children
-    return node.number is not None and (node.number < 0 or str(node.number).startswith("-"))
 
 
 class _Style:
@@ -316,7 +255,7 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             assert operand is not None  # templates name b only for binary ops
             named = names is not None and operand in names  # a name is an atom
             if pieces[index + 1].startswith(style.postfix):  # (a + b).T
-                parenthesize = _precedence(operand) < PREC_POSTFIX or style.wrapped(
+                parenthesize = precedence_of(operand) < PREC_POSTFIX or style.wrapped(
                     op, position, operand)
             else:
                 parenthesize = style.wrapped(op, position, operand) or (
