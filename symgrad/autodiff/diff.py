@@ -114,35 +114,26 @@ class _Adjoints:
 
     def __init__(self) -> None:
         self.total: dict[Tensor, Tensor] = {}
-        # the condition outside which a node's adjoint, a sum of masked terms, is exactly 0
-        self._zero_outside: dict[Tensor, Tensor] = {}
+        # the condition outside which a node's adjoint, a sum of masked terms, is exactly 0:
+        # every product of that adjoint with a local derivative is masked by it (select_zero)
+        self.zero_outside: dict[Tensor, Tensor] = {}
 
-    def product(self, node: Tensor, local: Tensor | float) -> Tensor:
-        """node's adjoint times `local`, exactly 0 wherever the adjoint is masked to 0."""
-        contribution = _product(self.total[node], local)
-        condition = self._zero_outside.get(node)
-        if condition is None:
-            return contribution
-        return apply(select_zero, condition, contribution)
-
-    def add(self, operand: Tensor, contribution: Tensor) -> Tensor:
-        """Add a contribution to operand's adjoint; the adjoint so far."""
-        previous = self.total.get(operand)
-        if previous is None:
-            self.total[operand] = contribution
-            return contribution
+    def merge(self, operand: Tensor, previous: Tensor, contribution: Tensor) -> Tensor:
+        """A second contribution to operand's adjoint `previous`: their sum, and its mask."""
         total = self.total[operand] = _sum(previous, contribution)
         if total.op is select_zero:  # the merge of one condition's masks keeps its mask
-            self._zero_outside.pop(operand, None)
+            self.zero_outside.pop(operand, None)
             return total
-        condition = self._zero_outside.get(operand)
+        condition = self.zero_outside.get(operand)
         if condition is None:
             condition = _mask_condition(previous)
+            if condition is None:  # an unmasked term: the sum is zero outside no condition
+                return total
         condition = _either(condition, _mask_condition(contribution))
         if condition is None:
-            self._zero_outside.pop(operand, None)
+            self.zero_outside.pop(operand, None)
         else:
-            self._zero_outside[operand] = condition
+            self.zero_outside[operand] = condition
         return total
 
 
@@ -284,11 +275,12 @@ def reverse_sweep(
             raise ShapeError("explain and compare show scalar gradients step by step; for "
                              "vectors and matrices use sg.gradient and sg.check")
     adjoints = _Adjoints()
+    totals, zero_outside = adjoints.total, adjoints.zero_outside  # the hot loop's lookups
     if f in active:
-        adjoints.total[f] = const(1)
+        totals[f] = const(1)
     with gc_paused():
         for node in reversed(order):
-            upstream = adjoints.total.get(node)
+            upstream = totals.get(node)
             children = node.children
             # A wrt node is independent: its own operands are not differentiated through; a
             # zero adjoint is a strong zero, 0 even against a NaN local derivative.
@@ -296,6 +288,7 @@ def reverse_sweep(
                 continue
             a, b, op = children
             operands = (a,) if b is None else (a, b)
+            mask = zero_outside.get(node)
             if op.pullback is not None:  # a tensor op gives its operands' adjoints itself
                 contributions = op.pullback(a, b, node, upstream)
                 local_derivatives = contributions
@@ -309,16 +302,22 @@ def reverse_sweep(
                 if local is None:
                     raise _no_derivative(op, position)
                 if contributions is None:
-                    if matrix_diff.is_zero(local):
+                    if (local.number if isinstance(local, Tensor) else local) == 0:
                         continue  # a zero local derivative (a comparison's) is a strong zero
-                    contribution = adjoints.product(node, local)
+                    contribution = _product(upstream, local)
+                    if mask is not None:  # exactly 0 where the adjoint is: even against NaN
+                        contribution = apply(select_zero, mask, contribution)
                     if shaped:  # summed back where the operand was broadcast
                         contribution = unbroadcast(contribution, operand, node)
                 elif isinstance(local, int) and local == 0:
                     continue  # a 0 marks an operand that gives only its shape
                 else:
                     contribution = local
-                total = adjoints.add(operand, contribution)
+                previous = totals.get(operand)
+                if previous is None:
+                    totals[operand] = total = contribution
+                else:
+                    total = adjoints.merge(operand, previous, contribution)
                 if record is not None:
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))

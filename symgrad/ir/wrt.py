@@ -45,14 +45,16 @@ def as_variables(wrt: Any, f: Tensor | None = None) -> Wrt:
                         f"names like 'x y', got {type(wrt).__name__} {wrt!r:.60}")
     if not items:
         raise ValueError("wrt names no variable: give one, like 'x' or [x, y]")
-    by_name = {} if f is None else {v.name: v for v in reversed(free_variables(f))}
+    by_name: dict[str | None, Tensor] | None = None  # f's variables, found once a name asks
     variables: list[Tensor] = []
     for item in items:
-        if isinstance(item, str):
-            variables.extend(by_name.get(name) or _named(name) for name in
-                             item.replace(",", " ").split())
-        else:
+        if not isinstance(item, str):
             variables.append(_variable(item))
+            continue
+        if by_name is None:
+            by_name = {} if f is None else {v.name: v for v in reversed(free_variables(f))}
+        variables.extend(by_name.get(name) or _named(name) for name in
+                         item.replace(",", " ").split())
     return Wrt(variables, single)
 
 
