@@ -57,7 +57,7 @@ def analyse(form: FormInput) -> list[Section]:
     except (ParseError, UsageError, ValueError) as error:
         message = f"bad formula: {error}" if isinstance(error, ParseError) else str(error)
         return [Section("error", "error", message)]
-    partials = [simplify(partial) for partial in _as_list(gradient(f, wrt))]
+    partials = [simplify(partial) for partial in gradient(f, wrt)]  # wrt is a list
     scalar = not f.shape and all(not variable.shape for variable in free_variables(f))
     names = [name_of(variable) for variable in wrt]
     parts: list[tuple[str, str, Callable[[], str]]] = [
@@ -125,10 +125,6 @@ def _section(title: str, kind: str, make: Callable[[], str]) -> Section:
         return Section(title, kind, make())
     except Exception as error:  # one part failing leaves the others on the page
         return Section(title, "error", f"{type(error).__name__}: {error}")
-
-
-def _as_list(partials: Tensor | list[Tensor]) -> list[Tensor]:
-    return partials if isinstance(partials, list) else [partials]
 
 
 def _mathml(tex: str) -> str:
