@@ -3,7 +3,7 @@ L2, full-batch gradient descent), three ways:
 
 - micrograd's own engine (Karpathy's `Value`, copied below), the reference;
 - `symgrad.micrograd.Value`: the same scalar graph per step, backward by symgrad's reverse sweep;
-- one compiled gradient graph (`symgrad.train`): derived once, evaluated on the whole batch.
+- one compiled gradient graph (`bench.train`): derived once, evaluated on the whole batch.
 
 Times are CPU seconds of this process (`time.process_time`), so other work on a shared machine
 does not inflate them. Run: `python -m bench.training [--quick]`.
@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from bench.common import machine, ratio_text, seconds_text, table
+from bench.train import learning_rate, loss_graph, make_moons, train_graph, value_loss
 from symgrad.ir.graph import gc_paused
 from symgrad.micrograd.nn import MLP
-from symgrad.train import learning_rate, loss_graph, make_moons, train_graph, value_loss
 
 SIZES = [16, 16, 1]
 POINTS = 100
@@ -191,7 +191,7 @@ def main(quick: bool = False) -> str:
         [f"`symgrad.micrograd.Value` (forward {seconds_text(f['value_forward'])} + backward "
          f"{seconds_text(f['value_backward'])})", seconds_text(f["value_step"]),
          ratio_text(f["value_step"], f["graph_step"])],
-        [f"one compiled gradient graph (`symgrad.train`, {f['graph_lines']} lines of numpy)",
+        [f"one compiled gradient graph (`bench.train`, {f['graph_lines']} lines of numpy)",
          seconds_text(f["graph_step"]), "1x"],
     ]
     notes = [

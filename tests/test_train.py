@@ -8,8 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from symgrad.micrograd.nn import MLP
-from symgrad.train import (
+from bench.train import (
     learning_rate,
     loss_graph,
     make_moons,
@@ -17,6 +16,7 @@ from symgrad.train import (
     train_values,
     value_loss,
 )
+from symgrad.micrograd.nn import MLP
 
 
 def test_make_moons_shape_labels_and_seed():
