@@ -14,13 +14,14 @@ import math
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from symgrad import __version__
 from symgrad.ir.graph import Tensor, free_variables, name_of
+from symgrad.ir.shapes import ShapeError
 from symgrad.ir.wrt import as_variables
 from symgrad.present.printing import format_value
 
@@ -92,12 +93,13 @@ DIGITS = 10  # significant digits of the values the terminal shows
 
 
 # --- argument helpers ---------------------------------------------------------------------------
-def parse_expression(text: str) -> Tensor:
-    """The expression, or a UsageError carrying the parser's message with its caret."""
+def parse_expression(text: str, shapes: Mapping[str, tuple] | None = None) -> Tensor:
+    """The expression (its names of vectors and matrices with the `shapes` declared), or a
+    UsageError carrying the parser's message with its caret."""
     from symgrad.interop.parse import ParseError, parse
 
     try:
-        return parse(text)
+        return parse(text, shapes=shapes)
     except ParseError as error:
         message, _, where = str(error).partition("\n")  # the text and a caret under the spot
         raise UsageError(f"bad expression: {message}", where) from None
@@ -143,9 +145,47 @@ def _constant_value(name: str, text: str) -> float:
     return float(evaluate(value, {}))
 
 
+def shape_declaration(rank: int) -> Callable[[str], tuple[str, tuple[int, ...]]]:
+    """The reader of `--vector x:4` (rank 1) or `--matrix W:3,4` (rank 2).
+
+    >>> shape_declaration(2)("W:3,4")
+    ('W', (3, 4))
+    """
+    kind, example = ("vector", "x:4") if rank == 1 else ("matrix", "W:3,4")
+
+    def read(text: str) -> tuple[str, tuple[int, ...]]:
+        name, colon, dims = (part.strip() for part in text.partition(":"))
+        sizes = [size.strip() for size in dims.split(",")]
+        if not colon or not name.isidentifier() or len(sizes) != rank or not all(
+                size.isdecimal() and int(size) > 0 for size in sizes):
+            raise argparse.ArgumentTypeError(
+                f"--{kind} expects NAME:{'N' if rank == 1 else 'M,N'} with positive sizes, "
+                f"like {example}; got {one_line(text)!r}")
+        return name, tuple(int(size) for size in sizes)
+
+    return read
+
+
+def _shape_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vector", action="append", dest="shapes", metavar="X:N",
+                        type=shape_declaration(1), help="X is a vector of N entries")
+    parser.add_argument("--matrix", action="append", dest="shapes", metavar="W:M,N",
+                        type=shape_declaration(2), help="W is an M by N matrix")
+
+
+def declared_shapes(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
+    """The --vector and --matrix declarations by name; a name declared twice is an error."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in getattr(args, "shapes", None) or ():
+        if name in shapes:
+            raise UsageError(f"{name} is declared twice (--vector/--matrix)")
+        shapes[name] = shape
+    return shapes
+
+
 def expression_and_point(args: argparse.Namespace, required: bool = False) -> tuple:
     """The parsed EXPR and its --at point, checked against it when given (or `required`)."""
-    f = parse_expression(args.expression)
+    f = parse_expression(args.expression, declared_shapes(args))
     point = parse_at(args.at)
     if args.at or required:
         check_point(f, point)
@@ -160,6 +200,10 @@ def check_point(f: Tensor, point: dict[str, float]) -> None:
     Traceback (most recent call last):
     symgrad.cli.UsageError: no value for y: give every variable one, like --at x=1,y=1
     """
+    shaped = [v for v in free_variables(f) if v.shape]
+    if shaped:
+        raise UsageError(f"--at gives numbers, and {name_of(shaped[0])} has shape "
+                         f"{shaped[0].shape}: evaluate vectors and matrices from Python")
     names = [name_of(v) for v in free_variables(f)]
     listed = ", ".join(names) or "none"
     for name in point:
@@ -190,6 +234,8 @@ def parse_wrt(names: Sequence[str] | None, f: Tensor) -> list[Tensor]:
         result = as_variables(list(names), f).variables
     except (TypeError, ValueError) as error:  # a name that is not one: "wrt '2x': ..."
         raise UsageError(f"--{error}") from None
+    if not result:  # --wrt "" or --wrt ","
+        raise UsageError("--wrt names no variable: give one, like --wrt x")
     for variable in result:
         if variable not in present:  # a typo, most likely; d f/d name would be a silent 0
             listed = ", ".join(name_of(v) for v in present) or "none"
@@ -234,6 +280,7 @@ def write_picture(graph: Any, path: str) -> None:
 # --- subcommands ----------------------------------------------------------------------------------
 def _diff_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "x*y + sin(x)**2"')
+    _shape_arguments(parser)
     parser.add_argument("--wrt", action="append", metavar="VAR",
                         help="differentiate by VAR (repeat for several; default: every variable)")
     parser.add_argument("--raw", action="store_true",
@@ -253,7 +300,9 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("diff", "print the derivative(s) of an expression", _diff_arguments,
          examples='  symgrad diff "x*y + sin(x)**2" --wrt x --wrt y --check\n'
-                  '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
+                  '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex\n'
+                  '  symgrad diff "sum((W@x - y)**2)" --matrix W:3,4 --vector x:4 '
+                  '--vector y:3 --wrt W')
 def run_diff(args: argparse.Namespace) -> int:
     from symgrad.api import gradient
     from symgrad.present.printing import inlined_size, latex, pretty
@@ -303,11 +352,17 @@ def run_diff(args: argparse.Namespace) -> int:
     failed = False
     if args.check:
         from symgrad.verify.checking import check_derivative
+        from symgrad.verify.matrix_check import check_tensor
 
-        for w, derivative in zip(wrt, derivatives, strict=True):
-            verdict = check_derivative(f, w, derivative)
+        # sympy has no matrices: a tensor gradient is checked through its scalar expansion
+        verdicts = check_tensor(f, wrt) if f.shape or any(w.shape for w in wrt) else [
+            check_derivative(f, w, derivative) for w, derivative in zip(wrt, derivatives,
+                                                                        strict=True)]
+        against = "the scalar expansion" if len(verdicts) and (f.shape or any(
+            w.shape for w in wrt)) else "sympy"
+        for verdict in verdicts:
             failed = failed or not verdict
-            text = f"check against sympy: {verdict}"
+            text = f"check against {against}: {verdict}"
             print("\n".join(comment + line for line in text.splitlines()))
     if args.dot:
         from symgrad.present.dot import to_dot_pair
@@ -318,6 +373,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "x*y + b"')
+    _shape_arguments(parser)
     parser.add_argument("--wrt", action="append", metavar="VAR",
                         help="explain the derivative by VAR (repeatable; default: every variable)")
     parser.add_argument("--at", action="append", metavar="X=1,Y=2",
@@ -342,7 +398,8 @@ def run_explain(args: argparse.Namespace) -> int:
     wrt = parse_wrt(args.wrt, f)
     if args.claim is not None and len(wrt) != 1:
         raise UsageError("--claim checks one derivative: give exactly one --wrt")
-    claim = None if args.claim is None else parse_expression(args.claim)  # before any output
+    claim = None if args.claim is None else parse_expression(  # before any output
+        args.claim, declared_shapes(args))
     explanation = explain(f, wrt, at=point or None, mode=args.mode)
     print(explanation)
     if args.dot:
@@ -358,6 +415,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "x*y + b"')
+    _shape_arguments(parser)
     parser.add_argument("--at", action="append", metavar="X=1,Y=2",
                         help="the values of the variables (required when there are any)")
 
@@ -435,6 +493,7 @@ def run_advise(args: argparse.Namespace) -> int:
 
 def _draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "(x + y)*y"')
+    _shape_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="the picture to write: .svg, .png, .pdf (or .dot for DOT text)")
     parser.add_argument("--grad", action="append", metavar="VAR",
@@ -586,10 +645,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command].run(args)
-    except UsageError as error:
+    except (UsageError, ShapeError) as error:  # shapes that do not fit the command: usage
         message = in_flags(str(error), vars(args), _options(parser))
         print(f"symgrad {args.command}: error: {one_line(message)}", file=sys.stderr)
-        if error.detail:
+        if isinstance(error, UsageError) and error.detail:
             print(error.detail, file=sys.stderr)
         return EXIT_USAGE
     except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError,

@@ -19,8 +19,22 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from symgrad.ir.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
-from symgrad.ir.shapes import as_shape
-from symgrad.ops.scalar import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, eq, ge, gt, le, lt, ne, where
+from symgrad.ir.shapes import ShapeError, as_shape
+from symgrad.ops import tensor
+from symgrad.ops.scalar import (
+    FUNCTIONS,
+    OPS,
+    PREC_MUL,
+    PREC_NEG,
+    PREC_POW,
+    eq,
+    ge,
+    gt,
+    le,
+    lt,
+    ne,
+    where,
+)
 
 __all__ = ["ParseError", "parse"]
 
@@ -61,37 +75,106 @@ def _window(text: str, column: int, width: int = 100) -> tuple[str, int]:
 
 
 # --- the grammar, from the op table --------------------------------------------------------
-BINARY: dict[str, Op] = {op.symbol: op for op in OPS.values() if op.arity == 2 and op.symbol}
+class Infix(NamedTuple):
+    """A binary operator: what it builds and how tightly it binds."""
+
+    build: Callable[[Tensor, Tensor], Tensor]
+    precedence: int
+
+
+class Row(NamedTuple):
+    """`x.T` of a vector x, while it is read: a row, so that `y@x.T` is the outer product
+    y xᵀ, as `str` writes it; anywhere else it is x again (vectors have one axis)."""
+
+    vector: Tensor
+
+
+def _product(a: Tensor | Row, b: Tensor | Row) -> Tensor:
+    """`a@b`, where a row on the right of a vector makes their outer product."""
+    if isinstance(b, Row):
+        if isinstance(a, Row) or len(a.shape) != 1:
+            raise ShapeError("a row vector x.T stands on the right only of a column vector")
+        return tensor.outer(a, b.vector)
+    return tensor.matmul(a.vector if isinstance(a, Row) else a, b)
+
+
+def _transposed(a: Tensor | Row) -> Tensor | Row:
+    """`a.T`: a vector becomes a row and a row a vector again."""
+    if isinstance(a, Row):
+        return a.vector
+    return Row(a) if len(a.shape) == 1 else tensor.transpose(a)
+
+
+PREC_COMPARISON = 30
+BINARY: dict[str, Infix] = {op.symbol: Infix(op, op.precedence) for op in OPS.values()
+                            if op.arity == 2 and op.symbol}
 BINARY["^"] = BINARY["**"]
-PREFIX: dict[str, Op | None] = {op.symbol: op for op in OPS.values() if op.arity == 1 and op.symbol}
-PREFIX["+"] = None  # unary plus changes nothing
+# `@` binds as * does, as in Python; it picks the product its operands' shapes ask for
+BINARY["@"] = Infix(_product, PREC_MUL)
 # Comparisons read as in Python, binding looser than + (x + 1 > y is (x + 1) > y); they do not
 # chain. They print as calls, gt(x, y), which parse reads too.
-COMPARISONS: dict[str, Op] = {
-    "<": lt, "<=": le, ">": gt, ">=": ge, "==": eq, "!=": ne,
-}
-PREC_COMPARISON = 30
+BINARY.update({symbol: Infix(op, PREC_COMPARISON) for symbol, op in {
+    "<": lt, "<=": le, ">": gt, ">=": ge, "==": eq, "!=": ne}.items()})
+PREFIX: dict[str, Callable[[Tensor], Tensor] | None] = {
+    op.symbol: op for op in OPS.values()
+    if op.arity == 1 and op.symbol and op.precedence == PREC_NEG}
+PREFIX["+"] = None  # unary plus changes nothing
+POSTFIX: dict[str, Callable[[Tensor | Row], Tensor | Row]] = {".T": _transposed}
+_TAKE_ROWS = (_product, _transposed)
 CONSTANT_NAMES = {"inf": const(float("inf")), "nan": const(float("nan")), "pi": PI, "e": E}
 """Names that read as constants (what format_number prints); a binding may shadow them."""
 
 
 class Function(NamedTuple):
-    """A name parse reads as a call: what it builds and how many arguments it takes."""
+    """A name parse reads as a call: what it builds, how many arguments it takes, and the
+    keywords it reads (`sum(A, axis=0)`)."""
 
     name: str
     build: Callable[..., Tensor]
     arities: tuple[int, ...]
+    keywords: tuple[str, ...] = ()
+
+
+_REDUCTION = ("axis", "keepdims")
+TENSOR_FUNCTIONS = {
+    "sum": Function("sum", tensor.sum, (1,), _REDUCTION),
+    "mean": Function("mean", tensor.mean, (1,), _REDUCTION),
+    "softmax": Function("softmax", tensor.softmax, (1,), ("axis",)),
+    "logsumexp": Function("logsumexp", tensor.logsumexp, (1,), ("axis",)),
+    "norm": Function("norm", tensor.norm, (1,)),
+    "trace": Function("trace", tensor.trace, (1,)),
+    "transpose": Function("transpose", tensor.transpose, (1,)),
+    "outer": Function("outer", tensor.outer, (2,)),
+}
+"""The functions of vectors and matrices, as `str` writes them."""
+KEYWORD_VALUES: dict[str, Any] = {"True": True, "False": False, "None": None}
+"""The names a keyword argument may take besides integers."""
 
 
 def functions() -> dict[str, Function]:
     """Every function name parse reads: the op table's call-style ops by their names and
-    aliases (so an op added to the table parses at once), and `where(c, a, b)`."""
+    aliases (so an op added to the table parses at once), `where(c, a, b)` and the functions
+    of vectors and matrices."""
     table = {name: Function(op.name, op, op.call_arities) for name, op in FUNCTIONS.items()}
     table["where"] = Function("where", where, (3,))
+    table.update(TENSOR_FUNCTIONS)
     return table
 
+
+class Call:
+    """A call being read: its function, its first token, and the keyword arguments so far."""
+
+    def __init__(self, function: Function, opener: Token):
+        self.function = function
+        self.opener = opener
+        self.keywords: dict[str, Any] = {}
+
+    def build(self, *operands: Tensor) -> Tensor:
+        return self.function.build(*operands, **self.keywords)
+
+
 _SYMBOLS = sorted(
-    set(BINARY) | set(PREFIX) | set(COMPARISONS) | {"(", ")", ",", "=", ";"}, key=len, reverse=True
+    set(BINARY) | set(PREFIX) | set(POSTFIX) | {"(", ")", ",", "=", ";"}, key=len, reverse=True
 )
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r]+|\#[^\n]*)"
@@ -228,16 +311,48 @@ def _function(text: str, token: Token) -> Function:
     return function
 
 
-def _apply(build: Callable[..., Tensor] | None, operands: list[Tensor], count: int) -> None:
+def _apply(text: str, token: Token, build: Callable[..., Tensor | Row] | None,
+           operands: list[Tensor | Row], count: int) -> None:
+    """Replace the last `count` operands by what `build` makes of them; shapes that do not
+    fit are an error at `token`, the operator or call that joins them."""
     args = operands[-count:]
     del operands[-count:]
-    operands.append(args[0] if build is None else build(*args))
+    if build not in _TAKE_ROWS:
+        args = [arg.vector if isinstance(arg, Row) else arg for arg in args]
+    try:
+        operands.append(args[0] if build is None else build(*args))
+    except ShapeError as error:
+        raise _error(text, token.line, token.column, str(error)) from None
 
 
-def _reduce(text: str, operators: list[tuple], operands: list[Tensor]) -> None:
+def _reduce(text: str, operators: list[tuple], operands: list[Tensor | Row]) -> None:
     """Apply the operator on top of the stack to its operands."""
-    kind, op, _, _, _ = operators.pop()
-    _apply(op, operands, 2 if kind == "binary" else 1)
+    kind, op, _, token, _ = operators.pop()
+    _apply(text, token, op, operands, 2 if kind == "binary" else 1)
+
+
+def _keyword(text: str, name: Token, tokens: Tokens, call: Call) -> None:
+    """Reads the rest of `name=value` inside a call: an integer (signed), True, False or
+    None, followed by `,` or `)`."""
+    if name.text not in call.function.keywords:
+        takes = ", ".join(call.function.keywords) or "no keywords"
+        raise _error(text, name.line, name.column,
+                     f"{call.function.name} takes {takes}, not {name.text!r}")
+    if name.text in call.keywords:
+        raise _error(text, name.line, name.column, f"{name.text} is given twice")
+    tokens.next()  # the '='
+    negative = tokens.minus_signs() % 2 == 1
+    value = tokens.next()
+    if value.kind == "number" and value.text.isdecimal():
+        call.keywords[name.text] = -int(value.text) if negative else int(value.text)
+    elif value.text in KEYWORD_VALUES and not negative:
+        call.keywords[name.text] = KEYWORD_VALUES[value.text]
+    else:
+        raise _error(text, value.line, value.column,
+                     f"{name.text}= takes an integer, True, False or None")
+    after = tokens.peek()
+    if after.text not in (",", ")"):
+        raise _error(text, after.line, after.column, f"expected ',' or ')', got {after.text!r}")
 
 
 def _pending_comparison(operators: list[tuple]) -> bool:
@@ -253,7 +368,7 @@ def _pending_comparison(operators: list[tuple]) -> bool:
 def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor]) -> Tensor:
     """One expression, read from `tokens` up to its "end" token; names in `bindings` stand for
     their Tensors, and a variable found is entered in its last map."""
-    operands: list[Tensor] = []
+    operands: list[Tensor | Row] = []
     # entries: (kind, op, precedence, token, argument count); kinds: binary, prefix, paren, call
     operators: list[tuple] = []
     expect_operand = True
@@ -267,9 +382,14 @@ def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor])
             if token.kind == "number":
                 operands.append(_number(token))
                 expect_operand = False
+            elif token.kind == "name" and tokens.peek().text == "=" and operators \
+                    and operators[-1][0] == "call":
+                _keyword(text, token, tokens, operators[-1][1])
+                expect_operand = False
+                operators[-1] = (*operators[-1][:4], operators[-1][4] - 1)  # not an operand
             elif token.kind == "name":
                 if tokens.peek().text == "(":
-                    operators.append(("call", _function(text, token), 0, token, 1))
+                    operators.append(("call", Call(_function(text, token), token), 0, token, 1))
                     tokens.next()
                     if tokens.peek().text == ")":
                         raise _error(
@@ -295,9 +415,10 @@ def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor])
                 )
             previous = token
             continue
-        if token.kind == "symbol" and (token.text in BINARY or token.text in COMPARISONS):
-            op = BINARY.get(token.text) or COMPARISONS[token.text]
-            precedence = PREC_COMPARISON if token.text in COMPARISONS else op.precedence
+        if token.kind == "symbol" and token.text in POSTFIX:  # binds tightest: x**A.T
+            _apply(text, token, POSTFIX[token.text], operands, 1)
+        elif token.kind == "symbol" and token.text in BINARY:
+            build, precedence = BINARY[token.text]
             right = precedence == PREC_POW  # a**b**c is a**(b**c)
             if precedence == PREC_COMPARISON and _pending_comparison(operators):
                 raise _error(text, token.line, token.column,
@@ -311,7 +432,7 @@ def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor])
                 )
             ):
                 _reduce(text, operators, operands)
-            operators.append(("binary", op, precedence, token, 0))
+            operators.append(("binary", build, precedence, token, 0))
             expect_operand = True
         elif token.text in (")", ","):
             while operators and operators[-1][0] in ("binary", "prefix"):
@@ -319,24 +440,25 @@ def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor])
             if not operators:
                 what = "unmatched ')'" if token.text == ")" else "',' outside a function call"
                 raise _error(text, token.line, token.column, what)
-            kind, op, _, opener, count = operators[-1]
+            kind, call, _, opener, count = operators[-1]
             if token.text == ",":
                 if kind != "call":
                     raise _error(text, token.line, token.column, "',' outside a function call")
-                operators[-1] = (kind, op, 0, opener, count + 1)
+                operators[-1] = (kind, call, 0, opener, count + 1)
                 expect_operand = True
                 continue
             operators.pop()
             if kind == "call":
-                if count not in op.arities:
-                    takes = " or ".join(str(arity) for arity in op.arities)
+                function = call.function
+                if count not in function.arities:
+                    takes = " or ".join(str(arity) for arity in function.arities)
                     raise _error(
                         text,
                         opener.line,
                         opener.column,
-                        f"{op.name} takes {takes} argument(s), got {count}",
+                        f"{function.name} takes {takes} argument(s), got {count}",
                     )
-                _apply(op.build, operands, count)
+                _apply(text, opener, call.build, operands, count)
         elif token.kind == "end":
             break
         elif token.text == "=":
@@ -360,7 +482,8 @@ def parse_expression(text: str, tokens: Tokens, bindings: ChainMap[str, Tensor])
             opening = f"{opener.text}(" if kind == "call" else "("  # a call's token is its name
             raise _error(text, opener.line, opener.column, f"'{opening}' is never closed")
         _reduce(text, operators, operands)
-    return operands[0]
+    result = operands[0]
+    return result.vector if isinstance(result, Row) else result
 
 
 def _leaf(text: str, token: Token, bindings: ChainMap[str, Tensor]) -> Tensor:
@@ -398,8 +521,11 @@ def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Tensor:
     Numbers (`2`, `0.5`, `1e-3`, `1/2` exactly), the constants `pi` and `e`, names,
     `+ - * / **` (or `^`), unary minus, comparisons (`x > 0`, not chained), parentheses, the op
     table's functions by their names and aliases (`sin(x)`, `ln(x)`, `atan2(y, x)`,
-    `log(x, 2)`, ...) and `where(c, a, b)`. Several lines read the shared form:
-    `name = expression` lines, then the result. Bad text raises `ParseError`.
+    `log(x, 2)`, ...) and `where(c, a, b)`. Vectors and matrices as `str` writes them: `@`
+    (binding as `*` does), `.T` (`y@x.T` of vectors is their outer product), `sum`, `mean`
+    (with `axis=` and `keepdims=`), `softmax`, `logsumexp`, `norm`, `trace`, `outer`.
+    Several lines read the shared form: `name = expression` lines, then the result. Bad
+    text raises `ParseError`; shapes that do not fit are one, at the operator.
 
     >>> str(parse("x*y + sin(x)^2"))
     'x*y + sin(x)**2'
@@ -409,6 +535,8 @@ def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Tensor:
     'x*y + sin(x*y)'
     >>> parse("2*q", shapes={"q": (3,)}).shape
     (3,)
+    >>> str(parse("sum((W@x - y)**2)", shapes={"W": (2, 3), "x": (3,), "y": (2,)}))
+    'sum((W@x - y)**2)'
     """
     if not isinstance(text, str):
         raise TypeError(f"parse takes a string, got {type(text).__name__}")

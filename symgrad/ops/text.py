@@ -39,10 +39,11 @@ def precedence_of(node: Tensor) -> int:
     return PREC_ATOM
 
 
-def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True) -> bool:
+def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True,
+                 other: Tensor | None = None) -> bool:
     """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses. `exact`
     keeps every grouping that can change a float result (`a*(b*c)`), for text read back;
-    without it (LaTeX) `a b c` will do."""
+    without it (LaTeX) `a b c` will do. `other` is the operand on the other side, if known."""
     inner = precedence_of(operand)
     if op.symbol is None:  # function call: its own parentheses
         return False
@@ -51,15 +52,29 @@ def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True) -> 
     if op.arity == 1:  # unary minus: -(a + b), -(-a), -(-1/x), but -a*b
         return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand)
     if position == 0:
-        # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses
-        return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW)
+        # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses;
+        # in LaTeX an elementwise product inside a matrix product is grouped, (A \odot B) C,
+        # as side by side binds tighter than \odot to a reader
+        return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW) or (
+            not exact and _elementwise_in_matrix_product(op, operand))
     if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand)):
         return True  # x*(-y), x**(-2), x - (-1/y)
     # a - (b + c), a/(b*c) and a*(b*c) (exact: regrouped, 1e308*(x*y) can overflow), but
     # a**b**c (** groups right)
     # (a tensor expression is written for reading: 2*(W@x - y)@x.T)
-    loose = op.precedence == PREC_POW or (op.commutative and (not exact or bool(operand.shape)))
+    # A tensor expression is written for reading, 2*(W@x - y)@x.T: a scalar factor commutes
+    # with * and @ alike, so its product needs no parentheses; any other keeps them, as * and
+    # @ bind alike: v*(B@x) is not (v*B)@x
+    scalar_multiple = other is not None and not other.shape and bool(operand.shape)
+    loose = op.precedence == PREC_POW or (op.commutative and (not exact or scalar_multiple))
     return inner < op.precedence or (inner == op.precedence and not loose)
+
+
+def _elementwise_in_matrix_product(op: Op, operand: Tensor) -> bool:
+    """Whether `operand` is an elementwise product of two tensors under a matrix product."""
+    children = operand.children
+    return (op.symbol == "@" and children is not None and children.op.name == "mul"
+            and bool(children.a.shape) and children.b is not None and bool(children.b.shape))
 
 
 def _starts_with_minus(node: Tensor) -> bool:

@@ -260,7 +260,8 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             else:
                 parenthesize = style.wrapped(op, position, operand) or (
                     not style.grouped(op, position)
-                    and needs_parens(op, position, operand, style.exact)
+                    and needs_parens(op, position, operand, style.exact,
+                                     children.b if position == 0 else children.a)
                 )
             if not named and parenthesize:
                 opening, closing = style.parens("\0").split("\0")

@@ -66,16 +66,17 @@ def sane(*valid: str) -> st.SearchStrategy[str]:
 PICTURES = st.sampled_from(["f.dot", "f.svg", "sub/f.gv"]).map(lambda name: str(OUTPUT / name))
 WRT = sane("x", "y", "x,y")
 AT = sane("x=1,y=2", "x=0.5,y=-0.0", "x=-0.0,y=1e999", "x=pi/2,y=nan")
+SHAPES = {"--vector": (sane("v:3", "x:2"), texts), "--matrix": (sane("M:2,2", "y:1,3"), texts)}
 OPTIONS = {
-    "eval": {"--at": (AT, texts)},
-    "diff": {"--wrt": (WRT, texts), "--at": (AT, texts),
+    "eval": {"--at": (AT, texts), **SHAPES},
+    "diff": {**SHAPES, "--wrt": (WRT, texts), "--at": (AT, texts),
              "--format": (sane("text", "latex", "python"), texts),
              "--dot": (PICTURES, file_names())},
-    "explain": {"--wrt": (sane("x", "y"), texts), "--at": (AT, texts),
+    "explain": {**SHAPES, "--wrt": (sane("x", "y"), texts), "--at": (AT, texts),
                 "--mode": (sane("reverse", "forward"), texts),
                 "--claim": (sane("y", "2*x", "0"), expressions),
                 "--dot": (PICTURES, file_names())},
-    "draw": {"-o": (PICTURES, file_names()), "--grad": (WRT, texts), "--at": (AT, texts),
+    "draw": {**SHAPES, "-o": (PICTURES, file_names()), "--grad": (WRT, texts), "--at": (AT, texts),
              "--name": (sane("f", "L"), texts), "--size": (sane("8,6", "2"), texts),
              "--dpi": (sane("72", "1.5"), texts), "--max-nodes": (sane("400", "3"), texts)},
 }
