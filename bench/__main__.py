@@ -31,6 +31,7 @@ WORKLOADS = (
     "printing",
     "recurrence",
     "recurrence_stability",
+    "logistic",
 )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from symgrad.backends.argcheck import checked_argument
 from symgrad.backends.blocks import block_size, in_blocks
+from symgrad.backends.chunked import has_dask_array, on_chunks
 from symgrad.backends.numba_backend import NumbaFunction, lambdify_numba
 from symgrad.ir.graph import (
     NamedConstant,
@@ -579,6 +580,11 @@ class CompiledFunction:
         ]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if has_dask_array(args) or has_dask_array(list(kwargs.values())):
+            if any(shape for _, _, shape in self._checked):
+                raise TypeError("on dask arrays, compiled functions of scalar variables map "
+                                "over the chunks; vectors and matrices are not chunked")
+            return on_chunks(self, list(self.__signature__.parameters), args, kwargs)
         values = list(args)
         dims: dict[str, int] = {}  # named dimensions, one size across the arguments
         for index, param, shape in self._checked:

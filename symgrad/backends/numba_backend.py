@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from symgrad.backends.argcheck import checked_argument
+from symgrad.backends.chunked import has_dask_array, on_chunks
 from symgrad.backends.kernels import Interpreter, interpreter, numba_available
 from symgrad.backends.tape import Tape, UnsupportedOpError, build_tape
 from symgrad.ir.graph import Tensor, name_of
@@ -175,6 +176,8 @@ class NumbaFunction:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if has_dask_array(args) or has_dask_array(list(kwargs.values())):
+            return on_chunks(self, self._names, args, kwargs)
         values = self._bind(args, kwargs)
         # The common cases first: numbers only (one point), or arrays of one shape.
         try:
