@@ -175,3 +175,12 @@ def test_the_cli_refuses_bad_shape_declarations(capsys, flags, message):
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_lambdify_takes_the_names_of_vectors_and_matrices():
+    X, a = sg.parse("X", shapes={"X": (3, 2)}), sg.parse("a", shapes={"a": (2,)})
+    g = sg.gradient(sg.sum((X @ a) ** 2), a)
+    f = sg.lambdify(["X", "a"], [g])
+    Xv, av = np.arange(6.0).reshape(3, 2), np.array([1.0, -1.0])
+    (value,) = f(Xv, av)
+    np.testing.assert_allclose(value, 2 * Xv.T @ (Xv @ av))
