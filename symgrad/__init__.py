@@ -46,6 +46,7 @@ from symgrad.ir.graph import (
     variables,
 )
 from symgrad.ir.shapes import ShapeError
+from symgrad.ops.linalg import det, diag, diagonal, inv, kron, logdet, solve
 from symgrad.ops.scalar import OPS, Op, public_functions
 from symgrad.ops.tensor import (
     logsumexp,
@@ -107,6 +108,9 @@ __all__ = [
     "compare",
     "const",
     "count_ops",
+    "det",
+    "diag",
+    "diagonal",
     "diff",
     "evaluate",
     "explain",
@@ -116,9 +120,12 @@ __all__ = [
     "gradient",
     "hessian",
     "init_printing",
+    "inv",
     "jacobian",
+    "kron",
     "lambdify",
     "latex",
+    "logdet",
     "logsumexp",
     "matmul",
     "matrix",
@@ -130,6 +137,7 @@ __all__ = [
     "reverse_sweep",
     "simplify",
     "softmax",
+    "solve",
     "squared_norm",
     "stabilize",
     "sum",

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from symgrad.ir.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
 from symgrad.ir.shapes import ShapeError, as_shape
-from symgrad.ops import tensor
+from symgrad.ops import linalg, tensor
 from symgrad.ops.scalar import (
     FUNCTIONS,
     OPS,
@@ -145,6 +145,13 @@ TENSOR_FUNCTIONS = {
     "trace": Function("trace", tensor.trace, (1,)),
     "transpose": Function("transpose", tensor.transpose, (1,)),
     "outer": Function("outer", tensor.outer, (2,)),
+    "inv": Function("inv", linalg.inv, (1,)),
+    "det": Function("det", linalg.det, (1,)),
+    "logdet": Function("logdet", linalg.logdet, (1,)),
+    "solve": Function("solve", linalg.solve, (2,)),
+    "diag": Function("diag", linalg.diag, (1,)),
+    "diagonal": Function("diagonal", linalg.diagonal, (1,)),
+    "kron": Function("kron", linalg.kron, (2,)),
 }
 """The functions of vectors and matrices, as `str` writes them."""
 KEYWORD_VALUES: dict[str, Any] = {"True": True, "False": False, "None": None}
@@ -523,7 +530,8 @@ def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Tensor:
     table's functions by their names and aliases (`sin(x)`, `ln(x)`, `atan2(y, x)`,
     `log(x, 2)`, ...) and `where(c, a, b)`. Vectors and matrices as `str` writes them: `@`
     (binding as `*` does), `.T` (`y@x.T` of vectors is their outer product), `sum`, `mean`
-    (with `axis=` and `keepdims=`), `softmax`, `logsumexp`, `norm`, `trace`, `outer`.
+    (with `axis=` and `keepdims=`), `softmax`, `logsumexp`, `norm`, `trace`, `outer`, `inv`,
+    `det`, `logdet`, `solve`, `diag`, `diagonal`, `kron`.
     Several lines read the shared form: `name = expression` lines, then the result. Bad
     text raises `ParseError`; shapes that do not fit are one, at the operator.
 

@@ -34,6 +34,19 @@ def _random_env(f: Tensor, sizes: Mapping[str, int], rng: np.random.Generator) -
     }
 
 
+def _point_in_domain(f: Tensor, sizes: Mapping[str, int] | None, rng: np.random.Generator,
+                     attempts: int = 50) -> tuple[dict[str, int], dict]:
+    """Sizes and a random point where `f` is finite (logdet of a matrix with a positive
+    determinant, say); the last one drawn when none is found in `attempts`."""
+    for _ in range(attempts):
+        point_sizes = dict(sizes) if sizes is not None else _random_sizes(f, rng)
+        env = _random_env(f, point_sizes, rng)
+        with np.errstate(all="ignore"):
+            if np.all(np.isfinite(evaluate(f, env))):
+                break
+    return point_sizes, env
+
+
 def central_differences(f: Tensor, w: Tensor, env: Mapping[str, Any]) -> np.ndarray:
     """d f / d w at `env` by central differences, element by element."""
     name = name_of(w)
@@ -85,8 +98,7 @@ def check_tensor(
     derivatives = gradient(f, list(wrt))
     failures: dict[str, tuple[str, tuple[float, float]]] = {}
     for _ in range(samples):
-        point_sizes = dict(sizes) if sizes is not None else _random_sizes(f, rng)
-        env = _random_env(f, point_sizes, rng)
+        point_sizes, env = _point_in_domain(f, sizes, rng)
         scalar_f = scalar_expansion.expand_scalar(f, point_sizes)
         elements = [scalar_expansion.element_variables(w, point_sizes) if w.shape
                     else np.array(w, dtype=object) for w in wrt]
