@@ -12,14 +12,8 @@ from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
 from symgrad.api import gradient
-from symgrad.autodiff.diff import (
-    Step,
-    diff,
-    forward_sweep,
-    hessian,
-    jacobian,
-    reverse_sweep,
-)
+from symgrad.autodiff.diff import Step, diff, forward_sweep, reverse_sweep
+from symgrad.autodiff.jacobian import hessian, jacobian
 from symgrad.backends.compile import codegen, lambdify
 from symgrad.backends.evaluate import UnboundVariableError, evaluate
 from symgrad.interop.parse import ParseError, parse

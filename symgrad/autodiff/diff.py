@@ -13,7 +13,6 @@ from typing import Any, NamedTuple, overload
 from symgrad.autodiff import matrix_diff
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import (
-    PROVIDED,
     Tensor,
     as_tensor,
     check_names,
@@ -360,29 +359,3 @@ def diff(f: Tensor, wrt: Tensor | str) -> Tensor:
     '3*x**2'
     """
     return grad(as_tensor(f), wrt)
-
-
-def jacobian(fs: Sequence[Tensor], wrt: Sequence[Tensor] | Tensor | str) -> list[list[Tensor]]:
-    """Rows of partials, one row per output: `J[i][j] = d fs[i] / d wrt[j]`.
-
-    >>> from symgrad.ir.graph import variables
-    >>> x, y = variables("x y")
-    >>> [[str(p) for p in row] for row in jacobian([x * y, x + y], [x, y])]
-    [['y', 'x'], ['1', '1']]
-    """
-    return [gradient(f, as_variables(wrt, f).variables) for f in fs]
-
-
-def hessian(f: Tensor, wrt: Sequence[Tensor] | Tensor | str) -> list[list[Tensor]]:
-    """Second partials: `H[i][j] = d^2 f / d wrt[i] d wrt[j]`.
-
-    >>> from symgrad.ir.graph import variables
-    >>> x, y = variables("x y")
-    >>> [[str(p) for p in row] for row in hessian(x**2 * y, [x, y])]
-    [['2*y', '2*x'], ['2*x', '0']]
-    """
-    variables = as_variables(wrt, f).variables
-    return jacobian(gradient(f, variables), variables)
-
-
-PROVIDED.grad = grad
