@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.ir.graph import Tensor
-from symgrad.ops.scalar import OPS, Op
+from symgrad.ir.op import OPS, Op
 
 X, Y, Z = sg.variables("x y z")
 VARIABLES = (X, Y, Z)

@@ -10,8 +10,8 @@ import sympy as sp
 from strategies import close
 
 import symgrad as sg
+from symgrad.ir.op import FUNCTIONS, Domain, Op, Range, register, registered, unregister
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import Domain, Op, Range
 
 X, Y = sp.symbols("x y")  # plain symbols, as to_sympy gives
 
@@ -21,7 +21,7 @@ def gauss():
     """gauss(a) = exp(-a**2), declared once, then taken out of the table again."""
     op = Op("gauss", 1, "np.exp(-a * a)", lambda a: sp.exp(-(a**2)),
             lambda a, b, out: (-2 * a * out,), doc="exp(-a**2)")
-    with ops.registered(op):
+    with registered(op):
         yield op
 
 
@@ -31,7 +31,7 @@ def ramp():
     op = Op("ramp", 2, "np.maximum(a - b, 0.0)", lambda a, b: sp.Max(a - b, 0),
             lambda a, b, out: (sg.step(a - b), -sg.step(a - b)),
             domain=Domain((Range(-2, 2), Range(-1, 1))), kinks=lambda a, b: (a - b,))
-    with ops.registered(op):
+    with registered(op):
         yield op
 
 
@@ -78,15 +78,15 @@ def test_a_new_binary_op_with_a_kink_is_picked_up_everywhere(ramp):
 
 
 def test_the_table_forgets_a_removed_op(gauss):
-    ops.unregister(gauss)
+    unregister(gauss)
     with pytest.raises(sg.ParseError, match="unknown function 'gauss'"):
         sg.parse("gauss(x)")
-    ops.register(gauss)  # for the fixture's own removal
+    register(gauss)  # for the fixture's own removal
 
 
 def test_op_names_are_unique():
     with pytest.raises(ValueError, match="exists already"):
-        ops.register(Op("sin", 1, "np.sin(a)", sp.sin, lambda a, b, out: (sg.cos(a),)))
+        register(Op("sin", 1, "np.sin(a)", sp.sin, lambda a, b, out: (sg.cos(a),)))
 
 
 def test_readme_lists_the_functions_of_the_table():
@@ -99,7 +99,7 @@ def test_readme_lists_the_functions_of_the_table():
 
 
 def test_every_function_is_exported_and_parsed():
-    for name, op in ops.FUNCTIONS.items():
+    for name, op in FUNCTIONS.items():
         assert getattr(sg, op.name) is op
         assert name in sg.parse.__globals__["functions"]()
     assert sg.where is ops.where and sg.pi is sg.PI

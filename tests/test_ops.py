@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from strategies import close, operand_points
 
 import symgrad as sg
-from symgrad.ops.scalar import OPS
+from symgrad.ir.op import OPS
 
 A, B = sg.variables("a b")
 SYMBOLS = sp.symbols("a b", real=True)
@@ -217,7 +217,7 @@ def test_samples_lie_in_the_domain_and_off_the_kinks(op):
 def test_source_is_the_numpy_function(op):
     # numpy is compiled from the source codegen writes: the pasted helper computes the same
     from symgrad.backends.compile import helper_source
-    from symgrad.ops.scalar import SOURCE_NAMESPACE
+    from symgrad.ir.op import SOURCE_NAMESPACE
 
     namespace = dict(SOURCE_NAMESPACE)
     exec(helper_source(op), namespace)

@@ -36,8 +36,7 @@ from symgrad.ir.graph import (
     use_counts,
     var,
 )
-from symgrad.ir.shapes import Shape
-from symgrad.ops.scalar import (
+from symgrad.ir.op import (
     DECLARED_ELSEWHERE,
     OPS,
     PREC_ATOM,
@@ -47,6 +46,7 @@ from symgrad.ops.scalar import (
     Op,
     op_named,
 )
+from symgrad.ir.shapes import Shape
 from symgrad.ops.text import format_number, needs_parens
 
 LANGUAGES = ("python",)

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from symgrad.ir.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
+from symgrad.ir.op import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op
 from symgrad.ir.shapes import as_shape
-from symgrad.ops.scalar import FUNCTIONS, OPS, PREC_NEG, PREC_POW, Op, eq, ge, gt, le, lt, ne, where
+from symgrad.ops.scalar import eq, ge, gt, le, lt, ne, where
 
 __all__ = ["ParseError", "parse"]
 

@@ -20,8 +20,9 @@ import numpy as np
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, const, var
+from symgrad.ir.op import DECLARED_ELSEWHERE, MAKERS, PREC_MUL, PREC_POSTFIX, Op
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op, mul
+from symgrad.ops.scalar import mul
 
 Axis = int | Sequence[int] | None
 
@@ -40,7 +41,7 @@ def _tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Ca
 
     op = Op(name, arity, numpy, no_sympy, no_partials, latex=latex, text=text,
             infer_shape=infer_shape, pullback=pullback, **fields)
-    ops.DECLARED_ELSEWHERE[name] = op
+    DECLARED_ELSEWHERE[name] = op
     return op
 
 
@@ -581,3 +582,4 @@ __all__ = ["TENSOR_OPS", "unbroadcast", "expand", "inner", "logsumexp", "matmul"
 
 PROVIDED.matmul = matmul
 PROVIDED.transpose = transpose
+MAKERS.append(op_made_per_parameter)

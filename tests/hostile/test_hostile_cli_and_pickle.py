@@ -184,7 +184,7 @@ def test_every_op_kind_pickles_into_a_fresh_process():
 def test_ops_made_per_axis_are_found_by_their_names():
     """A mean's gradient divides by a count of its named dimensions: one op per set of names,
     each with its own name, so `M_N_k`'s count is not `M_N`'s (which would print wrongly)."""
-    from symgrad.ops.scalar import op_named
+    from symgrad.ir.op import op_named
 
     counts = []
     for shape in [("N", "k"), ("N_k", "k"), ("N", 3), ("ℕ", "u")]:
