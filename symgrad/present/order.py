@@ -30,9 +30,6 @@ from symgrad.ops.scalar import add, div, mul, neg, pow, sub
 Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
 Display = Any  # a display node: a `Shown`, or a `Tensor` (a leaf, a named node, one unchanged)
 
-FUNCTION_RANK = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30,
-                 "cosh": 31, "tanh": 32}
-"""Calls sympy orders specially (`sin(x)*cos(x)`, `exp(x)*log(x)`); other calls by name."""
 
 # factor groups: a product reads -x*2*pi*y*sin(x)*(x + 1)
 SIGNED, NUMBER, NAMED, VARIABLE, CALL, COMPOUND = range(-1, 5)
@@ -292,9 +289,8 @@ class CanonicalOrder:
             return (*key_a[:4], power, names, height, digest)
         if op is neg:  # a sign goes first, as a coefficient does: -x*y
             return (SIGNED, *key_a[1:5], names, height, digest)
-        if op.symbol is None:  # a call: sin(x)
-            rank = FUNCTION_RANK.get(op.name, 99)
-            return (CALL, rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
+        if op.symbol is None:  # a call: sin(x), by its row's rank (as sympy: sin before cos)
+            return (CALL, op.rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
         return (COMPOUND, 0, op.name, (0, 0.0), (0, 0.0), names, height, digest)
 
     def _term_key(self, node: Display) -> Key:
