@@ -53,7 +53,8 @@ _folded: dict[tuple, Tensor | None] = {}
 def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     """The constant op(a, b) as IEEE arithmetic gives it (1/0 is inf), or None for a function
     whose value is not an integer (log(2) stays log(2))."""
-    key = (op.name, a._key, None if b is None else b._key)
+    # keyed by the op itself: ops bound to different arguments share a name (sum over an axis)
+    key = (op, a._key, None if b is None else b._key)
     try:  # one lookup: another thread may clear the cache
         return _folded[key]
     except KeyError:

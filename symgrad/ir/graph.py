@@ -750,15 +750,15 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
 
 
 def _flatten(root: Tensor) -> list[tuple]:
-    """The graph below `root` as (kind, ...) entries, operands first; ops are named, inner
-    nodes refer to their operands by position. A bound variable keeps its value."""
+    """The graph below `root` as (kind, ...) entries, operands first; ops are named by (name,
+    arg), inner nodes refer to their operands by position. A bound variable keeps its value."""
     position: dict[Tensor, int] = {}
     entries: list[tuple] = []
     for node in toposort(root):
         children = node.children
         if children is not None:
             b = None if children.b is None else position[children.b]
-            entry: tuple = ("op", children.op.name, position[children.a], b)
+            entry: tuple = ("op", (children.op.name, children.op.arg), position[children.a], b)
         elif node.name is not None:
             entry = ("var", node.name, node.shape, node._value)
         else:  # `number` keeps a fraction exact; arrays and named constants are their value
@@ -776,7 +776,7 @@ def _rebuild(entries: list[tuple]) -> Tensor:
         for kind, first, second, third in entries:
             if kind == "op":
                 b = None if third is None else nodes[third]
-                nodes.append(Tensor(children=Children(nodes[second], b, op_named(first))))
+                nodes.append(Tensor(children=Children(nodes[second], b, op_named(*first))))
             elif kind == "var":
                 nodes.append(var(first, third, shape=second))
             else:

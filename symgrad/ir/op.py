@@ -1,15 +1,18 @@
 """The `Op` type and the registry of ops: what an op row may declare, and how rows are found by
 name. The rows themselves live in `symgrad.ops`; the graph layer reaches them only through
 `OPS`, so it imports nothing above it.
+
+An op with a parameter (sum over an axis) is one row whose `bound(arg)` gives an interned
+instance per argument, as tinygrad's node key carries an `arg`: one object per (name, arg).
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -97,7 +100,8 @@ def _padded(operands: Sequence[Any]) -> tuple[Any, Any]:
 class Op:
     """One operation: how to compute, differentiate, translate, print, parse and sample it.
 
-    Ops compare by identity."""
+    Ops compare by identity, and there is one object per (name, arg): a row, or an instance
+    `bound` from it, which is what a pickle names."""
 
     name: str
     arity: int
@@ -130,6 +134,10 @@ class Op:
     # (symgrad.ops.intervals), or `no_interval`; None is a row that has not said
     interval: Callable[..., Any] | None = None
     rank: int = DEFAULT_RANK  # where a call sorts among the factors of a product
+    # The parameter of an instance `bound` from a row (sum's axes and keepdims), None for a
+    # plain op; and the row's function from that parameter to the fields it decides.
+    arg: Hashable = None
+    bind: Callable[[Any], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         function = self.source
@@ -150,7 +158,28 @@ class Op:
         return fold.apply(self, a, b)
 
     def __repr__(self) -> str:
-        return f"<op {self.name}>"
+        return f"<op {self.name}>" if self.arg is None else f"<op {self.name} {self.arg!r}>"
+
+    def __reduce__(self) -> tuple:
+        """Pickled as (name, arg), found again in the table on loading."""
+        return (op_named, (self.name, self.arg))
+
+    def bound(self, arg: Hashable) -> Op:
+        """This row with its parameter set to `arg`: one object per (name, arg), sharing the
+        row's name and adjoints, with the fields the row's `bind` derives from `arg`.
+
+        >>> total = DECLARED_ELSEWHERE["sum"]
+        >>> total.bound(((0,), False)) is total.bound(((0,), False))
+        True
+        >>> total.bound(((0,), False)).arg
+        ((0,), False)
+        """
+        if self.bind is None:
+            raise TypeError(f"{self.name} takes no parameter")
+        op = _BOUND.get((self.name, arg))
+        if op is None:  # setdefault: of two threads binding at once, both get one object
+            op = _BOUND.setdefault((self.name, arg), replace(self, arg=arg, **self.bind(arg)))
+        return op
 
     @property
     def smooth(self) -> bool:
@@ -216,8 +245,7 @@ too): what a parser or printer looks up."""
 DECLARED_ELSEWHERE: dict[str, Op] = {}
 """Ops kept out of the scalar table (tensor ops, and rows with a parameter), by name, so that
 code finding an op by its name (a pickle, a compiled function's helpers) finds them too."""
-MAKERS: list[Callable[[str], Op | None]] = []
-"""Functions that make an op made per parameter (an axis) from its name, or give None."""
+_BOUND: dict[tuple[str, Hashable], Op] = {}  # (name, arg) -> the one instance bound
 
 
 def register(op: Op) -> Op:
@@ -250,21 +278,22 @@ def registered(op: Op) -> Iterator[Op]:
         unregister(op)
 
 
-def op_named(name: str) -> Op:
-    """The op called `name`, from the table or declared elsewhere (made now by a maker in
-    `MAKERS` if it is one made per parameter that this process has not made yet).
+def op_named(name: str, arg: Hashable = None) -> Op:
+    """The op called `name`, from the table or declared elsewhere; for a row with a parameter,
+    that row bound to `arg` (made now if this process has not made it yet).
 
-    >>> op_named("sin") is OPS["sin"]
-    True
+    >>> op_named("sin") is OPS["sin"], op_named("sum", ((0,), False)).text
+    (True, 'sum({a}, axis=0)')
     """
     op = OPS.get(name) or DECLARED_ELSEWHERE.get(name)
-    for make in MAKERS:
-        if op is not None:
-            break
-        op = make(name)
-    if op is None:
-        raise KeyError(f"no op is called {name!r}")
-    return op
+    if op is None or (op.bind is None and arg is not None):
+        raise KeyError(f"no op is called {name!r}" + ("" if op is None else f" with {arg!r}"))
+    if op.bind is None:
+        return op
+    try:
+        return op.bound(arg)
+    except (TypeError, ValueError, IndexError) as error:  # an argument it cannot take
+        raise KeyError(f"no op is called {name!r} with {arg!r}") from error
 
 
 from symgrad.ir import fold  # noqa: E402  (fold builds nodes, and reads Op; Op calls it)
