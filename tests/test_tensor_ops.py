@@ -255,3 +255,9 @@ def test_reductions_of_a_constant_fold_by_their_own_axes():
     assert sg.sum(c, axis=0).value.tolist() == [3.0, 5.0, 7.0]
     assert sg.sum(c, axis=1).value.tolist() == [3.0, 12.0]
     assert sg.mean(c, axis=1).value.tolist() == [1.0, 4.0]
+
+
+def test_dot_names_the_axes_of_a_reduction():
+    source = sg.to_dot(sg.sum(sg.softmax(W, axis=0) * W, axis=1)).source
+    assert '"{ softmax(·, axis=0) | (3, 4) }"' in source
+    assert '"{ sum(·, axis=1) | (3,) }"' in source
