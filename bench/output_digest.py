@@ -27,7 +27,7 @@ import symgrad as sg
 from bench.common import table
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, const, count_ops
-from symgrad.ops.scalar import OPS
+from symgrad.ir.op import OPS
 
 _NAMES = ("x", "y", "z")
 _NUMBERS = (0, 1, -1, 2, 3, 0.5)

@@ -39,9 +39,10 @@ from symgrad.ir.graph import (
     var,
     variables,
 )
+from symgrad.ir.op import OPS, Op
 from symgrad.ir.shapes import ShapeError
 from symgrad.ops.linalg import det, diag, diagonal, inv, kron, logdet, solve
-from symgrad.ops.scalar import OPS, Op, public_functions
+from symgrad.ops.scalar import public_functions
 from symgrad.ops.tensor import (
     logsumexp,
     matmul,

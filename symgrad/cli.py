@@ -604,7 +604,7 @@ def _functions_help() -> str:
     """The functions expressions may call, from the op table, wrapped for --help."""
     from textwrap import fill
 
-    from symgrad.ops.scalar import FUNCTIONS
+    from symgrad.ir.op import FUNCTIONS
 
     names = ", ".join(sorted(FUNCTIONS))
     return fill(f"functions: {names}; operators + - * / ** (or ^)", width=78,

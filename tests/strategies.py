@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.ir.graph import Tensor
-from symgrad.ops.scalar import OPS, Op
+from symgrad.ir.op import OPS, Op
 
 X, Y, Z = sg.variables("x y z")
 VARIABLES = (X, Y, Z)
@@ -105,13 +105,11 @@ def operand_points(op: Op, margin: float = 1e-3) -> st.SearchStrategy[dict[str, 
             columns.append(st.sampled_from(spec.values))
         else:
             columns.append(st.floats(spec.low, spec.high))
-    padding = [None] * (2 - op.arity)
 
     def inside(values: tuple) -> bool:
-        if op.domain.holds is not None and not op.domain.holds(*values, *padding):
+        if not op.domain.admits(values):
             return False
-        kinks = () if op.kinks is None else op.kinks(*values, *padding)
-        return all(abs(kink) > margin for kink in kinks)
+        return all(abs(kink) > margin for kink in op.kinks_at(values))
 
     return st.tuples(*columns).filter(inside).map(lambda values: dict(zip("ab", values)))
 

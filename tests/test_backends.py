@@ -16,7 +16,7 @@ from strategies import VARIABLES, X, Y, Z, close, expressions, points
 import symgrad as sg
 from symgrad.backends import blocks, kernels, numba_backend
 from symgrad.backends.tape import build_tape
-from symgrad.ops.scalar import OPS, Op, registered
+from symgrad.ir.op import OPS, Op, registered
 
 
 @pytest.fixture(scope="session")

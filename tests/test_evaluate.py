@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.ops.scalar import Op
+from symgrad.ir.op import Op
 
 
 def test_scalars_come_back_as_floats():

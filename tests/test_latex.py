@@ -5,7 +5,7 @@ import pytest
 from strategies import VARIABLES
 
 import symgrad as sg
-from symgrad.ops import scalar as ops
+from symgrad.ir.op import OPS
 
 x, y, z = VARIABLES
 
@@ -40,10 +40,10 @@ OPS_LATEX = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(ops.OPS))
+@pytest.mark.parametrize("name", sorted(OPS))
 def test_every_op_writes_its_operands_in_balanced_latex(name):
     # The table supplies each op's template; pinned strings below guard the hand-written ones.
-    op = ops.OPS[name]
+    op = OPS[name]
     text = sg.latex(op(x) if op.arity == 1 else op(x, y))
     assert "x" in text and (op.arity == 1 or "y" in text)
     depth = 0
@@ -57,7 +57,7 @@ def test_every_op_writes_its_operands_in_balanced_latex(name):
 @pytest.mark.parametrize("name", sorted(OPS_LATEX))
 def test_latex_of_each_op(name):
     t, expected = OPS_LATEX[name]
-    assert t.op is ops.OPS[name]
+    assert t.op is OPS[name]
     assert sg.latex(t) == expected
 
 

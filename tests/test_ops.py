@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from strategies import close, operand_points
 
 import symgrad as sg
-from symgrad.ops.scalar import OPS
+from symgrad.ir.op import OPS
 
 A, B = sg.variables("a b")
 SYMBOLS = sp.symbols("a b", real=True)
@@ -208,16 +208,40 @@ def test_samples_lie_in_the_domain_and_off_the_kinks(op):
     assert all(len(column) == 50 for column in columns)
     values = sg.evaluate(op(*operands(op)), dict(zip("ab", columns)))
     assert np.all(np.isfinite(values))
-    if op.kinks is not None:
-        kinks = op.kinks(*columns, *[None] * (2 - op.arity))
-        assert all(np.all(np.abs(kink) > 1e-3) for kink in kinks)
+    assert np.all(op.domain.admits(columns))
+    assert all(np.all(np.abs(kink) > 1e-3) for kink in op.kinks_at(columns))
+
+
+def test_a_domain_condition_reads_a_and_b_for_unary_and_binary_ops_alike():
+    """`holds(a, b)` and `kinks(a, b)` take both operands whatever the arity (b is None for a
+    unary op), so one condition serves both and sampling honours it."""
+    from symgrad.ir.op import Domain, Op, Range
+
+    seen = []
+
+    def holds(a, b):
+        seen.append(b is None)
+        return np.abs(a) > 1 if b is None else a > b
+
+    unary = Op("far_h", 1, "np.sign(a)", sp.sign, lambda a, b, out: (0,),
+               domain=Domain((Range(-3, 3),), holds=holds), kinks=lambda a, b: (a - 2,))
+    binary = Op("above_h", 2, "np.subtract(a, b)", lambda a, b: a - b,
+                lambda a, b, out: (1, -1), domain=Domain(holds=holds))
+    (a,) = unary.sample(np.random.default_rng(0), 40)
+    assert len(a) == 40 and np.all(np.abs(a) > 1) and np.all(np.abs(a - 2) > 1e-3)
+    first, second = binary.sample(np.random.default_rng(0), 40)
+    assert len(first) == 40 and np.all(first > second)
+    assert seen[0] is True and seen[-1] is False
+    assert unary.domain.admits([np.array([0.5, 1.5])]).tolist() == [False, True]
+    assert unary.kinks_at([np.array([2.5])]) == (pytest.approx(0.5),)
+    assert unary.kinks_at([1.0]) == (-1.0,) and binary.kinks_at([1.0, 2.0]) == ()
 
 
 @pytest.mark.parametrize("op", OPS.values(), ids=OPS)
 def test_source_is_the_numpy_function(op):
     # numpy is compiled from the source codegen writes: the pasted helper computes the same
     from symgrad.backends.compile import helper_source
-    from symgrad.ops.scalar import SOURCE_NAMESPACE
+    from symgrad.ir.op import SOURCE_NAMESPACE
 
     namespace = dict(SOURCE_NAMESPACE)
     exec(helper_source(op), namespace)

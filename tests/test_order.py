@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import symgrad as sg
 from symgrad.cli import main
 from symgrad.ir.graph import Children, Tensor
-from symgrad.ops.scalar import OPS
+from symgrad.ir.op import OPS
 from symgrad.present.order import in_canonical_order
 from symgrad.verify.checking import check_derivative
 

@@ -14,8 +14,8 @@ from strategies import expressions, guarded
 
 import symgrad as sg
 from symgrad.cli import main
+from symgrad.ir.op import OPS
 from symgrad.micrograd import Value, draw_dot
-from symgrad.ops.scalar import OPS
 from symgrad.present.display import hook_formatters, init_printing
 from symgrad.present.dot import node_title, pipe, to_dot, to_dot_pair
 from symgrad.present.printing import inlined_size

@@ -27,7 +27,7 @@ from hypothesis import event, given, note
 from hypothesis import strategies as st
 
 import symgrad as sg
-from symgrad.ops.scalar import EVERYWHERE, OPS, Op, Range
+from symgrad.ir.op import EVERYWHERE, OPS, Op, Range
 from symgrad.verify.checking import check_derivative, precise_value
 
 X, Y = sg.variables("x y")

@@ -15,7 +15,7 @@ from strategies import KINKED, VARIABLES, close, expressions, points
 
 import symgrad as sg
 from symgrad.interop.sympy_bridge import NotSympyError, UnsupportedSympyError
-from symgrad.ops import scalar as ops
+from symgrad.ir.op import FUNCTIONS, OPS
 from symgrad.verify.checking import (
     CheckResults,
     check_derivative,
@@ -27,8 +27,8 @@ from symgrad.verify.checking import (
 x, y, z = VARIABLES
 X, Y, Z = sp.symbols("x y z")  # plain symbols, as users write them
 XR, YR, ZR = sp.symbols("x y z", real=True)  # what check works with
-UNARY = sorted(name for name, op in ops.OPS.items() if op.arity == 1)
-BINARY = sorted(name for name, op in ops.OPS.items() if op.arity == 2)
+UNARY = sorted(name for name, op in OPS.items() if op.arity == 1)
+BINARY = sorted(name for name, op in OPS.items() if op.arity == 2)
 
 
 def sympy_value(expr, point):
@@ -44,13 +44,13 @@ def sympy_value(expr, point):
 
 @pytest.mark.parametrize("name", UNARY)
 def test_to_sympy_uses_the_op_table_unary(name):
-    op = ops.OPS[name]
+    op = OPS[name]
     assert sg.to_sympy(sg.ir.graph.raw_node(op, x, None)) == op.sympy(X)
 
 
 @pytest.mark.parametrize("name", BINARY)
 def test_to_sympy_uses_the_op_table_binary(name):
-    op = ops.OPS[name]
+    op = OPS[name]
     assert sg.to_sympy(sg.ir.graph.raw_node(op, x, y)) == op.sympy(X, Y)
 
 
@@ -131,9 +131,9 @@ def test_to_sympy_deep_chain_is_iterative():
 # --- from_sympy -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(ops.FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_from_sympy_inverts_every_function(name):
-    op = ops.FUNCTIONS[name]
+    op = FUNCTIONS[name]
     if op.arity == 1:
         assert sg.from_sympy(op.sympy(X)) is op(x)
         assert sg.from_sympy(op.sympy(X + Y)) is op(x + y)
@@ -357,7 +357,7 @@ def test_to_sympy_values_match_sympy_evaluation(e, point):
 
 
 def test_kinked_ops_come_from_the_op_table():
-    assert {op.name for op in kinked_ops()} == {name for name in KINKED if ops.OPS[name].kinks}
+    assert {op.name for op in kinked_ops()} == {name for name in KINKED if OPS[name].kinks}
 
 
 def test_compare_at_points_agrees_on_equal_formulas():

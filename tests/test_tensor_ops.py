@@ -224,3 +224,40 @@ def test_two_variables_under_one_name_are_refused_where_they_would_mislead():
         also = sg.vector("u", 3)
         sg.parse("u + 1")
     del also
+
+
+def test_a_reduction_is_one_op_bound_to_its_axes():
+    """sum over an axis is the row `sum` with an argument: one object per (name, arg), named
+    by (name, arg) in pickles and compiled code, printed as before."""
+    import pickle
+
+    from symgrad.ir.op import op_named
+    from symgrad.ops.tensor import SUM
+
+    by_rows, by_columns, total = sg.sum(W, axis=0), sg.sum(W, axis=1), sg.sum(W)
+    ops = [t.op for t in (by_rows, by_columns, total)]
+    assert [op.name for op in ops] == ["sum", "sum", "sum"]
+    assert [op.arg for op in ops] == [((0,), False), ((1,), False), (None, False)]
+    assert ops[0] is SUM.bound(((0,), False)) is op_named("sum", ((0,), False))
+    assert ops[0] is not ops[1] and ops[0] != ops[1]
+    assert [str(t) for t in (by_rows, by_columns, total)] == [
+        "sum(W, axis=0)", "sum(W, axis=1)", "sum(W)"]
+    assert pickle.loads(pickle.dumps(ops[1])) is ops[1]
+    assert pickle.loads(pickle.dumps(by_columns)) is by_columns
+    both = sg.lambdify([W], [by_rows, by_columns])
+    rows, columns = pickle.loads(pickle.dumps(both))(ENV["W"])
+    assert np.allclose(rows, ENV["W"].sum(axis=0)) and np.allclose(columns, ENV["W"].sum(axis=1))
+    assert "op_named(\"sum\", ((1,), False))" in sg.codegen([by_rows, by_columns], args=[W])
+
+
+def test_reductions_of_a_constant_fold_by_their_own_axes():
+    c = sg.const(np.arange(6.0).reshape(2, 3))
+    assert sg.sum(c, axis=0).value.tolist() == [3.0, 5.0, 7.0]
+    assert sg.sum(c, axis=1).value.tolist() == [3.0, 12.0]
+    assert sg.mean(c, axis=1).value.tolist() == [1.0, 4.0]
+
+
+def test_dot_names_the_axes_of_a_reduction():
+    source = sg.to_dot(sg.sum(sg.softmax(W, axis=0) * W, axis=1)).source
+    assert '"{ softmax(·, axis=0) | (3, 4) }"' in source
+    assert '"{ sum(·, axis=1) | (3,) }"' in source

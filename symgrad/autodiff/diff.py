@@ -20,9 +20,10 @@ from symgrad.ir.graph import (
     gc_paused,
     toposort,
 )
+from symgrad.ir.op import Op
 from symgrad.ir.shapes import ShapeError
 from symgrad.ir.wrt import as_variables
-from symgrad.ops.scalar import COMPARISONS, Op, add, eq, mul, ne, neg, select_zero
+from symgrad.ops.scalar import COMPARISONS, add, eq, mul, ne, neg, select_zero
 from symgrad.ops.tensor import unbroadcast
 
 

@@ -12,7 +12,7 @@ axis=1)). The Hessian of a scalar f is the Jacobian of its gradient (`x.T@A@x ->
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def _spread(m: Tensor, operand: Tensor | None, node: Tensor) -> Tensor:
     """The map of a number `operand` spread over the vector `node` (its map is a row: each
     of node's entries is that number, so the map's column repeats)."""
     if operand is not None and operand.shape == () and node.shape:
-        return apply(tensor._expand_dims_op((1,)), m)  # (m,) -> (m, 1), broadcast along
+        return apply(tensor.EXPAND_DIMS.bound((1,)), m)  # (m,) -> (m, 1), broadcast along
     return m
 
 
@@ -118,9 +118,9 @@ def _map_of(node: Tensor, maps: dict[Tensor, Tensor | _Identity]) -> Tensor | _I
         return _times(m, factor)
     if op is tensor.transpose_op and la is not None:
         return la
-    if op.name in ("sum", "sum_keepdims") and la is not None and len(a.shape) == 1:
+    if op.name == "sum" and la is not None and len(a.shape) == 1:
         # sum(u) = 1.T@u: each row of the map summed (kept as a column to spread again)
-        keepdims = op.name == "sum_keepdims"
+        _, keepdims = cast(tuple, op.arg)  # sum's argument: (axes, keepdims)
         diagonal = _diagonal_of(la)
         if diagonal is not None and not keepdims:  # the rows of diag(t) sum to t
             return diagonal

@@ -16,7 +16,7 @@ import keyword
 import math
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,8 +37,7 @@ from symgrad.ir.graph import (
     use_counts,
     var,
 )
-from symgrad.ir.shapes import Shape
-from symgrad.ops.scalar import (
+from symgrad.ir.op import (
     DECLARED_ELSEWHERE,
     OPS,
     PREC_ATOM,
@@ -48,6 +47,7 @@ from symgrad.ops.scalar import (
     Op,
     op_named,
 )
+from symgrad.ir.shapes import Shape
 from symgrad.ops.text import format_number, needs_parens
 
 LANGUAGES = ("python",)
@@ -149,13 +149,15 @@ def _as_args(args: Any) -> list[Tensor]:
     return variables
 
 
-def _callee(op: Op, helpers: dict[str, Op]) -> str:
+def _callee(op: Op, helpers: dict[str, Op], taken: set[str]) -> str:
     """How the source calls `op`: `np.sin` when its source is one numpy call, else the name
-    of a helper function defined from its source."""
+    of a helper function defined from its source: the op's name, or for an op bound to an
+    argument (a sum over an axis) a free name beside it (`sum_`, `sum_2`)."""
     if op.ufunc is not None:
         return op.ufunc
-    helpers[op.name] = op
-    return op.name
+    name = op.name if op.arg is None else _fresh(op.name, taken)
+    helpers[name] = op
+    return name
 
 
 def _constant_text(
@@ -240,7 +242,7 @@ def _translate(
         if form is None:
             # tensor ops (a pullback) are calls: their symbols are notation, not Python's
             symbol = op.symbol if op.pullback is None else None
-            form = forms[op] = (symbol, _callee(op, helpers))
+            form = forms[op] = (symbol, _callee(op, helpers, taken))
         symbol, callee = form
         text_a, precedence_a, depth, reads = texts[a]
         if b is not None:
@@ -478,7 +480,7 @@ def lambdify(
             program.params,
             program.converted,
             program.shapes,
-            program.helpers,
+            {helper: (op.name, op.arg) for helper, op in program.helpers.items()},
             program.constants,
             0 if program.shaped else block_size(program.temporaries),
         )
@@ -549,12 +551,13 @@ class CompiledFunction:
         params: Sequence[str],
         checked: Sequence[str],
         shapes: Sequence[Shape],
-        helpers: Iterable[str],
+        helpers: Mapping[str, tuple[str, Hashable]],
         constants: dict[str, Any],
         block: int,
     ):
+        # each helper the source calls, by the op's (name, arg): found again when unpickled
         namespace: dict[str, Any] = {"np": np, **constants}
-        namespace.update({op_name: op_named(op_name).numpy for op_name in helpers})
+        namespace.update({helper: op_named(*key).numpy for helper, key in helpers.items()})
         exec(compile(source, f"<symgrad.lambdify {name}>", "exec"), namespace)
         # Arrays of more than `block` points are evaluated a block at a time.
         self.function = in_blocks(namespace[name], block) if block else namespace[name]
@@ -567,7 +570,7 @@ class CompiledFunction:
             tuple(params),
             tuple(checked),
             tuple(shapes),
-            tuple(helpers),
+            dict(helpers),
             constants,
             block,
         )
@@ -641,7 +644,7 @@ def codegen(
         args = free_variables(roots)
     with gc_paused():
         program = _translate(args, outputs, float_dtype(dtype), name)
-    helpers = [helper_source(op) for op in program.helpers.values()]
+    helpers = [helper_source(op, helper) for helper, op in program.helpers.items()]
     used = [name for name in SOURCE_IMPORTS if any(f"{name}." in text for text in helpers)]
     blocks = ["\n".join(dict.fromkeys(SOURCE_IMPORTS[name] for name in ["np", *used]))]
     blocks += helpers
@@ -677,15 +680,18 @@ def _value_source(value: Any, dtype: np.dtype) -> str:
 # --- pasteable helpers: an op's source as a plain `def` --------------------------------------
 
 
-def helper_source(op: Op) -> str:
-    """`def <op name>(a): return <op.source>`: the op as a function to paste.
+def helper_source(op: Op, name: str | None = None) -> str:
+    """`def <op name>(a): return <op.source>`: the op as a function to paste (called `name`
+    if given); an op whose source is a Python function is taken from the table by (name, arg).
 
     >>> from symgrad.ops.scalar import sigmoid
     >>> print(helper_source(sigmoid))
     def sigmoid(a):
         return np.exp(-np.logaddexp(0.0, -a))
     """
+    name = op.name if name is None else name
     if not isinstance(op.source, str):  # a Python function, not source: take it from the table
-        return f'from symgrad.ops.scalar import op_named\n\n{op.name} = op_named("{op.name}").numpy'
+        key = f'"{op.name}"' if op.arg is None else f'"{op.name}", {op.arg!r}'
+        return f"from symgrad.ir.op import op_named\n\n{name} = op_named({key}).numpy"
     parameters = "a" if op.arity == 1 else "a, b"
-    return f"def {op.name}({parameters}):\n    return {op.source}"
+    return f"def {name}({parameters}):\n    return {op.source}"

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from symgrad.ops.scalar import OPS, Op
+from symgrad.ir.op import OPS, Op
 
 CACHE_ENVIRONMENT = "SYMGRAD_CACHE_DIR"
 """Where the generated interpreter and numba's compiled code live: this variable if set,
@@ -48,7 +48,7 @@ def scalar_source(op: Op) -> str | None:
     (numba then emits the same libm calls or instructions numpy makes). A ufunc whose numba
     form departs from numpy's (`NUMPY_FORMS`) is called by the name of numpy's rule instead.
 
-    >>> from symgrad.ops.scalar import OPS
+    >>> from symgrad.ir.op import OPS
     >>> scalar_source(OPS["sigmoid"])
     'np.exp(-np.logaddexp(0.0, -a))'
     >>> scalar_source(OPS["relu"])  # numba's np.maximum keeps -0.0 where numpy gives 0.0

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from symgrad.ir.graph import Tensor, children_of, toposort
-from symgrad.ops.scalar import Op
+from symgrad.ir.op import Op
 
 
 class Tape(NamedTuple):

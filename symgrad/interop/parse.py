@@ -19,22 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from symgrad.ir.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
+from symgrad.ir.op import FUNCTIONS, OPS, PREC_MUL, PREC_NEG, PREC_POW
 from symgrad.ir.shapes import ShapeError, as_shape
 from symgrad.ops import linalg, tensor
-from symgrad.ops.scalar import (
-    FUNCTIONS,
-    OPS,
-    PREC_MUL,
-    PREC_NEG,
-    PREC_POW,
-    eq,
-    ge,
-    gt,
-    le,
-    lt,
-    ne,
-    where,
-)
+from symgrad.ops.scalar import eq, ge, gt, le, lt, ne, where
 
 __all__ = ["ParseError", "parse"]
 

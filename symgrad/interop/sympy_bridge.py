@@ -32,6 +32,7 @@ from symgrad.ir.graph import (
     use_counts,
     var,
 )
+from symgrad.ir.op import OPS, Op
 from symgrad.ops import scalar as ops
 
 __all__ = [
@@ -337,18 +338,18 @@ class _Templates:
     Max(0, a) before max's Max(a, b)). Rebuilt whenever the op table changes."""
 
     def __init__(self) -> None:
-        self._ops: tuple[ops.Op, ...] = ()
-        self._table: dict[type, list[tuple[sp.Expr, ops.Op]]] = {}
+        self._ops: tuple[Op, ...] = ()
+        self._table: dict[type, list[tuple[sp.Expr, Op]]] = {}
 
-    def get(self, head: type) -> list[tuple[sp.Expr, ops.Op]]:
-        current = tuple(ops.OPS.values())
+    def get(self, head: type) -> list[tuple[sp.Expr, Op]]:
+        current = tuple(OPS.values())
         if current != self._ops:
             self._ops, self._table = current, self._build(current)
         return self._table.get(head, [])
 
     @staticmethod
-    def _build(table_ops: tuple[ops.Op, ...]) -> dict[type, list[tuple[sp.Expr, ops.Op]]]:
-        table: dict[type, list[tuple[sp.Expr, ops.Op]]] = {}
+    def _build(table_ops: tuple[Op, ...]) -> dict[type, list[tuple[sp.Expr, Op]]]:
+        table: dict[type, list[tuple[sp.Expr, Op]]] = {}
         for op in table_ops:
             if op.symbol is not None:
                 continue
@@ -533,7 +534,7 @@ def _heaviside(h0: Any) -> Callable[[Tensor], Tensor]:
     return lambda a: ops.step(a) + h * (1 - ops.abs(ops.sign(a)))
 
 
-def _chained(op: ops.Op) -> Callable[..., Tensor]:
+def _chained(op: Op) -> Callable[..., Tensor]:
     """An n-ary sympy Max or Min as a chain of binary ops: max(max(a, b), c)."""
 
     def build(*args: Tensor) -> Tensor:

@@ -3,7 +3,8 @@ identities that derivative graphs produce in bulk are applied (`x*1`, `x+0`, `x*
 
 Only rules that hold for every finite input live here; the simplifier does the rest.
 Constants fold as IEEE floats do, with numpy (1/0 is inf, inf - inf is nan), so every
-constant left unfolded (log(2)) is finite and the identities hold for it too.
+constant left unfolded (log(2)) is finite and the identities hold for it too. The arithmetic
+rows these rules build are found in the table by name (`OPS["sub"]`), as the rows sit above.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.graph import Tensor, as_tensor, const, raw_node
-from symgrad.ops.scalar import Op, add, div, mul, neg, sub
-from symgrad.ops.scalar import pow as pow_
+from symgrad.ir.op import OPS, Op
 
 
 def apply(op: Op, a: Any, b: Any = None) -> Tensor:
     """op(a, b) with constants folded and identities applied.
 
     >>> from symgrad.ir.graph import var
-    >>> x = var("x")
+    >>> x, add, mul = var("x"), OPS["add"], OPS["mul"]
     >>> str(apply(mul, apply(add, 2, 1), x * 1))
     '3*x'
     """
@@ -42,7 +42,7 @@ def apply(op: Op, a: Any, b: Any = None) -> Tensor:
         folded = _fold_with_constant(op, a, b)
         if folded is not None:
             return folded
-    fold = _BINARY_FOLDS.get(op)
+    fold = _BINARY_FOLDS.get(op.name)
     return raw_node(op, a, b) if fold is None else fold(a, b)
 
 
@@ -53,7 +53,8 @@ _folded: dict[tuple, Tensor | None] = {}
 def _fold_constants(op: Op, a: Tensor, b: Tensor | None) -> Tensor | None:
     """The constant op(a, b) as IEEE arithmetic gives it (1/0 is inf), or None for a function
     whose value is not an integer (log(2) stays log(2))."""
-    key = (op.name, a._key, None if b is None else b._key)
+    # keyed by the op itself: ops bound to different arguments share a name (sum over an axis)
+    key = (op, a._key, None if b is None else b._key)
     try:  # one lookup: another thread may clear the cache
         return _folded[key]
     except KeyError:
@@ -121,7 +122,7 @@ def _as_float(value: Any) -> Any:
 def _negated(node: Tensor) -> Tensor | None:
     """x when node is -x, -c when node is a negative constant c, else None."""
     children = node.children
-    if children is not None and children.op is neg:
+    if children is not None and children.op.name == "neg":
         return children.a
     if node.number is not None and node.number < 0:
         return const(-node.number)
@@ -138,11 +139,11 @@ def _fold_unary(op: Op, a: Tensor) -> Tensor:
         if folded is not None:
             return folded
     inner = a.children
-    if op is neg and inner is not None:
-        if inner.op is neg:  # --x -> x
+    if op.name == "neg" and inner is not None:
+        if inner.op is op:  # --x -> x
             return inner.a
-        if inner.op is sub and inner.b is not None:  # -(x - y) -> y - x
-            return raw_node(sub, inner.b, inner.a)
+        if inner.op.name == "sub" and inner.b is not None:  # -(x - y) -> y - x
+            return raw_node(inner.op, inner.b, inner.a)
     return raw_node(op, a, None)
 
 
@@ -163,10 +164,10 @@ def _fold_with_constant(op: Op, a: Tensor, b: Tensor) -> Tensor | None:
     # x*0 -> 0 and x**0 -> 1, for scalars: a vector or matrix keeps its shape
     if absorbing is not None and (an == absorbing or bn == absorbing) and not (a.shape or b.shape):
         return _absorbed(op, a, b)
-    if op is pow_ and bn == 0 and not a.shape:
+    if op.name == "pow" and bn == 0 and not a.shape:
         return const(1)
-    if op is div and bn == -1:  # x/-1 -> -x
-        return apply(neg, a)
+    if op.name == "div" and bn == -1:  # x/-1 -> -x
+        return apply(OPS["neg"], a)
     return None
 
 
@@ -206,30 +207,31 @@ def _fold_add(a: Tensor, b: Tensor) -> Tensor:
         a, b = b, a
     minus_b = _negated(b)
     if minus_b is not None:  # x + -y -> x - y
-        return raw_node(sub, a, minus_b)
+        return raw_node(OPS["sub"], a, minus_b)
     minus_a = _negated(a)
     if minus_a is not None and not a.is_const:  # -x + y -> y - x
-        return raw_node(sub, b, minus_a)
-    return raw_node(add, a, b)
+        return raw_node(OPS["sub"], b, minus_a)
+    return raw_node(OPS["add"], a, b)
 
 
 def _fold_sub(a: Tensor, b: Tensor) -> Tensor:
     if a.number == 0:  # 0 - x -> -x
-        return apply(neg, b)
+        return apply(OPS["neg"], b)
     minus_b = _negated(b)
     if minus_b is not None:  # x - -y -> x + y
-        return raw_node(add, a, minus_b)
-    return raw_node(sub, a, b)
+        return raw_node(OPS["add"], a, minus_b)
+    return raw_node(OPS["sub"], a, b)
 
 
 def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
     # numbers first: x*2 -> 2*x, pi*2 -> 2*pi
     if (b.is_const and not a.is_const) or (b.number is not None and a.number is None):
         a, b = b, a
+    mul = OPS["mul"]
     if not a.is_const:
         return raw_node(mul, a, b)
     if a.number == -1:  # -1*x -> -x
-        return apply(neg, b)
+        return apply(OPS["neg"], b)
     inner = b.children
     if inner is not None and inner.op is mul and inner.b is not None \
             and inner.a.is_const and not inner.b.is_const:
@@ -238,10 +240,10 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
         product = apply(mul, a, inner.a)
         if product.is_const:
             return apply(mul, product, inner.b)
-    if inner is not None and inner.op is neg:  # 2*(-x) -> -2*x
-        return apply(mul, apply(neg, a), inner.a)
+    if inner is not None and inner.op.name == "neg":  # 2*(-x) -> -2*x
+        return apply(mul, apply(inner.op, a), inner.a)
     return raw_node(mul, a, b)
 
 
 # The identities of add, sub and mul that need no constant operand (x + -y -> x - y).
-_BINARY_FOLDS = {add: _fold_add, sub: _fold_sub, mul: _fold_mul}
+_BINARY_FOLDS = {"add": _fold_add, "sub": _fold_sub, "mul": _fold_mul}

@@ -25,7 +25,7 @@ import numpy as np
 from symgrad.ir import shapes
 
 if TYPE_CHECKING:
-    from symgrad.ops.scalar import Op
+    from symgrad.ir.op import Op
 
 
 def _missing(name: str) -> Callable[..., Any]:
@@ -227,52 +227,52 @@ class Tensor:
     def __deepcopy__(self, memo: dict) -> Tensor:
         return self
 
-    # --- operators: thin calls into the op table -----------------------------------------
+    # --- operators: thin calls into the op table, found by name (the rows are above) ------
     def __add__(self, other: Any) -> Tensor:
-        return ops.add(self, other)
+        return OPS["add"](self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.add(other, self)
+        return OPS["add"](other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.sub(self, other)
+        return OPS["sub"](self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.sub(other, self)
+        return OPS["sub"](other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.mul(self, other)
+        return OPS["mul"](self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.mul(other, self)
+        return OPS["mul"](other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.div(self, other)
+        return OPS["div"](self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.div(other, self)
+        return OPS["div"](other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.pow(self, other)
+        return OPS["pow"](self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.pow(other, self)
+        return OPS["pow"](other, self)
 
     # Comparisons give 0/1-valued Tensors with zero derivative (numpy's, as floats).
     def __lt__(self, other: Any) -> Tensor:
-        return ops.lt(self, other)
+        return OPS["lt"](self, other)
 
     def __le__(self, other: Any) -> Tensor:
-        return ops.le(self, other)
+        return OPS["le"](self, other)
 
     def __gt__(self, other: Any) -> Tensor:
-        return ops.gt(self, other)
+        return OPS["gt"](self, other)
 
     def __ge__(self, other: Any) -> Tensor:
-        return ops.ge(self, other)
+        return OPS["ge"](self, other)
 
     def __neg__(self) -> Tensor:
-        return ops.neg(self)
+        return OPS["neg"](self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return PROVIDED.matmul(self, other)
@@ -293,7 +293,7 @@ class Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return ops.abs(self)
+        return OPS["abs"](self)
 
 
 def _bound_value(node: Tensor) -> str | None:
@@ -373,7 +373,7 @@ def _enter_late(key: tuple, node: Tensor, ref: _Ref, entered: _Ref) -> Tensor:
 def raw_node(op: Op, a: Tensor, b: Tensor | None) -> Tensor:
     """The interned inner node op(a, b), built raw: no folding, unlike `Tensor`'s operators.
 
-    >>> from symgrad.ops.scalar import mul
+    >>> mul = OPS["mul"]
     >>> one = const(1)
     >>> str(raw_node(mul, one, one)), raw_node(mul, one, one) is raw_node(mul, one, one)
     ('1*1', True)
@@ -750,15 +750,15 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
 
 
 def _flatten(root: Tensor) -> list[tuple]:
-    """The graph below `root` as (kind, ...) entries, operands first; ops are named, inner
-    nodes refer to their operands by position. A bound variable keeps its value."""
+    """The graph below `root` as (kind, ...) entries, operands first; ops are named by (name,
+    arg), inner nodes refer to their operands by position. A bound variable keeps its value."""
     position: dict[Tensor, int] = {}
     entries: list[tuple] = []
     for node in toposort(root):
         children = node.children
         if children is not None:
             b = None if children.b is None else position[children.b]
-            entry: tuple = ("op", children.op.name, position[children.a], b)
+            entry: tuple = ("op", (children.op.name, children.op.arg), position[children.a], b)
         elif node.name is not None:
             entry = ("var", node.name, node.shape, node._value)
         else:  # `number` keeps a fraction exact; arrays and named constants are their value
@@ -776,7 +776,7 @@ def _rebuild(entries: list[tuple]) -> Tensor:
         for kind, first, second, third in entries:
             if kind == "op":
                 b = None if third is None else nodes[third]
-                nodes.append(Tensor(children=Children(nodes[second], b, ops.op_named(first))))
+                nodes.append(Tensor(children=Children(nodes[second], b, op_named(*first))))
             elif kind == "var":
                 nodes.append(var(first, third, shape=second))
             else:
@@ -873,4 +873,4 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-from symgrad.ops import scalar as ops  # noqa: E402  (ops builds on Tensor; operators call into it)
+from symgrad.ir.op import OPS, op_named  # noqa: E402  (op calls fold, which builds Tensors)

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
-from symgrad.ops.scalar import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
+from symgrad.ir.op import Op
+from symgrad.ops.scalar import add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["LabelClashWarning", "Value", "draw_dot"]
 

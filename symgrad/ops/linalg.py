@@ -24,15 +24,15 @@ import numpy as np
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, as_tensor
+from symgrad.ir.op import Op
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import Op
 from symgrad.ops.tensor import (
     SCALAR_FORMS,
-    _tensor_op,
     expand,
     matmul,
     object_array,
     outer,
+    tensor_op,
     transpose,
 )
 
@@ -57,7 +57,7 @@ def _fold_inverse(a: Tensor, b: None) -> Tensor | None:
     return children.a if children is not None and children.op is inv_op else None
 
 
-inv_op = _tensor_op(
+inv_op = tensor_op(
     "inv", 1, np.linalg.inv, lambda a, b: _square("inv", a), _inv_pullback,
     "inv({a})", "{a}^{{-1}}", doc="a square matrix's inverse", fold=_fold_inverse,
 )
@@ -67,7 +67,7 @@ def _det_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
     return (g * out * transpose(inv(a)),)
 
 
-det_op = _tensor_op(
+det_op = tensor_op(
     "det", 1, np.linalg.det, lambda a, b: _square("det", a)[:0], _det_pullback,
     "det({a})", "\\det\\left({a}\\right)", doc="a square matrix's determinant",
 )
@@ -78,7 +78,7 @@ def _logdet(a: Any) -> Any:
     return np.where(sign > 0, logabs, np.nan)[()]
 
 
-logdet_op = _tensor_op(
+logdet_op = tensor_op(
     "logdet", 1, _logdet, lambda a, b: _square("logdet", a)[:0],
     lambda a, b, out, g: (g * transpose(inv(a)),),
     "logdet({a})", "\\log\\det\\left({a}\\right)",
@@ -135,7 +135,7 @@ def _solve_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
     return -ga, gb
 
 
-solve_op = _tensor_op(
+solve_op = tensor_op(
     "solve", 2, np.linalg.solve, _solve_shape, _solve_pullback,
     "solve({a}, {b})", "{a}^{{-1}} {b}",
     doc="x with A@x = b, by factorizing A (never forming inv(A))",
@@ -163,12 +163,12 @@ def _diag_shape(a: shapes.Shape, b: None) -> shapes.Shape:
     return (a[0], a[0])
 
 
-diag_op = _tensor_op(
+diag_op = tensor_op(
     "diag", 1, np.diag, _diag_shape, lambda a, b, out, g: (diagonal(expand(g, out)),),
     "diag({a})", "\\operatorname{{diag}}\\left({a}\\right)",
     doc="the square matrix with a vector on its diagonal",
 )
-diagonal_op = _tensor_op(
+diagonal_op = tensor_op(
     "diagonal", 1, np.diagonal, lambda a, b: _square("diagonal", a)[:1],
     lambda a, b, out, g: (diag(expand(g, out)),),
     "diagonal({a})", "\\operatorname{{diagonal}}\\left({a}\\right)",
@@ -232,19 +232,19 @@ def _quotient_shape(g: shapes.Shape, factor: shapes.Shape) -> shapes.Shape:
     return (rows // p, cols // q)
 
 
-kron_op: Op = _tensor_op(
+kron_op: Op = tensor_op(
     "kron", 2, np.kron, _kron_shape,
     lambda a, b, out, g: (apply(kron_left, expand(g, out), b),
                           apply(kron_right, expand(g, out), a)),
     "kron({a}, {b})", "{a} \\otimes {b}", doc="the Kronecker product of two matrices",
 )
-kron_left: Op = _tensor_op(
+kron_left: Op = tensor_op(
     "kron_left", 2, _left_factor_adjoint, _quotient_shape,
     lambda g, b, out, h: (kron(expand(h, out), b), apply(kron_right, g, expand(h, out))),
     "kron_left({a}, {b})", "\\operatorname{{kron\\_left}}\\left({a}, {b}\\right)",
     doc="the adjoint of A in kron(A, B), from the adjoint G of the product",
 )
-kron_right: Op = _tensor_op(
+kron_right: Op = tensor_op(
     "kron_right", 2, _right_factor_adjoint, _quotient_shape,
     lambda g, a, out, h: (kron(a, expand(h, out)), apply(kron_left, g, expand(h, out))),
     "kron_right({a}, {b})", "\\operatorname{{kron\\_right}}\\left({a}, {b}\\right)",
@@ -297,9 +297,9 @@ def _diag_scalar(v: np.ndarray) -> np.ndarray:
 
 
 SCALAR_FORMS.update({
-    inv_op: _inv_scalar,
-    det_op: lambda a: object_array(_det_scalar(a)),
-    logdet_op: lambda a: object_array(ops.log(_det_scalar(a))),
-    solve_op: lambda a, b: np.matmul(_inv_scalar(a), b),
-    diag_op: _diag_scalar,
+    "inv": lambda _, a: _inv_scalar(a),
+    "det": lambda _, a: object_array(_det_scalar(a)),
+    "logdet": lambda _, a: object_array(ops.log(_det_scalar(a))),
+    "solve": lambda _, a, b: np.matmul(_inv_scalar(a), b),
+    "diag": lambda _, v: _diag_scalar(v),
 })

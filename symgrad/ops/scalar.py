@@ -1,4 +1,5 @@
-"""The op table: each op declared once, with everything the rest of symgrad asks of it.
+"""The op table: each op declared once, with everything the rest of symgrad asks of it (the
+`Op` type and the registry are `symgrad.ir.op`).
 
 An `Op` holds its numpy source (from which its numpy function is compiled, and which `codegen`
 writes out), its local derivatives written with Tensor operations, its sympy counterpart, how
@@ -14,230 +15,32 @@ abs'(0) = 0, and max/min split the derivative evenly at a tie.
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
+from symgrad.ir import fold
 from symgrad.ir.graph import PI, E, Tensor, as_tensor
+from symgrad.ir.op import (
+    FUNCTIONS,
+    OPS,
+    PREC_ADD,
+    PREC_MUL,
+    PREC_NEG,
+    PREC_POW,
+    Domain,
+    Op,
+    Range,
+    register,
+)
+from symgrad.ops import intervals
 
-# Printing precedences, as Python binds its operators (unary minus between * and **).
-PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 40, 50, 55, 60, 1000
-PREC_POSTFIX = 70  # A.T binds tighter than every operator, as attribute access does
-
-
-class _LazyModule:
-    """A module imported on first use: scipy costs 0.3 s at import and only erf needs it."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self._name), attribute)
-
-
-SOURCE_NAMESPACE: dict[str, Any] = {"np": np, "special": _LazyModule("scipy.special")}
-"""The names an op's `source` may use besides its operands `a` and `b`."""
-SOURCE_IMPORTS: dict[str, str] = {
-    "np": "import numpy as np",
-    "special": "from scipy import special",
-}
-"""The import line that binds each of those names in generated code."""
-
-
-class Range(NamedTuple):
-    """Where to sample one operand: the interval [low, high], or one of `values` if given."""
-
-    low: float = -3.0
-    high: float = 3.0
-    values: tuple[float, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Domain:
-    """Where an op is defined, finite and worth sampling: one `Range` per operand, and a
-    condition the operands must meet together (`holds`, a numpy predicate; `text` says it)."""
-
-    ranges: tuple[Range, ...] = (Range(), Range())
-    holds: Callable[..., Any] | None = None
-    text: str = "all reals"
-
-
-EVERYWHERE = Domain()
 _POSITIVE = Domain((Range(0.05, 4.0),), text="a > 0")
 _UNIT = Domain((Range(-0.95, 0.95),), text="-1 < a < 1")
 _NONZERO_B = Domain(holds=lambda a, b: np.abs(b) > 0.1, text="b != 0")
-
-
-@dataclass(frozen=True, eq=False)
-class Op:
-    """One operation: how to compute, differentiate, translate, print, parse and sample it."""
-
-    name: str
-    arity: int
-    # a numpy expression of `a` (and `b`), from which numpy is compiled and which codegen
-    # writes out; or, for an op with no source text, its numpy function itself
-    source: str | Callable[..., Any]
-    sympy: Callable[..., Any]
-    partials: Callable[[Tensor, Tensor | None, Tensor], tuple]
-    domain: Domain = EVERYWHERE
-    # (a, b) -> expressions that are 0 where the op has a kink or a jump; None: smooth
-    kinks: Callable[[Any, Any], tuple] | None = None
-    symbol: str | None = None  # infix or prefix symbol; None prints as a call name(a[, b])
-    precedence: int = PREC_ATOM
-    latex: str = ""  # template with {a} and {b}; operands arrive already parenthesized
-    commutative: bool = False
-    identity: int | None = None  # e with a op e == a (and e op a == a when commutative)
-    absorbing: int | None = None  # z with a op z == z (mul: 0)
-    aliases: tuple[str, ...] = ()  # more names `parse` reads (ln for log)
-    extended: Callable[..., Tensor] | None = None  # the call with one more operand: log(x, b)
-    fold: Callable[[Tensor, Tensor | None], Tensor | None] | None = None  # op-specific folding
-    scalar: str | None = None  # scalar source (math.*) where `source` needs numpy arrays
-    doc: str = ""
-    numpy: Callable[..., Any] = field(init=False, repr=False)
-    # Tensor ops (symgrad.ops.tensor) fill these; None means an elementwise op, whose shape
-    # is the operands' broadcast and whose adjoints come from `partials`.
-    infer_shape: Callable[[tuple, tuple | None], tuple] | None = None
-    pullback: Callable[[Tensor, Tensor | None, Tensor, Tensor], tuple] | None = None
-    text: str = ""  # text template with {a} and {b}, when name(a) or the symbol will not do
-
-    def __post_init__(self) -> None:
-        function = self.source
-        if isinstance(function, str):
-            parameters = "a" if self.arity == 1 else "a, b"
-            function = eval(f"lambda {parameters}: {self.source}", dict(SOURCE_NAMESPACE))
-        object.__setattr__(self, "numpy", function)
-        if not self.latex:
-            operands = "{a}" if self.arity == 1 else "{a}, {b}"
-            call = f"\\operatorname{{{{{self.name}}}}}{{{{\\left({operands} \\right)}}}}"
-            object.__setattr__(self, "latex", call)
-
-    def __call__(self, a: Any, b: Any = None) -> Tensor:
-        if b is not None and self.arity == 1 and self.extended is not None:
-            return self.extended(a, b)
-        if (b is None) != (self.arity == 1):
-            raise TypeError(f"{self.name} takes {self.arity} operand(s)")
-        return fold.apply(self, a, b)
-
-    def __repr__(self) -> str:
-        return f"<op {self.name}>"
-
-    @property
-    def smooth(self) -> bool:
-        """Whether the op is smooth wherever it is defined (no kink, no jump)."""
-        return self.kinks is None
-
-    @property
-    def call_arities(self) -> tuple[int, ...]:
-        """How many arguments a call of the op takes: log(x) and log(x, base)."""
-        return (self.arity, self.arity + 1) if self.extended is not None else (self.arity,)
-
-    @property
-    def ufunc(self) -> str | None:
-        """`np.sin` when the source is one numpy call of the operands in order, else None."""
-        if not isinstance(self.source, str):  # a numpy ufunc given as the function itself
-            function = self.source
-            named = isinstance(function, np.ufunc) and getattr(np, function.__name__, None)
-            return f"np.{function.__name__}" if named is function else None
-        match = re.fullmatch(r"(np\.\w+)\(a(, b)?\)", self.source)
-        if match is None or (match.group(2) is not None) != (self.arity == 2):
-            return None
-        return match.group(1)
-
-    def sample(self, rng: np.random.Generator, count: int, margin: float = 1e-3) -> list:
-        """`count` points of the domain (one array per operand), each farther than `margin`
-        from a kink.
-
-        >>> [float(v) > 0 for v in log.sample(np.random.default_rng(0), 3)[0]]
-        [True, True, True]
-        """
-        columns: list[list[np.ndarray]] = [[] for _ in range(self.arity)]
-        found = 0
-        for _ in range(100):
-            drawn = []
-            for operand in range(self.arity):
-                spec = self.domain.ranges[operand]
-                if spec.values is not None:
-                    drawn.append(rng.choice(np.array(spec.values, dtype=float), 4 * count))
-                else:
-                    drawn.append(rng.uniform(spec.low, spec.high, 4 * count))
-            keep = np.ones(4 * count, dtype=bool)
-            if self.domain.holds is not None:
-                keep &= np.asarray(self.domain.holds(*drawn, *[None] * (2 - self.arity)))
-            if self.kinks is not None:
-                for kink in self.kinks(*drawn, *[None] * (2 - self.arity)):
-                    keep &= np.abs(kink) > margin
-            for operand in range(self.arity):
-                columns[operand].append(drawn[operand][keep])
-            found += int(keep.sum())
-            if found >= count:
-                break
-        return [np.concatenate(column)[:count] for column in columns]
-
-
-# --- the registry --------------------------------------------------------------------------
-
-OPS: dict[str, Op] = {}
-"""Every op by name."""
-FUNCTIONS: dict[str, Op] = {}
-"""The ops written as calls, `name(a)` or `name(a, b)`, by every name parse reads (aliases
-too): what a parser or printer looks up."""
-
-
-def register(op: Op) -> Op:
-    """Enter `op` in the table, so parsing, printing, the sympy bridge, code generation and
-    the table-driven tests see it."""
-    if op.name in OPS:
-        raise ValueError(f"an op called {op.name!r} exists already")
-    OPS[op.name] = op
-    if op.symbol is None:
-        for name in (op.name, *op.aliases):
-            FUNCTIONS[name] = op
-    return op
-
-
-def unregister(op: Op) -> None:
-    """Take `op` out of the table again (for ops made in tests)."""
-    del OPS[op.name]
-    for name in (op.name, *op.aliases):
-        if FUNCTIONS.get(name) is op:
-            del FUNCTIONS[name]
-
-
-@contextmanager
-def registered(op: Op) -> Iterator[Op]:
-    """`op` in the table for the duration of a `with` block."""
-    register(op)
-    try:
-        yield op
-    finally:
-        unregister(op)
-
-
-DECLARED_ELSEWHERE: dict[str, Op] = {}
-"""Ops declared in other modules (tensor ops, one per axis), by name, so that code finding an
-op by its name (a compiled function's helpers) finds them too."""
-
-
-def op_named(name: str) -> Op:
-    """The op called `name`, from this table or declared elsewhere.
-
-    >>> op_named("sin") is sin
-    True
-    """
-    op = OPS.get(name) or DECLARED_ELSEWHERE.get(name)
-    if op is None:  # an op made per axis, which this process may not have made yet
-        from symgrad.ops.tensor import op_made_per_parameter
-
-        op = op_made_per_parameter(name)
-    if op is None:
-        raise KeyError(f"no op is called {name!r}")
-    return op
 
 
 def _function(name: str, source: str, sympy: Any, partials: Callable, **fields: Any) -> Op:
@@ -264,21 +67,27 @@ def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
 
 
 add = _infix("add", 2, "np.add(a, b)", lambda a, b: a + b, lambda a, b, out: (1, 1),
-             symbol="+", precedence=PREC_ADD, latex="{a} + {b}", commutative=True, identity=0)
+             symbol="+", precedence=PREC_ADD, latex="{a} + {b}", commutative=True, identity=0,
+             interval=intervals.add)
 sub = _infix("sub", 2, "np.subtract(a, b)", lambda a, b: a - b, lambda a, b, out: (1, -1),
-             symbol="-", precedence=PREC_ADD, latex="{a} - {b}", identity=0)
+             symbol="-", precedence=PREC_ADD, latex="{a} - {b}", identity=0,
+             interval=intervals.sub)
 mul = _infix("mul", 2, "np.multiply(a, b)", lambda a, b: a * b, lambda a, b, out: (b, a),
              symbol="*", precedence=PREC_MUL, latex="{a} \\cdot {b}", commutative=True,
-             identity=1, absorbing=0)
+             identity=1, absorbing=0,
+             interval=intervals.mul)
 div = _infix("div", 2, "np.divide(a, b)", lambda a, b: a / b,
              lambda a, b, out: (1 / b, -out / b), domain=_NONZERO_B,
-             symbol="/", precedence=PREC_MUL, latex="\\frac{{{a}}}{{{b}}}", identity=1)
+             symbol="/", precedence=PREC_MUL, latex="\\frac{{{a}}}{{{b}}}", identity=1,
+             interval=intervals.div)
 pow = _infix("pow", 2, "np.power(a, b)", lambda a, b: a**b, _pow_partials,
              domain=Domain((Range(0.05, 4.0), Range()), text="a > 0 (or an integer b)"),
              symbol="**", precedence=PREC_POW,
-             latex="{a}^{{{b}}}", identity=1)
+             latex="{a}^{{{b}}}", identity=1,
+             interval=intervals.power)
 neg = _infix("neg", 1, "np.negative(a)", lambda a: -a, lambda a, b, out: (-1,),
-             symbol="-", precedence=PREC_NEG, latex="-{a}")
+             symbol="-", precedence=PREC_NEG, latex="-{a}",
+             interval=intervals.neg)
 
 # --- exponentials and logarithms -------------------------------------------------------------
 
@@ -292,45 +101,58 @@ def _log_base(a: Any, base: Any) -> Tensor:
     return named(a) if named is not None else log(a) / log(base)
 
 
-exp = _function("exp", "np.exp(a)", sp.exp, lambda a, b, out: (out,), latex="e^{{{a}}}")
+exp = _function("exp", "np.exp(a)", sp.exp, lambda a, b, out: (out,), latex="e^{{{a}}}",
+                interval=intervals.exp, rank=10)
 log = _function("log", "np.log(a)", sp.log, lambda a, b, out: (1 / a,), domain=_POSITIVE,
                 latex="\\log{{\\left({a} \\right)}}", aliases=("ln",), extended=_log_base,
-                doc="natural logarithm; log(a, base) is log(a)/log(base), log2, log10")
+                doc="natural logarithm; log(a, base) is log(a)/log(base), log2, log10",
+                interval=intervals.log, rank=11)
 log2 = _function("log2", "np.log2(a)", lambda a: sp.log(a, 2),
                  lambda a, b, out: (1 / (a * log(2)),), domain=_POSITIVE,
-                 latex="\\log_{{2}}{{\\left({a} \\right)}}")
+                 latex="\\log_{{2}}{{\\left({a} \\right)}}",
+                 interval=intervals.log2)
 log10 = _function("log10", "np.log10(a)", lambda a: sp.log(a, 10),
                   lambda a, b, out: (1 / (a * log(10)),), domain=_POSITIVE,
-                  latex="\\log_{{10}}{{\\left({a} \\right)}}")
+                  latex="\\log_{{10}}{{\\left({a} \\right)}}",
+                  interval=intervals.log10)
 log1p = _function("log1p", "np.log1p(a)", lambda a: sp.log(1 + a),
                   lambda a, b, out: (1 / (1 + a),), domain=Domain((Range(-0.9, 4.0),),
                                                                  text="a > -1"),
-                  doc="accurate for small a")
+                  doc="accurate for small a",
+                  interval=intervals.log1p)
 expm1 = _function("expm1", "np.expm1(a)", lambda a: sp.exp(a) - 1,
-                  lambda a, b, out: (exp(a),), doc="accurate for small a")
+                  lambda a, b, out: (exp(a),), doc="accurate for small a",
+                  interval=intervals.expm1)
 logaddexp = _function("logaddexp", "np.logaddexp(a, b)",
                       lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
                       lambda a, b, out: (sigmoid(a - b), sigmoid(b - a)), commutative=True,
-                      doc="without overflow")
+                      doc="without overflow",
+                      interval=intervals.logaddexp)
 softplus = _function("softplus", "np.logaddexp(0.0, a)", lambda a: sp.log(1 + sp.exp(a)),
-                     lambda a, b, out: (sigmoid(a),), doc="without overflow")
+                     lambda a, b, out: (sigmoid(a),), doc="without overflow",
+                     interval=intervals.softplus)
 sqrt = _function("sqrt", "np.sqrt(a)", sp.sqrt, lambda a, b, out: (1 / (2 * out),),
-                 domain=_POSITIVE, latex="\\sqrt{{{a}}}")
+                 domain=_POSITIVE, latex="\\sqrt{{{a}}}",
+                 interval=intervals.sqrt)
 
 # --- trigonometric and hyperbolic --------------------------------------------------------------
 
 sin = _function("sin", "np.sin(a)", sp.sin, lambda a, b, out: (cos(a),),
-                latex="\\sin{{\\left({a} \\right)}}")
+                latex="\\sin{{\\left({a} \\right)}}",
+                interval=intervals.sin, rank=20)
 cos: Op = _function("cos", "np.cos(a)", sp.cos, lambda a, b, out: (-sin(a),),
-                latex="\\cos{{\\left({a} \\right)}}")
+                latex="\\cos{{\\left({a} \\right)}}",
+                interval=intervals.cos, rank=21)
 tan = _function("tan", "np.tan(a)", sp.tan, lambda a, b, out: (1 + out**2,),
                 domain=Domain((Range(-1.4, 1.4),), text="cos(a) != 0"),
-                latex="\\tan{{\\left({a} \\right)}}")
+                latex="\\tan{{\\left({a} \\right)}}",
+                interval=intervals.tan, rank=22)
 asin = _function("asin", "np.arcsin(a)", sp.asin, lambda a, b, out: (1 / sqrt(1 - a**2),),
-                 domain=_UNIT)
+                 domain=_UNIT, interval=intervals.asin)
 acos = _function("acos", "np.arccos(a)", sp.acos, lambda a, b, out: (-1 / sqrt(1 - a**2),),
-                 domain=_UNIT)
-atan = _function("atan", "np.arctan(a)", sp.atan, lambda a, b, out: (1 / (1 + a**2),))
+                 domain=_UNIT, interval=intervals.acos)
+atan = _function("atan", "np.arctan(a)", sp.atan, lambda a, b, out: (1 / (1 + a**2),),
+                 interval=intervals.atan)
 
 
 def _sympy_atan2(y: Any, x: Any) -> Any:
@@ -348,18 +170,25 @@ atan2 = _function("atan2", "np.arctan2(a, b)", _sympy_atan2,
                   domain=Domain(holds=lambda a, b: a**2 + b**2 > 0.01, text="(a, b) != (0, 0)"),
                   kinks=lambda a, b: (a,),  # the jump of 2*pi across the negative x axis
                   latex="\\operatorname{{atan_{{2}}}}{{\\left({a}, {b} \\right)}}",
-                  doc="atan2(y, x): the angle of the point (x, y)")
+                  doc="atan2(y, x): the angle of the point (x, y)",
+                  interval=intervals.atan2)
 sinh = _function("sinh", "np.sinh(a)", sp.sinh, lambda a, b, out: (cosh(a),),
-                 latex="\\sinh{{\\left({a} \\right)}}")
+                 latex="\\sinh{{\\left({a} \\right)}}",
+                 interval=intervals.sinh, rank=30)
 cosh: Op = _function("cosh", "np.cosh(a)", sp.cosh, lambda a, b, out: (sinh(a),),
-                 latex="\\cosh{{\\left({a} \\right)}}")
+                 latex="\\cosh{{\\left({a} \\right)}}",
+                 interval=intervals.cosh, rank=31)
 tanh = _function("tanh", "np.tanh(a)", sp.tanh, lambda a, b, out: (1 - out**2,),
-                 latex="\\tanh{{\\left({a} \\right)}}")
-asinh = _function("asinh", "np.arcsinh(a)", sp.asinh, lambda a, b, out: (1 / sqrt(a**2 + 1),))
+                 latex="\\tanh{{\\left({a} \\right)}}",
+                 interval=intervals.tanh, rank=32)
+asinh = _function("asinh", "np.arcsinh(a)", sp.asinh, lambda a, b, out: (1 / sqrt(a**2 + 1),),
+                  interval=intervals.asinh)
 acosh = _function("acosh", "np.arccosh(a)", sp.acosh, lambda a, b, out: (1 / sqrt(a**2 - 1),),
-                  domain=Domain((Range(1.05, 4.0),), text="a > 1"))
+                  domain=Domain((Range(1.05, 4.0),), text="a > 1"),
+                  interval=intervals.acosh)
 atanh = _function("atanh", "np.arctanh(a)", sp.atanh, lambda a, b, out: (1 / (1 - a**2),),
-                  domain=_UNIT)
+                  domain=_UNIT,
+                  interval=intervals.atanh)
 
 # --- special functions and activations -------------------------------------------------------
 
@@ -368,27 +197,34 @@ def _erf_slope(a: Tensor) -> Tensor:
 
 
 erf = _function("erf", "special.erf(a)", sp.erf, lambda a, b, out: (_erf_slope(a),),
-                scalar="math.erf(a)", doc="the error function")
+                scalar="math.erf(a)", doc="the error function",
+                interval=intervals.erf)
 erfc = _function("erfc", "special.erfc(a)", sp.erfc, lambda a, b, out: (-_erf_slope(a),),
-                 scalar="math.erfc(a)", doc="1 - erf(a), accurate for large a")
+                 scalar="math.erfc(a)", doc="1 - erf(a), accurate for large a",
+                 interval=intervals.erfc)
 sigmoid: Op = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
                     lambda a, b, out: (out * (1 - out),),
-                    latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow")
+                    latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow",
+                    interval=intervals.sigmoid)
 relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
                  lambda a, b, out: (step(a),), kinks=lambda a, b: (a,),
                  latex="\\operatorname{{relu}}{{\\left({a} \\right)}}",
-                 doc="relu'(0) = 0")
+                 doc="relu'(0) = 0",
+                 interval=intervals.relu)
 abs = _function("abs", "np.abs(a)", sp.Abs, lambda a, b, out: (sign(a),),
-                kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0")
+                kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0",
+                interval=intervals.absolute)
 step: Op = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
                  lambda a, b, out: (0,), kinks=lambda a, b: (a,),
                  scalar="1.0 if a > 0.0 else (0.0 if a == a else math.nan)",  # NaN: numpy's
                  latex="\\operatorname{{step}}{{\\left({a} \\right)}}",
-                 doc="1 if a > 0 else 0: the derivative of relu")
+                 doc="1 if a > 0 else 0: the derivative of relu",
+                 interval=intervals.step)
 sign: Op = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
                  kinks=lambda a, b: (a,),
                  latex="\\operatorname{{sign}}{{\\left({a} \\right)}}",
-                 doc="-1, 0 or 1: the derivative of abs")
+                 doc="-1, 0 or 1: the derivative of abs",
+                 interval=intervals.sign)
 
 
 def _tie_split(a: Tensor, b: Tensor, larger: bool) -> tuple:
@@ -400,11 +236,13 @@ def _tie_split(a: Tensor, b: Tensor, larger: bool) -> tuple:
 max = _function("max", "np.maximum(a, b)", sp.Max, lambda a, b, out: _tie_split(a, b, True),
                 kinks=lambda a, b: (a - b,), commutative=True,
                 latex="\\max\\left({a}, {b}\\right)",
-                doc="at a tie each operand gets half the derivative")
+                doc="at a tie each operand gets half the derivative",
+                interval=intervals.maximum)
 min = _function("min", "np.minimum(a, b)", sp.Min, lambda a, b, out: _tie_split(a, b, False),
                 kinks=lambda a, b: (a - b,), commutative=True,
                 latex="\\min\\left({a}, {b}\\right)",
-                doc="at a tie each operand gets half the derivative")
+                doc="at a tie each operand gets half the derivative",
+                interval=intervals.minimum)
 
 # --- comparisons and selection -----------------------------------------------------------------
 
@@ -416,7 +254,8 @@ def _relation(relation: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
         return sp.false
 
 
-def _comparison(name: str, ufunc: str, relation: Callable[[Any, Any], Any], symbol: str) -> Op:
+def _comparison(name: str, ufunc: str, relation: Callable[[Any, Any], Any], symbol: str,
+                interval: Callable[[Any, Any], Any]) -> Op:
     return _function(
         name, f"np.{ufunc}(a, b) * 1.0",
         lambda a, b: sp.Piecewise((1, _relation(relation, a, b)), (0, True)),
@@ -425,16 +264,17 @@ def _comparison(name: str, ufunc: str, relation: Callable[[Any, Any], Any], symb
         scalar=f"1.0 if a {symbol} b else 0.0",
         latex=f"\\left[{{a}} {_LATEX_RELATIONS.get(symbol, symbol)} {{b}}\\right]",
         doc=f"`a {symbol} b` on Tensors; derivative 0",
+        interval=interval,
     )
 
 
 _LATEX_RELATIONS = {"<=": "\\leq", ">=": "\\geq", "==": "=", "!=": "\\neq"}
-lt = _comparison("lt", "less", lambda a, b: a < b, "<")
-le = _comparison("le", "less_equal", lambda a, b: a <= b, "<=")
-gt = _comparison("gt", "greater", lambda a, b: a > b, ">")
-ge = _comparison("ge", "greater_equal", lambda a, b: a >= b, ">=")
-eq = _comparison("eq", "equal", sp.Eq, "==")
-ne = _comparison("ne", "not_equal", sp.Ne, "!=")
+lt = _comparison("lt", "less", lambda a, b: a < b, "<", intervals.lt)
+le = _comparison("le", "less_equal", lambda a, b: a <= b, "<=", intervals.le)
+gt = _comparison("gt", "greater", lambda a, b: a > b, ">", intervals.gt)
+ge = _comparison("ge", "greater_equal", lambda a, b: a >= b, ">=", intervals.ge)
+eq = _comparison("eq", "equal", sp.Eq, "==", intervals.eq)
+ne = _comparison("ne", "not_equal", sp.Ne, "!=", intervals.ne)
 COMPARISONS = (lt, le, gt, ge, eq, ne)
 
 
@@ -467,6 +307,7 @@ select_zero: Op = _function(
     latex="\\begin{{cases}} {b} & \\text{{if }} {a} \\\\ 0 & \\text{{otherwise}} \\end{{cases}}",
     doc="exactly 0 where a is 0, even for a NaN b: the building block of `where(c, a, b)`, "
         "after CasADi's if_else_zero",
+        interval=intervals.select_zero,
 )
 
 
@@ -514,7 +355,7 @@ def function_table() -> str:
     for op in OPS.values():
         math = op.sympy(a, b) if op.arity == 2 else op.sympy(a)
         kinks = "smooth" if op.kinks is None else "where " + ", ".join(
-            f"{kink} = 0" for kink in op.kinks(a, b if op.arity == 2 else None)
+            f"{kink} = 0" for kink in op.kinks_at((a, b)[: op.arity])
         )
         written = ", ".join(f"`{call}`" for call in usage(op))
         rows.append(f"| {written} | `{math}` | {op.doc} | {op.domain.text} | {kinks} |")
@@ -528,5 +369,3 @@ def public_functions() -> dict[str, Any]:
     functions["where"] = where
     return functions
 
-
-from symgrad.ir import fold  # noqa: E402  (fold builds nodes through the ops above)

@@ -4,14 +4,13 @@ axis, `softmax`, `logsumexp`, `trace`, `outer`), and the shaped variables they a
 Each op declares its shape rule (checked when a node is built) and its `pullback`: the adjoint
 of each operand as a tensor graph, given the node's adjoint `g`. An adjoint may be smaller than
 its node (a scalar `g` stands for `g` everywhere); `expand` makes it full-size where an op
-needs that. Ops with a parameter (an axis) are interned per parameter, so nodes stay binary.
-Elementwise ops are the scalar table's own (`ops.py`), broadcasting as numpy does.
+needs that. An op with a parameter (an axis) is one row, bound per argument
+(`SUM.bound((axes, keepdims))`), so nodes stay binary and a pickle names the op by (name, arg).
+Elementwise ops are the scalar table's own (`scalar.py`), broadcasting as numpy does.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -19,18 +18,14 @@ import numpy as np
 
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, const, var
+from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, children_of, const, var
+from symgrad.ir.op import DECLARED_ELSEWHERE, PREC_MUL, PREC_POSTFIX, Op, no_interval
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op, mul
+from symgrad.ops.scalar import mul
 
 Axis = int | Sequence[int] | None
 
-SCALAR_FORMS: dict[Op, Callable[..., np.ndarray]] = {}
-"""Ops whose numpy function cannot run on object arrays of scalar Tensors register here how
-to write them out in scalars (for `scalar_expansion`)."""
-
-
-def _tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Callable,
+def tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Callable,
                pullback: Callable, text: str, latex: str, **fields: Any) -> Op:
     def no_partials(a: Tensor, b: Tensor | None, out: Tensor) -> tuple:
         raise TypeError(f"{name} is a tensor op: its adjoints come from its pullback")
@@ -39,8 +34,8 @@ def _tensor_op(name: str, arity: int, numpy: Callable[..., Any], infer_shape: Ca
         raise TypeError(f"{name} is a tensor op: sympy sees its scalar expansion")
 
     op = Op(name, arity, numpy, no_sympy, no_partials, latex=latex, text=text,
-            infer_shape=infer_shape, pullback=pullback, **fields)
-    ops.DECLARED_ELSEWHERE[name] = op
+            infer_shape=infer_shape, pullback=pullback, interval=no_interval, **fields)
+    DECLARED_ELSEWHERE[name] = op
     return op
 
 
@@ -94,7 +89,7 @@ def _matmul_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
     return ga, matmul(transpose(a), g)
 
 
-matmul_op = _tensor_op(
+matmul_op = tensor_op(
     "matmul", 2, np.matmul, _product_shape("matmul", "matrix", "vector or matrix"),
     _matmul_pullback, "{a}@{b}", "{a} {b}",
     symbol="@", precedence=PREC_MUL, doc="matrix product A@B, A@x",
@@ -106,14 +101,14 @@ def _vecmat_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
     return matmul(b, g), outer(a, g)
 
 
-vecmat = _tensor_op(
+vecmat = tensor_op(
     "vecmat", 2, np.matmul, _product_shape("vecmat", "vector", "matrix"), _vecmat_pullback,
     "{a}.T@{b}", "{a}^{{\\top}} {b}",
     symbol="@", precedence=PREC_MUL, doc="x@A for a vector x, the row vector x.T A",
 )
 
 
-inner = _tensor_op(
+inner = tensor_op(
     "inner", 2, np.matmul, _product_shape("inner", "vector", "vector"),
     lambda a, b, out, g: (g * b, g * a),
     "{a}.T@{b}", "{a}^{{\\top}} {b}", symbol="@", precedence=PREC_MUL,
@@ -126,7 +121,7 @@ def _outer_pullback(a: Tensor, b: Tensor, out: Tensor, g: Tensor) -> tuple:
     return matmul(g, b), matmul(transpose(g), a)
 
 
-outer_op = _tensor_op(
+outer_op = tensor_op(
     "outer", 2, np.outer, shapes.outer, _outer_pullback, "{a}@{b}.T", "{a} {b}^{{\\top}}",
     symbol="@", precedence=PREC_MUL, doc="the outer product of vectors, x y.T",
 )
@@ -142,7 +137,7 @@ def _fold_transpose(a: Tensor, b: None) -> Tensor | None:
     return children.a if children is not None and children.op is transpose_op else None
 
 
-transpose_op = _tensor_op(
+transpose_op = tensor_op(
     "transpose", 1, np.transpose, lambda a, b: shapes.transpose(a), _transpose_pullback,
     "{a}.T", "{a}^{{\\top}}", symbol=".T", precedence=PREC_POSTFIX, doc="a matrix's transpose",
     fold=_fold_transpose,
@@ -184,89 +179,35 @@ def transpose(a: Any) -> Tensor:
     return apply(transpose_op, a)  # A.T.T folds to A (the op's `fold`)
 
 
-# --- reductions ------------------------------------------------------------------------
+# --- ops with a parameter: one row each, bound per argument ------------------------------
 
 
-def _axes_key(axes: tuple[int, ...] | None) -> str:
-    """The part of an op's name that says its axes: `_axis0_1`, or nothing for every axis."""
-    return "" if axes is None else "_axis" + "_".join(map(str, axes))
+def _parameterized(name: str, pullback: Callable, bind: Callable[[Any], dict[str, Any]],
+                   doc: str) -> Op:
+    """The row of a tensor op with a parameter (its axes): `row.bound(arg)` is the op for one
+    argument, sharing the row's name and pullback (which reads `out.op.arg`), with the numpy
+    function, shape rule, text and LaTeX that `bind(arg)` gives."""
+
+    def unbound(*operands: Any) -> Any:
+        raise TypeError(f"{name} takes a parameter: use the op its row binds, row.bound(arg)")
+
+    return tensor_op(name, 1, unbound, unbound, pullback, "", "", bind=bind, doc=doc)
 
 
-def _dims_key(dims: shapes.Shape) -> str:
-    """Dimensions in an op's name, each as its length and text (`N_k`, 2 -> `3_N_k_1_2`), so
-    names with underscores read back as they were; a name with other than ASCII as the hex
-    of its UTF-8 (`ℕ` -> `6ue28495`), so the op's name stays a name in generated code (where
-    Python reads `ℕ` as `N`)."""
-    keys = []
-    for dim in dims:
-        text = str(dim)
-        if text.isascii():
-            keys.append(f"{len(text)}_{text}")
-        else:
-            hexed = text.encode().hex()
-            keys.append(f"{len(hexed)}u{hexed}")
-    return "_".join(keys)
-
-
-_DIM = re.compile(r"(\d+)([_u])")
-
-
-def _dims_from_key(key: str) -> shapes.Shape | None:
-    """The dimensions `_dims_key` wrote, or None for text it cannot have written."""
-    dims: list[int | str] = []
-    position = 0
-    while position < len(key):
-        if dims and key[position] == "_":
-            position += 1
-        match = _DIM.match(key, position)
-        if match is None:
-            return None
-        position = match.end() + int(match.group(1))
-        text = key[match.end() : position]
-        if match.group(2) == "u":
-            try:
-                text = bytes.fromhex(text).decode()
-            except ValueError:
-                return None
-        dims.append(int(text) if text.isdecimal() else text)
-    return tuple(dims)
-
-
-_PER_PARAMETER = re.compile(
-    r"(?P<family>sum|mean|count|expand_dims|softmax|logsumexp)(?:_axis(?P<axes>\d+(?:_\d+)*))?"
-    r"(?P<keepdims>_keepdims)?(?:_of_(?P<dims>\w+))?"
-)
-
-
-def op_made_per_parameter(name: str) -> Op | None:
-    """The op of this module that a parameter (an axis) makes, found by its name and made now
-    if this process has not made it yet; None if no such op has that name. A pickled graph and
-    a compiled function name their ops, so they load in a process that never built them.
-
-    >>> op_made_per_parameter("sum_axis0_keepdims").text
-    'sum({a}, axis=0, keepdims=True)'
-    >>> op_made_per_parameter("sum_axis1_0") is None  # never made: axes are sorted
-    True
-    """
-    match = _PER_PARAMETER.fullmatch(name)
-    if match is None:
+def _axes(arg: Any) -> tuple[int, ...] | None:
+    """The axes an argument names: None (every axis) or sorted distinct axes; a ValueError
+    for anything else (a pickle may carry anything)."""
+    if arg is None:
         return None
-    family, axes_text, keepdims, dims_text = match.group("family", "axes", "keepdims", "dims")
-    axes = None if axes_text is None else tuple(int(axis) for axis in axes_text.split("_"))
-    if axes is not None and axes != tuple(sorted(set(axes))):
-        return None
-    op: Op | None = None
-    if dims_text is not None:
-        dims = _dims_from_key(dims_text)
-        if family == "count" and dims and not keepdims:
-            op = _count_op(axes, dims)
-    elif family in ("sum", "mean"):
-        op = _sum_op(axes, keepdims is not None, family == "mean")
-    elif keepdims is None and family in ("softmax", "logsumexp"):
-        op = (_softmax_op if family == "softmax" else _logsumexp_op)(axes)
-    elif keepdims is None and family == "expand_dims" and axes is not None:
-        op = _expand_dims_op(axes)
-    return op if op is not None and op.name == name else None
+    if not isinstance(arg, tuple) or not all(type(axis) is int and axis >= 0 for axis in arg) \
+            or not arg or arg != tuple(sorted(set(arg))):
+        raise ValueError(f"axes must be None or sorted distinct axes, got {arg!r}")
+    return arg
+
+
+def _arg(out: Tensor) -> Any:
+    """The argument of the op of the node `out` (a pullback's own node)."""
+    return children_of(out).op.arg
 
 
 def _axis_text(axes: tuple[int, ...] | None, keepdims: bool) -> str:
@@ -274,28 +215,62 @@ def _axis_text(axes: tuple[int, ...] | None, keepdims: bool) -> str:
     return text + (", keepdims=True" if keepdims else "")
 
 
-@functools.cache
-def _sum_op(axes: tuple[int, ...] | None, keepdims: bool, mean: bool) -> Op:
-    name = "mean" if mean else "sum"
-    function = np.mean if mean else np.sum
+def _reduction_fields(name: str, function: Callable[..., Any]) -> Callable[[Any], dict]:
+    """`bind` of sum and mean, whose argument is (axes, keepdims)."""
 
-    def numpy(a: Any) -> Any:
-        return function(a, axis=axes, keepdims=keepdims)
+    def bind(arg: Any) -> dict[str, Any]:
+        axes, keepdims = _axes(arg[0]), arg[1]
+        if type(keepdims) is not bool:
+            raise ValueError(f"keepdims must be True or False, got {keepdims!r}")
+        subscript = "" if axes is None else f"_{{{{{','.join(map(str, axes))}}}}}"  # _{0}
+        return dict(
+            source=lambda a: function(a, axis=axes, keepdims=keepdims),
+            infer_shape=lambda a, b: shapes.reduce(a, shapes.normalize_axis(axes, len(a)),
+                                                   keepdims),
+            text=f"{name}({{a}}{_axis_text(axes, keepdims)})",
+            latex="\\operatorname{{" + name + "}}" + subscript + "\\left({a}\\right)",
+            doc=f"{name} over {'every axis' if axes is None else f'axis {axes}'}",
+        )
 
-    def pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
-        if g.shape != () and not keepdims and axes is not None:
-            g = apply(_expand_dims_op(axes), g)  # back in the reduced axes' places
-        return (_over_count(g, a, axes) if mean else g,)
+    return bind
 
-    axis_text = _axis_text(axes, keepdims)
-    subscript = "" if axes is None else f"_{{{{{','.join(map(str, axes))}}}}}"  # _{0}
-    latex = "\\operatorname{{" + name + "}}" + subscript + "\\left({a}\\right)"
-    return _tensor_op(
-        name + _axes_key(axes) + ("_keepdims" if keepdims else ""), 1, numpy,
-        lambda a, b: shapes.reduce(a, shapes.normalize_axis(axes, len(a)), keepdims),
-        pullback, f"{name}({{a}}{axis_text})", latex,
-        doc=f"{name} over {'every axis' if axes is None else f'axis {axes}'}",
-    )
+
+def _sum_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
+    axes, keepdims = _arg(out)
+    if g.shape != () and not keepdims and axes is not None:
+        g = apply(EXPAND_DIMS.bound(axes), g)  # back in the reduced axes' places
+    return (g,)
+
+
+def _mean_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
+    (g,) = _sum_pullback(a, b, out, g)
+    return (_over_count(g, a, _arg(out)[0]),)
+
+
+SUM = _parameterized("sum", _sum_pullback, _reduction_fields("sum", np.sum),
+                     "the sum over axes: bound to (axes, keepdims), axes None for every axis")
+MEAN = _parameterized("mean", _mean_pullback, _reduction_fields("mean", np.mean),
+                      "the mean over axes: bound to (axes, keepdims), axes None for every axis")
+
+
+def _count_fields(arg: Any) -> dict[str, Any]:
+    """`bind` of count, whose argument is (axes, dims): the named dimensions it multiplies."""
+    axes, dims = _axes(arg[0]), arg[1]
+    if not isinstance(dims, tuple) or not dims or not all(
+            isinstance(dim, str) or type(dim) is int for dim in dims):
+        raise ValueError(f"count takes the dimensions it multiplies, got {dims!r}")
+    text = "*".join(map(str, dims))
+
+    def numpy(a: Any) -> float:
+        sizes = np.shape(a) if axes is None else [np.shape(a)[axis] for axis in axes]
+        return float(np.prod(sizes))
+
+    return dict(source=numpy, infer_shape=lambda a, b: (), latex=text.replace("*", " "),
+                text=text if "*" not in text else f"({text})")
+
+
+COUNT = _parameterized("count", lambda a, b, out, g: (0,), _count_fields,
+                       "the number of elements a mean divides by: bound to (axes, dims)")
 
 
 def _over_count(g: Tensor, a: Tensor, axes: tuple[int, ...] | None) -> Tensor:
@@ -304,22 +279,7 @@ def _over_count(g: Tensor, a: Tensor, axes: tuple[int, ...] | None) -> Tensor:
     reduced = a.shape if axes is None else tuple(a.shape[axis] for axis in axes)
     if not any(isinstance(dim, str) for dim in reduced):
         return apply(mul, const(1 / shapes.size(reduced)), g)
-    return apply(ops.div, g, apply(_count_op(axes, reduced), a))
-
-
-@functools.cache
-def _count_op(axes: tuple[int, ...] | None, dims: shapes.Shape) -> Op:
-    text = "*".join(map(str, dims))
-
-    def numpy(a: Any) -> float:
-        dims = np.shape(a) if axes is None else [np.shape(a)[axis] for axis in axes]
-        return float(np.prod(dims))
-
-    return _tensor_op(
-        "count" + _axes_key(axes) + "_of_" + _dims_key(dims), 1, numpy,
-        lambda a, b: (), lambda a, b, out, g: (0,), text if "*" not in text else f"({text})",
-        text.replace("*", " "), doc="the number of elements a mean divides by",
-    )
+    return apply(ops.div, g, apply(COUNT.bound((axes, reduced)), a))
 
 
 def _reduction(a: Any, axis: Axis, keepdims: bool, mean: bool) -> Tensor:
@@ -329,7 +289,7 @@ def _reduction(a: Any, axis: Axis, keepdims: bool, mean: bool) -> Tensor:
     axes = shapes.normalize_axis(axis, len(a.shape))
     if axes is not None and len(axes) == len(a.shape):
         axes = None if not keepdims else axes
-    return apply(_sum_op(axes, keepdims, mean), a)
+    return apply((MEAN if mean else SUM).bound((axes, keepdims)), a)
 
 
 def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
@@ -351,25 +311,32 @@ def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return _reduction(a, axis, keepdims, mean=True)
 
 
-@functools.cache
-def _expand_dims_op(axes: tuple[int, ...]) -> Op:
+def _expand_dims_fields(arg: Any) -> dict[str, Any]:
+    """`bind` of expand_dims, whose argument is the axes to insert."""
+    axes = _axes(arg)
+    if axes is None:
+        raise ValueError("expand_dims takes the axes to insert, got None")
+
     def infer(a: shapes.Shape, b: None) -> shapes.Shape:
         dims = list(a)
         for axis in axes:
             dims.insert(axis, 1)
         return tuple(dims)
 
-    def pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
-        if g.shape == ():
-            return (g,)
-        return (apply(_sum_op(axes, False, False), expand(g, out)),)
+    return dict(source=lambda a: np.expand_dims(a, axes), infer_shape=infer, latex="{a}",
+                text=f"expand_dims({{a}}, {axes[0] if len(axes) == 1 else axes})")
 
-    return _tensor_op(
-        "expand_dims" + _axes_key(axes), 1,
-        lambda a: np.expand_dims(a, axes), infer, pullback,
-        f"expand_dims({{a}}, {axes[0] if len(axes) == 1 else axes})", "{a}",
-        doc="the operand with new axes of length 1 (a reduction's adjoint, put back in place)",
-    )
+
+def _expand_dims_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
+    if g.shape == ():
+        return (g,)
+    return (apply(SUM.bound((_arg(out), False)), expand(g, out)),)
+
+
+EXPAND_DIMS = _parameterized(
+    "expand_dims", _expand_dims_pullback, _expand_dims_fields,
+    "the operand with new axes of length 1 (a reduction's adjoint, put back in place)",
+)
 
 
 def _broadcast_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
@@ -379,7 +346,7 @@ def _broadcast_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
     return b
 
 
-broadcast_like = _tensor_op(
+broadcast_like = tensor_op(
     "broadcast_like", 2, lambda a, b: np.broadcast_to(a, np.shape(b)), _broadcast_shape,
     lambda a, b, out, g: (unbroadcast(g, a, out), 0), "broadcast_to({a}, {b}.shape)", "{a}",
     doc="a repeated to b's shape (b gives only its shape)",
@@ -392,7 +359,7 @@ def _eye_shape(a: shapes.Shape, b: None) -> shapes.Shape:
     return a
 
 
-eye_like = _tensor_op(
+eye_like = tensor_op(
     "eye_like", 1, lambda a: np.eye(np.shape(a)[0]), _eye_shape, lambda a, b, out, g: (0,),
     "eye_like({a})", "I", doc="the identity matrix of a square matrix's shape",
 )
@@ -402,7 +369,7 @@ def _trace_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
     return (g * apply(eye_like, a),)  # d tr(A) = tr(I dA)
 
 
-trace_op = _tensor_op(
+trace_op = tensor_op(
     "trace", 1, np.trace, lambda a, b: _eye_shape(a, b)[:0], _trace_pullback,
     "trace({a})", "\\operatorname{{tr}}\\left({a}\\right)", doc="the sum of the diagonal",
 )
@@ -427,43 +394,52 @@ def _stable_logsumexp(a: Any, axes: tuple[int, ...] | None, keepdims: bool) -> A
     return total if keepdims else np.squeeze(total, axis=axes)
 
 
-@functools.cache
-def _softmax_op(axes: tuple[int, ...] | None) -> Op:
-    def numpy(a: Any) -> Any:
-        return np.exp(a - _stable_logsumexp(a, axes, keepdims=True))
-
-    def pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
-        # d softmax = s*(da - sum(s*da)): the adjoint is s*(g - sum(g*s))
-        return (out * (g - sum(g * out, axis=axes, keepdims=True)),)
-
-    op = _tensor_op(
-        "softmax" + _axes_key(axes), 1, numpy,
-        lambda a, b: a if axes is None or max(axes) < len(a) else _axis_error(axes, a),
-        pullback, f"softmax({{a}}{_axis_text(axes, False)})",
-        "\\operatorname{{softmax}}\\left({a}\\right)", doc="exp(a)/sum(exp(a)) along an axis",
+def _softmax_fields(arg: Any) -> dict[str, Any]:
+    """`bind` of softmax, whose argument is its axes (None: every element)."""
+    axes = _axes(arg)
+    return dict(
+        source=lambda a: np.exp(a - _stable_logsumexp(a, axes, keepdims=True)),
+        infer_shape=lambda a, b: a if axes is None or max(axes) < len(a)
+        else _axis_error(axes, a),
+        text=f"softmax({{a}}{_axis_text(axes, False)})",
+        latex="\\operatorname{{softmax}}\\left({a}\\right)",
     )
-    SCALAR_FORMS[op] = lambda a: _exp(a) / np.sum(_exp(a), axis=axes, keepdims=True)
-    return op
 
 
-@functools.cache
-def _logsumexp_op(axes: tuple[int, ...] | None) -> Op:
-    def numpy(a: Any) -> Any:
-        return _stable_logsumexp(a, axes, keepdims=False)
+def _softmax_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
+    # d softmax = s*(da - sum(s*da)): the adjoint is s*(g - sum(g*s))
+    return (out * (g - sum(g * out, axis=_arg(out), keepdims=True)),)
 
-    def pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
-        if g.shape != () and axes is not None:
-            g = apply(_expand_dims_op(axes), g)
-        return (g * apply(_softmax_op(axes), a),)
 
-    op = _tensor_op(
-        "logsumexp" + _axes_key(axes), 1, numpy,
-        lambda a, b: shapes.reduce(a, axes, False),
-        pullback, f"logsumexp({{a}}{_axis_text(axes, False)})",
-        "\\operatorname{{logsumexp}}\\left({a}\\right)", doc="log(sum(exp(a))) along an axis",
+def _logsumexp_fields(arg: Any) -> dict[str, Any]:
+    """`bind` of logsumexp, whose argument is its axes (None: every element)."""
+    axes = _axes(arg)
+    return dict(
+        source=lambda a: _stable_logsumexp(a, axes, keepdims=False),
+        infer_shape=lambda a, b: shapes.reduce(a, axes, False),
+        text=f"logsumexp({{a}}{_axis_text(axes, False)})",
+        latex="\\operatorname{{logsumexp}}\\left({a}\\right)",
     )
-    SCALAR_FORMS[op] = lambda a: _log(np.sum(_exp(a), axis=axes))
-    return op
+
+
+def _logsumexp_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
+    axes = _arg(out)
+    if g.shape != () and axes is not None:
+        g = apply(EXPAND_DIMS.bound(axes), g)
+    return (g * apply(SOFTMAX.bound(axes), a),)
+
+
+SOFTMAX = _parameterized("softmax", _softmax_pullback, _softmax_fields,
+                         "exp(a)/sum(exp(a)) along axes: bound to its axes")
+LOGSUMEXP = _parameterized("logsumexp", _logsumexp_pullback, _logsumexp_fields,
+                           "log(sum(exp(a))) along axes: bound to its axes")
+
+SCALAR_FORMS: dict[str, Callable[..., np.ndarray]] = {
+    "softmax": lambda axes, a: _exp(a) / np.sum(_exp(a), axis=axes, keepdims=True),
+    "logsumexp": lambda axes, a: _log(np.sum(_exp(a), axis=axes)),
+}
+"""Rows whose numpy function cannot run on object arrays of scalar Tensors, by name: how to
+write them out in scalars (for `scalar_expansion`), given the op's `arg` and its operand."""
 
 
 def object_array(value: Any) -> np.ndarray:
@@ -506,7 +482,7 @@ def softmax(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
     'softmax(z)'
     """
     a = as_tensor(a)
-    return apply(_softmax_op(_last_axis(a, axis)), a)
+    return apply(SOFTMAX.bound(_last_axis(a, axis)), a)
 
 
 def logsumexp(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
@@ -517,7 +493,7 @@ def logsumexp(a: Any, axis: Axis | Literal["last"] = "last") -> Tensor:
     'logsumexp(z)'
     """
     a = as_tensor(a)
-    return apply(_logsumexp_op(_last_axis(a, axis)), a)
+    return apply(LOGSUMEXP.bound(_last_axis(a, axis)), a)
 
 
 # --- norms and shaped variables --------------------------------------------------------
@@ -572,7 +548,11 @@ TENSOR_OPS: dict[str, Op] = {
     op.name: op for op in (matmul_op, vecmat, inner, outer_op, transpose_op, broadcast_like,
                            trace_op, eye_like)
 }
-"""The tensor ops without a parameter, by name (reductions and softmax are made per axis)."""
+"""The tensor ops without a parameter, by name (reductions and softmax are rows bound per
+axis: `PARAMETERIZED`)."""
+PARAMETERIZED: dict[str, Op] = {op.name: op for op in (SUM, MEAN, COUNT, EXPAND_DIMS, SOFTMAX,
+                                                       LOGSUMEXP)}
+"""The tensor ops with a parameter (their axes), by name: each row's `bound(arg)` is an op."""
 
 __all__ = ["TENSOR_OPS", "unbroadcast", "expand", "inner", "logsumexp", "matmul", "matrix",
            "mean", "norm", "outer", "softmax", "squared_norm", "sum", "trace", "transpose",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.graph import NamedConstant, Tensor
-from symgrad.ops.scalar import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
+from symgrad.ir.op import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
 
 def format_number(value: Any) -> str:

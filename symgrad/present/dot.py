@@ -118,6 +118,8 @@ def node_title(node: Tensor) -> str:
     op = node.children.op
     if op.arity == 1 and op.symbol is not None:  # unary minus: "-" alone reads like subtraction
         return op.name
+    if op.arg is not None:  # an op bound to its axes says them: sum(·, axis=0)
+        return op.text.format(a="·")
     if op.pullback is not None and op.name != "matmul":  # outer, vecmat: not a plain "@"
         return op.name
     return op.symbol if op.symbol is not None else op.name

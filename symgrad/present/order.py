@@ -30,9 +30,6 @@ from symgrad.ops.scalar import add, div, mul, neg, pow, sub
 Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
 Display = Any  # a display node: a `Shown`, or a `Tensor` (a leaf, a named node, one unchanged)
 
-FUNCTION_RANK = {"exp": 10, "log": 11, "sin": 20, "cos": 21, "tan": 22, "sinh": 30,
-                 "cosh": 31, "tanh": 32}
-"""Calls sympy orders specially (`sin(x)*cos(x)`, `exp(x)*log(x)`); other calls by name."""
 
 # factor groups: a product reads -x*2*pi*y*sin(x)*(x + 1)
 SIGNED, NUMBER, NAMED, VARIABLE, CALL, COMPOUND = range(-1, 5)
@@ -286,16 +283,17 @@ class CanonicalOrder:
         key_b = self._key(b) if b is not None else None
         height = 1 + max(key_a[6], 0 if key_b is None else key_b[6])
         names = (key_a[5] + (() if key_b is None else key_b[5]))[:3]
-        digest = _mix(op.name, key_a[7], 0 if key_b is None else key_b[7])
+        # an op bound to an argument sorts by its text: sum(x) before sum(x, axis=0)
+        label = op.name if op.arg is None else op.text
+        digest = _mix(label, key_a[7], 0 if key_b is None else key_b[7])
         if op is pow:  # next to its base: x*x**2*x**y
             power = (1, _number_field(b.number)[1]) if b.number is not None else (2, 0.0)
             return (*key_a[:4], power, names, height, digest)
         if op is neg:  # a sign goes first, as a coefficient does: -x*y
             return (SIGNED, *key_a[1:5], names, height, digest)
-        if op.symbol is None:  # a call: sin(x)
-            rank = FUNCTION_RANK.get(op.name, 99)
-            return (CALL, rank, op.name, (0, 0.0), (0, 0.0), names, height, digest)
-        return (COMPOUND, 0, op.name, (0, 0.0), (0, 0.0), names, height, digest)
+        if op.symbol is None:  # a call: sin(x), by its row's rank (as sympy: sin before cos)
+            return (CALL, op.rank, label, (0, 0.0), (0, 0.0), names, height, digest)
+        return (COMPOUND, 0, label, (0, 0.0), (0, 0.0), names, height, digest)
 
     def _term_key(self, node: Display) -> Key:
         """The key of a term in a sum: a product by its factors other than numbers (2*x sorts

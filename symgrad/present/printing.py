@@ -24,7 +24,7 @@ from symgrad.ir.graph import (
     toposort,
     use_counts,
 )
-from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op
+from symgrad.ir.op import PREC_MUL, PREC_POSTFIX, Op
 from symgrad.ops.text import format_number, needs_parens, precedence_of
 from symgrad.present.order import CanonicalOrder
 

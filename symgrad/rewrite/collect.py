@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of
-from symgrad.ops.scalar import Op, add, cos, div, mul, neg, pow, sin, sub
+from symgrad.ir.op import Op
+from symgrad.ops.scalar import add, cos, div, mul, neg, pow, sin, sub
 from symgrad.rewrite.expand import distribute, expand
 from symgrad.rewrite.flatten import (
     SUM_OPS,

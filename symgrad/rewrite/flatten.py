@@ -16,7 +16,8 @@ from typing import Any, NamedTuple, Protocol
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, const
-from symgrad.ops.scalar import Op, add, div, mul, neg, pow, sub
+from symgrad.ir.op import Op
+from symgrad.ops.scalar import add, div, mul, neg, pow, sub
 
 Number = int | float | Fraction
 Exponent = Number | Tensor  # a power's exponent: a number, or a node (x**y)

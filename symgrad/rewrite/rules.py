@@ -33,8 +33,8 @@ from typing import Any
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, const
+from symgrad.ir.op import Op
 from symgrad.ops.scalar import (
-    Op,
     abs,
     add,
     cos,

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, children_of, count_ops, gc_paused, tensor_roots, toposort
-from symgrad.ops.scalar import OPS, Op
+from symgrad.ir.op import OPS, Op
 from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
 from symgrad.rewrite.rules import RULES_BY_OP, Var, build, match
 

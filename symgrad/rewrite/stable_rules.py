@@ -270,7 +270,8 @@ def norm(node: Tensor) -> Rewritten | None:
 def _summed_exponent(node: Tensor) -> Tensor | None:
     """v for a node sum(exp(v)) summing every element of a tensor; else None."""
     children = node.children
-    if children is None or children.op.name != "sum" or children.a.op is not exp:
+    if children is None or children.op is not tensor_ops.SUM.bound((None, False)) \
+            or children.a.op is not exp:
         return None
     return children_of(children.a).a
 

@@ -41,8 +41,8 @@ from symgrad.ir.graph import (
     toposort,
     unwrap,
 )
+from symgrad.ir.op import OPS, Op
 from symgrad.ir.wrt import as_variables
-from symgrad.ops import scalar as ops
 from symgrad.present.printing import inlined_size
 from symgrad.rewrite.stabilize import stabilize
 
@@ -64,10 +64,10 @@ __all__ = [
 _KINK_FUNCTIONS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta)
 
 
-def kinked_ops() -> list[ops.Op]:
+def kinked_ops() -> list[Op]:
     """The ops with a kink or a jump (relu, abs, max, comparisons, ...): those whose table
     entry declares `kinks`."""
-    return [op for op in ops.OPS.values() if op.kinks is not None]
+    return [op for op in OPS.values() if op.kinks is not None]
 
 
 _ON_KINK = 1e-7  # |argument of a kinked op| below this counts as sitting on the kink
@@ -813,7 +813,7 @@ def _ask_sympy(f: Tensor, wrt: Tensor, derivative: Tensor, samples: int, seed: i
     return result
 
 
-_WORKER_OPS = dict(ops.OPS)
+_WORKER_OPS = dict(OPS)
 """The ops a worker process has: those of symgrad's own table. An op registered later lives
 in this process only (its numpy and sympy forms are functions, which do not pickle)."""
 
@@ -988,10 +988,11 @@ def check(
     relu'(0) = 0); points there are skipped and the convention is noted, never failed.
 
     >>> from symgrad.ir.graph import variables
+    >>> from symgrad.ops.scalar import relu, sin
     >>> x, y = variables("x y")
-    >>> bool(check(ops.sin(x) * y, x))
+    >>> bool(check(sin(x) * y, x))
     True
-    >>> print(check(ops.relu(x) * y, [x, y]))
+    >>> print(check(relu(x) * y, [x, y]))
     d/dx: agree (proved symbolically; equal at 20 random points)
       symgrad: y*step(x)
       sympy:   y*step(x)

@@ -75,9 +75,9 @@ def expand(f: Tensor, sizes: Mapping[str, int] | None = None) -> np.ndarray:
             continue
         a, b, op = children
         operands = [values[a]] if b is None else [values[a], values[b]]
-        scalar_form = SCALAR_FORMS.get(op)
+        scalar_form = SCALAR_FORMS.get(op.name)
         if scalar_form is not None:
-            result = scalar_form(*operands)
+            result = scalar_form(op.arg, *operands)
         elif op.infer_shape is None:  # elementwise: broadcast, one scalar node per element
             result = elementwise(op, *operands)
         else:  # matmul, sum, transpose, ...: numpy's own, adding and multiplying Tensors

@@ -19,8 +19,8 @@ from strategies import VARIABLES, X, Y, expressions
 
 import symgrad as sg
 from symgrad.backends import kernels
+from symgrad.ir.op import OPS
 from symgrad.ir.shapes import ShapeError
-from symgrad.ops.scalar import OPS
 
 TINY, HUGE = 5e-324, 1.7976931348623157e308
 SPECIALS = (
