@@ -140,7 +140,8 @@ def lower(
                 reads.append((~ref_b,) if ref_b < 0 else ())
             reference[node] = ~len(ops)
             ops.append(op)
-            references += (ref_a, ref_b)
+            references.append(ref_a)
+            references.append(ref_b)
         roots = [reference[root] for root in outputs]
         result, slots = allocate_slots(
             reads,
