@@ -164,9 +164,9 @@ def _known(known: Mapping[Tensor, Any] | None) -> dict[Tensor, Any]:
     for node, value in (known or {}).items():
         if not isinstance(node, Tensor):
             raise TypeError(f"known maps nodes (Tensors) to values, got the key {node!r}")
-        # floats, the common case, pass at the cost of one check
-        values[node] = value if isinstance(value, float) else real_input(
-            node.name or "a known node", value)
+        if not isinstance(value, float):  # floats, the common case, cost one check
+            value = real_input(node.name or "a known node", value)
+        values[node] = value
     return values
 
 
