@@ -205,6 +205,11 @@ def test_the_lowering_run_slot_by_slot_gives_evaluate(expression, point):
     np.testing.assert_array_equal(np.array(actual, dtype=float), np.array(expected, dtype=float))
 
 
+def test_the_lowering_names_a_variable_missing_from_its_inputs():
+    with pytest.raises(ValueError, match="'y', not among inputs"):
+        lower([X], [X * Y])
+
+
 @given(st.lists(st.lists(st.integers(0, 50), max_size=3), min_size=1, max_size=40),
        st.booleans(), st.booleans())
 def test_allocated_slots_hold_every_value_until_its_last_read(raw_reads, share, latest):
