@@ -15,6 +15,8 @@ from strategies import VARIABLES, X, Y, Z, close, expressions, points
 
 import symgrad as sg
 from symgrad.backends import blocks, kernels, numba_backend
+from symgrad.backends.blocks import tape_block_size
+from symgrad.backends.lowering import allocate_slots, lower
 from symgrad.backends.tape import build_tape
 from symgrad.ir.op import OPS, Op, registered
 
@@ -98,7 +100,7 @@ def test_each_op_matches_numpy_everywhere(name):
 def test_every_point_is_computed_once_across_block_boundaries(blocks_and_points):
     f = sg.lambdify([X, Y], [X * Y + sg.sin(X), X - 2 * Y], backend="numba")
     whole, points = blocks_and_points
-    size = whole * numba_backend.block_size(f.tape.slots, 10**6) + points
+    size = whole * tape_block_size(f.tape.slots, 10**6) + points
     x = np.linspace(-1, 1, size)
     product, difference = f(x, 3.0)
     assert product.shape == difference.shape == (size,)
@@ -182,6 +184,47 @@ def test_results_never_share_a_slot_with_their_operands():
     code = tape.code
     assert not np.any(code[:, 1] == code[:, 2]) and not np.any(code[:, 1] == code[:, 3])
     assert tape.slots < len(code)  # slots are reused
+
+
+@given(expressions(), points())
+def test_the_lowering_run_slot_by_slot_gives_evaluate(expression, point):
+    """Instructions run in order over the slots, each reading its operands' slots, give what
+    `evaluate` gives: no slot is overwritten while a later instruction still reads it."""
+    outputs = [expression, *sg.gradient(expression, [X, Y])]
+    lowered = lower(VARIABLES, outputs)
+    slots = [None] * lowered.slots
+    slots[: len(VARIABLES)] = [point[variable.name] for variable in VARIABLES]
+    for index, constant in enumerate(lowered.constants, lowered.arguments):
+        slots[index] = constant.value
+    with np.errstate(all="ignore"):
+        for destination, op, a, b in lowered.instructions():
+            assert destination not in (a, b)
+            slots[destination] = op.numpy(slots[a]) if b is None else op.numpy(slots[a], slots[b])
+        expected = sg.evaluate(outputs, point)
+    actual = [slots[slot] for slot in lowered.outputs]
+    np.testing.assert_array_equal(np.array(actual, dtype=float), np.array(expected, dtype=float))
+
+
+def test_the_lowering_names_a_variable_missing_from_its_inputs():
+    with pytest.raises(ValueError, match="'y', not among inputs"):
+        lower([X], [X * Y])
+
+
+@given(st.lists(st.lists(st.integers(0, 50), max_size=3), min_size=1, max_size=40),
+       st.booleans(), st.booleans())
+def test_allocated_slots_hold_every_value_until_its_last_read(raw_reads, share, latest):
+    reads = [[value % step for value in operands] if step else [] for step, operands in
+             enumerate(raw_reads)]
+    kept = [len(reads) - 1]
+    slots, end = allocate_slots(reads, kept, share_operands=share, latest_first=latest)
+    holder: dict[int, int] = {}  # slot -> the value it holds
+    for step, operands in enumerate(reads):
+        assert all(holder[slots[value]] == value for value in operands)
+        if not share:
+            assert slots[step] not in {slots[value] for value in operands}
+        holder[slots[step]] = step
+    assert holder[slots[kept[0]]] == kept[0]
+    assert end == len(set(slots)) and max(slots) == end - 1
 
 
 @pytest.mark.usefixtures("interpreter")

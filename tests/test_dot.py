@@ -224,3 +224,10 @@ def test_a_picture_dot_refuses_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(graph, "body", [*graph.body, "}"])  # a DOT syntax error
     with pytest.raises(dot_module.GraphvizError, match=r"dot failed \(exit 1\): Error: .*syntax"):
         dot_module.pipe(graph, "svg")
+
+
+def test_a_graph_whose_names_clash_draws_without_values():
+    x, vector_x = sg.var("x"), sg.var("x", shape=(2,))
+    source = sg.to_dot(x * vector_x + 1, env={"x": 2.0}).source
+    assert source.count("label=") >= 4 and "data" not in source
+    assert "data 5" in sg.to_dot(x * x + 1, env={"x": 2.0}).source

@@ -5,8 +5,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from strategies import close, expressions, points
 
 import symgrad as sg
+from symgrad.backends.evaluate import node_values
+from symgrad.ir.graph import toposort
 from symgrad.ir.op import Op
 
 
@@ -133,3 +137,48 @@ def test_outputs_evaluated_together_share_their_batch_of_points():
     f = 3 * x + 1
     values = sg.evaluate([f, f.grad(x)], {"x": np.array([0.0, 1.0, 2.0])})
     np.testing.assert_array_equal(values[1], [3.0, 3.0, 3.0])
+
+
+# --- node_values: every node's value, starting from known ones -------------------------------
+
+
+@given(expressions(), points())
+def test_node_values_gives_what_evaluate_gives_for_every_node(expression, point):
+    with np.errstate(all="ignore"):
+        values = node_values(expression, point)
+        for node in toposort(expression):
+            assert close(float(values[node]), sg.evaluate(node, point), rtol=0, atol=0)
+
+
+def test_the_walk_stops_at_known_nodes():
+    x, y = sg.variables("x y")
+    inner = sg.sin(x) * y
+    values = node_values([inner + 1, inner * 2], known={inner: 10.0})
+    assert float(values[inner + 1]) == 11.0 and float(values[inner * 2]) == 20.0
+    assert x not in values and sg.sin(x) not in values  # unbound, and never needed
+
+
+def test_known_values_are_checked():
+    x = sg.var("x")
+    with pytest.raises(TypeError, match="known maps nodes"):
+        node_values(x + 1, known={"x": 1.0})
+    with pytest.raises(TypeError, match="must be a real number"):
+        node_values(x + 1, known={x: "one"})
+
+
+def test_partial_leaves_out_what_an_unbound_variable_reaches():
+    x, y = sg.variables("x y")
+    f = sg.exp(x) * y + x
+    with pytest.raises(sg.UnboundVariableError):
+        node_values(f, {"x": 0.0})
+    values = node_values(f, {"x": 0.0}, partial=True)
+    assert set(values) == {x, sg.exp(x)} and float(values[sg.exp(x)]) == 1.0
+
+
+def test_node_values_keeps_the_gradient_of_where_finite():
+    x = sg.var("x")
+    f = sg.where(x > 0, sg.sqrt(x), 0)
+    derivative = f.grad(x)
+    with np.errstate(all="ignore"):
+        values = node_values(derivative, {"x": -1.0}, known={f: 0.0})
+    assert float(values[derivative]) == 0.0

@@ -1,7 +1,8 @@
-"""Bounded memory for the numpy backend: a generated function called on big arrays runs on
+"""Bounded memory for both backends: a compiled function called on big arrays runs on
 consecutive blocks of the (broadcast, flattened) points, so its temporaries are arrays of one
 block, not of every point. A reverse-mode gradient keeps many values alive at once; unblocked,
-each would be a full-length array.
+each would be a full-length array. Here are the block sizes of the numpy backend
+(`block_size`) and of the tape interpreter (`tape_block_size`), and numpy's blocked call.
 """
 
 from __future__ import annotations
@@ -27,6 +28,32 @@ def block_size(temporaries: int) -> int:
     """
     # Evaluating one line's expression makes a few unnamed temporaries too.
     return max(MIN_BLOCK, BLOCK_BYTES // (8 * (temporaries + 4)))
+
+
+# The tape interpreter's blocks. A slot's row is short enough that the rows written last stay
+# in the L1 cache for the instructions reading them next (TAPE_ROW_BLOCK points; measured best
+# between 128 and 256 on the logistic map's derivatives), longer when every slot fits in L1
+# at once (L1_BYTES), and all slots fit in L2 (L2_BYTES); at most TAPE_MAX_BLOCK points
+# (longer inner loops gain nothing) and at least TAPE_MIN_BLOCK (shorter ones pay the op
+# dispatch per point).
+L1_BYTES = 32 << 10
+L2_BYTES = 2 << 20
+TAPE_ROW_BLOCK = 128
+TAPE_MAX_BLOCK = 1024
+TAPE_MIN_BLOCK = 16
+
+
+def tape_block_size(slots: int, points: int) -> int:
+    """Points per block for a tape of `slots` slots run on `points` points.
+
+    >>> tape_block_size(200, 10**6), tape_block_size(2000, 10**6), tape_block_size(8, 10**6)
+    (128, 128, 512)
+    >>> tape_block_size(8, 100)
+    100
+    """
+    row = 8 * max(slots, 1)  # bytes per point
+    block = min(TAPE_MAX_BLOCK, max(TAPE_ROW_BLOCK, L1_BYTES // row), L2_BYTES // row)
+    return max(TAPE_MIN_BLOCK, min(block, points))
 
 
 def in_blocks(function: Callable[..., Any], block: int) -> Callable[..., Any]:

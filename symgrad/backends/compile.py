@@ -10,7 +10,6 @@ numpy function comes from the op table (`op.numpy`).
 
 from __future__ import annotations
 
-import heapq
 import inspect
 import keyword
 import math
@@ -24,6 +23,7 @@ import numpy as np
 from symgrad.backends.argcheck import checked_argument
 from symgrad.backends.blocks import block_size, in_blocks
 from symgrad.backends.chunked import has_dask_array, on_chunks
+from symgrad.backends.lowering import allocate_slots
 from symgrad.backends.numba_backend import NumbaFunction, lambdify_numba
 from symgrad.ir.graph import (
     NamedConstant,
@@ -351,35 +351,20 @@ def _allocate(
     taken: set[str],
     names: dict[str, str],
 ) -> list[str]:
-    """Names for temporaries, reusing a name once its value is dead (register allocation).
+    """Names for temporaries, reusing a name once its value is dead (`allocate_slots`: a
+    line may reuse the name of an operand it reads last; the lowest free number comes first).
 
     Returns the statements as lines; `names` (placeholder -> name) gains every temporary.
     """
-    end = len(statements)
-    last_use = [end] * end  # the statement index that reads each temporary last
-    for index, statement in enumerate(statements):
-        for temp in statement.reads:
-            last_use[temp] = index
-    for reads in result_reads:
-        for temp in reads:
-            last_use[temp] = end
     prefix = "t"
     while any(name.startswith(prefix) and name.removeprefix(prefix).isdigit() for name in taken):
         prefix = "_" + prefix
-    free: list[int] = []  # a heap of released name numbers
-    number_of = [0] * end  # temporary -> the number of its name
-    count = 0
+    kept = [temp for reads in result_reads for temp in reads]
+    numbers, _ = allocate_slots(
+        [statement.reads for statement in statements], kept, share_operands=True
+    )
     lines = []
-    for index, statement in enumerate(statements):
-        for temp in set(statement.reads):
-            if last_use[temp] == index:
-                heapq.heappush(free, number_of[temp])
-        if free:
-            number = heapq.heappop(free)
-        else:
-            number = count
-            count += 1
-        number_of[statement.temp] = number
+    for statement, number in zip(statements, numbers, strict=True):
         target = f"{prefix}{number}"
         text = statement.text.format_map(names)
         names[f"t{statement.temp}"] = target

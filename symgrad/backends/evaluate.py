@@ -1,5 +1,7 @@
 """Numeric evaluation with numpy: every shared node is computed once, iteratively, and arrays
 broadcast. Variables take their values from `env`, falling back to the values bound to them.
+`evaluate` gives the outputs' values; `node_values`, on the same walk, every node's, and can
+start from values already known.
 """
 
 from __future__ import annotations
@@ -117,8 +119,55 @@ def evaluate(outputs: Any, env: Mapping[Any, Any] | None = None) -> Any:
     with gc_paused():
         order = toposort(roots)
         check_names(order)  # before any value is read: a clash, not a shape error, is the news
-        results = _broadcast(_evaluate(order, roots, bindings), bindings, order)
+        values = _walk(order, bindings, {}, partial=False)
+        # Scalars come back as Python floats, arrays as arrays.
+        results = _broadcast([_plain(values[root]) for root in roots], bindings, order)
     return results[0] if single else _nest(outputs, iter(results))
+
+
+def node_values(
+    outputs: Any,
+    env: Mapping[Any, Any] | None = None,
+    known: Mapping[Tensor, Any] | None = None,
+    *,
+    partial: bool = False,
+) -> dict[Tensor, Any]:
+    """The value of every node that the graphs of `outputs` (a Tensor, a list or nested lists)
+    need, by the walk `evaluate` runs: variables take their values from `env`, else their
+    bound values, and the walk starts from the `known` values, never entering the graph below
+    a known node (a gradient graph reads its forward graph's values that way). Each value has
+    its node's own shape; scalars may be numpy scalars. With `partial`, a node that needs a
+    variable with no value is left out instead (a half-bound graph still draws).
+
+    >>> from symgrad.ir.graph import variables
+    >>> x, y = variables("x y")
+    >>> values = node_values(x * y + 1, {"x": 2, "y": 3})
+    >>> float(values[x * y]), float(values[x * y + 1])
+    (6.0, 7.0)
+    >>> float(node_values(x * y + 1, known={x * y: 10.0})[x * y + 1])
+    11.0
+    >>> sorted(str(node) for node in node_values(x * y + 1, {"x": 2}, partial=True))
+    ['1', 'x']
+    """
+    roots = [outputs] if isinstance(outputs, Tensor) else _flatten(outputs)
+    bindings = _bindings(env)
+    values = _known(known)
+    with gc_paused():
+        order = toposort(roots, known=values)
+        check_names(order)
+        return _walk(order, bindings, values, partial)
+
+
+def _known(known: Mapping[Tensor, Any] | None) -> dict[Tensor, Any]:
+    """A copy of `known`, checked: nodes to real numbers or numeric arrays."""
+    values: dict[Tensor, Any] = {}
+    for node, value in (known or {}).items():
+        if not isinstance(node, Tensor):
+            raise TypeError(f"known maps nodes (Tensors) to values, got the key {node!r}")
+        if not isinstance(value, float):  # floats, the common case, cost one check
+            value = real_input(node.name or "a known node", value)
+        values[node] = value
+    return values
 
 
 def _flatten(outputs: Any) -> list[Tensor]:
@@ -186,8 +235,10 @@ def _near(name: str, bindings: dict[str, Any]) -> str | None:
     return close[0] if close else None
 
 
-def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]) -> list[Any]:
-    values: dict[Tensor, Any] = {}
+def _walk(
+    order: list[Tensor], bindings: dict[str, Any], values: dict[Tensor, Any], partial: bool
+) -> dict[Tensor, Any]:
+    """`values` with every node of `order` (operands first) that has a value added."""
     dims: dict[str, int] = {}  # sizes of named dimensions, bound by the first array seen
     for node in order:
         children = node.children
@@ -199,16 +250,21 @@ def _evaluate(order: list[Tensor], roots: list[Tensor], bindings: dict[str, Any]
             else:
                 value = bindings.get(node.name, node.value)
                 if value is None:
+                    if partial:
+                        continue
                     raise UnboundVariableError(node.name, _near(node.name, bindings))
                 if node.shape:
                     bind_dims(node.shape, np.shape(value), dims, node.name)
+        elif partial and (
+            children.a not in values or (children.b is not None and children.b not in values)
+        ):
+            continue
         elif children.b is None:
             value = children.op.numpy(values[children.a])
         else:
             value = children.op.numpy(values[children.a], values[children.b])
         values[node] = value
-    # Scalars come back as Python floats, arrays as arrays.
-    return [_plain(values[root]) for root in roots]
+    return values
 
 
 def _value_or_none(node: Tensor) -> Any:

@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -136,9 +137,21 @@ def interpreter_source(ops: Sequence[Op]) -> str:
         block_cases.append("                for j in range(m):\n")
         block_cases.append(f"                    registers[d, j] = op_{code}({block})\n")
     return _TEMPLATE.format(
-        functions="\n\n".join(functions), point="".join(point_cases), block="".join(block_cases)
+        functions="\n\n".join(functions),
+        point_decode=textwrap.indent(_DECODE, " " * 4),
+        point="".join(point_cases),
+        block_decode=textwrap.indent(_DECODE, " " * 8),
+        block="".join(block_cases),
     )
 
+
+# Both loops read an instruction alike: op code, destination slot, operand slots.
+_DECODE = """for i in range(code.shape[0]):
+    op = code[i, 0]
+    d = code[i, 1]
+    a = code[i, 2]
+    b = code[i, 3]
+"""
 
 # error_model="numpy": division by zero gives inf or nan, as in numpy, instead of raising.
 # No fastmath: results agree with the numpy backend to rounding.
@@ -154,12 +167,7 @@ import numpy as np
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def run_point(code, registers):
-    for i in range(code.shape[0]):
-        op = code[i, 0]
-        d = code[i, 1]
-        a = code[i, 2]
-        b = code[i, 3]
-{point}
+{point_decode}{point}
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def run_blocks(code, registers, inputs, input_slots, results, output_slots, first, stop):
@@ -170,12 +178,7 @@ def run_blocks(code, registers, inputs, input_slots, results, output_slots, firs
             s = input_slots[k]
             for j in range(m):
                 registers[s, j] = inputs[k, start + j]
-        for i in range(code.shape[0]):
-            op = code[i, 0]
-            d = code[i, 1]
-            a = code[i, 2]
-            b = code[i, 3]
-{block}
+{block_decode}{block}
         for k in range(output_slots.shape[0]):
             s = output_slots[k]
             for j in range(m):

@@ -1,6 +1,6 @@
 """`lambdify(..., backend="numba")`: a graph's tape (`symgrad.backends.tape`) run by the compiled
 interpreter (`symgrad.backends.kernels`). Scalars run the tape once; arrays broadcast, then run it
-over blocks of points sized so that the slots of one block stay in cache.
+over blocks of points sized so that the slots of one block stay in cache (`tape_block_size`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from symgrad.backends.argcheck import checked_argument
+from symgrad.backends.blocks import tape_block_size
 from symgrad.backends.chunked import has_dask_array, on_chunks
 from symgrad.backends.kernels import Interpreter, interpreter, numba_available
 from symgrad.backends.tape import Tape, UnsupportedOpError, build_tape
@@ -24,16 +25,6 @@ AUTO_NUMBA_OPS = 200
 """`backend="auto"` compiles graphs with this many ops or more with numba (smaller ones run
 as fast in numpy, without loading numba's compiled interpreter into the process)."""
 
-# Points per block. A slot's row is short enough that the rows written last stay in the L1
-# cache for the instructions reading them next (ROW_BLOCK points; measured best between 128
-# and 256 on the logistic map's derivatives), longer when every slot fits in L1 at once
-# (L1_BYTES), and all slots fit in L2 (L2_BYTES); at most MAX_BLOCK points (longer inner
-# loops gain nothing) and at least MIN_BLOCK (shorter ones pay the op dispatch per point).
-L1_BYTES = 32 << 10
-L2_BYTES = 2 << 20
-ROW_BLOCK = 128
-MAX_BLOCK = 1024
-MIN_BLOCK = 16
 # Inputs of PARALLEL_POINTS points or more run on up to THREADS threads.
 PARALLEL_POINTS = 1 << 16
 
@@ -223,7 +214,7 @@ class NumbaFunction:
         shape = np.broadcast_shapes(*(array.shape for array in arrays))
         tape = self.tape
         size = math.prod(shape)
-        block = block_size(tape.slots, size)
+        block = tape_block_size(tape.slots, size)
         # One-element arguments are filled once, like constants; the others are read from
         # `inputs` block by block.
         template = self._template.copy()
@@ -259,17 +250,6 @@ class NumbaFunction:
                     finished.result()
         outputs = [row.reshape(shape) for row in results]
         return outputs[0] if self._single else tuple(outputs)
-
-
-def block_size(slots: int, points: int) -> int:
-    """Points per block for a tape of `slots` slots run on `points` points (see ROW_BLOCK).
-
-    >>> block_size(200, 10**6), block_size(2000, 10**6), block_size(8, 10**6), block_size(8, 100)
-    (128, 128, 512, 100)
-    """
-    row = 8 * max(slots, 1)  # bytes per point
-    block = min(MAX_BLOCK, max(ROW_BLOCK, L1_BYTES // row), L2_BYTES // row)
-    return max(MIN_BLOCK, min(block, points))
 
 
 _MISSING = object()

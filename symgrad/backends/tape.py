@@ -1,10 +1,9 @@
 """A graph lowered to an instruction tape: op codes and operand slots in one integer array,
 the way an interpreter loop (`symgrad.backends.kernels`) wants it.
 
-Slot layout: the arguments first (one slot each), then the constants (filled once per call),
-then the values of inner nodes, whose slots are reused as soon as their last reader has run
-(a linear-scan register allocation over the topological order), so a graph of any size needs
-only as many slots as values alive at once.
+The slots are those of the graph's lowering (`symgrad.backends.lowering`): the arguments
+first, then the constants (filled once per call), then the values of inner nodes, each slot
+reused once its last reader has run.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from symgrad.ir.graph import Tensor, children_of, toposort
+from symgrad.backends.lowering import lower
+from symgrad.ir.graph import Tensor
 from symgrad.ir.op import Op
 
 
@@ -61,56 +61,18 @@ def build_tape(
     >>> tape.code.tolist(), tape.constants.tolist(), tape.outputs.tolist()
     ([[0, 3, 0, 2], [1, 4, 3, 1]], [1.0], [4])
     """
-    if order is None:
-        order = toposort(list(roots))
-    slot: dict[Tensor, int] = {variable: index for index, variable in enumerate(variables)}
-    constants: list[float] = []
-    inner: list[Tensor] = []
-    for node in order:
-        if node.children is not None:
-            inner.append(node)
-        elif node.is_const:
-            if node.scalar_value is None:
-                raise UnsupportedOpError("the tape holds scalars; the graph has an array constant")
-            slot[node] = len(variables) + len(constants)
-            constants.append(node.scalar_value)
-    # The instruction index that reads each node last; outputs stay alive to the end.
-    last_read: dict[Tensor, int] = {}
-    for index, node in enumerate(inner):
-        a, b, _ = children_of(node)
-        last_read[a] = index
-        if b is not None:
-            last_read[b] = index
-    for root in roots:
-        last_read[root] = len(inner)
-
-    code: list[int] = []  # four entries per instruction, flat: cheaper to grow than rows
-    free: list[int] = []  # released slots, reused last-in first-out (warm in cache)
-    slots = len(variables) + len(constants)
-    for index, node in enumerate(inner):
-        a, b, op = children_of(node)
-        opcode = opcodes.get(op)
-        if opcode is None:
-            raise UnsupportedOpError(f"the compiled backend has no instruction for {op.name}")
-        slot_a = slot[a]
-        slot_b = slot_a if b is None else slot[b]
-        if free:
-            destination = free.pop()
-        else:
-            destination = slots
-            slots += 1
-        slot[node] = destination
-        code += (opcode, destination, slot_a, slot_b)
-        # Operands read for the last time free their slots only now: a result never shares
-        # a slot with its operands, so the compiler vectorizes the blocks' inner loops.
-        if last_read[a] == index and a.children is not None:
-            free.append(slot_a)
-        if b is not None and b is not a and last_read[b] == index and b.children is not None:
-            free.append(slot_b)
+    lowered = lower(variables, roots, order)
+    constants = [node.scalar_value for node in lowered.constants]
+    if None in constants:
+        raise UnsupportedOpError("the tape holds scalars; the graph has an array constant")
+    unknown = [op.name for op in dict.fromkeys(lowered.ops) if op not in opcodes]
+    if unknown:
+        raise UnsupportedOpError(f"the compiled backend has no instruction for {unknown[0]}")
+    opcode = np.array([opcodes[op] for op in lowered.ops], dtype=np.int64)
     return Tape(
-        code=np.array(code, dtype=np.int64).reshape(-1, 4),
-        slots=slots,
-        arguments=len(variables),
+        code=np.column_stack([opcode, lowered.code]),
+        slots=lowered.slots,
+        arguments=lowered.arguments,
         constants=np.array(constants, dtype=np.float64),
-        outputs=np.array([slot[root] for root in roots], dtype=np.int64),
+        outputs=np.array(lowered.outputs, dtype=np.int64),
     )

@@ -713,20 +713,24 @@ def tensor_roots(t_or_list: Any, caller: str) -> tuple[list[Tensor], bool]:
                     f"{type(t_or_list).__name__}")
 
 
-def toposort(outputs: Tensor | Iterable[Tensor]) -> list[Tensor]:
-    """Every distinct node of the graph(s), operands before users, iteratively.
+def toposort(outputs: Tensor | Iterable[Tensor], known: Iterable[Tensor] = ()) -> list[Tensor]:
+    """Every distinct node of the graph(s), operands before users, iteratively; the walk
+    stops at the `known` nodes, which it leaves out.
 
     >>> x = var("x")
     >>> [str(n) for n in toposort(x * x + 1)]
     ['x', 'x*x', '1', 'x*x + 1']
+    >>> [str(n) for n in toposort(x * x + 1, known=[x * x])]
+    ['1', 'x*x + 1']
     """
     with gc_paused():
-        return _toposort([outputs] if isinstance(outputs, Tensor) else list(outputs))
+        roots = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+        return _toposort(roots, set(known))
 
 
-def _toposort(roots: list[Tensor]) -> list[Tensor]:
+def _toposort(roots: list[Tensor], done: set[Tensor]) -> list[Tensor]:
     order: list[Tensor] = []
-    done: set[Tensor] = set()  # nodes hash by identity, like their ids, without id() calls
+    # `done` holds nodes by identity (their hash), like their ids, without id() calls
     for root in roots:
         if root in done:
             continue

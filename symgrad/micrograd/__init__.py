@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.backends.evaluate import node_values
 from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
 from symgrad.ir.op import Op
 from symgrad.ops.scalar import add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
@@ -62,37 +63,6 @@ _labelled_leaves: weakref.WeakValueDictionary[str, Tensor] = weakref.WeakValueDi
 def _warn_clash(message: str) -> None:
     # stacklevel 3: the user's line that made the Value, past __init__
     warnings.warn(message, LabelClashWarning, stacklevel=3)
-
-
-def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[float]:
-    """The values of `outputs`, like `evaluate`, starting from nodes whose values are `known`.
-
-    A gradient graph reads its forward graph (mul's partials are its operands, tanh's reads
-    its output), and every Value already holds its node's data, so the walk stops there
-    instead of recomputing the forward pass from the leaves.
-    """
-    values = dict(known)
-    for root in outputs:
-        stack = [root]
-        while stack:
-            node = stack[-1]
-            if node in values:
-                stack.pop()
-                continue
-            children = node.children
-            if children is None:  # a constant of the gradient graph (forward leaves are known)
-                values[node] = node.value
-                stack.pop()
-                continue
-            a, b, op = children
-            if a not in values:
-                stack.append(a)
-            elif b is not None and b not in values:
-                stack.append(b)
-            else:
-                values[node] = op.numpy(values[a]) if b is None else op.numpy(values[a], values[b])
-                stack.pop()
-    return [values[root] for root in outputs]
 
 
 def _local_partials(value: Value) -> list[Tensor | None]:
@@ -285,12 +255,14 @@ class Value:
         order = self._contributors()
         inner = [value for value in order if value._prev]
         with gc_paused():
-            # Every local derivative is a small Tensor graph over the forward nodes; one walk
-            # evaluates them all, starting from the data the Values already hold.
+            # Every local derivative is a small Tensor graph over the forward nodes (mul's
+            # partials are its operands, tanh's reads its output); one walk evaluates them
+            # all, starting from the data the Values already hold, not from the leaves.
             locals_ = [_local_partials(value) for value in inner]
             known = {value.tensor: value._data for value in order}
             flat = [local for partials in locals_ for local in partials if local is not None]
-            numbers_ = iter(_evaluate_from(known, flat))
+            computed = node_values(flat, known=known)
+            numbers_ = (computed[local] for local in flat)
         local_numbers = {
             id(value): [None if local is None else float(next(numbers_)) for local in partials]
             for value, partials in zip(inner, locals_, strict=True)

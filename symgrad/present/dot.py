@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import graphviz
 import numpy as np
 
-from symgrad.ir.graph import Tensor, as_tensor, children_of, name_of, toposort, unwrap
+from symgrad.backends.evaluate import node_values
+from symgrad.ir.graph import NameClashError, Tensor, as_tensor, children_of, toposort, unwrap
 from symgrad.ir.shapes import format_shape
 from symgrad.ir.wrt import as_variables
 from symgrad.present.printing import format_value, inlined_size
@@ -168,42 +169,22 @@ def _order_operand_edges(node: Tensor) -> list[tuple[Tensor, str | None]]:
 
 
 # --- values ---------------------------------------------------------------------------------
-def node_values(nodes: Sequence[Tensor], env: Mapping[Any, Any] | None = None) -> dict:
-    """The value of every node of `nodes` (in topological order) that can be computed.
-
-    Variables take values from `env` (names or variable Tensors as keys), else their bound
-    values; a node with an unknown operand is left out, so a half-bound graph still draws.
+def computable_values(roots: Sequence[Tensor], env: Mapping[Any, Any] | None = None,
+                      known: Mapping[Tensor, Any] | None = None) -> dict[Tensor, Any]:
+    """The value of every node of the graphs of `roots` that can be computed (`node_values`
+    with `partial`: a node with an unbound variable below it is left out, so a half-bound
+    graph still draws); none when two variables share a name, which the picture then shows.
 
     >>> from symgrad.ir.graph import variables
     >>> x, y = variables("x y")
-    >>> sorted(node_values(toposort(x * y + 1), {"x": 2, "y": 3}).values())
-    [1, 2.0, 3.0, 6.0, 7.0]
+    >>> sorted(map(float, computable_values([x * y + 1], {"x": 2, "y": 3}).values()))
+    [1.0, 2.0, 3.0, 6.0, 7.0]
     """
-    bindings: dict[str, Any] = {}
-    for key, value in (env or {}).items():
-        name = name_of(key) if isinstance(key, Tensor) else key
-        bindings[name] = value
-    values: dict[Tensor, Any] = {}
     with np.errstate(all="ignore"):
-        for node in nodes:
-            children = node.children
-            if children is None:
-                value = bindings.get(name_of(node), node.value) if node.is_var else node.value
-                if value is not None:
-                    values[node] = value if node.is_const else _as_number(value)
-                continue
-            if children.a not in values or (children.b is not None and children.b not in values):
-                continue
-            if children.b is None:
-                value = children.op.numpy(values[children.a])
-            else:
-                value = children.op.numpy(values[children.a], values[children.b])
-            values[node] = value.item() if isinstance(value, np.generic) else value
-    return values
-
-
-def _as_number(value: Any) -> Any:
-    return float(value) if isinstance(value, int | float) else np.asarray(value, dtype=float)
+        try:
+            return node_values(roots, env, known, partial=True)
+        except NameClashError:  # which x is which is what the picture is for
+            return {}
 
 
 def node_adjoints(f: Tensor, values: Mapping[Tensor, Any]) -> dict[Tensor, Any]:
@@ -214,17 +195,16 @@ def node_adjoints(f: Tensor, values: Mapping[Tensor, Any]) -> dict[Tensor, Any]:
     >>> from symgrad.ir.graph import variables
     >>> x, y = variables("x y")
     >>> f = (x + y) * y
-    >>> adjoints = node_adjoints(f, node_values(toposort(f), {"x": 3, "y": 5}))
-    >>> adjoints[x], adjoints[y], adjoints[x + y], adjoints[f]
-    (5.0, 13.0, 5.0, 1)
+    >>> adjoints = node_adjoints(f, computable_values([f], {"x": 3, "y": 5}))
+    >>> [float(adjoints[node]) for node in (x, y, x + y, f)]
+    [5.0, 13.0, 5.0, 1.0]
     """
     from symgrad.autodiff.diff import reverse_sweep
 
     variables = [node for node in toposort(f) if node.is_var]
     adjoints = reverse_sweep(f, variables)
-    expressions = list(adjoints.values())
-    computed = node_values(toposort(expressions), {n.name: v for n, v in values.items()
-                                                   if n.is_var})
+    # the adjoints read the forward nodes (mul's are its operands): their values are known
+    computed = computable_values(list(adjoints.values()), known=values)
     return {node: computed[expr] for node, expr in adjoints.items() if expr in computed}
 
 
@@ -386,7 +366,7 @@ def to_dot(
     else:
         _check_size(total, max_nodes)
         boxes, edges = _graph_boxes(nodes, cut)
-    values = node_values(nodes, env)
+    values = computable_values(roots, env)
     grads: dict[Tensor, Any] = {}
     if adjoints:
         if len(roots) != 1:
@@ -555,7 +535,7 @@ def to_dot_pair(
     forward = toposort(f)
     in_forward = set(forward)
     shared = forward_twins(forward, derivatives)
-    values = node_values(toposort([f, *derivatives]), env)  # twins' users need their values
+    values = computable_values([f, *derivatives], env)  # twins' users need their values
     derivatives = [shared.get(d, d) for d in derivatives]
     backward = [node for node in toposort(derivatives) if node not in in_forward
                 and node not in shared]

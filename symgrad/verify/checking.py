@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import sympy as sp
 
-from symgrad.backends.evaluate import evaluate
+from symgrad.backends.evaluate import evaluate, node_values
 from symgrad.interop import sympy_worker
 from symgrad.interop.parse import parse
 from symgrad.interop.sympy_bridge import (
@@ -489,12 +489,12 @@ def _inside_domain(formula: Any, names: list[str], env: dict[str, np.ndarray], c
     if isinstance(formula, Tensor):  # its parts end with the formula itself
         with np.errstate(all="ignore"):
             try:
-                parts = evaluate(toposort(formula), _bindings(formula, names, env))
+                parts = node_values(formula, _bindings(formula, names, env))
             except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError):
                 parts = None
         if parts is not None:
             inside = np.ones(count, dtype=bool)
-            for part in parts:
+            for part in parts.values():
                 inside &= np.isfinite(np.broadcast_to(np.asarray(part, dtype=float), (count,)))
             return inside
     return np.isfinite(_values(_evaluator(formula, names), env, count))
