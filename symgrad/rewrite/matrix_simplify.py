@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import Tensor, binary_children, children_of, gc_paused, toposort
+from symgrad.ir.graph import Tensor, binary_children, children_of, gc_paused, rebuild
 from symgrad.ops.scalar import add, div, mul, sub
 from symgrad.ops.tensor import (
     eye_like,
@@ -142,24 +142,19 @@ def simplify_tensor(roots: list[Tensor]) -> list[Tensor]:
     ['(A + A.T)@x']
     """
     done: dict[Tensor, Tensor] = {}
+
+    def visit(node: Tensor, a: Tensor | None, b: Tensor | None) -> Tensor:
+        if a is None:
+            return node
+        current = apply(children_of(node).op, a, b)
+        for _ in range(MAX_REWRITES_PER_NODE):
+            rewritten = next((new for rule in RULES if (new := rule(current)) is not None), None)
+            if rewritten is None:
+                break
+            # simplified in turn, its new operands first
+            current = rebuild(rewritten, visit, done)[rewritten]
+        return current
+
     with gc_paused():
-        for node in toposort(roots):
-            children = node.children
-            if children is None:
-                done[node] = node
-                continue
-            a, b, op = children
-            current = apply(op, done[a], None if b is None else done[b])
-            for _ in range(MAX_REWRITES_PER_NODE):
-                rewritten = next((new for rule in RULES if (new := rule(current)) is not None),
-                                 None)
-                if rewritten is None:
-                    break
-                current = _simplified(rewritten, done)
-            done[node] = current
+        rebuild(roots, visit, done)
     return [done[root] for root in roots]
-
-
-def _simplified(node: Tensor, done: dict[Tensor, Tensor]) -> Tensor:
-    """A rewritten node simplified in turn (its new operands first)."""
-    return simplify_tensor([node])[0] if node not in done else done[node]
