@@ -205,11 +205,11 @@ def test_softmax_over_a_sum_with_a_constant_keeps_its_value_at_extremes():
 
 
 def _with_row_first(monkeypatch, row):
-    from symgrad.rewrite import stable_rules
+    from symgrad.rewrite import stabilize, stable_rules
+    from symgrad.rewrite.engine import RuleSet
 
-    op = row.ops[0].name
-    monkeypatch.setitem(stable_rules.STABLE_RULES_BY_OP, op,
-                        [row, *stable_rules.STABLE_RULES_BY_OP[op]])
+    rules = RuleSet([row, *stable_rules.STABLE_RULES], call=stabilize.STABLE_RULE_SET.call)
+    monkeypatch.setattr(stabilize, "STABLE_RULE_SET", rules)
 
 
 def test_a_rewrite_worse_than_the_formula_somewhere_is_not_made(monkeypatch):
