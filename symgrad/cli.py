@@ -255,9 +255,8 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
          examples='  symgrad diff "x*y + sin(x)**2" --wrt x --wrt y --check\n'
                   '  symgrad diff "exp(-x**2)" --wrt x --at x=0.5 --format latex')
 def run_diff(args: argparse.Namespace) -> int:
-    from symgrad.api import gradient
+    from symgrad.api import gradient, stabilize
     from symgrad.present.printing import inlined_size, latex, pretty
-    from symgrad.rewrite.stabilize import stabilize
 
     if args.dot:
         check_picture_path(args.dot)

@@ -19,8 +19,6 @@ TOP = 5
 KNOWN = {  # (importer, imported): the cuts still to make
     ("symgrad.ir.fold", "symgrad.ops.scalar"),
     ("symgrad.ir.graph", "symgrad.ops.scalar"),
-    ("symgrad.rewrite.stabilize", "symgrad.backends.evaluate"),
-    ("symgrad.rewrite.stabilize", "symgrad.backends.precise"),
 }
 
 

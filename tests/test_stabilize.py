@@ -347,3 +347,24 @@ def test_the_recurrence_bench_times_each_operation_in_a_child():
         for operation in _operations():
             result = measure(workload, operation, 2, 60)
             assert set(result) == {"time"} and result["time"] > 0, (workload, operation, result)
+
+
+class _Verdict:
+    """An accuracy that finds every rewrite worse (`worse=True`) or never measures."""
+
+    def __init__(self, worse):
+        self.worse = worse
+
+    def bits_of_error(self, formulas, points):
+        for _ in points if self.worse else ():
+            yield (0.0, 64.0)  # the formula exact, the rewrite off by everything
+
+
+def test_stabilize_takes_each_rewrite_that_the_given_accuracy_accepts():
+    from symgrad.rewrite import stabilize as rewrite_layer
+
+    f = sg.log(1 + E(x))
+    assert rewrite_layer.stabilize(f, accuracy=_Verdict(worse=True)) is f
+    assert str(rewrite_layer.stabilize(f, accuracy=_Verdict(worse=False))) == "softplus(x)"
+    # the verdicts are kept per accuracy: the exact one still takes the rewrite
+    assert str(sg.stabilize(f)) == "softplus(x)"

@@ -5,19 +5,17 @@ and an acceptance hook that measures each rewrite.
 Unlike `simplify` it does not look for the smallest graph: a stable form may be larger
 (2*sin(x/2)**2 for 1 - cos(x)), and it never runs the simplifier's own rules, which know
 nothing of stability. Each rewrite is kept only if, over its operands, it is as accurate as
-the formula it replaces at a fixed set of ordinary and extreme points (`precise.py` judges).
+the formula it replaces at a fixed set of ordinary and extreme points; the layer above
+supplies the measurement (an `Accuracy`: `backends/accuracy.py` evaluates exactly), so this
+layer evaluates nothing itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
-import numpy as np
-
-from symgrad.backends.evaluate import evaluate
-from symgrad.backends.precise import NoPreciseFormError, bits_of_error, precise
 from symgrad.ir.graph import (
     Tensor,
     children_of,
@@ -57,8 +55,9 @@ CHECK_NODES_PER_NODE = 64
 linear when many distinct large rewrites each need a check; past it rewrites are not made."""
 _CACHE_SIZE = 4096
 
-_checked: dict[tuple[str, Tensor], bool] = {}
-"""Verdicts by (row, formula over named operands): a chain of 10,000 softplus is one check."""
+_checked: dict[tuple[Any, str, Tensor], bool] = {}
+"""Verdicts by (accuracy, row, formula over named operands): a chain of 10,000 softplus is one
+check."""
 
 
 def _function_row(rule: Rule, node: Tensor, context: Any) -> Candidate | None:
@@ -132,33 +131,35 @@ def check_points(count: int) -> list[tuple[float, ...]]:
     return points
 
 
-def keeps_accuracy(before: Tensor, after: Tensor) -> bool:
-    """Whether `after` is as accurate as `before` in float64 at every `check_points` point
-    where `before` is accurate (within `ACCURATE_BITS` of the exact value); `precise` gives
-    the exact values, and points where they are not real numbers or out of reach do not count.
+class Accuracy(Protocol):
+    """The measurement stabilize judges rewrites by, supplied by a layer that can evaluate
+    formulas exactly (`symgrad.backends.accuracy.PRECISE`, which `sg.stabilize` passes)."""
 
+    def bits_of_error(self, formulas: Sequence[Tensor], points: Sequence[dict[str, float]]
+                      ) -> Iterator[tuple[float, ...]]:
+        """At each of `points` (variable name -> float) where the first formula's exact value
+        is a real number within reach, in order, the bits of error of each formula's float64
+        value against it (log2 of 1 + the doubles between them); lazily, so a caller may stop
+        early. Nothing when the first formula has an op with no exact form."""
+        ...
+
+
+def keeps_accuracy(before: Tensor, after: Tensor, accuracy: Accuracy) -> bool:
+    """Whether `after` is as accurate as `before` in float64 at every `check_points` point
+    where `before` is accurate (within `ACCURATE_BITS` of the exact value), as `accuracy`
+    measures; points where the exact value is not a real number or out of reach do not count.
+
+    >>> from symgrad.backends.accuracy import PRECISE
     >>> from symgrad.ops.scalar import exp, log, log1p, softplus
     >>> x = var("x")
-    >>> keeps_accuracy(log(1 + exp(x)), softplus(x)), keeps_accuracy(log(1 + x), x)
+    >>> (keeps_accuracy(log(1 + exp(x)), softplus(x), PRECISE),
+    ...  keeps_accuracy(log(1 + x), x, PRECISE))
     (True, False)
     """
     names = sorted({variable.name or "" for variable in free_variables([before, after])})
-    points = check_points(len(names))
-    columns = {name: np.array([point[i] for point in points]) for i, name in enumerate(names)}
-    with np.errstate(all="ignore"):
-        computed = evaluate([before, after], columns)
-    original, rewritten = (np.broadcast_to(np.asarray(value, dtype=np.float64), (len(points),))
-                           for value in computed)
-    order = toposort(before)
-    for index, point in enumerate(points):
-        exact = precise(order, dict(zip(names, point)))
-        if exact.out_of_reach[-1] or np.isnan(exact.values[-1]):
-            continue
-        errors = bits_of_error(np.array([original[index], rewritten[index]]),
-                               np.full(2, exact.values[-1]))
-        if errors[1] <= ACCURATE_BITS:
-            continue
-        if errors[0] <= ACCURATE_BITS:
+    points = [dict(zip(names, point)) for point in check_points(len(names))]
+    for original, rewritten in accuracy.bits_of_error([before, after], points):
+        if rewritten > ACCURATE_BITS and original <= ACCURATE_BITS:
             return False
     return True
 
@@ -167,9 +168,10 @@ class _Stabilizer(Rewriter):
     """The rewrite engine with the stable rows, taking a rewrite only where it keeps accuracy;
     `memo` holds the stable form of each node met, `log` collects the rewrites."""
 
-    def __init__(self, roots: list[Tensor], log: list[Rewrite] | None):
+    def __init__(self, roots: list[Tensor], log: list[Rewrite] | None, accuracy: Accuracy):
         size = len(toposort(roots))
         super().__init__(STABLE_RULE_SET, MAX_REWRITES_PER_NODE * size, log)
+        self.accuracy = accuracy
         self.check_budget = CHECK_NODES_PER_NODE * size + MAX_CHECKED_NODES
 
     def accept(self, node: Tensor, candidate: Candidate) -> bool:
@@ -186,66 +188,67 @@ class _Stabilizer(Rewriter):
         formula = _over_operands(before, operands, MAX_CHECKED_NODES)
         if formula is None:
             return False
-        key = (rule.name, formula)
+        key = (self.accuracy, rule.name, formula)
         verdict = _checked.get(key)
         if verdict is None:
             self.check_budget -= len(toposort(formula))
             if self.check_budget < 0:
                 return False
             _checked[key] = False  # while checking: a row that would check itself refuses
-            verdict = _row_keeps_accuracy(rule, formula)
+            verdict = _row_keeps_accuracy(rule, formula, self.accuracy)
             if len(_checked) >= _CACHE_SIZE:
                 _checked.clear()
             _checked[key] = verdict
         return verdict
 
 
-def _row_keeps_accuracy(rule: Rule, formula: Tensor) -> bool:
+def _row_keeps_accuracy(rule: Rule, formula: Tensor, accuracy: Accuracy) -> bool:
     """`keeps_accuracy` of `formula` against what `rule` makes of it, stabilized in turn."""
     fired = next((fired for fired in rewrites(formula) if fired.rule is rule), None)
     if fired is None:
         return False
-    after = _Stabilizer([fired.result], None)(fired.result)
-    try:
-        return keeps_accuracy(formula, after)
-    except NoPreciseFormError:
-        return True
+    after = _Stabilizer([fired.result], None, accuracy)(fired.result)
+    return keeps_accuracy(formula, after, accuracy)
 
 
-def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
+def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False, *,
+              accuracy: Accuracy) -> Any:
     """An equal Tensor (or a list for a list) in numerically stable forms: softplus, logaddexp,
-    log1p, expm1, hypot, sigmoid where the formula overflows or cancels. With `explain=True`,
-    the pair `(result, log)`, `log` listing the `Rewrite(rule, before, after)` records.
+    log1p, expm1, hypot, sigmoid where the formula overflows or cancels, each rewrite kept
+    where `accuracy` finds it as accurate as the formula it replaces (`sg.stabilize` passes
+    the exact one). With `explain=True`, the pair `(result, log)`, `log` listing the
+    `Rewrite(rule, before, after)` records.
 
     >>> import symgrad as sg
     >>> x = sg.var("x")
-    >>> str(stabilize(sg.log(1 + sg.exp(x))))
+    >>> str(sg.stabilize(sg.log(1 + sg.exp(x))))
     'softplus(x)'
-    >>> float(sg.evaluate(stabilize(sg.log(1 + sg.exp(x))).grad(x), {"x": 800.0}))
+    >>> float(sg.evaluate(sg.stabilize(sg.log(1 + sg.exp(x))).grad(x), {"x": 800.0}))
     1.0
     """
     roots, single = tensor_roots(t_or_list, "stabilize")
     log: list[Rewrite] | None = [] if explain else None
     with gc_paused():
-        stabilizer = _Stabilizer(roots, log)
+        stabilizer = _Stabilizer(roots, log, accuracy)
         stable = [stabilizer(root) for root in roots]
     result = stable[0] if single else stable
     return (result, log) if explain else result
 
 
-def stable_forms(roots: Iterable[Tensor]) -> dict[Tensor, Tensor]:
+def stable_forms(roots: Iterable[Tensor], accuracy: Accuracy) -> dict[Tensor, Tensor]:
     """The stable form of every node of the graphs of `roots`, from one walk: what
-    `stabilize(node)` gives for each node, in time linear in the graph.
+    `stabilize(node, accuracy=accuracy)` gives for each node, in time linear in the graph.
 
     >>> import symgrad as sg
+    >>> from symgrad.backends.accuracy import PRECISE
     >>> x = sg.var("x")
     >>> f = sg.log(1 + sg.exp(x))
-    >>> str(stable_forms([f])[f])
+    >>> str(stable_forms([f], PRECISE)[f])
     'softplus(x)'
     """
     roots = list(roots)
     with gc_paused():
-        stabilizer = _Stabilizer(roots, None)
+        stabilizer = _Stabilizer(roots, None, accuracy)
         for root in roots:
             stabilizer(root)
     return stabilizer.memo
