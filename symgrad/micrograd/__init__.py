@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
+from symgrad.ir.sentinels import NoDerivative, Zero
 from symgrad.ops.scalar import Op, add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["LabelClashWarning", "Value", "draw_dot"]
@@ -95,10 +96,11 @@ def _evaluate_from(known: dict[Tensor, float], outputs: list[Tensor]) -> list[fl
 
 
 def _local_partials(value: Value) -> list[Tensor | None]:
-    """d value / d operand for each operand, from the op table (None: no derivative)."""
+    """d value / d operand for each operand, from the op table (None: none, or 0 everywhere)."""
     a, b, op = children_of(value.tensor)
     partials = op.partials(a, b, value.tensor)[: len(value._prev)]
-    return [None if p is None else (p if isinstance(p, Tensor) else const(p)) for p in partials]
+    return [None if isinstance(p, NoDerivative | Zero) else p if isinstance(p, Tensor)
+            else const(p) for p in partials]
 
 
 def _users_first(root: Value, values: list[Value]) -> list[Value]:

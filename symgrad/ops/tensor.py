@@ -20,6 +20,7 @@ import numpy as np
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, const, var
+from symgrad.ir.sentinels import Zero
 from symgrad.ops import scalar as ops
 from symgrad.ops.scalar import PREC_MUL, PREC_POSTFIX, Op, mul
 
@@ -317,7 +318,8 @@ def _count_op(axes: tuple[int, ...] | None, dims: shapes.Shape) -> Op:
 
     return _tensor_op(
         "count" + _axes_key(axes) + "_of_" + _dims_key(dims), 1, numpy,
-        lambda a, b: (), lambda a, b, out, g: (0,), text if "*" not in text else f"({text})",
+        lambda a, b: (), lambda a, b, out, g: (Zero(a.shape),),
+        text if "*" not in text else f"({text})",
         text.replace("*", " "), doc="the number of elements a mean divides by",
     )
 
@@ -381,7 +383,8 @@ def _broadcast_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
 
 broadcast_like = _tensor_op(
     "broadcast_like", 2, lambda a, b: np.broadcast_to(a, np.shape(b)), _broadcast_shape,
-    lambda a, b, out, g: (unbroadcast(g, a, out), 0), "broadcast_to({a}, {b}.shape)", "{a}",
+    lambda a, b, out, g: (unbroadcast(g, a, out), Zero(b.shape)), "broadcast_to({a}, {b}.shape)",
+    "{a}",
     doc="a repeated to b's shape (b gives only its shape)",
 )
 
@@ -393,7 +396,8 @@ def _eye_shape(a: shapes.Shape, b: None) -> shapes.Shape:
 
 
 eye_like = _tensor_op(
-    "eye_like", 1, lambda a: np.eye(np.shape(a)[0]), _eye_shape, lambda a, b, out, g: (0,),
+    "eye_like", 1, lambda a: np.eye(np.shape(a)[0]), _eye_shape,
+    lambda a, b, out, g: (Zero(a.shape),),
     "eye_like({a})", "I", doc="the identity matrix of a square matrix's shape",
 )
 
