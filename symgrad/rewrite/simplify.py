@@ -243,9 +243,10 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
         from symgrad.rewrite.matrix_simplify import simplify_tensor
 
-        simplified = simplify_tensor(roots)
+        shaped_log: list[Rewrite] | None = [] if explain else None
+        simplified = simplify_tensor(roots, shaped_log)
         shaped_result = simplified[0] if single else simplified
-        return (shaped_result, []) if explain else shaped_result
+        return (shaped_result, shaped_log) if explain else shaped_result
     log: list[Rewrite] | None = [] if explain else None
     keys = SortKeys()
     normal: set[Tensor] = set()
