@@ -11,7 +11,7 @@ import builtins as _builtins
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
-from symgrad.api import gradient
+from symgrad.api import gradient, stabilize
 from symgrad.autodiff.diff import Step, diff, forward_sweep, reverse_sweep
 from symgrad.autodiff.jacobian import hessian, jacobian
 from symgrad.backends.compile import codegen, lambdify
@@ -62,7 +62,6 @@ from symgrad.present.dot import render, to_dot, to_dot_pair
 from symgrad.present.explain import ExplainedStep, Explanation, explain
 from symgrad.present.printing import latex, pretty
 from symgrad.rewrite.simplify import Rewrite, simplify
-from symgrad.rewrite.stabilize import stabilize
 from symgrad.verify.advise import Advice, Finding, advise
 from symgrad.verify.checking import CheckResult, CheckResults, check
 from symgrad.verify.compare import Comparison, compare

@@ -1,15 +1,32 @@
 """What no one layer owns: compositions of layers side by side on one floor. `gradient(f, x,
 stable=True)` takes the sweep's partials of `stabilize(f)` and stabilizes them in turn, so
-neither autodiff nor rewrite imports the other."""
+neither autodiff nor rewrite imports the other; `stabilize` hands the rewrite layer the exact
+measurement of the backends, so neither of those imports the other either."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, overload
 
 from symgrad.autodiff import diff
+from symgrad.backends.accuracy import PRECISE
 from symgrad.ir.graph import Tensor, as_tensor
-from symgrad.rewrite.stabilize import stabilize
+from symgrad.rewrite import stabilize as stable_rewrites
+
+
+def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
+    """An equal Tensor (or a list for a list) in numerically stable forms: softplus, logaddexp,
+    log1p, expm1, hypot, sigmoid where the formula overflows or cancels, each rewrite kept
+    only where it is as accurate as the formula it replaces (checked against exact values).
+    With `explain=True`, the pair `(result, log)`, `log` listing the `Rewrite(rule, before,
+    after)` records.
+
+    >>> from symgrad.ir.graph import var
+    >>> from symgrad.ops.scalar import exp, log
+    >>> str(stabilize(log(1 + exp(var("x")))))
+    'softplus(x)'
+    """
+    return stable_rewrites.stabilize(t_or_list, explain, accuracy=PRECISE)
 
 
 @overload

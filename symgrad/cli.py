@@ -304,9 +304,8 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad diff "sum((W@x - y)**2)" --matrix W:3,4 --vector x:4 '
                   '--vector y:3 --wrt W')
 def run_diff(args: argparse.Namespace) -> int:
-    from symgrad.api import gradient
+    from symgrad.api import gradient, stabilize
     from symgrad.present.printing import inlined_size, latex, pretty
-    from symgrad.rewrite.stabilize import stabilize
 
     if args.dot:
         check_picture_path(args.dot)

@@ -189,3 +189,55 @@ def test_a_comparison_is_a_strong_zero_against_an_infinite_adjoint():
     x = X
     f = sg.where(x >= 0, x, x) / 0.0
     assert _at([sg.gradient(f, x), f.grad(x)], x=0.0) == [np.inf, np.inf]
+
+
+def _local_derivatives(op):
+    """op's partials at variables, and at a constant second operand (pow's exponent)."""
+    x, y = sg.variables("x y")
+    operand_sets = [(x,)] if op.arity == 1 else [(x, y), (x, sg.const(3))]
+    for operands in operand_sets:
+        node = op(*operands)
+        if node.op is op:  # (not folded away)
+            yield from op.partials(*operands, *([None] if op.arity == 1 else []), node)
+
+
+@pytest.mark.parametrize("op", [op for op in sg.OPS.values() if op.pullback is None],
+                         ids=lambda op: op.name)
+def test_every_local_derivative_is_a_formula_or_a_typed_mark(op):
+    from symgrad.ir.sentinels import NoDerivative, Zero
+
+    for local in _local_derivatives(op):
+        assert isinstance(local, sg.Tensor | int | float | Zero | NoDerivative), (op.name, local)
+
+
+def test_no_derivative_and_zero_are_marks_not_numbers():
+    from symgrad.ir.sentinels import NO_DERIVATIVE, ZERO, NoDerivative, Zero
+    from symgrad.ops import scalar, tensor
+
+    x, y = sg.variables("x y")
+    assert scalar.pow.partials(x, sg.const(3), x**3)[1] is NO_DERIVATIVE is NoDerivative()
+    assert scalar.gt.partials(x, y, x > y) == (ZERO, ZERO)
+    assert scalar.step.partials(x, None, scalar.step(x)) == (ZERO,)
+    # an operand that gives only its shape: a zero adjoint of that shape
+    v, w = sg.vector("v", 3), sg.vector("w", 3)
+    node = tensor.broadcast_like(sg.const(1.0), w)
+    assert tensor.broadcast_like.pullback(sg.const(1.0), w, node, v)[1] == Zero((3,))
+    f = sg.sum(tensor.broadcast_like(x, w) * v)
+    at = {"x": 2.0, "v": np.array([1.0, 2.0, 4.0]), "w": np.array([5.0, 6.0, 7.0])}
+    assert np.array_equal(sg.evaluate(sg.gradient(f, w), at), np.zeros(3))
+    assert float(sg.evaluate(sg.gradient(f, x), at)) == 7.0
+
+
+def test_differentiating_through_an_operand_with_no_derivative_names_it():
+    from symgrad.ir.sentinels import NO_DERIVATIVE, NoDerivativeError
+    from symgrad.ops.scalar import Op, registered
+
+    rounded = Op("rounded_x", 1, "np.round(a)", sp.floor, lambda a, b, out: (NO_DERIVATIVE,))
+    x = sg.var("x")
+    with registered(rounded):
+        f = rounded(x) + x
+        with pytest.raises(NoDerivativeError, match="rounded_x has no derivative in operand 0"):
+            sg.gradient(f, x)
+        with pytest.raises(NoDerivativeError, match="rounded_x has no derivative in operand 0"):
+            f.grad(x)
+        assert str(sg.gradient(rounded(sg.var("y")) * x, x)) == "rounded_x(y)"  # not through it

@@ -9,7 +9,7 @@ from hypothesis import given
 from strategies import expressions, points
 
 import symgrad as sg
-from symgrad.ir.graph import _table
+from symgrad.ir.graph import _table, gc_paused, rebuild
 
 
 def test_identical_subexpressions_are_one_object():
@@ -223,3 +223,58 @@ def test_repr_is_the_formula_and_its_value_once_bound(f, at):
     finally:
         for v in REPR_VARIABLES:
             v.value = None
+
+
+def _swap_names(node, a, b):
+    """rebuild's visit for x <-> y: a leaf swapped, an inner node over its new operands."""
+    if node.children is None:
+        return {"x": sg.var("y"), "y": sg.var("x")}.get(node.name, node)
+    return sg.Tensor(children=sg.Children(a, b, node.children.op))
+
+
+def test_rebuild_visits_each_node_once_operands_first():
+    x, y = sg.variables("x y")
+    shared = x * y
+    f = sg.sin(shared) + shared
+    visited = []
+
+    def visit(node, a, b):
+        visited.append(node)
+        return _swap_names(node, a, b)
+
+    memo = rebuild(f, visit)
+    assert visited == sg.toposort(f)  # a before b, a shared node once
+    assert memo[f] is sg.sin(y * x) + y * x
+    assert rebuild([x - y, x], visit, memo)[x - y] is y - x
+    assert visited[5:] == [x - y]  # the memo's nodes are not visited again
+
+
+def test_rebuild_again_rewrites_each_replacement_to_a_fixed_point():
+    x = sg.var("x")
+    steps = {sg.cos(x): sg.sin(x), sg.sin(x): sg.exp(x)}  # cos -> sin -> exp
+
+    def visit(node, a, b):
+        node = node if a is None else sg.Tensor(children=sg.Children(a, b, node.children.op))
+        return steps.get(node, node)
+
+    done = rebuild(sg.cos(x) + 1, visit, again=True)
+    assert done[sg.cos(x) + 1] is sg.exp(x) + 1
+    assert done[sg.cos(x)] is done[sg.sin(x)] is sg.exp(x)
+
+
+def test_rebuild_again_keeps_a_node_whose_replacements_lead_back_to_it():
+    x = sg.var("x")
+    steps = {sg.cos(x): sg.sin(x), sg.sin(x): sg.cos(x)}
+    cycles = []
+    done = rebuild(sg.cos(x), lambda node, a, b: steps.get(node, node), again=True,
+                   cycle=cycles.append)
+    assert cycles == [sg.sin(x)]  # its replacement cos(x) waits for it
+    assert done[sg.cos(x)] is done[sg.sin(x)] is sg.sin(x)
+
+
+def test_rebuild_walks_a_graph_100_000_deep_without_recursion(sin_chain):
+    x, t = sin_chain
+    with gc_paused():
+        done = rebuild(t, _swap_names)
+    assert len(done) == 100_001
+    assert done[t].children.op.name == "sin" and sg.free_variables(done[t]) == [sg.var("y")]

@@ -17,8 +17,6 @@ FLOORS = {"ir": 0, "ops": 1, "autodiff": 2, "rewrite": 2, "backends": 2, "intero
 TOP = 5
 
 KNOWN = {  # (importer, imported): the cuts still to make
-    ("symgrad.rewrite.stabilize", "symgrad.backends.evaluate"),
-    ("symgrad.rewrite.stabilize", "symgrad.backends.precise"),
 }
 
 

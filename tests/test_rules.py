@@ -231,3 +231,37 @@ def test_second_derivative_of_x_to_the_x_keeps_its_value():
     second = (X**X).grad(X).grad(X)
     for once in (simplify(second), simplify(simplify((X**X).grad(X)).grad(X))):
         assert sg.evaluate(once, {"x": 1.4}) == pytest.approx(4.004943002407144)
+
+
+# --- the engine the rule sets run on (rewrite/engine.py) -------------------------------------
+
+_TO_X = rules.Rule("exp(x) -> x", (sg.OPS["exp"], rules.X), rules.X)
+_TO_SIN = rules.Rule("exp(x) -> sin(x)", (sg.OPS["exp"], rules.X), (sg.OPS["sin"], rules.X))
+_SIN_TO_COS = rules.Rule("sin(x) -> cos(x)", (sg.OPS["sin"], rules.X), (sg.OPS["cos"], rules.X))
+
+
+def _refusing(budget, log=None):
+    """An engine over three rows that turns the first down (its acceptance hook)."""
+    from symgrad.rewrite.engine import Rewriter, RuleSet
+
+    class Refusing(Rewriter):
+        def accept(self, node, candidate):
+            return candidate.rule is not _TO_X
+
+    return Refusing(RuleSet([_TO_X, _TO_SIN, _SIN_TO_COS], call=None), budget, log)
+
+
+def test_the_engine_takes_the_first_accepted_rewrite_and_rewrites_its_result_in_turn():
+    x = sg.var("x")
+    log = []
+    engine = _refusing(budget=10, log=log)
+    assert engine(sg.exp(x) + sg.exp(x) * 2) is sg.cos(x) + sg.cos(x) * 2
+    # exp(x) once (the memo), each candidate tried costing a step: refused, taken, then sin's
+    assert [record.rule for record in log] == ["exp(x) -> sin(x)", "sin(x) -> cos(x)"]
+    assert engine.budget == 7
+
+
+def test_the_engine_stops_rewriting_when_its_budget_is_spent():
+    x = sg.var("x")
+    assert _refusing(budget=1)(sg.exp(x)) is sg.exp(x)  # the refused candidate used it up
+    assert _refusing(budget=2)(sg.exp(x)) is sg.sin(x)

@@ -220,3 +220,13 @@ def test_rebuilt_memo_changes_no_result(e):
     with _without_rebuilt_memo():
         collected = simplify([e, derivative])
     assert all(a is b for a, b in zip(remembered, collected, strict=True))
+
+
+def test_explain_logs_the_matrix_identities_too():
+    A, x = sg.matrix("A", (3, 3)), sg.vector("x", 3)
+    result, log = simplify(x @ A + A @ x, explain=True)
+    assert str(result) == "(A + A.T)@x"
+    assert [str(record) for record in log] == [
+        "x.T@A -> A.T@x: x.T@A  =>  A.T@x",
+        "A@x + B@x -> (A + B)@x: A.T@x + A@x  =>  (A + A.T)@x",
+    ]

@@ -205,11 +205,11 @@ def test_softmax_over_a_sum_with_a_constant_keeps_its_value_at_extremes():
 
 
 def _with_row_first(monkeypatch, row):
-    from symgrad.rewrite import stable_rules
+    from symgrad.rewrite import stabilize, stable_rules
+    from symgrad.rewrite.engine import RuleSet
 
-    op = row.ops[0].name
-    monkeypatch.setitem(stable_rules.STABLE_RULES_BY_OP, op,
-                        [row, *stable_rules.STABLE_RULES_BY_OP[op]])
+    rules = RuleSet([row, *stable_rules.STABLE_RULES], call=stabilize.STABLE_RULE_SET.call)
+    monkeypatch.setattr(stabilize, "STABLE_RULE_SET", rules)
 
 
 def test_a_rewrite_worse_than_the_formula_somewhere_is_not_made(monkeypatch):
@@ -347,3 +347,24 @@ def test_the_recurrence_bench_times_each_operation_in_a_child():
         for operation in _operations():
             result = measure(workload, operation, 2, 60)
             assert set(result) == {"time"} and result["time"] > 0, (workload, operation, result)
+
+
+class _Verdict:
+    """An accuracy that finds every rewrite worse (`worse=True`) or never measures."""
+
+    def __init__(self, worse):
+        self.worse = worse
+
+    def bits_of_error(self, formulas, points):
+        for _ in points if self.worse else ():
+            yield (0.0, 64.0)  # the formula exact, the rewrite off by everything
+
+
+def test_stabilize_takes_each_rewrite_that_the_given_accuracy_accepts():
+    from symgrad.rewrite import stabilize as rewrite_layer
+
+    f = sg.log(1 + E(x))
+    assert rewrite_layer.stabilize(f, accuracy=_Verdict(worse=True)) is f
+    assert str(rewrite_layer.stabilize(f, accuracy=_Verdict(worse=False))) == "softplus(x)"
+    # the verdicts are kept per accuracy: the exact one still takes the rewrite
+    assert str(sg.stabilize(f)) == "softplus(x)"

@@ -21,6 +21,7 @@ from symgrad.ir.graph import (
     toposort,
 )
 from symgrad.ir.op import Op
+from symgrad.ir.sentinels import Local, NoDerivative, NoDerivativeError, Zero
 from symgrad.ir.shapes import ShapeError
 from symgrad.ir.wrt import as_variables
 from symgrad.ops.scalar import COMPARISONS, add, eq, mul, ne, neg, select_zero
@@ -39,7 +40,7 @@ class Step(NamedTuple):
     node: Tensor
     operand: Tensor
     position: int
-    local: Tensor
+    local: Tensor | int | float  # 1 and -1: add's and sub's operands
     upstream: Tensor
     contribution: Tensor
     total: Tensor
@@ -53,11 +54,11 @@ def _check_wrt(wrt: Tensor) -> Tensor:
     return wrt
 
 
-def _no_derivative(op: Op, position: int) -> ValueError:
-    return ValueError(f"{op.name} has no derivative in operand {position}")
+def _no_derivative(op: Op, position: int) -> NoDerivativeError:
+    return NoDerivativeError(f"{op.name} has no derivative in operand {position}")
 
 
-def _product(upstream: Tensor, local: Tensor | float) -> Tensor:
+def _product(upstream: Tensor, local: Tensor | int | float) -> Tensor:
     """upstream * local, the chain rule's product for one operand."""
     # select_zero is a strong zero: u*select_zero(c, v) = select_zero(c, u*v), kept outermost
     # (also through add's and sub's partials, 1 and -1) so that where's untaken branch
@@ -192,15 +193,15 @@ def _forward_sweep(
             if not any(operand in derivative for operand in operands):
                 continue
             total = None
-            local_derivatives = op.partials(a, b, node)
+            local_derivatives: tuple[Local, ...] = op.partials(a, b, node)
             for position, operand in enumerate(operands):
                 upstream = derivative.get(operand)
                 if upstream is None:
                     continue
                 local = local_derivatives[position]
-                if local is None:
+                if isinstance(local, NoDerivative):
                     raise _no_derivative(op, position)
-                if matrix_diff.is_zero(local):
+                if isinstance(local, Zero) or matrix_diff.is_zero(local):
                     continue  # a strong zero, as in the reverse sweep
                 contribution = _product(upstream, local)
                 total = contribution if total is None else _sum(total, contribution)
@@ -289,30 +290,30 @@ def reverse_sweep(
             a, b, op = children
             operands = (a,) if b is None else (a, b)
             mask = zero_outside.get(node)
-            if op.pullback is not None:  # a tensor op gives its operands' adjoints itself
-                contributions = op.pullback(a, b, node, upstream)
-                local_derivatives = contributions
-            else:
-                local_derivatives = op.partials(a, b, node)
-                contributions = None
+            # a tensor op gives its operands' adjoints itself (its pullback), an elementwise
+            # op its local derivatives (its partials)
+            pulled = op.pullback is not None
+            local_derivatives: tuple[Local, ...] = (
+                op.pullback(a, b, node, upstream) if op.pullback is not None
+                else op.partials(a, b, node))
             for position, operand in enumerate(operands):
                 if operand not in active:
                     continue
                 local = local_derivatives[position]
-                if local is None:
+                if isinstance(local, Zero):
+                    continue  # a strong zero: a comparison's derivative, a shape-only operand
+                if isinstance(local, NoDerivative):
                     raise _no_derivative(op, position)
-                if contributions is None:
+                if not pulled:
                     if (local.number if isinstance(local, Tensor) else local) == 0:
-                        continue  # a zero local derivative (a comparison's) is a strong zero
+                        continue  # a local derivative that folded to 0 is a strong zero too
                     contribution = _product(upstream, local)
                     if mask is not None:  # exactly 0 where the adjoint is: even against NaN
                         contribution = apply(select_zero, mask, contribution)
                     if shaped:  # summed back where the operand was broadcast
                         contribution = unbroadcast(contribution, operand, node)
-                elif isinstance(local, int) and local == 0:
-                    continue  # a 0 marks an operand that gives only its shape
                 else:
-                    contribution = local
+                    contribution = as_tensor(local)
                 previous = totals.get(operand)
                 if previous is None:
                     totals[operand] = total = contribution

@@ -24,7 +24,8 @@ def is_shaped(nodes: Sequence[Tensor]) -> bool:
 
 
 def is_zero(local: Tensor | int | float) -> bool:
-    """Whether a local derivative is the number 0 (a comparison's), which contributes nothing."""
+    """Whether a local derivative is the number 0, or a constant that folded to 0, which
+    contributes nothing (as `Zero` does)."""
     return local == 0 if isinstance(local, int | float) else local.number == 0
 
 

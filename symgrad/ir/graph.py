@@ -753,6 +753,82 @@ def _toposort(roots: list[Tensor], done: set[Tensor]) -> list[Tensor]:
     return order
 
 
+Visit = Callable[[Tensor, "Tensor | None", "Tensor | None"], Tensor]
+"""`visit(node, a, b)` for `rebuild`: the node's replacement, given the replacements of its
+operands (None where it has none: both for a leaf, `b` for a unary op)."""
+
+
+def rebuild(outputs: Tensor | Iterable[Tensor], visit: Visit,
+            memo: dict[Tensor, Tensor] | None = None, *, again: bool = False,
+            cycle: Callable[[Tensor], None] | None = None,
+            finished: Callable[[Tensor, Tensor], None] | None = None) -> dict[Tensor, Tensor]:
+    """The replacement of every node below `outputs`, from one post-order walk: operands
+    first (a before b), each node once, `visit(node, a, b)` with its operands' replacements.
+    Iterative, so any depth works. Nodes already in `memo` keep their entry and are not walked
+    again; the filled `memo` is returned. With `again`, a replacement other than the node is
+    walked in turn (its new operands first) and the node takes *its* replacement: rewriting
+    to a fixed point; a replacement leading back to a node still waiting for its own keeps
+    that node as it is, and `cycle(node)` is told of it. `finished(output, replacement)` is
+    told of each output in turn, once it is done.
+    (Pause the garbage collector, `gc_paused`, around walks that build big graphs.)
+
+    >>> x, y = var("x"), var("y")
+    >>> swap = {x: y, y: x}
+    >>> def visit(node, a, b):
+    ...     if node.children is None:
+    ...         return swap.get(node, node)
+    ...     return Tensor(children=Children(a, b, node.children.op))
+    >>> f = x - y
+    >>> str(rebuild(f, visit)[f])
+    'y - x'
+    """
+    if memo is None:
+        memo = {}
+    waiting: dict[Tensor, Tensor] = {}  # node -> the replacement whose own it takes (again)
+    for root in [outputs] if isinstance(outputs, Tensor) else outputs:
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            if waiting:
+                target = waiting.pop(node, None)
+                if target is not None:  # unfinished only in a cycle: the node stays
+                    memo[node] = memo.get(target, node)
+                    stack.pop()
+                    continue
+            children = node.children
+            if children is None:
+                a = b = None
+            else:
+                a, b = children.a, children.b
+                if b is not None and b not in memo:
+                    stack.append(b)
+                if a not in memo:
+                    stack.append(a)
+                if stack[-1] is not node:
+                    continue
+                a, b = memo[a], None if b is None else memo[b]
+            result = visit(node, a, b)
+            if again and result is not node and result not in waiting:
+                waiting[node] = result
+                stack.append(result)
+                continue
+            stack.pop()
+            if result is node:
+                memo[node] = node
+            elif again:  # a cycle: the node stays
+                memo[node] = node
+                if cycle is not None:
+                    cycle(node)
+            else:
+                memo[node] = result
+        if finished is not None:
+            finished(root, memo[root])
+    return memo
+
+
 def _flatten(root: Tensor) -> list[tuple]:
     """The graph below `root` as (kind, ...) entries, operands first; ops are named by (name,
     arg), inner nodes refer to their operands by position. A bound variable keeps its value."""

@@ -38,6 +38,7 @@ import numpy as np
 from symgrad.backends.evaluate import node_values
 from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, move_aside, raw_node
 from symgrad.ir.op import Op
+from symgrad.ir.sentinels import NoDerivative, Zero
 from symgrad.ops.scalar import add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
 
 __all__ = ["LabelClashWarning", "Value", "draw_dot"]
@@ -66,10 +67,11 @@ def _warn_clash(message: str) -> None:
 
 
 def _local_partials(value: Value) -> list[Tensor | None]:
-    """d value / d operand for each operand, from the op table (None: no derivative)."""
+    """d value / d operand for each operand, from the op table (None: none, or 0 everywhere)."""
     a, b, op = children_of(value.tensor)
     partials = op.partials(a, b, value.tensor)[: len(value._prev)]
-    return [None if p is None else (p if isinstance(p, Tensor) else const(p)) for p in partials]
+    return [None if isinstance(p, NoDerivative | Zero) else p if isinstance(p, Tensor)
+            else const(p) for p in partials]
 
 
 def _users_first(root: Value, values: list[Value]) -> list[Value]:

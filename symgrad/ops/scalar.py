@@ -8,8 +8,9 @@ and where it has kinks. Exports, parsing, printing, the sympy bridge, code gener
 table-driven tests all read the table, so adding an op is one entry here.
 
 `partials(a, b, out)` returns one local derivative per operand; `out` is the node itself, so
-rules reuse it where that is cheaper (exp' = out). None marks an operand with no derivative
-(a constant exponent). Conventions at kinks follow micrograd and JAX: relu'(0) = 0,
+rules reuse it where that is cheaper (exp' = out). NO_DERIVATIVE marks an operand with no
+derivative (a constant exponent), ZERO one whose derivative is 0 everywhere (a comparison's).
+Conventions at kinks follow micrograd and JAX: relu'(0) = 0,
 abs'(0) = 0, and max/min split the derivative evenly at a tie.
 """
 
@@ -36,6 +37,7 @@ from symgrad.ir.op import (
     Range,
     register,
 )
+from symgrad.ir.sentinels import NO_DERIVATIVE, ZERO
 from symgrad.ops import intervals
 
 _POSITIVE = Domain((Range(0.05, 4.0),), text="a > 0")
@@ -58,11 +60,11 @@ def _infix(name: str, arity: int, source: str, sympy: Any, partials: Callable, *
 def _pow_partials(a: Tensor, b: Tensor, out: Tensor) -> tuple:
     if b.is_const:  # the simple rule n*a**(n-1); a constant exponent has no derivative
         if b.number == 2:  # squares are most common: 2*a (built directly: this is hot)
-            return (fold.apply(mul, b, a), None)
+            return (fold.apply(mul, b, a), NO_DERIVATIVE)
         n = b if b.number is None else b.number  # (a scalar's n - 1 is plain arithmetic)
-        return (n * a ** (n - 1), None)
+        return (n * a ** (n - 1), NO_DERIVATIVE)
     if a.number == 0:  # d/dy 0**y = 0 for y > 0, as autograd has it (not 0**y*log(0) = NaN)
-        return (b * a ** (b - 1), 0)
+        return (b * a ** (b - 1), ZERO)
     return (b * a ** (b - 1), out * log(a))
 
 
@@ -215,12 +217,12 @@ abs = _function("abs", "np.abs(a)", sp.Abs, lambda a, b, out: (sign(a),),
                 kinks=lambda a, b: (a,), latex="\\left|{{{a}}}\\right|", doc="abs'(0) = 0",
                 interval=intervals.absolute)
 step: Op = _function("step", "np.heaviside(a, 0.0)", lambda a: sp.Heaviside(a, 0),
-                 lambda a, b, out: (0,), kinks=lambda a, b: (a,),
+                 lambda a, b, out: (ZERO,), kinks=lambda a, b: (a,),
                  scalar="1.0 if a > 0.0 else (0.0 if a == a else math.nan)",  # NaN: numpy's
                  latex="\\operatorname{{step}}{{\\left({a} \\right)}}",
                  doc="1 if a > 0 else 0: the derivative of relu",
                  interval=intervals.step)
-sign: Op = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (0,),
+sign: Op = _function("sign", "np.sign(a)", sp.sign, lambda a, b, out: (ZERO,),
                  kinks=lambda a, b: (a,),
                  latex="\\operatorname{{sign}}{{\\left({a} \\right)}}",
                  doc="-1, 0 or 1: the derivative of abs",
@@ -259,7 +261,7 @@ def _comparison(name: str, ufunc: str, relation: Callable[[Any, Any], Any], symb
     return _function(
         name, f"np.{ufunc}(a, b) * 1.0",
         lambda a, b: sp.Piecewise((1, _relation(relation, a, b)), (0, True)),
-        lambda a, b, out: (0, 0),  # piecewise constant: zero derivative (a jump at a = b)
+        lambda a, b, out: (ZERO, ZERO),  # piecewise constant: zero derivative (a jump at a = b)
         kinks=lambda a, b: (a - b,),
         scalar=f"1.0 if a {symbol} b else 0.0",
         latex=f"\\left[{{a}} {_LATEX_RELATIONS.get(symbol, symbol)} {{b}}\\right]",
@@ -301,7 +303,7 @@ def _fold_select(c: Tensor, x: Tensor) -> Tensor | None:
 select_zero: Op = _function(
     "select_zero", "np.where(a != 0, b, 0.0)[()]",
     lambda c, x: sp.Piecewise((x, _condition(c)), (0, True)),
-    lambda c, x, out: (0, select_zero(c, 1)),
+    lambda c, x, out: (ZERO, select_zero(c, 1)),
     domain=Domain((Range(values=(0.0, 1.0)), Range())),
     fold=_fold_select, scalar="b if a != 0 else 0.0",
     latex="\\begin{{cases}} {b} & \\text{{if }} {a} \\\\ 0 & \\text{{otherwise}} \\end{{cases}}",

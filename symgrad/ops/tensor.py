@@ -20,6 +20,7 @@ from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, children_of, const, var
 from symgrad.ir.op import DECLARED_ELSEWHERE, PREC_MUL, PREC_POSTFIX, Op, no_interval
+from symgrad.ir.sentinels import Zero
 from symgrad.ops import scalar as ops
 from symgrad.ops.scalar import mul
 
@@ -269,7 +270,7 @@ def _count_fields(arg: Any) -> dict[str, Any]:
                 text=text if "*" not in text else f"({text})")
 
 
-COUNT = _parameterized("count", lambda a, b, out, g: (0,), _count_fields,
+COUNT = _parameterized("count", lambda a, b, out, g: (Zero(a.shape),), _count_fields,
                        "the number of elements a mean divides by: bound to (axes, dims)")
 
 
@@ -348,7 +349,8 @@ def _broadcast_shape(a: shapes.Shape, b: shapes.Shape) -> shapes.Shape:
 
 broadcast_like = tensor_op(
     "broadcast_like", 2, lambda a, b: np.broadcast_to(a, np.shape(b)), _broadcast_shape,
-    lambda a, b, out, g: (unbroadcast(g, a, out), 0), "broadcast_to({a}, {b}.shape)", "{a}",
+    lambda a, b, out, g: (unbroadcast(g, a, out), Zero(b.shape)), "broadcast_to({a}, {b}.shape)",
+    "{a}",
     doc="a repeated to b's shape (b gives only its shape)",
 )
 
@@ -360,7 +362,8 @@ def _eye_shape(a: shapes.Shape, b: None) -> shapes.Shape:
 
 
 eye_like = tensor_op(
-    "eye_like", 1, lambda a: np.eye(np.shape(a)[0]), _eye_shape, lambda a, b, out, g: (0,),
+    "eye_like", 1, lambda a: np.eye(np.shape(a)[0]), _eye_shape,
+    lambda a, b, out, g: (Zero(a.shape),),
     "eye_like({a})", "I", doc="the identity matrix of a square matrix's shape",
 )
 

@@ -3,13 +3,14 @@ as people write them: `(A@B).T -> B.T@A.T`, `x.T@A -> A.T@x` (vectors as columns
 `A@x + B@x -> (A + B)@x`, `A@(c*x) -> c*A@x` for a scalar c, `I@A -> A`, `(1/c)*X -> X/c`,
 `X + X -> 2*X`.
 
-Each node is rebuilt bottom-up from its simplified operands (folding as it goes) and the rules
-applied until none fires; `simplify.simplify` comes here for graphs with shaped nodes.
+A rule set over the rewrite engine (`engine.py`): each node is rebuilt bottom-up from its
+simplified operands (folding as it goes) and the rules applied until none fires;
+`simplify.simplify` comes here for graphs with shaped nodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of, gc_paused, toposort
@@ -24,10 +25,11 @@ from symgrad.ops.tensor import (
     transpose_op,
     vecmat,
 )
+from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet
+from symgrad.rewrite.rules import Rule
 
 MAX_REWRITES_PER_NODE = 20
-
-Rule = Callable[[Tensor], Tensor | None]
+"""The step budget: rewrites tried per node of the input."""
 
 
 def _transpose_of_product(node: Tensor) -> Tensor | None:
@@ -122,44 +124,33 @@ def _like_terms(node: Tensor) -> Tensor | None:
     return None
 
 
-RULES: tuple[Rule, ...] = (
-    _transpose_of_product,
-    _row_vector_product,
-    _scalar_out_of_product,
-    _identity_product,
-    _common_operand,
-    _reciprocal_factor,
-    _like_terms,
-)
+def _function(rule: Rule, node: Tensor, context: Any) -> Candidate | None:
+    result = rule.replacement(node)
+    return None if result is None else Candidate(rule, rule.name, result, [])
 
 
-def simplify_tensor(roots: list[Tensor]) -> list[Tensor]:
-    """The graphs with matrix identities applied bottom-up.
+MATRIX_RULES = RuleSet([
+    Rule("(A@B).T -> B.T@A.T", (transpose_op,), _transpose_of_product),
+    Rule("x.T@A -> A.T@x", (vecmat,), _row_vector_product),
+    Rule("A@(c*x) -> c*(A@x)", (matmul_op, outer_op), _scalar_out_of_product),
+    Rule("I@A -> A", (matmul_op,), _identity_product),
+    Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
+    Rule("(1/c)*X -> X/c", (mul,), _reciprocal_factor),
+    Rule("X + X -> 2*X", (add,), _like_terms),
+], call=_function)
+"""The matrix identities (named functions), for the rewrite engine."""
+
+
+def simplify_tensor(roots: list[Tensor], log: list[Rewrite] | None = None) -> list[Tensor]:
+    """The graphs with matrix identities applied bottom-up by the rewrite engine; `log`
+    collects the rewrites.
 
     >>> from symgrad.ops.tensor import matrix, vector
     >>> A, x = matrix("A", (3, 3)), vector("x", 3)
     >>> [str(t) for t in simplify_tensor([x @ A + A @ x])]
     ['(A + A.T)@x']
     """
-    done: dict[Tensor, Tensor] = {}
     with gc_paused():
-        for node in toposort(roots):
-            children = node.children
-            if children is None:
-                done[node] = node
-                continue
-            a, b, op = children
-            current = apply(op, done[a], None if b is None else done[b])
-            for _ in range(MAX_REWRITES_PER_NODE):
-                rewritten = next((new for rule in RULES if (new := rule(current)) is not None),
-                                 None)
-                if rewritten is None:
-                    break
-                current = _simplified(rewritten, done)
-            done[node] = current
+        engine = Rewriter(MATRIX_RULES, MAX_REWRITES_PER_NODE * len(toposort(roots)), log)
+        done = engine.run(roots)
     return [done[root] for root in roots]
-
-
-def _simplified(node: Tensor, done: dict[Tensor, Tensor]) -> Tensor:
-    """A rewritten node simplified in turn (its new operands first)."""
-    return simplify_tensor([node])[0] if node not in done else done[node]

@@ -233,9 +233,3 @@ COLLECTION = [
 
 RULES: list[Rule] = IDENTITIES + DERIVATIVE_FORMS + COLLECTION
 """Every rule, tried in this order at each node (rows before the collection functions)."""
-
-RULES_BY_OP: dict[str, list[Rule]] = {}
-for _rule in RULES:
-    for _op in _rule.ops:
-        RULES_BY_OP.setdefault(_op.name, []).append(_rule)
-

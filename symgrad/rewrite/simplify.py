@@ -1,4 +1,5 @@
-"""The simplifier: applies the rules of `rules.py` bottom-up over the DAG to a fixed point.
+"""The simplifier: applies the rules of `rules.py` bottom-up over the DAG to a fixed point, as
+the rewrite engine (`engine.py`) with these rules and the hooks below.
 
 Each pass walks the graph once, operands before users, with an explicit stack (no recursion).
 A node is first rebuilt from its simplified operands through `fold.apply`; then the first rule
@@ -22,11 +23,11 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, children_of, count_ops, gc_paused, tensor_roots, toposort
 from symgrad.ir.op import OPS, Op
+from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet, fixed_point
 from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
-from symgrad.rewrite.rules import RULES_BY_OP, Var, build, match
+from symgrad.rewrite.rules import RULES, Rule
 
 MAX_PASSES = 4
 """Passes over the whole graph; a pass that changes nothing ends the loop sooner."""
@@ -34,24 +35,6 @@ MAX_PASSES = 4
 STEPS_PER_NODE = 20
 MIN_STEPS = 1000
 """The step budget: rule firings allowed, STEPS_PER_NODE per node of the input + MIN_STEPS."""
-
-
-class Rewrite(NamedTuple):
-    """One logged rewrite: the rule's name, the subexpression before and after."""
-
-    rule: str
-    before: Tensor
-    after: Tensor
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {_short(self.before)}  =>  {_short(self.after)}"
-
-
-def _short(node: Tensor, limit: int = 40) -> str:
-    """The formula, or its size when printing it inline would be long (DAGs inline badly)."""
-    ops = count_ops(node)
-    children = node.children
-    return str(node) if ops <= limit or children is None else f"<{children.op.name} with {ops} ops>"
 
 
 _MASK = (1 << 64) - 1
@@ -114,69 +97,44 @@ class SortKeys:
         return (0, 0, float(value), "", "", _digest(repr(value)))
 
 
-_CONSTANT = object()
+def _collect(rule: Rule, node: Tensor, context: _Pass) -> Candidate | None:
+    """A collection rule at `node`, unless the node is an inner link (its chain's top
+    collects it)."""
+    if node in context.links and node not in context.shared_nodes:  # context.inner(node)
+        return None
+    fired = rule.replacement(node, context)
+    if fired is None:
+        return None
+    result, name = fired if isinstance(fired, tuple) else (fired, rule.name)
+    return Candidate(rule, name, result, [])
 
 
-def _requirement(pattern: Any) -> Any:
-    """What an operand must be for `pattern` to have a chance: an op, a number, a constant."""
-    if isinstance(pattern, tuple):
-        return pattern[0]
-    if isinstance(pattern, Var):
-        return _CONSTANT if pattern.constant else None
-    return pattern
+SIMPLIFY_RULES = RuleSet(RULES, call=_collect)
+"""The rows and collection functions of `rules.py`, for the rewrite engine."""
 
 
-def _fits(requirement: Any, node: Tensor | None) -> bool:
-    if requirement is None:
-        return True
-    if node is None:  # the missing second operand of a unary op
-        return False
-    if requirement is _CONSTANT:
-        return node.number is not None
-    if isinstance(requirement, Op):
-        return node.children is not None and node.children.op is requirement
-    return node.number is not None and node.number == requirement
+class _Pass(Rewriter):
+    """One bottom-up pass of the rewrite engine with the simplifier's rules; the memo maps
+    every node seen to its simplified form. It is the `flatten.CollectContext` the collecting
+    rules ask about sharing, order and settling."""
 
-
-def _index() -> dict[str, list[tuple]]:
-    """Rules by op name, each with a cheap pre-test on its operands' ops before `match`."""
-    index: dict[str, list[tuple]] = {}
-    for name, rules in RULES_BY_OP.items():
-        entries = []
-        for rule in rules:
-            if rule.is_function:
-                entries.append((rule, True, None, None))
-            else:
-                operands = [_requirement(p) for p in rule.pattern[1:]] + [None]
-                entries.append((rule, False, operands[0], operands[1]))
-        index[name] = entries
-    return index
-
-
-_INDEX = _index()
-
-
-class _Pass:
-    """One bottom-up pass: the memo `done` maps every node seen to its simplified form. It is
-    the `flatten.CollectContext` the collecting rules ask about sharing, order and settling."""
+    log_folds = True
 
     def __init__(self, keys: SortKeys, users: Users, log: list | None, budget: int,
                  normal: set):
-        self.key = keys
-        self.normal = normal  # nodes no rule changed, in this or an earlier pass
+        super().__init__(SIMPLIFY_RULES, budget, log, settled=normal)
+        self.key = keys  # (settled: nodes no rule changed, in this or an earlier pass)
         self.shared_nodes = users.shared
         self.links = users.links
-        self.log = log
-        self.budget = budget
-        self.done: dict[Tensor, Tensor] = {}
         self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
         self.rebuilt: dict[Tensor, frozenset] = {}  # emptied as the sharing changes
-        self.unsettled: set[Tensor] = set()
+        # an inner link is not tried (its user collects it), so it is not settled either
+        self.unsettled.update(self.links)
 
     def settle(self, node: Tensor) -> None:
         """Mark a node a rule built in canonical form: it gets no rule of its own."""
-        if node.children is not None and node not in self.done:
-            self.normal.add(node)
+        if node.children is not None and node not in self.memo:
+            self.settled.add(node)
 
     def inner(self, node: Tensor) -> bool:
         """Whether the node is an inner link of a sum (product) chain: its user collects it."""
@@ -186,6 +144,7 @@ class _Pass:
         """Mark a node built as the inner link of a longer sum or product (`kind`)."""
         if node.op in kind:
             self.links.add(node)
+            self.unsettled.add(node)
 
     def unsettle(self, node: Tensor) -> None:
         """Mark a node whose rewrite depended on sharing: the next pass tries it again."""
@@ -199,86 +158,9 @@ class _Pass:
         """Whether the node has several users (then collecting through it would copy it)."""
         return node in self.shared_nodes
 
-    def rewrite(self, node: Tensor) -> Tensor | None:
-        """The result of the first rule that fires at `node`, or None."""
-        children = node.children
-        if self.budget <= 0 or children is None:
-            return None
-        inner = self.inner(node)
-        for rule, is_function, need_a, need_b in _INDEX.get(children.op.name, ()):
-            if is_function:
-                if inner:  # the chain's top collects it
-                    continue
-                fired = rule.replacement(node, self)
-                if fired is None:
-                    continue
-                result, name = fired if isinstance(fired, tuple) else (fired, rule.name)
-            else:
-                a, b = children.a, children.b
-                if not (_fits(need_a, a) and _fits(need_b, b)) and not (
-                    children.op.commutative and _fits(need_a, b) and _fits(need_b, a)
-                ):
-                    continue
-                bindings: dict = {}
-                if not match(rule.pattern, node, bindings):
-                    continue
-                if rule.when is not None and not rule.when(bindings):
-                    continue
-                result, name = build(rule.replacement, bindings), rule.name
-            if result is node:
-                continue
-            self.budget -= 1
-            if self.log is not None:
-                self.log.append(Rewrite(name, node, result))
-            return result
-        return None
-
-    def normalize(self, start: Tensor) -> Tensor:
-        """The simplified form of `start`, simplifying what it needs first, iteratively."""
-        done = self.done
-        self.rebuilt.clear()  # the sharing changes between calls (_one_pass)
-        stack = [start]
-        waiting: dict[Tensor, Tensor] = {}  # node -> the rewrite whose result it takes
-        while stack:
-            node = stack[-1]
-            if node in done:
-                stack.pop()
-                continue
-            target = waiting.pop(node, None)
-            if target is not None:
-                # a cycle of rewrites leaves target unfinished: keep the node as it is
-                done[node] = done.get(target, node)
-                stack.pop()
-                continue
-            children = node.children
-            if children is None:
-                done[node] = node
-                stack.pop()
-                continue
-            a, b = children.a, children.b
-            if a not in done or (b is not None and b not in done):
-                stack.append(a)
-                if b is not None:
-                    stack.append(b)
-                continue
-            new_a = done[a]
-            new_b = None if b is None else done[b]
-            target = apply(children.op, new_a, new_b)
-            if target is node:
-                target = None if node in self.normal else self.rewrite(node)
-            elif self.log is not None and new_a is a and new_b is b:
-                self.log.append(Rewrite("fold", node, target))
-            if target is None or target is node or target in waiting:
-                done[node] = node
-                if node not in self.unsettled and node not in self.links:
-                    self.normal.add(node)  # (an inner link was not tried: its user collects)
-                stack.pop()
-                continue
-            waiting[node] = target
-            if node in self.links:
-                self.link(target, _CHAIN_OPS[children.op])  # its user is the same one
-            stack.append(target)
-        return done[start]
+    def replaced(self, node: Tensor, target: Tensor) -> None:
+        if node in self.links:
+            self.link(target, _CHAIN_OPS[children_of(node).op])  # its user is the same one
 
 
 _CHAIN_OPS: dict[Op | None, tuple[Op, ...]] = {
@@ -334,11 +216,16 @@ def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, bu
     users = _users(order, roots)
     shared = users.shared
     current = _Pass(keys, users, log, budget, normal)
-    for node in order:
-        result = current.normalize(node)
+
+    def finished(node: Tensor, result: Tensor) -> None:
         if node in shared:
             shared.add(result)
-    return [current.done[root] for root in roots], current.budget
+        if current.rebuilt:
+            current.rebuilt.clear()  # as the sharing changes
+
+    # each node in turn, so that the sharing is updated between them
+    memo = current.run(order, finished)
+    return [memo[root] for root in roots], current.budget
 
 
 def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
@@ -356,27 +243,22 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
         from symgrad.rewrite.matrix_simplify import simplify_tensor
 
-        simplified = simplify_tensor(roots)
+        shaped_log: list[Rewrite] | None = [] if explain else None
+        simplified = simplify_tensor(roots, shaped_log)
         shaped_result = simplified[0] if single else simplified
-        return (shaped_result, []) if explain else shaped_result
+        return (shaped_result, shaped_log) if explain else shaped_result
     log: list[Rewrite] | None = [] if explain else None
     keys = SortKeys()
     normal: set[Tensor] = set()
     with gc_paused():
-        best, best_count = roots, count_ops(roots)
-        budget = STEPS_PER_NODE * best_count + MIN_STEPS
-        current = roots
-        for _ in range(MAX_PASSES):
+        count = count_ops(roots)
+        budget = STEPS_PER_NODE * count + MIN_STEPS
+
+        def one_pass(current: list[Tensor]) -> list[Tensor]:
+            nonlocal budget
             rewritten, budget = _one_pass(current, keys, log, budget, normal)
-            if all(new is old for new, old in zip(rewritten, current, strict=True)):
-                break
-            current = rewritten
-            count = count_ops(current)
-            if count <= best_count:
-                best, best_count = current, count
-        if log is not None and best is not current:
-            for old, new in zip(current, best, strict=True):
-                if old is not new:
-                    log.append(Rewrite("keep the smaller graph", old, new))
+            return rewritten
+
+        best = fixed_point(roots, count, one_pass, MAX_PASSES, log)
     result = best[0] if single else list(best)
     return (result, log) if explain else result

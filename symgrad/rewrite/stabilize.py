@@ -1,35 +1,35 @@
 """`stabilize`: rewrites a graph into numerically stable forms with the rows of
-`stable_rules.py`, bottom-up, each node once, with `rules.match`/`rules.build` as the matcher.
+`stable_rules.py`, bottom-up, each node once: the rewrite engine (`engine.py`) with these rows
+and an acceptance hook that measures each rewrite.
 
 Unlike `simplify` it does not look for the smallest graph: a stable form may be larger
 (2*sin(x/2)**2 for 1 - cos(x)), and it never runs the simplifier's own rules, which know
 nothing of stability. Each rewrite is kept only if, over its operands, it is as accurate as
-the formula it replaces at a fixed set of ordinary and extreme points (`precise.py` judges).
+the formula it replaces at a fixed set of ordinary and extreme points; the layer above
+supplies the measurement (an `Accuracy`: `backends/accuracy.py` evaluates exactly), so this
+layer evaluates nothing itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
-import numpy as np
-
-from symgrad.backends.evaluate import evaluate
-from symgrad.backends.precise import NoPreciseFormError, bits_of_error, precise
-from symgrad.ir.fold import apply
 from symgrad.ir.graph import (
     Tensor,
+    children_of,
     free_variables,
     gc_paused,
     raw_node,
+    rebuild,
     tensor_roots,
     toposort,
     var,
 )
-from symgrad.rewrite.rules import build, match
-from symgrad.rewrite.simplify import Rewrite
-from symgrad.rewrite.stable_rules import STABLE_RULES_BY_OP, Rewritten, StableRule
+from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet
+from symgrad.rewrite.rules import Rule
+from symgrad.rewrite.stable_rules import STABLE_RULES, Rewritten
 
 MAX_REWRITES_PER_NODE = 8
 """A bound on rewrites per input node; rows only ever trade an op for a stabler one."""
@@ -55,44 +55,29 @@ CHECK_NODES_PER_NODE = 64
 linear when many distinct large rewrites each need a check; past it rewrites are not made."""
 _CACHE_SIZE = 4096
 
-_checked: dict[tuple[str, Tensor], bool] = {}
-"""Verdicts by (row, formula over named operands): a chain of 10,000 softplus is one check."""
+_checked: dict[tuple[Any, str, Tensor], bool] = {}
+"""Verdicts by (accuracy, row, formula over named operands): a chain of 10,000 softplus is one
+check."""
 
 
-class Fired(NamedTuple):
-    """A row that rewrites a node, its result and the operands it keeps whole; `part`, the
-    part of the node it changes, when it changes only part of it."""
-
-    rule: StableRule
-    result: Tensor
-    operands: list[Tensor]
-    part: Tensor | None = None
+def _function_row(rule: Rule, node: Tensor, context: Any) -> Candidate | None:
+    """A named-function row at `node`, as a candidate with the operands it keeps whole."""
+    rewritten: Rewritten | None = rule.replacement(node)
+    if rewritten is None:
+        return None
+    return Candidate(rule, rule.name, rewritten.result, rewritten.operands, rewritten.part)
 
 
-def rewrites(node: Tensor) -> Iterator[Fired]:
+STABLE_RULE_SET = RuleSet(STABLE_RULES, call=_function_row)
+"""The rows of `stable_rules.py`, for the rewrite engine."""
+
+
+def rewrites(node: Tensor) -> Iterator[Candidate]:
     """Each row that rewrites `node` itself (not its operands), in the order they are tried."""
-    children = node.children
-    if children is None:
-        return
-    for rule in STABLE_RULES_BY_OP.get(children.op.name, ()):
-        if rule.is_function:
-            rewritten: Rewritten | None = rule.replacement(node)
-            if rewritten is None:
-                continue
-            result, operands, part = rewritten
-        else:
-            part = None
-            bindings: dict = {}
-            if not match(rule.pattern, node, bindings):
-                continue
-            if rule.when is not None and not rule.when(bindings):
-                continue
-            result, operands = build(rule.replacement, bindings), list(bindings.values())
-        if result is not node:
-            yield Fired(rule, result, operands, part)
+    return STABLE_RULE_SET.candidates(node, None)
 
 
-def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
+def first_rule(node: Tensor) -> tuple[Rule, Tensor] | None:
     """The first row that rewrites `node` itself (not its operands), with its result.
 
     >>> from symgrad.ir.graph import var
@@ -106,6 +91,10 @@ def first_rule(node: Tensor) -> tuple[StableRule, Tensor] | None:
     return None
 
 
+class _TooLarge(Exception):
+    """A formula past the size `_over_operands` copies."""
+
+
 def _over_operands(root: Tensor, operands: list[Tensor], limit: int) -> Tensor | None:
     """`root` with each operand replaced by a variable named for its place (`_0`, `_1`, ...),
     so that a row's rewrites of different operands are one formula; None past `limit` nodes."""
@@ -113,28 +102,19 @@ def _over_operands(root: Tensor, operands: list[Tensor], limit: int) -> Tensor |
     for index, operand in enumerate(operands):
         if operand.children is not None or operand.name is not None:  # constants stay
             copies.setdefault(operand, var(f"_{index}"))
-    stack = [root]
-    while stack:
-        node = stack[-1]
-        if node in copies:
-            stack.pop()
-            continue
-        children = node.children
-        if children is None:
-            copies[node] = node
-            stack.pop()
-            continue
-        pending = [c for c in (children.b, children.a) if c is not None and c not in copies]
-        if pending:
-            limit -= len(pending)
-            if limit < 0:
-                return None
-            stack += pending
-            continue
-        b = None if children.b is None else copies[children.b]
-        copies[node] = raw_node(children.op, copies[children.a], b)
-        stack.pop()
-    return copies[root]
+    copied = 0
+
+    def copy(node: Tensor, a: Tensor | None, b: Tensor | None) -> Tensor:
+        nonlocal copied
+        copied += 1
+        if copied > limit:
+            raise _TooLarge  # ends the walk: the copy is not made
+        return node if a is None else raw_node(children_of(node).op, a, b)
+
+    try:
+        return rebuild(root, copy, copies)[root]
+    except _TooLarge:
+        return None
 
 
 def check_points(count: int) -> list[tuple[float, ...]]:
@@ -151,89 +131,54 @@ def check_points(count: int) -> list[tuple[float, ...]]:
     return points
 
 
-def keeps_accuracy(before: Tensor, after: Tensor) -> bool:
-    """Whether `after` is as accurate as `before` in float64 at every `check_points` point
-    where `before` is accurate (within `ACCURATE_BITS` of the exact value); `precise` gives
-    the exact values, and points where they are not real numbers or out of reach do not count.
+class Accuracy(Protocol):
+    """The measurement stabilize judges rewrites by, supplied by a layer that can evaluate
+    formulas exactly (`symgrad.backends.accuracy.PRECISE`, which `sg.stabilize` passes)."""
 
+    def bits_of_error(self, formulas: Sequence[Tensor], points: Sequence[dict[str, float]]
+                      ) -> Iterator[tuple[float, ...]]:
+        """At each of `points` (variable name -> float) where the first formula's exact value
+        is a real number within reach, in order, the bits of error of each formula's float64
+        value against it (log2 of 1 + the doubles between them); lazily, so a caller may stop
+        early. Nothing when the first formula has an op with no exact form."""
+        ...
+
+
+def keeps_accuracy(before: Tensor, after: Tensor, accuracy: Accuracy) -> bool:
+    """Whether `after` is as accurate as `before` in float64 at every `check_points` point
+    where `before` is accurate (within `ACCURATE_BITS` of the exact value), as `accuracy`
+    measures; points where the exact value is not a real number or out of reach do not count.
+
+    >>> from symgrad.backends.accuracy import PRECISE
     >>> from symgrad.ops.scalar import exp, log, log1p, softplus
     >>> x = var("x")
-    >>> keeps_accuracy(log(1 + exp(x)), softplus(x)), keeps_accuracy(log(1 + x), x)
+    >>> (keeps_accuracy(log(1 + exp(x)), softplus(x), PRECISE),
+    ...  keeps_accuracy(log(1 + x), x, PRECISE))
     (True, False)
     """
     names = sorted({variable.name or "" for variable in free_variables([before, after])})
-    points = check_points(len(names))
-    columns = {name: np.array([point[i] for point in points]) for i, name in enumerate(names)}
-    with np.errstate(all="ignore"):
-        computed = evaluate([before, after], columns)
-    original, rewritten = (np.broadcast_to(np.asarray(value, dtype=np.float64), (len(points),))
-                           for value in computed)
-    order = toposort(before)
-    for index, point in enumerate(points):
-        exact = precise(order, dict(zip(names, point)))
-        if exact.out_of_reach[-1] or np.isnan(exact.values[-1]):
-            continue
-        errors = bits_of_error(np.array([original[index], rewritten[index]]),
-                               np.full(2, exact.values[-1]))
-        if errors[1] <= ACCURATE_BITS:
-            continue
-        if errors[0] <= ACCURATE_BITS:
+    points = [dict(zip(names, point)) for point in check_points(len(names))]
+    for original, rewritten in accuracy.bits_of_error([before, after], points):
+        if rewritten > ACCURATE_BITS and original <= ACCURATE_BITS:
             return False
     return True
 
 
-class _Stabilizer:
-    """Stable forms by node, filled in topological order; `log` collects the rewrites."""
+class _Stabilizer(Rewriter):
+    """The rewrite engine with the stable rows, taking a rewrite only where it keeps accuracy;
+    `memo` holds the stable form of each node met, `log` collects the rewrites."""
 
-    def __init__(self, roots: list[Tensor], log: list[Rewrite] | None):
-        self.stable: dict[Tensor, Tensor] = {}
-        self.log = log
+    def __init__(self, roots: list[Tensor], log: list[Rewrite] | None, accuracy: Accuracy):
         size = len(toposort(roots))
-        self.budget = MAX_REWRITES_PER_NODE * size
+        super().__init__(STABLE_RULE_SET, MAX_REWRITES_PER_NODE * size, log)
+        self.accuracy = accuracy
         self.check_budget = CHECK_NODES_PER_NODE * size + MAX_CHECKED_NODES
 
-    def __call__(self, root: Tensor) -> Tensor:
-        """The stable form of `root`, walking only the nodes not met before (a rewrite's
-        result shares all but a few nodes with the graph)."""
-        stack = [root]
-        while stack:
-            node = stack[-1]
-            if node in self.stable:
-                stack.pop()
-                continue
-            children = node.children
-            if children is not None:
-                pending = [c for c in (children.b, children.a)
-                           if c is not None and c not in self.stable]
-                if pending:
-                    stack += pending
-                    continue
-            stack.pop()
-            result = self._rewrite(node)
-            self.stable[node] = result
-            self.stable.setdefault(result, result)
-        return self.stable[root]
+    def accept(self, node: Tensor, candidate: Candidate) -> bool:
+        before = node if candidate.part is None else candidate.part
+        return self._accurate(candidate.rule, before, candidate.operands)
 
-    def _rewrite(self, node: Tensor) -> Tensor:
-        """The node over its operands' stable forms, then what the first row that fires and
-        passes the check makes of it, itself stabilized (exp(a - log(S)) needs log(S) in turn)."""
-        if node.children is None:
-            return node
-        a, b, op = node.children
-        rebuilt = apply(op, self.stable[a], None if b is None else self.stable[b])
-        for fired in rewrites(rebuilt):
-            if self.budget <= 0:
-                break
-            self.budget -= 1
-            before = rebuilt if fired.part is None else fired.part
-            if not self._accurate(fired.rule, before, fired.operands):
-                continue
-            if self.log is not None:
-                self.log.append(Rewrite(fired.rule.name, rebuilt, fired.result))
-            return self(fired.result)
-        return rebuilt
-
-    def _accurate(self, rule: StableRule, before: Tensor, operands: list[Tensor]) -> bool:
+    def _accurate(self, rule: Rule, before: Tensor, operands: list[Tensor]) -> bool:
         """Whether `rule` keeps accuracy on `before` over its operands: the row applied to
         `before` with the operands as variables, stabilized in turn, against that formula
         (`keeps_accuracy`); cached by row and formula, so each distinct one is checked once.
@@ -243,66 +188,67 @@ class _Stabilizer:
         formula = _over_operands(before, operands, MAX_CHECKED_NODES)
         if formula is None:
             return False
-        key = (rule.name, formula)
+        key = (self.accuracy, rule.name, formula)
         verdict = _checked.get(key)
         if verdict is None:
             self.check_budget -= len(toposort(formula))
             if self.check_budget < 0:
                 return False
             _checked[key] = False  # while checking: a row that would check itself refuses
-            verdict = _row_keeps_accuracy(rule, formula)
+            verdict = _row_keeps_accuracy(rule, formula, self.accuracy)
             if len(_checked) >= _CACHE_SIZE:
                 _checked.clear()
             _checked[key] = verdict
         return verdict
 
 
-def _row_keeps_accuracy(rule: StableRule, formula: Tensor) -> bool:
+def _row_keeps_accuracy(rule: Rule, formula: Tensor, accuracy: Accuracy) -> bool:
     """`keeps_accuracy` of `formula` against what `rule` makes of it, stabilized in turn."""
     fired = next((fired for fired in rewrites(formula) if fired.rule is rule), None)
     if fired is None:
         return False
-    after = _Stabilizer([fired.result], None)(fired.result)
-    try:
-        return keeps_accuracy(formula, after)
-    except NoPreciseFormError:
-        return True
+    after = _Stabilizer([fired.result], None, accuracy)(fired.result)
+    return keeps_accuracy(formula, after, accuracy)
 
 
-def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
+def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False, *,
+              accuracy: Accuracy) -> Any:
     """An equal Tensor (or a list for a list) in numerically stable forms: softplus, logaddexp,
-    log1p, expm1, hypot, sigmoid where the formula overflows or cancels. With `explain=True`,
-    the pair `(result, log)`, `log` listing the `Rewrite(rule, before, after)` records.
+    log1p, expm1, hypot, sigmoid where the formula overflows or cancels, each rewrite kept
+    where `accuracy` finds it as accurate as the formula it replaces (`sg.stabilize` passes
+    the exact one). With `explain=True`, the pair `(result, log)`, `log` listing the
+    `Rewrite(rule, before, after)` records.
 
     >>> import symgrad as sg
     >>> x = sg.var("x")
-    >>> str(stabilize(sg.log(1 + sg.exp(x))))
+    >>> str(sg.stabilize(sg.log(1 + sg.exp(x))))
     'softplus(x)'
-    >>> float(sg.evaluate(stabilize(sg.log(1 + sg.exp(x))).grad(x), {"x": 800.0}))
+    >>> float(sg.evaluate(sg.stabilize(sg.log(1 + sg.exp(x))).grad(x), {"x": 800.0}))
     1.0
     """
     roots, single = tensor_roots(t_or_list, "stabilize")
     log: list[Rewrite] | None = [] if explain else None
     with gc_paused():
-        stabilizer = _Stabilizer(roots, log)
+        stabilizer = _Stabilizer(roots, log, accuracy)
         stable = [stabilizer(root) for root in roots]
     result = stable[0] if single else stable
     return (result, log) if explain else result
 
 
-def stable_forms(roots: Iterable[Tensor]) -> dict[Tensor, Tensor]:
+def stable_forms(roots: Iterable[Tensor], accuracy: Accuracy) -> dict[Tensor, Tensor]:
     """The stable form of every node of the graphs of `roots`, from one walk: what
-    `stabilize(node)` gives for each node, in time linear in the graph.
+    `stabilize(node, accuracy=accuracy)` gives for each node, in time linear in the graph.
 
     >>> import symgrad as sg
+    >>> from symgrad.backends.accuracy import PRECISE
     >>> x = sg.var("x")
     >>> f = sg.log(1 + sg.exp(x))
-    >>> str(stable_forms([f])[f])
+    >>> str(stable_forms([f], PRECISE)[f])
     'softplus(x)'
     """
     roots = list(roots)
     with gc_paused():
-        stabilizer = _Stabilizer(roots, None)
+        stabilizer = _Stabilizer(roots, None, accuracy)
         for root in roots:
             stabilizer(root)
-    return stabilizer.stable
+    return stabilizer.memo

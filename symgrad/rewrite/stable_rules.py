@@ -355,8 +355,3 @@ SUMS = [
 STABLE_RULES: list[StableRule] = SOFTPLUS_AND_SIGMOID + SUMS + NEAR_ZERO + OVERFLOW + PRODUCTS
 """Every row, tried in this order at each node: sums before log(1 + x) -> log1p(x), which would
 take log(1 + exp(a) + exp(b)) to log1p(exp(a) + exp(b)), whose sum overflows."""
-
-STABLE_RULES_BY_OP: dict[str, list[StableRule]] = {}
-for _rule in STABLE_RULES:
-    for _op in _rule.ops:
-        STABLE_RULES_BY_OP.setdefault(_op.name, []).append(_rule)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from symgrad.autodiff.diff import gradient
+from symgrad.backends.accuracy import PRECISE
 from symgrad.backends.evaluate import evaluate
 from symgrad.backends.precise import bits_of_error, precise
 from symgrad.ir.graph import (
@@ -362,10 +363,10 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     names = [name_of(v) for v in variables]
     points = sample_points(names, ranges, count, seed)
     partials = gradient(t, variables) if variables else []
-    stable_of = stable_forms([t])
+    stable_of = stable_forms([t], PRECISE)
     stable = stable_of[t]
     stable_gradient = gradient(stable, variables) if variables else []
-    stable_of_partial = stable_forms(stable_gradient)
+    stable_of_partial = stable_forms(stable_gradient, PRECISE)
     measured = _measure([t, *partials], names, points)
     findings = [Finding("f = " + _short(t), *_bits(measured.computed[t], measured.exact[t]),
                         "", "", "" if stable is t else _short(stable))]

@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import sympy as sp
 
+from symgrad.backends.accuracy import PRECISE
 from symgrad.backends.evaluate import evaluate, node_values
 from symgrad.interop import sympy_worker
 from symgrad.interop.parse import parse
@@ -382,7 +383,8 @@ def _overflowed(formulas: tuple[Any, Any], values: tuple[np.ndarray, np.ndarray]
         if not suspects.any() or not isinstance(formula, Tensor | sp.Basic):
             continue
         try:
-            stable = stabilize(formula if isinstance(formula, Tensor) else from_sympy(formula))
+            stable = stabilize(formula if isinstance(formula, Tensor) else from_sympy(formula),
+                               accuracy=PRECISE)
         except (ValueError, TypeError, LookupError):  # a sympy form symgrad cannot read
             continue
         fixed = _values(_evaluator(stable, names), env, count)
