@@ -63,8 +63,9 @@ from symgrad.present.explain import ExplainedStep, Explanation, explain
 from symgrad.present.printing import latex, pretty
 from symgrad.rewrite.simplify import Rewrite, simplify
 from symgrad.verify.advise import Advice, Finding, advise
-from symgrad.verify.checking import CheckResult, CheckResults, check
+from symgrad.verify.checking import check
 from symgrad.verify.compare import Comparison, compare
+from symgrad.verify.verdict import CheckResult, CheckResults
 
 try:
     __version__ = _version("symgrad")

@@ -20,10 +20,24 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from symgrad import __version__
+from symgrad.api import gradient, stabilize
+from symgrad.backends.compile import codegen
+from symgrad.backends.evaluate import evaluate
+from symgrad.demo import run
+from symgrad.interop.parse import ParseError, parse
 from symgrad.ir.graph import Tensor, free_variables, name_of
+from symgrad.ir.op import FUNCTIONS
 from symgrad.ir.shapes import ShapeError
 from symgrad.ir.wrt import as_variables
-from symgrad.present.printing import format_value
+from symgrad.present.dot import GraphvizError, GraphvizNotFoundError, render, to_dot, to_dot_pair
+from symgrad.present.explain import explain
+from symgrad.present.order import in_canonical_order
+from symgrad.present.printing import format_value, inlined_size, latex, pretty
+from symgrad.rewrite.simplify import simplify
+from symgrad.verify.advise import advise
+from symgrad.verify.checking import check_derivative
+from symgrad.verify.compare import compare
+from symgrad.verify.matrix_check import check_tensor
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_INLINED = 5_000
@@ -96,7 +110,6 @@ DIGITS = 10  # significant digits of the values the terminal shows
 def parse_expression(text: str, shapes: Mapping[str, tuple] | None = None) -> Tensor:
     """The expression (its names of vectors and matrices with the `shapes` declared), or a
     UsageError carrying the parser's message with its caret."""
-    from symgrad.interop.parse import ParseError, parse
 
     try:
         return parse(text, shapes=shapes)
@@ -129,8 +142,6 @@ def parse_at(items: Sequence[str] | None) -> dict[str, float]:
 
 def _constant_value(name: str, text: str) -> float:
     """The number `text` stands for: a literal, or a formula of constants (`pi/2`)."""
-    from symgrad.backends.evaluate import evaluate
-    from symgrad.interop.parse import ParseError, parse
 
     try:
         return float(text)
@@ -248,7 +259,6 @@ def quiet_evaluate(outputs: Any, point: dict[str, float]) -> Any:
     """Values at the point; nan and inf speak for themselves, without numpy's warnings."""
     import numpy as np
 
-    from symgrad.backends.evaluate import evaluate
 
     with np.errstate(all="ignore"):
         return evaluate(outputs, point)
@@ -265,8 +275,6 @@ def check_picture_path(path: str) -> None:
 
 
 def write_picture(graph: Any, path: str) -> None:
-    from symgrad.present.dot import GraphvizError, GraphvizNotFoundError, render
-
     check_picture_path(path)
     try:
         render(graph, path)
@@ -304,8 +312,6 @@ def _diff_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad diff "sum((W@x - y)**2)" --matrix W:3,4 --vector x:4 '
                   '--vector y:3 --wrt W')
 def run_diff(args: argparse.Namespace) -> int:
-    from symgrad.api import gradient, stabilize
-    from symgrad.present.printing import inlined_size, latex, pretty
 
     if args.dot:
         check_picture_path(args.dot)
@@ -315,14 +321,10 @@ def run_diff(args: argparse.Namespace) -> int:
     wrt = parse_wrt(args.wrt, f)
     derivatives = gradient(f, wrt, stable=args.stable)
     if not args.raw:
-        from symgrad.rewrite.simplify import simplify
-
         derivatives = simplify(derivatives)
         if args.stable:  # simplify knows nothing of stability: 1 - sigmoid(x) may come back
             derivatives = stabilize(derivatives)
     if args.format == "python":
-        from symgrad.backends.compile import codegen
-        from symgrad.present.order import in_canonical_order
 
         ordered = in_canonical_order(derivatives)  # the code reads as the text formats do
         print(codegen(ordered, "python", args=free_variables(f) or None, name="gradient"))
@@ -350,8 +352,6 @@ def run_diff(args: argparse.Namespace) -> int:
             print(f"{comment}  df/d{w.name} = {format_value(value, DIGITS)}")
     failed = False
     if args.check:
-        from symgrad.verify.checking import check_derivative
-        from symgrad.verify.matrix_check import check_tensor
 
         # sympy has no matrices: a tensor gradient is checked through its scalar expansion
         verdicts = check_tensor(f, wrt) if f.shape or any(w.shape for w in wrt) else [
@@ -364,8 +364,6 @@ def run_diff(args: argparse.Namespace) -> int:
             text = f"check against {against}: {verdict}"
             print("\n".join(comment + line for line in text.splitlines()))
     if args.dot:
-        from symgrad.present.dot import to_dot_pair
-
         write_picture(to_dot_pair(f, wrt, point, derivatives=derivatives), args.dot)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -391,8 +389,6 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad explain "tanh(w*x + b)" --wrt w --mode forward\n'
                   '  symgrad explain "sin(x**2)" --wrt x --claim "cos(x**2)"')
 def run_explain(args: argparse.Namespace) -> int:
-    from symgrad.present.explain import explain
-
     f, point = expression_and_point(args)
     wrt = parse_wrt(args.wrt, f)
     if args.claim is not None and len(wrt) != 1:
@@ -405,7 +401,6 @@ def run_explain(args: argparse.Namespace) -> int:
         write_picture(explanation.to_dot(), args.dot)
     if claim is None:
         return EXIT_OK
-    from symgrad.verify.compare import compare
 
     verdict = compare(f, wrt[0], claim)
     print(f"\n{verdict}")
@@ -479,8 +474,6 @@ def parse_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, float]]:
          examples='  symgrad advise "log(1 + exp(x))"\n'
                   '  symgrad advise "sqrt(x**2 + y**2)" --range x=-1:1 --range y=-1:1')
 def run_advise(args: argparse.Namespace) -> int:
-    from symgrad.verify.advise import advise
-
     f = parse_expression(args.expression)
     try:
         advice = advise(f, ranges=parse_ranges(args.ranges), count=args.count)
@@ -525,8 +518,6 @@ def _draw_arguments(parser: argparse.ArgumentParser) -> None:
                   '  symgrad draw "(x + y)*y" -o pair.png --grad y --at x=3,y=5 --dpi 200\n'
                   '  symgrad draw "(w*x - t)**2" -o loss.svg --grad w --name L --simplify')
 def run_draw(args: argparse.Namespace) -> int:
-    from symgrad.present.dot import to_dot, to_dot_pair
-
     check_picture_path(args.output)
     f, point = expression_and_point(args)
     if not args.name:
@@ -537,13 +528,9 @@ def run_draw(args: argparse.Namespace) -> int:
                "adjoints": bool(args.at), "max_nodes": args.max_nodes, "dpi": args.dpi,
                "size": args.size}
     if args.grad:
-        from symgrad.api import gradient
-
         wrt = parse_wrt(args.grad, f)
         derivatives = gradient(f, wrt)
         if args.simplify:
-            from symgrad.rewrite.simplify import simplify
-
             derivatives = simplify(derivatives)
     try:
         if args.grad:
@@ -565,8 +552,6 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 @command("demo", "the gradient of a neuron's loss: formulas, sympy check, pictures",
          _demo_arguments, examples="  symgrad demo\n  symgrad demo --out /tmp/pictures")
 def run_demo(args: argparse.Namespace) -> int:
-    from symgrad.demo import run
-
     return EXIT_OK if run(args.out) else EXIT_FAILED
 
 
@@ -582,7 +567,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
          _serve_arguments, examples="  symgrad serve\n  symgrad serve --port 8080")
 def run_serve(args: argparse.Namespace) -> int:
     try:  # flask and waitress are the serve extra, loaded only for this command
-        from symgrad.serve.app import Limits, serve
+        from symgrad.serve.app import Limits, serve  # late: flask is the serve extra
     except ImportError as error:
         raise UsageError(f"symgrad serve needs the serve extra ({error.name} is missing): "
                          f"pip install 'symgrad[serve]'") from None
@@ -603,7 +588,6 @@ def _functions_help() -> str:
     """The functions expressions may call, from the op table, wrapped for --help."""
     from textwrap import fill
 
-    from symgrad.ir.op import FUNCTIONS
 
     names = ", ".join(sorted(FUNCTIONS))
     return fill(f"functions: {names}; operators + - * / ** (or ^)", width=78,

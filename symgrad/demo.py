@@ -13,6 +13,8 @@ from symgrad.backends.evaluate import evaluate
 from symgrad.ir.graph import Tensor, count_ops, variables
 from symgrad.ops.scalar import tanh
 from symgrad.present.dot import render, to_dot, to_dot_pair
+from symgrad.rewrite.simplify import simplify
+from symgrad.verify.checking import check_derivative
 
 # micrograd's neuron (its README's trace example) with target 1.
 POINT = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.881373587019543, "y": 1.0}
@@ -39,8 +41,6 @@ def run(out: str | Path = "symgrad-demo", echo: Callable[[str], object] = print)
     >>> lines[0]
     'L = (tanh(b + w1*x1 + w2*x2) - y)**2'
     """
-    from symgrad.rewrite.simplify import simplify
-    from symgrad.verify.checking import check_derivative
 
     start = time.perf_counter()
     loss, parameters = neuron_loss()

@@ -171,7 +171,7 @@ def _serve() -> None:
     answers = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    import symgrad  # noqa: F401  symgrad and sympy loaded before saying ready
+    import symgrad  # noqa: F401  # late: the worker process loads symgrad before saying ready
 
     answers.send_bytes(_READY)
     while True:

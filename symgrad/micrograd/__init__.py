@@ -40,6 +40,7 @@ from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, m
 from symgrad.ir.op import Op
 from symgrad.ir.sentinels import NoDerivative, Zero
 from symgrad.ops.scalar import add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
+from symgrad.present.dot import Picture, dot_text
 
 __all__ = ["LabelClashWarning", "Value", "draw_dot"]
 
@@ -316,7 +317,6 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
     >>> "e | data -6.0000 | grad 1.0000" in source, "a | data 2.0000 | grad -3.0000" in source
     (True, True)
     """
-    from symgrad.present.dot import Picture, dot_text  # graphviz loaded only for pictures
 
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir is LR, TB, RL or BT, got {rankdir!r}")

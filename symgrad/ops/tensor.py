@@ -22,7 +22,7 @@ from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, children_of, const, va
 from symgrad.ir.op import DECLARED_ELSEWHERE, PREC_MUL, PREC_POSTFIX, Op, no_interval
 from symgrad.ir.sentinels import Zero
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import mul
+from symgrad.ops.scalar import mul, sqrt
 
 Axis = int | Sequence[int] | None
 
@@ -517,7 +517,6 @@ def norm(a: Any) -> Tensor:
     >>> str(norm(vector("x", 3)))
     'sqrt(sum(x**2))'
     """
-    from symgrad.ops.scalar import sqrt
 
     return sqrt(squared_norm(a))
 

@@ -9,6 +9,8 @@ import html
 from typing import Any
 
 from symgrad.ir.graph import PROVIDED, Tensor
+from symgrad.present.dot import mimebundle
+from symgrad.present.printing import inlined_size, latex
 
 MODES = ("picture", "formula")
 DISPLAY_LIMIT = 300
@@ -109,8 +111,6 @@ def formula_latex(node: Tensor) -> str:
 
 
 def _formula_body(node: Tensor) -> str:
-    from symgrad.present.printing import inlined_size, latex
-
     shared = inlined_size(node, limit=DISPLAY_LIMIT) > DISPLAY_LIMIT
     return latex(node, shared=shared)
 
@@ -129,8 +129,6 @@ def tensor_mimebundle(node: Tensor) -> dict[str, str]:
     """
     bundle = {"text/plain": repr(node)}
     if printing_mode() == "picture":
-        from symgrad.present.dot import mimebundle
-
         picture = mimebundle(node)
         if picture:
             return {**picture, **bundle}

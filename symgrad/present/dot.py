@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import graphviz
 import numpy as np
 
+from symgrad.autodiff.diff import gradient, reverse_sweep
 from symgrad.backends.evaluate import node_values
 from symgrad.ir.graph import NameClashError, Tensor, as_tensor, children_of, toposort, unwrap
 from symgrad.ir.shapes import format_shape
@@ -199,7 +200,6 @@ def node_adjoints(f: Tensor, values: Mapping[Tensor, Any]) -> dict[Tensor, Any]:
     >>> [float(adjoints[node]) for node in (x, y, x + y, f)]
     [5.0, 13.0, 5.0, 1.0]
     """
-    from symgrad.autodiff.diff import reverse_sweep
 
     variables = [node for node in toposort(f) if node.is_var]
     adjoints = reverse_sweep(f, variables)
@@ -521,7 +521,6 @@ def to_dot_pair(
     >>> "cluster_forward" in source, "cluster_gradient" in source, "dL/dy" in source
     (True, True, True)
     """
-    from symgrad.autodiff.diff import gradient
 
     (f,) = _roots(f)
     wrt_list = as_variables(wrt, f).variables

@@ -20,6 +20,7 @@ import numpy as np
 
 from symgrad.autodiff.diff import forward_sweep, reverse_sweep
 from symgrad.backends.evaluate import UnboundVariableError, evaluate
+from symgrad.interop.parse import parse
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import (
     Children,
@@ -36,7 +37,9 @@ from symgrad.ir.graph import (
     var,
 )
 from symgrad.ir.wrt import as_variables
+from symgrad.present.dot import to_dot_pair
 from symgrad.present.printing import TEXT, format_value, inlined_size, render
+from symgrad.rewrite.simplify import simplify as simplify_formula
 
 MODES = ("reverse", "forward")
 SIMPLIFY_MAX_OPS = 60
@@ -232,15 +235,6 @@ def _numbers_text(numbers: Sequence[int], sep: str = " + ") -> str:
     return f"#{numbers[0]}{sep}#{numbers[1]}{sep}…{sep}#{numbers[-1]} ({len(numbers)} steps)"
 
 
-def _simplifier() -> Any:
-    """`sg.simplify` when the simplifier is installed, else None (formulas show as built)."""
-    try:
-        from symgrad.rewrite.simplify import simplify
-    except ImportError:
-        return None
-    return simplify
-
-
 def _label_prefix(taken: set[str]) -> str:
     for prefix in ("t", "u", "v", "node"):
         # _t1 (an anonymous Tensor(3)) beside a label t1 would read as the same thing
@@ -291,7 +285,7 @@ class Explanation:
         )
         self._values = values
         self.simplified = simplify and len(steps) <= SIMPLIFY_MAX_STEPS
-        self._simplify = _simplifier() if self.simplified else None
+        self._simplify = simplify_formula if self.simplified else None
         self._shown: dict[tuple[Tensor, bool], Tensor] = {}
         self._texts: dict[tuple[Tensor, bool], str] = {}
         self._built: dict[Tensor, Tensor] = {}  # the labelled rebuild, shared by every formula
@@ -638,7 +632,6 @@ class Explanation:
     def to_dot(self, **options: Any) -> Any:
         """`sg.to_dot_pair` of f and its gradients with the step numbers written on the
         nodes, so the picture reads with the table; `options` go to `to_dot_pair`."""
-        from symgrad.present.dot import to_dot_pair
 
         options.setdefault("env", self.at)
         return to_dot_pair(self.f, self.wrt, derivatives=list(self.gradients.values()),
@@ -681,8 +674,6 @@ def _md(text: str) -> str:
 def _as_expression(f: Any) -> Tensor:
     f = unwrap(f)
     if isinstance(f, str):
-        from symgrad.interop.parse import parse
-
         return parse(f)
     if isinstance(f, Tensor):
         return f

@@ -27,6 +27,7 @@ from symgrad.ir.graph import Tensor, children_of, count_ops, gc_paused, tensor_r
 from symgrad.ir.op import OPS, Op
 from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet, fixed_point
 from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
+from symgrad.rewrite.matrix_simplify import simplify_tensor
 from symgrad.rewrite.rules import RULES, Rule
 
 MAX_PASSES = 4
@@ -241,8 +242,6 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     """
     roots, single = tensor_roots(t_or_list, "simplify")
     if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
-        from symgrad.rewrite.matrix_simplify import simplify_tensor
-
         shaped_log: list[Rewrite] | None = [] if explain else None
         simplified = simplify_tensor(roots, shaped_log)
         shaped_result = simplified[0] if single else simplified

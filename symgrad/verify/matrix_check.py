@@ -16,7 +16,7 @@ from symgrad.backends.evaluate import evaluate
 from symgrad.ir import shapes
 from symgrad.ir.graph import Tensor, free_variables, name_of
 from symgrad.verify import scalar_expansion
-from symgrad.verify.checking import CheckResult, CheckResults
+from symgrad.verify.verdict import CheckResult, CheckResults
 
 RTOL, ATOL = 1e-6, 1e-8
 STEP = 1e-6  # central differences: relative step
