@@ -165,7 +165,7 @@ def test_bad_wrt_name(capsys):
 
 
 def test_check_failure_exit_code_is_1(capsys, monkeypatch):
-    import symgrad.verify.checking as checking
+    import symgrad.cli as cli
 
     class Wrong:
         def __bool__(self):
@@ -174,7 +174,7 @@ def test_check_failure_exit_code_is_1(capsys, monkeypatch):
         def __str__(self):
             return "d/dx: DISAGREE"
 
-    monkeypatch.setattr(checking, "check_derivative", lambda *args, **kwargs: Wrong())
+    monkeypatch.setattr(cli, "check_derivative", lambda *args, **kwargs: Wrong())
     code, out, _ = run(capsys, "diff", "x*x", "--wrt", "x", "--check")
     assert code == 1 and "check against sympy: d/dx: DISAGREE" in out
 
