@@ -19,6 +19,7 @@ from symgrad.ir.graph import (
     const,
     gc_paused,
     toposort,
+    var,
 )
 from symgrad.ir.op import Op
 from symgrad.ir.sentinels import Local, NoDerivative, NoDerivativeError, Zero
@@ -272,9 +273,6 @@ def reverse_sweep(
     shaped = not _elementwise(order, wrt)
     if shaped:
         matrix_diff.check_scalar(f)
-        if record is not None:
-            raise ShapeError("explain and compare show scalar gradients step by step; for "
-                             "vectors and matrices use sg.gradient and sg.check")
     adjoints = _Adjoints()
     totals, zero_outside = adjoints.total, adjoints.zero_outside  # the hot loop's lookups
     if f in active:
@@ -320,9 +318,21 @@ def reverse_sweep(
                 else:
                     total = adjoints.merge(operand, previous, contribution)
                 if record is not None:
+                    if op.pullback is not None:  # the pullback of an upstream called delta
+                        local = op.pullback(a, b, node, upstream_symbol(upstream))[position]
                     record.append(Step(node, operand, position, local, upstream, contribution,
                                        total))
     return adjoints.total
+
+
+def upstream_symbol(upstream: Tensor) -> Tensor:
+    """The variable `delta` of the upstream adjoint's shape: a tensor op's local step is its
+    pullback applied to it (`W.T@delta` for the operand x of W@x), as backprop is written."""
+    return var(UPSTREAM, shape=upstream.shape)
+
+
+UPSTREAM = "delta"
+"""The name a tensor op's local step calls the upstream adjoint (printed δ in LaTeX)."""
 
 
 @overload

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.autodiff.diff import forward_sweep, reverse_sweep
+from symgrad.autodiff.diff import UPSTREAM, Step, forward_sweep, reverse_sweep
 from symgrad.backends.evaluate import UnboundVariableError, evaluate
 from symgrad.interop.parse import parse
 from symgrad.ir.fold import apply
@@ -303,7 +303,7 @@ class Explanation:
                 else:
                     count += 1
                     self.labels[node] = f"{prefix}{count}"
-        self._symbols = {node: var(name) for node, name in self.labels.items()}
+        self._symbols = {node: var(name, shape=node.shape) for node, name in self.labels.items()}
 
     # --- formulas --------------------------------------------------------------------------
     def formula(self, t: Tensor, labelled: bool = True, max_chars: int | None = None) -> str:
@@ -347,8 +347,8 @@ class Explanation:
 
     def _cell(self, t: Tensor, value: Any, max_chars: int | None) -> str:
         text = self.formula(t, max_chars=max_chars)
-        if self._values is None:
-            return text
+        if self._values is None or (value is None and t not in self._values):
+            return text  # a pullback's local, a formula of delta: no value of its own
         number = format_value(value)
         return number if text == number else f"{text} = {number}"
 
@@ -432,6 +432,9 @@ class Explanation:
 
     def _legend(self) -> list[str]:
         lines = []
+        if any(_pulled_step(s) for s in self.steps):
+            lines.append(f"{UPSTREAM} = the upstream ∂{self.output}/∂node, which a matrix "
+                         f"op's local step maps to its input's share")
         for node in self.labels:
             line = self.definition(node)
             if self._values is not None:
@@ -701,6 +704,18 @@ def _point_values(tensors: list[Tensor], f: Tensor, at: Mapping | None) -> dict 
             for t, v in zip(unique, computed, strict=True)}
 
 
+def _pulled_step(step: ExplainedStep) -> bool:
+    op = step.node.op
+    return step.mode == "reverse" and op is not None and op.pullback is not None
+
+
+def _pulled(step: Step) -> bool:
+    """Whether the step is a tensor op's pullback: its local is a formula of delta, the
+    upstream, with no value of its own."""
+    op = step.node.op
+    return op is not None and op.pullback is not None
+
+
 def explain(
     f: Tensor | str,
     wrt: Tensor | str | Sequence[Tensor | str],
@@ -750,7 +765,9 @@ def _explained(f: Any, wrt: Any, at: Mapping | None, mode: str, simplify: bool) 
             gradients[w] = derivative.get(f, const(0))
     wanted = [f, *free_variables(f), *gradients.values()]
     for _, s in raw:
-        wanted += [s.node, s.operand, as_tensor(s.local), s.upstream, s.contribution, s.total]
+        wanted += [s.node, s.operand, s.upstream, s.contribution, s.total]
+        if not _pulled(s):
+            wanted.append(as_tensor(s.local))
     values = _point_values(wanted, f, at)
 
     def value(t: Tensor) -> Any:
@@ -765,7 +782,8 @@ def _explained(f: Any, wrt: Any, at: Mapping | None, mode: str, simplify: bool) 
         summands = StepNumbers(received[key], len(received[key]))
         steps.append(ExplainedStep(
             number, mode, sweep, s.node, s.operand, s.position, local, s.upstream, s.contribution,
-            s.total, summands, value(s.node), value(s.operand), value(local),
+            s.total, summands, value(s.node), value(s.operand),
+            None if _pulled(s) else value(local),
             value(s.upstream), value(s.contribution), value(s.total),
         ))
     return Explanation(f, wrt_list, mode, at, steps, gradients, values, simplify)

@@ -26,10 +26,14 @@ from symgrad.ir.graph import (
     const,
     free_variables,
     name_of,
+    rebuild,
+    toposort,
 )
+from symgrad.ir.shapes import ShapeError, format_shape
 from symgrad.ir.wrt import as_variables
 from symgrad.ops import scalar as ops
 from symgrad.ops.scalar import add, mul, neg, sub
+from symgrad.ops.tensor import transpose
 from symgrad.present.explain import (
     ExplainedStep,
     Explanation,
@@ -40,6 +44,7 @@ from symgrad.present.explain import (
 )
 from symgrad.present.printing import format_value
 from symgrad.verify.checking import compare_at_points
+from symgrad.verify.matrix_check import point_in_domain
 
 SAMPLES = 12
 """Sample points per range for the hints; the mixed-sign range comes first, then a positive
@@ -88,9 +93,9 @@ class Comparison:
     right: bool
     checked: int
     explanation: Explanation
-    point: dict[str, float] | None = None
-    expected: float | None = None
-    claimed_value: float | None = None
+    point: dict[str, Any] | None = None  # numbers, or arrays for vectors and matrices
+    expected: Any = None
+    claimed_value: Any = None
     hint: Hint | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -108,10 +113,11 @@ class Comparison:
             point = ", ".join(f"{k} = {format_value(v)}" for k, v in (self.point or {}).items())
             lines = [
                 f"wrong: the claimed {name} = {_text(self.claimed)} is not the true {name} = "
-                f"{true_text} ({out} = {_text(self.f)})",
-                f"  first differs at {point}: claimed {format_value(self.claimed_value)}, "
-                f"true {format_value(self.expected)}",
-            ]
+                f"{true_text} ({out} = {_text(self.f)})"]
+            if self.point is not None:
+                lines.append(f"  first differs at {point}: claimed "
+                             f"{format_value(self.claimed_value)}, true "
+                             f"{format_value(self.expected)}")
             if self.hint is not None:
                 lines.append(f"  likely mistake: {self.hint.text}")
                 if self.hint.step is not None:
@@ -277,6 +283,9 @@ def compare(
     w = wrt_list[0]
     claim = _as_claim(claimed)
     explanation = explain(f, [w])
+    if any(node.shape for node in (f, w, claim)) or any(
+            v.shape for v in free_variables([f, claim])):
+        return _compare_tensor(explanation, w, claim)
     derivative = explanation.gradients[w]
     notes = []
     extra = [name_of(v) for v in free_variables(claim) if v not in set(free_variables(f))]
@@ -329,6 +338,104 @@ def compare(
                        or _one_mistake(explanation, w, claim, sampler, KINDS[-1:])
                        or _path_mistake(explanation, w, claim, sampler))
     return result
+
+
+# --- vectors and matrices ----------------------------------------------------------------------
+
+TENSOR_POINTS = 4
+"""Random points (and sizes of named dimensions) a claimed matrix gradient is compared at."""
+
+
+def _compare_tensor(explanation: Explanation, w: Tensor, claim: Tensor) -> Comparison:
+    """`compare` for a gradient of vectors and matrices: the claim against the true gradient
+    at random points (random sizes for named dimensions); when wrong, the mistakes a layer's
+    gradient is worked out with: a factor transposed, the elementwise factor of a step left
+    out (the ⊙ σ'(z) of a hidden layer), the sign, a constant factor."""
+    f, derivative = explanation.f, explanation.gradients[w]
+    result = Comparison(f, w, claim, derivative, True, 0, explanation)
+    rng = np.random.default_rng(SEED)
+    points = [point_in_domain(f, None, rng)[1] for _ in range(TENSOR_POINTS)]
+    if claim.shape != w.shape:
+        result.right = False
+        result.notes.append(f"the claim has shape {format_shape(claim.shape)}; the gradient "
+                            f"has {name_of(w)}'s shape {format_shape(w.shape)}")
+        result.hint = _tensor_hint(explanation, w, claim, points)
+        return result
+    with np.errstate(all="ignore"):
+        for env in points:
+            true, got = (np.asarray(evaluate(t, env), dtype=float) for t in (derivative, claim))
+            if not np.all(np.isfinite(true)):
+                continue
+            result.checked += 1
+            if not np.allclose(got, true, rtol=1e-6, atol=1e-9):
+                result.right = False
+                result.point = env
+                result.expected, result.claimed_value = true, got
+                break
+    if not result.right:
+        result.hint = _tensor_hint(explanation, w, claim, points)
+    return result
+
+
+def _variants(claim: Tensor, explanation: Explanation, w: Tensor
+              ) -> list[tuple[str, str, ExplainedStep | None, Tensor]]:
+    """One-mistake repairs of a claimed matrix gradient: (kind, text, step, repaired claim)."""
+    repairs: list[tuple[str, str, ExplainedStep | None, Tensor]] = [
+        ("sign", "the sign is flipped", None, -claim)]
+    nodes = [n for n in toposort(claim) if n.shape and n.children is not None or n.is_var]
+    for node in nodes:
+        if len(node.shape) == 2:
+            repairs.append(("transposed", f"{_text(node)} should be transposed: "
+                            f"{_text(transpose(node))}", None, node))
+    for step in explanation.steps:
+        local = step.local
+        op = step.node.op
+        if op is None or op.pullback is not None or not local.shape or local.number is not None:
+            continue
+        for node in nodes:
+            if node.shape == local.shape:
+                repairs.append(("missing factor", f"the elementwise factor {_text(local)} "
+                                f"(the local ∂node/∂input of step #{step.number}) is left "
+                                f"out after {_text(node)}", step, node))
+    return repairs
+
+
+def _tensor_hint(explanation: Explanation, w: Tensor, claim: Tensor,
+                 points: list[dict]) -> Hint | None:
+    """The one-mistake repair of the claim that gives the true gradient at every point."""
+    derivative = explanation.gradients[w]
+    true = [np.asarray(evaluate(derivative, env), dtype=float) for env in points]
+    for kind, text, step, target in _variants(claim, explanation, w):
+        if kind == "sign":
+            repaired = target
+        elif kind == "transposed":
+            repaired = _replaced(claim, target, transpose(target))
+        else:
+            assert step is not None
+            repaired = _replaced(claim, target, target * step.local)
+        if repaired.shape != derivative.shape:
+            continue
+        with np.errstate(all="ignore"):
+            if points and all(np.allclose(np.asarray(evaluate(repaired, env), dtype=float), t,
+                                          rtol=1e-6, atol=1e-9) for env, t in zip(points, true)):
+                return Hint(kind, step, derivative, factor=None if step is None else step.local,
+                            text=text)
+    return None
+
+
+def _replaced(t: Tensor, old: Tensor, new: Tensor) -> Tensor:
+    """`t` with the node `old` replaced by `new` (rebuilt above it; shapes that no longer fit
+    give `old` itself back)."""
+    def visit(node: Tensor, a: Tensor | None, b: Tensor | None) -> Tensor:
+        children = node.children
+        if node is old:
+            return new
+        return node if children is None or a is None else apply(children.op, a, b)
+
+    try:
+        return rebuild(t, visit)[t]
+    except ShapeError:
+        return t
 
 
 def _shares(explanation: Explanation, w: Tensor) -> list[Tensor]:

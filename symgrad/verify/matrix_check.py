@@ -34,7 +34,7 @@ def _random_env(f: Tensor, sizes: Mapping[str, int], rng: np.random.Generator) -
     }
 
 
-def _point_in_domain(f: Tensor, sizes: Mapping[str, int] | None, rng: np.random.Generator,
+def point_in_domain(f: Tensor, sizes: Mapping[str, int] | None, rng: np.random.Generator,
                      attempts: int = 50) -> tuple[dict[str, int], dict]:
     """Sizes and a random point where `f` is finite (logdet of a matrix with a positive
     determinant, say); the last one drawn when none is found in `attempts`."""
@@ -98,7 +98,7 @@ def check_tensor(
     derivatives = gradient(f, list(wrt))
     failures: dict[str, tuple[str, tuple[float, float]]] = {}
     for _ in range(samples):
-        point_sizes, env = _point_in_domain(f, sizes, rng)
+        point_sizes, env = point_in_domain(f, sizes, rng)
         scalar_f = scalar_expansion.expand_scalar(f, point_sizes)
         elements = [scalar_expansion.element_variables(w, point_sizes) if w.shape
                     else np.array(w, dtype=object) for w in wrt]
