@@ -120,3 +120,9 @@ def test_random_vector_functions(names, env, data):
 def test_a_jacobian_that_is_not_a_matrix_formula_says_so(names):
     with pytest.raises(sg.ShapeError, match="a vector by a vector"):
         sg.jacobian(names["W"] @ names["x"], names["W"])
+
+
+def test_check_takes_the_jacobian_of_a_vector(names):
+    verdict = sg.check(sg.softmax(names["W"] @ names["x"]), [names["x"], names["t"]])
+    assert verdict and len(verdict) == 2, str(verdict)
+    assert "central differences" in verdict[0].reference

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.autodiff.diff import gradient
+from symgrad.autodiff.jacobian import matrix_jacobian
 from symgrad.backends.evaluate import evaluate
 from symgrad.ir import shapes
 from symgrad.ir.graph import Tensor, free_variables, name_of
@@ -48,18 +49,19 @@ def point_in_domain(f: Tensor, sizes: Mapping[str, int] | None, rng: np.random.G
 
 
 def central_differences(f: Tensor, w: Tensor, env: Mapping[str, Any]) -> np.ndarray:
-    """d f / d w at `env` by central differences, element by element."""
+    """d f / d w at `env` by central differences, element by element: of f's shape followed
+    by w's (a vector f by a vector w: the Jacobian, one row per entry of f)."""
     name = name_of(w)
     base = np.asarray(env[name], dtype=np.float64)
-    result = np.zeros_like(base)
+    result = np.zeros(np.shape(evaluate(f, env)) + base.shape)
     for index in np.ndindex(*base.shape):
         step = STEP * max(1.0, abs(float(base[index])))
         values = []
         for sign in (1, -1):
             moved = base.copy()
             moved[index] += sign * step
-            values.append(evaluate(f, {**env, name: moved}))
-        result[index] = (values[0] - values[1]) / (2 * step)
+            values.append(np.asarray(evaluate(f, {**env, name: moved}), dtype=np.float64))
+        result[(Ellipsis, *index)] = (values[0] - values[1]) / (2 * step)
     return result
 
 
@@ -81,34 +83,40 @@ def check_tensor(
     seed: int = 0,
     sizes: Mapping[str, int] | None = None,
 ) -> list[CheckResult]:
-    """One CheckResult per variable of `wrt`: symgrad's tensor gradient of the scalar `f`
-    against the scalar expansion's gradient and central differences, at `samples` random
-    points; named dimensions get random sizes from 2 to 4 unless `sizes` fixes them.
+    """One CheckResult per variable of `wrt`: symgrad's tensor gradient of the scalar `f` (the
+    Jacobian of a vector f) against the scalar expansion's and central differences, at
+    `samples` random points; named dimensions get random sizes from 2 to 4 unless `sizes`
+    fixes them.
 
     >>> from symgrad.ops.tensor import matrix, vector, sum
     >>> W, x = matrix("W", ("m", "n")), vector("x", "n")
     >>> [bool(r) for r in check_tensor(sum((W @ x) ** 2), [W, x])]
     [True, True]
     """
-    if f.shape != ():
+    if len(f.shape) > 1:
         raise shapes.ShapeError(
-            f"check takes a scalar expression, got shape {shapes.format_shape(f.shape)}"
-        )
+            f"check takes a scalar or vector expression, got shape "
+            f"{shapes.format_shape(f.shape)}")
     rng = np.random.default_rng(seed)
-    derivatives = gradient(f, list(wrt))
+    # a vector f: its Jacobians, one row per entry, checked entry by entry
+    derivatives = [matrix_jacobian(f, w) for w in wrt] if f.shape else gradient(f, list(wrt))
     failures: dict[str, tuple[str, tuple[float, float]]] = {}
     for _ in range(samples):
         point_sizes, env = point_in_domain(f, sizes, rng)
-        scalar_f = scalar_expansion.expand_scalar(f, point_sizes)
+        for w in wrt:  # a variable f does not depend on: its gradient is 0 anywhere
+            env.setdefault(name_of(w), rng.uniform(-1, 1, scalar_expansion.concrete_shape(
+                w.shape, point_sizes)))
+        entries = scalar_expansion.expand(f, point_sizes)  # f's entries as scalar graphs
         elements = [scalar_expansion.element_variables(w, point_sizes) if w.shape
                     else np.array(w, dtype=object) for w in wrt]
         flat = [element for array in elements for element in array.flat]
-        scalar_partials = gradient(scalar_f, flat) if flat else []
-        scalar_values = evaluate(scalar_partials, scalar_expansion.element_values(env))
+        scalar_values = np.array([evaluate(gradient(entry, flat), scalar_expansion.element_values(
+            env)) if flat else [] for entry in entries.flat], dtype=np.float64)
         ours = evaluate(derivatives, env)
         start = 0
         for w, array, value in zip(wrt, elements, ours, strict=True):
-            expanded = np.reshape(scalar_values[start:start + array.size], array.shape)
+            expanded = np.reshape(scalar_values[:, start:start + array.size],
+                                  entries.shape + array.shape)
             start += array.size
             for reference, how in ((expanded, "scalar expansion"),
                                    (central_differences(f, w, env), "central differences")):
