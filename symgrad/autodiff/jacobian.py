@@ -30,18 +30,19 @@ class NotLinearError(ValueError):
 
 
 class _Identity(NamedTuple):
-    """The identity map of the cotangent, before it meets a matrix (then it is that matrix)."""
+    """The identity map of the cotangent, before it meets a matrix (then it is that matrix);
+    `like` is the vector of that size, F itself."""
 
-    size: shapes.Dim
+    like: Tensor
 
 
 def _materialized(m: Tensor | _Identity) -> Tensor:
     if not isinstance(m, _Identity):
         return m
-    if not isinstance(m.size, int):
-        raise shapes.ShapeError(f"the Jacobian needs the size of dimension {m.size!r}: declare "
-                                "the vector with a number of entries")
-    return const(np.eye(m.size))
+    size = m.like.shape[0]
+    if isinstance(size, int):
+        return const(np.eye(size))
+    return apply(tensor.eye_like, linalg.diag(m.like))  # a named size: the identity of F's
 
 
 def _diagonal_of(m: Tensor | _Identity) -> Tensor | None:
@@ -129,9 +130,9 @@ def _map_of(node: Tensor, maps: dict[Tensor, Tensor | _Identity]) -> Tensor | _I
                          f"{op.name}: take the gradient of each entry instead")
 
 
-def _linear_map(v: Tensor, seed: Tensor) -> Tensor:
-    """M.T, for v = M@seed linear in `seed`, as a formula."""
-    maps: dict[Tensor, Tensor | _Identity] = {seed: _Identity(seed.shape[0])}
+def _linear_map(v: Tensor, seed: Tensor, f: Tensor) -> Tensor:
+    """M.T, for v = M@seed linear in `seed` (a cotangent of the vector f), as a formula."""
+    maps: dict[Tensor, Tensor | _Identity] = {seed: _Identity(f)}
     for node in toposort(v):
         children = node.children
         if node is seed or children is None:
@@ -171,7 +172,7 @@ def matrix_jacobian(f: Tensor, x: Tensor) -> Tensor:
             f"vector (here by shape {shapes.format_shape(x.shape)})")
     seed = var(f"_cotangent_{f.shape[0]}", shape=f.shape)
     v = diff.gradient(tensor.sum(seed * f), x)
-    return _linear_map(v, seed)
+    return _linear_map(v, seed, f)
 
 
 def jacobian(fs: Tensor | Sequence[Tensor], wrt: Sequence[Tensor] | Tensor | str) -> Any:
