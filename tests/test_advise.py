@@ -219,3 +219,14 @@ def test_advise_stabilizes_once_and_prints_each_node_from_its_top(monkeypatch, s
 def test_a_range_as_wide_as_the_doubles_is_sampled():
     points = sample_points(["x"], {"x": (-1e308, 1e308)}, count=64)["x"]
     assert np.all(np.isfinite(points)) and points.min() < -1e306 and points.max() > 1e306
+
+
+def test_a_range_across_zero_is_sampled_in_every_binade():
+    x = sg.var("x")
+    points = sample_points(["x"], {"x": (-1.0, 1.0)}, count=256)["x"]
+    tiny = np.abs(points[(points != 0)]) < 1e-100
+    assert tiny.sum() > 32  # spread over the float line, as Herbie samples: many binades near 0
+    advice = sg.advise((1 - sg.cos(x)) / x**2, ranges={"x": (-1.0, 1.0)})
+    cancellation = [f for f in advice.problems if f.expression == "1 - cos(x)"
+                    and f.problem.startswith("cancellation")]
+    assert cancellation and "e-" in cancellation[0].where, str(advice)

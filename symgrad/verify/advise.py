@@ -115,8 +115,29 @@ class Advice:
 # --- sampling ----------------------------------------------------------------------------
 
 
+def _ordinals(values: np.ndarray) -> np.ndarray:
+    """Each double's place on the float line: consecutive doubles are consecutive integers
+    (-0.0 and 0.0 both 0)."""
+    bits = np.asarray(values, dtype=np.float64).view(np.int64)
+    return np.where(bits >= 0, bits, -(bits & np.int64(0x7FFFFFFFFFFFFFFF)))
+
+
+def _from_ordinals(ordinals: np.ndarray) -> np.ndarray:
+    magnitudes = np.abs(ordinals).astype(np.int64).view(np.float64)
+    return np.where(ordinals >= 0, magnitudes, -magnitudes)
+
+
 def _sample(low: float, high: float, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Log-uniform within one sign when the range spans decades, else uniform."""
+    """Half the points spread over the doubles of [low, high] as Herbie samples, uniform on
+    the float line (so every binade is sampled: the values near 0 where cancellation hides,
+    and the large ones), half over the values (log-uniform within one sign when the range
+    spans decades, else uniform)."""
+    ends = _ordinals(np.array([low, high]))
+    spread = _from_ordinals(rng.integers(ends[0], ends[1], count // 2, endpoint=True))
+    return np.concatenate([spread, _by_value(low, high, count - count // 2, rng)])
+
+
+def _by_value(low: float, high: float, count: int, rng: np.random.Generator) -> np.ndarray:
     if low > 0 and high / low > 1e3:
         return np.exp(rng.uniform(math.log(low), math.log(high), count))
     if high < 0 and low / high > 1e3:
