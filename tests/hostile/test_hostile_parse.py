@@ -86,3 +86,27 @@ def test_valid_formulas_with_a_splice_parse_or_raise_parse_error(splice, operato
         text = f"({text}){operator}sin(y)"
     position = len(splice) % (len(text) + 1)
     _parses_or_says_where(text[:position] + splice + text[position:])
+
+
+SHAPES = {"W": (2, 3), "v": (3,), "u": (2,), "S": (3, 3)}
+MATRIX_FRAGMENTS = [
+    "W", "v", "u", "S", "x", "2", "-1", "0", "@", ".T", ".", "T", "*", "+", "-", "(", ")", ",",
+    " ", "sum(", "mean(", "softmax(", "logsumexp(", "norm(", "trace(", "outer(", "inv(", "det(",
+    "logdet(", "solve(", "diag(", "diagonal(", "kron(", "transpose(", "axis=", "axis=-1",
+    "keepdims=True", "keepdims=", "None", "=", "sin(", "**", "/", "\n", "t = ", "1.5",
+]
+
+
+def _parses_with_shapes_or_says_where(text: str) -> None:
+    try:
+        result = sg.parse(text, shapes=SHAPES)
+    except ParseError as error:
+        assert "^" in str(error).splitlines()[-1]
+        assert error.column >= 1
+        return
+    assert isinstance(result, sg.Tensor)
+
+
+@given(st.lists(st.sampled_from(MATRIX_FRAGMENTS), max_size=30).map("".join))
+def test_matrix_text_parses_or_raises_parse_error(text):
+    _parses_with_shapes_or_says_where(text)
