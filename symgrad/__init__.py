@@ -47,6 +47,7 @@ from symgrad.ir.graph import (
 )
 from symgrad.ir.shapes import ShapeError
 from symgrad.ops.scalar import OPS, Op, public_functions
+from symgrad.ops.special import PolygammaOrderError, expit
 from symgrad.ops.tensor import (
     logsumexp,
     matmul,
@@ -93,6 +94,7 @@ __all__ = [
     "Op",
     "PI",
     "ParseError",
+    "PolygammaOrderError",
     "RebindWarning",
     "Rewrite",
     "ShapeError",
@@ -109,6 +111,7 @@ __all__ = [
     "count_ops",
     "diff",
     "evaluate",
+    "expit",
     "explain",
     "forward_sweep",
     "free_variables",

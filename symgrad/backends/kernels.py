@@ -62,6 +62,8 @@ def scalar_source(op: Op) -> str | None:
     for module, name in re.findall(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)", text):
         if module == "np":
             known = getattr(np, name, None) in _numba_ufuncs()
+        elif module == "special":
+            known = name in CYTHON_SPECIAL
         else:
             known = module == "math" and hasattr(math, name)  # functions and constants
         if not known:
@@ -73,6 +75,31 @@ def scalar_source(op: Op) -> str | None:
     )
 
 
+# The scipy.special functions of doubles an op's source may call as `special.<name>` and still
+# compile: name -> (the C function scipy's cython_special exports, operand count), bound for
+# numba by `symgrad.backends.cython_special`. (lambertw is complex-valued there, polygamma
+# and sinc are Python: those ops evaluate with numpy.)
+CYTHON_SPECIAL: dict[str, tuple[str, int]] = {
+    "gamma": ("__pyx_fuse_1gamma", 1),
+    "gammaln": ("gammaln", 1),
+    "psi": ("__pyx_fuse_1psi", 1),
+    "beta": ("beta", 2),
+    "gammainc": ("gammainc", 2),
+    "logit": ("__pyx_fuse_0logit", 1),
+    "xlogy": ("__pyx_fuse_1xlogy", 2),
+    "xlog1py": ("__pyx_fuse_1xlog1py", 2),
+    "entr": ("entr", 1),
+    "erfinv": ("__pyx_fuse_0erfinv", 1),
+    "erfcinv": ("erfcinv", 1),
+    "erfcx": ("__pyx_fuse_1erfcx", 1),
+    "ndtri": ("ndtri", 1),
+    "log_ndtr": ("__pyx_fuse_1log_ndtr", 1),
+    "i0": ("i0", 1),
+    "i1": ("i1", 1),
+    "j0": ("j0", 1),
+    "j1": ("j1", 1),
+}
+
 # numpy's rules for the ufuncs whose numba scalar forms depart from them (found by the
 # backends' bit-for-bit test over the op table); the interpreter defines `numpy_<name>`.
 NUMPY_FORMS = {
@@ -80,6 +107,13 @@ NUMPY_FORMS = {
     # numba answers a tie with a
     "maximum": ("a, b", "a if a > b or a != a else b"),
     "minimum": ("a, b", "a if a < b or a != a else b"),
+    # numpy's mod (remainder) is fmod moved to the sign of b, a zero result taking b's sign
+    # too (mod(-0.0, -1.0) is -0.0); numba's zero is 0.0
+    "mod": (
+        "a, b",
+        "np.copysign(0.0, b) if np.fmod(a, b) == 0.0 else (np.fmod(a, b) + b "
+        "if (b < 0.0) != (np.fmod(a, b) < 0.0) else np.fmod(a, b))",
+    ),
     # sign(-0.0) is 0.0 in numpy, -0.0 in numba
     "sign": ("a", "1.0 if a > 0.0 else (-1.0 if a < 0.0 else (0.0 if a == 0.0 else a))"),
     # numpy's loop takes these exponents, when the exponent is one number (a formula's
@@ -148,6 +182,8 @@ import math
 
 import numba
 import numpy as np
+
+from symgrad.backends import cython_special as special
 
 
 {functions}

@@ -33,6 +33,7 @@ from symgrad.ir.graph import (
     var,
 )
 from symgrad.ops import scalar as ops
+from symgrad.ops import special
 
 __all__ = [
     "NoSympyFormError",
@@ -373,10 +374,13 @@ def _match(template: sp.Expr, expr: sp.Expr, binding: dict) -> bool:
         return True
     if not template.has(*OPERAND_SYMBOLS):
         return template == expr
-    if template.is_Mul and len(template.args) == 2 and template.args[0] == -1:
-        # -a matches any expr, binding a = -expr: exp(-a) matches exp(y) with a = -y
-        if template.args[1] in OPERAND_SYMBOLS:
-            return _match(template.args[1], _minus(expr), binding)
+    if template.is_Mul and template.args[-1] in OPERAND_SYMBOLS and \
+            all(arg.is_number for arg in template.args[:-1]):
+        # c*a matches any expr, binding a = expr/c: exp(-a) matches exp(y) with a = -y, and
+        # erfinv(2*a - 1) matches erfinv(2*x + 2*y - 1) with a = x + y
+        coefficient = sp.Mul(*template.args[:-1])
+        other = _minus(expr) if coefficient == -1 else expr / coefficient
+        return _match(template.args[-1], other, binding)
     if template.func != expr.func:
         return False
     if template.func in _ORDERLESS:
@@ -388,8 +392,9 @@ def _match(template: sp.Expr, expr: sp.Expr, binding: dict) -> bool:
             if arg not in rest:
                 return False
             rest.remove(arg)
-        if len(holed) == 1 and holed[0] in OPERAND_SYMBOLS and len(rest) > 1:
-            # a lone operand takes what is left of a flattened sum: log(x + y + 1) = log1p(x + y)
+        if len(holed) == 1 and len(rest) > 1:
+            # a lone holed argument takes what is left of a flattened sum: log(x + y + 1) =
+            # log1p(x + y), and erfinv(1 - x - y) = erfcinv(x + y) (1 - a with a = x + y)
             return _match(holed[0], expr.func(*rest), binding)
         if len(holed) != len(rest) or len(holed) > 3:
             return False
@@ -557,18 +562,7 @@ def _piecewise(*parts: Tensor) -> Tensor:
 
 # sympy functions with no op of their own, written with ops
 _REWRITES: dict[Any, Callable[..., Tensor]] = {
-    sp.cot: lambda a: 1 / ops.tan(a),
-    sp.sec: lambda a: 1 / ops.cos(a),
-    sp.csc: lambda a: 1 / ops.sin(a),
-    sp.coth: lambda a: 1 / ops.tanh(a),
-    sp.sech: lambda a: 1 / ops.cosh(a),
-    sp.csch: lambda a: 1 / ops.sinh(a),
-    sp.acot: lambda a: ops.atan(1 / a),
-    sp.asec: lambda a: ops.acos(1 / a),
-    sp.acsc: lambda a: ops.asin(1 / a),
-    sp.acoth: lambda a: ops.atanh(1 / a),
-    sp.asech: lambda a: ops.acosh(1 / a),
-    sp.acsch: lambda a: ops.asinh(1 / a),
+    sp.erfcinv: special.erfcinv,  # whose table form is erfinv(1 - a), which mpmath evaluates
     sp.Max: _chained(ops.max),
     sp.Min: _chained(ops.min),
     sp.Eq: ops.eq,

@@ -373,7 +373,8 @@ erfc = _function("erfc", "special.erfc(a)", sp.erfc, lambda a, b, out: (-_erf_sl
                  scalar="math.erfc(a)", doc="1 - erf(a), accurate for large a")
 sigmoid: Op = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
                     lambda a, b, out: (out * (1 - out),),
-                    latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow")
+                    latex="\\sigma{{\\left({a} \\right)}}", aliases=("expit",),
+                    doc="without overflow")
 relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
                  lambda a, b, out: (step(a),), kinks=lambda a, b: (a,),
                  latex="\\operatorname{{relu}}{{\\left({a} \\right)}}",
