@@ -127,7 +127,9 @@ digamma: Any = _function("digamma", "special.psi(a)", sp.digamma,
                          doc="gamma'(a)/gamma(a)")
 polygamma: Any = _function(
     "polygamma",
-    "np.where((a >= 0) & (a == np.floor(a)), special.polygamma(np.abs(a), b), np.nan)[()]",
+    # NaN for an order that is no non-negative integer (computed with order 0, so no warning)
+    "np.where((a >= 0) & (a == np.floor(a)), "
+    "special.polygamma(np.where((a >= 0) & (a == np.floor(a)), a, 0.0), b), np.nan)[()]",
     sp.polygamma,
     lambda a, b, out: (None, polygamma(a + 1, b)),
     domain=Domain((Range(values=(0.0, 1.0, 2.0, 3.0)), Range(0.2, 4.0)),
@@ -171,7 +173,7 @@ xlog1py = _function("xlog1py", "special.xlog1py(a, b)",
                     kinks=_ZERO_FIRST_OPERAND,
                     doc="a*log1p(b), and 0 where a = 0 (there the derivative in a is log1p(b))")
 entr = _function("entr", "special.entr(a)",
-                 lambda a: sp.Piecewise((a * sp.log(np.divide(1.0, a)), a > 0), (0, sp.Eq(a, 0)),
+                 lambda a: sp.Piecewise((a * sp.log(1 / a), a > 0), (0, sp.Eq(a, 0)),
                                         (-sp.oo, True)),
                  lambda a, b, out: (-log(a) - 1,), domain=_POSITIVE,
                  doc="-a*log(a); 0 at 0, -inf below")
