@@ -179,3 +179,19 @@ def test_check_and_printing_carry_the_new_ops():
     assert sg.latex(sg.lgamma(x)) == r"\log{\Gamma\left(x\right)}"
     assert sg.latex(sg.polygamma(1, x)) == r"\psi^{\left(1\right)}{\left(x \right)}"
     assert sg.latex(sg.floor(x)) == r"\left\lfloor{x}\right\rfloor"
+
+
+def test_the_command_line_lists_and_differentiates_them(capsys):
+    from symgrad.cli import build_parser, main
+
+    listed = build_parser().format_help()
+    for name in [*SPECIAL_OPS, "expit"]:
+        assert name in listed, name
+    assert main(["diff", "lgamma(x) + erfinv(y)", "--wrt", "x", "--wrt", "y"]) == 0
+    out = capsys.readouterr().out
+    assert "digamma(x)" in out and "exp(erfinv(y)**2)*sqrt(pi)/2" in out
+
+
+def test_scipy_exports_a_c_function_for_every_name_numba_calls():
+    assert set(kernels.cython_exports()) == set(kernels.CYTHON_SPECIAL)
+    assert kernels.cython_exports()["beta"] == "beta"

@@ -6,12 +6,11 @@ Each function is bound to the C function scipy's `cython_special` exports, the v
 scipy's ufunc runs, so numba and numpy give the same floats. The call goes to a named symbol,
 registered with LLVM when this module loads, not to an address frozen into the compiled code:
 numba's disk cache stays valid in the next process. Imports numba; only the generated
-interpreter imports this module (which functions it binds is `kernels.CYTHON_SPECIAL`).
+interpreter imports this module (which functions it binds: `kernels.cython_exports()`).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -21,23 +20,14 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
 
-from symgrad.backends.kernels import CYTHON_SPECIAL
+from symgrad.backends.kernels import CYTHON_SPECIAL, cython_exports
 
 _MODULE = "scipy.special.cython_special"
-
-
-def _signature(exported: str) -> str:
-    """The C signature of a function scipy's cython_special exports, from its capsule."""
-    capsules = importlib.import_module(_MODULE).__pyx_capi__
-    return repr(capsules[exported])
 
 
 def _bound(name: str, exported: str, arity: int) -> Callable[..., Any]:
     """An intrinsic calling scipy's `exported` C function double(double[, double]); its
     last parameter is Cython's `skip_dispatch` flag, passed as 0."""
-    expected = f'"double ({", ".join(["double"] * arity)}, int __pyx_skip_dispatch)"'
-    if expected not in _signature(exported):  # a fused variant of another type: refuse it
-        raise TypeError(f"scipy's {exported} is not {expected}: {_signature(exported)}")
     symbol = f"symgrad_scipy_{name}"
     llvm.add_symbol(symbol, get_cython_function_address(_MODULE, exported))
     function_type = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()] * arity + [ir.IntType(32)])
@@ -61,5 +51,5 @@ def _bound(name: str, exported: str, arity: int) -> Callable[..., Any]:
     return binary
 
 
-globals().update({name: _bound(name, exported, arity)
-                  for name, (exported, arity) in CYTHON_SPECIAL.items()})
+globals().update({name: _bound(name, exported, CYTHON_SPECIAL[name])
+                  for name, exported in cython_exports().items()})

@@ -12,6 +12,7 @@ needs no edit here; a graph using another op evaluates with numpy instead.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import math
 import os
@@ -63,7 +64,7 @@ def scalar_source(op: Op) -> str | None:
         if module == "np":
             known = getattr(np, name, None) in _numba_ufuncs()
         elif module == "special":
-            known = name in CYTHON_SPECIAL
+            known = name in cython_exports()
         else:
             known = module == "math" and hasattr(math, name)  # functions and constants
         if not known:
@@ -76,29 +77,35 @@ def scalar_source(op: Op) -> str | None:
 
 
 # The scipy.special functions of doubles an op's source may call as `special.<name>` and still
-# compile: name -> (the C function scipy's cython_special exports, operand count), bound for
-# numba by `symgrad.backends.cython_special`. (lambertw is complex-valued there, polygamma
+# compile, with their operand counts: bound for numba by `symgrad.backends.cython_special` to
+# the C functions scipy's cython_special exports. (lambertw is complex-valued there, polygamma
 # and sinc are Python: those ops evaluate with numpy.)
-CYTHON_SPECIAL: dict[str, tuple[str, int]] = {
-    "gamma": ("__pyx_fuse_1gamma", 1),
-    "gammaln": ("gammaln", 1),
-    "psi": ("__pyx_fuse_1psi", 1),
-    "beta": ("beta", 2),
-    "gammainc": ("gammainc", 2),
-    "logit": ("__pyx_fuse_0logit", 1),
-    "xlogy": ("__pyx_fuse_1xlogy", 2),
-    "xlog1py": ("__pyx_fuse_1xlog1py", 2),
-    "entr": ("entr", 1),
-    "erfinv": ("__pyx_fuse_0erfinv", 1),
-    "erfcinv": ("erfcinv", 1),
-    "erfcx": ("__pyx_fuse_1erfcx", 1),
-    "ndtri": ("ndtri", 1),
-    "log_ndtr": ("__pyx_fuse_1log_ndtr", 1),
-    "i0": ("i0", 1),
-    "i1": ("i1", 1),
-    "j0": ("j0", 1),
-    "j1": ("j1", 1),
+CYTHON_SPECIAL: dict[str, int] = {
+    "gamma": 1, "gammaln": 1, "psi": 1, "beta": 2, "gammainc": 2, "logit": 1, "xlogy": 2,
+    "xlog1py": 2, "entr": 1, "erfinv": 1, "erfcinv": 1, "erfcx": 1, "ndtri": 1, "log_ndtr": 1,
+    "i0": 1, "i1": 1, "j0": 1, "j1": 1,
 }
+
+
+@cache
+def cython_exports() -> dict[str, str]:
+    """The C function scipy exports for each name of `CYTHON_SPECIAL` it has one of double
+    operands for: `gamma` is `__pyx_fuse_1gamma` (its fused variant of doubles), `beta` is
+    `beta`. Found by signature, as the variants' numbering differs between scipy versions.
+
+    >>> cython_exports()["gamma"]
+    '__pyx_fuse_1gamma'
+    """
+    capsules = importlib.import_module("scipy.special.cython_special").__pyx_capi__
+    found = {}
+    for exported, capsule in capsules.items():
+        name = re.sub(r"^__pyx_fuse_\d+", "", exported)
+        arity = CYTHON_SPECIAL.get(name)
+        wanted = f'"double ({", ".join(["double"] * (arity or 0))}, int __pyx_skip_dispatch)"'
+        if arity is not None and wanted in repr(capsule):
+            found[name] = exported
+    return found
+
 
 # numpy's rules for the ufuncs whose numba scalar forms depart from them (found by the
 # backends' bit-for-bit test over the op table); the interpreter defines `numpy_<name>`.
