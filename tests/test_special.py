@@ -89,10 +89,11 @@ def test_polygamma_of_order_zero_is_digamma():
     assert sg.from_sympy(sp.polygamma(0, X)) is sg.digamma(x)
 
 
-@pytest.mark.parametrize("order", [-1, 0.5, 2.25])
+@pytest.mark.parametrize("order", [-1, 0.5, 2.25, "pi", "nan"])
 def test_polygamma_takes_a_non_negative_integer_order(order):
+    constant = {"pi": sg.pi, "nan": sg.const(math.nan)}.get(order, order)
     with pytest.raises(special.PolygammaOrderError, match="order n = 0, 1, 2"):
-        sg.polygamma(order, x)
+        sg.polygamma(constant, x)
     with pytest.raises(sg.ParseError, match="order n = 0, 1, 2"):
         sg.parse(f"polygamma({order}, x)")
 

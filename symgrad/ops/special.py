@@ -64,8 +64,8 @@ csc = _function("csc", "1 / np.sin(a)", sp.csc, lambda a, b, out: (-out * cot(a)
                 latex="\\csc{{\\left({a} \\right)}}",
                 domain=Domain((Range(0.1, 3.0),), text="sin(a) != 0"), doc="1/sin(a)")
 cot: Any = _function("cot", "1 / np.tan(a)", sp.cot, lambda a, b, out: (-1 - out**2,),
-                latex="\\cot{{\\left({a} \\right)}}",
-                domain=Domain((Range(0.1, 3.0),), text="sin(a) != 0"), doc="1/tan(a)")
+                     latex="\\cot{{\\left({a} \\right)}}",
+                     domain=Domain((Range(0.1, 3.0),), text="sin(a) != 0"), doc="1/tan(a)")
 asec = _function("asec", "np.arccos(np.divide(1.0, a))", sp.asec,
                  lambda a, b, out: (1 / (a**2 * sqrt(1 - 1 / a**2)),), domain=_OUTSIDE_UNIT,
                  doc="acos(1/a)")
@@ -82,7 +82,7 @@ sech = _function("sech", "1 / np.cosh(a)", sp.sech, lambda a, b, out: (-out * ta
 csch = _function("csch", "1 / np.sinh(a)", sp.csch, lambda a, b, out: (-out * coth(a),),
                  domain=_POLES_AT_0, doc="1/sinh(a)")
 coth: Any = _function("coth", "1 / np.tanh(a)", sp.coth, lambda a, b, out: (1 - out**2,),
-                 domain=_POLES_AT_0, doc="1/tanh(a)")
+                      domain=_POLES_AT_0, doc="1/tanh(a)")
 asech = _function("asech", "np.arccosh(np.divide(1.0, a))", sp.asech,
                   lambda a, b, out: (-1 / (a * sqrt(1 - a**2)),),
                   domain=Domain((Range(0.05, 0.95),), text="0 < a <= 1"), doc="acosh(1/a)")
@@ -102,9 +102,9 @@ class PolygammaOrderError(ValueError):
 
 def _fold_polygamma(n: Tensor, x: Tensor | None) -> Tensor | None:
     """Checks a constant order; polygamma(0, x) is digamma(x), one spelling of one function."""
-    order = n.number
-    if order is None:
+    if not n.is_const or n.shape:
         return None  # a formula for n: its value is NaN unless n is a non-negative integer
+    order = n.number if n.number is not None else float(n.value)  # pi has no plain number
     if not (order >= 0 and float(order).is_integer()):
         raise PolygammaOrderError(
             f"polygamma(n, x) takes an order n = 0, 1, 2, ..., got {order}; "
