@@ -84,6 +84,14 @@ def test_sympy_names_map_both_ways(expr, name):
     assert abs(sp.N(back - expr.subs(at).rewrite(sp.erfinv), 30)) < 1e-28
 
 
+def test_gammainc_of_a_number_goes_through_sympy_and_back():
+    # sympy evaluates gamma(2.25) in lowergamma(2.25, x)/gamma(2.25) to a float
+    f = sg.gammainc(2.25, x)
+    back = sg.from_sympy(sg.to_sympy(f))
+    at = {"x": np.array([0.0, 0.5, 3.0])}
+    assert np.allclose(sg.evaluate(back, at), sg.evaluate(f, at), rtol=1e-14, atol=0)
+
+
 def test_polygamma_of_order_zero_is_digamma():
     assert sg.polygamma(0, x) is sg.digamma(x)
     assert sg.from_sympy(sp.polygamma(0, X)) is sg.digamma(x)
@@ -159,6 +167,9 @@ def test_piecewise_constant_ops_have_zero_derivative_at_their_jumps():
         assert sg.evaluate(sg.gradient(op(x) * x, x), at).tolist() == \
             sg.evaluate(op(x), at).tolist()
     assert sg.evaluate(sg.mod(x, y), {"x": np.array([-7.0, 7.0]), "y": 3.0}).tolist() == [2, 1]
+    assert sg.to_sympy(sg.mod(x, 0)) is sp.nan  # as numpy's mod by 0 (sympy's Mod raises)
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(sg.evaluate(sg.mod(x, 0), {"x": 1.0}))
 
 
 def test_xlogy_is_zero_where_its_first_operand_is_and_its_slope_is_log_y():

@@ -563,6 +563,8 @@ def _piecewise(*parts: Tensor) -> Tensor:
 # sympy functions with no op of their own, written with ops
 _REWRITES: dict[Any, Callable[..., Tensor]] = {
     sp.erfcinv: special.erfcinv,  # whose table form is erfinv(1 - a), which mpmath evaluates
+    # gammainc is lowergamma(a, x)/gamma(a), but sympy evaluates gamma(2.25) to a number
+    sp.lowergamma: lambda a, x: special.gammainc(a, x) * special.gamma(a),
     sp.Max: _chained(ops.max),
     sp.Min: _chained(ops.min),
     sp.Eq: ops.eq,

@@ -277,7 +277,14 @@ ceil = _function("ceil", "np.ceil(a)", sp.ceiling, lambda a, b, out: (0,),
                  kinks=lambda a, b: (_periodic(a),),
                  latex="\\left\\lceil{{{a}}}\\right\\rceil",
                  doc="derivative 0, also at the jumps (integers)")
-mod = _function("mod", "np.mod(a, b)", sp.Mod, lambda a, b, out: (1, -floor(a / b)),
+
+
+def _sympy_mod(a: Any, b: Any) -> Any:
+    """sympy's Mod, but NaN for a zero modulus, as numpy has it (sympy raises)."""
+    return sp.nan if b == 0 else sp.Mod(a, b)
+
+
+mod = _function("mod", "np.mod(a, b)", _sympy_mod, lambda a, b, out: (1, -floor(a / b)),
                 domain=Domain(holds=lambda a, b: np.abs(b) > 0.1, text="b != 0"),
                 kinks=lambda a, b: (_periodic(a / b),),
                 doc="a - b*floor(a/b), with the sign of b as Python's %")
