@@ -207,3 +207,25 @@ def test_the_command_line_lists_and_differentiates_them(capsys):
 def test_scipy_exports_a_c_function_for_every_name_numba_calls():
     assert set(kernels.cython_exports()) == set(kernels.CYTHON_SPECIAL)
     assert kernels.cython_exports()["beta"] == "beta"
+
+
+@pytest.mark.parametrize("name", SPECIAL_OPS)
+def test_each_op_has_an_interval_form_for_advise(name):
+    from symgrad.backends.precise import INTERVAL_FORMS
+
+    assert name in INTERVAL_FORMS, name
+
+
+def test_numba_gives_numpys_floats_at_points_of_each_domain():
+    # scipy's C functions called from the interpreter are the code its ufuncs run: bit for
+    # bit; numpy's own ufuncs (arctanh) run SIMD loops on arrays, equal to rounding
+    compiled = [sg.OPS[name] for name in SPECIAL_OPS if name not in NUMPY_ONLY]
+    rng = np.random.default_rng(3)
+    for op in compiled:
+        columns = op.sample(rng, 50)
+        variables = [x, y][: op.arity]
+        f = sg.lambdify(variables, op(*variables), backend="numba")
+        if "special." in op.source:
+            assert np.array_equal(f(*columns), op.numpy(*columns)), op.name
+        else:
+            np.testing.assert_allclose(f(*columns), op.numpy(*columns), rtol=1e-15, atol=0)
