@@ -188,6 +188,8 @@ def test_numpy_only_ops_fall_back_clearly():
 def test_check_and_printing_carry_the_new_ops():
     f = sg.lgamma(x) + sg.xlogy(y, x) + sg.i0(x * y) + sg.floor(x) * y
     assert bool(sg.check(f, [x, y]))
+    jumps = sg.check(sg.floor(x * y) * x + sg.ceil(y) * sg.mod(y, sg.beta(x, x)), [x, y])
+    assert bool(jumps) and "floor' = ceil' = 0" in str(jumps) and "Subs" not in str(jumps)
     assert sg.latex(sg.lgamma(x)) == r"\log{\Gamma\left(x\right)}"
     assert sg.latex(sg.polygamma(1, x)) == r"\psi^{\left(1\right)}{\left(x \right)}"
     assert sg.latex(sg.floor(x)) == r"\left\lfloor{x}\right\rfloor"
