@@ -231,3 +231,10 @@ def test_numba_gives_numpys_floats_at_points_of_each_domain():
             assert np.array_equal(f(*columns), op.numpy(*columns)), op.name
         else:
             np.testing.assert_allclose(f(*columns), op.numpy(*columns), rtol=1e-15, atol=0)
+
+
+def test_check_of_a_cube_root_of_a_formula_sympy_cannot_prove_real():
+    # sympy's d/dx of sign(g)*Abs(g)**(1/3) for g = gamma(x) leaves re() and im() parts, and
+    # check fell back to central differences, too coarse for this slope (it said DIFFER)
+    result = sg.check(sg.gamma(sg.cbrt(sg.gamma(x))), x)
+    assert bool(result) and "unevaluated" not in str(result)

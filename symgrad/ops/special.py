@@ -185,7 +185,11 @@ hypot = _function("hypot", "np.hypot(a, b)", lambda a, b: sp.sqrt(a**2 + b**2),
                   lambda a, b, out: (a / out, b / out),
                   domain=Domain(holds=lambda a, b: a**2 + b**2 > 0.01, text="all reals"),
                   doc="sqrt(a**2 + b**2), without overflow")
-cbrt = _function("cbrt", "np.cbrt(a)", lambda a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3),
+# cbrt in sympy by cases, not sign(a)*Abs(a)**(1/3): sympy differentiates Abs of a formula
+# it cannot prove real (gamma(x)) into re() and im() parts it cannot evaluate
+cbrt = _function("cbrt", "np.cbrt(a)",
+                 lambda a: sp.Piecewise((a ** sp.Rational(1, 3), a >= 0),
+                                        (-((-a) ** sp.Rational(1, 3)), True)),
                  lambda a, b, out: (1 / (3 * out**2),), domain=_POSITIVE,
                  doc="the real cube root; slope infinite at 0")
 exp2 = _function("exp2", "np.exp2(a)", lambda a: 2**a, lambda a, b, out: (out * log(2),),
