@@ -43,6 +43,7 @@ from symgrad.ir.op import OPS, Op
 from symgrad.ir.shapes import ShapeError
 from symgrad.ops.linalg import det, diag, diagonal, inv, kron, logdet, solve
 from symgrad.ops.scalar import public_functions
+from symgrad.ops.special import PolygammaOrderError, expit
 from symgrad.ops.tensor import (
     logsumexp,
     matmul,
@@ -89,6 +90,7 @@ __all__ = [
     "Op",
     "PI",
     "ParseError",
+    "PolygammaOrderError",
     "RebindWarning",
     "Rewrite",
     "ShapeError",
@@ -108,6 +110,7 @@ __all__ = [
     "diagonal",
     "diff",
     "evaluate",
+    "expit",
     "explain",
     "forward_sweep",
     "free_variables",

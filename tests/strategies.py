@@ -9,6 +9,7 @@ better (log(a*a + 1), like minitorch's log(a + 100000)).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 import symgrad as sg
 from symgrad.ir.graph import Tensor
 from symgrad.ir.op import OPS, Op
+from symgrad.ir.sentinels import NO_DERIVATIVE
 
 X, Y, Z = sg.variables("x y z")
 VARIABLES = (X, Y, Z)
@@ -38,9 +40,31 @@ GUARDS: dict[str, Callable[..., Tensor]] = {
 
 def _squash(op: Op, position: int, a: Tensor) -> Tensor:
     spec = op.domain.ranges[position]
+    if position in without_derivative(op):  # polygamma's order: a constant
+        return sg.const(fixed_operand(spec))
     if spec.values is not None:  # a choice (select_zero's condition): a comparison's 0/1
         return a > 0
     return spec.low + (spec.high - spec.low) * sg.sigmoid(a)
+
+
+def fixed_operand(spec) -> float:
+    """The constant random expressions give an operand with no derivative: the second of its
+    values (polygamma's order 1; 0 would fold to digamma), else its range's middle."""
+    if spec.values is not None:
+        return spec.values[min(1, len(spec.values) - 1)]
+    return (spec.low + spec.high) / 2
+
+
+@functools.cache
+def without_derivative(op: Op) -> frozenset[int]:
+    """The operand positions the op has no derivative in (its partial is NO_DERIVATIVE:
+    polygamma's order, gammainc's a). Random expressions feed them a constant
+    (`fixed_operand`), so differentiating an expression never asks for the missing
+    derivative."""
+    operands = VARIABLES[: op.arity]
+    node = op(*operands)
+    partials = op.partials(*operands, *[None] * (2 - op.arity), node)
+    return frozenset(i for i, partial in enumerate(partials) if partial is NO_DERIVATIVE)
 
 
 def guarded(op: Op, *operands: Tensor) -> Tensor:

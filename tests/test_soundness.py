@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import event, given, note
 from hypothesis import strategies as st
+from strategies import fixed_operand, without_derivative
 
 import symgrad as sg
 from symgrad.ir.op import EVERYWHERE, OPS, Op, Range
@@ -41,7 +42,11 @@ def into(bounds: Range, a: sg.Tensor) -> sg.Tensor:
 
 def applied(op: Op, operands: list[sg.Tensor], guards: list[bool]) -> sg.Tensor:
     """op(*operands), each operand mapped into the range the op's domain samples where its
-    guard is set (and the op has a domain other than all reals)."""
+    guard is set (and the op has a domain other than all reals). An operand the op has no
+    derivative in (polygamma's order) is a constant (`fixed_operand`), so gradients exist."""
+    absent = without_derivative(op)
+    operands = [sg.const(fixed_operand(op.domain.ranges[i])) if i in absent else a
+                for i, a in enumerate(operands)]
     if op.domain is not EVERYWHERE:
         ranges = op.domain.ranges
         operands = [

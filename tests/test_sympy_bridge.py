@@ -222,12 +222,12 @@ def test_from_sympy_accepts_plain_symbols_and_text():
 @pytest.mark.parametrize(
     "expr, name",
     [
-        (sp.besselj(0, X), "besselj"),
+        (sp.besselj(2, X), "besselj"),  # orders 0 and 1 are j0, j1
         (sp.Function("f")(X), "f"),
         (sp.Function("g")(X) + sp.sin(X), "g"),
         (sp.Derivative(sp.Function("f")(X), X), "Derivative"),
-        (sp.LambertW(X), "LambertW"),
-        (sp.floor(X), "floor"),
+        (sp.LambertW(X, -1), "LambertW"),  # the principal branch is lambertw
+        (sp.frac(X), "frac"),
         (sp.DiracDelta(X), "DiracDelta"),
     ],
 )

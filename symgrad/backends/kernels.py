@@ -12,6 +12,7 @@ needs no edit here; a graph using another op evaluates with numpy instead.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import math
 import os
@@ -63,6 +64,8 @@ def scalar_source(op: Op) -> str | None:
     for module, name in re.findall(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)", text):
         if module == "np":
             known = getattr(np, name, None) in _numba_ufuncs()
+        elif module == "special":
+            known = name in cython_exports()
         else:
             known = module == "math" and hasattr(math, name)  # functions and constants
         if not known:
@@ -74,6 +77,37 @@ def scalar_source(op: Op) -> str | None:
     )
 
 
+# The scipy.special functions of doubles an op's source may call as `special.<name>` and still
+# compile, with their operand counts: bound for numba by `symgrad.backends.cython_special` to
+# the C functions scipy's cython_special exports. (lambertw is complex-valued there, polygamma
+# and sinc are Python: those ops evaluate with numpy.)
+CYTHON_SPECIAL: dict[str, int] = {
+    "gamma": 1, "gammaln": 1, "psi": 1, "beta": 2, "gammainc": 2, "logit": 1, "xlogy": 2,
+    "xlog1py": 2, "entr": 1, "erfinv": 1, "erfcinv": 1, "erfcx": 1, "ndtri": 1, "log_ndtr": 1,
+    "i0": 1, "i1": 1, "j0": 1, "j1": 1,
+}
+
+
+@cache
+def cython_exports() -> dict[str, str]:
+    """The C function scipy exports for each name of `CYTHON_SPECIAL` it has one of double
+    operands for: `gamma` is `__pyx_fuse_1gamma` (its fused variant of doubles), `beta` is
+    `beta`. Found by signature, as the variants' numbering differs between scipy versions.
+
+    >>> cython_exports()["gamma"]
+    '__pyx_fuse_1gamma'
+    """
+    capsules = importlib.import_module("scipy.special.cython_special").__pyx_capi__
+    found = {}
+    for exported, capsule in capsules.items():
+        name = re.sub(r"^__pyx_fuse_\d+", "", exported)
+        arity = CYTHON_SPECIAL.get(name)
+        wanted = f'"double ({", ".join(["double"] * (arity or 0))}, int __pyx_skip_dispatch)"'
+        if arity is not None and wanted in repr(capsule):
+            found[name] = exported
+    return found
+
+
 # numpy's rules for the ufuncs whose numba scalar forms depart from them (found by the
 # backends' bit-for-bit test over the op table); the interpreter defines `numpy_<name>`.
 NUMPY_FORMS = {
@@ -81,6 +115,13 @@ NUMPY_FORMS = {
     # numba answers a tie with a
     "maximum": ("a, b", "a if a > b or a != a else b"),
     "minimum": ("a, b", "a if a < b or a != a else b"),
+    # numpy's mod (remainder) is fmod moved to the sign of b, a zero result taking b's sign
+    # too (mod(-0.0, -1.0) is -0.0); numba's zero is 0.0
+    "mod": (
+        "a, b",
+        "np.copysign(0.0, b) if np.fmod(a, b) == 0.0 else (np.fmod(a, b) + b "
+        "if (b < 0.0) != (np.fmod(a, b) < 0.0) else np.fmod(a, b))",
+    ),
     # sign(-0.0) is 0.0 in numpy, -0.0 in numba
     "sign": ("a", "1.0 if a > 0.0 else (-1.0 if a < 0.0 else (0.0 if a == 0.0 else a))"),
     # numpy's loop takes these exponents, when the exponent is one number (a formula's
@@ -161,6 +202,8 @@ import math
 
 import numba
 import numpy as np
+
+from symgrad.backends import cython_special as special
 
 
 {functions}

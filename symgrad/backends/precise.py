@@ -28,7 +28,6 @@ class NoPreciseFormError(LookupError):
     """An op whose row states no interval form (`Op.interval`), so its exact value cannot
     be computed."""
 
-
 def _nearest(raw: Any) -> float:
     return libmp.to_float(raw, rnd=libmp.round_nearest)
 

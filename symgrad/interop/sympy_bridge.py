@@ -34,6 +34,7 @@ from symgrad.ir.graph import (
 )
 from symgrad.ir.op import OPS, Op
 from symgrad.ops import scalar as ops
+from symgrad.ops import special
 
 __all__ = [
     "NoSympyFormError",
@@ -364,6 +365,21 @@ _TEMPLATES = _Templates()
 _ORDERLESS = (sp.Add, sp.Mul, sp.Max, sp.Min)
 
 
+@functools.cache
+def _holed(template: sp.Expr) -> bool:
+    """Whether a part of a template holds an operand (templates are few: remembered)."""
+    return bool(template.has(*OPERAND_SYMBOLS))
+
+
+@functools.cache
+def _scaled_operand(template: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
+    """(c, a) for a template part c*a, a number times an operand, else None."""
+    if template.is_Mul and template.args[-1] in OPERAND_SYMBOLS and \
+            all(arg.is_number for arg in template.args[:-1]):
+        return sp.Mul(*template.args[:-1]), template.args[-1]
+    return None
+
+
 def _match(template: sp.Expr, expr: sp.Expr, binding: dict) -> bool:
     """Whether expr has the template's shape, binding the OPERAND_SYMBOLS. Recursion here
     follows the template, which is a few levels deep, never the expression."""
@@ -372,26 +388,32 @@ def _match(template: sp.Expr, expr: sp.Expr, binding: dict) -> bool:
             return binding[template] == expr
         binding[template] = expr
         return True
-    if not template.has(*OPERAND_SYMBOLS):
+    if not _holed(template):
         return template == expr
-    if template.is_Mul and len(template.args) == 2 and template.args[0] == -1:
-        # -a matches any expr, binding a = -expr: exp(-a) matches exp(y) with a = -y
-        if template.args[1] in OPERAND_SYMBOLS:
-            return _match(template.args[1], _minus(expr), binding)
+    scaled = _scaled_operand(template)
+    if scaled is not None:
+        # c*a matches any expr, binding a = expr/c: exp(-a) matches exp(y) with a = -y, and
+        # erfinv(2*a - 1) matches erfinv(2*x + 2*y - 1) with a = x + y
+        coefficient, operand = scaled
+        other = _minus(expr) if coefficient == -1 else expr / coefficient
+        return _match(operand, other, binding)
     if template.func != expr.func:
         return False
     if template.func in _ORDERLESS:
         # templates hold a few arguments: try the holed ones in every order of the rest
-        fixed = [arg for arg in template.args if not arg.has(*OPERAND_SYMBOLS)]
-        holed = [arg for arg in template.args if arg.has(*OPERAND_SYMBOLS)]
+        fixed = [arg for arg in template.args if not _holed(arg)]
+        holed = [arg for arg in template.args if _holed(arg)]
         rest = list(expr.args)
         for arg in fixed:
             if arg not in rest:
                 return False
             rest.remove(arg)
-        if len(holed) == 1 and holed[0] in OPERAND_SYMBOLS and len(rest) > 1:
-            # a lone operand takes what is left of a flattened sum: log(x + y + 1) = log1p(x + y)
-            return _match(holed[0], expr.func(*rest), binding)
+        lone = holed[0] if len(holed) == 1 else None
+        if lone is not None and len(rest) > 1 and \
+                (lone in OPERAND_SYMBOLS or _scaled_operand(lone) is not None):
+            # a lone operand takes what is left of a flattened sum: log(x + y + 1) =
+            # log1p(x + y), and erfinv(1 - x - y) = erfcinv(x + y) (1 - a with a = x + y)
+            return _match(lone, expr.func(*rest), binding)
         if len(holed) != len(rest) or len(holed) > 3:
             return False
         for order in itertools.permutations(rest):
@@ -558,18 +580,9 @@ def _piecewise(*parts: Tensor) -> Tensor:
 
 # sympy functions with no op of their own, written with ops
 _REWRITES: dict[Any, Callable[..., Tensor]] = {
-    sp.cot: lambda a: 1 / ops.tan(a),
-    sp.sec: lambda a: 1 / ops.cos(a),
-    sp.csc: lambda a: 1 / ops.sin(a),
-    sp.coth: lambda a: 1 / ops.tanh(a),
-    sp.sech: lambda a: 1 / ops.cosh(a),
-    sp.csch: lambda a: 1 / ops.sinh(a),
-    sp.acot: lambda a: ops.atan(1 / a),
-    sp.asec: lambda a: ops.acos(1 / a),
-    sp.acsc: lambda a: ops.asin(1 / a),
-    sp.acoth: lambda a: ops.atanh(1 / a),
-    sp.asech: lambda a: ops.acosh(1 / a),
-    sp.acsch: lambda a: ops.asinh(1 / a),
+    sp.erfcinv: special.erfcinv,  # whose table form is erfinv(1 - a), which mpmath evaluates
+    # gammainc is lowergamma(a, x)/gamma(a), but sympy evaluates gamma(2.25) to a number
+    sp.lowergamma: lambda a, x: special.gammainc(a, x) * special.gamma(a),
     sp.Max: _chained(ops.max),
     sp.Min: _chained(ops.min),
     sp.Eq: ops.eq,

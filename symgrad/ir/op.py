@@ -123,6 +123,9 @@ class Op:
     extended: Callable[..., Tensor] | None = None  # the call with one more operand: log(x, b)
     fold: Callable[[Tensor, Tensor | None], Tensor | None] | None = None  # op-specific folding
     scalar: str | None = None  # scalar source (math.*) where `source` needs numpy arrays
+    # False: no form numba compiles (scipy has it in Python only); lambdify(backend="numba")
+    # refuses the op by name and "auto" takes numpy
+    compiles: bool = True
     doc: str = ""
     numpy: Callable[..., Any] = field(init=False, repr=False)
     # Tensor ops (symgrad.ops.tensor) fill these; None means an elementwise op, whose shape

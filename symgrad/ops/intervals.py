@@ -6,6 +6,7 @@ build integers as large as the number (gmp aborts the interpreter on 2**(2**664)
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -338,3 +339,102 @@ lt, le, gt, ge, eq, ne = (
     )
 )
 log, log1p, sqrt, atan2, absolute = iv.log, iv.log1p, iv.sqrt, iv.atan2, iv.fabs
+
+
+# --- the special functions (symgrad.ops.special) ------------------------------------------------
+
+
+def _narrow(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The interval form of a smooth function on the narrow intervals rounding leaves: its
+    values at the corners, widened by the rounding of the working precision (an extremum
+    inside moves the value by the square of the width, far below that). A wide interval is
+    out of reach; a value that is not real (lgamma of a pole, lambertw below -1/e) is NaN."""
+
+    def form(*operands: Any) -> Any:
+        precision = iv.prec
+        for operand in operands:
+            low, high = (mp.mpf(end._mpi_[0]) for end in (operand.a, operand.b))
+            allowed = abs(low + high) * mp.ldexp(1, -precision // 2) + mp.ldexp(1, -precision)
+            if mp.isinf(low) or mp.isinf(high) or high - low > allowed:
+                raise OutOfReach("a special function of a wide interval")
+        with mp.workprec(precision + 20):
+            bounds = []
+            corners = [[mp.mpf(end._mpi_[0]) for end in (o.a, o.b)] for o in operands]
+            for point in itertools.product(*corners):
+                value = function(*point)
+                if mp.im(value) != 0 or mp.isnan(value):
+                    raise ValueError("not a real number")
+                value = mp.re(value)
+                slack = abs(value) * mp.ldexp(1, -precision)
+                bounds += [value - slack, value + slack]
+            return iv.mpf([min(bounds), max(bounds)])
+
+    return form
+
+
+def _reciprocal(form: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda a: 1 / form(a)
+
+
+def _of_reciprocal(form: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda a: form(1 / a)
+
+
+def _zero_first(form: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """xlogy's and xlog1py's convention: 0 where a is exactly 0, whatever b."""
+    return lambda a, b: iv.mpf(0) if a.a == a.b == 0 else form(a, b)
+
+
+def floor(a: Any) -> Any:
+    return iv.mpf([mp.floor(mp.mpf(a.a._mpi_[0])), mp.floor(mp.mpf(a.b._mpi_[0]))])
+
+
+def polygamma(n: Any, x: Any) -> Any:
+    if not (n.a == n.b and n.a >= 0 and mp.isint(mp.mpf(n.a._mpi_[0]))):
+        return None  # NaN, as polygamma's value for an order that is no non-negative integer
+    return _narrow(lambda v: mp.polygamma(int(mp.mpf(n.a._mpi_[0])), v))(x)
+
+
+def sinc(a: Any) -> Any:
+    if a.a == a.b == 0:
+        return iv.mpf(1)
+    return sin(iv.pi * a) / (iv.pi * a)
+
+
+sec = _reciprocal(cos)
+csc = _reciprocal(sin)
+cot = _reciprocal(tan)
+sech = _reciprocal(cosh)
+csch = _reciprocal(sinh)
+coth = _reciprocal(tanh)
+asec = _of_reciprocal(acos)
+acsc = _of_reciprocal(asin)
+acot = _of_reciprocal(atan)
+asech = _of_reciprocal(acosh)
+acsch = _of_reciprocal(asinh)
+acoth = _of_reciprocal(atanh)
+gamma = _narrow(mp.gamma)
+lgamma = _narrow(lambda v: mp.log(abs(mp.gamma(v))) if v <= 0 else mp.loggamma(v))
+digamma = _narrow(mp.digamma)
+beta = _narrow(mp.beta)
+gammainc = _narrow(lambda a, x: mp.gammainc(a, 0, x, regularized=True))
+logit = lambda a: iv.log(a / (1 - a))
+xlogy = _zero_first(lambda a, b: a * iv.log(b))
+xlog1py = _zero_first(lambda a, b: a * iv.log1p(b))
+entr = lambda a: iv.mpf(0) if a.a == a.b == 0 else -a * iv.log(a)
+logaddexp2 = lambda a, b: logaddexp(a * _LOG2(), b * _LOG2()) / _LOG2()
+hypot = lambda a, b: iv.sqrt(a**2 + b**2)
+cbrt = _odd(lambda a: a ** (iv.mpf(1) / 3))
+exp2 = lambda a: exp(a * _LOG2())
+erfinv = _narrow(mp.erfinv)
+erfcinv = _narrow(lambda v: mp.erfinv(1 - v))
+erfcx = _narrow(lambda v: mp.exp(v**2) * mp.erfc(v))
+ndtri = _narrow(lambda v: mp.sqrt(2) * mp.erfinv(2 * v - 1))
+log_ndtr = _narrow(lambda v: mp.log(mp.ncdf(v)))
+i0 = _narrow(lambda v: mp.besseli(0, v))
+i1 = _narrow(lambda v: mp.besseli(1, v))
+j0 = _narrow(lambda v: mp.besselj(0, v))
+j1 = _narrow(lambda v: mp.besselj(1, v))
+lambertw = _narrow(lambda v: mp.lambertw(v) if v >= -1 / mp.e else mp.nan)
+ceil = lambda a: -floor(-a)
+mod = lambda a, b: a - b * floor(a / b)

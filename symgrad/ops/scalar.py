@@ -206,8 +206,8 @@ erfc = _function("erfc", "special.erfc(a)", sp.erfc, lambda a, b, out: (-_erf_sl
                  interval=intervals.erfc)
 sigmoid: Op = _function("sigmoid", "np.exp(-np.logaddexp(0.0, -a))", lambda a: 1 / (1 + sp.exp(-a)),
                     lambda a, b, out: (out * (1 - out),),
-                    latex="\\sigma{{\\left({a} \\right)}}", doc="without overflow",
-                    interval=intervals.sigmoid)
+                    latex="\\sigma{{\\left({a} \\right)}}", aliases=("expit",),
+                    doc="without overflow", interval=intervals.sigmoid)
 relu = _function("relu", "np.maximum(a, 0.0)", lambda a: sp.Max(a, 0),
                  lambda a, b, out: (step(a),), kinks=lambda a, b: (a,),
                  latex="\\operatorname{{relu}}{{\\left({a} \\right)}}",

@@ -610,7 +610,18 @@ def _derivative_by_symgrad_conventions(
             p: sp.Piecewise((0, signs[p.base] * p.exp > 0), (p, True)) for p in zero_powers
         })
         notes.append("d/dy 0**y is 0 where y > 0 (symgrad's convention; sympy's is nan)")
-    derivative = sp.diff(f, wrt)
+    if f.has(sp.Mod, sp.floor, sp.ceiling):
+        # sympy leaves d/dx floor(x) unevaluated (a Derivative, or a Subs of one): 0 off the
+        # jumps, as symgrad's, with Mod(p, q) written p - q*floor(p/q) first
+        f = f.replace(sp.Mod, lambda p, q: p - q * sp.floor(p / q))
+        derivative = sp.diff(f, wrt).replace(
+            lambda e: isinstance(e, sp.Derivative) and e.expr.func in (sp.floor, sp.ceiling),
+            lambda e: sp.S.Zero).replace(
+            lambda e: isinstance(e, sp.Subs) and e.expr == 0, lambda e: sp.S.Zero)
+        notes.append("floor, ceil and mod jump at integers; away from the jumps floor' = "
+                     "ceil' = 0, as symgrad takes them everywhere")
+    else:
+        derivative = sp.diff(f, wrt)
     halves = [h for h in derivative.atoms(sp.Heaviside) if len(h.args) < 2 or h.args[1] != 0]
     if halves:
         derivative = derivative.xreplace({h: sp.Heaviside(h.args[0], 0) for h in halves})
