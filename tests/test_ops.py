@@ -13,6 +13,7 @@ from strategies import close, operand_points
 
 import symgrad as sg
 from symgrad.ir.op import OPS
+from symgrad.ir.sentinels import NO_DERIVATIVE
 
 A, B = sg.variables("a b")
 SYMBOLS = sp.symbols("a b", real=True)
@@ -47,14 +48,14 @@ def sympy_value(op, at, wrt=None):
 
 
 def differentiable(op):
-    """The operands the op has a derivative in (its partial is not None: polygamma's order,
-    gammainc's a have none), with their sympy symbols; differentiating by another one is an
-    error naming the op."""
+    """The operands the op has a derivative in (its partial is not NO_DERIVATIVE:
+    polygamma's order, gammainc's a have none), with their sympy symbols; differentiating by
+    another one is an error naming the op."""
     node = op(*operands(op))
     partials = op.partials(*node.children[:2], node)
     pairs = []
     for variable, symbol, partial in zip(operands(op), SYMBOLS, partials):
-        if partial is None:
+        if partial is NO_DERIVATIVE:
             with pytest.raises(ValueError, match=f"{op.name} has no derivative in operand"):
                 node.grad(variable)
         else:
