@@ -23,6 +23,7 @@ from symgrad.ir.op import FUNCTIONS, OPS, PREC_MUL, PREC_NEG, PREC_POW
 from symgrad.ir.shapes import ShapeError, as_shape
 from symgrad.ops import linalg, tensor
 from symgrad.ops.scalar import eq, ge, gt, le, lt, ne, where
+from symgrad.ops.text import PREC_COMPARISON
 
 __all__ = ["ParseError", "parse"]
 
@@ -93,14 +94,13 @@ def _transposed(a: Tensor | Row) -> Tensor | Row:
     return Row(a) if len(a.shape) == 1 else tensor.transpose(a)
 
 
-PREC_COMPARISON = 30
 BINARY: dict[str, Infix] = {op.symbol: Infix(op, op.precedence) for op in OPS.values()
                             if op.arity == 2 and op.symbol}
 BINARY["^"] = BINARY["**"]
 # `@` binds as * does, as in Python; it picks the product its operands' shapes ask for
 BINARY["@"] = Infix(_product, PREC_MUL)
 # Comparisons read as in Python, binding looser than + (x + 1 > y is (x + 1) > y); they do not
-# chain. They print as calls, gt(x, y), which parse reads too.
+# chain. They print so (`x > 0`, `(x > 0) == 0`); the calls gt(x, y), ... read too.
 BINARY.update({symbol: Infix(op, PREC_COMPARISON) for symbol, op in {
     "<": lt, "<=": le, ">": gt, ">=": ge, "==": eq, "!=": ne}.items()})
 PREFIX: dict[str, Callable[[Tensor], Tensor] | None] = {
