@@ -269,7 +269,8 @@ class CanonicalOrder:
     def _readable(self, node: Any) -> Display | None:
         """`node` as a reader writes it, where that differs from its op: a comparison
         infix, a pair select_zero(c, a) +- select_zero(c == 0, b) as one where, a lone
-        select_zero(c, a) as where(c, a, 0), sqrt(sum(x**2)) as norm(x)."""
+        select_zero(c, a) as where(c, a, 0), sqrt(sum(x**2)) as norm(x), a broadcast
+        as zeros_like(A), ones_like(A) or a*ones_like(A)."""
         a, b, op = node.children
         if op in COMPARISONS:
             return self._node(readable.RELATIONS[op], self._embedded(a), self._embedded(b))
@@ -283,6 +284,14 @@ class CanonicalOrder:
         if picked is not None:
             condition, value = picked
             return self._where(condition, self._embedded(value), const(0), node.shape)
+        repeated = readable.broadcast(node)
+        if repeated is not None:
+            value, like = repeated
+            shown = self._embedded(like)
+            if value.number in (0, 1):  # zeros_like(A), ones_like(A)
+                return self._node(readable.ONES if value.number else readable.ZEROS, shown,
+                                  None, node.shape)
+            return self._node(readable.REPEATED, self._embedded(value), shown, node.shape)
         base = readable.normed(node, self.atoms)
         if base is not None:
             return self._node(readable.NORM, self._embedded(base), None)

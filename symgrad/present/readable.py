@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from symgrad.ir.graph import Tensor
-from symgrad.ir.op import Op
+from symgrad.ir.op import PREC_MUL, Op
 from symgrad.ops.scalar import COMPARISONS, eq, pow, select_zero, sqrt
 from symgrad.ops.text import PREC_COMPARISON
 
@@ -53,6 +53,27 @@ WHERE = _display_op(
 """where(c, a, b), from the nodes WHERE(CASE(a, c), b)."""
 NORM = _display_op("norm", 1, "norm({a})", "\\left\\lVert {a} \\right\\rVert")
 """norm(x), for sqrt(sum(x**2))."""
+ZEROS = _display_op("zeros_like", 1, "zeros_like({a})", "0")
+"""zeros_like(A), for 0 broadcast to A's shape (a zero gradient)."""
+ONES = _display_op("ones_like", 1, "ones_like({a})", "1")
+"""ones_like(A), for 1 broadcast to A's shape."""
+REPEATED = replace(_display_op("repeated", 2, "{a}*ones_like({b})", "{a}"), symbol="*",
+                   precedence=PREC_MUL)
+"""a*ones_like(B), for a broadcast to B's shape; in LaTeX a, as broadcasting is read."""
+
+
+def broadcast(node: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(a, B) of a broadcast of a to B's shape, new leading axes dropped (numpy broadcasting
+    adds them), else None."""
+    children = node.children
+    if children is None or children.op.name != "broadcast_like" or children.b is None:
+        return None
+    a = children.a
+    inner = a.children
+    axes = inner.op.arg if inner is not None and inner.op.name == "expand_dims" else None
+    if inner is not None and isinstance(axes, tuple) and axes == tuple(range(len(axes))):
+        a = inner.a
+    return a, children.b
 
 
 def selected(node: Tensor) -> tuple[Tensor, Tensor] | None:

@@ -37,7 +37,7 @@ from symgrad.ops.tensor import (
     vecmat,
 )
 from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet
-from symgrad.rewrite.factors import Monomial, build, monomial, split, times, trivial
+from symgrad.rewrite.factors import MAX_FACTORS, Monomial, build, monomial, split, times, trivial
 from symgrad.rewrite.rules import Rule
 
 MAX_REWRITES_PER_NODE = 20
@@ -131,19 +131,46 @@ def _scalars_out(node: Tensor) -> Tensor | None:
     return build(times(scale, Monomial(1, {inner: 1})))
 
 
+def _signed_terms(node: Tensor) -> list[tuple[Tensor, int]]:
+    """The terms of a chain of sums and differences of one shape, with their signs."""
+    terms: list[tuple[Tensor, int]] = []
+    stack = [(node, 1)]
+    while stack:
+        current, sign = stack.pop()
+        if current.op in (add, sub) and current.shape == node.shape \
+                and len(terms) + len(stack) < MAX_FACTORS:
+            a, b, op = binary_children(current)
+            stack += [(b, -sign if op is sub else sign), (a, sign)]
+        else:
+            terms.append((current, sign))
+    return terms
+
+
 def _like_terms(node: Tensor) -> Tensor | None:
-    """X + X -> 2*X, 2*A + A -> 3*A, c*A - c*A/2 -> c*A/2: terms that differ by a number"""
-    a, b, op = children_of(node)
-    if not node.shape or b is None:
+    """X + X -> 2*X, 2*A + B + A -> 3*A + B: the terms of a sum that differ by a number
+    gathered where the first of them stands"""
+    if not node.shape:
         return None
-    first, second = split(a) if a.shape else None, split(b) if b.shape else None
-    if first is None or second is None or first[1] is not second[1] \
-            or first[0].powers != second[0].powers:
+    gathered: dict[tuple, list] = {}  # (rest, its scalar bases) -> [number, scalars, rest]
+    for term, sign in _signed_terms(node):
+        parts = split(term) if term.shape else None
+        if parts is None:
+            parts = Monomial(1, {}), term
+        scalars, rest = parts
+        key = (rest, tuple(scalars.powers.items()))
+        if key in gathered:
+            gathered[key][0] += sign * scalars.number
+        else:
+            gathered[key] = [sign * scalars.number, scalars.powers, rest]
+    if len(gathered) == len(_signed_terms(node)):
         return None
-    number = first[0].number + (second[0].number if op is add else -second[0].number)
-    if number == 0:
-        return apply(broadcast_like, 0, node)
-    return build(times(Monomial(number, first[0].powers), Monomial(1, {first[1]: 1})))
+    result: Tensor | None = None
+    for number, powers, rest in gathered.values():
+        if number == 0:
+            continue
+        term = build(times(Monomial(number, powers), Monomial(1, {rest: 1})))
+        result = term if result is None else apply(add, result, term)
+    return apply(broadcast_like, 0, node) if result is None else result
 
 
 def _transpose_of_sum(node: Tensor) -> Tensor | None:
@@ -193,6 +220,17 @@ def _whole_sum_kept(node: Tensor) -> Tensor | None:
     return None
 
 
+def _kept_axes(node: Tensor) -> Tensor | None:
+    """expand_dims(sum(A, axis=k), k) -> sum(A, axis=k, keepdims=True), for k not leading
+    (new leading axes are broadcasting's own: sum(A, axis=0) reads better there)"""
+    inner, _, expand = children_of(node)
+    op = inner.op
+    if op is None or op.name not in ("sum", "mean") or not isinstance(op.arg, tuple) \
+            or op.arg[1] or op.arg[0] != expand.arg or 0 in op.arg[0]:
+        return None
+    return apply(op.bound((op.arg[0], True)), children_of(inner).a)
+
+
 def _keeps_dims(op: Op) -> bool:
     """Whether a reduction keeps its reduced axes (its argument is (axes, keepdims))."""
     return isinstance(op.arg, tuple) and op.arg[1] is True
@@ -226,6 +264,8 @@ MATRIX_RULES = RuleSet([
     Rule("2*A + A -> 3*A", (add, sub), _like_terms),
     Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
     Rule("log(softmax(z)) -> z - logsumexp(z)", (log,), _log_softmax),
+    Rule("expand_dims(sum(A, axis=k), k) -> sum(A, axis=k, keepdims=True)", (EXPAND_DIMS,),
+         _kept_axes),
 ], call=_function)
 """The matrix identities (named functions), for the rewrite engine."""
 
