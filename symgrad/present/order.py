@@ -270,7 +270,8 @@ class CanonicalOrder:
         """`node` as a reader writes it, where that differs from its op: a comparison
         infix, a pair select_zero(c, a) +- select_zero(c == 0, b) as one where, a lone
         select_zero(c, a) as where(c, a, 0), sqrt(sum(x**2)) as norm(x), a broadcast
-        as zeros_like(A), ones_like(A) or a*ones_like(A)."""
+        as zeros_like(A), ones_like(A) or a*ones_like(A), new leading axes left to
+        broadcasting."""
         a, b, op = node.children
         if op in COMPARISONS:
             return self._node(readable.RELATIONS[op], self._embedded(a), self._embedded(b))
@@ -279,7 +280,6 @@ class CanonicalOrder:
             if len(paired) == 1:
                 shown, sign = paired[0]
                 return shown if sign > 0 else self._node(neg, shown, None, node.shape)
-            return None
         picked = readable.selected(node)
         if picked is not None:
             condition, value = picked
@@ -292,6 +292,10 @@ class CanonicalOrder:
                 return self._node(readable.ONES if value.number else readable.ZEROS, shown,
                                   None, node.shape)
             return self._node(readable.REPEATED, self._embedded(value), shown, node.shape)
+        operands = readable.elementwise_operands(node)
+        if operands is not None:
+            return self._node(op, self._embedded(operands[0]), self._embedded(operands[1]),
+                              node.shape)
         base = readable.normed(node, self.atoms)
         if base is not None:
             return self._node(readable.NORM, self._embedded(base), None)

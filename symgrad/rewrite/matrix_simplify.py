@@ -118,6 +118,8 @@ def _scalars_out(node: Tensor) -> Tensor | None:
     """A@(c*x) -> c*A@x, (c*A).T -> c*A.T, sum(c*A) -> c*sum(A): the scalar factors of an
     operand leave an op linear in it"""
     a, b, op = children_of(node)
+    if _leading_axes_of(node) is not None:
+        return None  # kept outermost, for broadcasting to add them (below)
     operands = [a, b]
     scale = Monomial(1, {})
     for position in _LINEAR_IN.get(op.name, ()):
@@ -231,6 +233,31 @@ def _kept_axes(node: Tensor) -> Tensor | None:
     return apply(op.bound((op.arg[0], True)), children_of(inner).a)
 
 
+def _leading_axes_of(node: Tensor) -> Tensor | None:
+    """a of expand_dims(a, axis=(0, ..., k)), else None"""
+    axes = node.op.arg if node.op is not None and node.op.name == "expand_dims" else None
+    if not isinstance(axes, tuple) or axes != tuple(range(len(axes))):
+        return None
+    return children_of(node).a
+
+
+def _broadcast_leading_axes(node: Tensor) -> Tensor | None:
+    """A + expand_dims(v, axis=0) -> A + v, c*expand_dims(v, axis=0) -> expand_dims(c*v,
+    axis=0): numpy's broadcasting adds new leading axes itself, so they are left to it where
+    the other operand has them, and kept outermost where it does not"""
+    a, b, op = binary_children(node)
+    for position, (operand, other) in enumerate(((a, b), (b, a))):
+        inner = _leading_axes_of(operand)
+        if inner is None:
+            continue
+        operands = (inner, other) if position == 0 else (other, inner)
+        if len(other.shape) >= len(operand.shape):
+            return apply(op, *operands)
+        if not other.shape:
+            return apply(children_of(operand).op, apply(op, *operands))
+    return None
+
+
 def _keeps_dims(op: Op) -> bool:
     """Whether a reduction keeps its reduced axes (its argument is (axes, keepdims))."""
     return isinstance(op.arg, tuple) and op.arg[1] is True
@@ -261,6 +288,7 @@ MATRIX_RULES = RuleSet([
     Rule("2*(2*A) -> 4*A", (mul, div, neg), _folded_factors),
     Rule("s*(a/s + b) -> a + s*b", (mul,), _cancelling_distribution),
     Rule("sum(a, keepdims=True)*B -> sum(a)*B", (mul,), _whole_sum_kept),
+    Rule("A + expand_dims(v, axis=0) -> A + v", (add, sub, mul, div), _broadcast_leading_axes),
     Rule("2*A + A -> 3*A", (add, sub), _like_terms),
     Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
     Rule("log(softmax(z)) -> z - logsumexp(z)", (log,), _log_softmax),
