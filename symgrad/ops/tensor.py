@@ -512,10 +512,10 @@ def squared_norm(a: Any) -> Tensor:
 
 
 def norm(a: Any) -> Tensor:
-    """The Euclidean (Frobenius, for a matrix) norm ||a||.
+    """The Euclidean (Frobenius, for a matrix) norm ||a||: sqrt(sum(a**2)), printed norm(a).
 
-    >>> str(norm(vector("x", 3)))
-    'sqrt(sum(x**2))'
+    >>> str(norm(vector("x", 3))), norm(vector("x", 3)).op.name
+    ('norm(x)', 'sqrt')
     """
 
     return sqrt(squared_norm(a))
