@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from string import Formatter
@@ -352,9 +353,14 @@ def shared_names(node: Tensor) -> dict[Tensor, str]:
     order = toposort(node)
     uses = use_counts(order)
     prefix = binding_prefix(order)
+    # c == 0 used only as the condition of where's second branch is read as part of that
+    # where (where(c, a, b)), never on its own line
+    branch_uses = Counter(selected[0] for selected in map(readable.selected, order)
+                          if selected is not None and readable.complement(selected[0]))
     names: dict[Tensor, str] = {}
     for current in order:
-        if current.children is not None and uses.get(current, 0) > 1:
+        count = uses.get(current, 0)
+        if current.children is not None and count > 1 and branch_uses[current] < count:
             names[current] = f"{prefix}{len(names) + 1}"
     return names
 
