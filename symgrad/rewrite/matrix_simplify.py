@@ -154,7 +154,8 @@ def _like_terms(node: Tensor) -> Tensor | None:
     if not node.shape:
         return None
     gathered: dict[tuple, list] = {}  # (rest, its scalar bases) -> [number, scalars, rest]
-    for term, sign in _signed_terms(node):
+    terms = _signed_terms(node)
+    for term, sign in terms:
         parts = split(term) if term.shape else None
         if parts is None:
             parts = Monomial(1, {}), term
@@ -164,7 +165,7 @@ def _like_terms(node: Tensor) -> Tensor | None:
             gathered[key][0] += sign * scalars.number
         else:
             gathered[key] = [sign * scalars.number, scalars.powers, rest]
-    if len(gathered) == len(_signed_terms(node)):
+    if len(gathered) == len(terms):
         return None
     result: Tensor | None = None
     for number, powers, rest in gathered.values():
