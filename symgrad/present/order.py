@@ -274,7 +274,8 @@ class CanonicalOrder:
         broadcasting."""
         a, b, op = node.children
         if op in COMPARISONS:
-            return self._node(readable.RELATIONS[op], self._embedded(a), self._embedded(b))
+            return self._node(readable.RELATIONS[op], self._embedded(a), self._embedded(b),
+                              node.shape)
         if op in (add, sub):
             paired = self._paired([(a, 1), (b, -1 if op is sub else 1)])
             if len(paired) == 1:
@@ -327,7 +328,8 @@ class CanonicalOrder:
             shown = []
             for branch, branch_sign in branches:
                 value = self._embedded(branch.children.b)
-                shown.append(value if branch_sign == common else self._node(neg, value, None))
+                shown.append(value if branch_sign == common
+                             else self._node(neg, value, None, value.shape))
             result[index] = (self._where(condition, shown[0], shown[1], term.shape), common)
         return result
 
@@ -336,7 +338,8 @@ class CanonicalOrder:
         written bare (no Iverson bracket) in LaTeX."""
         shown = self._embedded(condition)
         if shown.children is not None and shown.op in readable.CONDITIONS:
-            shown = self._node(readable.CONDITIONS[shown.op], *shown.children[:2])
+            left, right, _ = shown.children
+            shown = self._node(readable.CONDITIONS[shown.op], left, right, shown.shape)
         return self._node(readable.WHERE, self._node(readable.CASE, a, shown, shape), b, shape)
 
     def _node(self, op: Any, a: Any, b: Any, shape: tuple = ()) -> Shown:
