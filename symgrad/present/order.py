@@ -292,15 +292,20 @@ class CanonicalOrder:
             if value.number in (0, 1):  # zeros_like(A), ones_like(A)
                 return self._node(readable.ONES if value.number else readable.ZEROS, shown,
                                   None, node.shape)
-            return self._node(readable.REPEATED, self._embedded(value), shown, node.shape)
+            return self._node(readable.REPEATED, self._rebuilt(a, value), shown, node.shape)
         operands = readable.elementwise_operands(node)
         if operands is not None:
-            return self._node(op, self._embedded(operands[0]), self._embedded(operands[1]),
+            return self._node(op, self._rebuilt(a, operands[0]), self._rebuilt(b, operands[1]),
                               node.shape)
         base = readable.normed(node, self.atoms)
         if base is not None:
             return self._node(readable.NORM, self._embedded(base), None)
         return None
+
+    def _rebuilt(self, operand: Tensor, shown: Tensor) -> Display:
+        """The display of `shown`, which stands for `operand` (a node built for display, not
+        expanded yet, where it is another)."""
+        return self._embedded(operand) if shown is operand else self(shown)
 
     def _paired(self, terms: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
         """The signed terms of a sum, each pair select_zero(c, a), select_zero(c == 0, b)

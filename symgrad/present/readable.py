@@ -14,6 +14,7 @@ from symgrad.ir.graph import Tensor
 from symgrad.ir.op import PREC_MUL, Op
 from symgrad.ops.scalar import COMPARISONS, eq, pow, select_zero, sqrt
 from symgrad.ops.text import PREC_COMPARISON
+from symgrad.rewrite.matrix_simplify import broadcast_operands, without_leading_axes
 
 
 def _not_computed(*operands: Any) -> Any:
@@ -62,38 +63,22 @@ REPEATED = replace(_display_op("repeated", 2, "{a}*ones_like({b})", "{a}"), symb
 """a*ones_like(B), for a broadcast to B's shape; in LaTeX a, as broadcasting is read."""
 
 
-def leading_axes_of(node: Tensor) -> Tensor | None:
-    """a of `expand_dims(a, axis=(0, ..., k))`, new leading axes only, else None: numpy's
-    broadcasting adds those itself."""
-    children = node.children
-    if children is None or children.op.name != "expand_dims":
-        return None
-    axes = children.op.arg
-    return children.a if isinstance(axes, tuple) and axes == tuple(range(len(axes))) else None
-
-
-def broadcast(node: Tensor) -> tuple[Tensor, Tensor] | None:
-    """(a, B) of a broadcast of a to B's shape, new leading axes dropped, else None."""
-    children = node.children
-    if children is None or children.op.name != "broadcast_like" or children.b is None:
-        return None
-    inner = leading_axes_of(children.a)
-    return (children.a if inner is None else inner), children.b
-
-
 def elementwise_operands(node: Tensor) -> tuple[Tensor, Tensor] | None:
-    """The operands of an elementwise `node` with new leading axes dropped where the other
-    operand has them (`A + expand_dims(v, axis=0)` is `A + v`), or None where none is."""
+    """The operands of an elementwise node, new leading axes left to broadcasting
+    (`broadcast_operands`), or None where none is dropped."""
     children = node.children
     if children is None or children.b is None or children.op.infer_shape is not None:
         return None
-    a, b = children.a, children.b
-    inner_a, inner_b = leading_axes_of(a), leading_axes_of(b)
-    if inner_a is not None and len(b.shape) >= len(a.shape):
-        return inner_a, b
-    if inner_b is not None and len(a.shape) >= len(b.shape):
-        return a, inner_b
-    return None
+    return broadcast_operands(node)
+
+
+def broadcast(node: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(a, B) of a broadcast of a to B's shape, new leading axes in a's elementwise part
+    dropped (`without_leading_axes`), else None."""
+    children = node.children
+    if children is None or children.op.name != "broadcast_like" or children.b is None:
+        return None
+    return without_leading_axes(children.a), children.b
 
 
 def selected(node: Tensor) -> tuple[Tensor, Tensor] | None:

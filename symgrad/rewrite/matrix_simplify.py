@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of, gc_paused, toposort
 from symgrad.ir.op import Op
@@ -242,19 +243,78 @@ def _leading_axes_of(node: Tensor) -> Tensor | None:
     return children_of(node).a
 
 
+def without_leading_axes(node: Tensor) -> Tensor:
+    """`node` with each expand_dims(v, axis=(0, ..., k)) in its elementwise part replaced by v:
+    equal once broadcast to a shape of as many axes, as numpy's broadcasting adds them.
+
+    >>> from symgrad.ops.tensor import vector, EXPAND_DIMS
+    >>> v = vector("v", 3)
+    >>> str(without_leading_axes(2 * apply(EXPAND_DIMS.bound((0,)), v) + v))
+    '2*v + v'
+    """
+    rebuilt: dict[Tensor, Tensor] = {}
+    stack = [node]
+    while stack:
+        current = stack[-1]
+        children = current.children
+        inner = _leading_axes_of(current)
+        if inner is not None:
+            operands = [inner]
+        elif children is None or children.op.infer_shape is not None:
+            operands = []  # not elementwise: kept whole
+        else:
+            operands = [o for o in children[:2] if o is not None]
+        pending = [operand for operand in operands if operand not in rebuilt]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if inner is not None:
+            rebuilt[current] = rebuilt[inner]
+        elif not operands or all(rebuilt[o] is o for o in operands):
+            rebuilt[current] = current
+        else:
+            rebuilt[current] = apply(children_of(current).op, *(rebuilt[o] for o in operands))
+    return rebuilt[node]
+
+
+def _broadcast_without_leading_axes(node: Tensor) -> Tensor | None:
+    """broadcast(a + expand_dims(v, axis=0), B) -> broadcast(a + v, B): new leading axes
+    under a broadcast are broadcasting's own"""
+    a, like, _ = binary_children(node)
+    inner = without_leading_axes(a)
+    if inner is a:
+        return None
+    return inner if inner.shape == node.shape else apply(broadcast_like, inner, like)
+
+
+def broadcast_operands(node: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The operands of an elementwise `node` without the new leading axes broadcasting adds
+    itself (`without_leading_axes`: `A + expand_dims(v, axis=0)` is `A + v`), as many as
+    keep the node's shape; None where none is dropped."""
+    a, b, op = binary_children(node)
+    if op.infer_shape is not None:
+        return None
+    stripped_a, stripped_b = without_leading_axes(a), without_leading_axes(b)
+    for new_a, new_b in ((stripped_a, stripped_b), (a, stripped_b), (stripped_a, b)):
+        if (new_a is not a or new_b is not b) and shapes.broadcast(
+                new_a.shape, new_b.shape, op.name) == node.shape:
+            return new_a, new_b
+    return None
+
+
 def _broadcast_leading_axes(node: Tensor) -> Tensor | None:
     """A + expand_dims(v, axis=0) -> A + v, c*expand_dims(v, axis=0) -> expand_dims(c*v,
     axis=0): numpy's broadcasting adds new leading axes itself, so they are left to it where
-    the other operand has them, and kept outermost where it does not"""
+    the other operand has the axes, and kept outermost where it is a number"""
+    operands = broadcast_operands(node)
+    if operands is not None:
+        return apply(children_of(node).op, *operands)
     a, b, op = binary_children(node)
     for position, (operand, other) in enumerate(((a, b), (b, a))):
         inner = _leading_axes_of(operand)
-        if inner is None:
-            continue
-        operands = (inner, other) if position == 0 else (other, inner)
-        if len(other.shape) >= len(operand.shape):
-            return apply(op, *operands)
-        if not other.shape:
+        if inner is not None and not other.shape:
+            operands = (inner, other) if position == 0 else (other, inner)
             return apply(children_of(operand).op, apply(op, *operands))
     return None
 
@@ -290,6 +350,8 @@ MATRIX_RULES = RuleSet([
     Rule("s*(a/s + b) -> a + s*b", (mul,), _cancelling_distribution),
     Rule("sum(a, keepdims=True)*B -> sum(a)*B", (mul,), _whole_sum_kept),
     Rule("A + expand_dims(v, axis=0) -> A + v", (add, sub, mul, div), _broadcast_leading_axes),
+    Rule("broadcast(expand_dims(v, axis=0), B) -> broadcast(v, B)", (broadcast_like,),
+         _broadcast_without_leading_axes),
     Rule("2*A + A -> 3*A", (add, sub), _like_terms),
     Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
     Rule("log(softmax(z)) -> z - logsumexp(z)", (log,), _log_softmax),
