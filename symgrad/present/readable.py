@@ -82,7 +82,13 @@ def broadcast(node: Tensor) -> tuple[Tensor, Tensor] | None:
 
 
 def selected(node: Tensor) -> tuple[Tensor, Tensor] | None:
-    """(c, a) of `select_zero(c, a)`, else None."""
+    """(c, a) of `select_zero(c, a)`, else None.
+
+    >>> from symgrad.ir.graph import variables
+    >>> x, y = variables("x y")
+    >>> [str(t) for t in selected(select_zero(x > 0, y))], selected(x)
+    (['x > 0', 'y'], None)
+    """
     children = node.children
     if children is None or children.op is not select_zero:
         return None
@@ -98,7 +104,12 @@ def complement(condition: Tensor) -> bool:
 
 
 def normed(node: Tensor, atoms: Any) -> Tensor | None:
-    """x of `sqrt(sum(x**2))` (over every axis, the parts not shared), else None."""
+    """x of `sqrt(sum(x**2))` (over every axis, the parts not shared), else None.
+
+    >>> from symgrad.ops.tensor import norm, vector
+    >>> str(normed(norm(vector("v", 3)), ()))
+    'v'
+    """
     children = node.children
     if children is None or children.op is not sqrt:
         return None

@@ -291,7 +291,13 @@ def _broadcast_without_leading_axes(node: Tensor) -> Tensor | None:
 def broadcast_operands(node: Tensor) -> tuple[Tensor, Tensor] | None:
     """The operands of an elementwise `node` without the new leading axes broadcasting adds
     itself (`without_leading_axes`: `A + expand_dims(v, axis=0)` is `A + v`), as many as
-    keep the node's shape; None where none is dropped."""
+    keep the node's shape; None where none is dropped.
+
+    >>> from symgrad.ops.tensor import matrix, vector, EXPAND_DIMS
+    >>> row = apply(EXPAND_DIMS.bound((0,)), vector("v", 3))
+    >>> [str(t) for t in broadcast_operands(matrix("A", (2, 3)) + row)]
+    ['A', 'v']
+    """
     a, b, op = binary_children(node)
     if op.infer_shape is not None:
         return None
