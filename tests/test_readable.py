@@ -126,6 +126,22 @@ EXAMPLES = {
         "2*X.T + identity(X)",
         r"2 X^{\top} + I",
     ),
+    "a quadratic form by its vector": (
+        lambda W, s, r, X, A, B: sg.simplify((r @ X @ r).grad(r)),
+        "(X + X.T)@r",
+        r"(X + X^{\top}) r",
+    ),
+    "the identity inside a product": (
+        lambda W, s, r, X, A, B: sg.simplify(sg.trace(A.T @ X @ A).grad(X)),
+        "A@A.T",
+        r"A A^{\top}",
+    ),
+    "scalar factors gathered before like terms": (
+        lambda W, s, r, X, A, B: sg.simplify(sg.trace(X @ (sg.trace(X) * X)).grad(X)),
+        "2*trace(X)*X.T + sum(X.T*X)*identity(X)",
+        r"2 \operatorname{tr}\left(X\right) X^{\top} + \operatorname{sum}\left(X^{\top} "
+        r"\odot X\right) I",
+    ),
     "a zero gradient": (
         lambda W, s, r, X, A, B: sg.simplify(sg.sum(s).grad(W)),
         "zeros_like(W)",
