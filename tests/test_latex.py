@@ -35,7 +35,7 @@ OPS_LATEX = {
     "ge": (x >= y, r"\left[x \geq y\right]"),
     "select_zero": (
         sg.where(x > 0, y, 0),
-        r"\begin{cases} y & \text{if } \left[x > 0\right] \\ 0 & \text{otherwise} \end{cases}",
+        r"\begin{cases} y & \text{if } x > 0 \\ 0 & \text{otherwise} \end{cases}",
     ),
 }
 

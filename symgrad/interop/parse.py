@@ -18,11 +18,13 @@ from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from symgrad.ir.fold import apply
 from symgrad.ir.graph import PI, E, NameClashError, Tensor, const, gc_paused, var
 from symgrad.ir.op import FUNCTIONS, OPS, PREC_MUL, PREC_NEG, PREC_POW
-from symgrad.ir.shapes import ShapeError, as_shape
+from symgrad.ir.shapes import ShapeError, as_shape, normalize_axis
 from symgrad.ops import linalg, tensor
 from symgrad.ops.scalar import eq, ge, gt, le, lt, ne, where
+from symgrad.ops.text import PREC_COMPARISON
 
 __all__ = ["ParseError", "parse"]
 
@@ -93,14 +95,13 @@ def _transposed(a: Tensor | Row) -> Tensor | Row:
     return Row(a) if len(a.shape) == 1 else tensor.transpose(a)
 
 
-PREC_COMPARISON = 30
 BINARY: dict[str, Infix] = {op.symbol: Infix(op, op.precedence) for op in OPS.values()
                             if op.arity == 2 and op.symbol}
 BINARY["^"] = BINARY["**"]
 # `@` binds as * does, as in Python; it picks the product its operands' shapes ask for
 BINARY["@"] = Infix(_product, PREC_MUL)
 # Comparisons read as in Python, binding looser than + (x + 1 > y is (x + 1) > y); they do not
-# chain. They print as calls, gt(x, y), which parse reads too.
+# chain. They print so (`x > 0`, `(x > 0) == 0`); the calls gt(x, y), ... read too.
 BINARY.update({symbol: Infix(op, PREC_COMPARISON) for symbol, op in {
     "<": lt, "<=": le, ">": gt, ">=": ge, "==": eq, "!=": ne}.items()})
 PREFIX: dict[str, Callable[[Tensor], Tensor] | None] = {
@@ -124,6 +125,16 @@ class Function(NamedTuple):
 
 
 _REDUCTION = ("axis", "keepdims")
+
+
+def _expand_dims(a: Tensor, axis: int | None = None) -> Tensor:
+    """`expand_dims(a, axis=k)`: a with a new axis of length 1 at k."""
+    if axis is None:
+        raise ValueError("expand_dims takes axis=")
+    axes = normalize_axis(axis, len(a.shape) + 1)
+    return apply(tensor.EXPAND_DIMS.bound(axes), a)
+
+
 TENSOR_FUNCTIONS = {
     "sum": Function("sum", tensor.sum, (1,), _REDUCTION),
     "mean": Function("mean", tensor.mean, (1,), _REDUCTION),
@@ -140,6 +151,10 @@ TENSOR_FUNCTIONS = {
     "diag": Function("diag", linalg.diag, (1,)),
     "diagonal": Function("diagonal", linalg.diagonal, (1,)),
     "kron": Function("kron", linalg.kron, (2,)),
+    "zeros_like": Function("zeros_like", lambda a: tensor.expand(const(0), a), (1,)),
+    "ones_like": Function("ones_like", lambda a: tensor.expand(const(1), a), (1,)),
+    "identity": Function("identity", lambda a: apply(tensor.eye_like, a), (1,)),
+    "expand_dims": Function("expand_dims", _expand_dims, (1,), ("axis",)),
 }
 """The functions of vectors and matrices, as `str` writes them."""
 KEYWORD_VALUES: dict[str, Any] = {"True": True, "False": False, "None": None}
@@ -519,7 +534,8 @@ def parse(text: str, shapes: Mapping[str, Any] | None = None) -> Tensor:
     `log(x, 2)`, ...) and `where(c, a, b)`. Vectors and matrices as `str` writes them: `@`
     (binding as `*` does), `.T` (`y@x.T` of vectors is their outer product), `sum`, `mean`
     (with `axis=` and `keepdims=`), `softmax`, `logsumexp`, `norm`, `trace`, `outer`, `inv`,
-    `det`, `logdet`, `solve`, `diag`, `diagonal`, `kron`.
+    `det`, `logdet`, `solve`, `diag`, `diagonal`, `kron`, `zeros_like`, `ones_like`,
+    `identity` (the identity matrix of a square matrix's shape), `expand_dims` (with `axis=`).
     Several lines read the shared form: `name = expression` lines, then the result. Bad
     text raises `ParseError`; shapes that do not fit are one, at the operator.
 

@@ -325,7 +325,7 @@ def _expand_dims_fields(arg: Any) -> dict[str, Any]:
         return tuple(dims)
 
     return dict(source=lambda a: np.expand_dims(a, axes), infer_shape=infer, latex="{a}",
-                text=f"expand_dims({{a}}, {axes[0] if len(axes) == 1 else axes})")
+                text=f"expand_dims({{a}}, axis={axes[0] if len(axes) == 1 else axes})")
 
 
 def _expand_dims_pullback(a: Tensor, b: None, out: Tensor, g: Tensor) -> tuple:
@@ -364,7 +364,7 @@ def _eye_shape(a: shapes.Shape, b: None) -> shapes.Shape:
 eye_like = tensor_op(
     "eye_like", 1, lambda a: np.eye(np.shape(a)[0]), _eye_shape,
     lambda a, b, out, g: (Zero(a.shape),),
-    "eye_like({a})", "I", doc="the identity matrix of a square matrix's shape",
+    "identity({a})", "I", doc="the identity matrix of a square matrix's shape",
 )
 
 
@@ -512,10 +512,10 @@ def squared_norm(a: Any) -> Tensor:
 
 
 def norm(a: Any) -> Tensor:
-    """The Euclidean (Frobenius, for a matrix) norm ||a||.
+    """The Euclidean (Frobenius, for a matrix) norm ||a||: sqrt(sum(a**2)), printed norm(a).
 
-    >>> str(norm(vector("x", 3)))
-    'sqrt(sum(x**2))'
+    >>> str(norm(vector("x", 3))), norm(vector("x", 3)).op.name
+    ('norm(x)', 'sqrt')
     """
 
     return sqrt(squared_norm(a))

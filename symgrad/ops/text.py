@@ -13,6 +13,9 @@ import numpy as np
 from symgrad.ir.graph import NamedConstant, Tensor
 from symgrad.ir.op import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Op
 
+PREC_COMPARISON = 30
+"""How tightly a comparison binds, as in Python: looser than `+` (`x + 1 > y`)."""
+
 
 def format_number(value: Any) -> str:
     """A constant as text that parses back: `2`, `0.5`, `1e-08`, `pi`, `2/3`.
@@ -51,6 +54,8 @@ def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True,
         return inner < op.precedence
     if op.arity == 1:  # unary minus: -(a + b), -(-a), -(-1/x), but -a*b
         return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand)
+    if op.precedence == PREC_COMPARISON:  # (x > 0) == 0: Python would chain the comparisons
+        return inner <= PREC_COMPARISON
     if position == 0:
         # a**b**c groups right, so a power (or a sign) on the left of ** needs parentheses;
         # in LaTeX an elementwise product inside a matrix product is grouped, (A \odot B) C,

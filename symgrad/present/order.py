@@ -24,8 +24,17 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-from symgrad.ir.graph import Children, Tensor, const, gc_paused, toposort, use_counts
-from symgrad.ops.scalar import add, div, mul, neg, pow, sub
+from symgrad.ir.graph import (
+    Children,
+    Tensor,
+    children_of,
+    const,
+    gc_paused,
+    toposort,
+    use_counts,
+)
+from symgrad.ops.scalar import COMPARISONS, add, div, mul, neg, pow, sub
+from symgrad.present import readable
 
 Key = tuple  # (group, rank, label, number, power, names, height, digest): flat, fixed length
 Display = Any  # a display node: a `Shown`, or a `Tensor` (a leaf, a named node, one unchanged)
@@ -103,7 +112,9 @@ def moderate(node: Tensor) -> bool:
 
 class CanonicalOrder:
     """Rewrites a graph for display with its sums and products in canonical order (see the
-    module's docstring); `atoms` (nodes a shared form names) are kept whole, as leaves.
+    module's docstring); `atoms` (nodes a shared form names) are kept whole, as leaves. With
+    `readable`, the building blocks are shown as a reader writes them (`readable.py`:
+    `x > 0`, `where(c, a, b)`, `norm(x)`); the result then only prints.
 
     >>> from symgrad.ir.graph import variables
     >>> from symgrad.ops.scalar import sin, cos
@@ -113,8 +124,9 @@ class CanonicalOrder:
     ('y + 2*sin(x)*cos(x)', 'y + 2*sin(x)*cos(x)')
     """
 
-    def __init__(self, atoms: Collection[Tensor] = ()) -> None:
+    def __init__(self, atoms: Collection[Tensor] = (), readable: bool = False) -> None:
         self.atoms = atoms
+        self.readable = readable
         self.expanded: dict[Tensor, Any] = {}  # node -> its display form
         self.keys: dict[Any, Key] = {}  # display node -> key
 
@@ -204,8 +216,8 @@ class CanonicalOrder:
                 result = self._node(mul, result, factor)
             return result
         terms = []
-        for part, sign in parts:
-            term = self._embedded(part)
+        for part, sign in self._paired(parts) if self.readable else parts:
+            term = part if isinstance(part, Shown) else self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
         added = sorted((t for t, sign in terms if sign > 0), key=self._term_key)
@@ -238,6 +250,10 @@ class CanonicalOrder:
 
     def _kept(self, node: Display) -> Display:
         """`node` over its operands' display forms; a commutative op's operands in order."""
+        if self.readable:
+            shown = self._readable(node)
+            if shown is not None:
+                return shown
         a, b, op = node.children
         shown_a, shown_b = self._embedded(a), None if b is None else self._embedded(b)
         if op.commutative and b is not None and not node.shape and (
@@ -248,6 +264,88 @@ class CanonicalOrder:
                 self.keys[node] = self._inner_key(node)
             return node
         return self._node(op, shown_a, shown_b, node.shape)
+
+    # --- the forms a reader expects (readable.py) ------------------------------------------
+    def _readable(self, node: Any) -> Display | None:
+        """`node` as a reader writes it, where that differs from its op: a comparison
+        infix, a pair select_zero(c, a) +- select_zero(c == 0, b) as one where, a lone
+        select_zero(c, a) as where(c, a, 0), sqrt(sum(x**2)) as norm(x), a broadcast
+        as zeros_like(A), ones_like(A) or a*ones_like(A), new leading axes left to
+        broadcasting."""
+        a, b, op = node.children
+        if op in COMPARISONS:
+            return self._node(readable.RELATIONS[op], self._embedded(a), self._embedded(b),
+                              node.shape)
+        if op in (add, sub):
+            paired = self._paired([(a, 1), (b, -1 if op is sub else 1)])
+            if len(paired) == 1:
+                shown, sign = paired[0]
+                return shown if sign > 0 else self._node(neg, shown, None, node.shape)
+        picked = readable.selected(node)
+        if picked is not None:
+            condition, value = picked
+            return self._where(condition, self._embedded(value), const(0), node.shape)
+        repeated = readable.broadcast(node)
+        if repeated is not None:
+            value, like = repeated
+            shown = self._embedded(like)
+            if value.number in (0, 1):  # zeros_like(A), ones_like(A)
+                return self._node(readable.ONES if value.number else readable.ZEROS, shown,
+                                  None, node.shape)
+            return self._node(readable.REPEATED, self._rebuilt(a, value), shown, node.shape)
+        operands = readable.elementwise_operands(node)
+        if operands is not None:
+            return self._node(op, self._rebuilt(a, operands[0]), self._rebuilt(b, operands[1]),
+                              node.shape)
+        base = readable.normed(node, self.atoms)
+        if base is not None:
+            return self._node(readable.NORM, self._embedded(base), None)
+        return None
+
+    def _rebuilt(self, operand: Tensor, shown: Tensor) -> Display:
+        """The display of `shown`, which stands for `operand` (a node built for display, not
+        expanded yet, where it is another)."""
+        return self._embedded(operand) if shown is operand else self(shown)
+
+    def _paired(self, terms: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+        """The signed terms of a sum, each pair select_zero(c, a), select_zero(c == 0, b)
+        (in either order; any such pair is where(c, a, b)) replaced by one where."""
+        waiting: dict[tuple[Tensor, bool], int] = {}  # (c, second branch) -> term's index
+        result: list[tuple[Any, int]] = []
+        for term, sign in terms:
+            picked = None if term in self.atoms else readable.selected(term)
+            if picked is None:
+                result.append((term, sign))
+                continue
+            condition = picked[0]
+            second = condition not in self.atoms and readable.complement(condition)
+            if second:  # the branch where c == 0: c is the where's condition
+                condition = children_of(condition).a
+            index = waiting.pop((condition, not second), None)
+            if index is None:
+                waiting[condition, second] = len(result)
+                result.append((term, sign))
+                continue
+            other, other_sign = result[index]
+            branches = [(other, other_sign), (term, sign)] if second else [
+                (term, sign), (other, other_sign)]
+            common = sign if sign == other_sign else 1  # -a - b is -(where(c, a, b))
+            shown = []
+            for branch, branch_sign in branches:
+                value = self._embedded(branch.children.b)
+                shown.append(value if branch_sign == common
+                             else self._node(neg, value, None, value.shape))
+            result[index] = (self._where(condition, shown[0], shown[1], term.shape), common)
+        return result
+
+    def _where(self, condition: Tensor, a: Display, b: Display, shape: tuple) -> Shown:
+        """where(condition, a, b) over display operands; a comparison as the condition is
+        written bare (no Iverson bracket) in LaTeX."""
+        shown = self._embedded(condition)
+        if shown.children is not None and shown.op in readable.CONDITIONS:
+            left, right, _ = shown.children
+            shown = self._node(readable.CONDITIONS[shown.op], left, right, shown.shape)
+        return self._node(readable.WHERE, self._node(readable.CASE, a, shown, shape), b, shape)
 
     def _node(self, op: Any, a: Any, b: Any, shape: tuple = ()) -> Shown:
         node = Shown(op, a, b, shape)

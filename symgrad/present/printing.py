@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from string import Formatter
@@ -26,6 +27,7 @@ from symgrad.ir.graph import (
 )
 from symgrad.ir.op import PREC_MUL, PREC_POSTFIX, Op
 from symgrad.ops.text import format_number, needs_parens, precedence_of
+from symgrad.present import readable
 from symgrad.present.order import CanonicalOrder
 
 
@@ -61,7 +63,7 @@ class _Style:
                  parens: Callable[[str], str], grouped: Callable[[Op, int], bool],
                  wrapped: Callable[[Op, int, Tensor], bool] = lambda op, position, a: False,
                  postfix: str = "\0", node_template: Callable[[Tensor], str | None] | None = None,
-                 exact: bool = True):
+                 exact: bool = True, bracketed: Callable[[Any], bool] = lambda operand: False):
         self.leaf = leaf
         self.template = template
         self.parens = parens
@@ -70,6 +72,7 @@ class _Style:
         self.postfix = postfix  # a template text after an operand that binds it tightest (.T)
         self.node_template = node_template  # a template chosen per node, else None
         self.exact = exact  # read back as text: every grouping that matters is shown
+        self.bracketed = bracketed  # True for an operand whose template brackets it
 
 
 def _text_template(op: Op) -> str:
@@ -176,6 +179,7 @@ LATEX = _Style(
     ),
     node_template=_latex_product,
     exact=False,
+    bracketed=lambda operand: operand.op in readable.BRACKETED,  # [x > 0]
 )
 
 
@@ -200,6 +204,7 @@ MATRIX_LATEX = _Style(
     postfix="^",
     node_template=lambda node: matrix_template(node, latex=True),
     exact=False,
+    bracketed=LATEX.bracketed,
 )
 
 
@@ -220,7 +225,7 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
     with an explicit stack so deep graphs neither recurse nor copy long strings: time is
     linear in the output's length. Nodes in `names` (other than `node` itself) are written as
     their names."""
-    node = (order or CanonicalOrder(names or ()))(node)
+    node = (order or CanonicalOrder(names or (), readable=True))(node)
     pieces_of: dict[Any, list[str]] = {}
     out: list[str] = []
     stack: list[Tensor | str] = [node]
@@ -263,7 +268,7 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
                     and needs_parens(op, position, operand, style.exact,
                                      children.b if position == 0 else children.a)
                 )
-            if not named and parenthesize:
+            if not named and parenthesize and not style.bracketed(operand):
                 opening, closing = style.parens("\0").split("\0")
                 work += [opening, operand, closing]
             else:
@@ -327,7 +332,7 @@ def latex(node: Tensor, shared: bool | None = None) -> str:
     if not shared:
         return render(node, style)
     names = {bound: latex_name(name) for bound, name in shared_names(node).items()}
-    order = CanonicalOrder(names)
+    order = CanonicalOrder(names, readable=True)
     lines = [f"&{render(node, style, names, order)}"]
     if automatic:
         lines.insert(0, f"&\\text{{written out, over {WRITTEN_OUT_LIMIT:,} nodes: shared form}}")
@@ -348,9 +353,14 @@ def shared_names(node: Tensor) -> dict[Tensor, str]:
     order = toposort(node)
     uses = use_counts(order)
     prefix = binding_prefix(order)
+    # c == 0 used only as the condition of where's second branch is read as part of that
+    # where (where(c, a, b)), never on its own line
+    branch_uses = Counter(selected[0] for selected in map(readable.selected, order)
+                          if selected is not None and readable.complement(selected[0]))
     names: dict[Tensor, str] = {}
     for current in order:
-        if current.children is not None and uses.get(current, 0) > 1:
+        count = uses.get(current, 0)
+        if current.children is not None and count > 1 and branch_uses[current] < count:
             names[current] = f"{prefix}{len(names) + 1}"
     return names
 
@@ -386,7 +396,7 @@ def pretty(node: Tensor, shared: bool = True) -> str:
     if not shared:
         return render(node, TEXT)  # asked for: written out whatever its size
     names = shared_names(node)
-    order = CanonicalOrder(names)
+    order = CanonicalOrder(names, readable=True)
     lines = [f"{name} = {render(bound, TEXT, names, order)}" for bound, name in names.items()]
     lines.append(render(node, TEXT, names, order))
     return "\n".join(lines)

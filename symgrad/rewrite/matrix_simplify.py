@@ -1,7 +1,9 @@
 """Simplifying tensor expressions with the identities of matrix algebra, so that gradients read
 as people write them: `(A@B).T -> B.T@A.T`, `x.T@A -> A.T@x` (vectors as columns),
-`A@x + B@x -> (A + B)@x`, `A@(c*x) -> c*A@x` for a scalar c, `I@A -> A`, `(1/c)*X -> X/c`,
-`X + X -> 2*X`.
+`(A + B).T -> A.T + B.T`, `A@x + B@x -> (A + B)@x`, `I@A -> A`, `2*A + A -> 3*A`; scalar
+factors pulled to the front and folded (`A@(c*x) -> c*A@x`, `2*x/(2*c) -> x/c`, through the
+monomials of `factors.py`); `log(softmax(z)) -> z - logsumexp(z)`, and the cancellation the
+adjoint of that log meets (`s*(a/s + b) -> a + s*b`).
 
 A rule set over the rewrite engine (`engine.py`): each node is rebuilt bottom-up from its
 simplified operands (folding as it goes) and the rules applied until none fires;
@@ -12,20 +14,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from symgrad.ir import shapes
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of, gc_paused, toposort
-from symgrad.ops.scalar import add, div, mul, sub
+from symgrad.ir.op import Op
+from symgrad.ops.linalg import diag_op, diagonal_op, kron_op, solve_op
+from symgrad.ops.scalar import add, div, log, mul, neg, sub
 from symgrad.ops.tensor import (
+    EXPAND_DIMS,
+    MEAN,
+    SUM,
+    broadcast_like,
     eye_like,
+    inner,
+    logsumexp,
     matmul,
     matmul_op,
     outer,
     outer_op,
+    trace_op,
     transpose,
     transpose_op,
     vecmat,
 )
 from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet
+from symgrad.rewrite.factors import MAX_FACTORS, Monomial, build, monomial, split, times, trivial
 from symgrad.rewrite.rules import Rule
 
 MAX_REWRITES_PER_NODE = 20
@@ -49,29 +62,6 @@ def _row_vector_product(node: Tensor) -> Tensor | None:
     if node.op is vecmat:
         x, a, _ = binary_children(node)
         return matmul(transpose(a), x)
-    return None
-
-
-def _scalar_factor(node: Tensor) -> tuple[Tensor, Tensor] | None:
-    """(c, x) when node is c*x with a scalar c."""
-    if node.op is mul:
-        c, x, _ = binary_children(node)
-        if c.shape == () and x.shape:
-            return c, x
-    return None
-
-
-def _scalar_out_of_product(node: Tensor) -> Tensor | None:
-    """A@(c*x) -> c*(A@x), (c*x)@y.T -> c*(x@y.T): scalars lead the product"""
-    if node.op not in (matmul_op, outer_op):
-        return None
-    build = matmul if node.op is matmul_op else outer
-    a, b, _ = binary_children(node)
-    for position, operand in enumerate((a, b)):
-        factor = _scalar_factor(operand)
-        if factor is not None:
-            scalar, rest = factor
-            return apply(mul, scalar, build(rest, b) if position == 0 else build(a, rest))
     return None
 
 
@@ -106,22 +96,247 @@ def _common_operand(node: Tensor) -> Tensor | None:
     return None
 
 
-def _reciprocal_factor(node: Tensor) -> Tensor | None:
-    """(1/c)*X -> X/c for a scalar c: a mean's 1/n reads as a division"""
-    factor = _scalar_factor(node)
-    if factor is not None and factor[0].op is div:
-        one, c, _ = binary_children(factor[0])
-        if one.number == 1:
-            return apply(div, factor[1], c)
-    return None
+def _folded_factors(node: Tensor) -> Tensor | None:
+    """2*(2*A) -> 4*A, 2*x/(2*c) -> x/c, (1/c)*X -> X/c: a product as its monomial, numbers
+    folded, equal bases gathered and cancelled, scalar factors first"""
+    if not node.shape:
+        return None  # scalars inside a tensor formula are read as factors of their users
+    m = monomial(node)
+    if m is None:
+        return None
+    result = build(m)
+    return result if result.shape == node.shape else None  # a cancelled factor broadcast
+
+
+# the operands in which an op is linear: scalar factors move out of them
+_LINEAR_IN = {"matmul": (0, 1), "vecmat": (0, 1), "inner": (0, 1), "outer": (0, 1),
+              "kron": (0, 1), "transpose": (0,), "sum": (0,), "mean": (0,), "trace": (0,),
+              "expand_dims": (0,), "broadcast_like": (0,), "diag": (0,), "diagonal": (0,),
+              "solve": (1,)}
+
+
+def _scalars_out(node: Tensor) -> Tensor | None:
+    """A@(c*x) -> c*A@x, (c*A).T -> c*A.T, sum(c*A) -> c*sum(A): the scalar factors of an
+    operand leave an op linear in it"""
+    a, b, op = children_of(node)
+    if _leading_axes_of(node) is not None:
+        return None  # kept outermost, for broadcasting to add them (below)
+    operands = [a, b]
+    scale = Monomial(1, {})
+    for position in _LINEAR_IN.get(op.name, ()):
+        operand = operands[position]
+        parts = split(operand) if operand is not None and operand.shape else None
+        if parts is not None and not trivial(parts[0]):
+            scale, operands[position] = times(scale, parts[0]), parts[1]
+    if trivial(scale):
+        return None
+    inner = apply(op, operands[0], operands[1])
+    return build(times(scale, Monomial(1, {inner: 1})))
+
+
+def _signed_terms(node: Tensor) -> list[tuple[Tensor, int]]:
+    """The terms of a chain of sums and differences of one shape, with their signs."""
+    terms: list[tuple[Tensor, int]] = []
+    stack = [(node, 1)]
+    while stack:
+        current, sign = stack.pop()
+        if current.op in (add, sub) and current.shape == node.shape \
+                and len(terms) + len(stack) < MAX_FACTORS:
+            a, b, op = binary_children(current)
+            stack += [(b, -sign if op is sub else sign), (a, sign)]
+        else:
+            terms.append((current, sign))
+    return terms
 
 
 def _like_terms(node: Tensor) -> Tensor | None:
-    """X + X -> 2*X"""
-    children = node.children
-    if children is not None and children.op is add and children.a is children.b:
-        return apply(mul, 2, children.a)
+    """X + X -> 2*X, 2*A + B + A -> 3*A + B: the terms of a sum that differ by a number
+    gathered where the first of them stands"""
+    if not node.shape:
+        return None
+    gathered: dict[tuple, list] = {}  # (rest, its scalar bases) -> [number, scalars, rest]
+    terms = _signed_terms(node)
+    for term, sign in terms:
+        parts = split(term) if term.shape else None
+        if parts is None:
+            parts = Monomial(1, {}), term
+        scalars, rest = parts
+        key = (rest, tuple(scalars.powers.items()))
+        if key in gathered:
+            gathered[key][0] += sign * scalars.number
+        else:
+            gathered[key] = [sign * scalars.number, scalars.powers, rest]
+    if len(gathered) == len(terms):
+        return None
+    result: Tensor | None = None
+    for number, powers, rest in gathered.values():
+        if number == 0:
+            continue
+        term = build(times(Monomial(number, powers), Monomial(1, {rest: 1})))
+        result = term if result is None else apply(add, result, term)
+    return apply(broadcast_like, 0, node) if result is None else result
+
+
+def _transpose_of_sum(node: Tensor) -> Tensor | None:
+    """(A + B).T -> A.T + B.T, for matrices A and B (a vector added would broadcast as a
+    row before the transpose and as a column after it)"""
+    inner = children_of(node).a
+    children = inner.children
+    if children is None or children.op not in (add, sub):
+        return None
+    a, b, op = binary_children(inner)
+    if len(a.shape) == 1 or len(b.shape) == 1:
+        return None
+    return apply(op, transpose(a), transpose(b))
+
+
+def _cancelling_distribution(node: Tensor) -> Tensor | None:
+    """s*(a/s + b) -> a + s*b: a factor multiplies each term of a sum where that cancels it
+    in one of them (the adjoint of log(softmax(z)) is softmax(z)*(g/softmax(z) - ...))"""
+    if not node.shape:
+        return None
+    a, b, _ = binary_children(node)
+    for factor, total in ((a, b), (b, a)):
+        if total.op not in (add, sub):
+            continue
+        first, second, op = binary_children(total)
+        outer_factors = monomial(factor)
+        if outer_factors is None:
+            continue
+        for term in (first, second):
+            inner_factors = monomial(term)
+            if inner_factors is not None and any(
+                    power * inner_factors.powers.get(base, 0) < 0
+                    for base, power in outer_factors.powers.items()):
+                return apply(op, apply(mul, factor, first), apply(mul, factor, second))
     return None
+
+
+def _whole_sum_kept(node: Tensor) -> Tensor | None:
+    """sum(a, keepdims=True)*B -> sum(a)*B where B has the product's shape: a sum over every
+    axis kept as ones broadcasts as the number does"""
+    a, b, _ = binary_children(node)
+    for kept, other in ((a, b), (b, a)):
+        op = kept.op
+        if other.shape == node.shape and op is not None and op.name in ("sum", "mean") \
+                and _keeps_dims(op) and all(dim == 1 for dim in kept.shape):
+            return apply(mul, apply(op.bound((None, False)), children_of(kept).a), other)
+    return None
+
+
+def _kept_axes(node: Tensor) -> Tensor | None:
+    """expand_dims(sum(A, axis=k), k) -> sum(A, axis=k, keepdims=True), for k not leading
+    (new leading axes are broadcasting's own: sum(A, axis=0) reads better there)"""
+    inner, _, expand = children_of(node)
+    op = inner.op
+    if op is None or op.name not in ("sum", "mean") or not isinstance(op.arg, tuple) \
+            or op.arg[1] or op.arg[0] != expand.arg or 0 in op.arg[0]:
+        return None
+    return apply(op.bound((op.arg[0], True)), children_of(inner).a)
+
+
+def _leading_axes_of(node: Tensor) -> Tensor | None:
+    """a of expand_dims(a, axis=(0, ..., k)), else None"""
+    axes = node.op.arg if node.op is not None and node.op.name == "expand_dims" else None
+    if not isinstance(axes, tuple) or axes != tuple(range(len(axes))):
+        return None
+    return children_of(node).a
+
+
+def without_leading_axes(node: Tensor) -> Tensor:
+    """`node` with each expand_dims(v, axis=(0, ..., k)) in its elementwise part replaced by v:
+    equal once broadcast to a shape of as many axes, as numpy's broadcasting adds them.
+
+    >>> from symgrad.ops.tensor import vector, EXPAND_DIMS
+    >>> v = vector("v", 3)
+    >>> str(without_leading_axes(2 * apply(EXPAND_DIMS.bound((0,)), v) + v))
+    '2*v + v'
+    """
+    rebuilt: dict[Tensor, Tensor] = {}
+    stack = [node]
+    while stack:
+        current = stack[-1]
+        children = current.children
+        inner = _leading_axes_of(current)
+        if inner is not None:
+            operands = [inner]
+        elif children is None or children.op.infer_shape is not None:
+            operands = []  # not elementwise: kept whole
+        else:
+            operands = [o for o in children[:2] if o is not None]
+        pending = [operand for operand in operands if operand not in rebuilt]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if inner is not None:
+            rebuilt[current] = rebuilt[inner]
+        elif not operands or all(rebuilt[o] is o for o in operands):
+            rebuilt[current] = current
+        else:
+            rebuilt[current] = apply(children_of(current).op, *(rebuilt[o] for o in operands))
+    return rebuilt[node]
+
+
+def _broadcast_without_leading_axes(node: Tensor) -> Tensor | None:
+    """broadcast(a + expand_dims(v, axis=0), B) -> broadcast(a + v, B): new leading axes
+    under a broadcast are broadcasting's own"""
+    a, like, _ = binary_children(node)
+    inner = without_leading_axes(a)
+    if inner is a:
+        return None
+    return inner if inner.shape == node.shape else apply(broadcast_like, inner, like)
+
+
+def broadcast_operands(node: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The operands of an elementwise `node` without the new leading axes broadcasting adds
+    itself (`without_leading_axes`: `A + expand_dims(v, axis=0)` is `A + v`), as many as
+    keep the node's shape; None where none is dropped.
+
+    >>> from symgrad.ops.tensor import matrix, vector, EXPAND_DIMS
+    >>> row = apply(EXPAND_DIMS.bound((0,)), vector("v", 3))
+    >>> [str(t) for t in broadcast_operands(matrix("A", (2, 3)) + row)]
+    ['A', 'v']
+    """
+    a, b, op = binary_children(node)
+    if op.infer_shape is not None:
+        return None
+    stripped_a, stripped_b = without_leading_axes(a), without_leading_axes(b)
+    for new_a, new_b in ((stripped_a, stripped_b), (a, stripped_b), (stripped_a, b)):
+        if (new_a is not a or new_b is not b) and shapes.broadcast(
+                new_a.shape, new_b.shape, op.name) == node.shape:
+            return new_a, new_b
+    return None
+
+
+def _broadcast_leading_axes(node: Tensor) -> Tensor | None:
+    """A + expand_dims(v, axis=0) -> A + v, c*expand_dims(v, axis=0) -> expand_dims(c*v,
+    axis=0): numpy's broadcasting adds new leading axes itself, so they are left to it where
+    the other operand has the axes, and kept outermost where it is a number"""
+    operands = broadcast_operands(node)
+    if operands is not None:
+        return apply(children_of(node).op, *operands)
+    a, b, op = binary_children(node)
+    for position, (operand, other) in enumerate(((a, b), (b, a))):
+        inner = _leading_axes_of(operand)
+        if inner is not None and not other.shape:
+            operands = (inner, other) if position == 0 else (other, inner)
+            return apply(children_of(operand).op, apply(op, *operands))
+    return None
+
+
+def _keeps_dims(op: Op) -> bool:
+    """Whether a reduction keeps its reduced axes (its argument is (axes, keepdims))."""
+    return isinstance(op.arg, tuple) and op.arg[1] is True
+
+
+def _log_softmax(node: Tensor) -> Tensor | None:
+    """log(softmax(z)) -> z - logsumexp(z), over every element (a vector's softmax)"""
+    inner = children_of(node).a
+    if inner.op is None or inner.op.name != "softmax" or inner.op.arg is not None:
+        return None
+    z = children_of(inner).a
+    return apply(sub, z, logsumexp(z, axis=None))
 
 
 def _function(rule: Rule, node: Tensor, context: Any) -> Candidate | None:
@@ -132,11 +347,22 @@ def _function(rule: Rule, node: Tensor, context: Any) -> Candidate | None:
 MATRIX_RULES = RuleSet([
     Rule("(A@B).T -> B.T@A.T", (transpose_op,), _transpose_of_product),
     Rule("x.T@A -> A.T@x", (vecmat,), _row_vector_product),
-    Rule("A@(c*x) -> c*(A@x)", (matmul_op, outer_op), _scalar_out_of_product),
+    Rule("(A + B).T -> A.T + B.T", (transpose_op,), _transpose_of_sum),
+    Rule("A@(c*x) -> c*(A@x)", (matmul_op, vecmat, inner, outer_op, kron_op, transpose_op, SUM,
+                                MEAN, trace_op, EXPAND_DIMS, broadcast_like, diag_op,
+                                diagonal_op, solve_op), _scalars_out),
     Rule("I@A -> A", (matmul_op,), _identity_product),
+    Rule("2*(2*A) -> 4*A", (mul, div, neg), _folded_factors),
+    Rule("s*(a/s + b) -> a + s*b", (mul,), _cancelling_distribution),
+    Rule("sum(a, keepdims=True)*B -> sum(a)*B", (mul,), _whole_sum_kept),
+    Rule("A + expand_dims(v, axis=0) -> A + v", (add, sub, mul, div), _broadcast_leading_axes),
+    Rule("broadcast(expand_dims(v, axis=0), B) -> broadcast(v, B)", (broadcast_like,),
+         _broadcast_without_leading_axes),
+    Rule("2*A + A -> 3*A", (add, sub), _like_terms),
     Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
-    Rule("(1/c)*X -> X/c", (mul,), _reciprocal_factor),
-    Rule("X + X -> 2*X", (add,), _like_terms),
+    Rule("log(softmax(z)) -> z - logsumexp(z)", (log,), _log_softmax),
+    Rule("expand_dims(sum(A, axis=k), k) -> sum(A, axis=k, keepdims=True)", (EXPAND_DIMS,),
+         _kept_axes),
 ], call=_function)
 """The matrix identities (named functions), for the rewrite engine."""
 
