@@ -25,7 +25,8 @@ def has_dask_array(values: Sequence[Any]) -> bool:
 
 class _Stacked:
     """The compiled function on one set of chunks: its outputs broadcast to the chunks'
-    common shape and stacked on a last axis (one task per chunk serves every output)."""
+    common shape and stacked on a new first axis (one task per chunk serves every output;
+    each output stays contiguous, so reducing it reads it in one sweep)."""
 
     def __init__(self, function: Callable[..., Any], count: int):
         self.function = function
@@ -36,7 +37,7 @@ class _Stacked:
         results = self.function(*chunks)
         if self.count == 1:
             results = (results,)
-        return np.stack([np.broadcast_to(result, shape) for result in results], axis=-1)
+        return np.stack([np.broadcast_to(result, shape) for result in results])
 
 
 def on_chunks(function: Callable[..., Any], names: Sequence[str], args: Sequence[Any],
@@ -74,11 +75,10 @@ def on_chunks(function: Callable[..., Any], names: Sequence[str], args: Sequence
     count = _output_count(function, values)
     single = count == 0
     count = count or 1
-    chunks = broadcast[0].chunks + ((count,),)
-    stacked = da.map_blocks(_Stacked(function, count), *arrays, new_axis=len(chunks) - 1,
-                            chunks=chunks, dtype=np.float64,
-                            meta=np.empty((0,) * len(chunks)))
-    outputs = tuple(stacked[..., index] for index in range(count))
+    chunks = ((count,), *broadcast[0].chunks)
+    stacked = da.map_blocks(_Stacked(function, count), *arrays, new_axis=0, chunks=chunks,
+                            dtype=np.float64, meta=np.empty((0,) * len(chunks)))
+    outputs = tuple(stacked[index] for index in range(count))
     return outputs[0] if single else outputs
 
 
