@@ -442,13 +442,17 @@ def _inches(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected W,H in inches like 8,6; got {text!r}") from None
 
 
-def _advise_arguments(parser: argparse.ArgumentParser) -> None:
+def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", help='the formula, e.g. "log(1 + exp(x))"')
     parser.add_argument("--range", action="append", metavar="X=LOW:HIGH", dest="ranges",
                         help="sample X in [LOW, HIGH] (repeatable; default: log-uniform over "
                              "the doubles, plus 0, 800 and 1e3)")
     parser.add_argument("--count", type=int, default=256, metavar="N",
                         help="points to sample (default: 256)")
+
+
+def _advise_arguments(parser: argparse.ArgumentParser) -> None:
+    _sampling_arguments(parser)
     parser.add_argument("--format", choices=("text", "markdown"), default="text",
                         help="how to print the table (default: text)")
 
@@ -480,6 +484,37 @@ def run_advise(args: argparse.Namespace) -> int:
     except ValueError as error:  # a range naming no variable of f, a bad count
         raise UsageError(str(error)) from error
     print(advice.markdown() if args.format == "markdown" else advice)
+    return EXIT_OK
+
+
+def _stabilize_arguments(parser: argparse.ArgumentParser) -> None:
+    _sampling_arguments(parser)
+    parser.add_argument("--wrt", action="append", metavar="VAR",
+                        help="also print the stable partial by VAR (repeatable)")
+
+
+@command("stabilize", "rewrite an expression in forms that keep their accuracy, and measure it",
+         _stabilize_arguments,
+         examples='  symgrad stabilize "log(1 + exp(x))" --range x=-1000:1000\n'
+                  '  symgrad stabilize "log(exp(a) + exp(b))" --wrt a')
+def run_stabilize(args: argparse.Namespace) -> int:
+    f = parse_expression(args.expression)
+    stable = stabilize(f)
+    try:
+        before, after = (advise(g, ranges=parse_ranges(args.ranges), count=args.count)
+                         for g in (f, stable))
+    except ValueError as error:  # a range naming no variable of f, a bad count
+        raise UsageError(str(error)) from error
+    print(f"f      = {f}")
+    print(f"stable = {stable}")
+    for label, advice in (("before", before), ("after", after)):
+        value = advice.findings[0]  # the whole formula's row
+        print(f"{label}: {value.mean_bits:.1f} bits of error on average, {value.worst_bits:.1f} "
+              f"at worst ({advice.points} points)")
+    if args.wrt:
+        wrt = parse_wrt(args.wrt, f)
+        for w, partial in zip(wrt, gradient(f, wrt, stable=True), strict=True):
+            print(f"df/d{w.name} = {simplify(partial)}")
     return EXIT_OK
 
 

@@ -293,3 +293,19 @@ def test_a_graphviz_failure_exits_2_with_one_line(capsys, tmp_path, monkeypatch)
     assert code == 2
     assert err == (f"symgrad draw: error: cannot write '{tmp_path / 'f.svg'}': graphviz's dot "
                    f"failed (exit 1): Error: syntax error in line 1\n")
+
+
+def test_stabilize_prints_the_stable_form_and_its_error_before_and_after(capsys):
+    code, out, _ = run(capsys, "stabilize", "log(1 + exp(x))", "--range", "x=-1000:1000",
+                       "--count", "64")
+    lines = out.splitlines()
+    assert code == 0 and lines[1] == "stable = softplus(x)"
+    worst = [float(line.split(", ")[1].split()[0]) for line in lines[2:4]]
+    assert worst[0] > 50 and worst[1] <= 1  # the overflow at x = 1000, then rounding alone
+    code, out, _ = run(capsys, "stabilize", "log(exp(a) + exp(b))", "--wrt", "a")
+    assert code == 0 and out.splitlines()[-1] == "df/da = sigmoid(a - b)"
+
+
+def test_stabilize_usage_mistakes_exit_2(capsys):
+    code, _, err = run(capsys, "stabilize", "log(1 + exp(x))", "--range", "y=0:1")
+    assert code == 2 and "ranges name variables the expression does not have" in err

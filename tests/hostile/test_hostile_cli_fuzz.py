@@ -1,7 +1,8 @@
 """The CLI on any text in any string option, and constant folding on signed zeros.
 
-Every string option of `draw`, `diff`, `explain` and `eval` takes hypothesis text (quotes,
-backslashes, newlines, NUL, Unicode, text that looks like an option): the command exits 0
+Every string option of `draw`, `diff`, `explain`, `eval` and `stabilize` takes hypothesis
+text (quotes, backslashes, newlines, NUL, Unicode, text that looks like an option): the
+command exits 0
 with its output, or 2 with one line on stderr (a bad expression adds the line with a caret
 under the spot) - never a traceback, never another exit code. Constant formulas fold to what
 numpy computes, bit for bit with the sign of a zero, and print to text that parses back so.
@@ -76,6 +77,8 @@ OPTIONS = {
                 "--mode": (sane("reverse", "forward"), texts),
                 "--claim": (sane("y", "2*x", "0"), expressions),
                 "--dot": (PICTURES, file_names())},
+    "stabilize": {"--range": (sane("x=-1:1", "y=0.5:2"), texts), "--wrt": (WRT, texts),
+                  "--count": (sane("8", "4"), texts)},
     "draw": {**SHAPES, "-o": (PICTURES, file_names()), "--grad": (WRT, texts), "--at": (AT, texts),
              "--name": (sane("f", "L"), texts), "--size": (sane("8,6", "2"), texts),
              "--dpi": (sane("72", "1.5"), texts), "--max-nodes": (sane("400", "3"), texts)},
@@ -95,7 +98,7 @@ def command_lines(draw) -> list[str]:
     for option, (valid, fuzzed) in OPTIONS[command].items():
         if option == hostile or (hostile == "all" and draw(st.booleans())):
             parts.append([option, draw(fuzzed)])
-        elif option == "-o" or draw(st.booleans()):
+        elif option in ("-o", "--count") or draw(st.booleans()):  # (a small count: fast)
             parts.append([option, draw(valid)])
     return [command, *(arg for part in draw(st.permutations(parts)) for arg in part)]
 
