@@ -230,3 +230,20 @@ def test_explain_logs_the_matrix_identities_too():
         "x.T@A -> A.T@x: x.T@A  =>  A.T@x",
         "A@x + B@x -> (A + B)@x: A.T@x + A@x  =>  (A + A.T)@x",
     ]
+
+
+def test_exact_numbers_stay_exact():
+    gauss = sg.parse("exp(-x**2/2)/sqrt(2*pi)")
+    assert str(simplify(gauss.grad(X))) == "-x*exp(-x**2/2)/sqrt(2*pi)"
+    assert str(simplify(sg.parse("x**3/6").grad(X))) == "x**2/2"
+    assert str(simplify(sg.parse("2*x/3 + y"))) == "y + 2*x/3"
+    assert str(simplify(X * sg.parse("1/2"))) == "x/2"
+    assert str(simplify(sg.parse("0.5*x*y"))) == "0.5*x*y"  # a float stays as typed
+
+
+def test_quotients_of_functions_in_products():
+    u = sg.var("u")
+    assert str(simplify(sg.log(sg.cosh(u)).grad(u))) == "tanh(u)"
+    assert str(simplify(sg.log(sg.cosh(3 * X)).grad(X))) == "3*tanh(3*x)"
+    assert str(simplify(Y * sg.sinh(X) / sg.cosh(X))) == "y*tanh(x)"
+    assert str(simplify(-sg.log(sg.cos(X)).grad(X))) == "tan(x)"

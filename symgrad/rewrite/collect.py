@@ -12,12 +12,13 @@ out x + y, and the cofactor left is x + y again: (x + y)**2, not x + y).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import NamedTuple
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of
 from symgrad.ir.op import Op
-from symgrad.ops.scalar import add, cos, div, mul, neg, pow, sin, sub
+from symgrad.ops.scalar import add, cos, cosh, div, mul, neg, pow, sin, sinh, sub, tan, tanh
 from symgrad.rewrite.expand import distribute, expand
 from symgrad.rewrite.flatten import (
     SUM_OPS,
@@ -248,16 +249,50 @@ def collect_product(node: Tensor, context: CollectContext) -> tuple[Tensor, str]
         numerator, denominator
     ):  # 2.5*x/(6.25*y) -> 0.4*x/y
         numerator, denominator = numerator / denominator, 1
-    flat = flat._replace(numerator=numerator, denominator=denominator)
+    quotient = quotients(flat.factors)
+    flat = flat._replace(numerator=numerator, denominator=denominator,
+                         factors=flat.factors if quotient is None else quotient)
     result = rebuild_product(flat.factors, numerator, denominator, context)
     distributed = distribute(flat, context, result)
     if distributed is not None:
         return distributed, "distribute: (a + b)*c -> a*c + b*c"
     if result is node:
         return None
-    name = ("cancel: x/x -> 1" if flat.cancelled else "like powers: x*x -> x**2" if flat.merged
+    name = ("quotient forms: sin(x)/cos(x) -> tan(x)" if quotient is not None
+            else "cancel: x/x -> 1" if flat.cancelled else "like powers: x*x -> x**2" if flat.merged
             else "fold constants" if flat.numbers > 1 else "canonical order: a*b")
     return result, name
+
+
+QUOTIENTS: dict[Op, tuple[Op, Op]] = {sin: (cos, tan), sinh: (cosh, tanh)}
+"""f: (g, h) where f(u)/g(u) = h(u): sin/cos = tan (where cos(u) != 0), sinh/cosh = tanh."""
+
+
+def quotients(factors: dict[Tensor, Exponent]) -> dict[Tensor, Exponent] | None:
+    """f(u)**k * g(u)**-k -> h(u)**k for the pairs of `QUOTIENTS` among a product's factors
+    (3*sinh(u)/cosh(u) -> 3*tanh(u)); None when there is none.
+
+    >>> from symgrad.ir.graph import var
+    >>> u = var("u")
+    >>> quotients({sinh(u): 1, cosh(u): -1, u: 1})
+    {Tensor(u): 1, Tensor(tanh(u)): 1}
+    """
+    found = None
+    for base, exponent in factors.items():
+        children = base.children
+        if children is None or children.op not in QUOTIENTS or isinstance(exponent, Tensor) \
+                or exponent <= 0:
+            continue
+        below, ratio = QUOTIENTS[children.op]
+        partner = apply(below, children.a)
+        if partner not in factors or isinstance(factors[partner], Tensor) \
+                or factors[partner] != -exponent:
+            continue
+        if found is None:
+            found = dict(factors)
+        del found[base], found[partner]
+        add_to(found, apply(ratio, children.a), exponent)
+    return found
 
 
 def _kept_factor(node: Tensor) -> bool:
@@ -274,6 +309,8 @@ def _kept_factor(node: Tensor) -> bool:
 def _product_is_canonical(node: Tensor, context: CollectContext) -> bool:
     """A quick, exact test that `collect_product` would leave a two-factor product as it is."""
     a, b, op = binary_children(node)
+    if isinstance(a.number, Fraction) and a.number.denominator != 1:
+        return False  # 1/2*x -> x/2: an exact coefficient's denominator divides
     if a.number is not None:  # c*t, c/t (a constant alone cannot cancel a sum's terms)
         return b.op in (add, sub) or _kept_factor(b)
     if b.number is not None:  # t/c
@@ -282,6 +319,6 @@ def _product_is_canonical(node: Tensor, context: CollectContext) -> bool:
         return False
     base_a = children_of(a).a if a.op is pow else a
     base_b = children_of(b).a if b.op is pow else b
-    if base_a is base_b:
+    if base_a is base_b or (base_a.op in QUOTIENTS and QUOTIENTS[base_a.op][0] is base_b.op):
         return False
     return op is div or context.key(base_a) <= context.key(base_b)

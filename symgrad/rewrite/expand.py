@@ -156,8 +156,8 @@ def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContex
         product = rebuild_product(factors, numerator, denominator, context)
         inner_scale, base = split_coefficient(product)
         total = scale * inner_scale
-        if isinstance(total, Fraction):
-            total = total.numerator if total.denominator == 1 else float(total)
+        if isinstance(total, Fraction) and total.denominator == 1:
+            total = total.numerator
         if base.number is not None:
             extra += total * base.number
         else:

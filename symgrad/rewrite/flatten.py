@@ -22,6 +22,8 @@ from symgrad.ops.scalar import add, div, mul, neg, pow, sub
 Number = int | float | Fraction
 Exponent = Number | Tensor  # a power's exponent: a number, or a node (x**y)
 
+_EXACT = (int, Fraction)
+
 LIMIT = 8
 """How many sums (products) one flattening expands through: keeps a long chain linear. The
 inner links of a chain longer than this (`CollectContext.inner`) do not count: such a chain is
@@ -335,8 +337,9 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
 def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denominator: Number,
                     context: CollectContext) -> Tensor:
     """c_n * prod(b**e for e > 0) / (c_d * prod(b**-e for e < 0)), factors in canonical order."""
-    if isinstance(numerator, int) and isinstance(denominator, int) and denominator not in (0, 1):
-        ratio = Fraction(numerator, denominator)
+    if type(numerator) in _EXACT and type(denominator) in _EXACT and denominator != 0:
+        # exact coefficients stay exact, in lowest terms over an integer: 3*x/2, not 1.5*x
+        ratio = Fraction(numerator) / Fraction(denominator)
         numerator, denominator = ratio.numerator, ratio.denominator
     if numerator == -1:  # -(a - b)*c -> (b - a)*c: one op less (at worst a copy of a - b)
         for base, exponent in factors.items():
@@ -364,8 +367,6 @@ def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denomina
             bottom = _times(bottom, _power(base, -exponent), chain)
     if numerator == 0:
         return const(0)
-    if bottom is None and _power_of_two(denominator) and numerator != 1:
-        numerator, denominator = numerator / denominator, 1  # 3*x/2 -> 1.5*x, exactly
     if denominator != 1:
         bottom = const(denominator) if bottom is None else apply(mul, denominator, bottom)
     if bottom is None:
@@ -386,10 +387,6 @@ def _power(base: Tensor, exponent: Exponent) -> Tensor:
 def _has_coefficient(node: Tensor) -> bool:
     children = node.children
     return children is not None and children.op is mul and children.a.number is not None
-
-
-def _power_of_two(value: Any) -> bool:
-    return isinstance(value, int) and value > 1 and value & (value - 1) == 0
 
 
 def _times(product: Tensor | None, factor: Tensor, chain: CollectContext | None) -> Tensor:

@@ -22,7 +22,8 @@ zero, a log of a negative), never a finite value the result would change:
 - `exp(log(x)) -> x`: x >= 0 (log of a negative is NaN). `sqrt(x)**2 -> x`: x >= 0.
 - `(x**a)**n -> x**(a*n)` only for an integer constant n, where it holds wherever finite;
   `(c*x)**n -> c**n*x**n` only for an integer n or c > 0 (the `when=` test of the row).
-- `sin(x)/cos(x) -> tan(x)`: cos(x) != 0 (both sides are then infinite or undefined).
+- `sin(x)/cos(x) -> tan(x)` (in a product of any length, `collect.quotients`, with
+  `sinh(x)/cosh(x) -> tanh(x)`): cos(x) != 0 (both sides are then infinite or undefined).
 """
 
 from __future__ import annotations
@@ -217,7 +218,6 @@ DERIVATIVE_FORMS = [
     Rule("sin(x)**2 + cos(x)**2 -> 1", (add, (pow, (sin, X), 2), (pow, (cos, X), 2)), 1),
     Rule("1 - sin(x)**2 -> cos(x)**2", (sub, 1, (pow, (sin, X), 2)), (pow, (cos, X), 2)),
     Rule("1 - cos(x)**2 -> sin(x)**2", (sub, 1, (pow, (cos, X), 2)), (pow, (sin, X), 2)),
-    Rule("sin(x)/cos(x) -> tan(x)", (div, (sin, X), (cos, X)), (tan, X), holds="cos(x) != 0"),
 ]
 """The forms people expect derivatives in."""
 
