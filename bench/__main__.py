@@ -32,6 +32,7 @@ WORKLOADS = (
     "recurrence",
     "recurrence_stability",
     "logistic",
+    "simplify_speed",
 )
 
 

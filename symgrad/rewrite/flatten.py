@@ -337,7 +337,8 @@ def rebuild_sum(terms: dict[Tensor, Number], constant: Number, context: CollectC
 def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denominator: Number,
                     context: CollectContext) -> Tensor:
     """c_n * prod(b**e for e > 0) / (c_d * prod(b**-e for e < 0)), factors in canonical order."""
-    if type(numerator) in _EXACT and type(denominator) in _EXACT and denominator != 0:
+    if (denominator != 1 or type(numerator) is Fraction) and type(numerator) in _EXACT \
+            and type(denominator) in _EXACT and denominator != 0:
         # exact coefficients stay exact, in lowest terms over an integer: 3*x/2, not 1.5*x
         ratio = Fraction(numerator) / Fraction(denominator)
         numerator, denominator = ratio.numerator, ratio.denominator
