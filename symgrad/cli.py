@@ -34,7 +34,7 @@ from symgrad.present.explain import explain
 from symgrad.present.order import in_canonical_order
 from symgrad.present.printing import format_value, inlined_size, latex, pretty
 from symgrad.rewrite.simplify import simplify
-from symgrad.verify.advise import advise
+from symgrad.verify.advise import Advice, advise
 from symgrad.verify.checking import check_derivative
 from symgrad.verify.compare import compare
 from symgrad.verify.matrix_check import check_tensor
@@ -478,13 +478,17 @@ def parse_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, float]]:
          examples='  symgrad advise "log(1 + exp(x))"\n'
                   '  symgrad advise "sqrt(x**2 + y**2)" --range x=-1:1 --range y=-1:1')
 def run_advise(args: argparse.Namespace) -> int:
-    f = parse_expression(args.expression)
-    try:
-        advice = advise(f, ranges=parse_ranges(args.ranges), count=args.count)
-    except ValueError as error:  # a range naming no variable of f, a bad count
-        raise UsageError(str(error)) from error
+    advice = advised(parse_expression(args.expression), args)
     print(advice.markdown() if args.format == "markdown" else advice)
     return EXIT_OK
+
+
+def advised(f: Tensor, args: argparse.Namespace) -> Advice:
+    """`advise` of f over the --range and --count of the command line."""
+    try:
+        return advise(f, ranges=parse_ranges(args.ranges), count=args.count)
+    except ValueError as error:  # a range naming no variable of f, a bad count
+        raise UsageError(str(error)) from error
 
 
 def _stabilize_arguments(parser: argparse.ArgumentParser) -> None:
@@ -500,11 +504,7 @@ def _stabilize_arguments(parser: argparse.ArgumentParser) -> None:
 def run_stabilize(args: argparse.Namespace) -> int:
     f = parse_expression(args.expression)
     stable = stabilize(f)
-    try:
-        before, after = (advise(g, ranges=parse_ranges(args.ranges), count=args.count)
-                         for g in (f, stable))
-    except ValueError as error:  # a range naming no variable of f, a bad count
-        raise UsageError(str(error)) from error
+    before, after = advised(f, args), advised(stable, args)
     print(f"f      = {f}")
     print(f"stable = {stable}")
     for label, advice in (("before", before), ("after", after)):
