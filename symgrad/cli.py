@@ -321,7 +321,9 @@ def run_diff(args: argparse.Namespace) -> int:
     wrt = parse_wrt(args.wrt, f)
     derivatives = gradient(f, wrt, stable=args.stable)
     if not args.raw:
-        derivatives = simplify(derivatives)
+        # each partial as if asked alone: the text of df/dx does not depend on which other
+        # partials were asked (simplifying them together would count their shared parts)
+        derivatives = [simplify(d) for d in derivatives]
         if args.stable:  # simplify knows nothing of stability: 1 - sigmoid(x) may come back
             derivatives = stabilize(derivatives)
     if args.format == "python":

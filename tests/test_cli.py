@@ -309,3 +309,13 @@ def test_stabilize_prints_the_stable_form_and_its_error_before_and_after(capsys)
 def test_stabilize_usage_mistakes_exit_2(capsys):
     code, _, err = run(capsys, "stabilize", "log(1 + exp(x))", "--range", "y=0:1")
     assert code == 2 and "ranges name variables the expression does not have" in err
+
+
+def test_a_partial_prints_alike_alone_and_beside_the_others(capsys):
+    spring = "0.5*k*(sqrt(x**2+y**2) - L0)**2 + m*g*y"
+    texts = []
+    for argv in (["diff", spring, "--wrt", "x"], ["diff", spring, "--wrt", "x", "--wrt", "y"]):
+        code, out, _ = run(capsys, *argv)
+        texts.append(out.splitlines())
+    assert texts[0] == ["df/dx = k*x*(sqrt(x**2 + y**2) - L0)/sqrt(x**2 + y**2)"]
+    assert texts[1][0] == texts[0][0]
