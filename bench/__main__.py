@@ -32,6 +32,7 @@ WORKLOADS = (
     "recurrence",
     "recurrence_stability",
     "logistic",
+    "accuracy",
     "simplify_speed",
 )
 
