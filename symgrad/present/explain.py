@@ -432,7 +432,7 @@ class Explanation:
 
     def _legend(self) -> list[str]:
         lines = []
-        if any(_pulled_step(s) for s in self.steps):
+        if any(_pulled(s) for s in self.steps):
             lines.append(f"{UPSTREAM} = the upstream ∂{self.output}/∂node, which a matrix "
                          f"op's local step maps to its input's share")
         for node in self.labels:
@@ -704,14 +704,9 @@ def _point_values(tensors: list[Tensor], f: Tensor, at: Mapping | None) -> dict 
             for t, v in zip(unique, computed, strict=True)}
 
 
-def _pulled_step(step: ExplainedStep) -> bool:
-    op = step.node.op
-    return step.mode == "reverse" and op is not None and op.pullback is not None
-
-
-def _pulled(step: Step) -> bool:
+def _pulled(step: Step | ExplainedStep) -> bool:
     """Whether the step is a tensor op's pullback: its local is a formula of delta, the
-    upstream, with no value of its own."""
+    upstream, with no value of its own (forward mode takes scalar graphs, so never)."""
     op = step.node.op
     return op is not None and op.pullback is not None
 
