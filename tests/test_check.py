@@ -360,3 +360,14 @@ def test_thirty_digit_evaluation_of_a_power_stays_small():
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "{'x': -1.947189}"
+
+
+def test_a_wrong_derivative_of_nested_cube_roots_is_not_agreed():
+    # neither formula is a real number to sympy's 30 digits at x < 0 (a cube root of a cube
+    # root, by cases): no evidence against the float values, which differ
+    x = sg.var("x")
+    f = sg.cbrt(sg.cbrt(x))
+    right = sg.diff(f, x)
+    wrong = right + 0.001 * (right * right + 1)
+    assert not check_derivative(f, x, wrong)
+    assert check_derivative(f, x, right)

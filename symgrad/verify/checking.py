@@ -559,8 +559,8 @@ class _DifferPrecisely:
                 self.slopes += second is not None and self._close(first, second)
         except (ValueError, TypeError, ZeroDivisionError, RecursionError):
             return True
-        if first is None or second is None:
-            return (first is None) != (second is None)
+        if first is None or second is None:  # not a real number at 30 digits: no evidence
+            return True  # against the float difference, which stands
         return not self._close(first, second)
 
     def _close(self, first: float, second: float) -> bool:
