@@ -115,6 +115,14 @@ def test_count_never_grows_and_deterministic(e):
     assert sg.count_ops(simplify(once)) <= sg.count_ops(once)
 
 
+@given(expressions(smooth=False))
+def test_simplified_form_is_a_fixed_point(e):
+    # simplifying twice changes nothing, for a formula and for its derivative
+    for formula in (e, e.grad(X)):
+        once = simplify(formula)
+        assert simplify(once) is once, (str(formula), str(once), str(simplify(once)))
+
+
 @given(expressions(), points())
 def test_simplified_derivative_keeps_values(e, point):
     derivative = e.grad(X)
