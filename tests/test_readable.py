@@ -227,5 +227,5 @@ def test_the_shared_form_names_no_branch_condition():
         "t1 = x > 0\n"
         "t2 = sin(x)\n"
         "t3 = where(t1, t2**2, 0.01*x)*where(t1, 2*t2*cos(x), 0.01)\n"
-        "t3 + t3"
+        "2*t3"
     )

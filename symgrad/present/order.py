@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Collection
+from fractions import Fraction
 from typing import Any
 
 from symgrad.ir.graph import (
@@ -220,6 +221,7 @@ class CanonicalOrder:
             term = part if isinstance(part, Shown) else self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
+        terms = self._counted(terms)
         added = sorted((t for t, sign in terms if sign > 0), key=self._term_key)
         subtracted = sorted((t for t, sign in terms if sign < 0), key=self._term_key)
         result = added[0] if added else self._node(neg, subtracted.pop(0), None)
@@ -228,6 +230,39 @@ class CanonicalOrder:
         for term in subtracted:
             result = self._node(sub, result, term)
         return result
+
+    def _counted(self, terms: list[tuple[Display, int]]) -> list[tuple[Display, int]]:
+        """A term that comes k times with one sign, written once as k*term: x + y + y reads
+        x + 2*y (exact: y + y is 2*y in floating point too; the grouping with the other terms
+        is the printer's, as for any reordering)."""
+        counts: dict[tuple[int, int], int] = {}
+        for term, sign in terms:
+            counts[id(term), sign] = counts.get((id(term), sign), 0) + 1
+        if len(counts) == len(terms):
+            return terms
+        counted = []
+        for term, sign in terms:
+            k = counts.pop((id(term), sign), 0)
+            if k == 1:
+                counted.append((term, sign))
+            elif k > 1:
+                spine = []  # 2*x*y, not 2*(x*y): the number joins a product's chain
+                current = term
+                while current.op is mul and current not in self.atoms:
+                    spine.append(current.children.b)
+                    current = current.children.a
+                result: Display
+                if isinstance(current.number, int | Fraction) and spine:  # 3*x twice: 6*x
+                    result = const(k * current.number)
+                    self._leaf_key(result)
+                else:
+                    number = const(k)
+                    self._leaf_key(number)
+                    result = self._node(mul, number, current, term.shape)
+                for factor in reversed(spine):
+                    result = self._node(mul, result, factor, term.shape)
+                counted.append((result, sign))
+        return counted
 
     def _negated(self, term: Display) -> Display | None:
         """-term without its leading minus sign where its text starts with one (-2*y, -y/x,
