@@ -41,6 +41,8 @@ def test_seed_002_named_variables():
     assert ((x + y) * y).value == 40
     assert ((x + y) * y).grad(y).value == 13
     assert str((x + y) * y) == "y*(x + y)"
+    assert str(((x + y) * y).grad(y)) == "x + 2*y"  # the graph (x + y) + y, y written once
+    x.value = y.value = None  # x and y are every test's variables: unbind them again
 
 
 def test_seed_003_table():
