@@ -342,9 +342,13 @@ def test_draw_dot_numbers_the_operands_where_order_matters():
 
     x, y = Value(1.0, label="x"), Value(4.0, label="y")
     source = draw_dot(x - y).source
-    assert "taillabel=1]" in source.split("v0 -> v2_op")[1].split("\n")[0]
-    assert "taillabel=2]" in source.split("v1 -> v2_op")[1].split("\n")[0]
-    assert "taillabel" not in draw_dot(x + y).source
+    assert "headlabel=1 headport=n" in source.split("v0 -> v2_op")[1].split("\n")[0]
+    assert "headlabel=2 headport=s" in source.split("v1 -> v2_op")[1].split("\n")[0]
+    assert "headlabel" not in draw_dot(x + y).source
+    # one operand twice: its two arrows are numbered 1 and 2, at two sides of the op
+    edges = [line for line in draw_dot(x - x).source.splitlines() if "v0 -> v1_op" in line]
+    assert ["headlabel=1 headport=n" in edges[0], "headlabel=2 headport=s" in edges[1]] == [
+        True, True]
 
 
 def test_draw_dot_shows_any_label_literally():

@@ -40,7 +40,7 @@ from symgrad.ir.graph import Tensor, children_of, const, fresh_var, gc_paused, m
 from symgrad.ir.op import Op
 from symgrad.ir.sentinels import NoDerivative, Zero
 from symgrad.ops.scalar import add, div, exp, log, mul, neg, pow, relu, sigmoid, sub, tanh
-from symgrad.present.dot import Picture, dot_text
+from symgrad.present.dot import Picture, dot_text, operand_edge
 
 __all__ = ["LabelClashWarning", "Value", "draw_dot"]
 
@@ -287,9 +287,9 @@ class Value:
         return f"Value(data={self.data}, grad={self.grad})"
 
 
-def _graph_of(root: Value) -> tuple[list[Value], list[tuple[Value, Value]]]:
-    """Every Value below `root` (operands first) and the (operand, user) edges, as micrograd's
-    `trace`, with an explicit stack."""
+def _graph_of(root: Value) -> tuple[list[Value], list[tuple[Value, Value, int]]]:
+    """Every Value below `root` (operands first) and the (operand, user, position) edges, as
+    micrograd's `trace`, with an explicit stack."""
     order: list[Value] = []
     seen: set[int] = set()
     stack: list[tuple[Value, bool]] = [(root, False)]
@@ -301,7 +301,8 @@ def _graph_of(root: Value) -> tuple[list[Value], list[tuple[Value, Value]]]:
             seen.add(id(value))
             stack.append((value, True))
             stack.extend((operand, False) for operand in reversed(value._prev))
-    edges = [(operand, value) for value in order for operand in value._prev]
+    edges = [(operand, value, index) for value in order
+             for index, operand in enumerate(value._prev)]
     return order, edges
 
 
@@ -331,10 +332,8 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
         if value._op:
             dot.node(name + "_op", label=dot_text(value._op))
             dot.edge(name + "_op", name)
-    for operand, user in edges:
-        if user._op in ("-", "/", "**") and len(user._prev) == 2:
-            dot.edge(names[id(operand)], names[id(user)] + "_op", fontcolor="firebrick",
-                     fontsize="10", taillabel=str(user._prev.index(operand) + 1))
-        else:
-            dot.edge(names[id(operand)], names[id(user)] + "_op")
+    for operand, user, index in edges:
+        numbered = user._op in ("-", "/", "**") and len(user._prev) == 2
+        operand_edge(dot, names[id(operand)], names[id(user)] + "_op",
+                     str(index + 1) if numbered else None, rankdir)
     return dot

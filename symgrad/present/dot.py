@@ -393,7 +393,7 @@ def to_dot(
                                      f"stands for the part of the graph below it"),
                  shape="plaintext", fontsize="10")
     for tail, head, label in edges:
-        _add_edge(dot, tail, head, label, rankdir)
+        operand_edge(dot, tail, head, label, rankdir)
     return dot
 
 
@@ -436,8 +436,10 @@ def _tree_boxes(roots: Sequence[Tensor], max_nodes: int | None) -> tuple[list[Bo
     return boxes, edges
 
 
-def _add_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | None,
-              rankdir: str) -> None:
+def operand_edge(graph: graphviz.Digraph, tail: str, head: str, position: str | None,
+                 rankdir: str) -> None:
+    """An edge from an operand to its op, numbered with its `position` ("1", "2") where the
+    order matters, or plain (None)."""
     # The operand's position sits at the arrowhead, where it belongs to its op even when the
     # arrow is long (a mid-edge label drifts away from the box it numbers); each position has
     # its own corner of the box, so x**x's two arrows and their numbers stay apart.
@@ -576,7 +578,7 @@ def to_dot_pair(
             cluster.node(f"out_d{index}", dot_text(text), shape="plaintext", fontsize="14")
     for node, operands in edges.items():
         for operand, label in operands:
-            _add_edge(dot, ids[operand], ids[node], label, rankdir)
+            operand_edge(dot, ids[operand], ids[node], label, rankdir)
     dot.edge(ids[f], "out_f", style="dashed", arrowhead="none")
     for index, derivative in enumerate(derivatives):
         dot.edge(ids[derivative], f"out_d{index}", style="dashed", arrowhead="none")
