@@ -1,0 +1,96 @@
+"""The accuracy search: each rewrite family on a formula it must fix, series in a regime,
+regime inference, gradients by search, the API and soundness on the benchmarks."""
+
+import math
+
+import pytest
+
+import symgrad as sg
+from symgrad.backends.accuracy import PRECISE
+from symgrad.backends.precise import precise
+from symgrad.ir.graph import toposort
+from symgrad.rewrite.search_rules import Simplifying, rewrites_at
+from symgrad.verify.sampling import sample_points
+from symgrad.verify.search import SympyAlgebra, search
+
+
+def worst_bits(original: str, rewritten: sg.Tensor, ranges: dict, count: int = 24) -> float:
+    """The worst bits of error of `rewritten` against the exact value of `original`."""
+    f = sg.parse(original)
+    names = sorted(ranges)
+    columns = sample_points(names, ranges, count, seed=1)
+    points = [{n: float(columns[n][i]) for n in names} for i in range(len(columns[names[0]]))]
+    return max(errors[1] for errors in PRECISE.bits_of_error([f, rewritten], points))
+
+
+def rewritten(formula: str, algebra=None) -> dict[str, sg.Tensor]:
+    """Each row's rewrite of the formula's top node, by row name."""
+    return {c.name: c.result for c in rewrites_at(sg.parse(formula), algebra or Simplifying())}
+
+
+BIG = {"x": (1.0, 1e16)}
+FAMILIES = [
+    # (formula, ranges, row name that must fix it)
+    ("sqrt(x + 1) - sqrt(x)", BIG, "p - q -> (p**2 - q**2)/(p + q)"),
+    ("1/(x + 1) - 1/x", BIG, "a/b - c/d -> (a*d - c*b)/(b*d)"),
+    ("cbrt(x + 1) - cbrt(x)", BIG,
+     "cbrt(a) - cbrt(b) -> (a - b)/(cbrt(a)**2 + cbrt(a)*cbrt(b) + cbrt(b)**2)"),
+    ("(x + 1)**(1/3) - x**(1/3)", BIG, "a**p - b**p -> b**p*expm1(p*log1p((a - b)/b))"),
+    ("atan(x + 1) - atan(x)", BIG, "atan(a) - atan(b) -> atan2(a - b, 1 + a*b)"),
+    ("sin(x + h) - sin(x)", {"x": (-10.0, 10.0), "h": (-1e-8, 1e-8)},
+     "sin/cos/tan(a) - same(b) -> angle-sum form"),
+    ("cos(x + h) - cos(x)", {"x": (-10.0, 10.0), "h": (-1e-8, 1e-8)},
+     "sin/cos/tan(a) - same(b) -> angle-sum form"),
+    ("tan(x + h) - tan(x)", {"x": (-1.0, 1.0), "h": (-1e-8, 1e-8)},
+     "sin/cos/tan(a) - same(b) -> angle-sum form"),
+    ("log(x + 1) - log(x)", BIG, "log(a) - log(b) -> log1p((a - b)/b)"),
+    ("log(x + sqrt(x**2 + 1))", {"x": (-1e-3, 1e-3)},
+     "log(x + sqrt(x**2 +- 1)) -> asinh(x), acosh(x)"),
+    ("log(x + sqrt(x*x - 1))", {"x": (1e160, 1e300)},
+     "log(x + sqrt(x**2 +- 1)) -> asinh(x), acosh(x)"),
+    ("log((1 + x)/(1 - x))", {"x": (-1e-3, 1e-3)}, "log((1 + x)/(1 - x)) -> 2*atanh(x)"),
+    ("2/(1 + exp(-2*x)) - 1", {"x": (-20.0, 20.0)}, "2/(1 + exp(u)) - 1 -> tanh(-u/2)"),
+    ("exp(x) - 2 + exp(-x)", {"x": (-1.0, 1.0)}, "exp(a) + exp(-a) - 2 -> 4*sinh(a/2)**2"),
+    ("exp(x)/expm1(x)", {"x": (-700.0, 800.0)}, "exp(x)/expm1(x) -> -1/expm1(-x)"),
+    ("sqrt(exp(x))", {"x": (300.0, 1400.0)}, "sqrt(exp(x)) -> exp(x/2)"),
+]
+
+
+@pytest.mark.parametrize(("formula", "ranges", "row"), FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_each_family_fixes_its_formula(formula, ranges, row):
+    forms = rewritten(formula)
+    assert row in forms
+    assert worst_bits(formula, sg.parse(formula), ranges) > 20  # the formula loses accuracy
+    assert worst_bits(formula, forms[row], ranges) <= 4
+
+
+def test_quadratic_formula_conjugate_cancels_by_sympy():
+    formula = "sqrt(b**2 - 4*a*c) - b"
+    form = rewritten(formula, SympyAlgebra())["p - q -> (p**2 - q**2)/(p + q)"]
+    assert str(form) == "-4*a*c/(b + sqrt(b**2 - 4*a*c))"
+    ranges = {"a": (1e-3, 1e3), "b": (1e3, 1e8), "c": (1e-3, 1e3)}
+    assert worst_bits(formula, form, ranges) <= 4 < worst_bits(formula, sg.parse(formula), ranges)
+
+
+def test_the_arctangent_difference_needs_no_branch_guard():
+    # atan((a - b)/(1 + a*b)) is off by pi where a*b < -1; atan2 is not
+    form = rewritten("atan(x) - atan(y)")["atan(a) - atan(b) -> atan2(a - b, 1 + a*b)"]
+    value = float(sg.evaluate(form, {"x": 3.0, "y": -2.0}))
+    assert value == pytest.approx(math.atan(3.0) - math.atan(-2.0), rel=1e-15)
+    assert worst_bits("atan(x) - atan(y)", form, {"x": (-1e3, 1e3), "y": (-1e3, 1e3)}) <= 4
+
+
+def test_exact_values_of_tiny_exponentials_are_not_a_point():
+    # mpmath's interval exp(2.4e-41) at 256 bits is the point 1 + x: the cancellation then
+    # looked exact, and exp(x) - 2 + exp(-x) exactly 0
+    f = sg.parse("exp(x) - 2 + exp(-x)")
+    assert precise(toposort(f), {"x": 2.41764668e-41}).values[-1] == pytest.approx(
+        2.41764668e-41**2, rel=1e-15)
+
+
+def test_search_finds_a_series_in_a_regime():
+    found = search(sg.parse("1/x - 1/tan(x)"), {"x": (-1.0, 1.0)}, count=64,
+                   accuracy=PRECISE)
+    assert "where" in str(found.program) and "series" in " ".join(found.steps) or \
+        found.steps == ["regimes"]
+    assert found.before[1] > 40 and found.after[0] < 2 and found.after[1] < 16
