@@ -2,7 +2,9 @@
 regime inference, gradients by search, the API and soundness on the benchmarks."""
 
 import math
+import re
 
+import numpy as np
 import pytest
 
 import symgrad as sg
@@ -89,8 +91,57 @@ def test_exact_values_of_tiny_exponentials_are_not_a_point():
 
 
 def test_search_finds_a_series_in_a_regime():
-    found = search(sg.parse("1/x - 1/tan(x)"), {"x": (-1.0, 1.0)}, count=64,
+    found = search(sg.parse("1/x - 1/tan(x)"), {"x": (-1.0, 1.0)}, budget=40,
                    accuracy=PRECISE)
     assert "where" in str(found.program) and "series" in " ".join(found.steps) or \
         found.steps == ["regimes"]
     assert found.before[1] > 40 and found.after[0] < 2 and found.after[1] < 16
+
+
+def test_regimes_split_one_input_where_different_forms_win():
+    # exp(x)/expm1(x) is inf/inf = NaN past x = 709.78, and -1/expm1(-x) = -1/inf = -0
+    # below x = -709.78 (where the value is -exp(x), a subnormal down to -745): each wins on
+    # one side, so the search joins them at a threshold between
+    found = sg.stabilize(sg.parse("exp(x)/(exp(x) - 1)"), ranges={"x": (-740.0, 740.0)},
+                         budget=40)
+    program = found.program
+    split = re.fullmatch(r"where\(x < (\S+), exp\(x\)/expm1\(x\), -1/expm1\(-x\)\)", str(program))
+    assert split is not None
+    assert -709.8 <= float(split.group(1)) <= 709.8
+    for x in (-730.0, -1e-9, 1e-9, 1.0, 730.0):
+        exact = math.exp(x) / math.expm1(x) if abs(x) < 700 else (1.0 if x > 0 else
+                                                                  -math.exp(x))
+        with np.errstate(all="ignore"):  # where evaluates both branches
+            value = float(sg.evaluate(program, {"x": x}))
+        assert value == pytest.approx(exact, rel=1e-14)
+    assert found.before[1] > 60 and found.after[1] <= 3
+
+
+def test_stable_gradient_of_one_minus_cos_over_x_squared_is_accurate_near_zero():
+    x = sg.var("x")
+    partial = sg.gradient((1 - sg.cos(x)) / x**2, x, stable=True)
+    exact = -1e-8 / 12 + 1e-24 / 180  # -x/12 + x**3/180
+    assert float(sg.evaluate(partial, {"x": 1e-8})) == pytest.approx(exact, rel=1e-14)
+    assert float(sg.evaluate(partial, {"x": 2.0})) == pytest.approx(
+        2 * math.sin(2.0) / 8 - 2 * (1 - math.cos(2.0)) / 8, rel=1e-13)
+
+
+def test_stabilize_keeps_its_old_form_without_search_arguments():
+    f = sg.parse("log(1 + exp(x))")
+    assert str(sg.stabilize(f)) == "softplus(x)"
+    found = sg.stabilize(f, seed=0, budget=5)
+    assert str(found.program) == "softplus(x)" and found.before[1] > found.after[1]
+    assert "error:" in str(found)
+
+
+def test_search_is_deterministic_for_a_seed():
+    f = sg.parse("1/x - 1/tan(x)")
+    runs = [sg.stabilize(f, ranges={"x": (-1.0, 1.0)}, budget=30, seed=3) for _ in range(2)]
+    assert runs[0].program is runs[1].program and runs[0].after == runs[1].after
+
+
+def test_search_rejects_a_bad_budget_and_unmeasurable_formulas():
+    with pytest.raises(ValueError, match="budget"):
+        sg.stabilize(sg.parse("x + 1"), budget=-1)
+    with pytest.raises(LookupError, match="exact"):
+        sg.stabilize(sg.sum(sg.vector("v", 3)), budget=3)

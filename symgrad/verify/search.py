@@ -30,26 +30,45 @@ from symgrad.verify.sampling import local_values, measure, sample_points
 
 DEFAULT_BUDGET = 200
 """Candidates measured at most (each costs one float64 evaluation over the sample)."""
-SEARCH_COUNT = 256
-"""Sampled points (plus the range ends and probes of `sample_points`)."""
-ROUNDS = 3
-"""Rounds of localize, rewrite, keep the best."""
 LOCALIZED = 4
 """Nodes rewritten per round: those with the largest local error."""
-SERIES_ORDERS = (3, 5)
-"""Orders of the series expansions tried (sympy's `n`: terms below x**n)."""
 MAX_REGIMES = 3
 """Ranges of one input a program is split into at most."""
 REGIME_GAIN = 0.5
 """Bits of mean error a further split must save (Herbie's penalty on branches)."""
 REGIME_CANDIDATES = 6
-"""The best candidates (by mean error) that compete for each range."""
+"""The candidates that compete for each range (`_complementary`)."""
 BISECTIONS = 12
 """Steps of the binary search of each threshold between two sampled points."""
 SYMPY_SECONDS = 2.0
-"""Time limit of one sympy call (cancel, factor, series)."""
+"""Time limit of one cancellation by the sympy worker."""
+ACCURATE = 1.0
+"""Bits of error at worst below which a program is not searched further."""
 MAX_NODES = 80
 """The largest formula searched (its nodes); a larger one is measured but not rewritten."""
+
+
+class Effort(NamedTuple):
+    """How hard the search tries: points sampled, rounds of localize-rewrite-keep, the worst
+    nodes of a round that sympy rewrites and expands in series (the whole formula always), the
+    series orders (sympy's `n`: terms below x**n), whether series at infinity are tried besides
+    those at 0, the largest node sympy is asked about and how long one call to it may take."""
+
+    points: int
+    rounds: int
+    series_nodes: int
+    orders: tuple[int, ...]
+    at_infinity: bool
+    sympy_nodes: int
+    sympy_seconds: float
+
+
+FULL = Effort(points=256, rounds=3, series_nodes=2, orders=(3, 5), at_infinity=True,
+              sympy_nodes=MAX_NODES, sympy_seconds=4.0)
+"""The effort of `sg.stabilize(f, ranges=...)` and of `gradient(..., ranges=...)`."""
+LIGHT = Effort(points=48, rounds=2, series_nodes=0, orders=(5,), at_infinity=False,
+               sympy_nodes=24, sympy_seconds=0.5)
+"""The effort of `gradient(f, x, stable=True)` without ranges or budget, which runs often."""
 
 
 class SearchResult(NamedTuple):
@@ -75,23 +94,42 @@ def _cancel(a: sp.Expr, b: sp.Expr) -> sp.Expr:
     return sp.factor(sp.cancel(sp.expand(a - b)))
 
 
-def _rational_forms(expression: sp.Expr) -> list[sp.Expr]:
-    together = sp.together(expression)
-    return [sp.cancel(together), sp.factor(together)]
+def _sympy_forms(expression: sp.Expr, orders: tuple[int, ...], at_infinity: bool
+                 ) -> list[tuple[str, sp.Expr]]:
+    """sympy's rational forms of `expression` (over a common denominator, cancelled and
+    factored) and its series of each of `orders` in each variable around 0 (and infinity);
+    each that sympy cannot make is left out."""
+    found: list[tuple[str, sp.Expr]] = []
+    try:
+        together = sp.together(expression)
+        found += [("rational form (sympy)", sp.cancel(together)),
+                  ("factored form (sympy)", sp.factor(together))]
+    except Exception:  # sympy raises many types (PolynomialError, ...): no such form
+        pass
+    for symbol in sorted(expression.free_symbols, key=str):
+        for infinity in (False, True)[:2 if at_infinity else 1]:
+            for order in orders:
+                try:
+                    expanded = sp.series(expression, symbol, sp.oo if infinity else 0,
+                                         order).removeO()
+                except Exception:  # PoleError, NotImplementedError, ...: no expansion
+                    break
+                if expanded.has(sp.zoo, sp.nan, sp.oo, sp.Order) or not expanded.free_symbols:
+                    continue
+                at = "infinity" if infinity else "0"
+                found.append((f"series in {symbol} at {at} (order {order})", expanded))
+    return found
 
 
-def _series(expression: sp.Expr, name: str, at_infinity: bool, order: int) -> sp.Expr | None:
-    symbol = next(s for s in expression.free_symbols if s.name == name)
-    expanded = sp.series(expression, symbol, sp.oo if at_infinity else 0, order).removeO()
-    if expanded.has(sp.zoo, sp.nan, sp.oo, sp.Order) or not expanded.free_symbols:
-        return None
-    return expanded
+def _all_sympy_forms(requests: list[sp.Expr], orders: tuple[int, ...], at_infinity: bool
+                     ) -> list[list[tuple[str, sp.Expr]]]:
+    return [_sympy_forms(expression, orders, at_infinity) for expression in requests]
 
 
-def _sympy(function: Any, *args: Any) -> Any:
+def _sympy(function: Any, *args: Any, seconds: float = SYMPY_SECONDS) -> Any:
     """function(*args) in the sympy worker; None when it fails or runs out of time."""
     try:
-        return run(function, *args, seconds=SYMPY_SECONDS)
+        return run(function, *args, seconds=seconds)
     except SympyTimeoutError:
         return None
     except Exception:  # sympy raises many types (PoleError, NotImplementedError, ...): no form
@@ -202,12 +240,14 @@ def _worst_nodes(program: Tensor, sample: _Sample) -> list[Tensor]:
 
 
 class _Search:
-    def __init__(self, sample: _Sample, budget: int, accuracy: Accuracy):
+    def __init__(self, sample: _Sample, budget: int, accuracy: Accuracy, effort: Effort):
         self.sample = sample
+        self.effort = effort
         self.budget = budget
         self.accuracy = accuracy
         self.algebra = SympyAlgebra()
         self.pool: dict[Tensor, np.ndarray] = {}
+        self.sympy_cache: dict[Tensor, list[tuple[str, Tensor]]] = {}
         self.how: dict[Tensor, list[str]] = {}
 
     def consider(self, program: Tensor, how: list[str]) -> None:
@@ -235,45 +275,50 @@ class _Search:
                 for candidate in rewrites_at(inner, self.algebra):
                     found.append((f"{name}; {candidate.name}",
                                   replace(result, inner, candidate.result)))
-        expression = _sympy_of(node)
-        if expression is not None:
-            for form in _sympy(_rational_forms, expression) or []:
-                converted = _tensor(form)
-                if converted is not None:
-                    found.append(("rational form (sympy)", converted))
         return found
 
-    def series(self, node: Tensor) -> list[tuple[str, Tensor]]:
-        """Series expansions of `node` in each of its variables around 0 and infinity."""
-        expression = _sympy_of(node)
-        if expression is None:
-            return []
-        found = []
-        for variable in free_variables(node):
-            for at_infinity in (False, True):
-                for order in SERIES_ORDERS:
-                    result = _tensor(_sympy(_series, expression, name_of(variable),
-                                            at_infinity, order))
-                    if result is not None:
-                        where_ = "infinity" if at_infinity else "0"
-                        found.append((f"series in {name_of(variable)} at {where_} "
-                                      f"(order {order})", result))
-        return found
+    def sympy_forms(self, nodes: list[Tensor]) -> dict[Tensor, list[tuple[str, Tensor]]]:
+        """sympy's rational forms and series of each node, from one call to the sympy
+        worker (cached by node)."""
+        asked = [node for node in nodes if node not in self.sympy_cache]
+        known = [(node, _sympy_of(node) if len(toposort(node)) <= self.effort.sympy_nodes
+                  else None) for node in asked]
+        known = [(node, expression) for node, expression in known if expression is not None]
+        answers = (_sympy(_all_sympy_forms, [expression for _, expression in known],
+                          self.effort.orders, self.effort.at_infinity,
+                          seconds=self.effort.sympy_seconds) if known else None) or []
+        for node in asked:
+            self.sympy_cache[node] = []
+        for (node, _), forms in zip(known, answers, strict=False):
+            converted = [(label, _tensor(form)) for label, form in forms]
+            self.sympy_cache[node] = [(label, t) for label, t in converted if t is not None]
+        return {node: self.sympy_cache[node] for node in nodes}
 
     def round(self, program: Tensor) -> None:
-        """Rewrite `program` at its worst nodes, and expand it whole in series; each candidate
-        measured as it is and with the stable table applied."""
+        """Rewrite `program` at its worst nodes by the rows; then, unless that made it
+        accurate, by sympy's forms and series at the worst `series_nodes` of them and of the
+        whole formula; each candidate measured as it is and with the stable table applied."""
+        worst = _worst_nodes(program, self.sample)
+        if not worst:
+            return
+        self.measure(program, [(node, self.rewrites(node)) for node in worst])
+        if self.pool[self.best()].max(initial=0.0) <= ACCURATE:
+            return
+        nodes = [*worst[:self.effort.series_nodes], program]
+        forms = self.sympy_forms(nodes)
+        self.measure(program, [(node, forms[node]) for node in nodes])
+
+    def measure(self, program: Tensor, found: list[tuple[Tensor, list[tuple[str, Tensor]]]]
+                ) -> None:
+        """Each rewrite `(name, result)` of a node of `program`, as `program` with the node
+        replaced, and that stabilized by the table."""
         how = self.how[program]
-        found = []
-        for node in _worst_nodes(program, self.sample):
-            found += [(name, replace(program, node, result))
-                      for name, result in self.rewrites(node) + self.series(node)]
-        if found:  # the whole formula's expansions too, unless nothing is off
-            found += self.series(program)
-        for name, candidate in found:
-            self.consider(candidate, [*how, name])
-            stable = stabilize_by_table(candidate, accuracy=self.accuracy)
-            self.consider(stable, [*how, name, "stable table"])
+        for node, rewrites in found:
+            for name, result in rewrites:
+                candidate = replace(program, node, result)
+                self.consider(candidate, [*how, name])
+                stable = stabilize_by_table(candidate, accuracy=self.accuracy)
+                self.consider(stable, [*how, name, "stable table"])
 
 
 # --- regimes -------------------------------------------------------------------------------
@@ -367,6 +412,24 @@ def _threshold(left: Tensor, right: Tensor, name: str, low: float, high: float,
     return _from_ordinal(high_ordinal)
 
 
+def _complementary(pool: dict[Tensor, np.ndarray]) -> list[Tensor]:
+    """Up to `REGIME_CANDIDATES` programs that together are most accurate point by point: the
+    best on average first, then each time the one that lowers the sum of the pointwise least
+    errors most (a series, poor on average, that is exact near 0)."""
+    programs = list(pool)
+    errors = np.array([pool[p] for p in programs])
+    chosen = [int(errors.mean(axis=1).argmin())]
+    least = errors[chosen[0]]
+    while len(chosen) < REGIME_CANDIDATES:
+        totals = np.minimum(errors, least).sum(axis=1)
+        index = int(totals.argmin())
+        if totals[index] >= least.sum():
+            break
+        chosen.append(index)
+        least = np.minimum(least, errors[index])
+    return [programs[index] for index in chosen]
+
+
 def _regimes(search: _Search, original: Tensor) -> Tensor | None:
     """The best candidates joined by `where` over ranges of one input, when that saves more
     than `REGIME_GAIN` bits of mean error per split over the single best; else None."""
@@ -374,8 +437,7 @@ def _regimes(search: _Search, original: Tensor) -> Tensor | None:
     size = sample.exact.size
     if size < 4 or not sample.names:
         return None
-    ranked = sorted(search.pool, key=lambda p: float(search.pool[p].mean()))
-    candidates = ranked[:REGIME_CANDIDATES]
+    candidates = _complementary(search.pool)
     single = float(search.pool[candidates[0]].sum())
     best: _Regimes | None = None
     for name in sample.names:
@@ -414,17 +476,17 @@ def _regimes(search: _Search, original: Tensor) -> Tensor | None:
 
 
 def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *,
-           budget: int = DEFAULT_BUDGET, seed: int = 0, count: int = SEARCH_COUNT,
+           budget: int = DEFAULT_BUDGET, seed: int = 0, effort: Effort = FULL,
            accuracy: Accuracy, start: Sequence[Tensor] = ()) -> SearchResult:
     """The most accurate program found for the scalar formula `f` over `ranges` (variable
     name -> (low, high); unranged variables range over all doubles), with the error before and
     after in bits (mean, worst) over the sample. `start` adds programs known to be equal
     (stabilized forms); `budget` bounds the candidates measured; the same `seed` gives the
-    same program.
+    same program; `effort` says how hard to try.
 
     >>> import symgrad as sg
     >>> from symgrad.backends.accuracy import PRECISE
-    >>> found = search(sg.parse("sqrt(x + 1) - sqrt(x)"), {"x": (0.0, 1e16)}, count=32,
+    >>> found = search(sg.parse("sqrt(x + 1) - sqrt(x)"), {"x": (0.0, 1e16)}, budget=20,
     ...                accuracy=PRECISE)
     >>> str(found.program), found.after[1] < 3 < found.before[1]
     ('1/(sqrt(x) + sqrt(x + 1))', True)
@@ -435,17 +497,17 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
     if not _measurable(f):
         raise NoPreciseFormError("the search measures scalar formulas whose ops all have an "
                                  "exact (interval) form")
-    sample = _sample(f, ranges, count, seed)
-    state = _Search(sample, budget + 1 + len(start), accuracy)
+    sample = _sample(f, ranges, effort.points, seed)
+    state = _Search(sample, budget + 1 + len(start), accuracy, effort)
     state.consider(f, [])
     for program in start:
         state.consider(program, ["stable table"])
     state.consider(stabilize_by_table(f, accuracy=accuracy), ["stable table"])
     tried: set[Tensor] = set()
     if len(toposort(f)) <= MAX_NODES:
-        for _ in range(ROUNDS):
+        for _ in range(effort.rounds):
             best = state.best()
-            if best in tried or float(state.pool[best].max(initial=0.0)) <= 1.0:
+            if best in tried or float(state.pool[best].max(initial=0.0)) <= ACCURATE:
                 break
             tried.add(best)
             state.round(best)
@@ -458,3 +520,29 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
     steps = state.how[best]
     return SearchResult(best, _summary(state.pool[f]), _summary(state.pool[best]), steps,
                         sample.exact.size)
+
+
+GRADIENT_BUDGET = 60
+"""Candidates measured for each partial of `gradient(..., stable=True)` by default."""
+
+
+def accurate_form(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *,
+                  budget: int = GRADIENT_BUDGET, seed: int = 0, effort: Effort = LIGHT,
+                  accuracy: Accuracy, start: Sequence[Tensor] = ()) -> Tensor:
+    """The program `search` finds for `t` (with `start`), or `t` itself when the search cannot
+    measure it (a tensor, an op without an exact form, past `MAX_NODES`) or finds nothing
+    better; `ranges` may name variables `t` lacks (a partial that lost one).
+
+    >>> import symgrad as sg
+    >>> from symgrad.backends.accuracy import PRECISE
+    >>> str(accurate_form(sg.parse("log(x + 1) - log(x)"), {"x": (1.0, 1e16)}, accuracy=PRECISE))
+    'log1p(1/x)'
+    """
+    if not _measurable(t) or len(toposort(t)) > MAX_NODES:
+        return t
+    names = {name_of(v) for v in free_variables(t)}
+    own = None if ranges is None else {n: r for n, r in ranges.items() if n in names}
+    kept = [program for program in start if _measurable(program)
+            and len(toposort(program)) <= MAX_NODES]
+    return search(t, own, budget=budget, seed=seed, effort=effort, accuracy=accuracy,
+                  start=kept).program
