@@ -14,24 +14,24 @@ from symgrad.backends.accuracy import PRECISE
 from symgrad.ir.graph import Tensor, as_tensor, tensor_roots
 from symgrad.rewrite import stabilize as stable_rewrites
 from symgrad.verify import search as accuracy_search
-from symgrad.verify.search import SearchResult
 
 Ranges = Mapping[str, tuple[float, float]]
 
 
 def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False, *,
-              ranges: Ranges | None = None, budget: int | None = None, seed: int | None = None
-              ) -> Any:
+              ranges: Ranges | None = None, budget: int | None = None, seed: int | None = None,
+              count: int | None = None) -> Any:
     """An equal Tensor (or a list for a list) in numerically stable forms: softplus, logaddexp,
     log1p, expm1, hypot, sigmoid where the formula overflows or cancels, each rewrite kept
     only where it is as accurate as the formula it replaces (checked against exact values).
     With `explain=True`, the pair `(result, log)`, `log` listing the `Rewrite(rule, before,
     after)` records.
 
-    Given `ranges` (variable name -> (low, high)), `budget` (candidates measured) or `seed`,
-    the accuracy search instead (`symgrad.verify.search`): a `SearchResult` (a list of them
-    for a list) with the most accurate program found over those ranges (`.program`) and its
-    bits of error before and after (`.before`, `.after`: mean and worst over the sample).
+    Given `ranges` (variable name -> (low, high)), `budget` (candidates measured), `seed` or
+    `count` (points sampled), the accuracy search instead (`symgrad.verify.search`): a
+    `SearchResult` (a list of them for a list) with the most accurate program found over those
+    ranges (`.program`) and its bits of error before and after (`.before`, `.after`: mean and
+    worst over the sample).
 
     >>> from symgrad.ir.graph import var
     >>> from symgrad.ops.scalar import exp, log, sqrt
@@ -42,21 +42,18 @@ def stabilize(t_or_list: Tensor | Iterable[Tensor], explain: bool = False, *,
     >>> str(found.program), found.after[1] < 3
     ('1/(sqrt(x) + sqrt(x + 1))', True)
     """
-    if ranges is None and budget is None and seed is None:
+    if ranges is None and budget is None and seed is None and count is None:
         return stable_rewrites.stabilize(t_or_list, explain, accuracy=PRECISE)
     if explain:
         raise ValueError("explain=True is for the stable table; the search reports its steps "
                          "in SearchResult.steps")
     formulas, single = tensor_roots(t_or_list, "stabilize")
-    results = [_search(f, ranges, budget, seed) for f in formulas]
-    return results[0] if single else results
-
-
-def _search(f: Tensor, ranges: Ranges | None, budget: int | None, seed: int | None
-            ) -> SearchResult:
-    return accuracy_search.search(
+    effort = accuracy_search.FULL if count is None else accuracy_search.FULL._replace(
+        points=count)
+    results = [accuracy_search.search(
         f, ranges, budget=accuracy_search.DEFAULT_BUDGET if budget is None else budget,
-        seed=0 if seed is None else seed, accuracy=PRECISE)
+        seed=0 if seed is None else seed, effort=effort, accuracy=PRECISE) for f in formulas]
+    return results[0] if single else results
 
 
 @overload

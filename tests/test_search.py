@@ -145,3 +145,25 @@ def test_search_rejects_a_bad_budget_and_unmeasurable_formulas():
         sg.stabilize(sg.parse("x + 1"), budget=-1)
     with pytest.raises(LookupError, match="exact"):
         sg.stabilize(sg.sum(sg.vector("v", 3)), budget=3)
+
+
+def test_advise_finds_the_error_near_zero_and_the_search_that_fixes_it():
+    # a range straddling 0: sampled by ordinals, the cancellation of 1 - cos(x) and the 0/0
+    # of x**2 underflowing show, and the search's regimes fix what the table leaves
+    advice = sg.advise(sg.parse("(1 - cos(x))/x**2"), ranges={"x": (-1e3, 1e3)}, count=48)
+    problems = {finding.problem.split(" (")[0] for finding in advice.problems}
+    assert {"cancellation", "NaN"} <= problems
+    assert advice.search is not None and advice.search.after[1] <= 2 < advice.search.before[1]
+    assert advice.findings[0].rule == "search: regimes"
+    assert advice.findings[0].stable_form.startswith("where(x < ")
+
+
+def test_cli_stabilize_searches_over_the_ranges_given(capsys):
+    from symgrad.cli import main
+
+    code = main(["stabilize", "log(n + 1) - log(n)", "--range", "n=1:1e16", "--count", "48"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and lines[1] == "stable = log1p(1/n)"
+    assert lines[4] == "by: log(a) - log(b) -> log1p((a - b)/b)"
+    worst = [float(line.split(", ")[1].split()[0]) for line in lines[2:4]]
+    assert worst[0] > 50 and worst[1] <= 2

@@ -108,10 +108,36 @@ def _power(t: Tensor) -> tuple[Tensor, Tensor] | None:
     return None
 
 
+FACTOR_LIMIT = 8
+"""Factors of a product `_factors` opens at most."""
+
+
+def _factors(t: Tensor) -> list[Tensor]:
+    """The factors of a product (t itself when it is none), up to `FACTOR_LIMIT`."""
+    factors: list[Tensor] = []
+    stack = [t]
+    while stack:
+        current = stack.pop()
+        a, b, op = _parts(current)
+        if op is mul and len(factors) + len(stack) < FACTOR_LIMIT:
+            stack += [b, a]
+        else:
+            factors.append(current)
+    return factors
+
+
+def _rooted(t: Tensor) -> bool:
+    """Whether t is sqrt(u) or a product with a factor sqrt(u) (2*sqrt(x))."""
+    return any(_operand(factor, sqrt) is not None for factor in _factors(t))
+
+
 def _square(t: Tensor) -> Tensor:
-    """t**2, with sqrt(u)**2 written u."""
-    root = _operand(t, sqrt)
-    return root if root is not None else t * t
+    """t**2, with each factor sqrt(u) squared to u: (2*sqrt(x))**2 is 4*x."""
+    result = const(1)
+    for factor in _factors(t):
+        root = _operand(factor, sqrt)
+        result = result * (root if root is not None else factor * factor)
+    return result
 
 
 def _fraction(t: Tensor) -> tuple[Tensor, Tensor]:
@@ -143,7 +169,7 @@ def conjugate(node: Tensor, algebra: Algebra) -> Tensor | None:
     if pair is None:
         return None
     p, q = pair
-    if _operand(p, sqrt) is None and _operand(q, sqrt) is None:
+    if not (_rooted(p) or _rooted(q)):
         return None
     return algebra.difference(_square(p), _square(q)) / (p + q)
 

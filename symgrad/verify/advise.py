@@ -17,6 +17,7 @@ import numpy as np
 
 from symgrad.autodiff.diff import gradient
 from symgrad.backends.accuracy import PRECISE
+from symgrad.backends.evaluate import evaluate
 from symgrad.backends.precise import bits_of_error
 from symgrad.ir.graph import (
     Tensor,
@@ -37,10 +38,17 @@ from symgrad.verify.sampling import (
     measure,
     sample_points,
 )
+from symgrad.verify.search import FULL, SearchResult, search
 
 LOCAL_THRESHOLD = 12.0
 """Bits of local error from which a subexpression is blamed (exp(x) near x = 700 loses 10
 bits to the rounding of its argument alone: that is conditioning, not a fixable formula)."""
+SEARCH_BUDGET = 60
+"""Candidates the accuracy search measures for a formula the stable table leaves inexact."""
+SEARCHED_LIMIT = 160
+"""Characters of the searched form shown in the table (regimes are long)."""
+
+
 class Finding(NamedTuple):
     """One row of the advice: a subexpression or a partial derivative, its error in bits over
     the sample (mean, worst), what goes wrong, for which inputs, its stable form (what
@@ -63,16 +71,23 @@ class Advice:
     Jupyter shows an HTML table."""
 
     def __init__(self, findings: list[Finding], points: int, stable: Tensor,
-                 out_of_reach: int = 0):
+                 out_of_reach: int = 0, search: SearchResult | None = None):
         self.findings = findings
         self.points = points
         self.stable = stable  # stabilize(t)
         self.out_of_reach = out_of_reach  # points where f's exact value could not be bounded
+        self.search = search  # what the accuracy search found, when the table left f inexact
 
     def _footer(self) -> str:
         unreached = (f", {self.out_of_reach} of them where the exact value is out of reach "
                      f"(not counted)" if self.out_of_reach else "")
-        return f"{self.points} points{unreached}; bits of error of 64"
+        found = ""
+        if self.search is not None:
+            (mean, worst), (after_mean, after_worst) = self.search.before, self.search.after
+            found = (f"; the search's form ({'; '.join(self.search.steps)}) takes f from "
+                     f"{mean:.1f} / {worst:.1f} to {after_mean:.1f} / {after_worst:.1f} bits "
+                     f"(mean / worst): {self.search.program}")
+        return f"{self.points} points{unreached}; bits of error of 64{found}"
 
     @property
     def problems(self) -> list[Finding]:
@@ -245,12 +260,17 @@ def _gradient_findings(name: str, partial: Tensor, stable_partial: Tensor, f: Te
 
 
 def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
-           count: int = DEFAULT_COUNT, seed: int = 0) -> Advice:
+           count: int = DEFAULT_COUNT, seed: int = 0, budget: int = SEARCH_BUDGET) -> Advice:
     """Where `t` and its gradient lose accuracy in float64: for the whole formula, each
     subexpression that is off by itself (overflow, NaN, cancellation, underflow) and each
     partial derivative, the bits of error (mean and worst over the sample, against mpmath), the
     inputs where it happens and the stable form. `ranges` maps variable names to (low, high);
     by default inputs are sampled log-uniformly over the doubles, plus 0, 800 and 1e3.
+
+    Where the stable table leaves the formula more than `LOCAL_THRESHOLD` bits off, the
+    accuracy search (`budget` candidates over the same sample) looks for a form that fixes it;
+    what it finds (with `where` on the input ranges where forms differ) is the whole formula's
+    stable form, with its steps as the rule, and `Advice.search`.
 
     >>> import symgrad as sg
     >>> x = sg.var("x")
@@ -274,11 +294,42 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     stable_of_partial = stable_forms(stable_gradient, PRECISE)
     measured = measure([t, *partials], names, points)
     value_bits = mean_and_worst(measured.computed[t], measured.exact[t])
-    findings = [Finding("f = " + _short(t), *value_bits, "", "",
-                        "" if stable is t else _short(stable))]
+    found = _searched(t, stable, measured, ranges, count, seed, budget)
+    if found is None:
+        findings = [Finding("f = " + _short(t), *value_bits, "", "",
+                            "" if stable is t else _short(stable))]
+    else:
+        findings = [Finding("f = " + _short(t), *value_bits, "", "",
+                            _clipped(str(found.program), SEARCHED_LIMIT),
+                            "search: " + "; ".join(found.steps))]
     findings += _subexpression_findings(t, measured, stable_of)
     for name, partial, stable_partial in zip(names, partials, stable_gradient):
         findings += _gradient_findings(name, partial, stable_of_partial[stable_partial], t,
                                        measured)
     unreached = int(np.count_nonzero(measured.out_of_reach[t]))
-    return Advice(findings, len(points[names[0]]) if names else 1, stable, unreached)
+    return Advice(findings, len(points[names[0]]) if names else 1, stable, unreached, found)
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _searched(t: Tensor, stable: Tensor, measured: Measurements,
+              ranges: Mapping[str, tuple[float, float]] | None, count: int, seed: int,
+              budget: int) -> SearchResult | None:
+    """The accuracy search's result for `t` when the stable table leaves `t` more than
+    `LOCAL_THRESHOLD` bits off at worst on the sample and the search does better; else None."""
+    exact = measured.exact[t]
+    if budget <= 0 or not measured.points or not np.any(~np.isnan(exact)):
+        return None
+    with np.errstate(all="ignore"):
+        value = evaluate(stable, measured.points)
+    computed = np.broadcast_to(np.asarray(value, dtype=np.float64), exact.shape)
+    if mean_and_worst(computed, exact)[1] <= LOCAL_THRESHOLD:
+        return None
+    try:
+        found = search(t, ranges, budget=budget, seed=seed,
+                       effort=FULL._replace(points=count), accuracy=PRECISE, start=[stable])
+    except LookupError:  # an op with no exact form: nothing to measure candidates by
+        return None
+    return found if found.after[0] < found.before[0] and found.program is not stable else None
