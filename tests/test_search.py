@@ -2,10 +2,13 @@
 regime inference, gradients by search, the API and soundness on the benchmarks."""
 
 import math
+import os
 import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.backends.accuracy import PRECISE
@@ -167,3 +170,46 @@ def test_cli_stabilize_searches_over_the_ranges_given(capsys):
     assert lines[4] == "by: log(a) - log(b) -> log1p((a - b)/b)"
     worst = [float(line.split(", ")[1].split()[0]) for line in lines[2:4]]
     assert worst[0] > 50 and worst[1] <= 2
+
+
+# --- soundness: a searched form is the same function as the benchmark it came from ----------
+
+SOUND_BITS = 28.0
+"""Bits of error (log2 of the doubles between) a searched form may have where the formula as
+typed has fewer: 2**28 doubles is a relative error of 2**-24, far from a different function.
+Where the formula as typed is itself further off, it is no reference and the point is not
+compared."""
+DEFAULT_SOUNDNESS = ("NMSE example 3.8", "NMSE problem 3.4.1")
+"""The benchmarks checked under the default profile; SEARCH_SOUNDNESS=all checks every one."""
+
+
+def _soundness_benchmarks():
+    from bench.accuracy import BENCHMARKS
+
+    if os.environ.get("SEARCH_SOUNDNESS") == "all":
+        return BENCHMARKS
+    return [b for b in BENCHMARKS if b.name in DEFAULT_SOUNDNESS]
+
+
+@pytest.mark.parametrize("benchmark", _soundness_benchmarks(), ids=lambda b: b.name)
+def test_searched_forms_equal_the_benchmark_at_random_points(benchmark):
+    f = sg.parse(benchmark.formula)
+    names = sorted(benchmark.ranges)
+    variables = [sg.var(name) for name in names]
+    program = sg.stabilize(f, ranges=benchmark.ranges, count=64, budget=60).program
+    pairs = [(f, program)] + list(zip(sg.gradient(f, variables),
+                                      sg.gradient(f, variables, stable=True,
+                                                  ranges=benchmark.ranges), strict=True))
+    points = st.fixed_dictionaries({name: st.floats(*benchmark.ranges[name])
+                                    for name in names})
+
+    @given(points)
+    def same_function(point):
+        for original, searched in pairs:
+            measured = list(PRECISE.bits_of_error([original, searched], [point]))
+            if measured:  # the exact value is a real number there
+                typed, found = measured[0]
+                if typed <= SOUND_BITS:
+                    assert found <= SOUND_BITS, (str(searched), point, typed, found)
+
+    same_function()

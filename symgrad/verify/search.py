@@ -42,6 +42,9 @@ BISECTIONS = 12
 """Steps of the binary search of each threshold between two sampled points."""
 SYMPY_SECONDS = 2.0
 """Time limit of one cancellation by the sympy worker."""
+APPROXIMATION_BITS = 20.0
+"""Bits of error an approximation (a series) may have at a sampled point where the best
+identity has fewer."""
 ACCURATE = 1.0
 """Bits of error at worst below which a program is not searched further."""
 MAX_NODES = 80
@@ -249,14 +252,18 @@ class _Search:
         self.pool: dict[Tensor, np.ndarray] = {}
         self.sympy_cache: dict[Tensor, list[tuple[str, Tensor]]] = {}
         self.how: dict[Tensor, list[str]] = {}
+        self.approximate: set[Tensor] = set()
 
-    def consider(self, program: Tensor, how: list[str]) -> None:
-        """Measure `program` (once) and keep it in the pool."""
+    def consider(self, program: Tensor, how: list[str], approximate: bool = False) -> None:
+        """Measure `program` (once) and keep it in the pool; a series among its steps (or
+        `approximate`) marks it an approximation, not an identity."""
         if program in self.pool or self.budget <= 0:
             return
         self.budget -= 1
         self.pool[program] = _errors(program, self.sample)
         self.how[program] = how
+        if approximate or any(step.startswith("series") for step in how):
+            self.approximate.add(program)
 
     def best(self) -> Tensor:
         """The program of least mean error (the first found among equals)."""
@@ -430,7 +437,7 @@ def _complementary(pool: dict[Tensor, np.ndarray]) -> list[Tensor]:
     return [programs[index] for index in chosen]
 
 
-def _regimes(search: _Search, original: Tensor) -> Tensor | None:
+def _regimes(search: _Search, original: Tensor) -> _Regimes | None:
     """The best candidates joined by `where` over ranges of one input, when that saves more
     than `REGIME_GAIN` bits of mean error per split over the single best; else None."""
     sample = search.sample
@@ -462,14 +469,42 @@ def _regimes(search: _Search, original: Tensor) -> Tensor | None:
                                              point, truth))
                 programs.append(candidates[index])
             best = _Regimes(name, programs, thresholds, penalized)
-    if best is None:
-        return None
-    variable = var(best.name)
-    program = best.programs[-1]
-    for threshold, left in zip(reversed(best.thresholds), reversed(best.programs[:-1]),
+    return best
+
+
+def _joined(regimes: _Regimes) -> Tensor:
+    """The programs of `regimes` joined by `where` at the thresholds."""
+    variable = var(regimes.name)
+    program = regimes.programs[-1]
+    for threshold, left in zip(reversed(regimes.thresholds), reversed(regimes.programs[:-1]),
                                strict=True):
         program = where(lt(variable, const(threshold)), left, program)
     return program
+
+
+def _choose(state: _Search, original: Tensor) -> Tensor:
+    """The best program of the pool, or its best candidates joined in regimes when that is
+    better still."""
+    regimes = _regimes(state, original)
+    if regimes is not None:
+        state.budget = max(state.budget, 1)
+        state.consider(_joined(regimes), ["regimes"],
+                       approximate=any(p in state.approximate for p in regimes.programs))
+    return state.best()
+
+
+def _holds(state: _Search, program: Tensor, check: _Sample) -> bool:
+    """Whether the approximation `program` is, at every point of the search's sample and of
+    `check` (a fresh one), within `APPROXIMATION_BITS` or as accurate as the best identity
+    found: a series in a that won on average, where a*c/b**2 was small, must not be the
+    regime where it is not."""
+    identities = [p for p in state.pool if p not in state.approximate]
+    reference = min(identities, key=lambda p: float(state.pool[p].mean()))
+    for sample in (state.sample, check):
+        allowed = np.maximum(_errors(reference, sample), APPROXIMATION_BITS)
+        if np.any(_errors(program, sample) > allowed):
+            return False
+    return True
 
 
 # --- the search ----------------------------------------------------------------------------
@@ -511,12 +546,12 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
                 break
             tried.add(best)
             state.round(best)
-    best = state.best()
-    joined = _regimes(state, f)
-    if joined is not None:
-        state.budget = max(state.budget, 1)
-        state.consider(joined, ["regimes"])
-        best = state.best()
+    best = _choose(state, f)
+    if best in state.approximate and not _holds(state, best, _sample(f, ranges, effort.points,
+                                                                     seed + 1)):
+        for program in state.approximate:  # series only where they are checked to win
+            del state.pool[program]
+        best = _choose(state, f)
     steps = state.how[best]
     return SearchResult(best, _summary(state.pool[f]), _summary(state.pool[best]), steps,
                         sample.exact.size)
