@@ -63,7 +63,7 @@ def sample_points(names: Sequence[str], ranges: Mapping[str, tuple[float, float]
     """Points to measure at, one array per variable: for a variable without a range, a
     magnitude log-uniform in [1e-300, 1e300] with a random sign (most doubles lie there), plus
     the `PROBES` (0, tiny, 40, 800, 1e3, huge), mixed at random, and the origin; with a range
-    (low, high), samples inside it and its ends.
+    (low, high), samples inside it, its ends, 0 and the doubles next to them.
 
     >>> points = sample_points(["x"], {"x": (1.0, 2.0)}, count=4)
     >>> bool(np.all((points["x"] >= 1.0) & (points["x"] <= 2.0)))
@@ -82,7 +82,12 @@ def sample_points(names: Sequence[str], ranges: Mapping[str, tuple[float, float]
             if not (math.isfinite(low) and math.isfinite(high) and low <= high):
                 raise ValueError(f"the range of {name} must be finite numbers low <= high, "
                                  f"got {ranges[name]!r}")
-            ends = rng.choice([low, high, min(max(0.0, low), high)], probes)
+            zero = min(max(0.0, low), high)
+            # the ends, 0, and the doubles next to them inside the range: beside 0 the
+            # subnormals, where 1/x overflows and x**2 underflows
+            edges = [low, high, zero, *(np.nextafter(v, toward) for v in (low, zero, high)
+                                        for toward in (low, high) if toward != v)]
+            ends = rng.choice(edges, probes)
             drawn = _sample(low, high, count, rng)
             columns[name] = np.concatenate([[low], drawn, ends])
         else:

@@ -97,36 +97,30 @@ def _cancel(a: sp.Expr, b: sp.Expr) -> sp.Expr:
     return sp.factor(sp.cancel(sp.expand(a - b)))
 
 
-def _sympy_forms(expression: sp.Expr, orders: tuple[int, ...], at_infinity: bool
-                 ) -> list[tuple[str, sp.Expr]]:
-    """sympy's rational forms of `expression` (over a common denominator, cancelled and
-    factored) and its series of each of `orders` in each variable around 0 (and infinity);
-    each that sympy cannot make is left out."""
-    found: list[tuple[str, sp.Expr]] = []
-    try:
-        together = sp.together(expression)
-        found += [("rational form (sympy)", sp.cancel(together)),
-                  ("factored form (sympy)", sp.factor(together))]
-    except Exception:  # sympy raises many types (PolynomialError, ...): no such form
-        pass
-    for symbol in sorted(expression.free_symbols, key=str):
-        for infinity in (False, True)[:2 if at_infinity else 1]:
-            for order in orders:
-                try:
-                    expanded = sp.series(expression, symbol, sp.oo if infinity else 0,
-                                         order).removeO()
-                except Exception:  # PoleError, NotImplementedError, ...: no expansion
-                    break
-                if expanded.has(sp.zoo, sp.nan, sp.oo, sp.Order) or not expanded.free_symbols:
-                    continue
-                at = "infinity" if infinity else "0"
-                found.append((f"series in {symbol} at {at} (order {order})", expanded))
+def _rational_forms(expression: sp.Expr) -> list[tuple[str, sp.Expr]]:
+    """sympy's forms of `expression` over a common denominator, cancelled and factored."""
+    together = sp.together(expression)
+    return [("rational form (sympy)", sp.cancel(together)),
+            ("factored form (sympy)", sp.factor(together))]
+
+
+def _series(expression: sp.Expr, name: str, at_infinity: bool, orders: tuple[int, ...]
+            ) -> list[tuple[str, sp.Expr]]:
+    """The series of `expression` in the variable `name` around 0 (or infinity), truncated
+    below each of `orders`; those that are not real polynomials in it left out."""
+    symbol = next(s for s in expression.free_symbols if s.name == name)
+    found = []
+    for order in orders:
+        expanded = sp.series(expression, symbol, sp.oo if at_infinity else 0, order).removeO()
+        if expanded.has(sp.zoo, sp.nan, sp.oo, sp.Order, sp.I) or not expanded.free_symbols:
+            continue
+        at = "infinity" if at_infinity else "0"
+        found.append((f"series in {name} at {at} (order {order})", expanded))
     return found
 
 
-def _all_sympy_forms(requests: list[sp.Expr], orders: tuple[int, ...], at_infinity: bool
-                     ) -> list[list[tuple[str, sp.Expr]]]:
-    return [_sympy_forms(expression, orders, at_infinity) for expression in requests]
+INFINITY_FROM = 100.0
+"""Series at infinity are tried for a variable whose range reaches this magnitude."""
 
 
 def _sympy(function: Any, *args: Any, seconds: float = SYMPY_SECONDS) -> Any:
@@ -243,7 +237,8 @@ def _worst_nodes(program: Tensor, sample: _Sample) -> list[Tensor]:
 
 
 class _Search:
-    def __init__(self, sample: _Sample, budget: int, accuracy: Accuracy, effort: Effort):
+    def __init__(self, sample: _Sample, budget: int, accuracy: Accuracy, effort: Effort,
+                 ranges: Mapping[str, tuple[float, float]] | None):
         self.sample = sample
         self.effort = effort
         self.budget = budget
@@ -251,6 +246,7 @@ class _Search:
         self.algebra = SympyAlgebra()
         self.pool: dict[Tensor, np.ndarray] = {}
         self.sympy_cache: dict[Tensor, list[tuple[str, Tensor]]] = {}
+        self.ranges = dict(ranges or {})
         self.how: dict[Tensor, list[str]] = {}
         self.approximate: set[Tensor] = set()
 
@@ -284,22 +280,28 @@ class _Search:
                                   replace(result, inner, candidate.result)))
         return found
 
-    def sympy_forms(self, nodes: list[Tensor]) -> dict[Tensor, list[tuple[str, Tensor]]]:
-        """sympy's rational forms and series of each node, from one call to the sympy
-        worker (cached by node)."""
-        asked = [node for node in nodes if node not in self.sympy_cache]
-        known = [(node, _sympy_of(node) if len(toposort(node)) <= self.effort.sympy_nodes
-                  else None) for node in asked]
-        known = [(node, expression) for node, expression in known if expression is not None]
-        answers = (_sympy(_all_sympy_forms, [expression for _, expression in known],
-                          self.effort.orders, self.effort.at_infinity,
-                          seconds=self.effort.sympy_seconds) if known else None) or []
-        for node in asked:
-            self.sympy_cache[node] = []
-        for (node, _), forms in zip(known, answers, strict=False):
-            converted = [(label, _tensor(form)) for label, form in forms]
-            self.sympy_cache[node] = [(label, t) for label, t in converted if t is not None]
-        return {node: self.sympy_cache[node] for node in nodes}
+    def sympy_forms(self, node: Tensor) -> list[tuple[str, Tensor]]:
+        """sympy's rational forms of `node` and its series in each variable around 0 (and
+        around infinity where the variable's range reaches `INFINITY_FROM`), each from a call
+        to the sympy worker under the effort's time limit (cached by node)."""
+        if node in self.sympy_cache:
+            return self.sympy_cache[node]
+        self.sympy_cache[node] = []
+        expression = _sympy_of(node) if len(toposort(node)) <= self.effort.sympy_nodes else None
+        if expression is None:
+            return []
+        seconds = self.effort.sympy_seconds
+        answers = [_sympy(_rational_forms, expression, seconds=seconds)]
+        for variable in free_variables(node):
+            name = name_of(variable)
+            low, high = self.ranges.get(name, (-math.inf, math.inf))
+            wide = self.effort.at_infinity and max(abs(low), abs(high)) >= INFINITY_FROM
+            for at_infinity in (False, True)[:2 if wide else 1]:
+                answers.append(_sympy(_series, expression, name, at_infinity,
+                                      self.effort.orders, seconds=seconds))
+        converted = [(label, _tensor(form)) for answer in answers for label, form in answer or []]
+        self.sympy_cache[node] = [(label, t) for label, t in converted if t is not None]
+        return self.sympy_cache[node]
 
     def round(self, program: Tensor) -> None:
         """Rewrite `program` at its worst nodes by the rows; then, unless that made it
@@ -312,8 +314,7 @@ class _Search:
         if self.pool[self.best()].max(initial=0.0) <= ACCURATE:
             return
         nodes = [*worst[:self.effort.series_nodes], program]
-        forms = self.sympy_forms(nodes)
-        self.measure(program, [(node, forms[node]) for node in nodes])
+        self.measure(program, [(node, self.sympy_forms(node)) for node in nodes])
 
     def measure(self, program: Tensor, found: list[tuple[Tensor, list[tuple[str, Tensor]]]]
                 ) -> None:
@@ -533,7 +534,7 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
         raise NoPreciseFormError("the search measures scalar formulas whose ops all have an "
                                  "exact (interval) form")
     sample = _sample(f, ranges, effort.points, seed)
-    state = _Search(sample, budget + 1 + len(start), accuracy, effort)
+    state = _Search(sample, budget + 1 + len(start), accuracy, effort, ranges)
     state.consider(f, [])
     for program in start:
         state.consider(program, ["stable table"])
