@@ -90,16 +90,23 @@ def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str], stable: bool
     f = as_tensor(f)
     if not stable:
         return diff.gradient(f, wrt)
-    stable_partials: Any = diff.gradient(stabilize(f), wrt)
-    single = isinstance(stable_partials, Tensor)
-    plain: Any = diff.gradient(f, wrt)
-    pairs = zip([stable_partials] if single else stable_partials, [plain] if single else plain,
-                strict=True)
-    # asked for ranges or a budget, search as hard as stabilize does; else lightly
+    # asked for ranges or a budget, search as hard as stabilize does, and differentiate the
+    # most accurate form of f found too (the quadratic formula's conjugate); else lightly
     asked = ranges is not None or budget is not None
     effort = accuracy_search.FULL if asked else accuracy_search.LIGHT
-    searched = [accuracy_search.accurate_form(
-        stabilize(partial), ranges, budget=accuracy_search.GRADIENT_BUDGET if budget is None
-        else budget, seed=seed, effort=effort, accuracy=PRECISE, start=[plain_partial])
-        for partial, plain_partial in pairs]
+    bases = [stabilize(f)]
+    if asked:
+        bases.append(accuracy_search.accurate_form(
+            f, ranges, budget=accuracy_search.DEFAULT_BUDGET if budget is None else budget,
+            seed=seed, effort=effort, accuracy=PRECISE, start=bases))
+    plain: Any = diff.gradient(f, wrt)
+    single = isinstance(plain, Tensor)
+    columns = [[p] if single else list(p) for p in
+               [plain, *(diff.gradient(base, wrt) for base in bases)]]
+    searched = []
+    for plain_partial, *stable_partials in zip(*columns, strict=True):
+        *others, last = [stabilize(partial) for partial in stable_partials]
+        searched.append(accuracy_search.accurate_form(
+            last, ranges, budget=accuracy_search.GRADIENT_BUDGET if budget is None else budget,
+            seed=seed, effort=effort, accuracy=PRECISE, start=[plain_partial, *others]))
     return searched[0] if single else searched
