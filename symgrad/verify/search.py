@@ -225,6 +225,10 @@ def _worst_nodes(program: Tensor, sample: _Sample) -> list[Tensor]:
 
 
 class _Search:
+    """One search's state: the sample, the candidates measured (`pool`: program -> bits of
+    error at each point), how each was made, which are approximations (series), the budget
+    left and sympy's answers by node."""
+
     def __init__(self, sample: _Sample, budget: int, accuracy: Accuracy, effort: Effort,
                  ranges: Mapping[str, tuple[float, float]] | None):
         self.sample = sample
