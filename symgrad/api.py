@@ -91,14 +91,14 @@ def gradient(f: Tensor, wrt: Tensor | str | Sequence[Tensor | str], stable: bool
     if not stable:
         return diff.gradient(f, wrt)
     # asked for ranges or a budget, search as hard as stabilize does, and differentiate the
-    # most accurate form of f found too (the quadratic formula's conjugate); else lightly
+    # most accurate identity of f found too (the quadratic formula's conjugate); else lightly
     asked = ranges is not None or budget is not None
     effort = accuracy_search.FULL if asked else accuracy_search.LIGHT
     bases = [stabilize(f)]
     if asked:
         bases.append(accuracy_search.accurate_form(
             f, ranges, budget=accuracy_search.DEFAULT_BUDGET if budget is None else budget,
-            seed=seed, effort=effort, accuracy=PRECISE, start=bases))
+            seed=seed, effort=effort, accuracy=PRECISE, start=bases, approximations=False))
     plain: Any = diff.gradient(f, wrt)
     single = isinstance(plain, Tensor)
     columns = [[p] if single else list(p) for p in

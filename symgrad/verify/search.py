@@ -351,12 +351,15 @@ def _holds(state: _Search, program: Tensor, check: _Sample) -> bool:
 
 def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *,
            budget: int = DEFAULT_BUDGET, seed: int = 0, effort: Effort = FULL,
-           accuracy: Accuracy, start: Sequence[Tensor] = ()) -> SearchResult:
+           accuracy: Accuracy, start: Sequence[Tensor] = (), approximations: bool = True
+           ) -> SearchResult:
     """The most accurate program found for the scalar formula `f` over `ranges` (variable
     name -> (low, high); unranged variables range over all doubles), with the error before and
     after in bits (mean, worst) over the sample. `start` adds programs known to be equal
     (stabilized forms); `budget` bounds the candidates measured; the same `seed` gives the
-    same program; `effort` says how hard to try.
+    same program; `effort` says how hard to try. With `approximations=False` the program is
+    an identity of `f` (no series), as a formula to differentiate must be: the derivative of a
+    truncated series is off by far more, relatively, near the zeros of the derivative.
 
     >>> import symgrad as sg
     >>> from symgrad.backends.accuracy import PRECISE
@@ -386,8 +389,8 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
             tried.add(best)
             state.round(best)
     best = _choose(state, f)
-    if best in state.approximate and not _holds(state, best, _sample(f, ranges, effort.points,
-                                                                     seed + 1)):
+    if best in state.approximate and (not approximations or not _holds(
+            state, best, _sample(f, ranges, effort.points, seed + 1))):
         for program in state.approximate:  # series only where they are checked to win
             del state.pool[program]
         best = _choose(state, f)
@@ -402,7 +405,8 @@ GRADIENT_BUDGET = 60
 
 def accurate_form(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *,
                   budget: int = GRADIENT_BUDGET, seed: int = 0, effort: Effort = LIGHT,
-                  accuracy: Accuracy, start: Sequence[Tensor] = ()) -> Tensor:
+                  accuracy: Accuracy, start: Sequence[Tensor] = (), approximations: bool = True
+                  ) -> Tensor:
     """The program `search` finds for `t` (with `start`), or `t` itself when the search cannot
     measure it (a tensor, an op without an exact form, past `MAX_NODES`) or finds nothing
     better; `ranges` may name variables `t` lacks (a partial that lost one).
@@ -419,4 +423,4 @@ def accurate_form(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = 
     kept = [program for program in start if _measurable(program)
             and len(toposort(program)) <= MAX_NODES]
     return search(t, own, budget=budget, seed=seed, effort=effort, accuracy=accuracy,
-                  start=kept).program
+                  start=kept, approximations=approximations).program
