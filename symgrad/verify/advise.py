@@ -45,6 +45,9 @@ LOCAL_THRESHOLD = 12.0
 bits to the rounding of its argument alone: that is conditioning, not a fixable formula)."""
 SEARCH_BUDGET = 60
 """Candidates the accuracy search measures for a formula the stable table leaves inexact."""
+ADVISE_EFFORT = FULL._replace(points=64, rounds=2, series_nodes=1, sympy_seconds=1.0)
+"""How hard advise searches (at most 64 points, fewer when advise samples fewer): less than
+`sg.stabilize`, as advise runs often."""
 SEARCHED_LIMIT = 160
 """Characters of the searched form shown in the table (regimes are long)."""
 
@@ -328,8 +331,8 @@ def _searched(t: Tensor, stable: Tensor, measured: Measurements,
     if mean_and_worst(computed, exact)[1] <= LOCAL_THRESHOLD:
         return None
     try:
-        found = search(t, ranges, budget=budget, seed=seed,
-                       effort=FULL._replace(points=count), accuracy=PRECISE, start=[stable])
+        found = search(t, ranges, budget=budget, seed=seed, effort=ADVISE_EFFORT._replace(
+            points=min(count, ADVISE_EFFORT.points)), accuracy=PRECISE, start=[stable])
     except LookupError:  # an op with no exact form: nothing to measure candidates by
         return None
     return found if found.after[0] < found.before[0] and found.program is not stable else None

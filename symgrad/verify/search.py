@@ -49,22 +49,24 @@ class Effort(NamedTuple):
     """How hard the search tries: points sampled, rounds of localize-rewrite-keep, the worst
     nodes of a round that sympy rewrites and expands in series (the whole formula always), the
     series orders (sympy's `n`: terms below x**n), whether series at infinity are tried besides
-    those at 0, the largest node sympy is asked about and how long one call to it may take."""
+    those at 0, whether sympy's rational forms are, the largest node sympy is asked about and
+    how long one call to it may take."""
 
     points: int
     rounds: int
     series_nodes: int
     orders: tuple[int, ...]
     at_infinity: bool
+    rational_forms: bool
     sympy_nodes: int
     sympy_seconds: float
 
 
 FULL = Effort(points=256, rounds=3, series_nodes=2, orders=(3, 5), at_infinity=True,
-              sympy_nodes=MAX_NODES, sympy_seconds=4.0)
+              rational_forms=True, sympy_nodes=MAX_NODES, sympy_seconds=4.0)
 """The effort of `sg.stabilize(f, ranges=...)` and of `gradient(..., ranges=...)`."""
-LIGHT = Effort(points=48, rounds=2, series_nodes=0, orders=(5,), at_infinity=False,
-               sympy_nodes=24, sympy_seconds=0.5)
+LIGHT = Effort(points=24, rounds=1, series_nodes=0, orders=(5,), at_infinity=False,
+               rational_forms=False, sympy_nodes=24, sympy_seconds=0.5)
 """The effort of `gradient(f, x, stable=True)` without ranges or budget, which runs often."""
 
 
@@ -283,7 +285,8 @@ class _Search:
         if expression is None:
             return []
         seconds = self.effort.sympy_seconds
-        answers = [_sympy(_rational_forms, expression, seconds=seconds)]
+        answers = [_sympy(_rational_forms, expression, seconds=seconds)
+                   if self.effort.rational_forms else None]
         for variable in free_variables(node):
             name = name_of(variable)
             low, high = self.ranges.get(name, (-math.inf, math.inf))
