@@ -499,23 +499,36 @@ def _stabilize_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print the stable partial by VAR (repeatable)")
 
 
-@command("stabilize", "rewrite an expression in forms that keep their accuracy, and measure it",
+@command("stabilize", "rewrite an expression in forms that keep their accuracy, and measure it "
+         "(with --range: search for the most accurate form over the ranges)",
          _stabilize_arguments,
          examples='  symgrad stabilize "log(1 + exp(x))" --range x=-1000:1000\n'
                   '  symgrad stabilize "log(exp(a) + exp(b))" --wrt a')
 def run_stabilize(args: argparse.Namespace) -> int:
     f = parse_expression(args.expression)
-    stable = stabilize(f)
-    before, after = advised(f, args), advised(stable, args)
+    ranges = parse_ranges(args.ranges)
     print(f"f      = {f}")
-    print(f"stable = {stable}")
-    for label, advice in (("before", before), ("after", after)):
-        value = advice.findings[0]  # the whole formula's row
-        print(f"{label}: {value.mean_bits:.1f} bits of error on average, {value.worst_bits:.1f} "
-              f"at worst ({advice.points} points)")
+    if ranges:  # the accuracy search over the ranges given
+        try:
+            found = stabilize(f, ranges=ranges, count=args.count)
+        except (ValueError, LookupError) as error:  # a range naming no variable, no exact op
+            raise UsageError(str(error)) from error
+        print(f"stable = {found.program}")
+        for label, (mean, worst) in (("before", found.before), ("after", found.after)):
+            print(f"{label}: {mean:.1f} bits of error on average, {worst:.1f} at worst "
+                  f"({found.points} points)")
+        print(f"by: {'; '.join(found.steps) or 'no rewrite'}")
+    else:
+        stable = stabilize(f)
+        print(f"stable = {stable}")
+        for label, advice in (("before", advised(f, args)), ("after", advised(stable, args))):
+            value = advice.findings[0]  # the whole formula's row
+            print(f"{label}: {value.mean_bits:.1f} bits of error on average, "
+                  f"{value.worst_bits:.1f} at worst ({advice.points} points)")
     if args.wrt:
         wrt = parse_wrt(args.wrt, f)
-        for w, partial in zip(wrt, gradient(f, wrt, stable=True), strict=True):
+        partials = gradient(f, wrt, stable=True, ranges=ranges or None)
+        for w, partial in zip(wrt, partials, strict=True):
             print(f"df/d{w.name} = {simplify(partial)}")
     return EXIT_OK
 

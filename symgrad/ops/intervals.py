@@ -171,7 +171,13 @@ def exp(a: Any) -> Any:
     size = max(_magnitude(low), _magnitude(high))
     if size < 16 or libmp.mpf_sub(high, low, 53) != libmp.fzero and \
             _magnitude(libmp.mpf_sub(high, low, 53)) > size - 32:  # small, or too wide
-        return iv.exp(a)
+        if low == high == libmp.fzero:
+            return iv.mpf(1)
+        # mpmath's iv.exp can return a point for a tiny argument (exp(2.4e-41) at 256 bits:
+        # [1 + x, 1 + x], though exp(x) is no number of 256 bits), which would make
+        # exp(x) + exp(-x) - 2 exactly 0; two units in the last place of slack each way
+        slack = iv.mpf(2) ** (2 - iv.prec)
+        return iv.exp(a) * (1 + slack * iv.mpf([-1, 1]))
     precision = iv.prec
     with mp.workprec(precision + size + 32):
         k = int(mp.nint(mp.mpf(a.mid._mpi_[0]) / mp.ln2))

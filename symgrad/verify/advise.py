@@ -10,7 +10,6 @@ off (Herbie's local error), so an overflow is reported where it does harm, not u
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -19,7 +18,7 @@ import numpy as np
 from symgrad.autodiff.diff import gradient
 from symgrad.backends.accuracy import PRECISE
 from symgrad.backends.evaluate import evaluate
-from symgrad.backends.precise import bits_of_error, precise
+from symgrad.backends.precise import bits_of_error
 from symgrad.ir.graph import (
     Tensor,
     as_tensor,
@@ -31,15 +30,26 @@ from symgrad.ir.graph import (
     var,
 )
 from symgrad.rewrite.stabilize import first_rule, stable_forms
+from symgrad.verify.sampling import (
+    DEFAULT_COUNT,
+    Measurements,
+    local_values,
+    mean_and_worst,
+    measure,
+    sample_points,
+)
+from symgrad.verify.search import FULL, SearchResult, search
 
-DEFAULT_COUNT = 256
-"""Sampled points (besides the probes at 0 and the extremes)."""
 LOCAL_THRESHOLD = 12.0
 """Bits of local error from which a subexpression is blamed (exp(x) near x = 700 loses 10
 bits to the rounding of its argument alone: that is conditioning, not a fixable formula)."""
-PROBES = (0.0, 1e-300, -1e-300, 1e-8, -1e-8, 1.0, -1.0, 40.0, -40.0, 800.0, -800.0, 1e3, -1e3,
-          1e200, -1e200)
-"""Values every variable is also tried at: the places formulas classically break."""
+SEARCH_BUDGET = 60
+"""Candidates the accuracy search measures for a formula the stable table leaves inexact."""
+ADVISE_EFFORT = FULL._replace(points=64, rounds=2, series_nodes=1, sympy_seconds=1.0)
+"""How hard advise searches (at most 64 points, fewer when advise samples fewer): less than
+`sg.stabilize`, as advise runs often."""
+SEARCHED_LIMIT = 160
+"""Characters of the searched form shown in the table (regimes are long)."""
 
 
 class Finding(NamedTuple):
@@ -64,16 +74,23 @@ class Advice:
     Jupyter shows an HTML table."""
 
     def __init__(self, findings: list[Finding], points: int, stable: Tensor,
-                 out_of_reach: int = 0):
+                 out_of_reach: int = 0, search: SearchResult | None = None):
         self.findings = findings
         self.points = points
         self.stable = stable  # stabilize(t)
         self.out_of_reach = out_of_reach  # points where f's exact value could not be bounded
+        self.search = search  # what the accuracy search found, when the table left f inexact
 
     def _footer(self) -> str:
         unreached = (f", {self.out_of_reach} of them where the exact value is out of reach "
                      f"(not counted)" if self.out_of_reach else "")
-        return f"{self.points} points{unreached}; bits of error of 64"
+        found = ""
+        if self.search is not None:
+            (mean, worst), (after_mean, after_worst) = self.search.before, self.search.after
+            found = (f"; the search's form ({'; '.join(self.search.steps)}) takes f from "
+                     f"{mean:.1f} / {worst:.1f} to {after_mean:.1f} / {after_worst:.1f} bits "
+                     f"(mean / worst): {self.search.program}")
+        return f"{self.points} points{unreached}; bits of error of 64{found}"
 
     @property
     def problems(self) -> list[Finding]:
@@ -110,113 +127,6 @@ class Advice:
 
     def __repr__(self) -> str:
         return f"<Advice: {len(self.problems)} problem(s) over {self._footer().split(';')[0]}>"
-
-
-# --- sampling ----------------------------------------------------------------------------
-
-
-def _ordinals(values: np.ndarray) -> np.ndarray:
-    """Each double's place on the float line: consecutive doubles are consecutive integers
-    (-0.0 and 0.0 both 0)."""
-    bits = np.asarray(values, dtype=np.float64).view(np.int64)
-    return np.where(bits >= 0, bits, -(bits & np.int64(0x7FFFFFFFFFFFFFFF)))
-
-
-def _from_ordinals(ordinals: np.ndarray) -> np.ndarray:
-    magnitudes = np.abs(ordinals).astype(np.int64).view(np.float64)
-    return np.where(ordinals >= 0, magnitudes, -magnitudes)
-
-
-def _sample(low: float, high: float, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Half the points spread over the doubles of [low, high] as Herbie samples, uniform on
-    the float line (so every binade is sampled: the values near 0 where cancellation hides,
-    and the large ones), half over the values (log-uniform within one sign when the range
-    spans decades, else uniform)."""
-    ends = _ordinals(np.array([low, high]))
-    spread = _from_ordinals(rng.integers(ends[0], ends[1], count // 2, endpoint=True))
-    return np.concatenate([spread, _by_value(low, high, count - count // 2, rng)])
-
-
-def _by_value(low: float, high: float, count: int, rng: np.random.Generator) -> np.ndarray:
-    if low > 0 and high / low > 1e3:
-        return np.exp(rng.uniform(math.log(low), math.log(high), count))
-    if high < 0 and low / high > 1e3:
-        return -np.exp(rng.uniform(math.log(-high), math.log(-low), count))
-    if math.isinf(high - low):  # (-1e308, 1e308): numpy's uniform overflows on the width
-        return 2.0 * rng.uniform(low / 2, high / 2, count)
-    return rng.uniform(low, high, count)
-
-
-def sample_points(names: Sequence[str], ranges: Mapping[str, tuple[float, float]] | None,
-                  count: int = DEFAULT_COUNT, seed: int = 0) -> dict[str, np.ndarray]:
-    """Points to measure at, one array per variable: for a variable without a range, a
-    magnitude log-uniform in [1e-300, 1e300] with a random sign (most doubles lie there), plus
-    the `PROBES` (0, tiny, 40, 800, 1e3, huge), mixed at random, and the origin; with a range
-    (low, high), samples inside it and its ends.
-
-    >>> points = sample_points(["x"], {"x": (1.0, 2.0)}, count=4)
-    >>> bool(np.all((points["x"] >= 1.0) & (points["x"] <= 2.0)))
-    True
-    """
-    ranges = dict(ranges or {})
-    unknown = sorted(set(ranges) - set(names))
-    if unknown:
-        raise ValueError(f"ranges name variables the expression does not have: {unknown}")
-    rng = np.random.default_rng(seed)
-    probes = max(count // 4, 8)
-    columns = {}
-    for name in names:
-        if name in ranges:
-            low, high = (float(v) for v in ranges[name])
-            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-                raise ValueError(f"the range of {name} must be finite numbers low <= high, "
-                                 f"got {ranges[name]!r}")
-            ends = rng.choice([low, high, min(max(0.0, low), high)], probes)
-            drawn = _sample(low, high, count, rng)
-            columns[name] = np.concatenate([[low], drawn, ends])
-        else:
-            magnitudes = 10.0 ** rng.uniform(-300, 300, count)
-            signs = rng.choice([-1.0, 1.0], count)
-            columns[name] = np.concatenate([[0.0], signs * magnitudes,
-                                            rng.choice(PROBES, probes)])
-    return columns
-
-
-# --- measuring ---------------------------------------------------------------------------
-
-
-class _Measurements(NamedTuple):
-    points: dict[str, np.ndarray]
-    computed: dict[Tensor, np.ndarray]
-    exact: dict[Tensor, np.ndarray]
-    out_of_reach: dict[Tensor, np.ndarray]  # where the exact value could not be bounded
-
-
-def _measure(roots: list[Tensor], names: list[str], points: dict[str, np.ndarray]
-             ) -> _Measurements:
-    order = toposort(roots)
-    size = len(next(iter(points.values()))) if points else 1
-    with np.errstate(all="ignore"):
-        computed_list = evaluate(order, points)
-    computed = {node: np.broadcast_to(np.asarray(value, dtype=np.float64), (size,))
-                for node, value in zip(order, computed_list)}
-    table = np.empty((len(order), size))
-    unreached = np.zeros((len(order), size), dtype=bool)
-    for column in range(size):
-        point = {name: float(points[name][column]) for name in names}
-        table[:, column], unreached[:, column] = precise(order, point)
-    exact = {node: table[row] for row, node in enumerate(order)}
-    out_of_reach = {node: unreached[row] for row, node in enumerate(order)}
-    return _Measurements(points, computed, exact, out_of_reach)
-
-
-def _local(node: Tensor, measured: _Measurements) -> np.ndarray:
-    """node's op applied in float64 to its exactly rounded operands."""
-    a, b, op = children_of(node)
-    operands = [measured.exact[a]] if b is None else [measured.exact[a], measured.exact[b]]
-    with np.errstate(all="ignore"):
-        return np.broadcast_to(np.asarray(op.numpy(*operands), dtype=np.float64),
-                               measured.exact[node].shape)
 
 
 def _kind(computed: np.ndarray, exact: np.ndarray, operand_size: np.ndarray) -> np.ndarray:
@@ -257,14 +167,6 @@ def _by_kind(kinds: np.ndarray, mask: np.ndarray, points: dict[str, np.ndarray]
         share = 100.0 * counts[index] / mask.size
         result.append((f"{kind} ({share:.3g}% of points)", _where(points, where)))
     return result
-
-
-def _bits(computed: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
-    defined = ~np.isnan(exact)
-    if not defined.any():
-        return math.nan, math.nan
-    bits = bits_of_error(computed[defined], exact[defined])
-    return float(bits.mean()), float(bits.max())
 
 
 _ELIDED = "elided_by_advise"
@@ -313,7 +215,7 @@ def _users(order: list[Tensor]) -> dict[Tensor, list[Tensor]]:
     return users
 
 
-def _subexpression_findings(t: Tensor, measured: _Measurements,
+def _subexpression_findings(t: Tensor, measured: Measurements,
                             stable_of: dict[Tensor, Tensor]) -> list[Finding]:
     order = toposort(t)
     users = _users(order)
@@ -322,7 +224,7 @@ def _subexpression_findings(t: Tensor, measured: _Measurements,
         if node.children is None:
             continue
         computed, exact = measured.computed[node], measured.exact[node]
-        local = _local(node, measured)
+        local = local_values(node, measured)
         bad = (bits_of_error(local, exact) > LOCAL_THRESHOLD) & ~np.isnan(exact)
         if not bad.any():
             continue
@@ -331,7 +233,7 @@ def _subexpression_findings(t: Tensor, measured: _Measurements,
         if b is not None:
             operand_size = np.maximum(operand_size, np.abs(measured.exact[b]))
         kinds = _kind(local, exact, operand_size)
-        bits = _bits(computed, exact)
+        bits = mean_and_worst(computed, exact)
         stable = stable_of[node]
         stable_form = "" if stable is node else _short(stable)
         rule = _stable_rule(node, users)
@@ -341,7 +243,7 @@ def _subexpression_findings(t: Tensor, measured: _Measurements,
 
 
 def _gradient_findings(name: str, partial: Tensor, stable_partial: Tensor, f: Tensor,
-                       measured: _Measurements) -> list[Finding]:
+                       measured: Measurements) -> list[Finding]:
     computed, exact = measured.computed[partial], measured.exact[partial]
     # NaN or inf where the exact gradient is finite, or where it is undefined but f is finite
     # (at the origin the norm's gradient is undefined, and hypot's convention 0 is the useful
@@ -355,18 +257,23 @@ def _gradient_findings(name: str, partial: Tensor, stable_partial: Tensor, f: Te
                      np.where(np.isinf(computed), "infinite gradient", "inaccurate"))
     problems = _by_kind(kinds, broken | inaccurate, measured.points) or [("", "")]
     stable_form = "" if stable_partial is partial else _short(stable_partial)
-    bits = _bits(computed, exact)
+    bits = mean_and_worst(computed, exact)
     return [Finding(f"d/d{name}", *bits, problem, where, stable_form)
             for problem, where in problems]
 
 
 def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
-           count: int = DEFAULT_COUNT, seed: int = 0) -> Advice:
+           count: int = DEFAULT_COUNT, seed: int = 0, budget: int = SEARCH_BUDGET) -> Advice:
     """Where `t` and its gradient lose accuracy in float64: for the whole formula, each
     subexpression that is off by itself (overflow, NaN, cancellation, underflow) and each
     partial derivative, the bits of error (mean and worst over the sample, against mpmath), the
     inputs where it happens and the stable form. `ranges` maps variable names to (low, high);
     by default inputs are sampled log-uniformly over the doubles, plus 0, 800 and 1e3.
+
+    Where the stable table leaves the formula more than `LOCAL_THRESHOLD` bits off, the
+    accuracy search (`budget` candidates over the same sample) looks for a form that fixes it;
+    what it finds (with `where` on the input ranges where forms differ) is the whole formula's
+    stable form, with its steps as the rule, and `Advice.search`.
 
     >>> import symgrad as sg
     >>> x = sg.var("x")
@@ -388,12 +295,44 @@ def advise(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None,
     stable = stable_of[t]
     stable_gradient = gradient(stable, variables) if variables else []
     stable_of_partial = stable_forms(stable_gradient, PRECISE)
-    measured = _measure([t, *partials], names, points)
-    findings = [Finding("f = " + _short(t), *_bits(measured.computed[t], measured.exact[t]),
-                        "", "", "" if stable is t else _short(stable))]
+    measured = measure([t, *partials], names, points)
+    value_bits = mean_and_worst(measured.computed[t], measured.exact[t])
+    found = _searched(t, stable, measured, ranges, count, seed, budget)
+    if found is None:
+        findings = [Finding("f = " + _short(t), *value_bits, "", "",
+                            "" if stable is t else _short(stable))]
+    else:
+        findings = [Finding("f = " + _short(t), *value_bits, "", "",
+                            _clipped(str(found.program), SEARCHED_LIMIT),
+                            "search: " + "; ".join(found.steps))]
     findings += _subexpression_findings(t, measured, stable_of)
     for name, partial, stable_partial in zip(names, partials, stable_gradient):
         findings += _gradient_findings(name, partial, stable_of_partial[stable_partial], t,
                                        measured)
     unreached = int(np.count_nonzero(measured.out_of_reach[t]))
-    return Advice(findings, len(points[names[0]]) if names else 1, stable, unreached)
+    return Advice(findings, len(points[names[0]]) if names else 1, stable, unreached, found)
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _searched(t: Tensor, stable: Tensor, measured: Measurements,
+              ranges: Mapping[str, tuple[float, float]] | None, count: int, seed: int,
+              budget: int) -> SearchResult | None:
+    """The accuracy search's result for `t` when the stable table leaves `t` more than
+    `LOCAL_THRESHOLD` bits off at worst on the sample and the search does better; else None."""
+    exact = measured.exact[t]
+    if budget <= 0 or not measured.points or not np.any(~np.isnan(exact)):
+        return None
+    with np.errstate(all="ignore"):
+        value = evaluate(stable, measured.points)
+    computed = np.broadcast_to(np.asarray(value, dtype=np.float64), exact.shape)
+    if mean_and_worst(computed, exact)[1] <= LOCAL_THRESHOLD:
+        return None
+    try:
+        found = search(t, ranges, budget=budget, seed=seed, effort=ADVISE_EFFORT._replace(
+            points=min(count, ADVISE_EFFORT.points)), accuracy=PRECISE, start=[stable])
+    except LookupError:  # an op with no exact form: nothing to measure candidates by
+        return None
+    return found if found.after[0] < found.before[0] and found.program is not stable else None
