@@ -66,6 +66,7 @@ from symgrad.rewrite.simplify import Rewrite, simplify
 from symgrad.verify.advise import Advice, Finding, advise
 from symgrad.verify.checking import check
 from symgrad.verify.compare import Comparison, compare
+from symgrad.verify.search import SearchResult
 from symgrad.verify.verdict import CheckResult, CheckResults
 
 try:
@@ -93,6 +94,7 @@ __all__ = [
     "PolygammaOrderError",
     "RebindWarning",
     "Rewrite",
+    "SearchResult",
     "ShapeError",
     "Step",
     "Tensor",
