@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, const, rebuild
+from symgrad.ir.op import Op
 from symgrad.ops.scalar import (
     acosh,
     add,
@@ -186,16 +187,24 @@ def common_denominator(node: Tensor, algebra: Algebra) -> Tensor | None:
     return algebra.difference(a * d, c * b) / (b * d)
 
 
-def cube_roots(node: Tensor, algebra: Algebra) -> Tensor | None:
-    """cbrt(a) - cbrt(b) -> (a - b)/(cbrt(a)**2 + cbrt(a)*cbrt(b) + cbrt(b)**2), from
-    a - b = (cbrt(a) - cbrt(b))*(cbrt(a)**2 + cbrt(a)*cbrt(b) + cbrt(b)**2)."""
+def _difference_of_calls(node: Tensor, op: Op) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """(f(a), f(b), a, b) where `node` is f(a) - f(b) for the op f, else None."""
     pair = _difference_of(node)
     if pair is None:
         return None
-    a, b = _operand(pair[0], cbrt), _operand(pair[1], cbrt)
+    a, b = _operand(pair[0], op), _operand(pair[1], op)
     if a is None or b is None:
         return None
-    p, q = pair
+    return pair[0], pair[1], a, b
+
+
+def cube_roots(node: Tensor, algebra: Algebra) -> Tensor | None:
+    """cbrt(a) - cbrt(b) -> (a - b)/(cbrt(a)**2 + cbrt(a)*cbrt(b) + cbrt(b)**2), from
+    a - b = (cbrt(a) - cbrt(b))*(cbrt(a)**2 + cbrt(a)*cbrt(b) + cbrt(b)**2)."""
+    found = _difference_of_calls(node, cbrt)
+    if found is None:
+        return None
+    p, q, a, b = found
     return algebra.difference(a, b) / (p * p + p * q + q * q)
 
 
@@ -230,12 +239,10 @@ def arctangents(node: Tensor, algebra: Algebra) -> Tensor | None:
     """atan(a) - atan(b) -> atan2(a - b, 1 + a*b): the angle of (1 + i*a)*(1 - i*b), whose
     argument is atan(a) - atan(b) on all of the reals (the difference lies in (-pi, pi)), so
     no branch needs a guard, where atan((a - b)/(1 + a*b)) would be off by pi for a*b < -1."""
-    pair = _difference_of(node)
-    if pair is None:
+    found = _difference_of_calls(node, atan)
+    if found is None:
         return None
-    a, b = _operand(pair[0], atan), _operand(pair[1], atan)
-    if a is None or b is None:
-        return None
+    _, _, a, b = found
     return atan2(algebra.difference(a, b), 1 + a * b)
 
 
@@ -269,13 +276,10 @@ def logarithms(node: Tensor, algebra: Algebra) -> Tensor | None:
             return None
         a, b = _fraction(quotient)
     else:
-        pair = _difference_of(node)
-        if pair is None:
+        found = _difference_of_calls(node, log)
+        if found is None:
             return None
-        first, second = _operand(pair[0], log), _operand(pair[1], log)
-        if first is None or second is None:
-            return None
-        a, b = first, second
+        _, _, a, b = found
     return log1p(algebra.difference(a, b) / b)
 
 
