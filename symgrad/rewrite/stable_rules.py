@@ -219,8 +219,9 @@ def softmax(node: Tensor) -> Rewritten | None:
 def hypot(x: Any, y: Any) -> Tensor:
     """sqrt(x**2 + y**2) without overflow, as m*sqrt(1 + (n/m)**2) with m = max(|x|, |y|) and
     n = min(|x|, |y|), and 0 at the origin, where its gradient is 0 too (`where` masks the
-    0/0 of the untaken branch). Not an op of its own: a new op reshuffles the random
-    expressions of the table-driven tests, and hits a slow sympy path of comparisons.
+    0/0 of the untaken branch). The library's `hypot` op (`ops/special.py`, numpy's) has the
+    partial a/hypot(a, b), NaN at the origin; this form's partial divides by the max twice and
+    overflows at the smallest subnormals (5e-324) instead.
 
     >>> from symgrad.ir.graph import var
     >>> from symgrad.backends.evaluate import evaluate
