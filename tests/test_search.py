@@ -221,3 +221,11 @@ def test_searched_forms_equal_the_benchmark_at_random_points(benchmark):
                         str(searched), point, typed, found)
 
     same_function()
+
+
+def test_a_partial_that_lost_its_variable_is_measured_with_the_programs_that_kept_it():
+    # log(exp(x)) - x: the stable form x - x has partial 0, the plain partial still holds x;
+    # both are measured on one sample, over x too (it raised UnboundVariableError before)
+    x = sg.var("x")
+    partial = sg.gradient(sg.log(sg.exp(x)) - x, x, stable=True)
+    assert sg.evaluate(partial, {"x": 0.5}) == 0.0

@@ -192,8 +192,11 @@ def _measurable(t: Tensor) -> bool:
 
 
 def _sample(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None, count: int,
-            seed: int) -> _Sample:
-    names = [name_of(v) for v in free_variables(t)]
+            seed: int, also: Sequence[Tensor] = ()) -> _Sample:
+    """Points over the variables of `t` and of the programs `also` measured with it (an equal
+    program may keep a variable `t` lost: x*0 is 0, its stable form's partial holds x), with
+    `t`'s exact value at each."""
+    names = [name_of(v) for v in free_variables([t, *also])]
     columns = sample_points(names, ranges, count, seed)
     size = len(next(iter(columns.values()))) if columns else 1
     order = toposort(t)
@@ -377,7 +380,7 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
     if not _measurable(f):
         raise NoPreciseFormError("the search measures scalar formulas whose ops all have an "
                                  "exact (interval) form")
-    sample = _sample(f, ranges, effort.points, seed)
+    sample = _sample(f, ranges, effort.points, seed, start)
     state = _Search(sample, budget + 1 + len(start), accuracy, effort, ranges)
     state.consider(f, [])
     for program in start:
@@ -393,7 +396,7 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
             state.round(best)
     best = _choose(state, f)
     if best in state.approximate and (not approximations or not _holds(
-            state, best, _sample(f, ranges, effort.points, seed + 1))):
+            state, best, _sample(f, ranges, effort.points, seed + 1, start))):
         for program in state.approximate:  # series only where they are checked to win
             del state.pool[program]
         best = _choose(state, f)
