@@ -259,9 +259,12 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     with gc_paused():
         best = roots
         count = count_ops(roots)
-        for _ in range(MAX_ROUNDS if count <= ROUNDS_UP_TO else 1):
+        starts = MAX_ROUNDS if count <= ROUNDS_UP_TO else 1
+        for start_number in range(1, starts + 1):
             start, start_count = best, count
             best = _one_start(start, keys, log)
+            if start_number == starts:
+                break  # the last start: no need to count what it made
             count = count_ops(best)
             if count >= start_count:
                 break
