@@ -58,6 +58,13 @@ FAMILIES = [
     ("exp(x) - 2 + exp(-x)", {"x": (-1.0, 1.0)}, "exp(a) + exp(-a) - 2 -> 4*sinh(a/2)**2"),
     ("exp(x)/expm1(x)", {"x": (-700.0, 800.0)}, "exp(x)/expm1(x) -> -1/expm1(-x)"),
     ("sqrt(exp(x))", {"x": (300.0, 1400.0)}, "sqrt(exp(x)) -> exp(x/2)"),
+    # (a - b)/b = 1/x overflows below 5.6e-309; the logarithms of a and b do not
+    ("(x + 1)**1e-10 - x**1e-10", {"x": (1e-320, 1e-300)},
+     "a**p - b**p -> b**p*expm1(p*(log(a) - log(b)))"),
+    ("x/hypot(x, y)", {"x": (5e-324, 1e-321), "y": (5e-324, 1e-321)},
+     "x/hypot(x, y) -> (x/m)/hypot(x/m, y/m)"),
+    ("y/hypot(x, y)", {"x": (-1e-321, -5e-324), "y": (5e-324, 1e-321)},
+     "y/hypot(x, y) -> (y/m)/hypot(x/m, y/m)"),
 ]
 
 
@@ -94,11 +101,38 @@ def test_exact_values_of_tiny_exponentials_are_not_a_point():
 
 
 def test_search_finds_a_series_in_a_regime():
+    # a long series (seven terms) holds out to |x| = 0.27, where (tan(x) - x)/(x*tan(x))
+    # loses fewer than 5 bits; two terms hold to 0.005 only, where it loses 14
     found = search(sg.parse("1/x - 1/tan(x)"), {"x": (-1.0, 1.0)}, budget=40,
                    accuracy=PRECISE)
-    assert "where" in str(found.program) and "series" in " ".join(found.steps) or \
-        found.steps == ["regimes"]
-    assert found.before[1] > 40 and found.after[0] < 2 and found.after[1] < 16
+    assert found.steps == ["regimes"] and "x**13" in str(found.program)
+    assert found.before[1] > 40 and found.after[0] < 1 and found.after[1] <= 5
+
+
+def test_a_shared_factor_comes_out_so_that_a_difference_of_powers_shows():
+    # the partial of (x + 1)**(1/n) - x**(1/n) by x is (1/n)*(x + 1)**p - (1/n)*x**p with
+    # p = 1/n - 1: at n = 1 + 2**-52 it is 0.0 at x = 1e8 (exact -2.2e-24)
+    partial = sg.gradient(sg.parse("(x + 1)**(1/n) - x**(1/n)"), sg.var("x"))
+    found = search(partial, {"x": (0.0, 1e8), "n": (1.0, 10.0)}, budget=30, accuracy=PRECISE)
+    assert "expm1" in str(found.program)
+    n_near_1 = 1 + 2**-52
+    for at, exact in ((1e8, -2.2204460381480728e-24), (5e-324, -1.652989016601586e-13),
+                      (3.0, -6.387825212156989e-17)):
+        with np.errstate(all="ignore"):
+            value = float(sg.evaluate(found.program, {"x": at, "n": n_near_1}))
+        assert value == pytest.approx(exact, rel=1e-14)
+
+
+def test_the_stable_gradient_of_a_norm_holds_at_subnormals():
+    x, y = sg.var("x"), sg.var("y")
+    wide = {"x": (-1e300, 1e300), "y": (-1e300, 1e300)}
+    partials = sg.gradient(sg.sqrt(x * x + y * y), [x, y], stable=True, ranges=wide)
+    with np.errstate(all="ignore"):  # where evaluates the untaken 0/0 at the origin
+        assert sg.evaluate(partials, {"x": 5e-324, "y": 5e-324}) == [
+            pytest.approx(math.sqrt(0.5), rel=1e-15)] * 2
+        assert sg.evaluate(partials, {"x": 0.0, "y": 0.0}) == [0.0, 0.0]
+        assert sg.evaluate(partials, {"x": 3e300, "y": -4e300}) == [
+            pytest.approx(0.6, rel=1e-15), pytest.approx(-0.8, rel=1e-15)]
 
 
 def test_regimes_split_one_input_where_different_forms_win():

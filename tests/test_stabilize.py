@@ -146,11 +146,19 @@ def test_advise_flags_the_original_there(name, formula, points):
 
 def test_the_gradient_of_a_norm_is_zero_at_the_origin():
     stable = sg.stabilize(sg.sqrt(x**2 + y**2))
-    assert "max(abs(x), abs(y))" in str(stable)
+    assert str(stable) == "hypot(x, y)"
     with np.errstate(all="ignore"):
         assert sg.evaluate(sg.gradient(stable, [x, y]), {"x": 0.0, "y": 0.0}) == [0.0, 0.0]
         textbook = sg.evaluate(sg.gradient(sg.sqrt(x**2 + y**2), [x, y]), {"x": 0.0, "y": 0.0})
     assert all(math.isnan(v) for v in textbook)
+
+
+def test_hypot_has_slope_0_at_the_origin():
+    partial = sg.hypot(x, y).grad(x)
+    assert str(partial) == "where(hypot(x, y) > 0, x/hypot(x, y), 0)"
+    with np.errstate(all="ignore"):
+        assert sg.evaluate(partial, {"x": 0.0, "y": 0.0}) == 0.0
+    assert sg.evaluate(partial, {"x": -3.0, "y": 4.0}) == -0.6
 
 
 def test_softmax_cross_entropy_becomes_logsumexp_minus_the_logit():

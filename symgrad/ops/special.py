@@ -23,6 +23,7 @@ from symgrad.ops.scalar import (
     _function,
     cos,
     exp,
+    gt,
     log,
     log1p,
     sigmoid,
@@ -192,8 +193,10 @@ logaddexp2 = _function("logaddexp2", "np.logaddexp2(a, b)",
                        lambda a, b, out: (sigmoid((a - b) * log(2)), sigmoid((b - a) * log(2))),
                        commutative=True, doc="log2(2**a + 2**b), without overflow",
                        interval=intervals.logaddexp2)
+# the slope at the origin is 0 (no direction is preferred), not 0/0: a norm's subgradient
 hypot = _function("hypot", "np.hypot(a, b)", lambda a, b: sp.sqrt(a**2 + b**2),
-                  lambda a, b, out: (a / out, b / out),
+                  lambda a, b, out: (where(gt(out, 0), a / out, 0),
+                                     where(gt(out, 0), b / out, 0)),
                   domain=Domain(holds=lambda a, b: a**2 + b**2 > 0.01, text="all reals"),
                   doc="sqrt(a**2 + b**2), without overflow", interval=intervals.hypot)
 # cbrt in sympy by cases, not sign(a)*Abs(a)**(1/3): sympy differentiates Abs of a formula

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, const, rebuild
 from symgrad.ir.op import Op
+from symgrad.ops.scalar import abs as abs_
 from symgrad.ops.scalar import (
     acosh,
     add,
@@ -39,9 +40,10 @@ from symgrad.ops.scalar import (
     tan,
     tanh,
 )
-from symgrad.ops.special import cbrt
+from symgrad.ops.scalar import max as max_
+from symgrad.ops.special import cbrt, hypot
 from symgrad.rewrite.engine import Candidate, RuleSet
-from symgrad.rewrite.rules import Rule, X
+from symgrad.rewrite.rules import Rule, X, Y
 from symgrad.rewrite.simplify import simplify
 
 
@@ -208,9 +210,36 @@ def cube_roots(node: Tensor, algebra: Algebra) -> Tensor | None:
     return algebra.difference(a, b) / (p * p + p * q + q * q)
 
 
-def powers(node: Tensor, algebra: Algebra) -> Tensor | None:
-    """a**p - b**p -> b**p*expm1(p*log1p((a - b)/b)), from (a/b)**p - 1, accurate when a is
-    near b: (x + 1)**(1/n) - x**(1/n), 1/sqrt(x) - 1/sqrt(x + 1) (for a, b > 0)."""
+def common_factor(node: Tensor, algebra: Algebra) -> Tensor | None:
+    """c*a - c*b -> c*(a - b), each factor the two terms share taken out, so that the rows can
+    rewrite what is left: (1/n)*(x + 1)**p - (1/n)*x**p, a partial of (x + 1)**(1/n) -
+    x**(1/n), is a difference of powers."""
+    pair = _difference_of(node)
+    if pair is None:
+        return None
+    left, right = _factors(pair[0]), _factors(pair[1])
+    shared = []
+    for factor in list(left):
+        match = next((index for index, other in enumerate(right) if other is factor), None)
+        if match is not None:
+            shared.append(factor)
+            left.remove(factor)
+            del right[match]
+    if not shared:
+        return None
+    return _product(shared) * (_product(left) - _product(right))
+
+
+def _product(factors: list[Tensor]) -> Tensor:
+    """The product of `factors` (1 for none)."""
+    result = const(1) if not factors else factors[0]
+    for factor in factors[1:]:
+        result = result * factor
+    return result
+
+
+def _difference_of_powers(node: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """(a, b, p, b**p) where `node` is a**p - b**p (1/u**p read as u**-p)."""
     pair = _difference_of(node)
     if pair is None:
         return None
@@ -221,8 +250,27 @@ def powers(node: Tensor, algebra: Algebra) -> Tensor | None:
         second = _reciprocal_power(pair[1])
     if first is None or second is None or first[1] is not second[1]:
         return None
-    (a, p), (b, _) = first, second
-    return pair[1] * expm1(p * log1p(algebra.difference(a, b) / b))
+    return first[0], second[0], first[1], pair[1]
+
+
+def powers(node: Tensor, algebra: Algebra) -> Tensor | None:
+    """a**p - b**p -> b**p*expm1(p*log1p((a - b)/b)), from (a/b)**p - 1, accurate when a is
+    near b: (x + 1)**(1/n) - x**(1/n), 1/sqrt(x) - 1/sqrt(x + 1) (for a, b > 0)."""
+    found = _difference_of_powers(node)
+    if found is None:
+        return None
+    a, b, p, b_power = found
+    return b_power * expm1(p * log1p(algebra.difference(a, b) / b))
+
+
+def powers_by_logarithms(node: Tensor, algebra: Algebra) -> Tensor | None:
+    """a**p - b**p -> b**p*expm1(p*(log(a) - log(b))): the same, where (a - b)/b overflows
+    (b = 5e-324) and the logarithms do not cancel (for a, b > 0)."""
+    found = _difference_of_powers(node)
+    if found is None:
+        return None
+    a, b, p, b_power = found
+    return b_power * expm1(p * (log(a) - log(b)))
 
 
 def _reciprocal_power(t: Tensor) -> tuple[Tensor, Tensor] | None:
@@ -360,6 +408,9 @@ def tanh_by_exponentials(node: Tensor, algebra: Algebra) -> Tensor | None:
     return None
 
 
+_LARGER = (max_, (abs_, X), (abs_, Y))
+_SCALED_HYPOT = (hypot, (div, X, _LARGER), (div, Y, _LARGER))
+
 IDENTITY_ROWS = [
     Rule("log((1 + x)/(1 - x)) -> 2*atanh(x)", (log, (div, (add, X, 1), (sub, 1, X))),
          (mul, 2, (atanh, X))),
@@ -368,6 +419,12 @@ IDENTITY_ROWS = [
     Rule("exp(x)/expm1(x) -> -1/expm1(-x)", (div, (exp, X), (expm1, X)),
          (div, -1, (expm1, (neg, X)))),
     Rule("sqrt(exp(x)) -> exp(x/2)", (sqrt, (exp, X)), (exp, (div, X, 2))),
+    # the slope of hypot: at subnormal x and y, hypot(x, y) rounds to a multiple of 5e-324
+    # (x = y = 5e-324 gives x/hypot(x, y) = 1, not 0.707); scaled by m = max(|x|, |y|), not
+    Rule("x/hypot(x, y) -> (x/m)/hypot(x/m, y/m)", (div, X, (hypot, X, Y)),
+         (div, (div, X, _LARGER), _SCALED_HYPOT)),
+    Rule("y/hypot(x, y) -> (y/m)/hypot(x/m, y/m)", (div, Y, (hypot, X, Y)),
+         (div, (div, Y, _LARGER), _SCALED_HYPOT)),
 ]
 """Rows for formulas the library has a function for, or that overflow where an equal one
 does not (exp(x)/expm1(x) is inf/inf at x = 710)."""
@@ -377,7 +434,9 @@ FUNCTION_ROWS = [
     Rule("a/b - c/d -> (a*d - c*b)/(b*d)", (sub, add), common_denominator),
     Rule("cbrt(a) - cbrt(b) -> (a - b)/(cbrt(a)**2 + cbrt(a)*cbrt(b) + cbrt(b)**2)",
          (sub, add), cube_roots),
+    Rule("c*a - c*b -> c*(a - b)", (sub, add), common_factor),
     Rule("a**p - b**p -> b**p*expm1(p*log1p((a - b)/b))", (sub, add), powers),
+    Rule("a**p - b**p -> b**p*expm1(p*(log(a) - log(b)))", (sub, add), powers_by_logarithms),
     Rule("atan(a) - atan(b) -> atan2(a - b, 1 + a*b)", (sub, add), arctangents),
     Rule("sin/cos/tan(a) - same(b) -> angle-sum form", (sub, add), angle_sums),
     Rule("log(a) - log(b) -> log1p((a - b)/b)", (sub, add, log), logarithms),

@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of, const
+from symgrad.ops import special
 from symgrad.ops import tensor as tensor_ops
-from symgrad.ops.scalar import abs as abs_
 from symgrad.ops.scalar import (
     add,
     cos,
@@ -29,11 +29,9 @@ from symgrad.ops.scalar import (
     div,
     exp,
     expm1,
-    gt,
     log,
     log1p,
     logaddexp,
-    lt,
     mul,
     neg,
     pow,
@@ -44,10 +42,7 @@ from symgrad.ops.scalar import (
     sqrt,
     sub,
     tanh,
-    where,
 )
-from symgrad.ops.scalar import max as max_
-from symgrad.ops.scalar import min as min_
 from symgrad.rewrite.rules import Rule, X, Y
 
 
@@ -216,35 +211,8 @@ def softmax(node: Tensor) -> Rewritten | None:
     return Rewritten(result, exponents)
 
 
-def hypot(x: Any, y: Any) -> Tensor:
-    """sqrt(x**2 + y**2) without overflow, as m*sqrt(1 + (n/m)**2) with m = max(|x|, |y|) and
-    n = min(|x|, |y|), and 0 at the origin, where its gradient is 0 too (`where` masks the
-    0/0 of the untaken branch). The library's `hypot` op (`ops/special.py`, numpy's) has the
-    partial a/hypot(a, b), NaN at the origin; this form's partial divides by the max twice and
-    overflows at the smallest subnormals (5e-324) instead.
-
-    >>> from symgrad.ir.graph import var
-    >>> from symgrad.backends.evaluate import evaluate
-    >>> x, y = var("x"), var("y")
-    >>> float(evaluate(hypot(x, y), {"x": 3.0, "y": 4.0}))
-    5.0
-    >>> import numpy as np
-    >>> with np.errstate(all="ignore"):  # the untaken branch's 0/0
-    ...     float(evaluate(hypot(x, y).grad(x), {"x": 0.0, "y": 0.0}))
-    0.0
-    """
-    m = apply(max_, apply(abs_, x), apply(abs_, y))
-    n = apply(min_, apply(abs_, x), apply(abs_, y))
-    ratio = apply(div, n, m)
-    scaled = apply(mul, m, apply(sqrt, apply(add, 1, apply(pow, ratio, 2))))
-    # an infinite operand makes n/m = inf/inf: the result is m itself
-    finite = where(apply(lt, m, math.inf), scaled, m)
-    return where(apply(gt, m, 0), finite, 0)
-
-
 def _square_base(term: Tensor) -> Tensor | None:
-    """x for a term x**2 or x*x; else None (not a constant c = sqrt(c)**2: hypot's own
-    sqrt(1 + r**2) would match again)."""
+    """x for a term x**2 or x*x; else None (not a constant c = sqrt(c)**2)."""
     children = term.children
     if children is None or children.b is None:
         return None
@@ -256,15 +224,15 @@ def _square_base(term: Tensor) -> Tensor | None:
 
 
 def norm(node: Tensor) -> Rewritten | None:
-    """sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...): no square overflows, and the
-    gradient at the origin is 0 rather than 0/0."""
+    """sqrt(x**2 + y**2 + ...) -> hypot(hypot(x, y), ...): no square overflows or
+    underflows, and the gradient at the origin is 0 rather than 0/0 (`ops/special.py`)."""
     terms = _chain(children_of(node).a, add)
     bases = [base for base in map(_square_base, terms) if base is not None]
     if len(terms) < 2 or len(bases) < len(terms):
         return None
     result = bases[0]
     for base in bases[1:]:
-        result = hypot(result, base)
+        result = apply(special.hypot, result, base)
     return Rewritten(result, bases)
 
 

@@ -32,6 +32,8 @@ DEFAULT_BUDGET = 200
 """Candidates measured at most (each costs one float64 evaluation over the sample)."""
 LOCALIZED = 4
 """Nodes rewritten per round: those with the largest local error."""
+LOCAL_WORST = 20.0
+"""Bits of local error at one point that make a node worth rewriting, whatever its mean."""
 SYMPY_SECONDS = 2.0
 """Time limit of one cancellation by the sympy worker."""
 APPROXIMATION_BITS = 20.0
@@ -43,12 +45,18 @@ MAX_NODES = 80
 """The largest formula searched (its nodes); a larger one is measured but not rewritten."""
 INFINITY_FROM = 100.0
 """Series at infinity are tried for a variable whose range reaches this magnitude."""
+LONG_SERIES_VARIABLES = 2
+"""Long series (the effort's `long_orders`) are tried for formulas of at most this many
+variables: they win where a short one is good near 0 only and the exact form loses bits
+further out (1/x - 1/tan(x) to 0.3 with seven terms; 0.005 with two), and cost sympy
+seconds a formula of three variables rarely repays."""
 
 
 class Effort(NamedTuple):
     """How hard the search tries: points sampled, rounds of localize-rewrite-keep, the worst
     nodes of a round that sympy rewrites and expands in series (the whole formula always), the
-    series orders (sympy's `n`: terms below x**n), whether series at infinity are tried besides
+    series orders (sympy's `n`: terms below x**n), the long ones tried after them (see
+    `LONG_SERIES_VARIABLES`), whether series at infinity are tried besides
     those at 0, whether sympy's rational forms are, the largest node sympy is asked about and
     how long one call to it may take."""
 
@@ -56,17 +64,18 @@ class Effort(NamedTuple):
     rounds: int
     series_nodes: int
     orders: tuple[int, ...]
+    long_orders: tuple[int, ...]
     at_infinity: bool
     rational_forms: bool
     sympy_nodes: int
     sympy_seconds: float
 
 
-FULL = Effort(points=256, rounds=3, series_nodes=2, orders=(3, 5), at_infinity=True,
-              rational_forms=True, sympy_nodes=MAX_NODES, sympy_seconds=4.0)
+FULL = Effort(points=256, rounds=3, series_nodes=2, orders=(3, 5), long_orders=(9, 15),
+              at_infinity=True, rational_forms=True, sympy_nodes=MAX_NODES, sympy_seconds=4.0)
 """The effort of `sg.stabilize(f, ranges=...)` and of `gradient(..., ranges=...)`."""
-LIGHT = Effort(points=24, rounds=1, series_nodes=0, orders=(5,), at_infinity=False,
-               rational_forms=False, sympy_nodes=24, sympy_seconds=0.5)
+LIGHT = Effort(points=24, rounds=1, series_nodes=0, orders=(5,), long_orders=(),
+               at_infinity=False, rational_forms=False, sympy_nodes=24, sympy_seconds=0.5)
 """The effort of `gradient(f, x, stable=True)` without ranges or budget, which runs often."""
 
 
@@ -210,9 +219,11 @@ def _sample(t: Tensor, ranges: Mapping[str, tuple[float, float]] | None, count: 
 
 def _worst_nodes(program: Tensor, sample: _Sample) -> list[Tensor]:
     """The nodes of `program` with the largest mean local error (of more than a bit), worst
-    first: where rounding the op itself loses accuracy, given exact operands."""
+    first, then those losing more than `LOCAL_WORST` bits at some point: where rounding the op
+    itself loses accuracy, given exact operands (on average, or at a few points only: x/hypot(x,
+    y) at subnormals)."""
     measured = measure([program], sample.names, sample.points)
-    scored = []
+    by_mean, by_worst = [], []
     for position, node in enumerate(toposort(program)):
         if node.children is None:
             continue
@@ -222,8 +233,10 @@ def _worst_nodes(program: Tensor, sample: _Sample) -> list[Tensor]:
             continue
         local = bits_of_error(local_values(node, measured)[defined], exact[defined])
         if float(local.mean()) > 1.0:
-            scored.append((-float(local.mean()), position, node))
-    return [node for _, _, node in sorted(scored)[:LOCALIZED]]
+            by_mean.append((-float(local.mean()), position, node))
+        elif float(local.max()) > LOCAL_WORST:
+            by_worst.append((-float(local.max()), position, node))
+    return [node for _, _, node in [*sorted(by_mean), *sorted(by_worst)][:LOCALIZED]]
 
 
 # --- candidates ----------------------------------------------------------------------------
@@ -297,19 +310,25 @@ class _Search:
             for at_infinity in (False, True)[:2 if wide else 1]:
                 answers.append(_sympy(_series, expression, name, at_infinity,
                                       self.effort.orders, seconds=seconds))
+                if self.effort.long_orders and answers[-1] and \
+                        len(expression.free_symbols) <= LONG_SERIES_VARIABLES:
+                    # a call of its own: where it runs out of time, the short ones stay
+                    answers.append(_sympy(_series, expression, name, at_infinity,
+                                          self.effort.long_orders, seconds=seconds))
         converted = [(label, _tensor(form)) for answer in answers for label, form in answer or []]
         self.sympy_cache[node] = [(label, t) for label, t in converted if t is not None]
         return self.sympy_cache[node]
 
-    def round(self, program: Tensor) -> None:
+    def round(self, program: Tensor, by_sympy: bool = True) -> None:
         """Rewrite `program` at its worst nodes by the rows; then, unless that made it
-        accurate, by sympy's forms and series at the worst `series_nodes` of them and of the
-        whole formula; each candidate measured as it is and with the stable table applied."""
+        accurate or not `by_sympy`, by sympy's forms and series at the worst `series_nodes` of
+        them and of the whole formula; each candidate measured as it is and with the stable
+        table applied."""
         worst = _worst_nodes(program, self.sample)
         if not worst:
             return
         self.measure(program, [(node, self.rewrites(node)) for node in worst])
-        if self.pool[self.best()].max(initial=0.0) <= ACCURATE:
+        if not by_sympy or self.pool[self.best()].max(initial=0.0) <= ACCURATE:
             return
         nodes = [*worst[:self.effort.series_nodes], program]
         self.measure(program, [(node, self.sympy_forms(node)) for node in nodes])
@@ -394,6 +413,12 @@ def search(f: Tensor, ranges: Mapping[str, tuple[float, float]] | None = None, *
                 break
             tried.add(best)
             state.round(best)
+        # then the rows (no sympy: cheap) at the worst nodes of the programs the search
+        # started from, with the budget left: a plain partial can be a difference of powers
+        # where the derivative of an accurate f is a sum of terms that cancel
+        for program in dict.fromkeys([f, *start]):
+            if program not in tried and float(state.pool[state.best()].max(initial=0.0)) > ACCURATE:
+                state.round(program, by_sympy=False)
     best = _choose(state, f)
     if best in state.approximate and (not approximations or not _holds(
             state, best, _sample(f, ranges, effort.points, seed + 1, start))):
