@@ -436,14 +436,17 @@ class CanonicalOrder:
         key = self._key(node)
         if key[0] == NUMBER:
             return (NUMBER_TERM, *key[1:])
+        while node.op is div and node not in self.atoms and node.children.b.number is not None:
+            node = node.children.a  # x**3/45 sorts as x**3: a series reads by degree
+            key = self._key(node)
         if node.op is mul and node not in self.atoms:
             factors = self._factors(node)
             if len(factors) >= 2:
                 return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), key[5], key[6], key[7])
             if factors:
                 key = (*self._key(factors[0])[:7], key[7])
-        if key[0] == VARIABLE and key[4] != (0, 0.0):  # x**2 reads as a product: x*y + y**3
-            return (MONOMIAL, 0, "", (0, 0.0), (0, 0.0), *key[5:])
+        if key[0] == VARIABLE and key[4] != (0, 0.0):  # x**2 reads as a product, by degree:
+            return (MONOMIAL, 0, "", (0, 0.0), key[4], *key[5:])  # x*y + y**3 + y**5
         return (TERM_GROUP.get(key[0], NUMBER_TERM), *key[1:])
 
     def _factors(self, product: Display) -> list[Display]:
