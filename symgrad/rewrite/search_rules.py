@@ -28,6 +28,7 @@ from symgrad.ops.scalar import (
     div,
     exp,
     expm1,
+    gt,
     log,
     log1p,
     mul,
@@ -39,6 +40,7 @@ from symgrad.ops.scalar import (
     sub,
     tan,
     tanh,
+    where,
 )
 from symgrad.ops.scalar import max as max_
 from symgrad.ops.special import cbrt, hypot
@@ -260,7 +262,7 @@ def powers(node: Tensor, algebra: Algebra) -> Tensor | None:
     if found is None:
         return None
     a, b, p, b_power = found
-    return b_power * expm1(p * log1p(algebra.difference(a, b) / b))
+    return _where_b_positive(node, b, b_power * expm1(p * log1p(algebra.difference(a, b) / b)))
 
 
 def powers_by_logarithms(node: Tensor, algebra: Algebra) -> Tensor | None:
@@ -270,7 +272,13 @@ def powers_by_logarithms(node: Tensor, algebra: Algebra) -> Tensor | None:
     if found is None:
         return None
     a, b, p, b_power = found
-    return b_power * expm1(p * (log(a) - log(b)))
+    return _where_b_positive(node, b, b_power * expm1(p * (log(a) - log(b))))
+
+
+def _where_b_positive(node: Tensor, b: Tensor, form: Tensor) -> Tensor:
+    """`form` where b > 0, `node` (a**p - b**p) elsewhere: at b = 0 the forms compute 0*inf
+    (b**p*expm1(inf) for p > 0, and p*log(0) for p = 0), where a**p - b**p is a**p or 0."""
+    return form if b.number is not None and b.number > 0 else where(gt(b, 0), form, node)
 
 
 def _reciprocal_power(t: Tensor) -> tuple[Tensor, Tensor] | None:
