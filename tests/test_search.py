@@ -101,8 +101,8 @@ def test_exact_values_of_tiny_exponentials_are_not_a_point():
 
 
 def test_search_finds_a_series_in_a_regime():
-    # a long series (seven terms) holds out to |x| = 0.27, where (tan(x) - x)/(x*tan(x))
-    # loses fewer than 5 bits; two terms hold to 0.005 only, where it loses 14
+    # a long series holds out to |x| = 0.7, where (tan(x) - x)/(x*tan(x)) loses 2 bits; two
+    # terms hold to 0.005 only, where it loses 14
     found = search(sg.parse("1/x - 1/tan(x)"), {"x": (-1.0, 1.0)}, budget=40,
                    accuracy=PRECISE)
     assert found.steps == ["regimes"] and "x**13" in str(found.program)

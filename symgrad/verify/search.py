@@ -48,8 +48,8 @@ INFINITY_FROM = 100.0
 LONG_SERIES_VARIABLES = 2
 """Long series (the effort's `long_orders`) are tried for formulas of at most this many
 variables: they win where a short one is good near 0 only and the exact form loses bits
-further out (1/x - 1/tan(x) to 0.3 with seven terms; 0.005 with two), and cost sympy
-seconds a formula of three variables rarely repays."""
+further out (1/x - 1/tan(x) to |x| = 0.7 with terms up to x**23, 0.005 with two), and cost
+sympy seconds a formula of three variables rarely repays."""
 
 
 class Effort(NamedTuple):
@@ -71,7 +71,7 @@ class Effort(NamedTuple):
     sympy_seconds: float
 
 
-FULL = Effort(points=256, rounds=3, series_nodes=2, orders=(3, 5), long_orders=(9, 15),
+FULL = Effort(points=256, rounds=3, series_nodes=2, orders=(3, 5), long_orders=(9, 15, 25),
               at_infinity=True, rational_forms=True, sympy_nodes=MAX_NODES, sympy_seconds=4.0)
 """The effort of `sg.stabilize(f, ranges=...)` and of `gradient(..., ranges=...)`."""
 LIGHT = Effort(points=24, rounds=1, series_nodes=0, orders=(5,), long_orders=(),
