@@ -198,7 +198,8 @@ hypot = _function("hypot", "np.hypot(a, b)", lambda a, b: sp.sqrt(a**2 + b**2),
                   lambda a, b, out: (where(gt(out, 0), a / out, 0),
                                      where(gt(out, 0), b / out, 0)),
                   domain=Domain(holds=lambda a, b: a**2 + b**2 > 0.01, text="all reals"),
-                  doc="sqrt(a**2 + b**2), without overflow", interval=intervals.hypot)
+                  doc="sqrt(a**2 + b**2), without overflow; slope 0 at the origin",
+                  interval=intervals.hypot)
 # cbrt in sympy by cases, not sign(a)*Abs(a)**(1/3): sympy differentiates Abs of a formula
 # it cannot prove real (gamma(x)) into re() and im() parts it cannot evaluate
 cbrt = _function("cbrt", "np.cbrt(a)",
