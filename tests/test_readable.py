@@ -142,6 +142,11 @@ EXAMPLES = {
         r"2 \operatorname{tr}\left(X\right) X^{\top} + \operatorname{sum}\left(X^{\top} "
         r"\odot X\right) I",
     ),
+    "a scalar broadcast in an outer product": (
+        lambda W, s, r, X, A, B: sg.simplify(sg.sum((W @ s) * sg.var("x")).grad(W)),
+        "x*ones_like(W@s)@s.T",
+        r"x \mathbf{1} s^{\top}",
+    ),
     "a zero gradient": (
         lambda W, s, r, X, A, B: sg.simplify(sg.sum(s).grad(W)),
         "zeros_like(W)",

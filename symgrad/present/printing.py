@@ -186,8 +186,11 @@ LATEX = _Style(
 def matrix_template(node: Tensor, latex: bool) -> str | None:
     """The template of a node of a tensor expression where it differs from its op's: in
     LaTeX a scalar multiple is written `2 A` and an elementwise product `A \\odot B`; a row
-    vector (x.T@A) is not transposed again on the left of a product."""
+    vector (x.T@A) is not transposed again on the left of a product; a scalar broadcast to a
+    vector keeps its column of ones in an outer product (`s 1 x^T`, not the row `s x^T`)."""
     a, b, op = children_of(node)
+    if latex and op.name == "outer" and a.op is not None and a.op.name == "repeated":
+        return "{a} \\mathbf{{1}} {b}^{{\\top}}"  # s*ones_like(u)@x.T: a column of s
     if latex and op.name == "mul":
         return "{a} \\odot {b}" if a.shape and b is not None and b.shape else "{a} {b}"
     if op.name in ("inner", "vecmat") and a.op is not None and a.op.name == "vecmat":
@@ -259,7 +262,9 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
             operand = children.a if position == 0 else children.b
             assert operand is not None  # templates name b only for binary ops
             named = names is not None and operand in names  # a name is an atom
-            if pieces[index + 1].startswith(style.postfix):  # (a + b).T
+            if pieces[index - 1].endswith("(") and pieces[index + 1].startswith((")", ",")):
+                parenthesize = False  # an argument of a call its template writes: ones_like(B)
+            elif pieces[index + 1].startswith(style.postfix):  # (a + b).T
                 parenthesize = precedence_of(operand) < PREC_POSTFIX or style.wrapped(
                     op, position, operand)
             else:
