@@ -147,6 +147,11 @@ EXAMPLES = {
         "x*ones_like(W@s)@s.T",
         r"x \mathbf{1} s^{\top}",
     ),
+    "a factor that cancels, broadcast back": (
+        lambda W, s, r, X, A, B: sg.simplify(sg.sum(sg.log(sg.softmax(W @ s))).grad(W)),
+        "(ones_like(softmax(W@s)) - 3*softmax(W@s))@s.T",
+        r"(1 - 3 \operatorname{softmax}\left(W s\right)) s^{\top}",
+    ),
     "a zero gradient": (
         lambda W, s, r, X, A, B: sg.simplify(sg.sum(s).grad(W)),
         "zeros_like(W)",

@@ -12,6 +12,7 @@ simplified operands (folding as it goes) and the rules applied until none fires;
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from symgrad.ir import shapes
@@ -105,7 +106,26 @@ def _folded_factors(node: Tensor) -> Tensor | None:
     if m is None:
         return None
     result = build(m)
-    return result if result.shape == node.shape else None  # a cancelled factor broadcast
+    if result.shape == node.shape:
+        return result
+    # a factor cancelled (v*(1/v) -> 1, where v != 0 as for scalars): broadcast back over an
+    # operand of the node's shape
+    shaped = [operand for operand in children_of(node)[:2]
+              if operand is not None and operand.shape == node.shape]
+    if not shaped:
+        return None
+    return apply(broadcast_like, result, min(shaped, key=lambda t: len(toposort(t))))
+
+
+def _sum_of_broadcast(node: Tensor) -> Tensor | None:
+    """sum(c*ones_like(B)) -> c*n, mean(c*ones_like(B)) -> c, over every element (n of them)"""
+    inner = children_of(node).a
+    op = node.op
+    if op is None or op.arg != (None, False) or inner.op is not broadcast_like \
+            or children_of(inner).a.shape:
+        return None
+    c = children_of(inner).a
+    return c if op.name == "mean" else apply(mul, c, math.prod(inner.shape))
 
 
 # the operands in which an op is linear: scalar factors move out of them
@@ -361,6 +381,7 @@ MATRIX_RULES = RuleSet([
     Rule("2*A + A -> 3*A", (add, sub), _like_terms),
     Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
     Rule("log(softmax(z)) -> z - logsumexp(z)", (log,), _log_softmax),
+    Rule("sum(c*ones_like(B)) -> c*n", (SUM, MEAN), _sum_of_broadcast),
     Rule("expand_dims(sum(A, axis=k), k) -> sum(A, axis=k, keepdims=True)", (EXPAND_DIMS,),
          _kept_axes),
 ], call=_function)
