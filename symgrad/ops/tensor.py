@@ -18,11 +18,11 @@ import numpy as np
 
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, children_of, const, var
+from symgrad.ir.graph import PROVIDED, Tensor, as_tensor, children_of, var
 from symgrad.ir.op import DECLARED_ELSEWHERE, PREC_MUL, PREC_POSTFIX, Op, no_interval
 from symgrad.ir.sentinels import Zero
 from symgrad.ops import scalar as ops
-from symgrad.ops.scalar import mul, sqrt
+from symgrad.ops.scalar import sqrt
 
 Axis = int | Sequence[int] | None
 
@@ -279,7 +279,7 @@ def _over_count(g: Tensor, a: Tensor, axes: tuple[int, ...] | None) -> Tensor:
     node for named dimensions (printed as their names, g/(N*k))."""
     reduced = a.shape if axes is None else tuple(a.shape[axis] for axis in axes)
     if not any(isinstance(dim, str) for dim in reduced):
-        return apply(mul, const(1 / shapes.size(reduced)), g)
+        return apply(ops.div, g, shapes.size(reduced))  # g/3, exact as typed: not 0.333...*g
     return apply(ops.div, g, apply(COUNT.bound((axes, reduced)), a))
 
 

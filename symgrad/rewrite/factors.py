@@ -95,15 +95,17 @@ def build(m: Monomial) -> Tensor:
     >>> str(build(monomial(2 * x / (2 * y) * x)))
     'x**2/y'
     """
-    number = m.number
-    if isinstance(number, Fraction) and number.denominator == 1:
-        number = number.numerator
+    number, denominator = m.number, 1
+    if isinstance(number, Fraction):  # 2*W/9, as typed, not (2/9)*W
+        number, denominator = number.numerator, number.denominator
     ordered = sorted(m.powers.items(), key=lambda item: bool(item[0].shape))
     up = [_power(base, power) for base, power in ordered if power > 0]
     down = [_power(base, -power) for base, power in ordered if power < 0]
     top = _product(up, None if number == 1 else number)
     top = as_tensor(1 if top is None else top)
-    return apply(div, top, _product(down, None)) if down else top
+    if not down and denominator == 1:
+        return top
+    return apply(div, top, as_tensor(_product(down, None if denominator == 1 else denominator)))
 
 
 def times(first: Monomial, second: Monomial) -> Monomial:
