@@ -152,6 +152,11 @@ EXAMPLES = {
         "(ones_like(softmax(W@s)) - 3*softmax(W@s))@s.T",
         r"(1 - 3 \operatorname{softmax}\left(W s\right)) s^{\top}",
     ),
+    "a mean's gradient, exact": (
+        lambda W, s, r, X, A, B: sg.simplify(sg.mean(3 * s).grad(s)),
+        "3*ones_like(s)/4",
+        r"\frac{3}{4}",
+    ),
     "a zero gradient": (
         lambda W, s, r, X, A, B: sg.simplify(sg.sum(s).grad(W)),
         "zeros_like(W)",

@@ -324,8 +324,14 @@ class CanonicalOrder:
         if repeated is not None:
             value, like = repeated
             shown = self._embedded(like)
-            if value.number in (0, 1):  # zeros_like(A), ones_like(A)
-                return self._node(readable.ONES if value.number else readable.ZEROS, shown,
+            number = value.number
+            if isinstance(number, Fraction) and number.denominator != 1:  # ones_like(A)/4
+                top = self._node(readable.ONES, shown, None, node.shape) \
+                    if number.numerator == 1 else \
+                    self._node(readable.REPEATED, const(number.numerator), shown, node.shape)
+                return self._node(div, top, const(number.denominator), node.shape)
+            if number in (0, 1):  # zeros_like(A), ones_like(A)
+                return self._node(readable.ONES if number else readable.ZEROS, shown,
                                   None, node.shape)
             return self._node(readable.REPEATED, self._rebuilt(a, value), shown, node.shape)
         operands = readable.elementwise_operands(node)
