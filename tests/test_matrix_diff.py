@@ -215,6 +215,30 @@ def test_random_tensor_expressions_match_the_scalar_expansion(f, seed):
     assert all(results), f"{f}\n" + "\n".join(map(str, results))
 
 
+@given(f=tensor_expressions(), seed=st.integers(0, 100))
+def test_simplify_keeps_the_shape_and_value_of_random_tensor_gradients(f, seed):
+    rng = np.random.default_rng(seed)
+    env = {name: rng.uniform(-2, 2, shape) for name, shape in POOL.items()}
+    for t in [f, *(f.grad(w) for w in sg.free_variables(f))]:
+        simplified = sg.simplify(t)
+        with np.errstate(all="ignore"):
+            want, got = np.asarray(sg.evaluate(t, env)), np.asarray(sg.evaluate(simplified, env))
+        assert got.shape == want.shape, (str(t), str(simplified))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{t}\n{simplified}")
+
+
+def test_terms_of_full_shape_that_cancel_leave_the_rest_broadcast():
+    # A - A - s was -s, a scalar: its sum was -s where the matrix's is -9*s
+    A, B, s = sg.matrix("A", (3, 3)), sg.matrix("B", (3, 2)), sg.var("s")
+    assert str(sg.simplify(A - A - s)) == "-s*ones_like(A)"
+    assert sg.evaluate(sg.simplify(sg.sum(A - A - s).grad(s)), {"A": np.ones((3, 3))}) == -9
+    assert str(sg.simplify(B - B)) == "zeros_like(B)"  # it stayed B - B
+    assert str(sg.simplify(A - A + A)) == "A"
+    assert str(B.T - B.T) == "B.T - B.T"  # a transpose starts as its operand: no parentheses
+
+
 def test_a_transpose_rebuilt_by_the_simplifier_folds_twice_transposed():
     # simplify rebuilds (A.T@I).T through apply: A.T.T came out before, unfolded
     A = sg.matrix("A", (3, 3))

@@ -89,6 +89,12 @@ def _starts_with_minus(node: Tensor) -> bool:
     children = node.children
     while children is not None:
         op = children.op
+        if op.symbol is not None and op.arity == 1 and op.precedence > PREC_POW:  # postfix: A.T
+            if needs_parens(op, 0, children.a):
+                return False
+            node = children.a
+            children = node.children
+            continue
         if op.symbol is None or op.arity == 1:
             return op.symbol is not None  # neg starts with -, a call with its name
         if needs_parens(op, 0, children.a):

@@ -176,7 +176,11 @@ def _like_terms(node: Tensor) -> Tensor | None:
         return None
     gathered: dict[tuple, list] = {}  # (rest, its scalar bases) -> [number, scalars, rest]
     terms = _signed_terms(node)
+    zeros = 0
     for term, sign in terms:
+        if term.op is broadcast_like and children_of(term).a.number == 0:
+            zeros += 1  # zeros_like(A) + t -> t (broadcast over A below)
+            continue
         parts = split(term) if term.shape else None
         if parts is None:
             parts = Monomial(1, {}), term
@@ -186,7 +190,7 @@ def _like_terms(node: Tensor) -> Tensor | None:
             gathered[key][0] += sign * scalars.number
         else:
             gathered[key] = [sign * scalars.number, scalars.powers, rest]
-    if len(gathered) == len(terms):
+    if len(gathered) + zeros == len(terms) and not zeros:
         return None
     result: Tensor | None = None
     for number, powers, rest in gathered.values():
@@ -194,7 +198,14 @@ def _like_terms(node: Tensor) -> Tensor | None:
             continue
         term = build(times(Monomial(number, powers), Monomial(1, {rest: 1})))
         result = term if result is None else apply(add, result, term)
-    return apply(broadcast_like, 0, node) if result is None else result
+    if result is not None and result.shape == node.shape:
+        return result
+    # all cancelled (A - A), or the terms of full shape did (A - A - s): broadcast over one of
+    # them, not over `node`, which the engine would rewrite again inside its own result
+    likes = [binary_children(term)[1] if term.op is broadcast_like else term
+             for term, _ in terms if term.shape == node.shape]
+    like = next((t for t in likes if t.op is not broadcast_like), likes[0])
+    return apply(broadcast_like, 0 if result is None else result, like)
 
 
 def _transpose_of_sum(node: Tensor) -> Tensor | None:
@@ -398,6 +409,14 @@ def simplify_tensor(roots: list[Tensor], log: list[Rewrite] | None = None) -> li
     ['(A + A.T)@x']
     """
     with gc_paused():
-        engine = Rewriter(MATRIX_RULES, MAX_REWRITES_PER_NODE * len(toposort(roots)), log)
+        engine = _ShapeKeeping(MATRIX_RULES, MAX_REWRITES_PER_NODE * len(toposort(roots)), log)
         done = engine.run(roots)
     return [done[root] for root in roots]
+
+
+class _ShapeKeeping(Rewriter):
+    """The rewrite engine, taking only rewrites that keep the node's shape (a rule that
+    cancels the terms of full shape must broadcast what is left, or it changes a value)."""
+
+    def accept(self, node: Tensor, candidate: Candidate) -> bool:
+        return candidate.result.shape == node.shape
