@@ -239,6 +239,16 @@ def test_terms_of_full_shape_that_cancel_leave_the_rest_broadcast():
     assert str(B.T - B.T) == "B.T - B.T"  # a transpose starts as its operand: no parentheses
 
 
+def test_zeros_pass_through_linear_ops_and_a_broadcast_names_a_variable_of_its_shape():
+    A, B, y = sg.matrix("A", (3, 3)), sg.matrix("B", (3, 2)), sg.vector("y", 2)
+    assert str(sg.simplify((B - B) @ y)) == "zeros_like(B@y)"
+    assert sg.simplify(sg.sum((B - B) @ y)).number == 0
+    assert str(sg.simplify((A - A) * A)) == "zeros_like(A)"
+    assert str(sg.simplify(sg.sum((B - B) @ sg.sin(sg.sum(B, axis=0))).grad(B))) == \
+        "zeros_like(B)"
+    assert str(sg.simplify(sg.sum(A @ A).grad(A))) == "ones_like(A)@A.T + A.T@ones_like(A)"
+
+
 def test_a_transpose_rebuilt_by_the_simplifier_folds_twice_transposed():
     # simplify rebuilds (A.T@I).T through apply: A.T.T came out before, unfolded
     A = sg.matrix("A", (3, 3))

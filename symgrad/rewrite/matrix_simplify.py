@@ -17,7 +17,7 @@ from typing import Any
 
 from symgrad.ir import shapes
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import Tensor, binary_children, children_of, gc_paused, toposort
+from symgrad.ir.graph import Tensor, as_tensor, binary_children, children_of, gc_paused, toposort
 from symgrad.ir.op import Op
 from symgrad.ops.linalg import diag_op, diagonal_op, kron_op, solve_op
 from symgrad.ops.scalar import add, div, log, mul, neg, sub
@@ -152,6 +152,58 @@ def _scalars_out(node: Tensor) -> Tensor | None:
         return None
     inner = apply(op, operands[0], operands[1])
     return build(times(scale, Monomial(1, {inner: 1})))
+
+
+def _zero(node: Tensor | None) -> bool:
+    return node is not None and node.op is broadcast_like and children_of(node).a.number == 0
+
+
+def _zeros_through(node: Tensor) -> Tensor | None:
+    """A@zeros_like(B) -> zeros_like(A@B), zeros_like(B).T -> zeros_like(B.T), sum(zeros_like(B))
+    -> 0, zeros_like(A)*B -> zeros_like(A*B): an op linear in a zero operand (or a product
+    with one, as for scalars, where x*0 is 0) is zero"""
+    a, b, op = children_of(node)
+    positions = (0, 1) if op is mul else (0,) if op is div else _LINEAR_IN.get(op.name, ())
+    if not any(_zero((a, b)[position]) for position in positions):
+        return None
+    if not node.shape:
+        return as_tensor(0)
+    # the zeros take the shape of an operand of the node's shape, else of the op over the
+    # operands' shapes (a broadcast standing for its like)
+    shapes_of = [_shape_of(a), None if b is None else _shape_of(b)]
+    like = next((t for t in shapes_of if t is not None and t.shape == node.shape), None)
+    return apply(broadcast_like, 0, like if like is not None else
+                 apply(op, shapes_of[0], shapes_of[1]))
+
+
+def _like_of_like(node: Tensor) -> Tensor | None:
+    """ones_like(zeros_like(A)) -> ones_like(A), zeros_like(A@B.T@C) -> zeros_like(A) (A of
+    that shape): a broadcast reads only its like's shape"""
+    value, like, _ = binary_children(node)
+    simpler = _shape_of(like)
+    return None if simpler is like else apply(broadcast_like, value, simpler)
+
+
+SHAPE_SEARCH = 32
+"""Nodes of a broadcast's like searched for a variable of its shape."""
+
+
+def _shape_of(t: Tensor) -> Tensor:
+    """A node of t's shape that t stands for: a broadcast's like, as far down as they go, and
+    then a variable of that shape among its first `SHAPE_SEARCH` nodes, if there is one."""
+    while t.op is broadcast_like:
+        t = binary_children(t)[1]
+    queue, seen = [t], {t}
+    for current in queue:
+        if len(queue) > SHAPE_SEARCH:
+            break
+        if current.children is None and current.name is not None and current.shape == t.shape:
+            return current
+        for operand in children_of(current)[:2] if current.children is not None else ():
+            if operand is not None and operand not in seen:
+                seen.add(operand)
+                queue.append(operand)
+    return t
 
 
 def _signed_terms(node: Tensor) -> list[tuple[Tensor, int]]:
@@ -379,6 +431,10 @@ MATRIX_RULES = RuleSet([
     Rule("(A@B).T -> B.T@A.T", (transpose_op,), _transpose_of_product),
     Rule("x.T@A -> A.T@x", (vecmat,), _row_vector_product),
     Rule("(A + B).T -> A.T + B.T", (transpose_op,), _transpose_of_sum),
+    Rule("A@zeros_like(B) -> zeros_like(A@B)", (matmul_op, vecmat, inner, outer_op, kron_op,
+                                                transpose_op, SUM, MEAN, trace_op, EXPAND_DIMS,
+                                                diag_op, diagonal_op, solve_op, mul, div),
+         _zeros_through),
     Rule("A@(c*x) -> c*(A@x)", (matmul_op, vecmat, inner, outer_op, kron_op, transpose_op, SUM,
                                 MEAN, trace_op, EXPAND_DIMS, broadcast_like, diag_op,
                                 diagonal_op, solve_op), _scalars_out),
@@ -389,6 +445,7 @@ MATRIX_RULES = RuleSet([
     Rule("A + expand_dims(v, axis=0) -> A + v", (add, sub, mul, div), _broadcast_leading_axes),
     Rule("broadcast(expand_dims(v, axis=0), B) -> broadcast(v, B)", (broadcast_like,),
          _broadcast_without_leading_axes),
+    Rule("ones_like(zeros_like(A)) -> ones_like(A)", (broadcast_like,), _like_of_like),
     Rule("2*A + A -> 3*A", (add, sub), _like_terms),
     Rule("A@x + B@x -> (A + B)@x", (add, sub), _common_operand),
     Rule("log(softmax(z)) -> z - logsumexp(z)", (log,), _log_softmax),
