@@ -150,7 +150,7 @@ EXAMPLES = {
     "a factor that cancels, broadcast back": (
         lambda W, s, r, X, A, B: sg.simplify(sg.sum(sg.log(sg.softmax(W @ s))).grad(W)),
         "(ones_like(softmax(W@s)) - 3*softmax(W@s))@s.T",
-        r"(1 - 3 \operatorname{softmax}\left(W s\right)) s^{\top}",
+        r"(\mathbf{1} - 3 \operatorname{softmax}\left(W s\right)) s^{\top}",
     ),
     "a mean's gradient, exact": (
         lambda W, s, r, X, A, B: sg.simplify(sg.mean(3 * s).grad(s)),

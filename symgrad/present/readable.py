@@ -56,8 +56,8 @@ NORM = _display_op("norm", 1, "norm({a})", "\\left\\lVert {a} \\right\\rVert")
 """norm(x), for sqrt(sum(x**2))."""
 ZEROS = _display_op("zeros_like", 1, "zeros_like({a})", "0")
 """zeros_like(A), for 0 broadcast to A's shape (a zero gradient)."""
-ONES = _display_op("ones_like", 1, "ones_like({a})", "1")
-"""ones_like(A), for 1 broadcast to A's shape."""
+ONES = _display_op("ones_like", 1, "ones_like({a})", "\\mathbf{{1}}")
+"""ones_like(A), for 1 broadcast to A's shape; in LaTeX the ones vector (matrix) \\mathbf{1}."""
 REPEATED = replace(_display_op("repeated", 2, "{a}*ones_like({b})", "{a}"), symbol="*",
                    precedence=PREC_MUL)
 """a*ones_like(B), for a broadcast to B's shape; in LaTeX a, as broadcasting is read."""
