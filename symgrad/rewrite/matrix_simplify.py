@@ -230,7 +230,7 @@ def _like_terms(node: Tensor) -> Tensor | None:
     terms = _signed_terms(node)
     zeros = 0
     for term, sign in terms:
-        if term.op is broadcast_like and children_of(term).a.number == 0:
+        if _zero(term):
             zeros += 1  # zeros_like(A) + t -> t (broadcast over A below)
             continue
         parts = split(term) if term.shape else None
@@ -242,7 +242,7 @@ def _like_terms(node: Tensor) -> Tensor | None:
             gathered[key][0] += sign * scalars.number
         else:
             gathered[key] = [sign * scalars.number, scalars.powers, rest]
-    if len(gathered) + zeros == len(terms) and not zeros:
+    if not zeros and len(gathered) == len(terms):
         return None
     result: Tensor | None = None
     for number, powers, rest in gathered.values():

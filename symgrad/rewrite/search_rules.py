@@ -10,6 +10,7 @@ The rows that cancel a difference exactly (x + 1 - x -> 1) ask the search's `Alg
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -229,15 +230,9 @@ def common_factor(node: Tensor, algebra: Algebra) -> Tensor | None:
             del right[match]
     if not shared:
         return None
-    return _product(shared) * (_product(left) - _product(right))
-
-
-def _product(factors: list[Tensor]) -> Tensor:
-    """The product of `factors` (1 for none)."""
-    result = const(1) if not factors else factors[0]
-    for factor in factors[1:]:
-        result = result * factor
-    return result
+    one = const(1)  # 1*x folds to x: a product of no factors is 1
+    return math.prod(shared, start=one) * (math.prod(left, start=one) -
+                                           math.prod(right, start=one))
 
 
 def _difference_of_powers(node: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
