@@ -62,6 +62,21 @@ def test_list_in_list_out():
     assert [str(t) for t in out] == ["2*x", "x", "2"]
 
 
+@pytest.mark.parametrize("shared, user, expected", [
+    # a sub-sum another item also uses: its constant still folds with the user's
+    (6 * sg.sigmoid(X) + 3, lambda s: sg.sign(s - 6 * sg.sigmoid(Y) - 3),
+     "sign(6*sigmoid(x) - 6*sigmoid(y))"),
+    (4.9 * sg.sigmoid(X) + 1, lambda s: 1 / (s - 0.9), "1/(4.9*sigmoid(x) + 0.09999999999999998)"),
+    # a shared product with a zero numerator zeroes its user
+    (0 / (X**2 + 1), lambda q: 2 * X * q, "0"),
+])
+def test_a_list_folds_through_parts_its_items_share(shared, user, expected):
+    items = [shared, user(shared)]
+    together = simplify(items)
+    assert str(together[1]) == expected
+    assert all(a is b for a, b in zip(together, [simplify(i) for i in items], strict=True))
+
+
 def test_leaves_unchanged():
     assert simplify(X) is X
     assert simplify(sg.const(3)) is sg.const(3)

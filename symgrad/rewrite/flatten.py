@@ -90,6 +90,11 @@ class Terms(NamedTuple):
     left_whole: int  # shared sub-sums kept as terms
     constants: int  # constants summed
 
+    @property
+    def gain(self) -> int:
+        """What collecting folds: merged terms and constants summed into one."""
+        return self.merged + max(self.constants - 1, 0)
+
 
 class Factors(NamedTuple):
     """A product flattened: numerator * prod(b**e for b, e in factors.items()) / denominator,
@@ -102,6 +107,14 @@ class Factors(NamedTuple):
     cancelled: int  # of those, bases whose exponents added up to 0
     numbers: int  # numeric factors multiplied into the coefficients
     left_whole: int  # shared sub-products kept as factors
+
+    @property
+    def gain(self) -> int:
+        """What collecting folds: merged bases, numeric factors multiplied into one, and
+        every factor of a product with a zero numerator."""
+        if self.numerator == 0:
+            return len(self.factors) + self.numbers
+        return self.merged + max(self.numbers - 1, 0)
 
 
 def add_exponents(old: Exponent, new: Exponent) -> Exponent:
