@@ -11,10 +11,12 @@ from unittest import mock
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from strategies import X, Y, close, expressions, points
 
 import symgrad as sg
 from symgrad.ir.graph import gc_paused
+from symgrad.rewrite import simplify as simplify_module
 from symgrad.rewrite.simplify import Rewrite, simplify
 
 
@@ -62,6 +64,27 @@ def test_list_in_list_out():
     assert [str(t) for t in out] == ["2*x", "x", "2"]
 
 
+@given(st.lists(expressions(smooth=False), min_size=1, max_size=3))
+def test_a_list_simplifies_as_its_items_alone(formulas):
+    items = formulas + [formula.grad(X) for formula in formulas]
+    together = simplify(items)
+    assert all(a is b for a, b in zip(together, [simplify(item) for item in items], strict=True))
+    assert all(a is b for a, b in zip(simplify(together), together, strict=True))
+
+
+def _as_one_graph():
+    """Simplify every list as one graph, as a list too big to simplify item by item is."""
+    return mock.patch.object(simplify_module, "ALONE_UP_TO", 0)
+
+
+def test_a_big_list_keeps_a_part_its_items_share():
+    ratio = sg.exp(X) / (sg.sin(X) + 2)
+    items = [ratio, ratio * Y]
+    assert str(simplify(items)[1]) == "y*exp(x)/(sin(x) + 2)"
+    with _as_one_graph():
+        assert str(simplify(items)[1]) == "y*(exp(x)/(sin(x) + 2))"  # not copied into y*...
+
+
 @pytest.mark.parametrize("shared, user, expected", [
     # a sub-sum another item also uses: its constant still folds with the user's
     (6 * sg.sigmoid(X) + 3, lambda s: sg.sign(s - 6 * sg.sigmoid(Y) - 3),
@@ -70,9 +93,10 @@ def test_list_in_list_out():
     # a shared product with a zero numerator zeroes its user
     (0 / (X**2 + 1), lambda q: 2 * X * q, "0"),
 ])
-def test_a_list_folds_through_parts_its_items_share(shared, user, expected):
+def test_a_big_list_folds_through_parts_its_items_share(shared, user, expected):
     items = [shared, user(shared)]
-    together = simplify(items)
+    with _as_one_graph():
+        together = simplify(items)
     assert str(together[1]) == expected
     assert all(a is b for a, b in zip(together, [simplify(i) for i in items], strict=True))
 
@@ -108,10 +132,14 @@ def test_explain_names_row_rules_and_order():
 
 
 def test_never_grows():
-    # factoring a shared product out would copy it: simplify keeps the smaller graph
+    # factoring a shared product out would copy it: simplify keeps the smaller graph, for
+    # each item of a list, and for a list simplified as one graph, for the whole
     s = sg.sin(X) * sg.cos(Y)
     outputs = [s + s * X, s * Y, s]
-    assert sg.count_ops(simplify(outputs)) <= sg.count_ops(outputs)
+    assert [sg.count_ops(t) for t in simplify(outputs)] == [5, 4, 3]
+    assert [sg.count_ops(t) for t in outputs] == [5, 4, 3]
+    with _as_one_graph():
+        assert sg.count_ops(simplify(outputs)) <= sg.count_ops(outputs) == 6
 
 
 @given(expressions(), points())

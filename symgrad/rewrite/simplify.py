@@ -237,6 +237,14 @@ def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, bu
     return [memo[root] for root in roots], current.budget
 
 
+ALONE_UP_TO = 20_000
+"""A list whose items hold up to this many nodes in all (a part two items share counted for
+each) is simplified item by item, each as if alone, so `simplify([a, b])` is
+`[simplify(a), simplify(b)]`. A bigger list, such as the hundreds of partials of a network's
+loss that all hold its forward graph, is simplified as one graph: a part the items share is
+collected once (collecting through it for each item would copy it into each)."""
+
+
 def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
     """An equivalent, simplified Tensor (or a list for a list); with `explain=True`, the pair
     `(result, log)` where `log` lists the `Rewrite(rule, before, after)` records in order.
@@ -249,12 +257,30 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
     '2*x + x**3'
     """
     roots, single = tensor_roots(t_or_list, "simplify")
-    if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
-        shaped_log: list[Rewrite] | None = [] if explain else None
-        simplified = simplify_tensor(roots, shaped_log)
-        shaped_result = simplified[0] if single else simplified
-        return (shaped_result, shaped_log) if explain else shaped_result
     log: list[Rewrite] | None = [] if explain else None
+    if not single and _nodes_per_item(roots, ALONE_UP_TO) <= ALONE_UP_TO:
+        simplified = [_simplify_together([root], log)[0] for root in roots]
+    else:
+        simplified = _simplify_together(roots, log)
+    result = simplified[0] if single else simplified
+    return (result, log) if explain else result
+
+
+def _nodes_per_item(roots: list[Tensor], limit: int) -> int:
+    """The nodes of each root's graph added up (a shared node counted for each), or a number
+    above `limit` once the sum passes it."""
+    total = 0
+    for root in roots:
+        total += len(toposort(root))
+        if total > limit:
+            break
+    return total
+
+
+def _simplify_together(roots: list[Tensor], log: list[Rewrite] | None) -> list[Tensor]:
+    """The simplified graphs of `roots`, as one graph: a node they share is simplified once."""
+    if any(node.shape for node in toposort(roots)):  # vectors and matrices: matrix algebra
+        return simplify_tensor(roots, log)
     keys = SortKeys()  # structural, so one for every round
     with gc_paused():
         best = roots
@@ -268,8 +294,7 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
             count = count_ops(best)
             if count >= start_count:
                 break
-    result = best[0] if single else list(best)
-    return (result, log) if explain else result
+    return list(best)
 
 
 def _one_start(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None) -> list[Tensor]:
