@@ -50,7 +50,7 @@ def collect_sum(node: Tensor, context: CollectContext) -> tuple[Tensor, str] | N
     if flat.left_whole:  # copy a shared sub-sum only when that lets more terms or constants fold
         context.unsettle(node)  # the next pass, with new sharing, may find more
         through = sum_terms(node, context, through_shared=True)
-        if through.gain > flat.gain:
+        if through.folds_more_than(flat):
             flat = through
     terms = dict(flat.terms)  # pythagoras changes it
     constant, trig = pythagoras(terms, flat.constant)
@@ -228,15 +228,15 @@ def _factor_out(side: _Side, factored: list[_Factored], constant: Number,
 def collect_product(node: Tensor, context: CollectContext) -> tuple[Tensor, str] | None:
     """prod of b_i**e_i / prod ...: merge equal bases (x*x -> x**2, x**a*x**b -> x**(a+b),
     x/x -> 1), fold the numeric coefficients, and sort the factors. A shared sub-product is
-    expanded (copied) only when more then folds (`Factors.gain`). Returns the result and the
-    rule's name, or None when the product is already so."""
+    expanded (copied) only when more then folds (`Factors.folds_more_than`). Returns the
+    result and the rule's name, or None when the product is already so."""
     if _product_is_canonical(node, context):
         return None
     flat = product_factors(node, context)
     if flat.left_whole:
         context.unsettle(node)  # the next pass, with new sharing, may find more
         through = product_factors(node, context, through_shared=True)
-        if through.gain > flat.gain:
+        if through.folds_more_than(flat):
             flat = through
     numerator, denominator = flat.numerator, flat.denominator
     if isinstance(numerator, float) and numerator.is_integer():

@@ -90,10 +90,11 @@ class Terms(NamedTuple):
     left_whole: int  # shared sub-sums kept as terms
     constants: int  # constants summed
 
-    @property
-    def gain(self) -> int:
-        """What collecting folds: merged terms and constants summed into one."""
-        return self.merged + max(self.constants - 1, 0)
+    def folds_more_than(self, other: Terms) -> bool:
+        """Whether this view of a sum (through its shared sub-sums) folds more than `other`
+        (the view that keeps them whole): more terms merge, or a constant of the sum's own
+        folds into one of theirs (a + 3 - b - 3 -> a - b, not a + a -> 2*a through a = u + 1)."""
+        return self.merged > other.merged or 0 < other.constants < self.constants
 
 
 class Factors(NamedTuple):
@@ -108,13 +109,12 @@ class Factors(NamedTuple):
     numbers: int  # numeric factors multiplied into the coefficients
     left_whole: int  # shared sub-products kept as factors
 
-    @property
-    def gain(self) -> int:
-        """What collecting folds: merged bases, numeric factors multiplied into one, and
-        every factor of a product with a zero numerator."""
-        if self.numerator == 0:
-            return len(self.factors) + self.numbers
-        return self.merged + max(self.numbers - 1, 0)
+    def folds_more_than(self, other: Factors) -> bool:
+        """Whether this view of a product (through its shared sub-products) folds more than
+        `other` (the view that keeps them whole): more bases merge, a number of the product's
+        own folds into one of theirs, or a zero numerator zeroes the product."""
+        return (self.merged > other.merged or 0 < other.numbers < self.numbers
+                or self.numerator == 0 != other.numerator)
 
 
 def add_exponents(old: Exponent, new: Exponent) -> Exponent:
