@@ -6,9 +6,9 @@ and `(2*cos(x))*sin(x)` from `simplify`, both print `2*sin(x)*cos(x)`).
 The key follows sympy's `sort_key` in spirit: in a product, numbers, then named constants,
 variables, function calls and compound factors (`2*x*y*sin(x)*(x + 1)`), a power next to its
 base (`x*x**2`), a negated factor first (`-x*y`); in a sum, variables, then products and powers
-(`x*y + y**3`), calls and compound terms, numbers last and the subtracted terms after the
-added ones (`y + 2*sin(x)*cos(x) - x - 1`). Ties are broken by names and a structural digest,
-never by node ids or hash seeds.
+(`x*y + y**3`), calls and compound terms, numbers last, each term with its sign where its key
+puts it, after a first added term (`y - x + 2*sin(x)*cos(x) - 1`, `x - x**3/6 + x**5/120`).
+Ties are broken by names and a structural digest, never by node ids or hash seeds.
 
 Reordering regroups a chain (`a + (b + c)` becomes `a + b + c`), which changes a float result
 by rounding alone while the constants are moderate. A chain holding an extreme constant (below
@@ -221,14 +221,16 @@ class CanonicalOrder:
             term = part if isinstance(part, Shown) else self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
-        terms = self._counted(terms)
-        added = sorted((t for t, sign in terms if sign > 0), key=self._term_key)
-        subtracted = sorted((t for t, sign in terms if sign < 0), key=self._term_key)
-        result = added[0] if added else self._node(neg, subtracted.pop(0), None)
-        for term in added[1:]:
-            result = self._node(add, result, term)
-        for term in subtracted:
-            result = self._node(sub, result, term)
+        ordered = sorted(self._counted(terms), key=lambda item: self._term_key(item[0]))
+        # the first added term leads (y - x, not -x + y); the others keep their places, so a
+        # series reads x - x**3/6 + x**5/120
+        lead = next((i for i, (_, sign) in enumerate(ordered) if sign > 0), None)
+        if lead is None:
+            result = self._node(neg, ordered.pop(0)[0], None)
+        else:
+            result = ordered.pop(lead)[0]
+        for term, sign in ordered:
+            result = self._node(add if sign > 0 else sub, result, term)
         return result
 
     def _counted(self, terms: list[tuple[Display, int]]) -> list[tuple[Display, int]]:
