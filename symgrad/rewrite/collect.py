@@ -27,7 +27,6 @@ from symgrad.rewrite.flatten import (
     Factors,
     Number,
     add_to,
-    exact_parts,
     local_count,
     numeric_powers,
     product_factors,
@@ -54,9 +53,6 @@ def collect_sum(node: Tensor, context: CollectContext) -> tuple[Tensor, str] | N
             flat = through
     terms = dict(flat.terms)  # pythagoras changes it
     constant, trig = pythagoras(terms, flat.constant)
-    built_from = context.rebuilt.get(node)
-    if built_from is not None and built_from == exact_parts(terms, constant, context):
-        return None  # what follows built `node` from these very parts: it is final
     result = rebuild_sum(terms, constant, context)
     name = ("sin(x)**2 + cos(x)**2 -> 1" if trig else "like terms: x + x -> 2*x" if flat.merged
             else "fold constants" if flat.constants > 1 else "canonical order: a + b")
@@ -68,9 +64,6 @@ def collect_sum(node: Tensor, context: CollectContext) -> tuple[Tensor, str] | N
         return None if factored is node else (factored, "common factor: a*b + a*c -> a*(b + c)")
     if result is node:
         return None
-    parts = exact_parts(terms, constant, context)
-    if parts is not None:
-        context.rebuilt[result] = parts
     return result, name
 
 

@@ -43,10 +43,6 @@ class CollectContext(Protocol):
     cache: dict[tuple, Any]
     """Flattenings by (node, kind, through_shared), for this pass."""
 
-    rebuilt: dict[Tensor, frozenset]
-    """Sums `collect_sum` built while the sharing stayed as it is, each with the
-    `exact_parts` it was built from: collected again from the same parts, a sum gives itself."""
-
     def key(self, node: Tensor) -> tuple:
         """The node's structural sort key (canonical order)."""
         ...
@@ -137,27 +133,6 @@ def add_to(counts: dict[Tensor, Any], key: Tensor, amount: Exponent) -> Exponent
     total = amount if old is None else add_exponents(old, amount)
     counts[key] = total
     return total
-
-
-def exact_parts(terms: dict[Tensor, Number], constant: Number,
-                context: CollectContext) -> frozenset | None:
-    """A flattened sum's parts as a set, when the order they come in cannot change what
-    `collect_sum` makes of them: every number exact (ints and fractions add up alike in any
-    order; floats need not) and the terms' sort keys distinct. Else None.
-
-    >>> from symgrad.ir.graph import var
-    >>> class Keys:
-    ...     key = staticmethod(lambda node: node.name)
-    >>> exact_parts({var("x"): 2}, 1, Keys()) == exact_parts({var("x"): 2}, 1.0, Keys())
-    False
-    """
-    numbers = [constant, *terms.values()]
-    if not all(type(number) in (int, Fraction) for number in numbers):
-        return None
-    if len({context.key(term) for term in terms}) < len(terms):
-        return None
-    return frozenset([(None, type(constant), constant),
-                      *((term, type(c), c) for term, c in terms.items())])
 
 
 class _Walk(NamedTuple):
