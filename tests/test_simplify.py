@@ -167,6 +167,17 @@ def test_simplified_form_is_a_fixed_point(e):
         assert simplify(once) is once, (str(formula), str(once), str(simplify(once)))
 
 
+def test_forms_that_rewrite_into_each_other_end_in_one():
+    # this derivative simplifies to one of two forms of 56 ops, each of which a fresh start
+    # turns into the other: the cycle ends in the same one whichever it is entered from
+    inner = sg.acsc(2.95 * sg.sigmoid(sg.acsch(2.9 * sg.sigmoid(X) + 0.1)) + 1.05)
+    f = sg.beta(3.8 * sg.sigmoid(sg.acos(1.9 * sg.sigmoid(X) - 0.95)) + 0.2,
+                3.8 * sg.sigmoid(inner) + 0.2)
+    once = simplify(f.grad(X))
+    assert sg.count_ops(once) == 56
+    assert simplify(once) is once
+
+
 @given(expressions(), points())
 def test_simplified_derivative_keeps_values(e, point):
     derivative = e.grad(X)

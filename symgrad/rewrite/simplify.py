@@ -37,11 +37,11 @@ MAX_PASSES = 4
 
 MAX_ROUNDS = 3
 ROUNDS_UP_TO = 5_000
-"""A graph of up to this many ops gets up to MAX_ROUNDS fresh starts while one makes it
-smaller: a start sees the sharing of the graph it is given, which the passes before changed,
-and tries again the nodes they settled under the old sharing. Then simplifying the result
-again returns it (0 of 6,000 random formulas and derivatives differ; 30 with one start).
-A larger graph gets one start, which keeps its time linear (a second one adds about 40%)."""
+"""A graph of up to this many ops gets up to MAX_ROUNDS fresh starts while one changes it:
+a start sees the sharing of the graph it is given, which the passes before changed, and tries
+again the nodes they settled under the old sharing. Then simplifying the result again returns
+it (0 of 6,000 random formulas and derivatives differ; 30 with one start). A larger graph gets
+one start, which keeps its time linear (a second one adds about 40%)."""
 
 STEPS_PER_NODE = 20
 MIN_STEPS = 1000
@@ -286,18 +286,34 @@ def _simplify_together(roots: list[Tensor], log: list[Rewrite] | None) -> list[T
         return simplify_tensor(roots, log)
     keys = SortKeys()  # structural, so one for every round
     with gc_paused():
-        best = roots
-        count = count_ops(roots)
-        starts = MAX_ROUNDS if count <= ROUNDS_UP_TO else 1
-        for start_number in range(1, starts + 1):
-            start, start_count = best, count
-            best = _one_start(start, keys, log)
-            if start_number == starts:
-                break  # the last start: no need to count what it made
-            count = count_ops(best)
-            if count >= start_count:
+        starts = MAX_ROUNDS if count_ops(roots) <= ROUNDS_UP_TO else 1
+        return _fresh_starts(roots, starts, keys, log)
+
+
+def _fresh_starts(roots: list[Tensor], starts: int, keys: SortKeys, log: list[Rewrite] | None
+                  ) -> list[Tensor]:
+    """Up to `starts` starts, each from the last one's graphs, until one returns its own input.
+    Two forms of one size may rewrite into each other: met again, such a cycle ends with the
+    form of the smallest structural key, so that simplifying the result again returns it."""
+    made = [roots]  # the graphs each start began from, and the last result
+    counts = [count_ops(roots)]
+    for _ in range(starts):
+        current = _one_start(made[-1], keys, log)
+        if _same(current, made[-1]):
+            break
+        count = count_ops(current)
+        for earlier in range(len(made) - 1, -1, -1):
+            if counts[earlier] != count:
                 break
-    return list(best)
+            if _same(made[earlier], current):
+                return min(made[earlier:], key=lambda graphs: [keys(root) for root in graphs])
+        made.append(current)
+        counts.append(count)
+    return list(made[-1])
+
+
+def _same(graphs: list[Tensor], others: list[Tensor]) -> bool:
+    return all(a is b for a, b in zip(graphs, others, strict=True))
 
 
 def _one_start(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None) -> list[Tensor]:
