@@ -71,6 +71,14 @@ def test_the_order_reads_like_sympy():
         Y - X - 1: "y - x - 1",
         -Y - X: "-x - y",
         sg.sigmoid(X) * (1 - sg.sigmoid(X)): "sigmoid(x)*(1 - sigmoid(x))",
+        # a polynomial in one variable by degree, each term with its sign
+        X**5 / 120 - X**7 / 5040 + X - X**3 / 6: "x - x**3/6 + x**5/120 - x**7/5040",
+        X**4 / 24 + 1 - X**2 / 2: "1 - x**2/2 + x**4/24",
+        2 * X**3 + 1 - 3 * X**2: "1 - 3*x**2 + 2*x**3",
+        1 + X**2: "x**2 + 1",
+        X**3 - X: "x**3 - x",  # an added term leads
+        # any other sum, the added terms first
+        sg.parse("w*x + b - y"): "b + w*x - y",
     }
     for formula, text in cases.items():
         assert str(formula) == text

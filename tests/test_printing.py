@@ -15,7 +15,7 @@ x, y, z = sg.variables("x y z")
         ((x + y) * z, "z*(x + y)"),  # one order: variables before sums, as sympy
         (x + y * z, "x + y*z"),
         (x - (y + z), "x - y - z"),  # a sum is written flat, added terms first
-        (x - (y - z), "x - y + z"),
+        (x - (y - z), "x + z - y"),
         (x - (y - 1e300), "x - (y - 1e+300)"),  # an extreme constant keeps the grouping
         ((x - y) - z, "x - y - z"),
         (x + (y + z), "x + y + z"),

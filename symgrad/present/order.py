@@ -6,8 +6,9 @@ and `(2*cos(x))*sin(x)` from `simplify`, both print `2*sin(x)*cos(x)`).
 The key follows sympy's `sort_key` in spirit: in a product, numbers, then named constants,
 variables, function calls and compound factors (`2*x*y*sin(x)*(x + 1)`), a power next to its
 base (`x*x**2`), a negated factor first (`-x*y`); in a sum, variables, then products and powers
-(`x*y + y**3`), calls and compound terms, numbers last, each term with its sign where its key
-puts it, after a first added term (`y - x + 2*sin(x)*cos(x) - 1`, `x - x**3/6 + x**5/120`).
+(`x*y + y**3`), calls and compound terms, numbers last, the subtracted terms after the added
+ones (`y + 2*sin(x)*cos(x) - x - 1`); a polynomial in one variable by degree, each term with
+its sign (`x - x**3/6 + x**5/120`, `1 - x**2/2 + x**4/24`, `x**2 + 1`).
 Ties are broken by names and a structural digest, never by node ids or hash seeds.
 
 Reordering regroups a chain (`a + (b + c)` becomes `a + b + c`), which changes a float result
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -221,9 +222,15 @@ class CanonicalOrder:
             term = part if isinstance(part, Shown) else self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
-        ordered = sorted(self._counted(terms), key=lambda item: self._term_key(item[0]))
-        # the first added term leads (y - x, not -x + y); the others keep their places, so a
-        # series reads x - x**3/6 + x**5/120
+        ordered = sorted(self._counted(terms),
+                         key=lambda item: (self._term_key(item[0]), item[1] < 0))
+        # A polynomial in one variable reads by degree, each term with its sign
+        # (x - x**3/6 + x**5/120); any other sum, the added terms first (b + w*x - y).
+        # Either way an added term leads: y - x, not -x + y.
+        if not self._in_one_variable(term for term, _ in ordered):
+            ordered.sort(key=lambda item: item[1] < 0)  # stable: each part stays in order
+        elif ordered[0][1] < 0:  # 1 - x**2/2 + x**4/24: an added number leads a minus
+            ordered.sort(key=lambda item: not (item[0].number is not None and item[1] > 0))
         lead = next((i for i, (_, sign) in enumerate(ordered) if sign > 0), None)
         if lead is None:
             result = self._node(neg, ordered.pop(0)[0], None)
@@ -232,6 +239,27 @@ class CanonicalOrder:
         for term, sign in ordered:
             result = self._node(add if sign > 0 else sub, result, term)
         return result
+
+    def _in_one_variable(self, terms: Iterable[Display]) -> bool:
+        """Whether the terms are numbers and terms c*v**n of one variable v (a polynomial)."""
+        found = None
+        for term in terms:
+            if term.number is not None:
+                continue
+            node = term
+            while node.op is div and node not in self.atoms and node.children.b.number is not None:
+                node = node.children.a  # x**3/6
+            if node.op is mul and node not in self.atoms:
+                factors = self._factors(node)  # 2*x**5
+                if len(factors) != 1:
+                    return False
+                node = factors[0]
+            if node.op is pow and node not in self.atoms and node.children.b.number is not None:
+                node = node.children.a
+            if node.children is not None or node.name is None or found not in (None, node):
+                return False
+            found = node
+        return found is not None
 
     def _counted(self, terms: list[tuple[Display, int]]) -> list[tuple[Display, int]]:
         """A term that comes k times with one sign, written once as k*term: x + y + y reads
