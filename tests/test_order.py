@@ -142,6 +142,19 @@ def test_regrouping_and_reordering_a_chain_prints_the_same(operands, name, rando
     assert str(left) == str(right)
 
 
+def test_ties_and_shared_names_do_not_depend_on_the_build():
+    def raw(op, a, b=None):
+        return Tensor(children=Children(a, b, OPS[op]))
+
+    tanh_2, tanh_x = raw("tanh", sg.const(2)), raw("tanh", X)
+    t = raw("sub", raw("sub", raw("add", tanh_2, tanh_x), tanh_2), tanh_x)
+    assert sg.pretty(mirrored(t)) == sg.pretty(t) == (
+        "t1 = tanh(2)\nt2 = tanh(x)\nt1 + t2 - t1 - t2")
+    # z and z/0.5 sort alike as terms: the term itself breaks the tie
+    half = raw("div", Z, sg.const(0.5))
+    assert str(raw("add", Z, half)) == str(raw("add", half, Z)) == "z + z/0.5"
+
+
 def test_hash_seeds_and_node_ids_play_no_part():
     import subprocess
     import sys

@@ -239,8 +239,8 @@ def test_comparisons_and_selections_print_without_internal_names(t, point):
 def test_the_shared_form_names_no_branch_condition():
     f = sg.where(x > 0, sg.sin(x) ** 2, 0.01 * x)
     assert sg.pretty((f * f).grad(x)) == (
-        "t1 = x > 0\n"
-        "t2 = sin(x)\n"
-        "t3 = where(t1, t2**2, 0.01*x)*where(t1, 2*t2*cos(x), 0.01)\n"
+        "t1 = sin(x)\n"
+        "t2 = x > 0\n"
+        "t3 = where(t2, t1**2, 0.01*x)*where(t2, 2*t1*cos(x), 0.01)\n"
         "2*t3"
     )

@@ -222,8 +222,9 @@ class CanonicalOrder:
             term = part if isinstance(part, Shown) else self._embedded(part)
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
-        ordered = sorted(self._counted(terms),
-                         key=lambda item: (self._term_key(item[0]), item[1] < 0))
+        # ties (x and x/2 sort alike, x and -x too) by the sign, then by the term itself
+        ordered = sorted(self._counted(terms), key=lambda item: (
+            self._term_key(item[0]), item[1] < 0, self._key(item[0])))
         # A polynomial in one variable reads by degree, each term with its sign
         # (x - x**3/6 + x**5/120); any other sum, the added terms first (b + w*x - y).
         # Either way an added term leads: y - x, not -x + y.
@@ -424,6 +425,10 @@ class CanonicalOrder:
         return node
 
     # --- keys --------------------------------------------------------------------------------
+    def key(self, node: Tensor) -> Key:
+        """The structural sort key of `node` as written; its height is `key[6]`."""
+        return self._key(node if node.children is None else self(node))
+
     def _key(self, node: Display) -> Key:
         if node.children is None:
             return self._leaf_key(node)

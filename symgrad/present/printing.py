@@ -348,7 +348,8 @@ def latex(node: Tensor, shared: bool | None = None) -> str:
 
 
 def shared_names(node: Tensor) -> dict[Tensor, str]:
-    """`t1`, `t2`, ... for every inner node used more than once, operands first.
+    """`t1`, `t2`, ... for every inner node used more than once, operands first, numbered in
+    the order the formula is written in (however it was built).
 
     >>> from symgrad.ir.graph import var
     >>> s = var("x") * var("y")
@@ -362,12 +363,12 @@ def shared_names(node: Tensor) -> dict[Tensor, str]:
     # where (where(c, a, b)), never on its own line
     branch_uses = Counter(selected[0] for selected in map(readable.selected, order)
                           if selected is not None and readable.complement(selected[0]))
-    names: dict[Tensor, str] = {}
-    for current in order:
-        count = uses.get(current, 0)
-        if current.children is not None and count > 1 and branch_uses[current] < count:
-            names[current] = f"{prefix}{len(names) + 1}"
-    return names
+    named = [current for current in order if current.children is not None
+             and uses.get(current, 0) > 1 and branch_uses[current] < uses[current]]
+    # numbered as written, not as built: by height (operands first), then in canonical order
+    written = CanonicalOrder(set(named), readable=True)
+    named.sort(key=lambda current: (written.key(current)[6], written.key(current)))
+    return {current: f"{prefix}{number}" for number, current in enumerate(named, 1)}
 
 
 def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:
