@@ -65,6 +65,8 @@ def test_children_and_ops():
         (lambda x: x + -x, "x - x"),
         (lambda x: x * 2, "2*x"),
         (lambda x: 2 * (3 * x), "6*x"),
+        (lambda x: 1e308 * (2 * x), "1e+308*(2*x)"),  # 1e308*2 overflows: not folded
+        (lambda x: 1e-300 * (1e-300 * x), "1e-300*(1e-300*x)"),  # nor a product that underflows
         (lambda x: 1 + x, "x + 1"),
         (lambda x: -1 * x, "-x"),
         (lambda x: sg.sin(sg.const(0.0)), "0"),

@@ -236,13 +236,27 @@ def _fold_mul(a: Tensor, b: Tensor) -> Tensor:
     if inner is not None and inner.op is mul and inner.b is not None \
             and inner.a.is_const and not inner.b.is_const:
         # 2*(3*x) -> 6*x, when 2*3 folds (an unfolded 1e308*1e308 would move back and forth
-        # forever). A constant 3*c left unfolded is not finite: IEEE keeps its order.
+        # forever) and stays in range: 1e308*(2*x) is 2e307 at x = 0.1, (1e308*2)*x is inf.
         product = apply(mul, a, inner.a)
-        if product.is_const:
+        if product.is_const and _kept_in_range(product, a, inner.a):
             return apply(mul, product, inner.b)
     if inner is not None and inner.op.name == "neg":  # 2*(-x) -> -2*x
         return apply(mul, apply(inner.op, a), inner.a)
     return raw_node(mul, a, b)
+
+
+def _kept_in_range(product: Tensor, a: Tensor, b: Tensor) -> bool:
+    """Whether the folded number a*b neither overflowed nor underflowed to 0 (an array
+    constant is taken as it folds)."""
+    if product.number is None or a.number is None or b.number is None:
+        return True
+    try:
+        value, left, right = float(product.number), float(a.number), float(b.number)
+    except OverflowError:  # an integer past the float range
+        return False
+    if math.isinf(value):
+        return math.isinf(left) or math.isinf(right)
+    return value != 0 or left == 0 or right == 0
 
 
 # The identities of add, sub and mul that need no constant operand (x + -y -> x - y).

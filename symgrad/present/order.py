@@ -94,17 +94,49 @@ def _number_field(value: Any) -> tuple[int, float]:
     return (1, 0.0) if number != number else (0, number)
 
 
-def moderate(node: Tensor) -> bool:
-    """Whether an operand lets its chain be reordered: any but a constant outside the
-    `MODERATE` range (or not finite, or an array).
+def moderate(node: Tensor, known: dict[Tensor, bool] | None = None) -> bool:
+    """Whether an operand lets its chain be reordered: it is no constant outside the
+    `MODERATE` range (nor one not finite, nor an array), and holds no finite one, which could
+    make its value extreme (1e308*x - 1e308*x - 2*x is 0 at x = 0.1, regrouped -0.2; an inf
+    or NaN inside it leaves it inf or NaN however the chain is grouped). `known` remembers the
+    inner nodes seen, for a caller that asks of many.
 
-    >>> from symgrad.ir.graph import const
+    >>> from symgrad.ir.graph import const, var
     >>> moderate(const(2.5)), moderate(const(1e308)), moderate(const(float("nan")))
     (True, False, False)
+    >>> moderate(2 * var("x")), moderate((const(1e308) + var("x")) * var("y"))
+    (True, False)
     """
-    value = node.number
-    if value is None:
-        return node.children is not None or not node.is_const or node.scalar_value is not None
+    if node.children is None:
+        return _moderate_leaf(node)
+    known = {} if known is None else known
+    stack = [node]
+    while stack:
+        current = stack[-1]
+        if current in known:
+            stack.pop()
+            continue
+        children = current.children
+        if children is None:
+            value = current.number
+            known[current] = _moderate_leaf(current) or (
+                isinstance(value, float) and not math.isfinite(value))
+            stack.pop()
+            continue
+        pending = [operand for operand in (children.a, children.b)
+                   if operand is not None and operand not in known]
+        if pending:
+            stack.extend(pending)
+            continue
+        known[current] = known[children.a] and (children.b is None or known[children.b])
+        stack.pop()
+    return known[node]
+
+
+def _moderate_leaf(leaf: Tensor) -> bool:
+    value = leaf.number
+    if value is None:  # a variable, or an array constant (or one of a single value)
+        return not leaf.is_const or leaf.scalar_value is not None
     try:
         magnitude = abs(float(value))
     except OverflowError:  # an integer past the float range
@@ -131,6 +163,7 @@ class CanonicalOrder:
         self.readable = readable
         self.expanded: dict[Tensor, Any] = {}  # node -> its display form
         self.keys: dict[Any, Key] = {}  # display node -> key
+        self.moderate: dict[Tensor, bool] = {}  # node -> whether `moderate`
 
     def __call__(self, node: Tensor) -> Display:
         """The display form of `node` (expanded even if it is an atom)."""
@@ -195,7 +228,7 @@ class CanonicalOrder:
             inner = current is node or (current.op in chain_ops and current not in self.atoms
                                         and not current.shape)
             if not inner:
-                if not moderate(current):
+                if not moderate(current, self.moderate):
                     return None
                 parts.append((current, sign))
                 continue
