@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -891,6 +891,43 @@ def use_counts(nodes: Iterable[Tensor]) -> dict[Tensor, int]:
             if children.b is not None:
                 uses[children.b] = uses.get(children.b, 0) + 1
     return uses
+
+
+Value = TypeVar("Value")
+
+
+def bottom_up(node: Tensor, memo: dict[Tensor, Value], leaf: Callable[[Tensor], Value],
+              inner: Callable[[Tensor, Value, Value | None], Value]) -> Value:
+    """The value of `node` computed from its operands' values, iteratively (any depth):
+    `leaf(node)` for a leaf, `inner(node, a, b)` for an inner node (`b` None for a unary op).
+    `memo` holds every node's value, kept from call to call.
+
+    >>> x = var("x")
+    >>> heights = {}
+    >>> bottom_up(x * x + 1, heights, lambda leaf: 0,
+    ...           lambda node, a, b: 1 + max(a, 0 if b is None else b))
+    2
+    """
+    stack = [node]
+    while stack:
+        current = stack[-1]
+        if current in memo:
+            stack.pop()
+            continue
+        children = current.children
+        if children is None:
+            memo[current] = leaf(current)
+            stack.pop()
+            continue
+        a, b = children.a, children.b
+        if a not in memo or (b is not None and b not in memo):
+            stack.append(a)
+            if b is not None:
+                stack.append(b)
+            continue
+        memo[current] = inner(current, memo[a], None if b is None else memo[b])
+        stack.pop()
+    return memo[node]
 
 
 def name_of(variable: Tensor) -> str:

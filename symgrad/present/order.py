@@ -29,6 +29,7 @@ from typing import Any
 from symgrad.ir.graph import (
     Children,
     Tensor,
+    bottom_up,
     children_of,
     const,
     gc_paused,
@@ -109,28 +110,13 @@ def moderate(node: Tensor, known: dict[Tensor, bool] | None = None) -> bool:
     """
     if node.children is None:
         return _moderate_leaf(node)
-    known = {} if known is None else known
-    stack = [node]
-    while stack:
-        current = stack[-1]
-        if current in known:
-            stack.pop()
-            continue
-        children = current.children
-        if children is None:
-            value = current.number
-            known[current] = _moderate_leaf(current) or (
-                isinstance(value, float) and not math.isfinite(value))
-            stack.pop()
-            continue
-        pending = [operand for operand in (children.a, children.b)
-                   if operand is not None and operand not in known]
-        if pending:
-            stack.extend(pending)
-            continue
-        known[current] = known[children.a] and (children.b is None or known[children.b])
-        stack.pop()
-    return known[node]
+    return bottom_up(node, {} if known is None else known, _no_finite_extreme,
+                     lambda _, a, b: a and (b is None or b))
+
+
+def _no_finite_extreme(leaf: Tensor) -> bool:
+    value = leaf.number
+    return _moderate_leaf(leaf) or (isinstance(value, float) and not math.isfinite(value))
 
 
 def _moderate_leaf(leaf: Tensor) -> bool:

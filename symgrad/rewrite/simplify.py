@@ -25,7 +25,15 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from symgrad.ir.graph import Tensor, children_of, count_ops, gc_paused, tensor_roots, toposort
+from symgrad.ir.graph import (
+    Tensor,
+    bottom_up,
+    children_of,
+    count_ops,
+    gc_paused,
+    tensor_roots,
+    toposort,
+)
 from symgrad.ir.op import OPS, Op
 from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet, fixed_point
 from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
@@ -67,36 +75,19 @@ class SortKeys:
         self.keys: dict[Tensor, tuple] = {}
 
     def __call__(self, node: Tensor) -> tuple:
-        keys = self.keys
-        key = keys.get(node)
-        if key is not None:
-            return key
-        stack = [node]
-        while stack:
-            current = stack[-1]
-            if current in keys:
-                stack.pop()
-                continue
-            children = current.children
-            if children is None:
-                keys[current] = self._leaf(current)
-                stack.pop()
-                continue
-            a, b = children.a, children.b
-            if a not in keys or (b is not None and b not in keys):
-                stack.append(a)
-                if b is not None:
-                    stack.append(b)
-                continue
-            key_a = keys[a]
-            key_b = keys[b] if b is not None else (0, 0, 0.0, "", "", 0)
-            height = 1 + max(key_a[1], key_b[1])
-            digest = (_OP_CODES[children.op.name] ^ (key_a[5] * 0x100000001B3)
-                      ^ (key_b[5] * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
-            # the leftmost leaf's name orders exp(a) before exp(b); the digest breaks ties
-            keys[current] = (2, height, 0.0, children.op.name, key_a[4], digest ^ (digest >> 29))
-            stack.pop()
-        return keys[node]
+        key = self.keys.get(node)
+        return key if key is not None else bottom_up(node, self.keys, self._leaf, self._inner)
+
+    @staticmethod
+    def _inner(node: Tensor, key_a: tuple, key_b: tuple | None) -> tuple:
+        if key_b is None:
+            key_b = (0, 0, 0.0, "", "", 0)
+        height = 1 + max(key_a[1], key_b[1])
+        op_name = children_of(node).op.name
+        digest = (_OP_CODES[op_name] ^ (key_a[5] * 0x100000001B3)
+                  ^ (key_b[5] * 0xC2B2AE3D27D4EB4F + 7)) & _MASK
+        # the leftmost leaf's name orders exp(a) before exp(b); the digest breaks ties
+        return (2, height, 0.0, op_name, key_a[4], digest ^ (digest >> 29))
 
     @staticmethod
     def _leaf(node: Tensor) -> tuple:
