@@ -150,6 +150,10 @@ def test_ties_and_shared_names_do_not_depend_on_the_build():
     t = raw("sub", raw("sub", raw("add", tanh_2, tanh_x), tanh_2), tanh_x)
     assert sg.pretty(mirrored(t)) == sg.pretty(t) == (
         "t1 = tanh(2)\nt2 = tanh(x)\nt1 + t2 - t1 - t2")
+    # a named part is written as its name: no sign to set apart, whichever way it was built
+    scaled = raw("mul", sg.const(-1.5), Z)
+    negated = raw("neg", raw("mul", scaled, scaled))
+    assert sg.pretty(mirrored(negated)) == sg.pretty(negated) == "t1 = -1.5*z\n-t1*t1"
     # z and z/0.5 sort alike as terms: the term itself breaks the tie
     half = raw("div", Z, sg.const(0.5))
     assert str(raw("add", Z, half)) == str(raw("add", half, Z)) == "z + z/0.5"

@@ -5,6 +5,7 @@ where an operand needs parentheses, from the ops' precedences, and a constant's 
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from fractions import Fraction
 from typing import Any
 
@@ -43,17 +44,18 @@ def precedence_of(node: Tensor) -> int:
 
 
 def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True,
-                 other: Tensor | None = None) -> bool:
+                 other: Tensor | None = None, named: Container[Tensor] = ()) -> bool:
     """Whether `operand`, at `position` (0 left, 1 right) of `op`, needs parentheses. `exact`
     keeps every grouping that can change a float result (`a*(b*c)`), for text read back;
-    without it (LaTeX) `a b c` will do. `other` is the operand on the other side, if known."""
+    without it (LaTeX) `a b c` will do. `other` is the operand on the other side, if known;
+    `named` the nodes written as names (`t1`), whose text starts with no sign."""
     inner = precedence_of(operand)
     if op.symbol is None:  # function call: its own parentheses
         return False
     if op.arity == 1 and op.precedence > PREC_POW:  # postfix, as A.T: (A@B).T
         return inner < op.precedence
     if op.arity == 1:  # unary minus: -(a + b), -(-a), -(-1/x), but -a*b
-        return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand)
+        return inner < PREC_MUL or inner == PREC_NEG or _starts_with_minus(operand, named)
     if op.precedence == PREC_COMPARISON:  # (x > 0) == 0: Python would chain the comparisons
         return inner <= PREC_COMPARISON
     if position == 0:
@@ -62,7 +64,7 @@ def needs_parens(op: Op, position: int, operand: Tensor, exact: bool = True,
         # as side by side binds tighter than \odot to a reader
         return inner < op.precedence or (op.precedence == PREC_POW and inner <= PREC_POW) or (
             not exact and _elementwise_in_matrix_product(op, operand))
-    if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand)):
+    if inner == PREC_NEG or (op.symbol == "-" and _starts_with_minus(operand, named)):
         return True  # x*(-y), x**(-2), x - (-1/y)
     # a - (b + c), a/(b*c) and a*(b*c) (exact: regrouped, 1e308*(x*y) can overflow), but
     # a**b**c (** groups right)
@@ -82,12 +84,14 @@ def _elementwise_in_matrix_product(op: Op, operand: Tensor) -> bool:
             and bool(children.a.shape) and children.b is not None and bool(children.b.shape))
 
 
-def _starts_with_minus(node: Tensor) -> bool:
+def _starts_with_minus(node: Tensor, named: Container[Tensor] = ()) -> bool:
     """Whether the text of `node` begins with a minus sign: a negative number or a negation
     at the start of its left spine (`-1/(x + 1)`, `-400*x`), which a sign before it would
-    turn into `--`."""
+    turn into `--`; a node among `named` is written as its name."""
     children = node.children
     while children is not None:
+        if node in named:
+            return False
         op = children.op
         if op.symbol is not None and op.arity == 1 and op.precedence > PREC_POW:  # postfix: A.T
             if needs_parens(op, 0, children.a):

@@ -271,7 +271,8 @@ def render(node: Tensor, style: _Style, names: Mapping[Tensor, str] | None = Non
                 parenthesize = style.wrapped(op, position, operand) or (
                     not style.grouped(op, position)
                     and needs_parens(op, position, operand, style.exact,
-                                     children.b if position == 0 else children.a)
+                                     children.b if position == 0 else children.a,
+                                     names if names is not None else ())
                 )
             if not named and parenthesize and not style.bracketed(operand):
                 opening, closing = style.parens("\0").split("\0")
