@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from string import Formatter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -337,8 +337,8 @@ def latex(node: Tensor, shared: bool | None = None) -> str:
         shared = _too_big(node)
     if not shared:
         return render(node, style)
-    names = {bound: latex_name(name) for bound, name in shared_names(node).items()}
-    order = CanonicalOrder(names, readable=True)
+    form = shared_form(node)
+    names, order = {bound: latex_name(name) for bound, name in form.names.items()}, form.order
     lines = [f"&{render(node, style, names, order)}"]
     if automatic:
         lines.insert(0, f"&\\text{{written out, over {WRITTEN_OUT_LIMIT:,} nodes: shared form}}")
@@ -348,13 +348,21 @@ def latex(node: Tensor, shared: bool | None = None) -> str:
     return "\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}"
 
 
-def shared_names(node: Tensor) -> dict[Tensor, str]:
+class SharedForm(NamedTuple):
+    """A formula's shared form: a name for each part used more than once, and the canonical
+    order that writes the parts as those names."""
+
+    names: dict[Tensor, str]
+    order: CanonicalOrder
+
+
+def shared_form(node: Tensor) -> SharedForm:
     """`t1`, `t2`, ... for every inner node used more than once, operands first, numbered in
     the order the formula is written in (however it was built).
 
     >>> from symgrad.ir.graph import var
     >>> s = var("x") * var("y")
-    >>> list(shared_names(s * s + 1).values())
+    >>> list(shared_form(s * s + 1).names.values())
     ['t1']
     """
     order = toposort(node)
@@ -369,7 +377,8 @@ def shared_names(node: Tensor) -> dict[Tensor, str]:
     # numbered as written, not as built: by height (operands first), then in canonical order
     written = CanonicalOrder(set(named), readable=True)
     named.sort(key=lambda current: (written.key(current)[6], written.key(current)))
-    return {current: f"{prefix}{number}" for number, current in enumerate(named, 1)}
+    names = {current: f"{prefix}{number}" for number, current in enumerate(named, 1)}
+    return SharedForm(names, written)
 
 
 def binding_prefix(nodes: list[Tensor], prefix: str = "t") -> str:
@@ -402,8 +411,7 @@ def pretty(node: Tensor, shared: bool = True) -> str:
         raise TypeError(f"pretty takes a Tensor, got {type(node).__name__}")
     if not shared:
         return render(node, TEXT)  # asked for: written out whatever its size
-    names = shared_names(node)
-    order = CanonicalOrder(names, readable=True)
+    names, order = shared_form(node)
     lines = [f"{name} = {render(bound, TEXT, names, order)}" for bound, name in names.items()]
     lines.append(render(node, TEXT, names, order))
     return "\n".join(lines)

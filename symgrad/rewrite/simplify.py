@@ -277,18 +277,21 @@ def _simplify_together(roots: list[Tensor], log: list[Rewrite] | None) -> list[T
         return simplify_tensor(roots, log)
     keys = SortKeys()  # structural, so one for every round
     with gc_paused():
-        starts = MAX_ROUNDS if count_ops(roots) <= ROUNDS_UP_TO else 1
-        return _fresh_starts(roots, starts, keys, log)
+        count = count_ops(roots)
+        if count > ROUNDS_UP_TO:
+            return _one_start(roots, keys, log)
+        return _fresh_starts(roots, count, keys, log)
 
 
-def _fresh_starts(roots: list[Tensor], starts: int, keys: SortKeys, log: list[Rewrite] | None
+def _fresh_starts(roots: list[Tensor], count: int, keys: SortKeys, log: list[Rewrite] | None
                   ) -> list[Tensor]:
-    """Up to `starts` starts, each from the last one's graphs, until one returns its own input.
-    Two forms of one size may rewrite into each other: met again, such a cycle ends with the
-    form of the smallest structural key, so that simplifying the result again returns it."""
+    """Up to MAX_ROUNDS starts, each from the last one's graphs (`count` ops to begin with),
+    until one returns its own input. Two forms of one size may rewrite into each other: met
+    again, such a cycle ends with the form of the smallest structural key, so that simplifying
+    the result again returns it."""
     made = [roots]  # the graphs each start began from, and the last result
-    counts = [count_ops(roots)]
-    for _ in range(starts):
+    counts = [count]
+    for _ in range(MAX_ROUNDS):
         current = _one_start(made[-1], keys, log)
         if _same(current, made[-1]):
             break
