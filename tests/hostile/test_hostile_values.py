@@ -112,7 +112,8 @@ def reference(function, *operands, folded=True):
             value = rule(*operands)
         except ZeroDivisionError:
             value = None
-        if value is not None and max(abs(value.numerator), value.denominator) < 2**53:
+        # a zero takes the sign floats give it (-(0) is -0.0), as fold.py's exact rule leaves it
+        if value and max(abs(value.numerator), value.denominator) < 2**53:
             return int(value) if value.denominator == 1 else Fraction(value)
     value = float(function(*[np.float64(_as_float(v)) for v in operands]))
     negative_zero = value == 0 and math.copysign(1, value) < 0
