@@ -40,8 +40,8 @@ _new_tuple = tuple.__new__
 class CollectContext(Protocol):
     """What the collecting engine needs from the simplifier's pass."""
 
-    cache: dict[tuple, Any]
-    """Flattenings by (node, kind, through_shared), for this pass."""
+    flattened: Flattened
+    """The flattenings of this pass."""
 
     def key(self, node: Tensor) -> tuple:
         """The node's structural sort key (canonical order)."""
@@ -111,6 +111,19 @@ class Factors(NamedTuple):
         own folds into one of theirs, or a zero numerator zeroes the product."""
         return (self.merged > other.merged or 0 < other.numbers < self.numbers
                 or self.numerator == 0 != other.numerator)
+
+
+class Flattened(NamedTuple):
+    """The flattenings of one pass by node, sums and products: the first dict of each holds
+    the views that keep shared parts whole, the second those through them
+    (`sums[through_shared]`)."""
+
+    sums: tuple[dict[Tensor, Terms], dict[Tensor, Terms]]
+    products: tuple[dict[Tensor, Factors], dict[Tensor, Factors]]
+
+    @classmethod
+    def empty(cls) -> Flattened:
+        return cls(({}, {}), ({}, {}))
 
 
 def add_exponents(old: Exponent, new: Exponent) -> Exponent:
@@ -185,8 +198,8 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
 def sum_terms(node: Tensor, context: CollectContext, through_shared: bool = False) -> Terms:
     """The sum at `node` flattened through its unshared sub-sums (all with `through_shared`).
     Cached per pass: callers copy `terms` before changing it."""
-    cache_key = (node, "sum", through_shared)
-    found = context.cache.get(cache_key)
+    cache = context.flattened.sums[through_shared]
+    found = cache.get(node)
     if found is not None:
         return found
     walk = _walk(node, context, through_shared, (add, sub))
@@ -202,7 +215,7 @@ def sum_terms(node: Tensor, context: CollectContext, through_shared: bool = Fals
         merged += base in terms
         add_to(terms, base, side * sign * coefficient)
     found = _new_tuple(Terms, (terms, constant, merged, walk.left_whole, constants))
-    context.cache[cache_key] = found
+    cache[node] = found
     return found
 
 
@@ -211,8 +224,8 @@ def product_factors(node: Tensor, context: CollectContext, through_shared: bool 
     """The product at `node` flattened through its unshared sub-products (all with
     `through_shared`); a power with a numeric exponent (or in the numerator) adds its
     exponent to its base's. Cached per pass: callers copy `factors` before changing it."""
-    cache_key = (node, "product", through_shared)
-    found = context.cache.get(cache_key)
+    cache = context.flattened.products[through_shared]
+    found = cache.get(node)
     if found is not None:
         return found
     walk = _walk(node, context, through_shared, PRODUCT_OPS)
@@ -244,7 +257,7 @@ def product_factors(node: Tensor, context: CollectContext, through_shared: bool 
             factors[base] = exponent
     found = _new_tuple(Factors, (factors, numerator, denominator, merged, cancelled, numbers,
                                  walk.left_whole))
-    context.cache[cache_key] = found
+    cache[node] = found
     return found
 
 
@@ -359,7 +372,10 @@ def rebuild_product(factors: dict[Tensor, Exponent], numerator: Number, denomina
     if denominator != 1:
         bottom = const(denominator) if bottom is None else apply(mul, denominator, bottom)
     if bottom is None:
-        return const(numerator) if top is None else apply(mul, numerator, top)
+        if top is None:
+            return const(numerator)
+        # 1*t is t, as apply folds it, without the call (most products have no coefficient)
+        return top if numerator == 1 and not top.is_const else apply(mul, numerator, top)
     if top is None:
         return apply(div, numerator, bottom)
     if numerator == -1:

@@ -36,7 +36,7 @@ from symgrad.ir.graph import (
 )
 from symgrad.ir.op import OPS, Op
 from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet, fixed_point
-from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS
+from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS, Flattened
 from symgrad.rewrite.matrix_simplify import simplify_tensor
 from symgrad.rewrite.rules import RULES, Rule
 
@@ -131,7 +131,7 @@ class _Pass(Rewriter):
         self.key = keys  # (settled: nodes no rule changed, in this or an earlier pass)
         self.shared_nodes = users.shared
         self.links = users.links
-        self.cache: dict[tuple, Any] = {}  # flattenings, for flatten.sum_terms and friends
+        self.flattened = Flattened.empty()  # for flatten.sum_terms and product_factors
         self.made_by: dict[Tensor, Rule] = {}  # what a collection rule made: it is final
         # an inner link is not tried (its user collects it), so it is not settled either
         self.unsettled.update(self.links)
