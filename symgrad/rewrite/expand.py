@@ -71,31 +71,44 @@ def _has_float(flat: Factors) -> bool:
 
 def _may_cancel(terms: dict[Tensor, Number], context: CollectContext) -> bool:
     """A quick test for `expand`: could two expanded terms cancel? False only when they
-    cannot (the fingerprints of their factors never meet with a zero total)."""
-    totals: dict[tuple, Any] = {}
-    counts: dict[tuple, int] = {}
+    cannot (the fingerprints of their factors never meet with a zero total). The totals are
+    added only for fingerprints met twice: most sums have none."""
+    pieces: list[tuple[tuple, Number, Number, Factors | None]] = []  # (key, scales, inner)
     expanded = False
     for coefficient, flat, inner in _with_sum_factors(terms, context):
         base = _fingerprint(flat.factors)
         if base is None or _has_float(flat):
             return True  # no quick answer
-        pieces = [(base, coefficient)]
-        if inner is not None:
-            expanded = True
-            base -= hash(inner)
-            inner_sum = sum_terms(inner, context)
-            pieces = [(base, coefficient * inner_sum.constant)]
-            for inner_term, inner_coefficient in inner_sum.terms.items():
-                inner_flat = product_factors(inner_term, context)
-                print_ = _fingerprint(inner_flat.factors)
-                if print_ is None or _has_float(inner_flat):
-                    return True
-                pieces.append((base + print_, coefficient * inner_coefficient * _ratio(inner_flat)))
-        for fingerprint, scale in pieces:
-            key = (fingerprint, flat.numerator, flat.denominator)
+        if inner is None:
+            pieces.append(((base, flat.numerator, flat.denominator), coefficient, 1, None))
+            continue
+        expanded = True
+        base -= hash(inner)
+        inner_sum = sum_terms(inner, context)
+        pieces.append(((base, flat.numerator, flat.denominator), coefficient,
+                       inner_sum.constant, None))
+        for inner_term, inner_coefficient in inner_sum.terms.items():
+            inner_flat = product_factors(inner_term, context)
+            print_ = _fingerprint(inner_flat.factors)
+            if print_ is None or _has_float(inner_flat):
+                return True
+            pieces.append(((base + print_, flat.numerator, flat.denominator), coefficient,
+                           inner_coefficient, inner_flat))
+    if not expanded:
+        return False
+    counts: dict[tuple, int] = {}
+    for key, _, _, _ in pieces:
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) == len(pieces):
+        return False
+    totals: dict[tuple, Any] = {}
+    for key, coefficient, inner_coefficient, inner_factors in pieces:
+        if counts[key] > 1:
+            scale = coefficient * inner_coefficient
+            if inner_factors is not None:
+                scale *= _ratio(inner_factors)
             totals[key] = totals.get(key, 0) + scale
-            counts[key] = counts.get(key, 0) + 1
-    return expanded and any(counts[key] > 1 and total == 0 for key, total in totals.items())
+    return any(total == 0 for total in totals.values())
 
 
 def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContext,
