@@ -233,6 +233,25 @@ def test_same_result_under_another_hash_seed():
     assert out == str(simplify(e)) == "p*q*r + exp(p) + exp(q) + exp(r) + sin(p*q) + sin(p*q*r)"
 
 
+def test_a_big_graph_copies_no_shared_product_to_merge_a_base(monkeypatch):
+    # an unrolled recurrence h = tanh(h)*w + x: merging each level's w with the w of the
+    # product below would copy that product, and every pass would grow the graph
+    h0, w, x = sg.variables("h0 w x")
+    h = h0
+    for _ in range(700):
+        h = sg.tanh(h) * w + x
+    partial = sg.gradient(h, [w])[0]
+    assert sg.count_ops(partial) > simplify_module.ROUNDS_UP_TO
+    result, log = simplify(partial, explain=True)
+    assert "keep the smaller graph" not in [r.rule for r in log]  # no pass grew it
+    assert sg.count_ops(result) < sg.count_ops(partial)
+    # a small formula merges, for the reading
+    f = sg.acosh(sg.sqrt(2 - (X * Y) ** 2)) ** 3
+    assert str(simplify(f.grad(X))).startswith("-3*x*y**2*acosh(")
+    monkeypatch.setattr(simplify_module, "ROUNDS_UP_TO", 0)  # as if it were big
+    assert str(simplify(f.grad(X))).startswith("-3*x*y*y*acosh(")
+
+
 def test_step_budget_bounds_the_work(monkeypatch):
     # with no budget for rules, simplify still folds as it rebuilds, and stops
     engine = sys.modules["symgrad.rewrite.simplify"]

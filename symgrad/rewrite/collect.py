@@ -229,7 +229,7 @@ def collect_product(node: Tensor, context: CollectContext) -> tuple[Tensor, str]
     if flat.left_whole:
         context.unsettle(node)  # the next pass, with new sharing, may find more
         through = product_factors(node, context, through_shared=True)
-        if through.folds_more_than(flat):
+        if through.folds_more_than(flat, context.merges_shared):
             flat = through
     numerator, denominator = flat.numerator, flat.denominator
     if isinstance(numerator, float) and numerator.is_integer():

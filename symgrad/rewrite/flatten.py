@@ -43,6 +43,11 @@ class CollectContext(Protocol):
     flattened: Flattened
     """The flattenings of this pass."""
 
+    merges_shared: bool
+    """Whether a shared sub-product is copied to merge a base with one of its own
+    (x*(x*y) -> x**2*y, x*y staying for its other users), or only to cancel one or fold a
+    number."""
+
     def key(self, node: Tensor) -> tuple:
         """The node's structural sort key (canonical order)."""
         ...
@@ -105,11 +110,13 @@ class Factors(NamedTuple):
     numbers: int  # numeric factors multiplied into the coefficients
     left_whole: int  # shared sub-products kept as factors
 
-    def folds_more_than(self, other: Factors) -> bool:
+    def folds_more_than(self, other: Factors, merging: bool = True) -> bool:
         """Whether this view of a product (through its shared sub-products) folds more than
-        `other` (the view that keeps them whole): more bases merge, a number of the product's
-        own folds into one of theirs, or a zero numerator zeroes the product."""
-        return (self.merged > other.merged or 0 < other.numbers < self.numbers
+        `other` (the view that keeps them whole): more bases cancel, or merge if `merging`
+        counts, a number of the product's own folds into one of theirs, or a zero numerator
+        zeroes the product."""
+        merged = (self.merged, other.merged) if merging else (self.cancelled, other.cancelled)
+        return (merged[0] > merged[1] or 0 < other.numbers < self.numbers
                 or self.numerator == 0 != other.numerator)
 
 

@@ -49,7 +49,13 @@ ROUNDS_UP_TO = 5_000
 a start sees the sharing of the graph it is given, which the passes before changed, and tries
 again the nodes they settled under the old sharing. Then simplifying the result again returns
 it (0 of 6,000 random formulas and derivatives differ; 30 with one start). A larger graph gets
-one start, which keeps its time linear (a second one adds about 40%)."""
+one start, which keeps its time linear (a second one adds about 40%).
+
+A larger graph also copies a shared sub-product only to cancel a base or fold a number, not
+to merge a base (`CollectContext.merges_shared`): a merge saves one op at most (w*(w*a) ->
+w**2*a saves none), and in an unrolled recurrence h = tanh(h)*w + x every level's product
+would copy the chain below it to merge its w, a graph larger than the input for 2.5x the
+time. A small formula merges, for the reading: x**2*y, not x*(x*y)."""
 
 STEPS_PER_NODE = 20
 MIN_STEPS = 1000
@@ -126,8 +132,9 @@ class _Pass(Rewriter):
     log_folds = True
 
     def __init__(self, keys: SortKeys, users: Users, log: list | None, budget: int,
-                 normal: set):
+                 normal: set, merges_shared: bool):
         super().__init__(SIMPLIFY_RULES, budget, log, settled=normal)
+        self.merges_shared = merges_shared
         self.key = keys  # (settled: nodes no rule changed, in this or an earlier pass)
         self.shared_nodes = users.shared
         self.links = users.links
@@ -216,11 +223,11 @@ def _users(order: list[Tensor], roots: list[Tensor]) -> Users:
 
 
 def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, budget: int,
-              normal: set[Tensor]) -> tuple[list[Tensor], int]:
+              normal: set[Tensor], merges_shared: bool) -> tuple[list[Tensor], int]:
     order = toposort(roots)
     users = _users(order, roots)
     shared = users.shared
-    current = _Pass(keys, users, log, budget, normal)
+    current = _Pass(keys, users, log, budget, normal, merges_shared)
 
     def finished(node: Tensor, result: Tensor) -> None:
         if node in shared:
@@ -319,7 +326,8 @@ def _one_start(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None) -
 
     def one_pass(current: list[Tensor]) -> list[Tensor]:
         nonlocal budget
-        rewritten, budget = _one_pass(current, keys, log, budget, normal)
+        rewritten, budget = _one_pass(current, keys, log, budget, normal,
+                                      merges_shared=count <= ROUNDS_UP_TO)
         return rewritten
 
     return fixed_point(roots, count, one_pass, MAX_PASSES, log)
