@@ -38,6 +38,16 @@ def rnn(levels: int) -> tuple[Tensor, list[Tensor]]:
     return h, [h0, w, x]
 
 
+def linear(levels: int) -> tuple[Tensor, list[Tensor]]:
+    """A linear recurrence unrolled: h = h*w + b from x (a polynomial in w), and the
+    variables."""
+    x, w, b = sg.variables("x w b")
+    h = x
+    for _ in range(levels):
+        h = h * w + b
+    return h, [x, w, b]
+
+
 def nested(function: Callable[[Tensor], Tensor]) -> Callable[[int], tuple[Tensor, list[Tensor]]]:
     """function(function(...function(x))), `levels` deep, and its variable."""
 
@@ -70,6 +80,7 @@ class Workload(NamedTuple):
 WORKLOADS: list[Workload] = [
     Workload("RNN h = tanh(h)*w + x: simplify", rnn, simplify_only),
     Workload("RNN h = tanh(h)*w + x: simplify(gradient)", rnn, gradient_then_simplify),
+    Workload("linear h = h*w + b: simplify(gradient)", linear, gradient_then_simplify),
     Workload("nested softplus: simplify", nested(sg.softplus), simplify_only),
     Workload("nested softplus: simplify(gradient)", nested(sg.softplus), gradient_then_simplify),
     Workload("nested sigmoid: simplify", nested(sg.sigmoid), simplify_only),

@@ -252,6 +252,22 @@ def test_a_big_graph_copies_no_shared_product_to_merge_a_base(monkeypatch):
     assert str(simplify(f.grad(X))).startswith("-3*x*y*y*acosh(")
 
 
+def test_a_long_sum_has_a_factor_pulled_out_of_all_its_levels_at_once():
+    # d/dw of h = h*w + b unrolled: sum(w**k * h_k); each level pulled out in turn would
+    # rebuild every term below it, so the rewrites grew with the levels and the time with
+    # their square
+    w, b = sg.variables("w b")
+    h = X
+    for _ in range(300):
+        h = h * w + b
+    partial = sg.gradient(h, [w])[0]
+    result, log = simplify(partial, explain=True)
+    assert sum(r.rule.startswith("common factor") for r in log) < 10
+    assert sg.count_ops(result) < 0.81 * sg.count_ops(partial)
+    point = {"x": 0.3, "w": 0.45, "b": 0.2}
+    assert close(sg.evaluate(result, point), sg.evaluate(partial, point))
+
+
 def test_step_budget_bounds_the_work(monkeypatch):
     # with no budget for rules, simplify still folds as it rebuilds, and stops
     engine = sys.modules["symgrad.rewrite.simplify"]

@@ -21,6 +21,7 @@ from symgrad.ir.op import Op
 from symgrad.ops.scalar import add, cos, cosh, div, mul, neg, pow, sin, sinh, sub, tan, tanh
 from symgrad.rewrite.expand import distribute, expand
 from symgrad.rewrite.flatten import (
+    LIMIT,
     SUM_OPS,
     CollectContext,
     Exponent,
@@ -187,7 +188,10 @@ def common_factor(terms: dict[Tensor, Number], constant: Number, context: Collec
 
 def _factor_out(side: _Side, factored: list[_Factored], constant: Number,
                 context: CollectContext) -> Tensor:
-    """The sum with the factor `side` pulled out of the terms holding it."""
+    """The sum with the factor `side` pulled out of the terms holding it. In a sum of more than
+    `flatten.LIMIT` terms, it is pulled out of the cofactor again while two of its terms hold
+    it, all at once: sum(w**k * a_k) -> a_0 + w*(a_1 + w*(a_2 + ...)). Pulled out one level at
+    a time, each level would rebuild every term below it: quadratic in the terms."""
 
     def exponent_of(factors: dict[Tensor, Exponent]) -> Number | None:
         exponent = factors.get(side.base, 0)
@@ -197,22 +201,40 @@ def _factor_out(side: _Side, factored: list[_Factored], constant: Number,
 
     exponents = [e for e in (exponent_of(item.flat.factors) for item in factored) if e is not None]
     power = min(exponents) if side.positive else max(exponents)
-    inside: dict[Tensor, Number] = {}
+    nested = len(factored) > LIMIT
     outside: dict[Tensor, Number] = {}
-    for flat, term, coefficient in factored:
-        if exponent_of(flat.factors) is None:
-            add_to(outside, term, coefficient)
-            continue
-        rest = dict(flat.factors)
-        rest[side.base] -= power
-        scale, remainder = split_coefficient(
-            rebuild_product(rest, flat.numerator, flat.denominator, context))
-        add_to(inside, remainder, coefficient * scale)
-    # the cofactor can be the factor itself (x*(x + 1) + (x + 1) -> (x + 1)**2)
-    grouped: dict[Tensor, Exponent] = {side.base: power}
-    add_to(grouped, rebuild_sum(inside, 0, context), 1)
-    add_to(outside, rebuild_product(grouped, 1, 1, context), 1)
+    levels: dict[Number, list[_Factored]] = {}  # the terms by the power pulled out of them
+    for item in factored:
+        exponent = exponent_of(item.flat.factors)
+        if exponent is None:
+            add_to(outside, item.term, item.coefficient)
+        else:
+            levels.setdefault(exponent if nested else power, []).append(item)
+    inner: Tensor | None = None  # the cofactor of the level below, from the deepest up
+    inner_power: Number = 0
+    for level in sorted(levels, reverse=side.positive):  # the deepest first
+        inside: dict[Tensor, Number] = {}
+        for flat, _, coefficient in levels[level]:
+            rest = dict(flat.factors)
+            rest[side.base] -= level
+            scale, remainder = split_coefficient(
+                rebuild_product(rest, flat.numerator, flat.denominator, context))
+            add_to(inside, remainder, coefficient * scale)
+        if inner is not None:
+            add_to(inside, _times_power(side.base, inner_power - level, inner, context), 1)
+        inner, inner_power = rebuild_sum(inside, 0, context), level
+    assert inner is not None  # the factor is held by two terms at least
+    add_to(outside, _times_power(side.base, inner_power, inner, context), 1)
     return rebuild_sum(outside, constant, context)
+
+
+def _times_power(base: Tensor, power: Number, cofactor: Tensor, context: CollectContext
+                 ) -> Tensor:
+    """base**power * cofactor; the cofactor can be the base itself
+    (x*(x + 1) + (x + 1) -> (x + 1)**2)."""
+    grouped: dict[Tensor, Exponent] = {base: power}
+    add_to(grouped, cofactor, 1)
+    return rebuild_product(grouped, 1, 1, context)
 
 
 # --- products --------------------------------------------------------------------------------
