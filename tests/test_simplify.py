@@ -329,6 +329,16 @@ def test_exact_numbers_stay_exact():
     assert str(simplify(sg.parse("0.5*x*y"))) == "0.5*x*y"  # a float stays as typed
 
 
+def test_exact_coefficients_past_the_float_range_stay_apart():
+    # 2 * 2**1023 is exact, but past the float range: the product keeps them apart, as
+    # building it does, so it stays finite where the variables make it so
+    s = sg.const(2**1023) * sg.sin(X)
+    f = 2 * s * Y + sg.cos(s)
+    point = {"x": 1e-300, "y": 1.0}
+    assert close(sg.evaluate(simplify(f), point), sg.evaluate(f, point), rtol=1e-12)
+    assert np.isfinite(sg.evaluate(simplify(f), point))
+
+
 def test_quotients_of_functions_in_products():
     u = sg.var("u")
     assert str(simplify(sg.log(sg.cosh(u)).grad(u))) == "tanh(u)"

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from symgrad.ir.fold import apply
-from symgrad.ir.graph import Tensor, binary_children, children_of
+from symgrad.ir.graph import Tensor, binary_children, children_of, to_float
 from symgrad.ir.op import Op
 from symgrad.ops.scalar import add, cos, cosh, div, mul, neg, pow, sin, sinh, sub, tan, tanh
 from symgrad.rewrite.expand import distribute, expand
@@ -258,7 +258,8 @@ def collect_product(node: Tensor, context: CollectContext) -> tuple[Tensor, str]
         numerator = int(numerator)
     if isinstance(denominator, float) and denominator.is_integer():
         denominator = int(denominator)
-    if not (math.isfinite(numerator) and math.isfinite(denominator)):
+    # exact coefficients multiply past the float range (2**1100), where their float is inf
+    if not (math.isfinite(to_float(numerator)) and math.isfinite(to_float(denominator))):
         return None
     if (isinstance(numerator, float) or isinstance(denominator, float)) and 1 not in (
         numerator, denominator
