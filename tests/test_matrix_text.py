@@ -208,3 +208,23 @@ def test_lambdify_takes_the_names_of_vectors_and_matrices():
     Xv, av = np.arange(6.0).reshape(3, 2), np.array([1.0, -1.0])
     (value,) = f(Xv, av)
     np.testing.assert_allclose(value, 2 * Xv.T @ (Xv @ av))
+
+
+def test_a_deep_vector_formula_is_read_once_for_its_broadcast_axes():
+    # printing and the matrix rules ask each elementwise node for its operands without new
+    # leading axes: a deep recurrence walked anew for each node would take levels**2 steps
+    from unittest import mock
+
+    from symgrad.rewrite import matrix_simplify
+
+    v, w = sg.vector("v", 3), sg.var("w")
+    h = v
+    for _ in range(400):
+        h = sg.tanh(h) * w + v
+    real = matrix_simplify._leading_axes_of
+    with mock.patch.object(matrix_simplify, "_leading_axes_of", side_effect=real) as seen:
+        text = str(h)
+        simplified = sg.simplify(sg.sum(h).grad(w))
+    assert seen.call_count < 100 * 400  # a few per node, not per node and level
+    assert text.startswith("tanh(tanh(tanh(") and text.endswith("*w + v)*w + v")
+    assert sg.count_ops(simplified) < 4200

@@ -13,6 +13,7 @@ simplified operands (folding as it goes) and the rules applied until none fires;
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 from symgrad.ir import shapes
@@ -326,19 +327,34 @@ def _leading_axes_of(node: Tensor) -> Tensor | None:
     return children_of(node).a
 
 
+_STRIPPED: weakref.WeakKeyDictionary[Tensor, Tensor | None] = weakref.WeakKeyDictionary()
+"""`without_leading_axes` by node, None where it is the node itself (a value never holds its
+own key, so an entry leaves with its node). Printing and the matrix rules ask it of the
+operands of every elementwise node: walked anew each time, a deep formula (a recurrence of
+1,000 levels) would be walked once per level, quadratic."""
+
+
 def without_leading_axes(node: Tensor) -> Tensor:
     """`node` with each expand_dims(v, axis=(0, ..., k)) in its elementwise part replaced by v:
     equal once broadcast to a shape of as many axes, as numpy's broadcasting adds them.
+    A scalar has none (expand_dims gives a vector or matrix).
 
     >>> from symgrad.ops.tensor import vector, EXPAND_DIMS
     >>> v = vector("v", 3)
     >>> str(without_leading_axes(2 * apply(EXPAND_DIMS.bound((0,)), v) + v))
     '2*v + v'
     """
+    if not node.shape:
+        return node
     rebuilt: dict[Tensor, Tensor] = {}
     stack = [node]
     while stack:
         current = stack[-1]
+        known = _STRIPPED.get(current, current)
+        if known is not current:
+            rebuilt[current] = current if known is None else known
+            stack.pop()
+            continue
         children = current.children
         inner = _leading_axes_of(current)
         if inner is not None:
@@ -353,11 +369,13 @@ def without_leading_axes(node: Tensor) -> Tensor:
             continue
         stack.pop()
         if inner is not None:
-            rebuilt[current] = rebuilt[inner]
+            result = rebuilt[inner]
         elif not operands or all(rebuilt[o] is o for o in operands):
-            rebuilt[current] = current
+            result = current
         else:
-            rebuilt[current] = apply(children_of(current).op, *(rebuilt[o] for o in operands))
+            result = apply(children_of(current).op, *(rebuilt[o] for o in operands))
+        rebuilt[current] = result
+        _STRIPPED[current] = None if result is current else result
     return rebuilt[node]
 
 
