@@ -47,6 +47,18 @@ def test_like_terms_and_powers():
     assert str(simplify((X * X * X).grad(X))) == "3*x**2"
 
 
+def test_a_sum_factor_is_expanded_where_its_terms_merge():
+    # the diagonal of Rosenbrock's Hessian: 800*x**2 - 400*(y - x**2), as sympy writes it
+    assert str(simplify(800 * X**2 - 400 * (Y - X**2))) == "1200*x**2 - 400*y"
+    assert str(simplify(X * (4 * (Y - X) - 2 * X))) == "x*(4*y - 6*x)"
+    assert str(simplify(X * (Y + 1) + 2 * X * Y)) == "x + 3*x*y"
+    # not where expanding adds more terms than merge (200*r1 and 2*r1 against three sums)
+    r0, r1, r2 = sg.variables("r0 r1 r2")
+    partial = (100 * (r1 - r0**2) ** 2 + (1 - r0) ** 2 + 100 * (r2 - r1**2) ** 2
+               + (1 - r1) ** 2).grad(r1)
+    assert str(simplify(partial)) == "200*(r1 - r0**2) - 400*r1*(r2 - r1**2) - 2*(1 - r1)"
+
+
 def test_softmax_cross_entropy_gradient():
     a, b, c = sg.variables("a b c")
     loss = -sg.log(sg.exp(a) / (sg.exp(a) + sg.exp(b) + sg.exp(c)))

@@ -125,8 +125,12 @@ def _sum_is_canonical(node: Tensor, context: CollectContext) -> bool:
         return False
     if _squared_trig(term_a) is not None and _squared_trig(term_b) is not None:
         return False
-    if term_a.op in (mul, pow) or term_b.op in (mul, pow):  # a common factor?
-        return _bases(term_a, context).isdisjoint(_bases(term_b, context))
+    if term_a.op in (add, sub) or term_b.op in (add, sub):  # expanded, its terms may merge
+        return False
+    if term_a.op in (mul, pow) or term_b.op in (mul, pow):  # a common factor, a sum factor?
+        bases_a, bases_b = _bases(term_a, context), _bases(term_b, context)
+        return bases_a.isdisjoint(bases_b) and not any(
+            base.op in (add, sub) for base in (*bases_a, *bases_b))
     return True
 
 

@@ -69,12 +69,13 @@ def _has_float(flat: Factors) -> bool:
     return isinstance(flat.numerator, float) or isinstance(flat.denominator, float)
 
 
-def _may_cancel(terms: dict[Tensor, Number], context: CollectContext) -> bool:
-    """A quick test for `expand`: could two expanded terms cancel? False only when they
-    cannot (the fingerprints of their factors never meet with a zero total). The totals are
-    added only for fingerprints met twice: most sums have none."""
+def _may_gain(terms: dict[Tensor, Number], context: CollectContext) -> bool:
+    """A quick test for `expand`: could expanded terms cancel (a total of zero), or merge
+    into as many terms as expanding adds? False only when they cannot (the fingerprints of
+    their factors never meet so). The totals are added only for fingerprints met twice: most
+    sums have none."""
     pieces: list[tuple[tuple, Number, Number, Factors | None]] = []  # (key, scales, inner)
-    expanded = False
+    added = 0  # terms expanding adds
     for coefficient, flat, inner in _with_sum_factors(terms, context):
         base = _fingerprint(flat.factors)
         if base is None or _has_float(flat):
@@ -82,11 +83,12 @@ def _may_cancel(terms: dict[Tensor, Number], context: CollectContext) -> bool:
         if inner is None:
             pieces.append(((base, flat.numerator, flat.denominator), coefficient, 1, None))
             continue
-        expanded = True
         base -= hash(inner)
         inner_sum = sum_terms(inner, context)
-        pieces.append(((base, flat.numerator, flat.denominator), coefficient,
-                       inner_sum.constant, None))
+        added += len(inner_sum.terms) - (inner_sum.constant == 0)
+        if inner_sum.constant != 0:
+            pieces.append(((base, flat.numerator, flat.denominator), coefficient,
+                           inner_sum.constant, None))
         for inner_term, inner_coefficient in inner_sum.terms.items():
             inner_flat = product_factors(inner_term, context)
             print_ = _fingerprint(inner_flat.factors)
@@ -94,11 +96,13 @@ def _may_cancel(terms: dict[Tensor, Number], context: CollectContext) -> bool:
                 return True
             pieces.append(((base + print_, flat.numerator, flat.denominator), coefficient,
                            inner_coefficient, inner_flat))
-    if not expanded:
+    if not added:
         return False
     counts: dict[tuple, int] = {}
     for key, _, _, _ in pieces:
         counts[key] = counts.get(key, 0) + 1
+    if len(pieces) - len(counts) >= added:
+        return True  # enough merge
     if len(counts) == len(pieces):
         return False
     totals: dict[tuple, Any] = {}
@@ -114,13 +118,16 @@ def _may_cancel(terms: dict[Tensor, Number], context: CollectContext) -> bool:
 def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContext,
            plain: Tensor) -> Tensor | None:
     """a*(b + c) + d -> a*b + a*c + d when some expanded terms cancel, as in
-    y*(1 - s) - (1 - y)*s -> y - s; None when that gains nothing. One sum factor per term is
-    expanded, for small sums."""
-    if len(terms) > SMALL or not _may_cancel(terms, context):
+    y*(1 - s) - (1 - y)*s -> y - s, or merge, as in 800*x**2 - 400*(y - x**2) ->
+    1200*x**2 - 400*y; None when that gains nothing. One sum factor per term is expanded, for
+    small sums."""
+    if len(terms) > SMALL or not _may_gain(terms, context):
         return None
     pieces: list[tuple[dict, Number, Number, Number]] = []  # (factors, num., denom., scale)
     expanded = False
+    live = 0
     for coefficient, flat, inner in _with_sum_factors(terms, context):
+        live += 1
         if inner is None:
             pieces.append((flat.factors, flat.numerator, flat.denominator, coefficient))
             continue
@@ -145,14 +152,17 @@ def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContex
             pieces.append((merged, flat.numerator, flat.denominator, scale))
     if not expanded:
         return None
-    # gate: some expanded terms must cancel (sum to zero), before anything is built
+    # gate: some expanded terms must cancel (sum to zero), or merge into as many terms as
+    # expanding adds, before anything is built
     signatures: dict[tuple, Any] = {}
     for factors, numerator, denominator, scale in pieces:
         powers = frozenset((b, e) for b, e in factors.items()
                            if isinstance(e, Tensor) or e != 0)
         key = (powers, numerator, denominator)
         signatures[key] = signatures.get(key, 0) + scale
-    if len(signatures) == len(pieces) or all(total != 0 for total in signatures.values()):
+    merges = len(pieces) - len(signatures)
+    if not merges or (merges < len(pieces) - live
+                      and all(total != 0 for total in signatures.values())):
         return None
     stop = {b for factors, _, _, _ in pieces for b in factors}
     stop.update(t for t in terms if context.shared(t))  # they stay for their other users
