@@ -90,6 +90,22 @@ def _as_one_graph():
     return mock.patch.object(simplify_module, "ALONE_UP_TO", 0)
 
 
+def test_rows_in_rows_out():
+    # a Jacobian or a Hessian (rows of Tensors) comes back as rows, each entry as it is alone
+    xs = sg.variables("r0 r1 r2")
+    f = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(2))
+    hessian = sg.hessian(f, list(xs))
+    simplified, log = simplify(hessian, explain=True)
+    assert [[str(e) for e in row] for row in simplified] == \
+        [[str(simplify(e)) for e in row] for row in hessian]
+    assert str(simplified[1][1]) == "1200*r1**2 + 202 - 400*r2"  # 800*r1**2 - 400*(r2 - r1**2)
+    assert str(simplified[0][2]) == "0" and log
+    [[first, second]] = simplify(tuple(row) for row in [(X, X + X)])  # any iterable of rows
+    assert first is X and str(second) == "2*x"
+    with pytest.raises(TypeError, match="simplify takes Tensors, got list"):
+        simplify([X, [X]])
+
+
 def test_a_big_list_keeps_a_part_its_items_share():
     ratio = sg.exp(X) / (sg.sin(X) + 2)
     items = [ratio, ratio * Y]

@@ -246,18 +246,31 @@ loss that all hold its forward graph, is simplified as one graph: a part the ite
 collected once (collecting through it for each item would copy it into each)."""
 
 
-def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any:
-    """An equivalent, simplified Tensor (or a list for a list); with `explain=True`, the pair
-    `(result, log)` where `log` lists the `Rewrite(rule, before, after)` records in order.
+def simplify(t_or_list: Tensor | Iterable[Tensor] | Iterable[Iterable[Tensor]],
+             explain: bool = False) -> Any:
+    """An equivalent, simplified Tensor (a list for a list, rows for rows: a Jacobian, a
+    Hessian); with `explain=True`, the pair `(result, log)` where `log` lists the
+    `Rewrite(rule, before, after)` records in order.
 
     >>> import symgrad as sg
-    >>> x = sg.var("x")
+    >>> x, y = sg.variables("x y")
     >>> str(simplify(sg.sigmoid(x).grad(x)))
     'sigmoid(x)*(1 - sigmoid(x))'
     >>> str(simplify(3 * x - x + x * x * x))
     '2*x + x**3'
+    >>> [[str(entry) for entry in row] for row in simplify(sg.hessian(x**3 * y**2, [x, y]))]
+    [['6*x*y**2', '6*x**2*y'], ['6*x**2*y', '2*x**3']]
     """
-    roots, single = tensor_roots(t_or_list, "simplify")
+    given: Any = t_or_list
+    if isinstance(given, Iterable) and not isinstance(given, Tensor | str):
+        given = list(given)  # read once: it may be a generator
+    rows = _rows(given)
+    if rows is not None:  # the entries as one list, put back in their rows
+        entries, records = simplify([entry for row in rows for entry in row], explain=True)
+        flat = iter(entries)
+        in_rows = [[next(flat) for _ in row] for row in rows]
+        return (in_rows, records) if explain else in_rows
+    roots, single = tensor_roots(given, "simplify")
     log: list[Rewrite] | None = [] if explain else None
     if not single and _nodes_per_item(roots, ALONE_UP_TO) <= ALONE_UP_TO:
         simplified = [_simplify_together([root], log)[0] for root in roots]
@@ -265,6 +278,14 @@ def simplify(t_or_list: Tensor | Iterable[Tensor], explain: bool = False) -> Any
         simplified = _simplify_together(roots, log)
     result = simplified[0] if single else simplified
     return (result, log) if explain else result
+
+
+def _rows(t_or_list: Any) -> list[list[Any]] | None:
+    """The rows of a list of lists (or tuples), else None."""
+    if isinstance(t_or_list, list) and t_or_list and all(
+            isinstance(row, list | tuple) for row in t_or_list):
+        return [list(row) for row in t_or_list]
+    return None
 
 
 def _nodes_per_item(roots: list[Tensor], limit: int) -> int:
