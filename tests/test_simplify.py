@@ -39,6 +39,15 @@ def test_sigmoid_written_out():
     assert str(simplify(sg.exp(X) / (sg.exp(X) + 1))) == "sigmoid(x)"
 
 
+def test_a_long_sum_of_small_sums_merges_all_its_like_terms():
+    # 20 sums x*i + sin(i*y) added one after the other: the top of the chain walks through
+    # every link with no other user (a walk stopped after LIMIT links would keep the rest as
+    # sub-sums, each with its own term in x)
+    f = sum((X * i + sg.sin(Y * i) for i in range(1, 21)), sg.const(0))
+    text = str(simplify(f))
+    assert text.startswith("210*x + sin(") and text.count("x") == 1
+
+
 def test_like_terms_and_powers():
     assert str(simplify(X + X)) == "2*x"
     assert str(simplify(3 * X - X)) == "2*x"

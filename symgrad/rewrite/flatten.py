@@ -25,9 +25,9 @@ Exponent = Number | Tensor  # a power's exponent: a number, or a node (x**y)
 _EXACT = (int, Fraction)
 
 LIMIT = 8
-"""How many sums (products) one flattening expands through: keeps a long chain linear. The
-inner links of a chain longer than this (`CollectContext.inner`) do not count: such a chain is
-collected only at its top, which flattens through all of it once."""
+"""A chain of more than this many sums (products) with no other user is collected only at its
+top, which flattens through all of it once (its other links are `CollectContext.inner`), so a
+long chain stays linear; a flattening through shared links expands at most this many."""
 
 SUM_OPS = (add, sub, neg)
 PRODUCT_OPS = (mul, div)
@@ -165,9 +165,11 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
           ) -> _Walk:
     """The leaves of the chain of `ops` (add, sub or mul, div) rooted at `node`, with their
     side (-1 under an odd number of right operands of sub/div) and sign (-1 under an odd number
-    of negations). Expands through at most LIMIT nodes below `node` besides inner links, and
-    through one with other users only `through_shared` (else it is a leaf: collecting through
-    it would copy it; and a chain shared by many could be walked by each)."""
+    of negations). Expands through every link with no other user: a chain of more than LIMIT
+    such links is collected at its top only (its inner links are not), so each link is walked
+    a bounded number of times. Through a link with other users only `through_shared` (else it
+    is a leaf: collecting through it would copy it; and a chain shared by many could be walked
+    by each), and then through at most LIMIT links."""
     inverse = ops[1]
     leaves: list[tuple[Tensor, int, int]] = []
     negations = left_whole = expanded = 0
@@ -183,16 +185,16 @@ def _walk(node: Tensor, context: CollectContext, through_shared: bool, ops: tupl
             negations += 1
             stack.append((children.a, side, -sign))
             continue
-        if op in ops and children.b is not None and (
-                term is node or expanded < LIMIT
-                or (not through_shared and context.inner(term))):
-            if term is node or through_shared or not context.shared(term):
+        if op in ops and children.b is not None:
+            if term is node or (expanded < LIMIT if through_shared
+                                else not context.shared(term)):
                 expanded += 1
                 stack.append((children.b, -side if op is inverse else side, sign))
                 stack.append((children.a, side, sign))
                 continue
-            left_whole += 1
-        elif through_shared and context.inner(term):
+            if not through_shared:
+                left_whole += 1
+        if through_shared and context.inner(term):
             # the link of a shared chain, cut here: a product (sum) built from these leaves
             # copies the chain above and uses the link too. As an inner link it would be
             # expanded, without limit, by each copy's own walk: O(n) per copy, O(n**2) in all
