@@ -188,6 +188,23 @@ def test_values_kept(e, point):
     assert close(sg.evaluate(simplify(e), point), expected, rtol=1e-6, atol=1e-7)
 
 
+@given(st.lists(expressions(), min_size=2, max_size=5),
+       st.lists(st.tuples(st.integers(0, 4), st.sampled_from([1, -1, 2, 0.5])),
+                min_size=9, max_size=24),
+       points())
+def test_long_sums_of_shared_parts_keep_their_values(parts, picks, point):
+    # sums of more than LIMIT links, their parts used several times: collected at the top
+    # of the chain, through every link with no other user
+    f = sg.const(0)
+    for index, coefficient in picks:
+        f = f + coefficient * parts[index % len(parts)]
+    for g in (f, f.grad(X)):
+        expected = sg.evaluate(g, point)
+        if np.isfinite(expected):
+            assert close(sg.evaluate(simplify(g), point), expected, rtol=1e-6,
+                         atol=1e-7 * max(1.0, float(np.abs(expected))))
+
+
 @given(expressions(smooth=False))
 def test_count_never_grows_and_deterministic(e):
     once = simplify(e)
