@@ -61,6 +61,10 @@ def test_a_sum_factor_is_expanded_where_its_terms_merge():
     assert str(simplify(800 * X**2 - 400 * (Y - X**2))) == "1200*x**2 - 400*y"
     assert str(simplify(X * (4 * (Y - X) - 2 * X))) == "x*(4*y - 6*x)"
     assert str(simplify(X * (Y + 1) + 2 * X * Y)) == "x + 3*x*y"
+    # a long sum, where its terms are sums themselves: the gradient of sum((x - v)**2)
+    vs = sg.variables("v0 v1 v2 v3 v4 v5")
+    squares = sum(((X - v) ** 2 for v in vs), sg.const(0))
+    assert str(simplify(squares.grad(X))) == "12*x - 2*v0 - 2*v1 - 2*v2 - 2*v3 - 2*v4 - 2*v5"
     # not where expanding adds more terms than merge (200*r1 and 2*r1 against three sums)
     r0, r1, r2 = sg.variables("r0 r1 r2")
     partial = (100 * (r1 - r0**2) ** 2 + (1 - r0) ** 2 + 100 * (r2 - r1**2) ** 2

@@ -69,11 +69,11 @@ def _has_float(flat: Factors) -> bool:
     return isinstance(flat.numerator, float) or isinstance(flat.denominator, float)
 
 
-def _may_gain(terms: dict[Tensor, Number], context: CollectContext) -> bool:
+def _may_gain(terms: dict[Tensor, Number], context: CollectContext, slack: int) -> bool:
     """A quick test for `expand`: could expanded terms cancel (a total of zero), or merge
-    into as many terms as expanding adds? False only when they cannot (the fingerprints of
-    their factors never meet so). The totals are added only for fingerprints met twice: most
-    sums have none."""
+    into as many terms as expanding adds, less `slack`? False only when they cannot (the
+    fingerprints of their factors never meet so). The totals are added only for fingerprints
+    met twice: most sums have none."""
     pieces: list[tuple[tuple, Number, Number, Factors | None]] = []  # (key, scales, inner)
     added = 0  # terms expanding adds
     for coefficient, flat, inner in _with_sum_factors(terms, context):
@@ -101,7 +101,7 @@ def _may_gain(terms: dict[Tensor, Number], context: CollectContext) -> bool:
     counts: dict[tuple, int] = {}
     for key, _, _, _ in pieces:
         counts[key] = counts.get(key, 0) + 1
-    if len(pieces) - len(counts) >= added:
+    if len(pieces) - len(counts) >= added - slack:
         return True  # enough merge
     if len(counts) == len(pieces):
         return False
@@ -119,9 +119,15 @@ def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContex
            plain: Tensor) -> Tensor | None:
     """a*(b + c) + d -> a*b + a*c + d when some expanded terms cancel, as in
     y*(1 - s) - (1 - y)*s -> y - s, or merge, as in 800*x**2 - 400*(y - x**2) ->
-    1200*x**2 - 400*y; None when that gains nothing. One sum factor per term is expanded, for
-    small sums."""
-    if len(terms) > SMALL or not _may_gain(terms, context):
+    1200*x**2 - 400*y; None when that gains nothing. One sum factor per term is expanded, in
+    a sum of up to SMALL terms, or a longer one whose terms are sums (the gradient of
+    sum((x - v_i)**2))."""
+    # a long sum only where a term is a sum itself, as in 2*(x - a) + 2*(x - b) + ...: its
+    # terms are as many again, and merging all but one of them pays for expanding
+    slack = int(len(terms) > SMALL)
+    if slack and not any(term.op in (add, sub) for term in terms):
+        return None
+    if not _may_gain(terms, context, slack):
         return None
     pieces: list[tuple[dict, Number, Number, Number]] = []  # (factors, num., denom., scale)
     expanded = False
@@ -161,7 +167,7 @@ def expand(terms: dict[Tensor, Number], constant: Number, context: CollectContex
         key = (powers, numerator, denominator)
         signatures[key] = signatures.get(key, 0) + scale
     merges = len(pieces) - len(signatures)
-    if not merges or (merges < len(pieces) - live
+    if not merges or (merges < len(pieces) - live - slack
                       and all(total != 0 for total in signatures.values())):
         return None
     stop = {b for factors, _, _, _ in pieces for b in factors}
