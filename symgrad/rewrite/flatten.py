@@ -110,14 +110,13 @@ class Factors(NamedTuple):
     numbers: int  # numeric factors multiplied into the coefficients
     left_whole: int  # shared sub-products kept as factors
 
-    def folds_more_than(self, other: Factors, merging: bool = True) -> bool:
+    def folds_more_than(self, other: Factors, merging: bool) -> bool:
         """Whether this view of a product (through its shared sub-products) folds more than
         `other` (the view that keeps them whole): more bases cancel, or merge if `merging`
         counts, a number of the product's own folds into one of theirs, or a zero numerator
         zeroes the product."""
-        merged = (self.merged, other.merged) if merging else (self.cancelled, other.cancelled)
-        return (merged[0] > merged[1] or 0 < other.numbers < self.numbers
-                or self.numerator == 0 != other.numerator)
+        joined = self.merged > other.merged if merging else self.cancelled > other.cancelled
+        return joined or 0 < other.numbers < self.numbers or self.numerator == 0 != other.numerator
 
 
 class Flattened(NamedTuple):

@@ -54,7 +54,7 @@ one start, which keeps its time linear (a second one adds about 40%).
 A larger graph also copies a shared sub-product only to cancel a base or fold a number, not
 to merge a base (`CollectContext.merges_shared`): a merge saves one op at most (w*(w*a) ->
 w**2*a saves none), and in an unrolled recurrence h = tanh(h)*w + x every level's product
-would copy the chain below it to merge its w, a graph larger than the input for 2.5x the
+would copy the chain below it to merge its w, a graph larger than the input for 3x the
 time. A small formula merges, for the reading: x**2*y, not x*(x*y)."""
 
 STEPS_PER_NODE = 20
