@@ -243,7 +243,11 @@ ALONE_UP_TO = 20_000
 each) is simplified item by item, each as if alone, so `simplify([a, b])` is
 `[simplify(a), simplify(b)]`. A bigger list, such as the hundreds of partials of a network's
 loss that all hold its forward graph, is simplified as one graph: a part the items share is
-collected once (collecting through it for each item would copy it into each)."""
+collected once (collecting through it for each item would copy it into each). So is a
+smaller list whose items, simplified alone, would hold more ops in all than the list did (a
+list never grows): the partials of an unrolled recurrence share its forward graph, which
+each partial alone rewrites its own way (the gradient of a 600-level RNN in w, x and h:
+5,994 ops as one graph, 10,780 item by item)."""
 
 
 def simplify(t_or_list: Tensor | Iterable[Tensor] | Iterable[Iterable[Tensor]],
@@ -272,12 +276,25 @@ def simplify(t_or_list: Tensor | Iterable[Tensor] | Iterable[Iterable[Tensor]],
         return (in_rows, records) if explain else in_rows
     roots, single = tensor_roots(given, "simplify")
     log: list[Rewrite] | None = [] if explain else None
+    simplified = None
     if not single and _nodes_per_item(roots, ALONE_UP_TO) <= ALONE_UP_TO:
-        simplified = [_simplify_together([root], log)[0] for root in roots]
-    else:
+        simplified = _alone(roots, log)
+    if simplified is None:
         simplified = _simplify_together(roots, log)
     result = simplified[0] if single else simplified
     return (result, log) if explain else result
+
+
+def _alone(roots: list[Tensor], log: list[Rewrite] | None) -> list[Tensor] | None:
+    """Each root simplified as if alone, its records added to `log`; None when the results
+    would hold more ops in all than `roots` did (they lost parts they shared)."""
+    records: list[Rewrite] = []
+    alone = [_simplify_together([root], None if log is None else records)[0] for root in roots]
+    if count_ops(alone) > count_ops(roots):
+        return None
+    if log is not None:
+        log.extend(records)
+    return alone
 
 
 def _rows(t_or_list: Any) -> list[list[Any]] | None:
