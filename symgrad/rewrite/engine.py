@@ -186,6 +186,8 @@ class Rewriter:
         children = node.children
         if children is None or a is None:
             return node
+        if a is children.a and b is children.b and node in self.settled:
+            return node  # apply rebuilt it as itself when it was settled, and would again
         target = apply(children.op, a, b)
         if target is not node:
             if self.log_folds and self.log is not None and a is children.a and b is children.b:

@@ -225,6 +225,8 @@ def _users(order: list[Tensor], roots: list[Tensor]) -> Users:
 def _one_pass(roots: list[Tensor], keys: SortKeys, log: list[Rewrite] | None, budget: int,
               normal: set[Tensor], merges_shared: bool) -> tuple[list[Tensor], int]:
     order = toposort(roots)
+    if all(node in normal for node in order if node.children is not None):
+        return roots, budget  # no rule is tried at a settled node: the pass would change nothing
     users = _users(order, roots)
     shared = users.shared
     current = _Pass(keys, users, log, budget, normal, merges_shared)
