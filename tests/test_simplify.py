@@ -446,3 +446,11 @@ def test_quotients_of_functions_in_products():
     assert str(simplify(sg.log(sg.cosh(3 * X)).grad(X))) == "3*tanh(3*x)"
     assert str(simplify(Y * sg.sinh(X) / sg.cosh(X))) == "y*tanh(x)"
     assert str(simplify(-sg.log(sg.cos(X)).grad(X))) == "tan(x)"
+    # softplus written out: its derivative in a weight is the input times the sigmoid
+    w, b = sg.variables("w b")
+    softplus = sg.log(1 + sg.exp(w * X + b))
+    assert str(simplify(softplus.grad(w))) == "x*sigmoid(b + w*x)"
+    assert str(simplify(softplus.grad(b))) == "sigmoid(b + w*x)"
+    assert str(simplify(3 * sg.exp(X) ** 2 / (sg.exp(X) + 1) ** 2)) == "3*sigmoid(x)**2"
+    point = {"x": 800.0, "w": 1.0, "b": 0.0}  # exp overflows: inf/inf is NaN, sigmoid is 1
+    assert sg.evaluate(simplify(softplus.grad(w)), point) == 800.0

@@ -12,13 +12,29 @@ out x + y, and the cofactor left is x + y again: (x + y)**2, not x + y).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from typing import NamedTuple
 
 from symgrad.ir.fold import apply
 from symgrad.ir.graph import Tensor, binary_children, children_of, to_float
 from symgrad.ir.op import Op
-from symgrad.ops.scalar import add, cos, cosh, div, mul, neg, pow, sin, sinh, sub, tan, tanh
+from symgrad.ops.scalar import (
+    add,
+    cos,
+    cosh,
+    div,
+    exp,
+    mul,
+    neg,
+    pow,
+    sigmoid,
+    sin,
+    sinh,
+    sub,
+    tan,
+    tanh,
+)
 from symgrad.rewrite.expand import distribute, expand
 from symgrad.rewrite.flatten import (
     LIMIT,
@@ -284,13 +300,21 @@ def collect_product(node: Tensor, context: CollectContext) -> tuple[Tensor, str]
     return result, name
 
 
-QUOTIENTS: dict[Op, tuple[Op, Op]] = {sin: (cos, tan), sinh: (cosh, tanh)}
-"""f: (g, h) where f(u)/g(u) = h(u): sin/cos = tan (where cos(u) != 0), sinh/cosh = tanh."""
+def _exp_plus_one(u: Tensor) -> Tensor:
+    return apply(add, apply(exp, u), 1)
+
+
+QUOTIENTS: dict[Op, tuple[Callable[[Tensor], Tensor], Op]] = {
+    sin: (cos, tan), sinh: (cosh, tanh), exp: (_exp_plus_one, sigmoid)}
+"""f: (g, h) where f(u)/g(u) = h(u): sin/cos = tan (where cos(u) != 0), sinh/cosh = tanh,
+exp/(exp + 1) = sigmoid (the derivative of log(1 + exp(u)) in a product: x*sigmoid(w*x + b)).
+A product of two factors is left to the full collection when its bases are f and g's op."""
 
 
 def quotients(factors: dict[Tensor, Exponent]) -> dict[Tensor, Exponent] | None:
     """f(u)**k * g(u)**-k -> h(u)**k for the pairs of `QUOTIENTS` among a product's factors
-    (3*sinh(u)/cosh(u) -> 3*tanh(u)); None when there is none.
+    (3*sinh(u)/cosh(u) -> 3*tanh(u), x*exp(u)/(exp(u) + 1) -> x*sigmoid(u)); None when there
+    is none.
 
     >>> from symgrad.ir.graph import var
     >>> u = var("u")
@@ -304,7 +328,7 @@ def quotients(factors: dict[Tensor, Exponent]) -> dict[Tensor, Exponent] | None:
                 or exponent <= 0:
             continue
         below, ratio = QUOTIENTS[children.op]
-        partner = apply(below, children.a)
+        partner = below(children.a)
         if partner not in factors or isinstance(factors[partner], Tensor) \
                 or factors[partner] != -exponent:
             continue
