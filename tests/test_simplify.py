@@ -48,6 +48,13 @@ def test_a_long_sum_of_small_sums_merges_all_its_like_terms():
     assert text.startswith("210*x + sin(") and text.count("x") == 1
 
 
+def test_a_sum_of_one_shared_sum_twice_is_twice_that_sum():
+    # the derivative of log(s*s + 1), s = x + y, holds s + s: 2*s, not 2*x + 2*y (a copy of
+    # s that left the whole larger than the input, which was then kept as it came)
+    s = X + Y
+    assert str(simplify(sg.log(s * s + 1).grad(X))) == "2*(x + y)/((x + y)**2 + 1)"
+
+
 def test_like_terms_and_powers():
     assert str(simplify(X + X)) == "2*x"
     assert str(simplify(3 * X - X)) == "2*x"

@@ -93,9 +93,16 @@ class Terms(NamedTuple):
 
     def folds_more_than(self, other: Terms) -> bool:
         """Whether this view of a sum (through its shared sub-sums) folds more than `other`
-        (the view that keeps them whole): more terms merge, or a constant of the sum's own
+        (the view that keeps them whole): more terms merge, into no more terms than `other`
+        has (s + s is 2*s, not 2*x + 2*y through s = x + y); a constant of the sum's own
         folds into one of theirs (a + 3 - b - 3 -> a - b, not a + a -> 2*a through a = u + 1)."""
-        return self.merged > other.merged or 0 < other.constants < self.constants
+        return (self.merged > other.merged and self.live <= other.live) \
+            or 0 < other.constants < self.constants
+
+    @property
+    def live(self) -> int:
+        """The terms left: those with a nonzero coefficient."""
+        return sum(1 for coefficient in self.terms.values() if coefficient != 0)
 
 
 class Factors(NamedTuple):
