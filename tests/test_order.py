@@ -79,6 +79,10 @@ def test_the_order_reads_like_sympy():
         X**3 - X: "x**3 - x",  # an added term leads
         # any other sum, the added terms first
         sg.parse("w*x + b - y"): "b + w*x - y",
+        # the numbers of a sum written as one, as the sum of two sums reads
+        (6 * sg.sigmoid(X) - 3) - (6 * sg.sigmoid(Y) - 3): "6*sigmoid(x) - 6*sigmoid(y)",
+        (X + 0.2) + (Y + 0.2): "x + y + 0.4",
+        (X + 1) - (Y + 3): "x - y - 2",
     }
     for formula, text in cases.items():
         assert str(formula) == text

@@ -242,7 +242,7 @@ class CanonicalOrder:
             positive = self._negated(term)  # x + -2*y reads x - 2*y: the sign moves out
             terms.append((term, sign) if positive is None else (positive, -sign))
         # ties (x and x/2 sort alike, x and -x too) by the sign, then by the term itself
-        ordered = sorted(self._counted(terms), key=lambda item: (
+        ordered = sorted(self._counted(self._numbers_added(terms)), key=lambda item: (
             self._term_key(item[0]), item[1] < 0, self._key(item[0])))
         # A polynomial in one variable reads by degree, each term with its sign
         # (x - x**3/6 + x**5/120); any other sum, the added terms first (b + w*x - y).
@@ -280,6 +280,21 @@ class CanonicalOrder:
                 return False
             found = node
         return found is not None
+
+    def _numbers_added(self, terms: list[tuple[Display, int]]) -> list[tuple[Display, int]]:
+        """The numbers among a sum's terms written as one: u + 3 - v - 3 reads u - v and
+        0.2 + 0.2 reads 0.4 (a regrouping, as the printer's reordering is: the numbers of a
+        chain it reorders are moderate)."""
+        numbers = [(term.number, sign) for term, sign in terms if term.number is not None]
+        if len(numbers) < 2:
+            return terms
+        total = sum(sign * number for number, sign in numbers)
+        rest = [(term, sign) for term, sign in terms if term.number is None]
+        if total == 0 and rest:
+            return rest
+        number = const(abs(total))
+        self._leaf_key(number)
+        return [*rest, (number, -1 if total < 0 else 1)]
 
     def _counted(self, terms: list[tuple[Display, int]]) -> list[tuple[Display, int]]:
         """A term that comes k times with one sign, written once as k*term: x + y + y reads
