@@ -251,7 +251,9 @@ collected once (collecting through it for each item would copy it into each). So
 smaller list whose items, simplified alone, would hold more ops in all than the list did (a
 list never grows): the partials of an unrolled recurrence share its forward graph, which
 each partial alone rewrites its own way (the gradient of a 600-level RNN in w, x and h:
-5,994 ops as one graph, 10,780 item by item)."""
+5,994 ops as one graph, 10,780 item by item). A result of up to ROUNDS_UP_TO ops then has its
+items simplified alone again where that is no larger, so that simplifying it again returns
+it."""
 
 
 def simplify(t_or_list: Tensor | Iterable[Tensor] | Iterable[Iterable[Tensor]],
@@ -281,10 +283,14 @@ def simplify(t_or_list: Tensor | Iterable[Tensor] | Iterable[Iterable[Tensor]],
     roots, single = tensor_roots(given, "simplify")
     log: list[Rewrite] | None = [] if explain else None
     simplified = None
-    if not single and _nodes_per_item(roots, ALONE_UP_TO) <= ALONE_UP_TO:
+    alone_first = not single and _nodes_per_item(roots, ALONE_UP_TO) <= ALONE_UP_TO
+    if alone_first:
         simplified = _alone(roots, log)
     if simplified is None:
         simplified = _simplify_together(roots, log)
+        if alone_first and count_ops(simplified) <= ROUNDS_UP_TO:
+            # its items alone where that is no larger, so that simplifying it again returns it
+            simplified = _alone(simplified, log) or simplified
     result = simplified[0] if single else simplified
     return (result, log) if explain else result
 
