@@ -308,7 +308,8 @@ QUOTIENTS: dict[Op, tuple[Callable[[Tensor], Tensor], Op]] = {
     sin: (cos, tan), sinh: (cosh, tanh), exp: (_exp_plus_one, sigmoid)}
 """f: (g, h) where f(u)/g(u) = h(u): sin/cos = tan (where cos(u) != 0), sinh/cosh = tanh,
 exp/(exp + 1) = sigmoid (the derivative of log(1 + exp(u)) in a product: x*sigmoid(w*x + b)).
-A product of two factors is left to the full collection when its bases are f and g's op."""
+The quick test of a two-factor product (`_product_is_canonical`) leaves f(u)/g(u) to the full
+collection when g is an op; g(u) = exp(u) + 1 is a sum, which that test never passes."""
 
 
 def quotients(factors: dict[Tensor, Exponent]) -> dict[Tensor, Exponent] | None:
