@@ -11,6 +11,7 @@ filled with `add_to`, which adds to what a key already holds; assigning would dr
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from fractions import Fraction
 from typing import Any, NamedTuple, Protocol
 
@@ -418,9 +419,12 @@ def _times(product: Tensor | None, factor: Tensor, chain: CollectContext | None)
     return apply(mul, product, factor)
 
 
-def local_count(root: Tensor, stop: set[Tensor]) -> int:
-    """Ops in `root`'s graph, not counting below the nodes in `stop`."""
-    seen = set()
+def local_count(root: Tensor, stop: AbstractSet[Tensor],
+                seen: set[Tensor] | None = None) -> int:
+    """Ops in `root`'s graph, not counting below the nodes in `stop`; `seen`, when given,
+    holds ops counted before, not counted again, and takes the new ones (a running count over
+    several graphs)."""
+    seen = set() if seen is None else seen
     stack = [root]
     count = 0
     while stack:

@@ -36,7 +36,7 @@ from symgrad.ir.graph import (
 )
 from symgrad.ir.op import OPS, Op
 from symgrad.rewrite.engine import Candidate, Rewrite, Rewriter, RuleSet, fixed_point
-from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS, Flattened
+from symgrad.rewrite.flatten import LIMIT, PRODUCT_OPS, SUM_OPS, Flattened, local_count
 from symgrad.rewrite.matrix_simplify import simplify_tensor
 from symgrad.rewrite.rules import RULES, Rule
 
@@ -296,12 +296,17 @@ def simplify(t_or_list: Tensor | Iterable[Tensor] | Iterable[Iterable[Tensor]],
 
 
 def _alone(roots: list[Tensor], log: list[Rewrite] | None) -> list[Tensor] | None:
-    """Each root simplified as if alone, its records added to `log`; None when the results
-    would hold more ops in all than `roots` did (they lost parts they shared)."""
+    """Each root simplified as if alone, its records added to `log`; None as soon as the
+    results hold more ops in all than `roots` did (they lost parts they shared)."""
     records: list[Rewrite] = []
-    alone = [_simplify_together([root], None if log is None else records)[0] for root in roots]
-    if count_ops(alone) > count_ops(roots):
-        return None
+    limit = count_ops(roots)
+    counted: set[Tensor] = set()  # the ops of the results so far
+    alone = []
+    for root in roots:
+        result = _simplify_together([root], None if log is None else records)[0]
+        if local_count(result, frozenset(), counted) and len(counted) > limit:
+            return None
+        alone.append(result)
     if log is not None:
         log.extend(records)
     return alone
