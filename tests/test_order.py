@@ -83,6 +83,10 @@ def test_the_order_reads_like_sympy():
         (6 * sg.sigmoid(X) - 3) - (6 * sg.sigmoid(Y) - 3): "6*sigmoid(x) - 6*sigmoid(y)",
         (X + 0.2) + (Y + 0.2): "x + y + 0.4",
         (X + 1) - (Y + 3): "x - y - 2",
+        # a sum factor with every term subtracted gives its sign to the product
+        sg.exp(-Z) * (-Z * sg.cos(X) - sg.sin(X)): "-exp(-z)*(z*cos(x) + sin(x))",
+        Y + sg.exp(X) * (-X - 2 * Y): "y - exp(x)*(x + 2*y)",
+        (-X - 1) * (-Y - 1): "(x + 1)*(y + 1)",
     }
     for formula, text in cases.items():
         assert str(formula) == text

@@ -231,11 +231,19 @@ class CanonicalOrder:
         if parts is None:
             return self._kept(node)
         if node.op is mul:
-            factors = sorted((self._embedded(f) for f, _ in parts), key=self._key)
+            # a sum factor written with every term subtracted gives its sign to the product:
+            # -exp(-t)*(k*cos(t) + sin(t)), not exp(-t)*(-k*cos(t) - sin(t)) (exact)
+            negative = False
+            shown = []
+            for factor, _ in parts:
+                flipped = self._sum_negated(factor)
+                negative ^= flipped is not None
+                shown.append(self._embedded(factor) if flipped is None else flipped)
+            factors = sorted(shown, key=self._key)
             result = factors[0]
             for factor in factors[1:]:
                 result = self._node(mul, result, factor)
-            return result
+            return self._node(neg, result, None) if negative else result
         terms = []
         for part, sign in self._paired(parts) if self.readable else parts:
             term = part if isinstance(part, Shown) else self._embedded(part)
@@ -259,6 +267,18 @@ class CanonicalOrder:
         for term, sign in ordered:
             result = self._node(add if sign > 0 else sub, result, term)
         return result
+
+    def _sum_negated(self, node: Tensor) -> Display | None:
+        """The display of -node for a sum whose every term would be written subtracted
+        (-a - 2*b gives a + 2*b), else None."""
+        if node.children is None or node in self.atoms:
+            return None
+        parts = self._parts(node) if node.op in (add, sub) else None
+        if parts is None or any(
+                (sign > 0) == (self._negated(self._embedded(part)) is None)
+                for part, sign in parts):
+            return None
+        return self._build(node, [(part, -sign) for part, sign in parts])
 
     def _in_one_variable(self, terms: Iterable[Display]) -> bool:
         """Whether the terms are numbers and terms c*v**n of one variable v (a polynomial)."""
