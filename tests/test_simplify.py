@@ -247,7 +247,7 @@ def test_long_sums_of_shared_parts_simplify_to_a_fixed_point(parts, picks):
 
 def test_a_sum_that_finds_a_common_factor_at_each_start_gets_the_starts_it_needs():
     # 24 -> 21 -> 20 -> 17 -> 16 ops, each start pulling out a factor the one before made
-    # common: with three starts the result was 17 ops, and simplifying it again gave 16
+    # common: three starts would stop at 17 ops, which simplifying again would take to 16
     a, b = 6 * sg.sigmoid(X) - 3, 6 * sg.sigmoid(Y) - 3
     parts = [sg.cosh(a), sg.logaddexp2(a, b)]
     f = sg.const(0)
