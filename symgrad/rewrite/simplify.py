@@ -304,7 +304,8 @@ def _alone(roots: list[Tensor], log: list[Rewrite] | None) -> list[Tensor] | Non
     alone = []
     for root in roots:
         result = _simplify_together([root], None if log is None else records)[0]
-        if local_count(result, frozenset(), counted) and len(counted) > limit:
+        local_count(result, frozenset(), counted)  # adds the result's new ops to `counted`
+        if len(counted) > limit:
             return None
         alone.append(result)
     if log is not None:
